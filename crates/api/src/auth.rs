@@ -1,0 +1,105 @@
+//! Session-cookie authentication for `/v1`, with the cross-site check that keeps a foreign page
+//! from acting for a signed-in user.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use postback_domain::sessions::{self, SessionContext, COOKIE_NAME};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The `auth_token` cookie: HttpOnly, SameSite=Lax, Secure when the base URL is https.
+pub fn session_cookie(token: &str, secure: bool) -> Cookie<'static> {
+    Cookie::build(COOKIE_NAME, token.to_owned())
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(actix_web::cookie::time::Duration::days(sessions::SESSION_DAYS))
+        .finish()
+}
+
+pub fn removal_cookie(name: &'static str, secure: bool) -> Cookie<'static> {
+    let mut c = Cookie::build(name, "")
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .finish();
+    c.make_removal();
+    c
+}
+
+/// Scheme, host and port of a URL, as an `Origin` header would spell them.
+fn origin_of(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    Some(u.origin().ascii_serialization())
+}
+
+/// True when the request visibly comes from a page of another site. Requests without `Origin`
+/// and `Sec-Fetch-Site` (curl, servers) pass: they carry no ambient browser credentials.
+pub fn is_cross_site(req: &HttpRequest, base_url: &str) -> bool {
+    if let Some(site) = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+    {
+        if !matches!(site, "same-origin" | "none") {
+            return true;
+        }
+    }
+    let Some(origin) = req.headers().get("origin") else {
+        return false;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return true;
+    };
+    if origin_of(base_url).as_deref() == Some(origin) {
+        return false;
+    }
+    // Behind a proxy the base URL may be unset; accept the origin the request was sent to.
+    let info = req.connection_info();
+    let same_host = format!("{}://{}", info.scheme(), info.host());
+    origin != same_host
+}
+
+pub fn refuse_cross_site(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    if is_cross_site(req, &state.base_url) {
+        return Err(ApiError::Forbidden(
+            "Cross-site request refused: this request came from another site".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A signed-in user, from the session cookie. Answers 401 when there is none, 403 when the
+/// request comes from another site.
+pub struct Authenticated(pub SessionContext);
+
+impl FromRequest for Authenticated {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::Internal("state missing".into()))?
+                .clone();
+            let token = req
+                .cookie(COOKIE_NAME)
+                .map(|c| c.value().to_owned())
+                .ok_or_else(ApiError::not_signed_in)?;
+            refuse_cross_site(&req, &state)?;
+            let mut conn = state.conn().await.map_err(ApiError::from)?;
+            let ctx = sessions::lookup(&mut conn, &token)
+                .await
+                .map_err(ApiError::from)?
+                .ok_or_else(ApiError::not_signed_in)?;
+            Ok(Authenticated(ctx))
+        })
+    }
+}

@@ -1,0 +1,47 @@
+//! `/v1/events`: the workspace's stored inbound events, newest first.
+
+use actix_web::{web, HttpResponse};
+use postback_domain::events;
+use postback_domain::ids::{DomainId, EventId};
+use postback_domain::paging::PageRequest;
+use serde::Deserialize;
+
+use crate::auth::Authenticated;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventsQuery {
+    domain_id: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    query: web::Query<EventsQuery>,
+) -> ApiResult<HttpResponse> {
+    let domain_id = match query.domain_id.as_deref() {
+        Some(raw) => Some(
+            raw.parse::<DomainId>()
+                .map_err(|_| ApiError::bad_request("domainId must be a UUID"))?,
+        ),
+        None => None,
+    };
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let mut conn = state.conn().await?;
+    let events = events::list(&mut conn, user.0.workspace_id, domain_id, page).await?;
+    Ok(HttpResponse::Ok().json(events))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    path: web::Path<EventId>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let event = events::get(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(event))
+}

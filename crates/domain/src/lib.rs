@@ -1,0 +1,17 @@
+//! Postback's domain: the schema, its models, and repositories that every query scopes by
+//! workspace. Pure logic and SQL; nothing here knows about HTTP.
+
+pub mod accounts;
+pub mod db;
+pub mod domains;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod keys;
+pub mod paging;
+pub mod plans;
+pub mod schema;
+pub mod secrets;
+pub mod sessions;
+
+pub use error::{DomainError, DomainResult};

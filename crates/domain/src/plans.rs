@@ -1,0 +1,66 @@
+//! Plan tiers and their limits, read from the `plans` table so admins can change them.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+
+use crate::error::{DomainError, DomainResult};
+use crate::schema::plans;
+
+pub const TIERS: [&str; 4] = ["pulse", "signal", "clarity", "command"];
+pub const DEFAULT_TIER: &str = "pulse";
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = plans)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub tier: String,
+    pub name: String,
+    #[serde(skip)]
+    pub position: i32,
+    pub max_keys_per_domain: Option<i32>,
+    pub max_domains: Option<i32>,
+    pub max_webhooks: Option<i32>,
+    pub max_events_per_month: Option<i64>,
+    pub retention_days: i32,
+    #[serde(skip)]
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub async fn list(conn: &mut AsyncPgConnection) -> DomainResult<Vec<Plan>> {
+    Ok(plans::table
+        .order(plans::position.asc())
+        .select(Plan::as_select())
+        .load(conn)
+        .await?)
+}
+
+pub async fn get(conn: &mut AsyncPgConnection, tier: &str) -> DomainResult<Plan> {
+    plans::table
+        .find(tier)
+        .select(Plan::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(DomainError::NotFound("plan"))
+}
+
+/// Refuses when `used` has already reached `limit` (None = unlimited). `what` is the plural noun
+/// phrase of the limit, e.g. "active inbound integration keys per domain".
+pub fn ensure_below(plan: &Plan, limit: Option<i64>, used: i64, what: &str) -> DomainResult<()> {
+    match limit {
+        Some(max) if used >= max => Err(DomainError::LimitReached(format!(
+            "The {} plan allows {} {}",
+            plan.name, max, what
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// "2 of 5", or "3 of unlimited".
+pub fn usage_label(used: i64, limit: Option<i64>) -> String {
+    match limit {
+        Some(max) => format!("{used} of {max}"),
+        None => format!("{used} of unlimited"),
+    }
+}

@@ -1,0 +1,113 @@
+// @generated-style diesel schema for the migrations in /migrations. Keep in step with them.
+
+diesel::table! {
+    plans (tier) {
+        tier -> Text,
+        name -> Text,
+        position -> Int4,
+        max_keys_per_domain -> Nullable<Int4>,
+        max_domains -> Nullable<Int4>,
+        max_webhooks -> Nullable<Int4>,
+        max_events_per_month -> Nullable<Int8>,
+        retention_days -> Int4,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        email -> Text,
+        password_hash -> Text,
+        is_admin -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    workspaces (id) {
+        id -> Uuid,
+        name -> Text,
+        plan -> Text,
+        status -> Text,
+        suspended_reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    memberships (workspace_id, user_id) {
+        workspace_id -> Uuid,
+        user_id -> Uuid,
+        role -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Uuid,
+        token_hash -> Bytea,
+        user_id -> Uuid,
+        workspace_id -> Uuid,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    domains (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        hostname -> Text,
+        site_id -> Text,
+        attribution_window_days -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    inbound_keys (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        domain_id -> Uuid,
+        name -> Text,
+        key_hash -> Bytea,
+        prefix -> Text,
+        revoked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        domain_id -> Uuid,
+        key_id -> Nullable<Uuid>,
+        event_name -> Text,
+        email -> Text,
+        payload -> Jsonb,
+        occurred_at -> Timestamptz,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(memberships -> workspaces (workspace_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(domains -> workspaces (workspace_id));
+diesel::joinable!(inbound_keys -> domains (domain_id));
+diesel::joinable!(workspaces -> plans (plan));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    plans,
+    users,
+    workspaces,
+    memberships,
+    sessions,
+    domains,
+    inbound_keys,
+    events,
+);

@@ -1,0 +1,27 @@
+//! Random tokens from the OS CSPRNG and the one-way hashes they are stored as.
+
+use rand::rngs::OsRng;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+pub fn sha256(input: &[u8]) -> Vec<u8> {
+    Sha256::digest(input).to_vec()
+}
+
+pub fn sha256_hex(input: &[u8]) -> String {
+    hex::encode(Sha256::digest(input))
+}
+
+/// Constant-time comparison of two byte strings.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

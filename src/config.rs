@@ -1,0 +1,104 @@
+//! Configuration from flags and environment. Each setting is documented once, here and in the
+//! README's table:
+//!
+//! | setting | default | what |
+//! |---|---|---|
+//! | `DATABASE_URL` | unset: a private cluster under `$POSTBACK_DATA_DIR/postgres` | PostgreSQL to use |
+//! | `POSTBACK_LISTEN` | `127.0.0.1:8080` | address to bind |
+//! | `POSTBACK_BASE_URL` | `http://<listen>` | public URL (links, cookie `Secure`, Origin check) |
+//! | `POSTBACK_DATA_DIR` | `./data` | where the private cluster lives |
+//! | `POSTBACK_DB_POOL_SIZE` | `16` | database connections per instance |
+//! | `RUST_LOG` | `info` | log filter |
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "postback", version, about = "Conversion events in, attributed conversions and signed webhooks out")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user with a workspace of their own (owner, Pulse plan).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "POSTBACK_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Make the user a platform admin.
+        #[arg(long)]
+        admin: bool,
+        /// Name of the user's workspace (default: the email's domain).
+        #[arg(long)]
+        workspace_name: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// PostgreSQL URL. Unset: a private cluster is started under the data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<String>,
+    /// Address to listen on.
+    #[arg(long, env = "POSTBACK_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: String,
+    /// Public base URL; defaults to http://<listen>.
+    #[arg(long, env = "POSTBACK_BASE_URL", global = true)]
+    pub base_url: Option<String>,
+    /// Directory for the private PostgreSQL cluster.
+    #[arg(long, env = "POSTBACK_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+    /// Database connections per instance.
+    #[arg(long, env = "POSTBACK_DB_POOL_SIZE", default_value_t = 16, global = true)]
+    pub db_pool_size: usize,
+}
+
+impl Config {
+    pub fn base_url(&self, bound: std::net::SocketAddr) -> String {
+        match &self.base_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => {
+                let host = match bound.ip() {
+                    ip if ip.is_unspecified() => "localhost".to_owned(),
+                    std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                    ip => ip.to_string(),
+                };
+                format!("http://{host}:{}", bound.port())
+            }
+        }
+    }
+
+    /// Checks what can be checked before anything starts.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(u) = &self.base_url {
+            let parsed = url::Url::parse(u)
+                .map_err(|e| format!("POSTBACK_BASE_URL {u:?} is not a URL: {e}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err("POSTBACK_BASE_URL must start with http:// or https://".into());
+            }
+        }
+        if self.db_pool_size == 0 {
+            return Err("POSTBACK_DB_POOL_SIZE must be at least 1".into());
+        }
+        Ok(())
+    }
+}

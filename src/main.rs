@@ -1,0 +1,129 @@
+//! `postback`: serve (default), migrate, user create.
+
+use std::net::TcpListener;
+use std::process::ExitCode;
+
+use clap::Parser;
+use postback::config::{Cli, Command, Config, UserCommand};
+use postback::embedded_pg::EmbeddedPg;
+use postback_api::AppState;
+use postback_domain::accounts::{self, NewAccount};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+
+    let cli = Cli::parse();
+    if let Err(e) = cli.config.validate() {
+        eprintln!("postback: {e}");
+        return ExitCode::from(2);
+    }
+    // The private cluster is started before the runtime and stopped after it, whatever happens.
+    let mut embedded = None;
+    let database_url = match &cli.config.database_url {
+        Some(url) => url.clone(),
+        None => match EmbeddedPg::start(&cli.config.data_dir) {
+            Ok(pg) => {
+                tracing::info!(dir = %pg.pg_dir().display(), "private PostgreSQL running (DATABASE_URL unset)");
+                let url = pg.url();
+                embedded = Some(pg);
+                url
+            }
+            Err(e) => {
+                eprintln!("postback: cannot start the private PostgreSQL cluster: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("postback: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli.command, cli.config, database_url));
+    drop(runtime);
+    if let Some(mut pg) = embedded {
+        pg.stop();
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("postback: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Option<Command>, config: Config, database_url: String) -> Result<(), String> {
+    let applied = postback_domain::db::run_migrations(&database_url)
+        .await
+        .map_err(|e| format!("migrating the database: {e}"))?;
+    if !applied.is_empty() {
+        tracing::info!(count = applied.len(), "migrations applied");
+    }
+    match command.unwrap_or(Command::Serve) {
+        Command::Migrate => {
+            println!("database is up to date ({} migrations applied now)", applied.len());
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    password,
+                    admin,
+                    workspace_name,
+                },
+        } => {
+            let pool = postback_domain::db::pool(&database_url, 2).map_err(|e| e.to_string())?;
+            let mut conn = postback_domain::db::conn(&pool).await.map_err(|e| e.to_string())?;
+            let workspace_name = workspace_name.unwrap_or_else(|| {
+                email
+                    .rsplit_once('@')
+                    .map(|(_, d)| d.to_owned())
+                    .unwrap_or_else(|| "My workspace".into())
+            });
+            let account = accounts::sign_up(
+                &mut conn,
+                NewAccount {
+                    email,
+                    password,
+                    workspace_name,
+                    admin,
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!(
+                "created user {} (workspace {}{})",
+                account.user_id,
+                account.workspace_id,
+                if account.is_admin { ", platform admin" } else { "" }
+            );
+            Ok(())
+        }
+        Command::Serve => serve(config, &database_url).await,
+    }
+}
+
+async fn serve(config: Config, database_url: &str) -> Result<(), String> {
+    let pool = postback_domain::db::pool(database_url, config.db_pool_size).map_err(|e| e.to_string())?;
+    let listener = TcpListener::bind(&config.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let base_url = config.base_url(bound);
+    let state = AppState::new(pool, &base_url);
+    let server = postback::server::build(listener, state).map_err(|e| e.to_string())?;
+    tracing::info!(listen = %bound, "Postback is running: open {base_url}/ for the dashboard");
+    server.await.map_err(|e| e.to_string())?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}

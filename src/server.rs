@@ -1,0 +1,33 @@
+//! Composes the API and the dashboard into one actix server.
+
+use std::net::TcpListener;
+
+use actix_web::middleware::{Compress, DefaultHeaders, Logger};
+use actix_web::{dev::Server, web, App, HttpServer};
+use postback_api::AppState;
+
+/// Builds the server on an already-bound listener (tests bind port 0 first).
+pub fn build(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(Compress::default())
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "strict-origin-when-cross-origin")),
+            )
+            // Never the query string: it may carry tokens or emails.
+            .wrap(Logger::new("%{METHOD}xi %U %s %Dms").custom_request_replace("METHOD", |req| {
+                req.method().to_string()
+            }))
+            .configure(postback_api::extractor_config)
+            .configure(postback_api::configure)
+            .configure(postback_web::configure)
+    })
+    .listen(listener)?
+    .shutdown_timeout(10)
+    .run();
+    Ok(server)
+}
