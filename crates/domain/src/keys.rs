@@ -344,6 +344,26 @@ pub async fn authenticate(
     }))
 }
 
+/// True when `presented` is the value of this workspace's key `id`.
+pub async fn verify(
+    conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
+    id: KeyId,
+    presented: &str,
+) -> DomainResult<bool> {
+    if !is_well_formed(presented) {
+        return Ok(false);
+    }
+    let stored: Option<Vec<u8>> = inbound_keys::table
+        .filter(inbound_keys::workspace_id.eq(workspace_id))
+        .filter(inbound_keys::id.eq(id))
+        .select(inbound_keys::key_hash)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(stored.is_some_and(|h| crate::secrets::constant_time_eq(&h, &hash(presented))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

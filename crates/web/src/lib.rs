@@ -1,3 +1,55 @@
-//! The dashboard: server-rendered pages for marketers, with sessions and CSRF.
+//! The dashboard: server-rendered pages for marketers, with server-side sessions, CSRF tokens on
+//! every form and flash messages. Uses the same domain code as the `/v1` API.
+
+mod assets;
+mod auth;
+mod confirm;
+mod domains;
+pub mod error;
+pub mod format;
+mod keys;
+mod layout;
+mod plan;
+pub mod session;
+
+use actix_web::middleware::DefaultHeaders;
 use actix_web::web;
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+
+pub use error::not_found;
+
+/// Registers every dashboard route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    assets::configure(cfg);
+    cfg.service(
+        web::scope("")
+            .wrap(DefaultHeaders::new().add((
+                "Content-Security-Policy",
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+                 frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+            )))
+            .app_data(web::PathConfig::default().error_handler(|_, _| error::WebError::NotFound.into()))
+            .app_data(web::FormConfig::default().limit(16 * 1024).error_handler(|e, _| {
+                error::WebError::BadForm(e.to_string()).into()
+            }))
+            .route("/", web::get().to(auth::home))
+            .route("/signup", web::get().to(auth::signup_form))
+            .route("/signup", web::post().to(auth::signup))
+            .route("/login", web::get().to(auth::login_form))
+            .route("/login", web::post().to(auth::login))
+            .route("/logout", web::post().to(auth::logout))
+            .route("/domains", web::get().to(domains::list))
+            .route("/domains", web::post().to(domains::add))
+            .route("/domains/{id}", web::get().to(domains::show))
+            .route("/domains/{id}/delete", web::get().to(domains::confirm_delete))
+            .route("/domains/{id}/delete", web::post().to(domains::delete))
+            .route("/domains/{id}/keys", web::get().to(keys::list))
+            .route("/domains/{id}/keys", web::post().to(keys::create))
+            .route("/keys/{id}/revoke", web::get().to(keys::confirm_revoke))
+            .route("/keys/{id}/revoke", web::post().to(keys::revoke))
+            .route("/keys/{id}/restore", web::post().to(keys::restore))
+            .route("/keys/{id}/delete", web::get().to(keys::confirm_delete))
+            .route("/keys/{id}/delete", web::post().to(keys::delete))
+            .route("/plan", web::get().to(plan::show))
+            .default_service(web::to(not_found)),
+    );
+}

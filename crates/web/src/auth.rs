@@ -1,0 +1,199 @@
+//! Sign-up, log-in and log-out pages.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use postback_api::auth::{removal_cookie, session_cookie};
+use postback_api::AppState;
+use postback_domain::accounts::{self, NewAccount};
+use postback_domain::sessions::{self, COOKIE_NAME};
+use postback_domain::DomainError;
+use serde::Deserialize;
+
+use crate::error::{WebError, WebResult};
+use crate::layout::page;
+use crate::session::{pre_session_csrf, redirect, verify_csrf, CurrentUser, PRE_SESSION_COOKIE};
+
+#[derive(Template)]
+#[template(path = "auth/signup.html")]
+struct SignupPage {
+    csrf: String,
+    error: Option<String>,
+    email: String,
+    workspace_name: String,
+}
+
+#[derive(Template)]
+#[template(path = "auth/login.html")]
+struct LoginPage {
+    csrf: String,
+    error: Option<String>,
+    email: String,
+}
+
+fn with_csrf_cookie(mut resp: HttpResponse, cookie: Option<actix_web::cookie::Cookie<'static>>) -> HttpResponse {
+    if let Some(c) = cookie {
+        let _ = resp.add_cookie(&c);
+    }
+    resp
+}
+
+pub async fn signup_form(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpResponse> {
+    let (csrf, cookie) = pre_session_csrf(&req, state.secure_cookies);
+    let tpl = SignupPage {
+        csrf,
+        error: None,
+        email: String::new(),
+        workspace_name: String::new(),
+    };
+    Ok(with_csrf_cookie(page(&tpl, false)?, cookie))
+}
+
+#[derive(Deserialize)]
+pub struct SignupForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    workspace_name: String,
+}
+
+/// Starts a fresh session for the account (rotating any old one) and goes to the dashboard.
+async fn start_session(
+    req: &HttpRequest,
+    state: &AppState,
+    account: accounts::Account,
+) -> WebResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    if let Some(old) = req.cookie(COOKIE_NAME) {
+        sessions::delete_by_token(&mut conn, old.value()).await?;
+    }
+    let token = sessions::create(&mut conn, account.user_id, account.workspace_id).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", "/domains"))
+        .cookie(session_cookie(&token, state.secure_cookies))
+        .cookie(removal_cookie(PRE_SESSION_COOKIE, state.secure_cookies))
+        .finish())
+}
+
+pub async fn signup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<SignupForm>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let form = form.into_inner();
+    let mut conn = state.conn().await?;
+    let result = accounts::sign_up(
+        &mut conn,
+        NewAccount {
+            email: form.email.clone(),
+            password: form.password,
+            workspace_name: form.workspace_name.clone(),
+            admin: false,
+        },
+    )
+    .await;
+    match result {
+        Ok(account) => start_session(&req, &state, account).await,
+        Err(DomainError::Invalid(m) | DomainError::Conflict(m)) => {
+            let tpl = SignupPage {
+                csrf: form.csrf_token,
+                error: Some(humanize(&m)),
+                email: form.email,
+                workspace_name: form.workspace_name,
+            };
+            let mut resp = page(&tpl, false)?;
+            *resp.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(resp)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Field names in domain messages are the API's; the form labels them differently.
+fn humanize(message: &str) -> String {
+    let m = message.replacen("workspaceName", "Workspace name", 1);
+    let mut chars = m.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().collect::<String>() + chars.as_str(),
+        None => m,
+    }
+}
+
+pub async fn login_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> WebResult<HttpResponse> {
+    let (csrf, cookie) = pre_session_csrf(&req, state.secure_cookies);
+    let tpl = LoginPage {
+        csrf,
+        error: None,
+        email: String::new(),
+    };
+    Ok(with_csrf_cookie(page(&tpl, false)?, cookie))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let mut conn = state.conn().await?;
+    match accounts::log_in(&mut conn, &form.email, &form.password).await {
+        Ok(account) => start_session(&req, &state, account).await,
+        Err(DomainError::Unauthorized(m)) => {
+            let tpl = LoginPage {
+                csrf: form.csrf_token.clone(),
+                error: Some(m),
+                email: form.email.clone(),
+            };
+            let mut resp = page(&tpl, false)?;
+            *resp.status_mut() = actix_web::http::StatusCode::UNAUTHORIZED;
+            Ok(resp)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    pub csrf_token: String,
+}
+
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<CsrfOnly>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    if let Some(c) = req.cookie(COOKIE_NAME) {
+        let mut conn = state.conn().await?;
+        sessions::delete_by_token(&mut conn, c.value()).await?;
+    }
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", "/login"))
+        .cookie(removal_cookie(COOKIE_NAME, state.secure_cookies))
+        .finish())
+}
+
+pub async fn home(user: Result<CurrentUser, WebError>) -> HttpResponse {
+    match user {
+        Ok(_) => redirect("/domains"),
+        Err(_) => redirect("/login"),
+    }
+}
