@@ -7,6 +7,7 @@
 //! | `POSTBACK_LISTEN` | `127.0.0.1:8080` | address to bind |
 //! | `POSTBACK_BASE_URL` | `http://<listen>` | public URL (links, cookie `Secure`, Origin check) |
 //! | `POSTBACK_DATA_DIR` | `./data` | where the private cluster lives |
+//! | `POSTBACK_WORKERS` | one per core | HTTP worker threads |
 //! | `POSTBACK_DB_POOL_SIZE` | `16` | database connections per instance |
 //! | `RUST_LOG` | `info` | log filter |
 
@@ -67,9 +68,16 @@ pub struct Config {
     /// Directory for the private PostgreSQL cluster.
     #[arg(long, env = "POSTBACK_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "POSTBACK_WORKERS", default_value_t = default_workers(), global = true)]
+    pub workers: usize,
     /// Database connections per instance.
     #[arg(long, env = "POSTBACK_DB_POOL_SIZE", default_value_t = 16, global = true)]
     pub db_pool_size: usize,
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 impl Config {

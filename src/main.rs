@@ -16,6 +16,7 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
 
     let cli = Cli::parse();
@@ -121,7 +122,7 @@ async fn serve(config: Config, database_url: &str) -> Result<(), String> {
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let base_url = config.base_url(bound);
     let state = AppState::new(pool, &base_url);
-    let server = postback::server::build(listener, state).map_err(|e| e.to_string())?;
+    let server = postback::server::build(listener, state, config.workers).map_err(|e| e.to_string())?;
     tracing::info!(listen = %bound, "Postback is running: open {base_url}/ for the dashboard");
     server.await.map_err(|e| e.to_string())?;
     tracing::info!("shut down cleanly");

@@ -7,7 +7,7 @@ use actix_web::{dev::Server, web, App, HttpServer};
 use postback_api::AppState;
 
 /// Builds the server on an already-bound listener (tests bind port 0 first).
-pub fn build(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+pub fn build(listener: TcpListener, state: AppState, workers: usize) -> std::io::Result<Server> {
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -26,6 +26,7 @@ pub fn build(listener: TcpListener, state: AppState) -> std::io::Result<Server> 
             .configure(postback_api::configure)
             .configure(postback_web::configure)
     })
+    .workers(workers.max(1))
     .listen(listener)?
     .shutdown_timeout(10)
     .run();

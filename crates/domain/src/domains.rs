@@ -98,7 +98,7 @@ pub async fn create(
                 .count()
                 .get_result(conn)
                 .await?;
-            ensure_below(&plan, plan.max_domains.map(i64::from), used, "domains per workspace")?;
+            ensure_below(&plan, plan.max_domains.map(i64::from), used, ("domain per workspace", "domains per workspace"))?;
             let taken: i64 = domains::table
                 .filter(domains::workspace_id.eq(workspace_id))
                 .filter(domains::hostname.eq(&hostname))

@@ -16,7 +16,10 @@ use crate::secrets::{random_bytes, sha256};
 pub const KEY_PREFIX: &str = "cc_";
 const KEY_HEX_LEN: usize = 40;
 const DISPLAY_PREFIX_LEN: usize = KEY_PREFIX.len() + 8;
-const LIMIT_WHAT: &str = "active inbound integration keys per domain";
+const LIMIT_WHAT: plans::LimitNoun = (
+    "active inbound integration key per domain",
+    "active inbound integration keys per domain",
+);
 /// Last used is written at most this often per key, so authentication is not a write per request.
 pub const LAST_USED_RESOLUTION: Duration = Duration::seconds(60);
 

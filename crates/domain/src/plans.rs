@@ -45,13 +45,18 @@ pub async fn get(conn: &mut AsyncPgConnection, tier: &str) -> DomainResult<Plan>
         .ok_or(DomainError::NotFound("plan"))
 }
 
-/// Refuses when `used` has already reached `limit` (None = unlimited). `what` is the plural noun
-/// phrase of the limit, e.g. "active inbound integration keys per domain".
-pub fn ensure_below(plan: &Plan, limit: Option<i64>, used: i64, what: &str) -> DomainResult<()> {
+/// A limit's noun phrase, singular and plural: ("domain per workspace", "domains per workspace").
+pub type LimitNoun = (&'static str, &'static str);
+
+/// Refuses when `used` has already reached `limit` (None = unlimited), with a message that names
+/// the plan and the limit: "The Pulse plan allows 2 active inbound integration keys per domain".
+pub fn ensure_below(plan: &Plan, limit: Option<i64>, used: i64, what: LimitNoun) -> DomainResult<()> {
     match limit {
         Some(max) if used >= max => Err(DomainError::LimitReached(format!(
             "The {} plan allows {} {}",
-            plan.name, max, what
+            plan.name,
+            max,
+            if max == 1 { what.0 } else { what.1 }
         ))),
         _ => Ok(()),
     }

@@ -1,0 +1,28 @@
+//! Runs the Playwright suite in `tests/browser` (headless Debian Chromium) against a real server.
+
+use std::path::Path;
+
+use crate::helpers::TestApp;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_in_a_real_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core").is_dir(),
+        "browser test dependencies are missing: run `npm ci` in tests/browser (scripts/test does it)"
+    );
+    let app = TestApp::spawn().await;
+    let out = tokio::process::Command::new("node")
+        .current_dir(root)
+        .args(["--test", "--test-concurrency=1", "tests/browser/"])
+        .env("BASE_URL", &app.base)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}\n{stderr}");
+    assert!(out.status.success(), "browser suite failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("# pass"), "the suite ran tests:\n{stdout}");
+    assert!(stdout.contains("# fail 0"), "no browser test failed:\n{stdout}");
+}

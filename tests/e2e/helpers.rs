@@ -1,0 +1,322 @@
+//! The test harness: one PostgreSQL per test run (the server in `TEST_DATABASE_URL` /
+//! `DATABASE_URL`, else a private cluster started here), a migrated template database, a fresh
+//! database per test cloned from it, and the real server bound on port 0.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use postback::embedded_pg::EmbeddedPg;
+use postback_api::AppState;
+use postback_domain::db::DbPool;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+enum Server {
+    Url(url::Url),
+    Embedded(Mutex<EmbeddedPg>, std::path::PathBuf),
+}
+
+struct Cluster {
+    server: Server,
+    template: String,
+}
+
+impl Cluster {
+    fn url_for(&self, db: &str) -> String {
+        match &self.server {
+            Server::Url(u) => {
+                let mut u = u.clone();
+                u.set_path(&format!("/{db}"));
+                u.to_string()
+            }
+            Server::Embedded(pg, _) => pg.lock().map(|p| p.url_for(db)).unwrap_or_default(),
+        }
+    }
+}
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+static CREATE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+#[expect(unsafe_code, reason = "atexit is the one hook that runs after the last test")]
+fn register_cluster_stop() {
+    extern "C" fn stop() {
+        if let Some(Cluster {
+            server: Server::Embedded(pg, dir),
+            ..
+        }) = CLUSTER.get()
+        {
+            if let Ok(mut pg) = pg.lock() {
+                pg.stop();
+            }
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    // SAFETY: `stop` is a plain extern "C" fn with no arguments, as atexit requires.
+    unsafe {
+        libc::atexit(stop);
+    }
+}
+
+fn block_on<F: std::future::Future + Send>(f: F) -> F::Output
+where
+    F::Output: Send,
+{
+    // Called from inside a test's runtime: run on a separate thread with its own runtime.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(f)
+        })
+        .join()
+        .expect("init thread")
+    })
+}
+
+async fn admin_exec(admin_url: &str, sql: &str) {
+    let mut conn = AsyncPgConnection::establish(admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the test server: {e}"));
+    diesel::sql_query(sql)
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Drops databases left by earlier test runs whose process is gone.
+async fn drop_stale(admin_url: &str) {
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        datname: String,
+    }
+    let Ok(mut conn) = AsyncPgConnection::establish(admin_url).await else {
+        return;
+    };
+    let names: Vec<Name> = diesel::sql_query(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'pbtest\\_%' OR datname LIKE 'pbtpl\\_%'",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap_or_default();
+    for n in names {
+        let pid = n.datname.split('_').nth(1).unwrap_or("");
+        if !pid.is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", n.datname))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}
+
+fn cluster() -> &'static Cluster {
+    CLUSTER.get_or_init(|| {
+        let pid = std::process::id();
+        let server = match std::env::var("TEST_DATABASE_URL")
+            .or_else(|_| std::env::var("DATABASE_URL"))
+        {
+            Ok(raw) => Server::Url(url::Url::parse(&raw).expect("TEST_DATABASE_URL must be a URL")),
+            Err(_) => {
+                let dir = std::env::temp_dir().join(format!("postback-test-pg-{pid}"));
+                let pg = EmbeddedPg::start(&dir).unwrap_or_else(|e| panic!("private test cluster: {e}"));
+                register_cluster_stop();
+                Server::Embedded(Mutex::new(pg), dir)
+            }
+        };
+        let mut cluster = Cluster {
+            server,
+            template: format!("pbtpl_{pid}"),
+        };
+        let admin = cluster.url_for("postgres");
+        let template = cluster.template.clone();
+        let template_url = cluster.url_for(&template);
+        block_on(async {
+            drop_stale(&admin).await;
+            admin_exec(&admin, &format!("CREATE DATABASE {template}")).await;
+            postback_domain::db::run_migrations(&template_url)
+                .await
+                .expect("migrating the template database");
+        });
+        cluster.template = template;
+        cluster
+    })
+}
+
+/// A fresh, migrated database for one test.
+pub async fn fresh_database() -> String {
+    let c = cluster();
+    let name = format!(
+        "pbtest_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    );
+    let _guard = CREATE_LOCK.lock().await;
+    admin_exec(
+        &c.url_for("postgres"),
+        &format!("CREATE DATABASE {name} TEMPLATE {}", c.template),
+    )
+    .await;
+    c.url_for(&name)
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub db_url: String,
+    pub pool: DbPool,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let db_url = fresh_database().await;
+        Self::spawn_on(&db_url).await
+    }
+
+    /// Another server instance on the same database (as behind a load balancer).
+    pub async fn spawn_on(db_url: &str) -> Self {
+        let pool = postback_domain::db::pool(db_url, 4).expect("pool");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let base = format!("http://127.0.0.1:{port}");
+        let server = postback::server::build(listener, AppState::new(pool.clone(), &base), 1)
+            .expect("server");
+        tokio::spawn(server);
+        Self {
+            base,
+            db_url: db_url.to_owned(),
+            pool,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A client that keeps cookies and does not follow redirects (tests look at them).
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    pub async fn conn(&self) -> postback_domain::db::DbConn {
+        postback_domain::db::conn(&self.pool).await.expect("conn")
+    }
+
+    /// Signs a new user up through `/v1/auth/signup`; the returned client carries the session.
+    pub async fn signup(&self, email: &str) -> User {
+        let client = self.browser();
+        let resp = client
+            .post(self.url("/v1/auth/signup"))
+            .json(&json!({ "email": email, "password": "correct horse 1", "workspaceName": "Test Co" }))
+            .send()
+            .await
+            .expect("signup");
+        assert_eq!(resp.status(), StatusCode::CREATED, "signup of {email}");
+        let body: Value = resp.json().await.expect("json");
+        User {
+            client,
+            base: self.base.clone(),
+            workspace_id: body["workspaceId"].as_str().expect("workspaceId").to_owned(),
+        }
+    }
+
+    /// Sends an inbound event with a key; returns status and body.
+    pub async fn inbound(&self, key: &str, body: Value) -> (StatusCode, Value) {
+        let resp = reqwest::Client::new()
+            .post(self.url("/__cc/inbound"))
+            .header("X-CC-Api-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("inbound");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Runs a statement on the test database (for plan changes the admin UI will make).
+    pub async fn sql(&self, sql: &str) {
+        let mut conn = self.conn().await;
+        diesel::sql_query(sql).execute(&mut conn).await.expect(sql);
+    }
+}
+
+pub fn purchase() -> Value {
+    json!({ "email": "customer@example.com", "event": "purchase", "value": 99.99, "currency": "USD" })
+}
+
+pub struct User {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub workspace_id: String,
+}
+
+impl User {
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    pub async fn page(&self, path: &str) -> (StatusCode, String) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("page");
+        (resp.status(), resp.text().await.unwrap_or_default())
+    }
+
+    pub async fn add_domain(&self, hostname: &str) -> String {
+        let (status, body) = self.post("/v1/domains", json!({ "hostname": hostname })).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates a key and returns (key id, full key).
+    pub async fn add_key(&self, domain_id: &str, name: &str) -> (String, String) {
+        let (status, body) = self
+            .post(&format!("/v1/domains/{domain_id}/keys"), json!({ "name": name }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (
+            body["id"].as_str().expect("id").to_owned(),
+            body["key"].as_str().expect("key").to_owned(),
+        )
+    }
+}
+
+/// The CSRF token in a rendered page's first form.
+pub fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("page has a csrf token") + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .expect("token")
+        .to_owned()
+}

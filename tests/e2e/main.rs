@@ -1,0 +1,10 @@
+//! End-to-end tests of the whole binary: real PostgreSQL, real HTTP, real browser.
+
+mod auth;
+mod browser;
+mod csrf;
+mod domains;
+mod embedded;
+mod helpers;
+mod keys;
+mod tenancy;
