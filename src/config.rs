@@ -16,7 +16,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "postback", version, about = "Conversion events in, attributed conversions and signed webhooks out")]
+#[command(
+    name = "postback",
+    version,
+    about = "Conversion events in, attributed conversions and signed webhooks out"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -60,19 +64,34 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<String>,
     /// Address to listen on.
-    #[arg(long, env = "POSTBACK_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "POSTBACK_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub listen: String,
     /// Public base URL; defaults to http://<listen>.
     #[arg(long, env = "POSTBACK_BASE_URL", global = true)]
     pub base_url: Option<String>,
     /// Directory for the private PostgreSQL cluster.
-    #[arg(long, env = "POSTBACK_DATA_DIR", default_value = "./data", global = true)]
+    #[arg(
+        long,
+        env = "POSTBACK_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "POSTBACK_WORKERS", default_value_t = default_workers(), global = true)]
     pub workers: usize,
     /// Database connections per instance.
-    #[arg(long, env = "POSTBACK_DB_POOL_SIZE", default_value_t = 16, global = true)]
+    #[arg(
+        long,
+        env = "POSTBACK_DB_POOL_SIZE",
+        default_value_t = 16,
+        global = true
+    )]
     pub db_pool_size: usize,
 }
 

@@ -41,7 +41,10 @@ fn find_bin_dir() -> Option<PathBuf> {
                 // Distribution wrappers and symlinks (e.g. /usr/local/bin/pg_ctl) point at the
                 // real bin directory, which also holds psql and postgres.
                 let real = dir.join("pg_ctl").canonicalize().ok();
-                return Some(real.and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or(dir));
+                return Some(
+                    real.and_then(|p| p.parent().map(Path::to_path_buf))
+                        .unwrap_or(dir),
+                );
             }
         }
     }
@@ -110,22 +113,26 @@ impl EmbeddedPg {
             pg.init()?;
         }
         if !pg.is_running() {
-            pg.run("starting PostgreSQL", "pg_ctl", &[
-                "-D".as_ref(),
-                pg.pg_dir.as_os_str(),
-                "-l".as_ref(),
-                pg.pg_dir.join("server.log").as_os_str(),
-                "-w".as_ref(),
-                "-t".as_ref(),
-                "60".as_ref(),
-                "-o".as_ref(),
-                format!(
-                    "-c listen_addresses='' -k '{}' -p {PORT}",
-                    pg.pg_dir.display()
-                )
-                .as_ref(),
-                "start".as_ref(),
-            ])?;
+            pg.run(
+                "starting PostgreSQL",
+                "pg_ctl",
+                &[
+                    "-D".as_ref(),
+                    pg.pg_dir.as_os_str(),
+                    "-l".as_ref(),
+                    pg.pg_dir.join("server.log").as_os_str(),
+                    "-w".as_ref(),
+                    "-t".as_ref(),
+                    "60".as_ref(),
+                    "-o".as_ref(),
+                    format!(
+                        "-c listen_addresses='' -k '{}' -p {PORT}",
+                        pg.pg_dir.display()
+                    )
+                    .as_ref(),
+                    "start".as_ref(),
+                ],
+            )?;
             pg.started_here = true;
         }
         pg.ensure_database()?;
@@ -138,16 +145,20 @@ impl EmbeddedPg {
             std::os::unix::fs::chown(&self.pg_dir, Some(uid), Some(gid))
                 .map_err(io("handing the cluster directory to the postgres user"))?;
         }
-        self.run("initdb", "initdb", &[
-            "-D".as_ref(),
-            self.pg_dir.as_os_str(),
-            "-U".as_ref(),
-            "postgres".as_ref(),
-            "--auth=trust".as_ref(),
-            "-E".as_ref(),
-            "UTF8".as_ref(),
-            "--locale=C".as_ref(),
-        ])?;
+        self.run(
+            "initdb",
+            "initdb",
+            &[
+                "-D".as_ref(),
+                self.pg_dir.as_os_str(),
+                "-U".as_ref(),
+                "postgres".as_ref(),
+                "--auth=trust".as_ref(),
+                "-E".as_ref(),
+                "UTF8".as_ref(),
+                "--locale=C".as_ref(),
+            ],
+        )?;
         Ok(())
     }
 
@@ -167,14 +178,14 @@ impl EmbeddedPg {
         program: &str,
         args: &[&std::ffi::OsStr],
     ) -> Result<Output, EmbeddedError> {
-        let out = self
-            .command(program)
-            .args(args)
-            .output()
-            .map_err(|e| EmbeddedError::Command {
-                step,
-                detail: format!("could not run {program}: {e}"),
-            })?;
+        let out =
+            self.command(program)
+                .args(args)
+                .output()
+                .map_err(|e| EmbeddedError::Command {
+                    step,
+                    detail: format!("could not run {program}: {e}"),
+                })?;
         if !out.status.success() {
             let mut detail = String::from_utf8_lossy(&out.stderr).trim().to_owned();
             if detail.is_empty() {

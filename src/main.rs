@@ -42,7 +42,10 @@ fn main() -> ExitCode {
         },
     };
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("postback: cannot start the async runtime: {e}");
@@ -72,7 +75,10 @@ async fn run(command: Option<Command>, config: Config, database_url: String) -> 
     }
     match command.unwrap_or(Command::Serve) {
         Command::Migrate => {
-            println!("database is up to date ({} migrations applied now)", applied.len());
+            println!(
+                "database is up to date ({} migrations applied now)",
+                applied.len()
+            );
             Ok(())
         }
         Command::User {
@@ -85,7 +91,9 @@ async fn run(command: Option<Command>, config: Config, database_url: String) -> 
                 },
         } => {
             let pool = postback_domain::db::pool(&database_url, 2).map_err(|e| e.to_string())?;
-            let mut conn = postback_domain::db::conn(&pool).await.map_err(|e| e.to_string())?;
+            let mut conn = postback_domain::db::conn(&pool)
+                .await
+                .map_err(|e| e.to_string())?;
             let workspace_name = workspace_name.unwrap_or_else(|| {
                 email
                     .rsplit_once('@')
@@ -107,7 +115,11 @@ async fn run(command: Option<Command>, config: Config, database_url: String) -> 
                 "created user {} (workspace {}{})",
                 account.user_id,
                 account.workspace_id,
-                if account.is_admin { ", platform admin" } else { "" }
+                if account.is_admin {
+                    ", platform admin"
+                } else {
+                    ""
+                }
             );
             Ok(())
         }
@@ -116,13 +128,15 @@ async fn run(command: Option<Command>, config: Config, database_url: String) -> 
 }
 
 async fn serve(config: Config, database_url: &str) -> Result<(), String> {
-    let pool = postback_domain::db::pool(database_url, config.db_pool_size).map_err(|e| e.to_string())?;
+    let pool =
+        postback_domain::db::pool(database_url, config.db_pool_size).map_err(|e| e.to_string())?;
     let listener = TcpListener::bind(&config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let base_url = config.base_url(bound);
     let state = AppState::new(pool, &base_url);
-    let server = postback::server::build(listener, state, config.workers).map_err(|e| e.to_string())?;
+    let server =
+        postback::server::build(listener, state, config.workers).map_err(|e| e.to_string())?;
     tracing::info!(listen = %bound, "Postback is running: open {base_url}/ for the dashboard");
     server.await.map_err(|e| e.to_string())?;
     tracing::info!("shut down cleanly");

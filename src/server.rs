@@ -19,9 +19,10 @@ pub fn build(listener: TcpListener, state: AppState, workers: usize) -> std::io:
                     .add(("Referrer-Policy", "strict-origin-when-cross-origin")),
             )
             // Never the query string: it may carry tokens or emails.
-            .wrap(Logger::new("%{METHOD}xi %U %s %Dms").custom_request_replace("METHOD", |req| {
-                req.method().to_string()
-            }))
+            .wrap(
+                Logger::new("%{METHOD}xi %U %s %Dms")
+                    .custom_request_replace("METHOD", |req| req.method().to_string()),
+            )
             .configure(postback_api::extractor_config)
             .configure(postback_api::configure)
             .configure(postback_web::configure)

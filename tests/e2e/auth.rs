@@ -27,10 +27,23 @@ async fn signup_sets_a_session_cookie_and_first_user_is_admin() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
     let cookie = auth_cookie(&resp);
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
-    let me: serde_json::Value = client.get(app.url("/v1/me")).send().await.unwrap().json().await.unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let me: serde_json::Value = client
+        .get(app.url("/v1/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["email"], "first@example.com");
-    assert_eq!(me["isAdmin"], true, "first user of an install is a platform admin");
+    assert_eq!(
+        me["isAdmin"], true,
+        "first user of an install is a platform admin"
+    );
     assert_eq!(me["role"], "owner");
     assert_eq!(me["workspace"]["plan"], "pulse");
 
@@ -43,12 +56,19 @@ async fn signup_sets_a_session_cookie_and_first_user_is_admin() {
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let (status, body) = second
-        .post("/v1/auth/signup", json!({ "email": "new@example.com", "password": "short", "workspaceName": "x" }))
+        .post(
+            "/v1/auth/signup",
+            json!({ "email": "new@example.com", "password": "short", "workspaceName": "x" }),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"].as_str().unwrap().contains("password"));
 
-    let resp = client.post(app.url("/v1/auth/logout")).send().await.unwrap();
+    let resp = client
+        .post(app.url("/v1/auth/logout"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let resp = client.get(app.url("/v1/me")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
@@ -75,15 +95,30 @@ async fn wrong_password_and_unknown_email_get_the_same_answer() {
 
     // The page says the same.
     let browser = app.browser();
-    let html = browser.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let html = browser
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let resp = browser
         .post(app.url("/login"))
-        .form(&[("csrf_token", csrf_in(&html).as_str()), ("email", "known@example.com"), ("password", "nope nope")])
+        .form(&[
+            ("csrf_token", csrf_in(&html).as_str()),
+            ("email", "known@example.com"),
+            ("password", "nope nope"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    assert!(resp.text().await.unwrap().contains("Incorrect email or password"));
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("Incorrect email or password"));
 }
 
 #[tokio::test]
@@ -104,19 +139,35 @@ async fn login_rotates_the_session_and_logout_ends_it() {
         use diesel::prelude::*;
         use diesel_async::RunQueryDsl;
         let mut conn = app.conn().await;
-        postback_domain::schema::sessions::table.count().get_result(&mut conn).await.unwrap()
+        postback_domain::schema::sessions::table
+            .count()
+            .get_result(&mut conn)
+            .await
+            .unwrap()
     };
-    assert_eq!(old_sessions, 1, "the sign-up session was replaced, not kept");
+    assert_eq!(
+        old_sessions, 1,
+        "the sign-up session was replaced, not kept"
+    );
     assert_eq!(user.get("/v1/me").await.0, StatusCode::OK);
 
-    let token = new_cookie.split(';').next().unwrap().trim_start_matches("auth_token=").to_owned();
+    let token = new_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("auth_token=")
+        .to_owned();
     let resp = reqwest::Client::new()
         .get(app.url("/v1/me"))
         .header("Cookie", format!("auth_token={token}"))
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK, "the seed's curl style with Cookie: auth_token=… works");
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "the seed's curl style with Cookie: auth_token=… works"
+    );
 
     // Page log-out.
     let (_, html) = user.page("/domains").await;

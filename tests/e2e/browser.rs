@@ -22,7 +22,13 @@ async fn dashboard_in_a_real_browser() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}\n{stderr}");
-    assert!(out.status.success(), "browser suite failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "browser suite failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("# pass"), "the suite ran tests:\n{stdout}");
-    assert!(stdout.contains("# fail 0"), "no browser test failed:\n{stdout}");
+    assert!(
+        stdout.contains("# fail 0"),
+        "no browser test failed:\n{stdout}"
+    );
 }

@@ -14,7 +14,13 @@ async fn form_posts_without_the_token_are_refused() {
         if let Some(t) = token {
             form.push(("csrf_token", t));
         }
-        let resp = user.client.post(app.url("/domains")).form(&form).send().await.unwrap();
+        let resp = user
+            .client
+            .post(app.url("/domains"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), StatusCode::FORBIDDEN, "token {token:?}");
     }
     let (_, list) = user.get("/v1/domains").await;
@@ -24,7 +30,10 @@ async fn form_posts_without_the_token_are_refused() {
     let resp = user
         .client
         .post(app.url("/domains"))
-        .form(&[("csrf_token", csrf_in(&html).as_str()), ("hostname", "shop.example.com")])
+        .form(&[
+            ("csrf_token", csrf_in(&html).as_str()),
+            ("hostname", "shop.example.com"),
+        ])
         .send()
         .await
         .unwrap();
@@ -36,7 +45,10 @@ async fn form_posts_without_the_token_are_refused() {
     let resp = app
         .browser()
         .post(app.url("/login"))
-        .form(&[("email", "csrf@example.com"), ("password", "correct horse 1")])
+        .form(&[
+            ("email", "csrf@example.com"),
+            ("password", "correct horse 1"),
+        ])
         .send()
         .await
         .unwrap();
@@ -75,5 +87,9 @@ async fn cookie_json_from_another_site_is_refused() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED, "same-origin requests pass");
+    assert_eq!(
+        resp.status(),
+        StatusCode::CREATED,
+        "same-origin requests pass"
+    );
 }

@@ -40,7 +40,10 @@ async fn start(dir: &std::path::Path) -> Running {
     })
     .await
     .expect("postback printed its URL in time");
-    assert!(base.starts_with("http://127.0.0.1:"), "printed URL: {base:?}");
+    assert!(
+        base.starts_with("http://127.0.0.1:"),
+        "printed URL: {base:?}"
+    );
     // Keep draining stdout so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Running { child, base }
@@ -48,7 +51,10 @@ async fn start(dir: &std::path::Path) -> Running {
 
 async fn interrupt(mut running: Running) {
     let pid = running.child.id().expect("pid").to_string();
-    let status = std::process::Command::new("kill").args(["-INT", &pid]).status().expect("kill");
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
     assert!(status.success());
     let exit = tokio::time::timeout(Duration::from_secs(60), running.child.wait())
         .await
@@ -62,7 +68,11 @@ async fn runs_on_a_private_cluster_without_database_url() {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = start(dir.path()).await;
     let client = reqwest::Client::new();
-    let ready = client.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    let ready = client
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
     let signup = client
         .post(format!("{}/v1/auth/signup", app.base))
@@ -72,11 +82,17 @@ async fn runs_on_a_private_cluster_without_database_url() {
         .unwrap();
     assert_eq!(signup.status(), StatusCode::CREATED);
     let pg_dir = dir.path().join("data/postgres");
-    assert!(pg_dir.join("PG_VERSION").is_file(), "cluster under ./data/postgres");
+    assert!(
+        pg_dir.join("PG_VERSION").is_file(),
+        "cluster under ./data/postgres"
+    );
     assert!(pg_dir.join("postmaster.pid").is_file(), "cluster running");
 
     interrupt(app).await;
-    assert!(!pg_dir.join("postmaster.pid").exists(), "the private cluster is stopped on exit");
+    assert!(
+        !pg_dir.join("postmaster.pid").exists(),
+        "the private cluster is stopped on exit"
+    );
 
     // Kept between runs: the account is still there.
     let app = start(dir.path()).await;
@@ -104,11 +120,34 @@ async fn migrate_and_user_create_commands_work() {
             .expect("run postback")
     };
     let out = run(&["migrate"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = run(&["user", "create", "--email", "ops@example.com", "--password", "long enough 1", "--admin"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&[
+        "user",
+        "create",
+        "--email",
+        "ops@example.com",
+        "--password",
+        "long enough 1",
+        "--admin",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("platform admin"));
-    let out = run(&["user", "create", "--email", "ops@example.com", "--password", "long enough 1"]);
+    let out = run(&[
+        "user",
+        "create",
+        "--email",
+        "ops@example.com",
+        "--password",
+        "long enough 1",
+    ]);
     assert!(!out.status.success(), "duplicate email refused");
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
 

@@ -40,7 +40,10 @@ static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 static CREATE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-#[expect(unsafe_code, reason = "atexit is the one hook that runs after the last test")]
+#[expect(
+    unsafe_code,
+    reason = "atexit is the one hook that runs after the last test"
+)]
 fn register_cluster_stop() {
     extern "C" fn stop() {
         if let Some(Cluster {
@@ -107,9 +110,12 @@ async fn drop_stale(admin_url: &str) {
     for n in names {
         let pid = n.datname.split('_').nth(1).unwrap_or("");
         if !pid.is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", n.datname))
-                .execute(&mut conn)
-                .await;
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                n.datname
+            ))
+            .execute(&mut conn)
+            .await;
         }
     }
 }
@@ -123,7 +129,8 @@ fn cluster() -> &'static Cluster {
             Ok(raw) => Server::Url(url::Url::parse(&raw).expect("TEST_DATABASE_URL must be a URL")),
             Err(_) => {
                 let dir = std::env::temp_dir().join(format!("postback-test-pg-{pid}"));
-                let pg = EmbeddedPg::start(&dir).unwrap_or_else(|e| panic!("private test cluster: {e}"));
+                let pg =
+                    EmbeddedPg::start(&dir).unwrap_or_else(|e| panic!("private test cluster: {e}"));
                 register_cluster_stop();
                 Server::Embedded(Mutex::new(pg), dir)
             }
@@ -223,7 +230,10 @@ impl TestApp {
         User {
             client,
             base: self.base.clone(),
-            workspace_id: body["workspaceId"].as_str().expect("workspaceId").to_owned(),
+            workspace_id: body["workspaceId"]
+                .as_str()
+                .expect("workspaceId")
+                .to_owned(),
         }
     }
 
@@ -258,7 +268,12 @@ pub struct User {
 }
 
 impl User {
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(b) = body {
             req = req.json(&b);
@@ -292,7 +307,9 @@ impl User {
     }
 
     pub async fn add_domain(&self, hostname: &str) -> String {
-        let (status, body) = self.post("/v1/domains", json!({ "hostname": hostname })).await;
+        let (status, body) = self
+            .post("/v1/domains", json!({ "hostname": hostname }))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["id"].as_str().expect("id").to_owned()
     }
@@ -300,7 +317,10 @@ impl User {
     /// Creates a key and returns (key id, full key).
     pub async fn add_key(&self, domain_id: &str, name: &str) -> (String, String) {
         let (status, body) = self
-            .post(&format!("/v1/domains/{domain_id}/keys"), json!({ "name": name }))
+            .post(
+                &format!("/v1/domains/{domain_id}/keys"),
+                json!({ "name": name }),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         (
@@ -314,9 +334,5 @@ impl User {
 pub fn csrf_in(html: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
     let start = html.find(marker).expect("page has a csrf token") + marker.len();
-    html[start..]
-        .split('"')
-        .next()
-        .expect("token")
-        .to_owned()
+    html[start..].split('"').next().expect("token").to_owned()
 }

@@ -28,29 +28,47 @@ async fn key_lifecycle_works_revoke_restore_delete() {
     assert_eq!(event["email"], "customer@example.com");
     assert_eq!(event["domainId"], domain.as_str());
 
-    let (status, body) = user.post(&format!("/v1/keys/{key_id}/revoke"), json!({})).await;
+    let (status, body) = user
+        .post(&format!("/v1/keys/{key_id}/revoke"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "revoked");
     let (status, body) = app.inbound(&key, purchase()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body, json!({ "error": "Invalid API key" }));
 
-    let (status, body) = user.post(&format!("/v1/keys/{key_id}/restore"), json!({})).await;
+    let (status, body) = user
+        .post(&format!("/v1/keys/{key_id}/restore"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "active");
     let (status, _) = app.inbound(&key, purchase()).await;
-    assert_eq!(status, StatusCode::OK, "the same key value works again after restore");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the same key value works again after restore"
+    );
 
     let (status, _) = user.delete(&format!("/v1/keys/{key_id}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, body) = app.inbound(&key, purchase()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "Invalid API key");
-    let (status, _) = user.post(&format!("/v1/keys/{key_id}/restore"), json!({})).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "a deleted key cannot be restored");
+    let (status, _) = user
+        .post(&format!("/v1/keys/{key_id}/restore"), json!({}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a deleted key cannot be restored"
+    );
 
     let (_, list) = user.get(&format!("/v1/events?domainId={domain}")).await;
-    assert_eq!(list["items"].as_array().map(Vec::len), Some(2), "two accepted events stored");
+    assert_eq!(
+        list["items"].as_array().map(Vec::len),
+        Some(2),
+        "two accepted events stored"
+    );
 }
 
 #[tokio::test]
@@ -59,13 +77,18 @@ async fn keys_have_the_seed_format_and_are_shown_once() {
     let user = app.signup("owner@format.test").await;
     let domain = user.add_domain("shop.example.com").await;
     let (status, created) = user
-        .post(&format!("/v1/domains/{domain}/keys"), json!({ "name": "CRM Webhook" }))
+        .post(
+            &format!("/v1/domains/{domain}/keys"),
+            json!({ "name": "CRM Webhook" }),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let key = created["key"].as_str().expect("full key in the 201");
     assert_eq!(key.len(), 43);
     assert!(key.starts_with("cc_"));
-    assert!(key[3..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    assert!(key[3..]
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
     assert_eq!(created["prefix"], &key[..11]);
     assert_eq!(created["masked"], format!("{}••••", &key[..11]));
     assert_eq!(created["status"], "active");
@@ -78,7 +101,10 @@ async fn keys_have_the_seed_format_and_are_shown_once() {
     assert!(list["items"][0].get("key").is_none());
 
     let (_, html) = user.page(&format!("/domains/{domain}/keys")).await;
-    assert!(!html.contains(key), "the keys page never shows an API-created key");
+    assert!(
+        !html.contains(key),
+        "the keys page never shows an API-created key"
+    );
     assert!(html.contains(&format!("{}••••", &key[..11])));
 
     // Only the hash is stored.
@@ -100,10 +126,23 @@ async fn missing_malformed_and_unknown_keys_are_refused_and_bearer_works() {
     let (_, key) = user.add_key(&domain, "Backend").await;
     let client = reqwest::Client::new();
 
-    let resp = client.post(app.url("/__cc/inbound")).json(&purchase()).send().await.unwrap();
+    let resp = client
+        .post(app.url("/__cc/inbound"))
+        .json(&purchase())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "Invalid API key");
-    for bad in ["cc_123", "not a key", "cc_0000000000000000000000000000000000000000", &key.to_uppercase()] {
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["error"],
+        "Invalid API key"
+    );
+    for bad in [
+        "cc_123",
+        "not a key",
+        "cc_0000000000000000000000000000000000000000",
+        &key.to_uppercase(),
+    ] {
         let (status, body) = app.inbound(bad, purchase()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{bad}");
         assert_eq!(body["error"], "Invalid API key");
@@ -115,7 +154,11 @@ async fn missing_malformed_and_unknown_keys_are_refused_and_bearer_works() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK, "Bearer form on the /v1 alias");
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "Bearer form on the /v1 alias"
+    );
 
     let (status, body) = app.inbound(&key, json!({ "event": "purchase" })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -133,34 +176,71 @@ async fn active_key_limit_applies_to_create_and_restore() {
     let (first, _) = user.add_key(&domain, "one").await;
     user.add_key(&domain, "two").await;
 
-    let (status, body) = user.post(&format!("/v1/domains/{domain}/keys"), json!({ "name": "three" })).await;
+    let (status, body) = user
+        .post(
+            &format!("/v1/domains/{domain}/keys"),
+            json!({ "name": "three" }),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"], LIMIT_MESSAGE);
 
-    user.post(&format!("/v1/keys/{first}/revoke"), json!({})).await;
+    user.post(&format!("/v1/keys/{first}/revoke"), json!({}))
+        .await;
     let (third, _) = user.add_key(&domain, "three").await;
-    let (status, body) = user.post(&format!("/v1/keys/{first}/restore"), json!({})).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "restoring past the limit is refused");
+    let (status, body) = user
+        .post(&format!("/v1/keys/{first}/restore"), json!({}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "restoring past the limit is refused"
+    );
     assert_eq!(body["error"], LIMIT_MESSAGE);
 
     // An upgrade lifts the limit at once.
-    app.sql(&format!("UPDATE workspaces SET plan = 'signal' WHERE id = '{}'", user.workspace_id)).await;
-    let (status, _) = user.post(&format!("/v1/keys/{first}/restore"), json!({})).await;
+    app.sql(&format!(
+        "UPDATE workspaces SET plan = 'signal' WHERE id = '{}'",
+        user.workspace_id
+    ))
+    .await;
+    let (status, _) = user
+        .post(&format!("/v1/keys/{first}/restore"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK);
 
     // A downgrade deletes nothing: all three keep working, but nothing new can be added.
-    app.sql(&format!("UPDATE workspaces SET plan = 'pulse' WHERE id = '{}'", user.workspace_id)).await;
+    app.sql(&format!(
+        "UPDATE workspaces SET plan = 'pulse' WHERE id = '{}'",
+        user.workspace_id
+    ))
+    .await;
     let (_, list) = user.get(&format!("/v1/domains/{domain}/keys")).await;
-    let active = list["items"].as_array().unwrap().iter().filter(|k| k["status"] == "active").count();
+    let active = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["status"] == "active")
+        .count();
     assert_eq!(active, 3);
-    let (status, body) = user.post(&format!("/v1/domains/{domain}/keys"), json!({ "name": "four" })).await;
+    let (status, body) = user
+        .post(
+            &format!("/v1/domains/{domain}/keys"),
+            json!({ "name": "four" }),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"], LIMIT_MESSAGE);
-    let (status, _) = user.post(&format!("/v1/keys/{third}/revoke"), json!({})).await;
+    let (status, _) = user
+        .post(&format!("/v1/keys/{third}/revoke"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK);
 
     let (_, html) = user.page(&format!("/domains/{domain}/keys")).await;
-    assert!(html.contains("2 of 2 keys used"), "usage shown next to the Create button");
+    assert!(
+        html.contains("2 of 2 keys used"),
+        "usage shown next to the Create button"
+    );
 }
 
 #[tokio::test]
@@ -172,11 +252,14 @@ async fn revocation_is_seen_by_another_instance_on_its_next_request() {
     let (key_id, key) = user.add_key(&domain, "Backend").await;
 
     assert_eq!(other.inbound(&key, purchase()).await.0, StatusCode::OK);
-    let (status, _) = user.post(&format!("/v1/keys/{key_id}/revoke"), json!({})).await;
+    let (status, _) = user
+        .post(&format!("/v1/keys/{key_id}/revoke"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = other.inbound(&key, purchase()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    user.post(&format!("/v1/keys/{key_id}/restore"), json!({})).await;
+    user.post(&format!("/v1/keys/{key_id}/restore"), json!({}))
+        .await;
     assert_eq!(other.inbound(&key, purchase()).await.0, StatusCode::OK);
 }
 
@@ -201,7 +284,11 @@ async fn last_used_is_written_at_most_once_a_minute() {
     app.inbound(&key, purchase()).await;
     let first = last_used().await.expect("set on first use");
     app.inbound(&key, purchase()).await;
-    assert_eq!(last_used().await, Some(first), "not rewritten within the minute");
+    assert_eq!(
+        last_used().await,
+        Some(first),
+        "not rewritten within the minute"
+    );
 
     let earlier = Utc::now() - Duration::seconds(90);
     let mut conn = app.conn().await;
@@ -211,8 +298,14 @@ async fn last_used_is_written_at_most_once_a_minute() {
         .await
         .unwrap();
     app.inbound(&key, purchase()).await;
-    assert!(last_used().await.unwrap() > first, "rewritten once the minute has passed");
+    assert!(
+        last_used().await.unwrap() > first,
+        "rewritten once the minute has passed"
+    );
 
     let (_, html) = user.page(&format!("/domains/{domain}/keys")).await;
-    assert!(html.contains("just now"), "last used shown as a relative time");
+    assert!(
+        html.contains("just now"),
+        "last used shown as a relative time"
+    );
 }

@@ -32,8 +32,14 @@ async fn other_tenants_ids_are_not_found() {
         let (status, _) = bob.post(&path, json!({ "name": "x" })).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
-    assert_eq!(bob.delete(&format!("/v1/keys/{key_id}")).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(bob.delete(&format!("/v1/domains/{domain}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        bob.delete(&format!("/v1/keys/{key_id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        bob.delete(&format!("/v1/domains/{domain}")).await.0,
+        StatusCode::NOT_FOUND
+    );
     let (_, events) = bob.get(&format!("/v1/events?domainId={domain}")).await;
     assert_eq!(events["items"], json!([]));
 
@@ -49,13 +55,29 @@ async fn other_tenants_ids_are_not_found() {
     }
     let (_, html) = bob.page("/domains").await;
     let csrf = csrf_in(&html);
-    for path in [format!("/keys/{key_id}/revoke"), format!("/keys/{key_id}/delete"), format!("/domains/{domain}/delete")] {
-        let resp = bob.client.post(app.url(&path)).form(&[("csrf_token", &csrf)]).send().await.unwrap();
+    for path in [
+        format!("/keys/{key_id}/revoke"),
+        format!("/keys/{key_id}/delete"),
+        format!("/domains/{domain}/delete"),
+    ] {
+        let resp = bob
+            .client
+            .post(app.url(&path))
+            .form(&[("csrf_token", &csrf)])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
     }
 
     // Alice's key still works and her domain is intact.
     assert_eq!(app.inbound(&key, purchase()).await.0, StatusCode::OK);
-    assert_eq!(alice.get(&format!("/v1/domains/{domain}")).await.0, StatusCode::OK);
-    assert_eq!(bob.get("/v1/domains/not-a-uuid").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        alice.get(&format!("/v1/domains/{domain}")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        bob.get("/v1/domains/not-a-uuid").await.0,
+        StatusCode::NOT_FOUND
+    );
 }

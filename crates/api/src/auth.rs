@@ -17,7 +17,9 @@ pub fn session_cookie(token: &str, secure: bool) -> Cookie<'static> {
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(secure)
-        .max_age(actix_web::cookie::time::Duration::days(sessions::SESSION_DAYS))
+        .max_age(actix_web::cookie::time::Duration::days(
+            sessions::SESSION_DAYS,
+        ))
         .finish()
 }
 

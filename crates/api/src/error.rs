@@ -91,12 +91,15 @@ impl ResponseError for ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Turns actix's JSON extractor failures into `{"error"}` answers that name the problem.
-pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     use actix_web::error::JsonPayloadError as E;
     let api = match &err {
-        E::ContentType => ApiError::UnsupportedMediaType(
-            "Content-Type must be application/json".into(),
-        ),
+        E::ContentType => {
+            ApiError::UnsupportedMediaType("Content-Type must be application/json".into())
+        }
         E::Overflow { limit } | E::OverflowKnownLength { limit, .. } => {
             ApiError::PayloadTooLarge(format!("body is larger than {limit} bytes"))
         }
@@ -107,11 +110,17 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::Htt
 }
 
 /// Query-string extractor failures, same envelope.
-pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::BadRequest(format!("invalid query string: {err}")).into()
 }
 
 /// Path extractor failures (an id that is not a UUID reads as not found).
-pub fn path_error(_err: actix_web::error::PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn path_error(
+    _err: actix_web::error::PathError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::NotFound("not found".into()).into()
 }

@@ -6,8 +6,8 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use postback_domain::accounts::normalize_email;
 use postback_domain::events::{self, NewEvent};
-use postback_domain::keys;
 use postback_domain::ids::EventId;
+use postback_domain::keys;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -39,7 +39,8 @@ fn presented_key(req: &HttpRequest) -> Option<&str> {
 async fn read_body(mut payload: web::Payload) -> ApiResult<web::BytesMut> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("could not read body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("could not read body: {e}")))?;
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge(format!(
                 "body is larger than {MAX_BODY_BYTES} bytes"

@@ -251,10 +251,7 @@ pub async fn log_in(
     })
 }
 
-pub async fn workspace(
-    conn: &mut AsyncPgConnection,
-    id: WorkspaceId,
-) -> DomainResult<Workspace> {
+pub async fn workspace(conn: &mut AsyncPgConnection, id: WorkspaceId) -> DomainResult<Workspace> {
     workspaces::table
         .find(id)
         .select(Workspace::as_select())

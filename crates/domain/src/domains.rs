@@ -98,7 +98,12 @@ pub async fn create(
                 .count()
                 .get_result(conn)
                 .await?;
-            ensure_below(&plan, plan.max_domains.map(i64::from), used, ("domain per workspace", "domains per workspace"))?;
+            ensure_below(
+                &plan,
+                plan.max_domains.map(i64::from),
+                used,
+                ("domain per workspace", "domains per workspace"),
+            )?;
             let taken: i64 = domains::table
                 .filter(domains::workspace_id.eq(workspace_id))
                 .filter(domains::hostname.eq(&hostname))
@@ -211,7 +216,15 @@ mod tests {
 
     #[test]
     fn non_hostnames_are_refused_with_the_field_named() {
-        for bad in ["", "localhost", "exa mple.com", "127.0.0.1", "-bad.com", "ftp://x.com", "a..b.com"] {
+        for bad in [
+            "",
+            "localhost",
+            "exa mple.com",
+            "127.0.0.1",
+            "-bad.com",
+            "ftp://x.com",
+            "a..b.com",
+        ] {
             let err = normalize_hostname(bad).unwrap_err().to_string();
             assert!(err.contains("hostname"), "{bad}: {err}");
         }

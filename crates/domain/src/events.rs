@@ -103,9 +103,11 @@ pub async fn count_this_month(
 ) -> DomainResult<i64> {
     Ok(events::table
         .filter(events::workspace_id.eq(workspace_id))
-        .filter(events::received_at.ge(diesel::dsl::sql::<diesel::sql_types::Timestamptz>(
-            "date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
-        )))
+        .filter(
+            events::received_at.ge(diesel::dsl::sql::<diesel::sql_types::Timestamptz>(
+                "date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+            )),
+        )
         .count()
         .get_result(conn)
         .await?)

@@ -165,7 +165,12 @@ pub async fn create(
         async move {
             let plan = lock_domain_plan(conn, workspace_id, domain_id).await?;
             let active = count_active(conn, workspace_id, domain_id).await?;
-            ensure_below(&plan, plan.max_keys_per_domain.map(i64::from), active, LIMIT_WHAT)?;
+            ensure_below(
+                &plan,
+                plan.max_keys_per_domain.map(i64::from),
+                active,
+                LIMIT_WHAT,
+            )?;
             let key = generate();
             let row: InboundKey = diesel::insert_into(inbound_keys::table)
                 .values((
@@ -257,12 +262,19 @@ pub async fn restore(
             }
             let plan = lock_domain_plan(conn, workspace_id, key.domain_id).await?;
             let active = count_active(conn, workspace_id, key.domain_id).await?;
-            ensure_below(&plan, plan.max_keys_per_domain.map(i64::from), active, LIMIT_WHAT)?;
-            Ok(diesel::update(inbound_keys::table.filter(inbound_keys::id.eq(id)))
-                .set(inbound_keys::revoked_at.eq(None::<DateTime<Utc>>))
-                .returning(InboundKey::as_returning())
-                .get_result(conn)
-                .await?)
+            ensure_below(
+                &plan,
+                plan.max_keys_per_domain.map(i64::from),
+                active,
+                LIMIT_WHAT,
+            )?;
+            Ok(
+                diesel::update(inbound_keys::table.filter(inbound_keys::id.eq(id)))
+                    .set(inbound_keys::revoked_at.eq(None::<DateTime<Utc>>))
+                    .returning(InboundKey::as_returning())
+                    .get_result(conn)
+                    .await?,
+            )
         }
         .scope_boxed()
     })
@@ -305,22 +317,29 @@ pub async fn authenticate(
     if !is_well_formed(presented) {
         return Ok(None);
     }
-    let row: Option<(KeyId, DomainId, WorkspaceId, Option<DateTime<Utc>>, String, String)> =
-        inbound_keys::table
-            .inner_join(workspaces::table.on(workspaces::id.eq(inbound_keys::workspace_id)))
-            .filter(inbound_keys::key_hash.eq(hash(presented)))
-            .filter(inbound_keys::revoked_at.is_null())
-            .select((
-                inbound_keys::id,
-                inbound_keys::domain_id,
-                inbound_keys::workspace_id,
-                inbound_keys::last_used_at,
-                workspaces::status,
-                workspaces::plan,
-            ))
-            .first(conn)
-            .await
-            .optional()?;
+    type Row = (
+        KeyId,
+        DomainId,
+        WorkspaceId,
+        Option<DateTime<Utc>>,
+        String,
+        String,
+    );
+    let row: Option<Row> = inbound_keys::table
+        .inner_join(workspaces::table.on(workspaces::id.eq(inbound_keys::workspace_id)))
+        .filter(inbound_keys::key_hash.eq(hash(presented)))
+        .filter(inbound_keys::revoked_at.is_null())
+        .select((
+            inbound_keys::id,
+            inbound_keys::domain_id,
+            inbound_keys::workspace_id,
+            inbound_keys::last_used_at,
+            workspaces::status,
+            workspaces::plan,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
     let Some((key_id, domain_id, workspace_id, last_used_at, workspace_status, plan)) = row else {
         return Ok(None);
     };
@@ -328,11 +347,13 @@ pub async fn authenticate(
     if last_used_at.is_none_or(|t| now - t >= LAST_USED_RESOLUTION) {
         let cutoff = now - LAST_USED_RESOLUTION;
         diesel::update(
-            inbound_keys::table.filter(inbound_keys::id.eq(key_id)).filter(
-                inbound_keys::last_used_at
-                    .is_null()
-                    .or(inbound_keys::last_used_at.le(cutoff)),
-            ),
+            inbound_keys::table
+                .filter(inbound_keys::id.eq(key_id))
+                .filter(
+                    inbound_keys::last_used_at
+                        .is_null()
+                        .or(inbound_keys::last_used_at.le(cutoff)),
+                ),
         )
         .set(inbound_keys::last_used_at.eq(now))
         .execute(conn)

@@ -100,7 +100,10 @@ impl<T> Page<T> {
 #[macro_export]
 macro_rules! after_cursor {
     ($query:expr, $page:expr, $at:expr, $id:expr) => {{
-        let mut q = $query.order(($at.desc(), $id.desc())).limit($page.limit + 1).into_boxed();
+        let mut q = $query
+            .order(($at.desc(), $id.desc()))
+            .limit($page.limit + 1)
+            .into_boxed();
         if let Some(c) = $page.after {
             q = q.filter($at.lt(c.at).or($at.eq(c.at).and($id.lt(c.id))));
         }

@@ -50,7 +50,12 @@ pub type LimitNoun = (&'static str, &'static str);
 
 /// Refuses when `used` has already reached `limit` (None = unlimited), with a message that names
 /// the plan and the limit: "The Pulse plan allows 2 active inbound integration keys per domain".
-pub fn ensure_below(plan: &Plan, limit: Option<i64>, used: i64, what: LimitNoun) -> DomainResult<()> {
+pub fn ensure_below(
+    plan: &Plan,
+    limit: Option<i64>,
+    used: i64,
+    what: LimitNoun,
+) -> DomainResult<()> {
     match limit {
         Some(max) if used >= max => Err(DomainError::LimitReached(format!(
             "The {} plan allows {} {}",

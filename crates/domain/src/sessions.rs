@@ -102,7 +102,18 @@ pub async fn lookup(
         .await
         .optional()?;
     Ok(row.and_then(
-        |(session_id, user_id, email, is_admin, workspace_id, workspace_name, plan, status, role, expires_at)| {
+        |(
+            session_id,
+            user_id,
+            email,
+            is_admin,
+            workspace_id,
+            workspace_name,
+            plan,
+            status,
+            role,
+            expires_at,
+        )| {
             (expires_at > Utc::now()).then_some(SessionContext {
                 session_id,
                 user_id,

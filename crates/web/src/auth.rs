@@ -30,7 +30,10 @@ struct LoginPage {
     email: String,
 }
 
-fn with_csrf_cookie(mut resp: HttpResponse, cookie: Option<actix_web::cookie::Cookie<'static>>) -> HttpResponse {
+fn with_csrf_cookie(
+    mut resp: HttpResponse,
+    cookie: Option<actix_web::cookie::Cookie<'static>>,
+) -> HttpResponse {
     if let Some(c) = cookie {
         let _ = resp.add_cookie(&c);
     }
@@ -123,10 +126,7 @@ fn humanize(message: &str) -> String {
     }
 }
 
-pub async fn login_form(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> WebResult<HttpResponse> {
+pub async fn login_form(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpResponse> {
     let (csrf, cookie) = pre_session_csrf(&req, state.secure_cookies);
     let tpl = LoginPage {
         csrf,

@@ -45,8 +45,8 @@ pub async fn list(
 ) -> WebResult<HttpResponse> {
     let ws = user.ctx.workspace_id;
     let mut conn = state.conn().await?;
-    let page_req = PageRequest::parse(Some(100), query.cursor.as_deref())
-        .unwrap_or(PageRequest::first(100));
+    let page_req =
+        PageRequest::parse(Some(100), query.cursor.as_deref()).unwrap_or(PageRequest::first(100));
     let listed = domains::list(&mut conn, ws, page_req).await?;
     let plan = plans::get(&mut conn, &user.ctx.plan).await?;
     let used = domains::count(&mut conn, ws).await?;
@@ -94,7 +94,10 @@ pub async fn add(
         Ok(d) => Ok(redirect_with(
             &format!("/domains/{}/keys", d.id),
             "success",
-            &format!("Added {}. Create an inbound integration key to start sending events.", d.hostname),
+            &format!(
+                "Added {}. Create an inbound integration key to start sending events.",
+                d.hostname
+            ),
             secure,
         )),
         Err(DomainError::Invalid(m) | DomainError::Conflict(m) | DomainError::LimitReached(m)) => {

@@ -82,7 +82,9 @@ impl ResponseError for WebError {
                 "Page not found",
                 "There is nothing here. It may have been deleted, or the link is wrong.",
             ),
-            Self::BadForm(m) => error_page(StatusCode::BAD_REQUEST, "The form could not be read", m),
+            Self::BadForm(m) => {
+                error_page(StatusCode::BAD_REQUEST, "The form could not be read", m)
+            }
             Self::Forbidden(m) => error_page(StatusCode::FORBIDDEN, "Not allowed", m),
             Self::Unavailable => error_page(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -38,7 +38,10 @@ mod tests {
     fn relative_times_read_like_a_person_would_say_them() {
         let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
         assert_eq!(relative_to(now - Duration::seconds(5), now), "just now");
-        assert_eq!(relative_to(now - Duration::minutes(3), now), "3 minutes ago");
+        assert_eq!(
+            relative_to(now - Duration::minutes(3), now),
+            "3 minutes ago"
+        );
         assert_eq!(relative_to(now - Duration::minutes(1), now), "1 minute ago");
         assert_eq!(relative_to(now - Duration::hours(2), now), "2 hours ago");
         assert_eq!(relative_to(now - Duration::days(4), now), "4 days ago");

@@ -39,7 +39,10 @@ impl From<InboundKey> for KeyRow {
             masked: k.masked(),
             created: relative(k.created_at),
             created_title: absolute(k.created_at),
-            last_used: k.last_used_at.map(relative).unwrap_or_else(|| "Never".into()),
+            last_used: k
+                .last_used_at
+                .map(relative)
+                .unwrap_or_else(|| "Never".into()),
             active: k.is_active(),
             name: k.name,
         }
@@ -79,8 +82,8 @@ pub async fn list(
     let ws = user.ctx.workspace_id;
     let mut conn = state.conn().await?;
     let domain = domains::get(&mut conn, ws, path.into_inner()).await?;
-    let page_req = PageRequest::parse(Some(100), query.cursor.as_deref())
-        .unwrap_or(PageRequest::first(100));
+    let page_req =
+        PageRequest::parse(Some(100), query.cursor.as_deref()).unwrap_or(PageRequest::first(100));
     let listed = keys::list(&mut conn, ws, domain.id, page_req).await?;
     let plan = plans::get(&mut conn, &user.ctx.plan).await?;
     let active = keys::count_active(&mut conn, ws, domain.id).await?;
@@ -159,7 +162,12 @@ pub async fn create(
                 .secure(secure)
                 .max_age(actix_web::cookie::time::Duration::minutes(2))
                 .finish();
-            let mut resp = redirect_with(&back, "success", &format!("Created key \"{}\".", view.name), secure);
+            let mut resp = redirect_with(
+                &back,
+                "success",
+                &format!("Created key \"{}\".", view.name),
+                secure,
+            );
             let _ = resp.add_cookie(&cookie);
             Ok(resp)
         }
@@ -269,7 +277,9 @@ pub async fn restore(
             &format!("Restored \"{}\". The same key works again.", k.name),
             state.secure_cookies,
         )),
-        Err(DomainError::LimitReached(m)) => Ok(redirect_with(&back, "error", &m, state.secure_cookies)),
+        Err(DomainError::LimitReached(m)) => {
+            Ok(redirect_with(&back, "error", &m, state.secure_cookies))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -27,10 +27,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
                  frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
             )))
-            .app_data(web::PathConfig::default().error_handler(|_, _| error::WebError::NotFound.into()))
-            .app_data(web::FormConfig::default().limit(16 * 1024).error_handler(|e, _| {
-                error::WebError::BadForm(e.to_string()).into()
-            }))
+            .app_data(
+                web::PathConfig::default().error_handler(|_, _| error::WebError::NotFound.into()),
+            )
+            .app_data(
+                web::FormConfig::default()
+                    .limit(16 * 1024)
+                    .error_handler(|e, _| error::WebError::BadForm(e.to_string()).into()),
+            )
             .route("/", web::get().to(auth::home))
             .route("/signup", web::get().to(auth::signup_form))
             .route("/signup", web::post().to(auth::signup))
@@ -40,7 +44,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/domains", web::get().to(domains::list))
             .route("/domains", web::post().to(domains::add))
             .route("/domains/{id}", web::get().to(domains::show))
-            .route("/domains/{id}/delete", web::get().to(domains::confirm_delete))
+            .route(
+                "/domains/{id}/delete",
+                web::get().to(domains::confirm_delete),
+            )
             .route("/domains/{id}/delete", web::post().to(domains::delete))
             .route("/domains/{id}/keys", web::get().to(keys::list))
             .route("/domains/{id}/keys", web::post().to(keys::create))

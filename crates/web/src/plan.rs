@@ -53,7 +53,9 @@ pub async fn show(
     let ws = user.ctx.workspace_id;
     let mut conn = state.conn().await?;
     let plan = plans::get(&mut conn, &user.ctx.plan).await?;
-    let all_domains = domains::list(&mut conn, ws, PageRequest::first(1000)).await?.items;
+    let all_domains = domains::list(&mut conn, ws, PageRequest::first(1000))
+        .await?
+        .items;
     let key_limit = plan.max_keys_per_domain.map(i64::from);
     let mut domain_keys = Vec::with_capacity(all_domains.len());
     let mut most_keys = 0;
@@ -67,11 +69,23 @@ pub async fn show(
     }
     let events_this_month = events::count_this_month(&mut conn, ws).await?;
     let rows = vec![
-        row("Domains", all_domains.len() as i64, plan.max_domains.map(i64::from)),
-        row("Active inbound integration keys per domain", most_keys, key_limit),
+        row(
+            "Domains",
+            all_domains.len() as i64,
+            plan.max_domains.map(i64::from),
+        ),
+        row(
+            "Active inbound integration keys per domain",
+            most_keys,
+            key_limit,
+        ),
         // Outbound webhooks are not built yet, so a workspace has none.
         row("Outbound webhooks", 0, plan.max_webhooks.map(i64::from)),
-        row("Inbound events this month", events_this_month, plan.max_events_per_month),
+        row(
+            "Inbound events this month",
+            events_this_month,
+            plan.max_events_per_month,
+        ),
     ];
     let chrome = Chrome::new(&req, &user, "plan");
     let had_flash = chrome.flash.is_some();

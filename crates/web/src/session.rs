@@ -69,7 +69,10 @@ pub fn verify_csrf(req: &HttpRequest, submitted: &str) -> Result<(), WebError> {
 
 /// The CSRF token for an anonymous form, and the cookie to set when there was none yet.
 pub fn pre_session_csrf(req: &HttpRequest, secure: bool) -> (String, Option<Cookie<'static>>) {
-    if let Some(c) = req.cookie(COOKIE_NAME).or_else(|| req.cookie(PRE_SESSION_COOKIE)) {
+    if let Some(c) = req
+        .cookie(COOKIE_NAME)
+        .or_else(|| req.cookie(PRE_SESSION_COOKIE))
+    {
         return (sessions::csrf_token(c.value()), None);
     }
     let secret = hex::encode(random_bytes::<32>());

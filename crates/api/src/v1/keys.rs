@@ -23,7 +23,13 @@ pub async fn create(
     body: web::Json<CreateBody>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
-    let key = keys::create(&mut conn, user.0.workspace_id, path.into_inner(), &body.name).await?;
+    let key = keys::create(
+        &mut conn,
+        user.0.workspace_id,
+        path.into_inner(),
+        &body.name,
+    )
+    .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .json(key))
