@@ -1,29 +1,31 @@
 //! `POST /__cc/inbound` (alias `/v1/inbound`): conversion events from customers' backends,
-//! authenticated by a domain's inbound integration key.
+//! authenticated by a domain's inbound integration key (seeds 000, 001, 004).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use futures_util::StreamExt;
-use postback_domain::accounts::normalize_email;
-use postback_domain::events::{self, NewEvent};
+use postback_domain::events::{Outcome, Submission};
 use postback_domain::ids::EventId;
-use postback_domain::keys;
+use postback_domain::{inbound, keys};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
 /// The seed's success answer, fields in the seed's order.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Accepted {
     ok: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    duplicate: bool,
     dispatched: Vec<&'static str>,
     event_id: EventId,
 }
-
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The key from `X-CC-Api-Key`, or from `Authorization: Bearer cc_…`.
 fn presented_key(req: &HttpRequest) -> Option<&str> {
@@ -43,29 +45,13 @@ async fn read_body(mut payload: web::Payload) -> ApiResult<web::BytesMut> {
             chunk.map_err(|e| ApiError::bad_request(format!("could not read body: {e}")))?;
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge(format!(
-                "body is larger than {MAX_BODY_BYTES} bytes"
+                "body is larger than {} KiB",
+                MAX_BODY_BYTES / 1024
             )));
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-pub fn validate_event_name(raw: &str) -> ApiResult<String> {
-    let name = raw.trim();
-    if name.is_empty() {
-        return Err(ApiError::bad_request("event is required"));
-    }
-    if name.len() > 64
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'))
-    {
-        return Err(ApiError::bad_request(
-            "event must be 1-64 characters of letters, digits, '_', '.', ':' or '-'",
-        ));
-    }
-    Ok(name.to_owned())
 }
 
 fn query_event(req: &HttpRequest) -> Option<String> {
@@ -74,27 +60,8 @@ fn query_event(req: &HttpRequest) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-pub async fn receive(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    payload: web::Payload,
-) -> ApiResult<HttpResponse> {
-    let presented = presented_key(&req).ok_or_else(ApiError::invalid_api_key)?;
-    if !keys::is_well_formed(presented) {
-        return Err(ApiError::invalid_api_key());
-    }
-    let mut conn = state.conn().await?;
-    let key = keys::authenticate(&mut conn, presented)
-        .await?
-        .ok_or_else(ApiError::invalid_api_key)?;
-    if key.workspace_status == "suspended" {
-        return Err(ApiError::Forbidden(
-            "This workspace is suspended; contact support to restore it".into(),
-        ));
-    }
-
-    let content_type = req
-        .headers()
+fn media_type(req: &HttpRequest) -> String {
+    req.headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
@@ -102,46 +69,88 @@ pub async fn receive(
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
-    if content_type != "application/json" {
+        .to_ascii_lowercase()
+}
+
+/// Decodes and validates the request into a submission; every failure is a 4xx.
+async fn submission(req: &HttpRequest, payload: web::Payload, key: &str) -> ApiResult<Submission> {
+    let media = media_type(req);
+    let is_json = media == "application/json" || media.ends_with("+json");
+    let is_form = media == "application/x-www-form-urlencoded";
+    if !is_json && !is_form {
         return Err(ApiError::UnsupportedMediaType(
-            "Content-Type must be application/json".into(),
+            "Content-Type must be application/json or application/x-www-form-urlencoded".into(),
         ));
     }
+    let idempotency_key = match req.headers().get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v
+                .to_str()
+                .map_err(|_| {
+                    ApiError::bad_request("Idempotency-Key header must be printable ASCII")
+                })?
+                .trim();
+            if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY {
+                return Err(ApiError::bad_request(format!(
+                    "Idempotency-Key header must be 1-{MAX_IDEMPOTENCY_KEY} characters"
+                )));
+            }
+            Some(k.to_owned())
+        }
+    };
     let body = read_body(payload).await?;
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
-    let Value::Object(fields) = &value else {
-        return Err(ApiError::bad_request("body must be a JSON object"));
+    let value: Value = if is_json {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?
+    } else {
+        inbound::form_to_json(&body)?
     };
+    let event = inbound::parse(value, query_event(req).as_deref(), Utc::now())?;
+    Ok(Submission {
+        key_hash: keys::hash(key),
+        idempotency_key,
+        event,
+    })
+}
 
-    let email = match fields.get("email") {
-        Some(Value::String(s)) => normalize_email("email", s)?,
-        Some(Value::Null) | None => return Err(ApiError::bad_request("email is required")),
-        Some(_) => return Err(ApiError::bad_request("email must be a string")),
+pub async fn receive(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let key = presented_key(&req)
+        .filter(|k| keys::is_well_formed(k))
+        .ok_or_else(ApiError::invalid_api_key)?
+        .to_owned();
+    let submission = match submission(&req, payload, &key).await {
+        Ok(s) => s,
+        Err(client_error) => {
+            // An unknown key is told first, whatever is wrong with the body.
+            let mut conn = state.conn().await?;
+            if keys::authenticate(&mut conn, &key).await?.is_none() {
+                return Err(ApiError::invalid_api_key());
+            }
+            return Err(client_error);
+        }
     };
-    let event_name = match fields.get("event") {
-        Some(Value::String(s)) => validate_event_name(s)?,
-        Some(Value::Null) | None => validate_event_name(&query_event(&req).unwrap_or_default())?,
-        Some(_) => return Err(ApiError::bad_request("event must be a string")),
-    };
-
-    let event_id = events::insert(
-        &mut conn,
-        NewEvent {
-            workspace_id: key.workspace_id,
-            domain_id: key.domain_id,
-            key_id: key.key_id,
-            event_name,
-            email,
-            payload: value,
-            occurred_at: Utc::now(),
-        },
-    )
-    .await?;
-    Ok(HttpResponse::Ok().json(Accepted {
-        ok: true,
-        dispatched: Vec::new(),
-        event_id,
-    }))
+    match state.ingestor.submit(submission).await? {
+        Outcome::Accepted(event_id) => Ok(HttpResponse::Ok().json(Accepted {
+            ok: true,
+            duplicate: false,
+            dispatched: Vec::new(),
+            event_id,
+        })),
+        Outcome::Duplicate(event_id) => Ok(HttpResponse::Ok().json(Accepted {
+            ok: true,
+            duplicate: true,
+            dispatched: Vec::new(),
+            event_id,
+        })),
+        Outcome::InvalidKey => Err(ApiError::invalid_api_key()),
+        Outcome::Suspended => Err(ApiError::Forbidden(
+            "This workspace is suspended: events are refused until it is restored".into(),
+        )),
+        Outcome::QuotaExceeded(message) => Err(ApiError::TooManyRequests(message)),
+    }
 }

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod error;
 pub mod health;
 pub mod inbound;
+pub mod ingest;
 pub mod state;
 pub mod v1;
 

@@ -91,6 +91,33 @@ diesel::table! {
         payload -> Jsonb,
         occurred_at -> Timestamptz,
         received_at -> Timestamptz,
+        email_sha256 -> Bytea,
+        value -> Nullable<Float8>,
+        currency -> Text,
+        order_id -> Nullable<Text>,
+        idempotency_key -> Nullable<Text>,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        city -> Nullable<Text>,
+        country -> Nullable<Text>,
+        country_code -> Nullable<Text>,
+        state -> Nullable<Text>,
+        state_code -> Nullable<Text>,
+        guid -> Nullable<Text>,
+        product_name -> Nullable<Text>,
+        product_link -> Nullable<Text>,
+        product_image -> Nullable<Text>,
+        products -> Jsonb,
+    }
+}
+
+diesel::table! {
+    usage_counters (workspace_id, month) {
+        workspace_id -> Uuid,
+        month -> Date,
+        events -> Int8,
     }
 }
 
@@ -110,4 +137,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     domains,
     inbound_keys,
     events,
+    usage_counters,
 );

@@ -1,7 +1,7 @@
 //! `/v1/events`: the workspace's stored inbound events, newest first.
 
 use actix_web::{web, HttpResponse};
-use postback_domain::events;
+use postback_domain::events::{self, EventFilter};
 use postback_domain::ids::{DomainId, EventId};
 use postback_domain::paging::PageRequest;
 use serde::Deserialize;
@@ -14,6 +14,8 @@ use crate::state::AppState;
 #[serde(rename_all = "camelCase")]
 pub struct EventsQuery {
     domain_id: Option<String>,
+    event: Option<String>,
+    email: Option<String>,
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -32,7 +34,12 @@ pub async fn list(
     };
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let mut conn = state.conn().await?;
-    let events = events::list(&mut conn, user.0.workspace_id, domain_id, page).await?;
+    let filter = EventFilter {
+        domain_id,
+        event_name: query.event.clone().filter(|e| !e.is_empty()),
+        email: query.email.clone().filter(|e| !e.is_empty()),
+    };
+    let events = events::list(&mut conn, user.0.workspace_id, &filter, page).await?;
     Ok(HttpResponse::Ok().json(events))
 }
 

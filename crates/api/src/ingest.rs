@@ -1,0 +1,117 @@
+//! Group commit for inbound events: concurrent requests are queued and committed together, one
+//! transaction per batch, and each request is answered only after its batch has committed.
+//! A batch forms naturally from what arrives while the previous one commits, so a lone request
+//! waits for nothing.
+
+use std::sync::Arc;
+
+use postback_domain::db::DbPool;
+use postback_domain::events::{self, Outcome, Submission};
+use postback_domain::DomainError;
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use crate::error::ApiError;
+
+const MAX_BATCH: usize = 512;
+const QUEUE: usize = 8192;
+/// Batches committing at once (each holds one connection while it commits).
+const COMMITTERS: usize = 3;
+
+struct Job {
+    submission: Submission,
+    reply: oneshot::Sender<Result<Outcome, ApiError>>,
+}
+
+#[derive(Clone)]
+pub struct Ingestor {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Ingestor {
+    /// Spawns the committers on the current Tokio runtime.
+    pub fn start(pool: DbPool) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>(QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..COMMITTERS {
+            tokio::spawn(committer(pool.clone(), rx.clone()));
+        }
+        Self { tx }
+    }
+
+    /// Queues a submission and waits until it is committed (or refused).
+    pub async fn submit(&self, submission: Submission) -> Result<Outcome, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job { submission, reply })
+            .await
+            .map_err(|_| ApiError::Unavailable("Shutting down, retry shortly".into()))?;
+        answer
+            .await
+            .map_err(|_| ApiError::Internal("Internal server error".into()))?
+    }
+}
+
+async fn next_batch(rx: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
+    let mut rx = rx.lock().await;
+    let first = rx.recv().await?;
+    let mut batch = Vec::with_capacity(64);
+    batch.push(first);
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+fn api_error(err: DomainError) -> ApiError {
+    ApiError::from(err)
+}
+
+async fn commit(pool: &DbPool, subs: &[Submission]) -> Result<Vec<Outcome>, DomainError> {
+    let mut conn = postback_domain::db::conn(pool).await?;
+    events::ingest_batch(&mut conn, subs).await
+}
+
+async fn committer(pool: DbPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    while let Some(batch) = next_batch(&rx).await {
+        let subs: Vec<Submission> = batch.iter().map(|j| j.submission.clone()).collect();
+        match commit(&pool, &subs).await {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            Err(DomainError::Unavailable(cause)) => {
+                tracing::error!(%cause, size = subs.len(), "inbound batch: database unavailable");
+                for job in batch {
+                    let _ = job.reply.send(Err(ApiError::Unavailable(
+                        "Database unavailable: the event was not stored, retry shortly".into(),
+                    )));
+                }
+            }
+            Err(err) if batch.len() > 1 => {
+                // One bad row must not fail its neighbours: commit each on its own.
+                tracing::warn!(cause = %err, size = batch.len(), "inbound batch failed; retrying one by one");
+                for job in batch {
+                    let result = commit(&pool, std::slice::from_ref(&job.submission))
+                        .await
+                        .map_err(api_error)
+                        .and_then(|mut o| {
+                            o.pop()
+                                .ok_or_else(|| ApiError::Internal("Internal server error".into()))
+                        });
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(err) => {
+                for job in batch {
+                    let _ = job
+                        .reply
+                        .send(Err(api_error(DomainError::internal(err.to_string()))));
+                }
+            }
+        }
+    }
+}
