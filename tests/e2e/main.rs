@@ -6,5 +6,6 @@ mod csrf;
 mod domains;
 mod embedded;
 mod helpers;
+mod inbound;
 mod keys;
 mod tenancy;

@@ -1,0 +1,533 @@
+//! The inbound contract of seeds 000 and 004 at `POST /__cc/inbound`, as a client sees it.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{TestApp, User};
+
+struct Fixture {
+    app: TestApp,
+    user: User,
+    domain: String,
+    key: String,
+}
+
+async fn fixture(email: &str) -> Fixture {
+    let app = TestApp::spawn().await;
+    let user = app.signup(email).await;
+    let domain = user.add_domain("shop.example.com").await;
+    let (_, key) = user.add_key(&domain, "Backend").await;
+    Fixture {
+        app,
+        user,
+        domain,
+        key,
+    }
+}
+
+impl Fixture {
+    async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        extra: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut req = reqwest::Client::new()
+            .post(self.app.url(path))
+            .header("X-CC-Api-Key", &self.key)
+            .header("Content-Type", content_type)
+            .body(body);
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("inbound");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn json(&self, body: Value) -> (StatusCode, Value) {
+        self.post_raw(
+            "/__cc/inbound",
+            "application/json",
+            body.to_string().into_bytes(),
+            &[],
+        )
+        .await
+    }
+
+    async fn form(&self, path: &str, body: &str) -> (StatusCode, Value) {
+        self.post_raw(
+            path,
+            "application/x-www-form-urlencoded",
+            body.as_bytes().to_vec(),
+            &[],
+        )
+        .await
+    }
+
+    async fn stored(&self, event_id: &str) -> Value {
+        let (status, event) = self.user.get(&format!("/v1/events/{event_id}")).await;
+        assert_eq!(status, StatusCode::OK, "{event}");
+        event
+    }
+
+    async fn accepted(&self, body: Value) -> Value {
+        let (status, answer) = self.json(body.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{body} → {answer}");
+        assert_eq!(answer["ok"], true);
+        self.stored(answer["eventId"].as_str().expect("eventId"))
+            .await
+    }
+
+    async fn refused(&self, body: Value, status: StatusCode, needle: &str) {
+        let (got, answer) = self.json(body.clone()).await;
+        assert_eq!(got, status, "{body} → {answer}");
+        let msg = answer["error"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains(needle),
+            "{body}: error {msg:?} should mention {needle:?}"
+        );
+    }
+
+    async fn count(&self) -> usize {
+        let (_, list) = self
+            .user
+            .get(&format!("/v1/events?domainId={}&limit=200", self.domain))
+            .await;
+        list["items"].as_array().map(Vec::len).unwrap_or(0)
+    }
+}
+
+#[tokio::test]
+async fn seed_000_examples_are_accepted_as_written() {
+    let f = fixture("seed000@inbound.test").await;
+    // Request Format, the cURL test and the Python/Node examples.
+    let e = f.accepted(json!({"email": "customer@example.com", "event": "purchase", "value": 149.99, "currency": "USD", "orderId": "ORD-12345"})).await;
+    assert_eq!(e["email"], "customer@example.com");
+    assert_eq!(e["event"], "purchase");
+    assert_eq!(e["value"], 149.99);
+    assert_eq!(e["currency"], "USD");
+    assert_eq!(e["orderId"], "ORD-12345");
+    let e = f.accepted(json!({"email": "test@example.com", "event": "purchase", "value": 99.99, "currency": "USD"})).await;
+    assert_eq!(e["value"], 99.99);
+    let e = f.accepted(json!({"email": "lead@example.com", "event": "lead", "firstName": "John", "lastName": "Smith", "phone": "+1 305 555 0100"})).await;
+    assert_eq!(e["currency"], "USD", "default currency");
+    assert_eq!(e["firstName"], "John");
+    assert_eq!(e["phone"], "+1 305 555 0100");
+    let (status, answer) = f
+        .json(json!({"email": "customer@example.com", "event": "purchase"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        answer["dispatched"],
+        json!([]),
+        "no platforms connected yet"
+    );
+}
+
+#[tokio::test]
+async fn seed_004_examples_are_accepted_with_the_event_in_the_url() {
+    let f = fixture("seed004@inbound.test").await;
+    let (status, answer) = f
+        .post_raw(
+            "/__cc/inbound?event=signup",
+            "application/json",
+            json!({"email": "test@gmail.com", "timestamp": 1528611279398u64, "ip": "141.92.55.102", "firstName": "John", "lastName": "Smith", "guid": "id"}).to_string().into_bytes(),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let e = f.stored(answer["eventId"].as_str().unwrap()).await;
+    assert_eq!(e["event"], "signup");
+    assert_eq!(e["timestamp"], "2018-06-10T06:14:39.398Z");
+    assert_eq!(e["ip"], "141.92.55.102");
+    assert_eq!(e["guid"], "id");
+
+    let e = f.accepted(json!({"email": "a@example.com", "event": "lead", "city": "Miami", "country": "United States", "countryCode": "US", "state": "Florida", "stateCode": "FL"})).await;
+    assert_eq!(
+        (
+            e["city"].clone(),
+            e["countryCode"].clone(),
+            e["stateCode"].clone()
+        ),
+        (json!("Miami"), json!("US"), json!("FL"))
+    );
+    let e = f.accepted(json!({"email": "b@example.com", "event": "lead", "countryCode": "US", "stateCode": "FL"})).await;
+    assert_eq!(e["country"], "United States");
+    assert_eq!(e["state"], "Florida");
+    let e = f
+        .accepted(json!({"email": "c@example.com", "event": "lead", "country": "Germany"}))
+        .await;
+    assert_eq!(e["countryCode"], "DE");
+
+    let e = f.accepted(json!({"email": "d@example.com", "event": "purchase", "total": 55, "currency": "USD", "productName": "Sneakers", "productLink": "https://sneakers.com/sneakers", "productImage": "https://sneakers.com/sneakers.jpg"})).await;
+    assert_eq!(e["value"], 55.0, "total is an alias of value");
+    assert_eq!(e["productName"], "Sneakers");
+    assert_eq!(e["productImage"], "https://sneakers.com/sneakers.jpg");
+
+    let e = f.accepted(json!({"email": "e@example.com", "event": "purchase", "products": [
+        {"name": "T-Shirt", "link": "https://mystore.com/t-shirt", "id": 123, "image": "https://mystore.com/images/t-shirt.png", "price": 55, "quantity": 2},
+        {"name": "Socks", "link": "https://mystore.com/socks", "id": "s-1", "price": 9.5}
+    ]})).await;
+    assert_eq!(e["value"], 119.5, "value from Σ price × quantity");
+    assert_eq!(
+        e["productName"], "T-Shirt",
+        "the most expensive product is primary"
+    );
+    assert_eq!(e["products"][0]["id"], "123");
+    assert_eq!(e["products"][1]["quantity"], 1.0);
+
+    // Automatic email search, and unknown fields kept.
+    let e = f.accepted(json!({"event": "lead", "contact": {"Email Address": "Found@Example.com"}, "source": "zapier"})).await;
+    assert_eq!(e["email"], "found@example.com");
+    assert_eq!(e["payload"]["source"], "zapier");
+}
+
+#[tokio::test]
+async fn forms_with_bracket_notation_match_json() {
+    let f = fixture("forms@inbound.test").await;
+    let (status, answer) = f
+        .form(
+            "/__cc/inbound",
+            "email=Form%40Example.com&event=purchase&value=55.5&currency=eur&orderId=F-1&products[0][name]=T-Shirt&products[0][link]=https%3A%2F%2Fmystore.com%2Ft-shirt&products[0][price]=55.5&products[0][quantity]=1&custom[field]=x",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let from_form = f.stored(answer["eventId"].as_str().unwrap()).await;
+    let from_json = f
+        .accepted(json!({"email": "form@example.com", "event": "purchase", "value": 55.5, "currency": "EUR", "orderId": "F-2",
+            "products": [{"name": "T-Shirt", "link": "https://mystore.com/t-shirt", "price": 55.5, "quantity": 1}], "custom": {"field": "x"}}))
+        .await;
+    for field in [
+        "email",
+        "event",
+        "value",
+        "currency",
+        "products",
+        "productName",
+    ] {
+        assert_eq!(from_form[field], from_json[field], "{field}");
+    }
+    assert_eq!(from_form["payload"]["custom"]["field"], "x");
+    let (status, answer) = f
+        .form("/v1/inbound?event=lead", "email=a%40b.co&value=abc")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["error"], "value must be a number");
+}
+
+#[tokio::test]
+async fn every_error_has_its_status_and_names_the_problem() {
+    let f = fixture("errors@inbound.test").await;
+    f.refused(
+        json!({"event": "purchase"}),
+        StatusCode::BAD_REQUEST,
+        "email is required",
+    )
+    .await;
+    f.refused(
+        json!({"email": "x", "event": "purchase"}),
+        StatusCode::BAD_REQUEST,
+        "email must be a valid email",
+    )
+    .await;
+    f.refused(
+        json!({"email": "a@b.co"}),
+        StatusCode::BAD_REQUEST,
+        "event is required",
+    )
+    .await;
+    f.refused(
+        json!({"email": "a@b.co", "event": "bad name!"}),
+        StatusCode::BAD_REQUEST,
+        "event must be",
+    )
+    .await;
+    f.refused(
+        json!({"email": "a@b.co", "event": "x", "currency": "XYZ1"}),
+        StatusCode::BAD_REQUEST,
+        "currency",
+    )
+    .await;
+    f.refused(
+        json!({"email": "a@b.co", "event": "x", "value": "lots"}),
+        StatusCode::BAD_REQUEST,
+        "value must be a number",
+    )
+    .await;
+    f.refused(
+        json!({"email": "a@b.co", "event": "x", "timestamp": "2999-01-01T00:00:00Z"}),
+        StatusCode::BAD_REQUEST,
+        "future",
+    )
+    .await;
+    f.refused(
+        json!({"email": "a@b.co", "event": "x", "products": [{"name": "n"}]}),
+        StatusCode::BAD_REQUEST,
+        "products[0].link is required",
+    )
+    .await;
+    f.refused(
+        json!({"email": "a@b.co", "event": "x", "ip": "nope"}),
+        StatusCode::BAD_REQUEST,
+        "ip",
+    )
+    .await;
+    f.refused(
+        json!(["not", "an", "object"]),
+        StatusCode::BAD_REQUEST,
+        "object",
+    )
+    .await;
+    let mut deep = json!("x");
+    for _ in 0..40 {
+        deep = json!({ "d": deep });
+    }
+    f.refused(
+        json!({"email": "a@b.co", "event": "x", "deep": deep}),
+        StatusCode::BAD_REQUEST,
+        "nested deeper than 32",
+    )
+    .await;
+
+    let (status, answer) = f
+        .post_raw(
+            "/__cc/inbound",
+            "application/json",
+            b"{\"email\": ".to_vec(),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(answer["error"].as_str().unwrap().contains("not valid JSON"));
+    let (status, answer) = f
+        .post_raw("/__cc/inbound", "text/plain", b"email=a@b.co".to_vec(), &[])
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(answer["error"].as_str().unwrap().contains("Content-Type"));
+    let big = json!({"email": "a@b.co", "event": "x", "pad": "x".repeat(70 * 1024)});
+    let (status, answer) = f
+        .post_raw(
+            "/__cc/inbound",
+            "application/json",
+            big.to_string().into_bytes(),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(answer["error"].as_str().unwrap().contains("64 KiB"));
+
+    // A bad key is reported before anything about the body.
+    let resp = reqwest::Client::new()
+        .post(f.app.url("/__cc/inbound"))
+        .header(
+            "X-CC-Api-Key",
+            "cc_0000000000000000000000000000000000000000",
+        )
+        .header("Content-Type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+
+    // Suspended workspace: 403, nothing stored.
+    let before = f.count().await;
+    f.app
+        .sql(&format!(
+            "UPDATE workspaces SET status = 'suspended' WHERE id = '{}'",
+            f.user.workspace_id
+        ))
+        .await;
+    f.refused(
+        json!({"email": "a@b.co", "event": "x"}),
+        StatusCode::FORBIDDEN,
+        "suspended",
+    )
+    .await;
+    assert_eq!(
+        f.count().await,
+        before,
+        "nothing stored for a suspended workspace"
+    );
+}
+
+#[tokio::test]
+async fn duplicates_by_order_id_or_idempotency_key_return_the_first_event() {
+    let f = fixture("idem@inbound.test").await;
+    let body = json!({"email": "a@b.co", "event": "purchase", "value": 10, "orderId": "ORD-1"});
+    let (_, first) = f.json(body.clone()).await;
+    let (status, again) = f.json(body.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["eventId"], first["eventId"]);
+    assert!(first.get("duplicate").is_none(), "{first}");
+    // Same order, other event name: a different event (e.g. a refund of that order).
+    let (_, refund) = f
+        .json(json!({"email": "a@b.co", "event": "refund", "orderId": "ORD-1"}))
+        .await;
+    assert_ne!(refund["eventId"], first["eventId"]);
+
+    let send = |key: &'static str| {
+        let f = &f;
+        async move {
+            f.post_raw(
+                "/__cc/inbound",
+                "application/json",
+                json!({"email": "k@b.co", "event": "lead"})
+                    .to_string()
+                    .into_bytes(),
+                &[("Idempotency-Key", key)],
+            )
+            .await
+        }
+    };
+    let (_, a) = send("retry-abc").await;
+    let (_, b) = send("retry-abc").await;
+    assert_eq!(b["duplicate"], true);
+    assert_eq!(a["eventId"], b["eventId"]);
+    assert_eq!(f.count().await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_duplicates_make_exactly_one_event() {
+    let f = fixture("race@inbound.test").await;
+    let body = json!({"email": "race@b.co", "event": "purchase", "value": 5, "orderId": "RACE-1"})
+        .to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..24 {
+        let url = f.app.url("/__cc/inbound");
+        let key = f.key.clone();
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let resp = reqwest::Client::new()
+                .post(url)
+                .header("X-CC-Api-Key", key)
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.json::<Value>().await.unwrap()
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut fresh = 0;
+    for t in tasks {
+        let answer = t.await.unwrap();
+        ids.insert(answer["eventId"].as_str().unwrap().to_owned());
+        if answer.get("duplicate").is_none() {
+            fresh += 1;
+        }
+    }
+    assert_eq!(ids.len(), 1, "every answer names the same event");
+    assert_eq!(fresh, 1, "exactly one answer is the original");
+    assert_eq!(f.count().await, 1);
+}
+
+#[tokio::test]
+async fn monthly_quota_boundary() {
+    let f = fixture("quota@inbound.test").await;
+    f.accepted(json!({"email": "a@b.co", "event": "lead"}))
+        .await;
+    // 9,999 accepted this month so far: the 10,000th is accepted, the next is refused.
+    f.app
+        .sql(&format!(
+            "UPDATE usage_counters SET events = 9999 WHERE workspace_id = '{}'",
+            f.user.workspace_id
+        ))
+        .await;
+    f.accepted(json!({"email": "a@b.co", "event": "lead", "orderId": "Q-10000"}))
+        .await;
+    f.refused(
+        json!({"email": "a@b.co", "event": "lead"}),
+        StatusCode::TOO_MANY_REQUESTS,
+        "The Pulse plan allows 10,000 inbound events per month",
+    )
+    .await;
+    // A retry of an event already accepted is still answered as a duplicate.
+    let (status, answer) = f
+        .json(json!({"email": "a@b.co", "event": "lead", "orderId": "Q-10000"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["duplicate"], true);
+    let (_, html) = f.user.page("/plan").await;
+    assert!(
+        html.contains("10000 of 10000"),
+        "the Plan page shows the month's usage"
+    );
+
+    // A new month starts from zero.
+    f.app
+        .sql(&format!(
+            "UPDATE usage_counters SET month = month - interval '1 month' WHERE workspace_id = '{}'",
+            f.user.workspace_id
+        ))
+        .await;
+    f.accepted(json!({"email": "a@b.co", "event": "lead"}))
+        .await;
+}
+
+#[tokio::test]
+async fn an_event_answered_200_survives_a_kill_right_after() {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let db_url = crate::helpers::fresh_database().await;
+    // Set up an account and a key through an in-process server on the same database.
+    let setup = TestApp::spawn_on(&db_url).await;
+    let user = setup.signup("kill@inbound.test").await;
+    let domain = user.add_domain("shop.example.com").await;
+    let (_, key) = user.add_key(&domain, "Backend").await;
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_postback"))
+        .env("DATABASE_URL", &db_url)
+        .env("POSTBACK_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("postback");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.split("open ").nth(1) {
+                return rest
+                    .split(" for the dashboard")
+                    .next()
+                    .unwrap_or("")
+                    .trim_end_matches('/')
+                    .to_owned();
+            }
+        }
+        String::new()
+    })
+    .await
+    .unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/__cc/inbound"))
+        .header("X-CC-Api-Key", &key)
+        .json(&json!({"email": "kill@example.com", "event": "purchase", "value": 1, "orderId": "K-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    child.start_kill().unwrap();
+    let answer: Value = resp.json().await.unwrap();
+    child.wait().await.unwrap();
+    let (status, event) = user
+        .get(&format!(
+            "/v1/events/{}",
+            answer["eventId"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the event that got a 200 is in the database"
+    );
+    assert_eq!(event["orderId"], "K-1");
+}
