@@ -531,3 +531,57 @@ async fn an_event_answered_200_survives_a_kill_right_after() {
     );
     assert_eq!(event["orderId"], "K-1");
 }
+
+#[tokio::test]
+async fn events_page_lists_filters_pages_and_shows_detail() {
+    let f = fixture("page@inbound.test").await;
+    for i in 0..55 {
+        let name = if i % 2 == 0 { "purchase" } else { "lead" };
+        f.accepted(json!({"email": format!("p{i}@example.com"), "event": name, "value": 10 + i, "currency": "EUR", "orderId": format!("O-{i}")})).await;
+    }
+    let (status, html) = f.user.page(&format!("/domains/{}/events", f.domain)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("p54@example.com"), "newest first");
+    assert!(
+        !html.contains("p0@example.com"),
+        "older ones on the next page"
+    );
+    assert!(html.contains("64 EUR"));
+    assert!(html.contains("Older events"));
+    let (_, html) = f
+        .user
+        .page(&format!(
+            "/domains/{}/events?event=lead&email=P7%40example.com",
+            f.domain
+        ))
+        .await;
+    assert!(html.contains("p7@example.com"));
+    assert_eq!(html.matches("data-event-id=").count(), 1);
+
+    let (_, answer) = f
+        .json(json!({"email": "detail@example.com", "event": "purchase", "city": "Miami", "countryCode": "US", "stateCode": "FL",
+            "products": [{"name": "T-Shirt", "link": "https://mystore.com/t-shirt", "price": 55, "quantity": 2}], "note": "kept"}))
+        .await;
+    let id = answer["eventId"].as_str().unwrap();
+    let (status, html) = f.user.page(&format!("/events/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    for needle in [
+        "detail@example.com",
+        "110 USD",
+        "Florida (FL)",
+        "United States (US)",
+        "T-Shirt",
+        "&quot;note&quot;: &quot;kept&quot;",
+    ] {
+        assert!(html.contains(needle), "event page shows {needle}");
+    }
+    let other = f.app.signup("other@inbound.test").await;
+    assert_eq!(
+        other.page(&format!("/events/{id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        other.page(&format!("/domains/{}/events", f.domain)).await.0,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -112,7 +112,7 @@ fn arrays_from_indexed_objects(v: Value) -> Value {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Product {
     pub name: String,

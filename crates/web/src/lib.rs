@@ -6,6 +6,7 @@ mod auth;
 mod confirm;
 mod domains;
 pub mod error;
+mod events;
 pub mod format;
 mod keys;
 mod layout;
@@ -56,6 +57,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/keys/{id}/restore", web::post().to(keys::restore))
             .route("/keys/{id}/delete", web::get().to(keys::confirm_delete))
             .route("/keys/{id}/delete", web::post().to(keys::delete))
+            .route("/domains/{id}/events", web::get().to(events::list))
+            .route("/events/{id}", web::get().to(events::show))
             .route("/plan", web::get().to(plan::show))
             .default_service(web::to(not_found)),
     );

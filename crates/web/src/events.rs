@@ -1,0 +1,215 @@
+//! The Events tab of a domain (newest first, filter by event and email) and an event's page.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use postback_api::AppState;
+use postback_domain::domains;
+use postback_domain::events::{self, Event, EventFilter};
+use postback_domain::ids::{DomainId, EventId};
+use postback_domain::inbound::Product;
+use postback_domain::paging::PageRequest;
+use serde::Deserialize;
+
+use crate::error::WebResult;
+use crate::format::{absolute, relative};
+use crate::layout::{page, Chrome};
+use crate::session::CurrentUser;
+
+pub struct EventRow {
+    pub id: String,
+    pub received: String,
+    pub received_title: String,
+    pub event: String,
+    pub email: String,
+    pub value: String,
+    pub order_id: String,
+}
+
+/// "149.99 USD", or "—".
+pub fn money(value: Option<f64>, currency: &str) -> String {
+    match value {
+        Some(v) => format!("{} {currency}", trim_number(v)),
+        None => "—".into(),
+    }
+}
+
+fn trim_number(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+}
+
+impl From<Event> for EventRow {
+    fn from(e: Event) -> Self {
+        Self {
+            id: e.id.to_string(),
+            received: relative(e.received_at),
+            received_title: absolute(e.received_at),
+            value: money(e.value, &e.currency),
+            order_id: e.order_id.unwrap_or_else(|| "—".into()),
+            event: e.event_name,
+            email: e.email,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "events/list.html")]
+struct EventsPage {
+    chrome: Chrome,
+    domain_id: String,
+    hostname: String,
+    events: Vec<EventRow>,
+    filter_event: String,
+    filter_email: String,
+    filtered: bool,
+    next_link: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    event: Option<String>,
+    email: Option<String>,
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<DomainId>,
+    query: web::Query<EventsQuery>,
+) -> WebResult<HttpResponse> {
+    let ws = user.ctx.workspace_id;
+    let mut conn = state.conn().await?;
+    let domain = domains::get(&mut conn, ws, path.into_inner()).await?;
+    let filter_event = query.event.clone().unwrap_or_default().trim().to_owned();
+    let filter_email = query.email.clone().unwrap_or_default().trim().to_owned();
+    let filter = EventFilter {
+        domain_id: Some(domain.id),
+        event_name: (!filter_event.is_empty()).then(|| filter_event.clone()),
+        email: (!filter_email.is_empty()).then(|| filter_email.clone()),
+    };
+    let page_req =
+        PageRequest::parse(Some(50), query.cursor.as_deref()).unwrap_or(PageRequest::first(50));
+    let listed = events::list(&mut conn, ws, &filter, page_req).await?;
+    let next_link = listed.next_cursor.map(|c| {
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("event", &filter_event)
+            .append_pair("email", &filter_email)
+            .append_pair("cursor", &c)
+            .finish();
+        format!("/domains/{}/events?{q}", domain.id)
+    });
+    let chrome = Chrome::new(&req, &user, "domains");
+    let had_flash = chrome.flash.is_some();
+    let tpl = EventsPage {
+        chrome,
+        domain_id: domain.id.to_string(),
+        hostname: domain.hostname,
+        events: listed.items.into_iter().map(EventRow::from).collect(),
+        filtered: filter.event_name.is_some() || filter.email.is_some(),
+        filter_event,
+        filter_email,
+        next_link,
+    };
+    page(&tpl, had_flash)
+}
+
+pub struct ProductRow {
+    pub name: String,
+    pub id: String,
+    pub price: String,
+    pub quantity: String,
+    pub link: String,
+}
+
+#[derive(Template)]
+#[template(path = "events/show.html")]
+struct EventPage {
+    chrome: Chrome,
+    domain_id: String,
+    hostname: String,
+    event_name: String,
+    received: String,
+    fields: Vec<(&'static str, String)>,
+    products: Vec<ProductRow>,
+    payload: String,
+}
+
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<EventId>,
+) -> WebResult<HttpResponse> {
+    let ws = user.ctx.workspace_id;
+    let mut conn = state.conn().await?;
+    let e = events::get(&mut conn, ws, path.into_inner()).await?;
+    let domain = domains::get(&mut conn, ws, e.domain_id).await?;
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
+    let fields = vec![
+        ("Event ID", e.id.to_string()),
+        ("Event", e.event_name.clone()),
+        ("Email", e.email.clone()),
+        ("Value", money(e.value, &e.currency)),
+        ("Order ID", opt(&e.order_id)),
+        ("Occurred", absolute(e.occurred_at)),
+        ("Received", absolute(e.received_at)),
+        ("First name", opt(&e.first_name)),
+        ("Last name", opt(&e.last_name)),
+        ("Phone", opt(&e.phone)),
+        ("IP", opt(&e.ip)),
+        ("City", opt(&e.city)),
+        (
+            "Country",
+            match (&e.country, &e.country_code) {
+                (Some(n), Some(c)) => format!("{n} ({c})"),
+                (n, c) => n
+                    .clone()
+                    .or_else(|| c.clone())
+                    .unwrap_or_else(|| "—".into()),
+            },
+        ),
+        (
+            "State",
+            match (&e.state, &e.state_code) {
+                (Some(n), Some(c)) => format!("{n} ({c})"),
+                (n, c) => n
+                    .clone()
+                    .or_else(|| c.clone())
+                    .unwrap_or_else(|| "—".into()),
+            },
+        ),
+        ("GUID", opt(&e.guid)),
+        ("Product", opt(&e.product_name)),
+        ("Product link", opt(&e.product_link)),
+        ("Product image", opt(&e.product_image)),
+    ];
+    let products: Vec<Product> = serde_json::from_value(e.products.clone()).unwrap_or_default();
+    let chrome = Chrome::new(&req, &user, "domains");
+    let had_flash = chrome.flash.is_some();
+    let tpl = EventPage {
+        chrome,
+        domain_id: domain.id.to_string(),
+        hostname: domain.hostname,
+        received: relative(e.received_at),
+        event_name: e.event_name.clone(),
+        fields,
+        products: products
+            .into_iter()
+            .map(|p| ProductRow {
+                price: p.price.map(trim_number).unwrap_or_else(|| "—".into()),
+                quantity: trim_number(p.quantity),
+                id: p.id.unwrap_or_else(|| "—".into()),
+                name: p.name,
+                link: p.link,
+            })
+            .collect(),
+        payload: serde_json::to_string_pretty(&e.payload).unwrap_or_default(),
+    };
+    page(&tpl, had_flash)
+}
