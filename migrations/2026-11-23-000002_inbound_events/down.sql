@@ -1,5 +1,5 @@
 DROP TABLE usage_counters;
-DROP INDEX events_email_hash_idx;
+CREATE INDEX events_workspace_received_idx ON events (workspace_id, received_at);
 DROP INDEX events_domain_email_idx;
 DROP INDEX events_domain_name_idx;
 DROP INDEX events_key_idempotency_idx;

@@ -29,16 +29,20 @@ CREATE UNIQUE INDEX events_order_idempotency_idx ON events (domain_id, order_id,
 CREATE UNIQUE INDEX events_key_idempotency_idx ON events (domain_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX events_domain_name_idx ON events (domain_id, event_name, received_at DESC);
 CREATE INDEX events_domain_email_idx ON events (domain_id, email, received_at DESC);
-CREATE INDEX events_email_hash_idx ON events (workspace_id, email_sha256);
+-- The monthly quota lives in usage_counters; received-time reads go through the domain index.
+DROP INDEX events_workspace_received_idx;
 
 -- Accepted inbound events per workspace per calendar month (UTC): the quota counter, kept in
--- step with events in the same transaction, so checking the quota never counts rows.
+-- step with events in the same transaction, so checking the quota never counts rows. Split in
+-- shards (one per committer) so concurrent batches of one workspace never wait on one row;
+-- the month's usage is the sum of its shards.
 CREATE TABLE usage_counters (
     workspace_id  uuid NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
     month         date NOT NULL,
+    shard         smallint NOT NULL DEFAULT 0,
     events        bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (workspace_id, month)
+    PRIMARY KEY (workspace_id, month, shard)
 );
-INSERT INTO usage_counters (workspace_id, month, events)
-SELECT workspace_id, date_trunc('month', received_at AT TIME ZONE 'UTC')::date, count(*)
+INSERT INTO usage_counters (workspace_id, month, shard, events)
+SELECT workspace_id, date_trunc('month', received_at AT TIME ZONE 'UTC')::date, 0, count(*)
 FROM events GROUP BY 1, 2;

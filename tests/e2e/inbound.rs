@@ -435,10 +435,16 @@ async fn monthly_quota_boundary() {
     f.accepted(json!({"email": "a@b.co", "event": "lead"}))
         .await;
     // 9,999 accepted this month so far: the 10,000th is accepted, the next is refused.
+    let ws = &f.user.workspace_id;
     f.app
         .sql(&format!(
-            "UPDATE usage_counters SET events = 9999 WHERE workspace_id = '{}'",
-            f.user.workspace_id
+            "DELETE FROM usage_counters WHERE workspace_id = '{ws}'"
+        ))
+        .await;
+    f.app
+        .sql(&format!(
+            "INSERT INTO usage_counters (workspace_id, month, shard, events) \
+             VALUES ('{ws}', date_trunc('month', now() AT TIME ZONE 'UTC')::date, 7, 9999)"
         ))
         .await;
     f.accepted(json!({"email": "a@b.co", "event": "lead", "orderId": "Q-10000"}))
@@ -583,5 +589,45 @@ async fn events_page_lists_filters_pages_and_shows_detail() {
     assert_eq!(
         other.page(&format!("/domains/{}/events", f.domain)).await.0,
         StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn large_quotas_are_exact_at_the_boundary_too() {
+    // Clarity's quota is large enough that batches start under a shared lock; near the limit they
+    // must switch to taking turns and stop at exactly 1,000,000.
+    let f = fixture("bigquota@inbound.test").await;
+    let ws = &f.user.workspace_id;
+    f.app
+        .sql(&format!(
+            "UPDATE workspaces SET plan = 'clarity' WHERE id = '{ws}'"
+        ))
+        .await;
+    f.app
+        .sql(&format!(
+            "INSERT INTO usage_counters (workspace_id, month, shard, events) \
+             VALUES ('{ws}', date_trunc('month', now() AT TIME ZONE 'UTC')::date, 5, 999998)"
+        ))
+        .await;
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let (status, _) = f
+            .json(json!({"email": "a@b.co", "event": "lead", "orderId": format!("B-{i}")}))
+            .await;
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses,
+        vec![
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    let (_, answer) = f.json(json!({"email": "a@b.co", "event": "lead"})).await;
+    assert_eq!(
+        answer["error"],
+        "The Clarity plan allows 1,000,000 inbound events per month"
     );
 }

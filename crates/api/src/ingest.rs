@@ -16,6 +16,9 @@ const MAX_BATCH: usize = 512;
 const QUEUE: usize = 8192;
 /// Batches committing at once (each holds one connection while it commits).
 const COMMITTERS: usize = 3;
+/// Under load, a batch smaller than this waits up to LINGER for company.
+const LINGER_UNTIL: usize = 16;
+const LINGER: std::time::Duration = std::time::Duration::from_micros(300);
 
 struct Job {
     submission: Submission,
@@ -32,8 +35,8 @@ impl Ingestor {
     pub fn start(pool: DbPool) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..COMMITTERS {
-            tokio::spawn(committer(pool.clone(), rx.clone()));
+        for shard in 0..COMMITTERS {
+            tokio::spawn(committer(pool.clone(), rx.clone(), shard as i16));
         }
         Self { tx }
     }
@@ -51,16 +54,26 @@ impl Ingestor {
     }
 }
 
-async fn next_batch(rx: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
-    let mut rx = rx.lock().await;
-    let first = rx.recv().await?;
-    let mut batch = Vec::with_capacity(64);
-    batch.push(first);
+fn drain(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
     while batch.len() < MAX_BATCH {
         match rx.try_recv() {
             Ok(job) => batch.push(job),
             Err(_) => break,
         }
+    }
+}
+
+/// Takes what is queued. Under load (the previous batch was not a lone request) it lingers a
+/// moment for more, trading well under a millisecond of latency for far fewer commits.
+async fn next_batch(rx: &Mutex<mpsc::Receiver<Job>>, busy: bool) -> Option<Vec<Job>> {
+    let mut rx = rx.lock().await;
+    let first = rx.recv().await?;
+    let mut batch = Vec::with_capacity(64);
+    batch.push(first);
+    drain(&mut rx, &mut batch);
+    if busy && batch.len() < LINGER_UNTIL {
+        tokio::time::sleep(LINGER).await;
+        drain(&mut rx, &mut batch);
     }
     Some(batch)
 }
@@ -69,15 +82,21 @@ fn api_error(err: DomainError) -> ApiError {
     ApiError::from(err)
 }
 
-async fn commit(pool: &DbPool, subs: &[Submission]) -> Result<Vec<Outcome>, DomainError> {
+async fn commit(
+    pool: &DbPool,
+    subs: &[Submission],
+    shard: i16,
+) -> Result<Vec<Outcome>, DomainError> {
     let mut conn = postback_domain::db::conn(pool).await?;
-    events::ingest_batch(&mut conn, subs).await
+    events::ingest_batch(&mut conn, subs, shard).await
 }
 
-async fn committer(pool: DbPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
-    while let Some(batch) = next_batch(&rx).await {
+async fn committer(pool: DbPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, shard: i16) {
+    let mut busy = false;
+    while let Some(batch) = next_batch(&rx, busy).await {
+        busy = batch.len() > 1;
         let subs: Vec<Submission> = batch.iter().map(|j| j.submission.clone()).collect();
-        match commit(&pool, &subs).await {
+        match commit(&pool, &subs, shard).await {
             Ok(outcomes) => {
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
                     let _ = job.reply.send(Ok(outcome));
@@ -95,7 +114,7 @@ async fn committer(pool: DbPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
                 // One bad row must not fail its neighbours: commit each on its own.
                 tracing::warn!(cause = %err, size = batch.len(), "inbound batch failed; retrying one by one");
                 for job in batch {
-                    let result = commit(&pool, std::slice::from_ref(&job.submission))
+                    let result = commit(&pool, std::slice::from_ref(&job.submission), shard)
                         .await
                         .map_err(api_error)
                         .and_then(|mut o| {

@@ -253,13 +253,80 @@ async fn existing_event(
     Ok(None)
 }
 
+/// Far from its monthly quota a workspace's batches commit in parallel (shared lock); within this
+/// many events of the quota they take turns (exclusive lock) so the boundary is exact. Exact as
+/// long as fewer than QUOTA_SAFETY / 512 batches of one workspace commit at once.
+const QUOTA_SAFETY: i64 = 16_384;
+const QUOTA_LOCK_CLASS: i32 = 727_002;
+
+enum TxError {
+    Domain(DomainError),
+    /// The workspace came near its quota under a shared lock: redo the batch taking turns.
+    NeedExclusive(WorkspaceId),
+}
+
+impl From<diesel::result::Error> for TxError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Domain(e.into())
+    }
+}
+
+impl From<DomainError> for TxError {
+    fn from(e: DomainError) -> Self {
+        Self::Domain(e)
+    }
+}
+
+fn lock_key(workspace_id: WorkspaceId) -> i32 {
+    let b = workspace_id.0.as_bytes();
+    i32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
+async fn month_usage(
+    conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
+    month: NaiveDate,
+) -> DomainResult<i64> {
+    let sum: Option<i64> = usage_counters::table
+        .filter(usage_counters::workspace_id.eq(workspace_id))
+        .filter(usage_counters::month.eq(month))
+        .select(diesel::dsl::sql::<
+            diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        >("sum(events)::bigint"))
+        .first::<Option<i64>>(conn)
+        .await
+        .optional()?
+        .flatten();
+    Ok(sum.unwrap_or(0))
+}
+
 /// Commits a batch of submissions in one transaction and answers each one. Keys are checked
-/// inside the transaction, so a revocation committed before it is always seen.
+/// inside the transaction, so a revocation committed before it is always seen. `shard` is the
+/// committer's own usage-counter row.
 pub async fn ingest_batch(
     conn: &mut AsyncPgConnection,
     subs: &[Submission],
+    shard: i16,
 ) -> DomainResult<Vec<Outcome>> {
-    conn.transaction::<_, DomainError, _>(|conn| {
+    let mut exclusive = std::collections::BTreeSet::new();
+    loop {
+        match try_ingest(conn, subs, shard, &exclusive).await {
+            Ok(outcomes) => return Ok(outcomes),
+            Err(TxError::Domain(e)) => return Err(e),
+            Err(TxError::NeedExclusive(ws)) => {
+                exclusive.insert(ws);
+            }
+        }
+    }
+}
+
+async fn try_ingest(
+    conn: &mut AsyncPgConnection,
+    subs: &[Submission],
+    shard: i16,
+    exclusive: &std::collections::BTreeSet<WorkspaceId>,
+) -> Result<Vec<Outcome>, TxError> {
+    conn.transaction::<_, TxError, _>(|conn| {
         async move {
             let now = Utc::now();
             let mut hashes: Vec<Vec<u8>> = subs.iter().map(|s| s.key_hash.clone()).collect();
@@ -268,8 +335,8 @@ pub async fn ingest_batch(
             let keys = resolve_keys(conn, hashes).await?;
 
             let mut outcomes: Vec<Option<Outcome>> = vec![None; subs.len()];
-            // Candidates per workspace, in arrival order; BTreeMap so counter rows are always
-            // locked in the same order by concurrent batches.
+            // Candidates per workspace, in arrival order; a BTreeMap so quota locks are always
+            // taken in the same order by concurrent batches.
             let mut by_workspace: BTreeMap<WorkspaceId, Vec<usize>> = BTreeMap::new();
             for (i, sub) in subs.iter().enumerate() {
                 match keys.get(&sub.key_hash) {
@@ -281,20 +348,33 @@ pub async fn ingest_batch(
 
             let month = month_start(now);
             for (workspace_id, candidates) in &by_workspace {
-                let used: i64 = diesel::insert_into(usage_counters::table)
-                    .values((
-                        usage_counters::workspace_id.eq(workspace_id),
-                        usage_counters::month.eq(month),
-                        usage_counters::events.eq(0i64),
-                    ))
-                    .on_conflict((usage_counters::workspace_id, usage_counters::month))
-                    .do_update()
-                    .set(usage_counters::events.eq(usage_counters::events))
-                    .returning(usage_counters::events)
-                    .get_result(conn)
-                    .await?;
                 let first = &keys[&subs[candidates[0]].key_hash];
-                let mut allowance = first.quota.map(|q| (q - used).max(0));
+                let mut allowance = match first.quota {
+                    None => None,
+                    Some(quota) => {
+                        let take_turns =
+                            exclusive.contains(workspace_id) || quota <= 4 * QUOTA_SAFETY;
+                        let lock = if take_turns {
+                            "SELECT pg_advisory_xact_lock($1, $2)"
+                        } else {
+                            "SELECT pg_advisory_xact_lock_shared($1, $2)"
+                        };
+                        diesel::sql_query(lock)
+                            .bind::<diesel::sql_types::Integer, _>(QUOTA_LOCK_CLASS)
+                            .bind::<diesel::sql_types::Integer, _>(lock_key(*workspace_id))
+                            .execute(conn)
+                            .await?;
+                        let used = month_usage(conn, *workspace_id, month).await?;
+                        let remaining = (quota - used).max(0);
+                        if take_turns {
+                            Some(remaining)
+                        } else if remaining <= QUOTA_SAFETY {
+                            return Err(TxError::NeedExclusive(*workspace_id));
+                        } else {
+                            None
+                        }
+                    }
+                };
                 let mut pending: &[usize] = candidates;
                 let mut inserted_total = 0i64;
                 while !pending.is_empty() {
@@ -327,9 +407,9 @@ pub async fn ingest_batch(
                             outcomes[i] = Some(match existing {
                                 Some(e) => Outcome::Duplicate(e),
                                 None => {
-                                    return Err(DomainError::internal(
+                                    return Err(TxError::Domain(DomainError::internal(
                                         "event neither inserted nor found as a duplicate",
-                                    ))
+                                    )))
                                 }
                             });
                         }
@@ -351,14 +431,22 @@ pub async fn ingest_batch(
                     });
                 }
                 if inserted_total > 0 {
-                    diesel::update(
-                        usage_counters::table
-                            .filter(usage_counters::workspace_id.eq(workspace_id))
-                            .filter(usage_counters::month.eq(month)),
-                    )
-                    .set(usage_counters::events.eq(usage_counters::events + inserted_total))
-                    .execute(conn)
-                    .await?;
+                    diesel::insert_into(usage_counters::table)
+                        .values((
+                            usage_counters::workspace_id.eq(workspace_id),
+                            usage_counters::month.eq(month),
+                            usage_counters::shard.eq(shard),
+                            usage_counters::events.eq(inserted_total),
+                        ))
+                        .on_conflict((
+                            usage_counters::workspace_id,
+                            usage_counters::month,
+                            usage_counters::shard,
+                        ))
+                        .do_update()
+                        .set(usage_counters::events.eq(usage_counters::events + inserted_total))
+                        .execute(conn)
+                        .await?;
                 }
             }
 
@@ -378,7 +466,11 @@ pub async fn ingest_batch(
             }
             outcomes
                 .into_iter()
-                .map(|o| o.ok_or_else(|| DomainError::internal("submission left unanswered")))
+                .map(|o| {
+                    o.ok_or_else(|| {
+                        TxError::Domain(DomainError::internal("submission left unanswered"))
+                    })
+                })
                 .collect()
         }
         .scope_boxed()
@@ -443,14 +535,7 @@ pub async fn count_this_month(
     conn: &mut AsyncPgConnection,
     workspace_id: WorkspaceId,
 ) -> DomainResult<i64> {
-    Ok(usage_counters::table
-        .filter(usage_counters::workspace_id.eq(workspace_id))
-        .filter(usage_counters::month.eq(month_start(Utc::now())))
-        .select(usage_counters::events)
-        .first(conn)
-        .await
-        .optional()?
-        .unwrap_or(0))
+    month_usage(conn, workspace_id, month_start(Utc::now())).await
 }
 
 #[cfg(test)]

@@ -114,9 +114,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    usage_counters (workspace_id, month) {
+    usage_counters (workspace_id, month, shard) {
         workspace_id -> Uuid,
         month -> Date,
+        shard -> Int2,
         events -> Int8,
     }
 }
