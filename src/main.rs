@@ -10,6 +10,11 @@ use postback_api::AppState;
 use postback_domain::accounts::{self, NewAccount};
 use tracing_subscriber::EnvFilter;
 
+// glibc malloc showed up as a fifth of the CPU under inbound load; mimalloc's per-thread heaps
+// do not contend.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -134,7 +139,7 @@ async fn serve(config: Config, database_url: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let base_url = config.base_url(bound);
-    let state = AppState::new(pool, &base_url);
+    let state = AppState::new(pool, database_url, &base_url);
     let server =
         postback::server::build(listener, state, config.workers).map_err(|e| e.to_string())?;
     tracing::info!(listen = %bound, "Postback is running: open {base_url}/ for the dashboard");

@@ -189,8 +189,9 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let base = format!("http://127.0.0.1:{port}");
-        let server = postback::server::build(listener, AppState::new(pool.clone(), &base), 1)
-            .expect("server");
+        let server =
+            postback::server::build(listener, AppState::new(pool.clone(), db_url, &base), 1)
+                .expect("server");
         tokio::spawn(server);
         Self {
             base,

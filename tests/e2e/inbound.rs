@@ -631,3 +631,90 @@ async fn large_quotas_are_exact_at_the_boundary_too() {
         "The Clarity plan allows 1,000,000 inbound events per month"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlimited_plans_keep_the_same_contract() {
+    // Command has no monthly quota, so its events take the single-statement path.
+    let f = fixture("command@inbound.test").await;
+    let ws = f.user.workspace_id.clone();
+    f.app
+        .sql(&format!(
+            "UPDATE workspaces SET plan = 'command' WHERE id = '{ws}'"
+        ))
+        .await;
+
+    let body = json!({"email": "a@b.co", "event": "purchase", "value": 10, "orderId": "C-1"});
+    let (_, first) = f.json(body.clone()).await;
+    let (status, again) = f.json(body.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["eventId"], first["eventId"]);
+
+    let race = json!({"email": "race@b.co", "event": "purchase", "orderId": "C-RACE"}).to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (url, key, race) = (f.app.url("/__cc/inbound"), f.key.clone(), race.clone());
+        tasks.push(tokio::spawn(async move {
+            let resp = reqwest::Client::new()
+                .post(url)
+                .header("X-CC-Api-Key", key)
+                .header("Content-Type", "application/json")
+                .body(race)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.json::<Value>().await.unwrap()["eventId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        ids.insert(t.await.unwrap());
+    }
+    assert_eq!(ids.len(), 1);
+    assert_eq!(f.count().await, 2);
+    let (_, html) = f.user.page("/plan").await;
+    assert!(
+        html.contains("2 of unlimited"),
+        "usage is counted on the fast path too"
+    );
+
+    let (_, keys) = f.user.get(&format!("/v1/domains/{}/keys", f.domain)).await;
+    let key_id = keys["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_ne!(
+        keys["items"][0]["lastUsedAt"],
+        Value::Null,
+        "last used recorded"
+    );
+    f.user
+        .post(&format!("/v1/keys/{key_id}/revoke"), json!({}))
+        .await;
+    f.refused(
+        json!({"email": "a@b.co", "event": "x"}),
+        StatusCode::UNAUTHORIZED,
+        "Invalid API key",
+    )
+    .await;
+    f.user
+        .post(&format!("/v1/keys/{key_id}/restore"), json!({}))
+        .await;
+    f.app
+        .sql(&format!(
+            "UPDATE workspaces SET status = 'suspended' WHERE id = '{ws}'"
+        ))
+        .await;
+    f.refused(
+        json!({"email": "a@b.co", "event": "x"}),
+        StatusCode::FORBIDDEN,
+        "suspended",
+    )
+    .await;
+    assert_eq!(
+        f.count().await,
+        2,
+        "nothing stored while revoked or suspended"
+    );
+}

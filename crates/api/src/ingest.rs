@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use postback_domain::db::DbPool;
-use postback_domain::events::{self, Outcome, Submission};
+use postback_domain::events::{self, FastPath, Outcome, Submission};
 use postback_domain::DomainError;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -32,11 +32,16 @@ pub struct Ingestor {
 
 impl Ingestor {
     /// Spawns the committers on the current Tokio runtime.
-    pub fn start(pool: DbPool) -> Self {
+    pub fn start(pool: DbPool, database_url: &str) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         for shard in 0..COMMITTERS {
-            tokio::spawn(committer(pool.clone(), rx.clone(), shard as i16));
+            tokio::spawn(committer(
+                pool.clone(),
+                database_url.to_owned(),
+                rx.clone(),
+                shard as i16,
+            ));
         }
         Self { tx }
     }
@@ -82,53 +87,86 @@ fn api_error(err: DomainError) -> ApiError {
     ApiError::from(err)
 }
 
+/// A committer's own connection for the prepared fast-path insert, kept between batches (the
+/// exact path and duplicate look-ups borrow from the pool). A failed batch drops it; the next
+/// one reconnects.
+struct Held {
+    fast: FastPath,
+}
+
 async fn commit(
     pool: &DbPool,
+    database_url: &str,
+    held: &mut Option<Held>,
     subs: &[Submission],
     shard: i16,
 ) -> Result<Vec<Outcome>, DomainError> {
-    let mut conn = postback_domain::db::conn(pool).await?;
-    events::ingest_batch(&mut conn, subs, shard).await
+    if held.as_ref().is_some_and(|h| h.fast.is_closed()) {
+        *held = None;
+    }
+    let h = match held {
+        Some(h) => h,
+        None => {
+            let fast = FastPath::connect(database_url).await?;
+            held.insert(Held { fast })
+        }
+    };
+    let result = events::ingest_batch(pool, &h.fast, subs, shard).await;
+    if result.is_err() {
+        *held = None;
+    }
+    result
 }
 
-async fn committer(pool: DbPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, shard: i16) {
+async fn committer(
+    pool: DbPool,
+    database_url: String,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    shard: i16,
+) {
     let mut busy = false;
+    let mut held: Option<Held> = None;
     while let Some(batch) = next_batch(&rx, busy).await {
         busy = batch.len() > 1;
-        let subs: Vec<Submission> = batch.iter().map(|j| j.submission.clone()).collect();
-        match commit(&pool, &subs, shard).await {
+        let (subs, replies): (Vec<Submission>, Vec<_>) =
+            batch.into_iter().map(|j| (j.submission, j.reply)).unzip();
+        match commit(&pool, &database_url, &mut held, &subs, shard).await {
             Ok(outcomes) => {
-                for (job, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = job.reply.send(Ok(outcome));
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
                 }
             }
             Err(DomainError::Unavailable(cause)) => {
                 tracing::error!(%cause, size = subs.len(), "inbound batch: database unavailable");
-                for job in batch {
-                    let _ = job.reply.send(Err(ApiError::Unavailable(
+                for reply in replies {
+                    let _ = reply.send(Err(ApiError::Unavailable(
                         "Database unavailable: the event was not stored, retry shortly".into(),
                     )));
                 }
             }
-            Err(err) if batch.len() > 1 => {
+            Err(err) if subs.len() > 1 => {
                 // One bad row must not fail its neighbours: commit each on its own.
-                tracing::warn!(cause = %err, size = batch.len(), "inbound batch failed; retrying one by one");
-                for job in batch {
-                    let result = commit(&pool, std::slice::from_ref(&job.submission), shard)
-                        .await
-                        .map_err(api_error)
-                        .and_then(|mut o| {
-                            o.pop()
-                                .ok_or_else(|| ApiError::Internal("Internal server error".into()))
-                        });
-                    let _ = job.reply.send(result);
+                tracing::warn!(cause = %err, size = subs.len(), "inbound batch failed; retrying one by one");
+                for (submission, reply) in subs.iter().zip(replies) {
+                    let result = commit(
+                        &pool,
+                        &database_url,
+                        &mut held,
+                        std::slice::from_ref(submission),
+                        shard,
+                    )
+                    .await
+                    .map_err(api_error)
+                    .and_then(|mut o| {
+                        o.pop()
+                            .ok_or_else(|| ApiError::Internal("Internal server error".into()))
+                    });
+                    let _ = reply.send(result);
                 }
             }
             Err(err) => {
-                for job in batch {
-                    let _ = job
-                        .reply
-                        .send(Err(api_error(DomainError::internal(err.to_string()))));
+                for reply in replies {
+                    let _ = reply.send(Err(api_error(DomainError::internal(err.to_string()))));
                 }
             }
         }

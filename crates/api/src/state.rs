@@ -18,10 +18,10 @@ pub struct AppState {
 
 impl AppState {
     /// Builds the state and starts the inbound committers on the current Tokio runtime.
-    pub fn new(pool: DbPool, base_url: &str) -> Self {
+    pub fn new(pool: DbPool, database_url: &str, base_url: &str) -> Self {
         let base_url = base_url.trim_end_matches('/').to_owned();
         Self {
-            ingestor: Ingestor::start(pool.clone()),
+            ingestor: Ingestor::start(pool.clone(), database_url),
             pool,
             secure_cookies: base_url.starts_with("https://"),
             base_url,

@@ -56,35 +56,35 @@ pub struct Event {
     pub products: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Insertable)]
+#[derive(Debug, Insertable)]
 #[diesel(table_name = events)]
-struct NewEventRow {
+struct NewEventRow<'a> {
     id: EventId,
     workspace_id: WorkspaceId,
     domain_id: DomainId,
     key_id: Option<KeyId>,
-    event_name: String,
-    email: String,
-    payload: serde_json::Value,
+    event_name: &'a str,
+    email: &'a str,
+    payload: &'a serde_json::Value,
     occurred_at: DateTime<Utc>,
-    email_sha256: Vec<u8>,
+    email_sha256: &'a [u8],
     value: Option<f64>,
-    currency: String,
-    order_id: Option<String>,
-    idempotency_key: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    phone: Option<String>,
-    ip: Option<String>,
-    city: Option<String>,
-    country: Option<String>,
-    country_code: Option<String>,
-    state: Option<String>,
-    state_code: Option<String>,
-    guid: Option<String>,
-    product_name: Option<String>,
-    product_link: Option<String>,
-    product_image: Option<String>,
+    currency: &'a str,
+    order_id: Option<&'a str>,
+    idempotency_key: Option<&'a str>,
+    first_name: Option<&'a str>,
+    last_name: Option<&'a str>,
+    phone: Option<&'a str>,
+    ip: Option<&'a str>,
+    city: Option<&'a str>,
+    country: Option<&'a str>,
+    country_code: Option<&'a str>,
+    state: Option<&'a str>,
+    state_code: Option<&'a str>,
+    guid: Option<&'a str>,
+    product_name: Option<&'a str>,
+    product_link: Option<&'a str>,
+    product_image: Option<&'a str>,
     products: serde_json::Value,
 }
 
@@ -189,35 +189,35 @@ async fn resolve_keys(
         .collect())
 }
 
-fn row_for(id: EventId, key: &KeyInfo, sub: &Submission) -> NewEventRow {
-    let e = sub.event.clone();
+fn row_for<'a>(id: EventId, key: &KeyInfo, sub: &'a Submission) -> NewEventRow<'a> {
+    let e = &sub.event;
     NewEventRow {
         id,
         workspace_id: key.workspace_id,
         domain_id: key.domain_id,
         key_id: Some(key.key_id),
-        event_name: e.event,
-        email: e.email,
-        payload: e.payload,
+        event_name: &e.event,
+        email: &e.email,
+        payload: &e.payload,
         occurred_at: e.occurred_at,
-        email_sha256: e.email_sha256,
+        email_sha256: &e.email_sha256,
         value: e.value,
-        currency: e.currency,
-        order_id: e.order_id,
-        idempotency_key: sub.idempotency_key.clone(),
-        first_name: e.first_name,
-        last_name: e.last_name,
-        phone: e.phone,
-        ip: e.ip,
-        city: e.city,
-        country: e.country,
-        country_code: e.country_code,
-        state: e.state,
-        state_code: e.state_code,
-        guid: e.guid,
-        product_name: e.product_name,
-        product_link: e.product_link,
-        product_image: e.product_image,
+        currency: &e.currency,
+        order_id: e.order_id.as_deref(),
+        idempotency_key: sub.idempotency_key.as_deref(),
+        first_name: e.first_name.as_deref(),
+        last_name: e.last_name.as_deref(),
+        phone: e.phone.as_deref(),
+        ip: e.ip.as_deref(),
+        city: e.city.as_deref(),
+        country: e.country.as_deref(),
+        country_code: e.country_code.as_deref(),
+        state: e.state.as_deref(),
+        state_code: e.state_code.as_deref(),
+        guid: e.guid.as_deref(),
+        product_name: e.product_name.as_deref(),
+        product_link: e.product_link.as_deref(),
+        product_image: e.product_image.as_deref(),
         products: serde_json::to_value(&e.products).unwrap_or_else(|_| serde_json::json!([])),
     }
 }
@@ -300,12 +300,10 @@ async fn month_usage(
     Ok(sum.unwrap_or(0))
 }
 
-/// Commits a batch of submissions in one transaction and answers each one. Keys are checked
-/// inside the transaction, so a revocation committed before it is always seen. `shard` is the
-/// committer's own usage-counter row.
-pub async fn ingest_batch(
+/// The exact path: one transaction that checks each workspace's monthly quota under a lock.
+async fn ingest_exact(
     conn: &mut AsyncPgConnection,
-    subs: &[Submission],
+    subs: &[&Submission],
     shard: i16,
 ) -> DomainResult<Vec<Outcome>> {
     let mut exclusive = std::collections::BTreeSet::new();
@@ -322,7 +320,7 @@ pub async fn ingest_batch(
 
 async fn try_ingest(
     conn: &mut AsyncPgConnection,
-    subs: &[Submission],
+    subs: &[&Submission],
     shard: i16,
     exclusive: &std::collections::BTreeSet<WorkspaceId>,
 ) -> Result<Vec<Outcome>, TxError> {
@@ -388,7 +386,7 @@ async fn try_ingest(
                     let rows: Vec<NewEventRow> = now_batch
                         .iter()
                         .zip(&ids)
-                        .map(|(&i, &id)| row_for(id, &keys[&subs[i].key_hash], &subs[i]))
+                        .map(|(&i, &id)| row_for(id, &keys[&subs[i].key_hash], subs[i]))
                         .collect();
                     let inserted: Vec<EventId> = diesel::insert_into(events::table)
                         .values(&rows)
@@ -403,7 +401,7 @@ async fn try_ingest(
                             outcomes[i] = Some(Outcome::Accepted(*id));
                         } else {
                             let domain_id = keys[&subs[i].key_hash].domain_id;
-                            let existing = existing_event(conn, domain_id, &subs[i]).await?;
+                            let existing = existing_event(conn, domain_id, subs[i]).await?;
                             outcomes[i] = Some(match existing {
                                 Some(e) => Outcome::Duplicate(e),
                                 None => {
@@ -421,7 +419,7 @@ async fn try_ingest(
                 // Over the quota: a retry of an accepted event is still a duplicate, not a 429.
                 for &i in pending {
                     let k = &keys[&subs[i].key_hash];
-                    outcomes[i] = Some(match existing_event(conn, k.domain_id, &subs[i]).await? {
+                    outcomes[i] = Some(match existing_event(conn, k.domain_id, subs[i]).await? {
                         Some(e) => Outcome::Duplicate(e),
                         None => Outcome::QuotaExceeded(format!(
                             "The {} plan allows {} inbound events per month",
@@ -476,6 +474,255 @@ async fn try_ingest(
         .scope_boxed()
     })
     .await
+}
+
+/// The fast path, for workspaces without a monthly quota: one statement, in autocommit, that
+/// checks the keys (unrevoked, workspace active, plan unlimited), inserts the events (duplicates
+/// skipped by the idempotency indexes), adds them to the usage counter and records key use.
+/// Submissions it did not take (unknown keys, suspended or quota-limited workspaces) come back
+/// as None, for the exact path.
+const FAST_INSERT: &str = r#"
+WITH input AS (
+    SELECT * FROM unnest(
+        $1::int4[], $2::bytea[], $3::uuid[], $4::text[], $5::text[], $6::jsonb[],
+        $7::timestamptz[], $8::bytea[], $9::float8[], $10::text[], $11::text[], $12::text[],
+        $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[],
+        $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[],
+        $25::text[], $26::jsonb[]
+    ) AS t(ord, key_hash, id, event_name, email, payload, occurred_at, email_sha256, value,
+           currency, order_id, idempotency_key, first_name, last_name, phone, ip, city, country,
+           country_code, state, state_code, guid, product_name, product_link, product_image,
+           products)
+),
+valid AS (
+    SELECT i.*, k.id AS key_id, k.domain_id, k.workspace_id, k.last_used_at
+    FROM input i
+    JOIN inbound_keys k ON k.key_hash = i.key_hash AND k.revoked_at IS NULL
+    JOIN workspaces w ON w.id = k.workspace_id AND w.status = 'active'
+    JOIN plans p ON p.tier = w.plan AND p.max_events_per_month IS NULL
+),
+ins AS (
+    INSERT INTO events (id, workspace_id, domain_id, key_id, event_name, email, payload,
+        occurred_at, email_sha256, value, currency, order_id, idempotency_key, first_name,
+        last_name, phone, ip, city, country, country_code, state, state_code, guid,
+        product_name, product_link, product_image, products)
+    SELECT id, workspace_id, domain_id, key_id, event_name, email, payload, occurred_at,
+        email_sha256, value, currency, order_id, idempotency_key, first_name, last_name, phone,
+        ip, city, country, country_code, state, state_code, guid, product_name, product_link,
+        product_image, products
+    FROM valid ORDER BY ord
+    ON CONFLICT DO NOTHING
+    RETURNING id, workspace_id
+),
+counted AS (
+    INSERT INTO usage_counters (workspace_id, month, shard, events)
+    SELECT workspace_id, $27, $28, count(*) FROM ins GROUP BY workspace_id
+    ON CONFLICT (workspace_id, month, shard)
+    DO UPDATE SET events = usage_counters.events + EXCLUDED.events
+),
+touched AS (
+    UPDATE inbound_keys SET last_used_at = now()
+    WHERE id IN (SELECT key_id FROM valid
+                 WHERE last_used_at IS NULL OR last_used_at <= now() - interval '60 seconds')
+)
+SELECT v.ord, v.id, v.domain_id, (ins.id IS NOT NULL) AS inserted
+FROM valid v LEFT JOIN ins ON ins.id = v.id
+"#;
+
+/// A connection kept by one committer for the fast path, with [`FAST_INSERT`] prepared once so
+/// PostgreSQL plans it once rather than for every batch.
+pub struct FastPath {
+    client: tokio_postgres::Client,
+    statement: tokio_postgres::Statement,
+}
+
+impl FastPath {
+    pub async fn connect(database_url: &str) -> DomainResult<Self> {
+        let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| DomainError::Unavailable(e.to_string()))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "inbound fast-path connection closed");
+            }
+        });
+        let statement = client
+            .prepare(FAST_INSERT)
+            .await
+            .map_err(|e| DomainError::internal(format!("preparing the inbound insert: {e}")))?;
+        Ok(Self { client, statement })
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Runs the fast path; see [`FAST_INSERT`]. Returns (ordinal, event id, domain, inserted).
+    async fn run(
+        &self,
+        subs: &[Submission],
+        shard: i16,
+    ) -> DomainResult<Vec<(usize, EventId, DomainId, bool)>> {
+        let ords: Vec<i32> = (0..subs.len() as i32).collect();
+        let hashes: Vec<&[u8]> = subs.iter().map(|s| s.key_hash.as_slice()).collect();
+        let ids: Vec<uuid::Uuid> = subs.iter().map(|_| uuid::Uuid::new_v4()).collect();
+        let text = |f: fn(&Submission) -> &str| -> Vec<&str> { subs.iter().map(f).collect() };
+        let opt = |f: fn(&Submission) -> Option<&str>| -> Vec<Option<&str>> {
+            subs.iter().map(f).collect()
+        };
+        let names = text(|s| &s.event.event);
+        let emails = text(|s| &s.event.email);
+        let payloads: Vec<&serde_json::Value> = subs.iter().map(|s| &s.event.payload).collect();
+        let occurred: Vec<DateTime<Utc>> = subs.iter().map(|s| s.event.occurred_at).collect();
+        let email_hashes: Vec<&[u8]> = subs
+            .iter()
+            .map(|s| s.event.email_sha256.as_slice())
+            .collect();
+        let values: Vec<Option<f64>> = subs.iter().map(|s| s.event.value).collect();
+        let currencies = text(|s| &s.event.currency);
+        let order_ids = opt(|s| s.event.order_id.as_deref());
+        let idem = opt(|s| s.idempotency_key.as_deref());
+        let first = opt(|s| s.event.first_name.as_deref());
+        let last = opt(|s| s.event.last_name.as_deref());
+        let phone = opt(|s| s.event.phone.as_deref());
+        let ip = opt(|s| s.event.ip.as_deref());
+        let city = opt(|s| s.event.city.as_deref());
+        let country = opt(|s| s.event.country.as_deref());
+        let country_code = opt(|s| s.event.country_code.as_deref());
+        let state = opt(|s| s.event.state.as_deref());
+        let state_code = opt(|s| s.event.state_code.as_deref());
+        let guid = opt(|s| s.event.guid.as_deref());
+        let product_name = opt(|s| s.event.product_name.as_deref());
+        let product_link = opt(|s| s.event.product_link.as_deref());
+        let product_image = opt(|s| s.event.product_image.as_deref());
+        let products: Vec<serde_json::Value> = subs
+            .iter()
+            .map(|s| {
+                serde_json::to_value(&s.event.products).unwrap_or_else(|_| serde_json::json!([]))
+            })
+            .collect();
+        let month = month_start(Utc::now());
+        let rows = self
+            .client
+            .query(
+                &self.statement,
+                &[
+                    &ords,
+                    &hashes,
+                    &ids,
+                    &names,
+                    &emails,
+                    &payloads,
+                    &occurred,
+                    &email_hashes,
+                    &values,
+                    &currencies,
+                    &order_ids,
+                    &idem,
+                    &first,
+                    &last,
+                    &phone,
+                    &ip,
+                    &city,
+                    &country,
+                    &country_code,
+                    &state,
+                    &state_code,
+                    &guid,
+                    &product_name,
+                    &product_link,
+                    &product_image,
+                    &products,
+                    &month,
+                    &shard,
+                ],
+            )
+            .await
+            .map_err(|e| {
+                if self.client.is_closed() {
+                    DomainError::Unavailable(e.to_string())
+                } else {
+                    DomainError::internal(format!("inbound insert: {e}"))
+                }
+            })?;
+        rows.iter()
+            .map(|r| {
+                let ord: i32 = r
+                    .try_get(0)
+                    .map_err(|e| DomainError::internal(e.to_string()))?;
+                let id: uuid::Uuid = r
+                    .try_get(1)
+                    .map_err(|e| DomainError::internal(e.to_string()))?;
+                let domain: uuid::Uuid = r
+                    .try_get(2)
+                    .map_err(|e| DomainError::internal(e.to_string()))?;
+                let inserted: bool = r
+                    .try_get(3)
+                    .map_err(|e| DomainError::internal(e.to_string()))?;
+                let ord = usize::try_from(ord).map_err(|_| DomainError::internal("bad ordinal"))?;
+                Ok((ord, EventId(id), DomainId(domain), inserted))
+            })
+            .collect()
+    }
+}
+
+async fn ingest_fast(
+    pool: &crate::db::DbPool,
+    fast: &FastPath,
+    subs: &[Submission],
+    shard: i16,
+) -> DomainResult<Vec<Option<Outcome>>> {
+    let rows = fast.run(subs, shard).await?;
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; subs.len()];
+    // A pooled connection only for the rare duplicate look-up.
+    let mut conn: Option<crate::db::DbConn> = None;
+    for (i, id, domain_id, inserted) in rows {
+        let Some(sub) = subs.get(i) else {
+            return Err(DomainError::internal("ordinal out of range"));
+        };
+        outcomes[i] = Some(if inserted {
+            Outcome::Accepted(id)
+        } else {
+            let c = match &mut conn {
+                Some(c) => c,
+                None => conn.insert(crate::db::conn(pool).await?),
+            };
+            match existing_event(c, domain_id, sub).await? {
+                Some(first) => Outcome::Duplicate(first),
+                None => {
+                    return Err(DomainError::internal(
+                        "event neither inserted nor a duplicate",
+                    ))
+                }
+            }
+        });
+    }
+    Ok(outcomes)
+}
+
+/// Commits a batch of submissions and answers each one; a 200 may only follow an Ok. Keys are
+/// checked in the same statement or transaction that stores the events, so a revocation
+/// committed before it is always seen. `shard` is the committer's own usage-counter row.
+pub async fn ingest_batch(
+    pool: &crate::db::DbPool,
+    fast: &FastPath,
+    subs: &[Submission],
+    shard: i16,
+) -> DomainResult<Vec<Outcome>> {
+    let mut outcomes = ingest_fast(pool, fast, subs, shard).await?;
+    let rest: Vec<usize> = (0..subs.len()).filter(|&i| outcomes[i].is_none()).collect();
+    if !rest.is_empty() {
+        let rest_subs: Vec<&Submission> = rest.iter().map(|&i| &subs[i]).collect();
+        let mut conn = crate::db::conn(pool).await?;
+        let exact = ingest_exact(&mut conn, &rest_subs, shard).await?;
+        for (i, outcome) in rest.into_iter().zip(exact) {
+            outcomes[i] = Some(outcome);
+        }
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.ok_or_else(|| DomainError::internal("submission left unanswered")))
+        .collect()
 }
 
 #[derive(Debug, Clone, Default)]
