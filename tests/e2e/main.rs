@@ -8,4 +8,5 @@ mod embedded;
 mod helpers;
 mod inbound;
 mod keys;
+mod migrations;
 mod tenancy;
