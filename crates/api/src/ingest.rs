@@ -8,6 +8,8 @@ use std::sync::Arc;
 use postback_domain::db::DbPool;
 use postback_domain::events::{self, FastPath, Outcome, Submission};
 use postback_domain::DomainError;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::error::ApiError;
@@ -15,10 +17,9 @@ use crate::error::ApiError;
 const MAX_BATCH: usize = 512;
 const QUEUE: usize = 8192;
 /// Batches committing at once (each holds one connection while it commits).
-const COMMITTERS: usize = 3;
-/// Under load, a batch smaller than this waits up to LINGER for company.
-const LINGER_UNTIL: usize = 16;
-const LINGER: std::time::Duration = std::time::Duration::from_micros(300);
+const COMMITTERS: usize = 2;
+/// The longest a batch waits for company.
+const LINGER: std::time::Duration = std::time::Duration::from_micros(500);
 
 struct Job {
     submission: Submission,
@@ -28,6 +29,8 @@ struct Job {
 #[derive(Clone)]
 pub struct Ingestor {
     tx: mpsc::Sender<Job>,
+    /// Submissions waiting for their answer, queued or committing.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Ingestor {
@@ -35,20 +38,24 @@ impl Ingestor {
     pub fn start(pool: DbPool, database_url: &str) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
+        let in_flight = Arc::new(AtomicUsize::new(0));
         for shard in 0..COMMITTERS {
             tokio::spawn(committer(
                 pool.clone(),
                 database_url.to_owned(),
                 rx.clone(),
+                in_flight.clone(),
                 shard as i16,
             ));
         }
-        Self { tx }
+        Self { tx, in_flight }
     }
 
     /// Queues a submission and waits until it is committed (or refused).
     pub async fn submit(&self, submission: Submission) -> Result<Outcome, ApiError> {
         let (reply, answer) = oneshot::channel();
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _done = InFlight(&self.in_flight);
         self.tx
             .send(Job { submission, reply })
             .await
@@ -68,17 +75,38 @@ fn drain(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
     }
 }
 
-/// Takes what is queued. Under load (the previous batch was not a lone request) it lingers a
-/// moment for more, trading well under a millisecond of latency for far fewer commits.
-async fn next_batch(rx: &Mutex<mpsc::Receiver<Job>>, busy: bool) -> Option<Vec<Job>> {
+/// Counts a submission out when its request finishes, however it finishes.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Takes what is queued, then, while more requests are in flight than this batch holds, waits
+/// briefly for its share of them (in-flight / committers): under load that turns many small
+/// commits into few larger ones; a lone request waits for nothing.
+async fn next_batch(rx: &Mutex<mpsc::Receiver<Job>>, in_flight: &AtomicUsize) -> Option<Vec<Job>> {
     let mut rx = rx.lock().await;
     let first = rx.recv().await?;
     let mut batch = Vec::with_capacity(64);
     batch.push(first);
     drain(&mut rx, &mut batch);
-    if busy && batch.len() < LINGER_UNTIL {
-        tokio::time::sleep(LINGER).await;
-        drain(&mut rx, &mut batch);
+    let share = (in_flight.load(Ordering::Relaxed) / COMMITTERS).clamp(1, MAX_BATCH);
+    if batch.len() < share {
+        // Wait for company only while it keeps arriving: each wait ends as soon as a request
+        // comes in, and the whole linger is capped.
+        let deadline = tokio::time::Instant::now() + LINGER;
+        while batch.len() < share {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(job)) => {
+                    batch.push(job);
+                    drain(&mut rx, &mut batch);
+                }
+                _ => break,
+            }
+        }
     }
     Some(batch)
 }
@@ -122,12 +150,11 @@ async fn committer(
     pool: DbPool,
     database_url: String,
     rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    in_flight: Arc<AtomicUsize>,
     shard: i16,
 ) {
-    let mut busy = false;
     let mut held: Option<Held> = None;
-    while let Some(batch) = next_batch(&rx, busy).await {
-        busy = batch.len() > 1;
+    while let Some(batch) = next_batch(&rx, &in_flight).await {
         let (subs, replies): (Vec<Submission>, Vec<_>) =
             batch.into_iter().map(|j| (j.submission, j.reply)).unzip();
         match commit(&pool, &database_url, &mut held, &subs, shard).await {
