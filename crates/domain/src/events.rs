@@ -382,7 +382,8 @@ async fn try_ingest(
                     }
                     let (now_batch, rest) = pending.split_at(take);
                     pending = rest;
-                    let ids: Vec<EventId> = now_batch.iter().map(|_| EventId::new()).collect();
+                    let ids: Vec<EventId> =
+                        now_batch.iter().map(|_| EventId::time_ordered()).collect();
                     let rows: Vec<NewEventRow> = now_batch
                         .iter()
                         .zip(&ids)
@@ -565,7 +566,7 @@ impl FastPath {
     ) -> DomainResult<Vec<(usize, EventId, DomainId, bool)>> {
         let ords: Vec<i32> = (0..subs.len() as i32).collect();
         let hashes: Vec<&[u8]> = subs.iter().map(|s| s.key_hash.as_slice()).collect();
-        let ids: Vec<uuid::Uuid> = subs.iter().map(|_| uuid::Uuid::new_v4()).collect();
+        let ids: Vec<uuid::Uuid> = subs.iter().map(|_| EventId::time_ordered().0).collect();
         let text = |f: fn(&Submission) -> &str| -> Vec<&str> { subs.iter().map(f).collect() };
         let opt = |f: fn(&Submission) -> Option<&str>| -> Vec<Option<&str>> {
             subs.iter().map(f).collect()

@@ -25,6 +25,11 @@ impl From<DomainError> for WebError {
     fn from(err: DomainError) -> Self {
         match err {
             DomainError::NotFound(_) => Self::NotFound,
+            // Client mistakes a page did not catch itself still read as a 400 with the message.
+            DomainError::Invalid(m) | DomainError::Conflict(m) | DomainError::LimitReached(m) => {
+                Self::BadForm(m)
+            }
+            DomainError::Suspended(m) | DomainError::Unauthorized(m) => Self::Forbidden(m),
             DomainError::Unavailable(cause) => {
                 tracing::error!(%cause, "database unavailable");
                 Self::Unavailable
@@ -82,9 +87,7 @@ impl ResponseError for WebError {
                 "Page not found",
                 "There is nothing here. It may have been deleted, or the link is wrong.",
             ),
-            Self::BadForm(m) => {
-                error_page(StatusCode::BAD_REQUEST, "The form could not be read", m)
-            }
+            Self::BadForm(m) => error_page(StatusCode::BAD_REQUEST, "That could not be done", m),
             Self::Forbidden(m) => error_page(StatusCode::FORBIDDEN, "Not allowed", m),
             Self::Unavailable => error_page(
                 StatusCode::SERVICE_UNAVAILABLE,
