@@ -2,7 +2,7 @@
 
 use std::net::TcpListener;
 
-use actix_web::middleware::{Compress, DefaultHeaders, Logger};
+use actix_web::middleware::{DefaultHeaders, Logger};
 use actix_web::{dev::Server, web, App, HttpServer};
 use postback_api::AppState;
 
@@ -12,7 +12,6 @@ pub fn build(listener: TcpListener, state: AppState, workers: usize) -> std::io:
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .wrap(Compress::default())
             .wrap(
                 DefaultHeaders::new()
                     .add(("X-Content-Type-Options", "nosniff"))

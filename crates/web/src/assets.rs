@@ -1,6 +1,6 @@
 //! Our own CSS and JS, compiled into the binary so it serves the same files from any directory.
 
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 
 const APP_CSS: &str = include_str!("../../../static/app.css");
 const APP_JS: &str = include_str!("../../../static/app.js");
@@ -12,13 +12,10 @@ fn asset(content_type: &str, body: &'static str) -> HttpResponse {
         .body(body)
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/static/app.css",
-        web::get().to(|| async { asset("text/css; charset=utf-8", APP_CSS) }),
-    )
-    .route(
-        "/static/app.js",
-        web::get().to(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
-    );
+pub async fn css() -> HttpResponse {
+    asset("text/css; charset=utf-8", APP_CSS)
+}
+
+pub async fn js() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", APP_JS)
 }

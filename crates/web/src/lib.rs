@@ -13,16 +13,17 @@ mod layout;
 mod plan;
 pub mod session;
 
-use actix_web::middleware::DefaultHeaders;
+use actix_web::middleware::{Compress, DefaultHeaders};
 use actix_web::web;
 
 pub use error::not_found;
 
 /// Registers every dashboard route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    assets::configure(cfg);
     cfg.service(
         web::scope("")
+            // Pages compress well; the API's small JSON answers are not worth the work.
+            .wrap(Compress::default())
             .wrap(DefaultHeaders::new().add((
                 "Content-Security-Policy",
                 "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
@@ -36,6 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .limit(16 * 1024)
                     .error_handler(|e, _| error::WebError::BadForm(e.to_string()).into()),
             )
+            .route("/static/app.css", web::get().to(assets::css))
+            .route("/static/app.js", web::get().to(assets::js))
             .route("/", web::get().to(auth::home))
             .route("/signup", web::get().to(auth::signup_form))
             .route("/signup", web::post().to(auth::signup))
