@@ -9,4 +9,5 @@ mod helpers;
 mod inbound;
 mod keys;
 mod migrations;
+mod seed_snippets;
 mod tenancy;
