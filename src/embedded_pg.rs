@@ -34,8 +34,14 @@ pub struct EmbeddedPg {
 }
 
 fn find_bin_dir() -> Option<PathBuf> {
+    find_bin_dir_in(std::env::var_os("PATH"), Path::new("/usr/lib/postgresql"))
+}
+
+/// The PostgreSQL bin directory: the first `PATH` entry holding both `initdb` and `pg_ctl`
+/// (following a symlinked `pg_ctl` to its real directory), else the newest `<root>/<version>/bin`.
+fn find_bin_dir_in(path: Option<std::ffi::OsString>, versions_root: &Path) -> Option<PathBuf> {
     let has_both = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
-    if let Some(path) = std::env::var_os("PATH") {
+    if let Some(path) = path {
         for dir in std::env::split_paths(&path) {
             if has_both(&dir) {
                 // Distribution wrappers and symlinks (e.g. /usr/local/bin/pg_ctl) point at the
@@ -48,7 +54,7 @@ fn find_bin_dir() -> Option<PathBuf> {
             }
         }
     }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(versions_root)
         .ok()?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
@@ -295,5 +301,43 @@ impl EmbeddedPg {
 impl Drop for EmbeddedPg {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_install(dir: &Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        for tool in ["initdb", "pg_ctl"] {
+            std::fs::write(dir.join(tool), "").unwrap();
+        }
+    }
+
+    #[test]
+    fn finds_the_newest_installed_version_or_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let empty_path = Some(std::ffi::OsString::from(root.path().join("nowhere")));
+        assert_eq!(find_bin_dir_in(empty_path.clone(), root.path()), None);
+        fake_install(&root.path().join("13/bin"));
+        fake_install(&root.path().join("15/bin"));
+        assert_eq!(
+            find_bin_dir_in(empty_path, root.path()),
+            Some(root.path().join("15/bin"))
+        );
+        let on_path = root.path().join("custom");
+        fake_install(&on_path);
+        assert_eq!(
+            find_bin_dir_in(Some(on_path.clone().into_os_string()), root.path()),
+            Some(on_path.canonicalize().unwrap())
+        );
+    }
+
+    #[test]
+    fn without_postgres_the_message_says_what_to_do() {
+        let message = EmbeddedError::NotInstalled.to_string();
+        assert!(message.contains("apt-get install postgresql"), "{message}");
+        assert!(message.contains("DATABASE_URL"), "{message}");
     }
 }
