@@ -1,7 +1,6 @@
 DROP TABLE usage_counters;
 CREATE INDEX events_workspace_received_idx ON events (workspace_id, received_at);
 DROP INDEX events_domain_email_idx;
-DROP INDEX events_domain_name_idx;
 DROP INDEX events_key_idempotency_idx;
 DROP INDEX events_order_idempotency_idx;
 ALTER TABLE events

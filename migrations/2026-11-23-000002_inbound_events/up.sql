@@ -1,5 +1,6 @@
 -- The full inbound contract (seeds 000 and 004): normalised fields, idempotency, monthly usage.
 
+-- payload now holds only the body's fields that have no column of their own.
 ALTER TABLE events
     ADD COLUMN email_sha256     bytea,
     ADD COLUMN value            double precision,
@@ -27,7 +28,6 @@ ALTER TABLE events ALTER COLUMN email_sha256 SET NOT NULL;
 -- The same orderId + event for a domain, or the same Idempotency-Key, is one event.
 CREATE UNIQUE INDEX events_order_idempotency_idx ON events (domain_id, order_id, event_name) WHERE order_id IS NOT NULL;
 CREATE UNIQUE INDEX events_key_idempotency_idx ON events (domain_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
-CREATE INDEX events_domain_name_idx ON events (domain_id, event_name, received_at DESC);
 CREATE INDEX events_domain_email_idx ON events (domain_id, email, received_at DESC);
 -- The monthly quota lives in usage_counters; received-time reads go through the domain index.
 DROP INDEX events_workspace_received_idx;

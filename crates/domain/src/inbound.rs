@@ -16,6 +16,31 @@ const MAX_URL: usize = 2048;
 const MAX_PRODUCTS: usize = 100;
 const MAX_FORM_INDEX: usize = 999;
 
+/// The documented fields of seeds 000 and 004; everything else in a body is kept as sent.
+pub const KNOWN_FIELDS: [&str; 21] = [
+    "email",
+    "event",
+    "value",
+    "total",
+    "currency",
+    "orderId",
+    "firstName",
+    "lastName",
+    "phone",
+    "timestamp",
+    "ip",
+    "city",
+    "country",
+    "countryCode",
+    "state",
+    "stateCode",
+    "guid",
+    "productName",
+    "productLink",
+    "productImage",
+    "products",
+];
+
 fn bad(message: impl Into<String>) -> DomainError {
     DomainError::Invalid(message.into())
 }
@@ -150,7 +175,8 @@ pub struct ParsedEvent {
     pub product_link: Option<String>,
     pub product_image: Option<String>,
     pub products: Vec<Product>,
-    /// The body as received (after form decoding), unknown fields included.
+    /// The body's fields that have no column of their own (unknown fields), as received; the
+    /// documented fields live in the columns above, so the body is not stored twice.
     pub payload: Value,
 }
 
@@ -436,6 +462,12 @@ pub fn parse(
         url_text(obj, "productLink")?.or_else(|| primary.as_ref().map(|p| p.link.clone()));
     let product_image = url_text(obj, "productImage")?.or_else(|| primary.and_then(|p| p.image));
 
+    let unknown: serde_json::Map<String, Value> = obj
+        .iter()
+        .filter(|(k, _)| !KNOWN_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+
     Ok(ParsedEvent {
         email_sha256: sha256(email.as_bytes()),
         email,
@@ -458,7 +490,7 @@ pub fn parse(
         product_link,
         product_image,
         products,
-        payload,
+        payload: Value::Object(unknown),
     })
 }
 
@@ -489,6 +521,17 @@ mod tests {
         assert_eq!(e.value, Some(149.99));
         assert_eq!(e.order_id.as_deref(), Some("ORD-12345"));
         assert_eq!(e.occurred_at, now());
+        assert_eq!(
+            e.payload,
+            json!({}),
+            "documented fields are stored once, in their columns"
+        );
+        let e = ok(json!({"email": "a@b.co", "event": "x", "utm": {"source": "g"}, "plan": "pro"}));
+        assert_eq!(
+            e.payload,
+            json!({"utm": {"source": "g"}, "plan": "pro"}),
+            "unknown fields kept as sent"
+        );
         assert_eq!(
             hex::encode(&e.email_sha256),
             "e233d4a29013e9d87150c6237c6777bedf379ebf1acdc5d6126fec7e8bb74fb5"

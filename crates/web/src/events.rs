@@ -137,6 +137,7 @@ struct EventPage {
     received: String,
     fields: Vec<(&'static str, String)>,
     products: Vec<ProductRow>,
+    has_other: bool,
     payload: String,
 }
 
@@ -209,6 +210,7 @@ pub async fn show(
                 link: p.link,
             })
             .collect(),
+        has_other: e.payload.as_object().is_some_and(|o| !o.is_empty()),
         payload: serde_json::to_string_pretty(&e.payload).unwrap_or_default(),
     };
     page(&tpl, had_flash)
