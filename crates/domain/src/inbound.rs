@@ -526,9 +526,10 @@ mod tests {
             json!({}),
             "documented fields are stored once, in their columns"
         );
-        let e = ok(json!({"email": "a@b.co", "event": "x", "utm": {"source": "g"}, "plan": "pro"}));
+        let other =
+            ok(json!({"email": "a@b.co", "event": "x", "utm": {"source": "g"}, "plan": "pro"}));
         assert_eq!(
-            e.payload,
+            other.payload,
             json!({"utm": {"source": "g"}, "plan": "pro"}),
             "unknown fields kept as sent"
         );
