@@ -115,6 +115,7 @@ impl EmbeddedPg {
             owner,
             started_here: false,
         };
+        pg.ensure_reachable(&data_dir)?;
         if !pg.pg_dir.join("PG_VERSION").is_file() {
             pg.init()?;
         }
@@ -143,6 +144,31 @@ impl EmbeddedPg {
         }
         pg.ensure_database()?;
         Ok(pg)
+    }
+
+    /// Started as root, the cluster runs as `postgres`, which must be able to enter the data
+    /// directory; a checkout under /root, say, is not reachable. Say so plainly up front.
+    fn ensure_reachable(&self, data_dir: &Path) -> Result<(), EmbeddedError> {
+        let Some((uid, gid)) = self.owner else {
+            return Ok(());
+        };
+        let reachable = Command::new("sh")
+            .args(["-c", "cd \"$1\"", "sh"])
+            .arg(data_dir)
+            .uid(uid)
+            .gid(gid)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if reachable {
+            return Ok(());
+        }
+        Err(EmbeddedError::Io(format!(
+            "running as root, the private cluster runs as the postgres user, which cannot enter {}: \
+             make its parent directories searchable (chmod o+x) or set POSTBACK_DATA_DIR to a \
+             directory it can reach (e.g. /var/tmp/postback), or set DATABASE_URL",
+            data_dir.display()
+        )))
     }
 
     fn init(&self) -> Result<(), EmbeddedError> {

@@ -160,3 +160,33 @@ async fn migrate_and_user_create_commands_work() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_data_directory_the_cluster_user_cannot_reach_is_explained() {
+    use std::os::unix::fs::PermissionsExt;
+    let outer = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(outer.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let data = outer.path().join("data");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_postback"))
+        .env_remove("DATABASE_URL")
+        .env("POSTBACK_DATA_DIR", &data)
+        .arg("migrate")
+        .output()
+        .await
+        .expect("run postback");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let as_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    if as_root {
+        // The cluster would run as `postgres`, which cannot enter a 0700 directory of root's.
+        assert!(!out.status.success());
+        assert!(stderr.contains("POSTBACK_DATA_DIR"), "{stderr}");
+        assert!(stderr.contains("cannot enter"), "{stderr}");
+    } else {
+        // Run as its owner, the same directory is fine.
+        assert!(out.status.success(), "{stderr}");
+    }
+}
