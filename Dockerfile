@@ -1,18 +1,28 @@
-# Multi-stage build: compile Postback, then run it on a slim Debian with nothing else.
+# Postback: build the release binary, then run it on a slim Debian as a non-root user
+# (the files in /app belong to root and are read-only for the server).
+#   docker build -t postback .    (or: docker compose up --build)
+# The server needs DATABASE_URL (PostgreSQL 15+); it applies its migrations on start.
+
+# ---- build ------------------------------------------------------------------------------------
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin postback
+RUN cargo build --release --locked \
+ && cp target/release/postback /src/postback
 
+# ---- runtime ----------------------------------------------------------------------------------
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --home /app --shell /usr/sbin/nologin postback
+ && groupadd --system postback \
+ && useradd --system --gid postback --home-dir /app --no-create-home --shell /usr/sbin/nologin postback
 WORKDIR /app
-COPY --from=build /src/target/release/postback /usr/local/bin/postback
+COPY --from=build /src/postback /app/postback
+COPY --from=build /src/templates /app/templates
+COPY --from=build /src/static /app/static
 USER postback
 ENV POSTBACK_LISTEN=0.0.0.0:8080
 EXPOSE 8080
-ENTRYPOINT ["postback"]
+ENTRYPOINT ["/app/postback"]
 CMD ["serve"]
