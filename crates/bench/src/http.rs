@@ -1,5 +1,6 @@
 //! A minimal keep-alive HTTP/1.1 client: the load generator shares the machine with the server,
-//! so it does as little work per request as possible.
+//! so it does as little work per request as possible. It reads the status line and a
+//! `Content-Length` body, which is what actix-web sends for JSON answers.
 
 use std::net::SocketAddr;
 
@@ -22,9 +23,15 @@ impl Connection {
     }
 
     /// Sends one JSON POST and returns the status once the whole response is read.
-    pub async fn post_json(&mut self, path: &str, key: &str, body: &[u8]) -> std::io::Result<u16> {
+    pub async fn post_json(
+        &mut self,
+        path: &str,
+        host: &str,
+        key: &str,
+        body: &[u8],
+    ) -> std::io::Result<u16> {
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nX-CC-Api-Key: {key}\r\nContent-Length: {}\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nX-CC-Api-Key: {key}\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
         let mut request = Vec::with_capacity(head.len() + body.len());

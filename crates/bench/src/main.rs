@@ -1,14 +1,30 @@
 //! `postback-bench inbound`: drives `POST /__cc/inbound` with unique, realistic seed-000 events
 //! over keep-alive connections, reports throughput and latency, then checks that the database
 //! holds exactly the events that were answered 200.
+//!
+//! By default it starts its own `postback` (the release binary next to this one) on a fresh
+//! database and removes both afterwards; `--url` targets a server that is already running.
 
+mod account;
+mod db;
 mod http;
+mod load;
+mod report;
 mod server;
 
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
 
+use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand};
-use serde::Serialize;
+use tokio::time::Instant;
+
+use report::{Report, Verification};
+
+/// Used when neither `--database-url` nor `DATABASE_URL` is given.
+const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 #[derive(Parser)]
 #[command(name = "postback-bench", about = "Load benchmarks for Postback")]
@@ -19,265 +35,217 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Inbound events: accepted/s, latency percentiles, errors, server memory.
+    /// Inbound events: accepted/s, latency percentiles, errors, server memory, and a check that
+    /// the database holds exactly the events answered 200. Exits non-zero on a mismatch or on
+    /// any error answer.
     Inbound(InboundArgs),
 }
 
-#[derive(clap::Args, Clone)]
+#[derive(clap::Args)]
 struct InboundArgs {
     /// Concurrent keep-alive connections, each sending one request at a time.
-    #[arg(long, default_value_t = 32)]
-    connections: usize,
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    connections: u32,
     /// Measured seconds.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
     seconds: u64,
     /// Seconds of load before measuring.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=600))]
     warmup_seconds: u64,
-    /// PostgreSQL server on which a fresh benchmark database is created.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    database_url: String,
-    /// The postback binary to start (default: next to this one; build with `cargo build --release`).
+    /// An already-running server (loopback only), e.g. http://127.0.0.1:8080. Without it the
+    /// bench starts its own.
     #[arg(long)]
-    binary: Option<std::path::PathBuf>,
+    url: Option<String>,
+    /// Without --url: the PostgreSQL server on which a fresh database `postback_bench_<pid>` is
+    /// created (and dropped afterwards) [default: postgres://postgres@127.0.0.1:5432/postgres].
+    /// With --url: that server's own database, used to lift the quota and verify the events;
+    /// without it neither happens.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// The postback binary to start [default: `postback` next to this executable].
+    #[arg(long, conflicts_with = "url")]
+    binary: Option<PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }
 
-#[derive(Serialize)]
-struct Report {
-    cores: usize,
-    connections: usize,
-    seconds: f64,
-    accepted: u64,
-    accepted_per_second: f64,
-    p50_ms: f64,
-    p95_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
-    errors_by_status: std::collections::BTreeMap<u16, u64>,
-    transport_errors: u64,
-    server_rss_kib: Option<u64>,
-    server_peak_rss_kib: Option<u64>,
-    verified_events: i64,
-    answered_200: u64,
+/// Where the load goes.
+struct Target {
+    addr: SocketAddr,
+    /// `host:port`, for the `Host` header.
+    host: String,
+    /// The server's database, if we can reach it.
+    db_url: Option<String>,
+    /// The server's process, if we started it.
+    pid: Option<u32>,
 }
 
-#[derive(Default)]
-struct Tally {
-    latencies_us: Vec<u32>,
-    measured_ok: u64,
-    total_ok: u64,
-    errors: std::collections::BTreeMap<u16, u64>,
-    transport_errors: u64,
+/// `http://host:port` → a loopback socket address; anything else is refused.
+async fn resolve_loopback(url: &str) -> Result<(SocketAddr, String)> {
+    let rest = url
+        .strip_prefix("http://")
+        .with_context(|| format!("--url {url}: only http:// is supported"))?;
+    let host = rest.split('/').next().unwrap_or(rest);
+    let host = if host.contains(':') && !host.ends_with(']') {
+        host.to_owned()
+    } else {
+        format!("{host}:80")
+    };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&host)
+        .await
+        .with_context(|| format!("resolving {host}"))?
+        .collect();
+    let addr = addrs
+        .iter()
+        .find(|a| a.ip().is_loopback())
+        .copied()
+        .with_context(|| {
+            format!("--url {url} is not a loopback address: the bench only loads this machine")
+        })?;
+    Ok((addr, host))
 }
 
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
+fn run_id() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!("{}-{millis}", std::process::id())
+}
+
+/// Sets up the account, runs the load, reads the server's memory and verifies the events.
+async fn measure(args: &InboundArgs, target: &Target) -> Result<Report> {
+    let base = format!("http://{}", target.host);
+    let run_id = run_id();
+    let account = account::create(&base, &run_id)
+        .await
+        .context("setting up the bench account")?;
+    match &target.db_url {
+        Some(url) => db::lift_quota(url, &account.workspace_id).await?,
+        None => eprintln!(
+            "warning: no database access (pass --database-url with the server's database): the \
+             workspace stays on its plan, so the monthly quota may cut the run short, and the \
+             events cannot be verified"
+        ),
     }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    f64::from(sorted[idx.min(sorted.len() - 1)]) / 1000.0
-}
 
-async fn connection_loop(
-    addr: std::net::SocketAddr,
-    key: String,
-    conn_index: usize,
-    nonce: u64,
-    measure_from: Instant,
-    deadline: Instant,
-) -> Tally {
-    let mut tally = Tally::default();
-    let mut client: Option<http::Connection> = None;
-    let mut n: u64 = 0;
-    while Instant::now() < deadline {
-        n += 1;
-        let body = format!(
-            r#"{{"email":"customer-{conn_index}-{n}@example.com","event":"purchase","value":{}.99,"currency":"USD","orderId":"ORD-{nonce}-{conn_index}-{n}","firstName":"Ada","lastName":"Lovelace"}}"#,
-            50 + (n % 150)
-        );
-        let conn = match &mut client {
-            Some(c) => c,
-            None => match http::Connection::open(addr).await {
-                Ok(c) => client.insert(c),
-                Err(_) => {
-                    tally.transport_errors += 1;
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
+    eprintln!(
+        "load: {} connection(s), {} s warm-up + {} s measured against {}",
+        args.connections, args.warmup_seconds, args.seconds, target.addr
+    );
+    let measure_from = Instant::now() + Duration::from_secs(args.warmup_seconds);
+    let deadline = measure_from + Duration::from_secs(args.seconds);
+    let tally = load::run(load::Plan {
+        addr: target.addr,
+        host: target.host.clone(),
+        key: account.key,
+        run_id,
+        connections: args.connections as usize,
+        measure_from,
+        deadline,
+    })
+    .await?;
+
+    let memory = target.pid.map(server::memory_kib);
+    let verification = match &target.db_url {
+        Some(url) => {
+            let stored = db::count_events(url, &account.domain_id).await?;
+            if stored == tally.total_ok {
+                Verification::Exact { stored }
+            } else {
+                Verification::Mismatch {
+                    stored,
+                    answered_200: tally.total_ok,
+                    unknown_outcome: tally.unknown_outcome,
                 }
-            },
-        };
-        let started = Instant::now();
-        match conn.post_json("/__cc/inbound", &key, body.as_bytes()).await {
-            Ok(status) => {
-                let measured = started >= measure_from;
-                if status == 200 {
-                    tally.total_ok += 1;
-                    if measured {
-                        tally.measured_ok += 1;
-                    }
-                } else {
-                    *tally.errors.entry(status).or_default() += 1;
-                }
-                if measured {
-                    let us = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
-                    tally.latencies_us.push(us);
-                }
-            }
-            Err(_) => {
-                tally.transport_errors += 1;
-                client = None;
             }
         }
-    }
-    tally
+        None => Verification::Skipped,
+    };
+    Ok(Report::new(
+        args.connections,
+        args.warmup_seconds,
+        args.seconds,
+        &tally,
+        memory,
+        verification,
+    ))
 }
 
-async fn inbound(args: InboundArgs) -> Result<Report, String> {
-    let server = server::Server::start(&args.database_url, args.binary.clone()).await?;
-    let result = run_inbound(&args, &server).await;
+/// Resolves the target (starting a server if needed), measures, and always cleans up.
+async fn inbound(args: &InboundArgs) -> Result<Report> {
+    if let Some(url) = &args.url {
+        let (addr, host) = resolve_loopback(url).await?;
+        let target = Target {
+            addr,
+            host,
+            db_url: args.database_url.clone(),
+            pid: None,
+        };
+        return tokio::select! {
+            r = measure(args, &target) => r,
+            _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+        };
+    }
+
+    let binary = server::locate_binary(args.binary.clone())?;
+    let admin_url = args.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL);
+    let mut server = server::ManagedServer::new(admin_url)?;
+    let run = async {
+        eprintln!("starting {} on a fresh database", binary.display());
+        let addr = server.start(&binary).await?;
+        let target = Target {
+            addr,
+            host: addr.to_string(),
+            db_url: Some(server.db_url.clone()),
+            pid: server.pid(),
+        };
+        measure(args, &target).await
+    };
+    let result = tokio::select! {
+        r = run => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+    };
     server.stop().await;
     result
 }
 
-async fn run_inbound(args: &InboundArgs, server: &server::Server) -> Result<Report, String> {
-    let setup = server.setup_account().await?;
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let start = Instant::now();
-    let measure_from = start + Duration::from_secs(args.warmup_seconds);
-    let deadline = measure_from + Duration::from_secs(args.seconds);
-    let mut tasks = Vec::with_capacity(args.connections);
-    for i in 0..args.connections {
-        tasks.push(tokio::spawn(connection_loop(
-            server.addr,
-            setup.key.clone(),
-            i,
-            nonce,
-            measure_from,
-            deadline,
-        )));
-    }
-    let mut all = Tally::default();
-    for t in tasks {
-        let t = t.await.map_err(|e| format!("load task: {e}"))?;
-        all.latencies_us.extend(t.latencies_us);
-        all.measured_ok += t.measured_ok;
-        all.total_ok += t.total_ok;
-        all.transport_errors += t.transport_errors;
-        for (s, n) in t.errors {
-            *all.errors.entry(s).or_default() += n;
-        }
-    }
-    let measured_secs = (Instant::now().min(deadline) - measure_from)
-        .as_secs_f64()
-        .max(0.001);
-    let (rss, peak) = server.memory_kib();
-    let stored = server.count_events(&setup.domain_id).await?;
-    all.latencies_us.sort_unstable();
-    Ok(Report {
-        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
-        connections: args.connections,
-        seconds: measured_secs,
-        accepted: all.measured_ok,
-        accepted_per_second: all.measured_ok as f64 / measured_secs,
-        p50_ms: percentile(&all.latencies_us, 0.50),
-        p95_ms: percentile(&all.latencies_us, 0.95),
-        p99_ms: percentile(&all.latencies_us, 0.99),
-        max_ms: all
-            .latencies_us
-            .last()
-            .map_or(0.0, |v| f64::from(*v) / 1000.0),
-        errors_by_status: all.errors,
-        transport_errors: all.transport_errors,
-        server_rss_kib: rss,
-        server_peak_rss_kib: peak,
-        verified_events: stored,
-        answered_200: all.total_ok,
-    })
-}
-
-fn print(report: &Report) {
-    println!("machine: {} cores", report.cores);
-    println!(
-        "connections: {}, measured {:.1} s",
-        report.connections, report.seconds
-    );
-    println!(
-        "accepted: {} ({:.0}/s)",
-        report.accepted, report.accepted_per_second
-    );
-    println!(
-        "latency: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        report.p50_ms, report.p95_ms, report.p99_ms, report.max_ms
-    );
-    let errors: u64 = report.errors_by_status.values().sum();
-    println!(
-        "errors: {errors} by status {:?}, {} transport",
-        report.errors_by_status, report.transport_errors
-    );
-    if let (Some(rss), Some(peak)) = (report.server_rss_kib, report.server_peak_rss_kib) {
-        println!(
-            "server memory: RSS {} MiB, peak {} MiB",
-            rss / 1024,
-            peak / 1024
-        );
-    }
-}
-
-fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+fn main() -> ExitCode {
+    let Command::Inbound(args) = Cli::parse().command;
+    let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let Command::Inbound(args) = cli.command;
-    let json = args.json;
-    match runtime.block_on(inbound(args)) {
-        Ok(report) => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).unwrap_or_default()
-                );
+        .context("starting the async runtime")
+        .and_then(|rt| rt.block_on(inbound(&args)))
+        .and_then(|report| {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print(&report);
+                report.print();
             }
-            let errors: u64 =
-                report.errors_by_status.values().sum::<u64>() + report.transport_errors;
-            if report.verified_events != report.answered_200 as i64 {
-                eprintln!(
-                    "MISMATCH: {} events answered 200 but the database holds {}",
-                    report.answered_200, report.verified_events
-                );
-                return std::process::ExitCode::FAILURE;
-            }
-            println!(
-                "verified: the database holds exactly the {} events that got a 200",
-                report.verified_events
-            );
-            if errors > 0 {
-                return std::process::ExitCode::FAILURE;
-            }
-            std::process::ExitCode::SUCCESS
-        }
+            report.check()
+        });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("postback-bench: {e}");
-            std::process::ExitCode::FAILURE
+            eprintln!("postback-bench: {e:#}");
+            ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_loopback_targets() {
+        let (addr, host) = resolve_loopback("http://127.0.0.1:8080/")
+            .await
+            .expect("loopback");
+        assert_eq!(addr.port(), 8080);
+        assert_eq!(host, "127.0.0.1:8080");
+        assert!(resolve_loopback("http://192.0.2.1:80").await.is_err());
+        assert!(resolve_loopback("https://127.0.0.1:443").await.is_err());
     }
 }

@@ -1,198 +1,198 @@
-//! Starts a real `postback` on a fresh database, sets up an account, and cleans up after.
+//! A `postback` started for the run: a fresh database `postback_bench_<pid>` on the given
+//! PostgreSQL server, the release binary on a free loopback port, and cleanup afterwards (server
+//! killed, database dropped).
 
-use std::net::SocketAddr;
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use serde_json::{json, Value};
+use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-pub struct Server {
-    child: Child,
-    pub addr: SocketAddr,
-    base: String,
+use crate::db;
+
+/// How long the server may take to apply migrations and answer `/readyz`.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Server output lines kept to explain a failed start.
+const KEPT_LINES: usize = 30;
+
+pub struct ManagedServer {
     admin_url: String,
-    db_url: String,
     db_name: String,
+    /// Set once `CREATE DATABASE` succeeded: only then is there something to drop.
+    db_created: bool,
+    child: Option<Child>,
+    /// The server's own database.
+    pub db_url: String,
 }
 
-pub struct Account {
-    pub key: String,
-    pub domain_id: String,
+/// The `postback` binary: `--binary`, or the one next to this executable.
+pub fn locate_binary(binary: Option<PathBuf>) -> Result<PathBuf> {
+    let path = match binary {
+        Some(b) => b,
+        None => std::env::current_exe()
+            .context("locating the bench executable")?
+            .with_file_name("postback"),
+    };
+    if !path.is_file() {
+        bail!(
+            "{} not found: run `cargo build --release` first (it builds postback), or pass --binary",
+            path.display()
+        );
+    }
+    Ok(path)
 }
 
-fn with_database(url: &str, db: &str) -> Result<String, String> {
-    let (prefix, rest) = url
-        .rsplit_once('/')
-        .ok_or("DATABASE_URL has no database name")?;
-    let query = rest
-        .split_once('?')
-        .map(|(_, q)| format!("?{q}"))
-        .unwrap_or_default();
-    Ok(format!("{prefix}/{db}{query}"))
+fn free_loopback_port() -> Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
 }
 
-async fn exec(url: &str, sql: &str) -> Result<(), String> {
-    let mut conn = AsyncPgConnection::establish(url).await.map_err(|e| {
-        format!(
-            "connecting to {}: {e}",
-            url.split('@').next_back().unwrap_or("")
-        )
-    })?;
-    diesel::sql_query(sql)
-        .execute(&mut conn)
-        .await
-        .map_err(|e| format!("{sql}: {e}"))?;
-    Ok(())
-}
-
-impl Server {
-    pub async fn start(
-        admin_url: &str,
-        binary: Option<std::path::PathBuf>,
-    ) -> Result<Self, String> {
-        let binary = match binary {
-            Some(b) => b,
-            None => std::env::current_exe()
-                .map_err(|e| e.to_string())?
-                .with_file_name("postback"),
-        };
-        if !binary.is_file() {
-            return Err(format!(
-                "{} not found: run `cargo build --release` first (or pass --binary)",
-                binary.display()
-            ));
-        }
+impl ManagedServer {
+    /// Nothing is created yet; call [`ManagedServer::start`], and [`ManagedServer::stop`] at the
+    /// end whatever happened in between.
+    pub fn new(admin_url: &str) -> Result<Self> {
         let db_name = format!("postback_bench_{}", std::process::id());
-        exec(admin_url, &format!("CREATE DATABASE {db_name}")).await?;
-        let db_url = with_database(admin_url, &db_name)?;
-        let mut child = Command::new(&binary)
-            .env("DATABASE_URL", &db_url)
-            .env("POSTBACK_LISTEN", "127.0.0.1:0")
-            .env("RUST_LOG", "warn,postback=info")
+        Ok(Self {
+            db_url: db::with_database(admin_url, &db_name)?,
+            admin_url: admin_url.to_owned(),
+            db_name,
+            db_created: false,
+            child: None,
+        })
+    }
+
+    /// Creates the database, starts the server and waits until `/readyz` answers 200.
+    /// Returns the address the server listens on.
+    pub async fn start(&mut self, binary: &std::path::Path) -> Result<SocketAddr> {
+        db::exec(
+            &self.admin_url,
+            &format!("CREATE DATABASE {}", self.db_name),
+        )
+        .await
+        .context("creating the bench database")?;
+        self.db_created = true;
+
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_loopback_port()?));
+        let mut child = Command::new(binary)
+            .arg("--listen")
+            .arg(addr.to_string())
+            .env("DATABASE_URL", &self.db_url)
+            .env_remove("POSTBACK_BASE_URL")
+            .env_remove("POSTBACK_LISTEN")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or("warn".into()),
+            )
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| format!("starting {}: {e}", binary.display()))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let base = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(rest) = line.split("open ").nth(1) {
-                    return rest
-                        .split(" for the dashboard")
-                        .next()
-                        .map(|u| u.trim_end_matches('/').to_owned());
-                }
-            }
-            None
-        })
-        .await
-        .map_err(|_| "postback did not start within 60 s".to_owned())?
-        .ok_or("postback exited before printing its URL")?;
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let addr: SocketAddr = base
-            .trim_start_matches("http://")
-            .parse()
-            .map_err(|e| format!("address {base}: {e}"))?;
-        Ok(Self {
-            child,
-            addr,
-            base,
-            admin_url: admin_url.to_owned(),
-            db_url,
-            db_name,
-        })
-    }
-
-    /// A user, a domain and a key, on the unlimited plan so the quota does not cut the run short.
-    pub async fn setup_account(&self) -> Result<Account, String> {
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .map_err(|e| e.to_string())?;
-        let post = |path: &str, body: Value| {
-            let req = http.post(format!("{}{path}", self.base)).json(&body);
-            async move {
-                let resp = req.send().await.map_err(|e| e.to_string())?;
-                let status = resp.status();
-                let body: Value = resp.json().await.map_err(|e| e.to_string())?;
-                if !status.is_success() {
-                    return Err(format!("{status}: {body}"));
-                }
-                Ok::<Value, String>(body)
-            }
-        };
-        let signup = post(
-            "/v1/auth/signup",
-            json!({"email": "bench@example.com", "password": "benchmark password", "workspaceName": "Bench"}),
-        )
-        .await?;
-        let workspace = signup["workspaceId"]
-            .as_str()
-            .ok_or("no workspaceId")?
-            .to_owned();
-        exec(
-            &self.db_url,
-            &format!("UPDATE workspaces SET plan = 'command' WHERE id = '{workspace}'"),
-        )
-        .await?;
-        let domain = post("/v1/domains", json!({"hostname": "bench.example.com"})).await?;
-        let domain_id = domain["id"].as_str().ok_or("no domain id")?.to_owned();
-        let key = post(
-            &format!("/v1/domains/{domain_id}/keys"),
-            json!({"name": "bench"}),
-        )
-        .await?;
-        Ok(Account {
-            key: key["key"].as_str().ok_or("no key")?.to_owned(),
-            domain_id,
-        })
-    }
-
-    pub async fn count_events(&self, domain_id: &str) -> Result<i64, String> {
-        #[derive(diesel::QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
+            .with_context(|| format!("starting {}", binary.display()))?;
+        // Drain the server's output (a full pipe would block it) and keep the tail for errors.
+        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(KEPT_LINES)));
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(keep_tail(BufReader::new(out), tail.clone()));
         }
-        let mut conn = AsyncPgConnection::establish(&self.db_url)
-            .await
-            .map_err(|e| e.to_string())?;
-        let rows: Vec<Count> = diesel::sql_query(format!(
-            "SELECT count(*) AS n FROM events WHERE domain_id = '{domain_id}'"
-        ))
-        .load(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?;
-        Ok(rows.into_iter().next().map_or(0, |c| c.n))
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(keep_tail(BufReader::new(err), tail.clone()));
+        }
+        self.child = Some(child);
+
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        let ready_url = format!("http://{addr}/readyz");
+        let started = Instant::now();
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    bail!(
+                        "postback exited ({status}) before it was ready; its last output:\n{}",
+                        joined(&tail)
+                    );
+                }
+            }
+            if let Ok(resp) = http.get(&ready_url).send().await {
+                if resp.status() == reqwest::StatusCode::OK {
+                    return Ok(addr);
+                }
+            }
+            if started.elapsed() > START_TIMEOUT {
+                bail!(
+                    "postback did not answer 200 on /readyz within {} s; its last output:\n{}",
+                    START_TIMEOUT.as_secs(),
+                    joined(&tail)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
-    /// (VmRSS, VmHWM) of the server in KiB.
-    pub fn memory_kib(&self) -> (Option<u64>, Option<u64>) {
-        let Some(pid) = self.child.id() else {
-            return (None, None);
-        };
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        };
-        (field("VmRSS:"), field("VmHWM:"))
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
     }
 
-    pub async fn stop(mut self) {
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
-        let _ = exec(
-            &self.admin_url,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name),
-        )
-        .await;
+    /// Kills the server and drops the database. Errors are printed, not returned: this runs
+    /// on the way out, often after another error.
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Err(e) = child.start_kill() {
+                eprintln!("postback-bench: stopping postback: {e}");
+            }
+            let _ = child.wait().await;
+        }
+        if self.db_created {
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name);
+            match db::exec(&self.admin_url, &sql).await {
+                Ok(()) => self.db_created = false,
+                Err(e) => eprintln!(
+                    "postback-bench: could not drop database {}: {e:#}",
+                    self.db_name
+                ),
+            }
+        }
     }
+}
+
+async fn keep_tail<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: R,
+    tail: Arc<Mutex<VecDeque<String>>>,
+) {
+    let mut lines = reader.lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Ok(mut tail) = tail.lock() {
+            if tail.len() == KEPT_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+        }
+    }
+}
+
+fn joined(tail: &Mutex<VecDeque<String>>) -> String {
+    tail.lock()
+        .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
+        .unwrap_or_default()
+}
+
+/// (VmRSS, VmHWM) of a process in KiB, from `/proc/<pid>/status`.
+pub fn memory_kib(pid: u32) -> (Option<u64>, Option<u64>) {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return (None, None);
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }

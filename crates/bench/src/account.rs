@@ -1,0 +1,65 @@
+//! The account the load runs under: a fresh user and workspace, a domain, and an inbound key,
+//! made through the public API the way a customer would.
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+pub struct Account {
+    pub workspace_id: String,
+    pub domain_id: String,
+    pub key: String,
+}
+
+/// Signs up a unique user (`bench-<run>@example.com`), adds `bench-<run>.example.com` and a key.
+pub async fn create(base: &str, run_id: &str) -> Result<Account> {
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?;
+    let post = |path: String, body: Value| {
+        let req = http.post(format!("{base}{path}")).json(&body);
+        async move {
+            let resp = req.send().await.with_context(|| format!("POST {path}"))?;
+            let status = resp.status();
+            let text = resp.text().await.with_context(|| format!("POST {path}"))?;
+            if !status.is_success() {
+                bail!("POST {path} answered {status}: {text}");
+            }
+            serde_json::from_str::<Value>(&text)
+                .with_context(|| format!("POST {path} answered non-JSON: {text}"))
+        }
+    };
+    let field = |v: &Value, name: &str, what: &str| -> Result<String> {
+        v[name]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("{what} answer has no `{name}`: {v}"))
+    };
+
+    let signup = post(
+        "/v1/auth/signup".into(),
+        json!({
+            "email": format!("bench-{run_id}@example.com"),
+            "password": "benchmark password, long enough",
+            "workspaceName": format!("Bench {run_id}"),
+        }),
+    )
+    .await?;
+    let workspace_id = field(&signup, "workspaceId", "signup")?;
+    let domain = post(
+        "/v1/domains".into(),
+        json!({ "hostname": format!("bench-{run_id}.example.com") }),
+    )
+    .await?;
+    let domain_id = field(&domain, "id", "domain")?;
+    let key = post(
+        format!("/v1/domains/{domain_id}/keys"),
+        json!({ "name": "bench" }),
+    )
+    .await?;
+    Ok(Account {
+        workspace_id,
+        key: field(&key, "key", "key")?,
+        domain_id,
+    })
+}

@@ -1,0 +1,73 @@
+//! The few SQL statements the bench needs: create and drop its database, lift the workspace's
+//! quota, and count the stored events.
+
+use anyhow::{Context, Result};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+/// `url` with its database name replaced by `db` (query parameters kept).
+pub fn with_database(url: &str, db: &str) -> Result<String> {
+    let (prefix, rest) = url
+        .rsplit_once('/')
+        .filter(|(p, _)| p.contains("//"))
+        .with_context(|| format!("{} has no database name", redact(url)))?;
+    let query = rest
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    Ok(format!("{prefix}/{db}{query}"))
+}
+
+/// The URL without user and password, for messages.
+pub fn redact(url: &str) -> &str {
+    url.rsplit_once('@').map_or(url, |(_, host)| host)
+}
+
+async fn connect(url: &str) -> Result<AsyncPgConnection> {
+    AsyncPgConnection::establish(url)
+        .await
+        .with_context(|| format!("connecting to PostgreSQL at {}", redact(url)))
+}
+
+/// Runs one statement on a fresh connection.
+pub async fn exec(url: &str, sql: &str) -> Result<()> {
+    let mut conn = connect(url).await?;
+    diesel::sql_query(sql)
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("running `{sql}`"))?;
+    Ok(())
+}
+
+/// Moves the workspace to the unlimited `command` plan.
+pub async fn lift_quota(url: &str, workspace_id: &str) -> Result<()> {
+    let mut conn = connect(url).await?;
+    let updated = diesel::sql_query("UPDATE workspaces SET plan = 'command' WHERE id = $1::uuid")
+        .bind::<diesel::sql_types::Text, _>(workspace_id)
+        .execute(&mut conn)
+        .await
+        .context("setting the workspace plan to `command`")?;
+    anyhow::ensure!(
+        updated == 1,
+        "workspace {workspace_id} is not in the database at {} (is it the server's database?)",
+        redact(url)
+    );
+    Ok(())
+}
+
+/// Rows in `events` for the domain.
+pub async fn count_events(url: &str, domain_id: &str) -> Result<u64> {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = connect(url).await?;
+    let rows: Vec<Count> =
+        diesel::sql_query("SELECT count(*) AS n FROM events WHERE domain_id = $1::uuid")
+            .bind::<diesel::sql_types::Text, _>(domain_id)
+            .load(&mut conn)
+            .await
+            .context("counting the stored events")?;
+    let n = <[Count]>::first(&rows).map_or(0, |c| c.n);
+    Ok(u64::try_from(n).unwrap_or(0))
+}

@@ -1,0 +1,194 @@
+//! The load: N tasks, each with its own keep-alive connection, sending one unique event at a
+//! time until the deadline. A request counts in the measured window when it *completes* inside
+//! it, so the window is exactly `--seconds` long; no request starts after the deadline, and the
+//! few still in flight then are waited for (their 200s count for the database check only).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hdrhistogram::Histogram;
+use tokio::time::Instant;
+
+use crate::http;
+
+/// How long a request still in flight at the deadline may take to finish.
+const GRACE: Duration = Duration::from_secs(30);
+/// Highest latency the histogram tracks (larger values are clamped), in microseconds.
+const MAX_LATENCY_US: u64 = 120_000_000;
+
+pub struct Plan {
+    pub addr: SocketAddr,
+    pub host: String,
+    pub key: String,
+    pub run_id: String,
+    pub connections: usize,
+    pub measure_from: Instant,
+    pub deadline: Instant,
+}
+
+/// What the connections saw. Errors are counted over the whole run, warm-up included.
+pub struct Tally {
+    /// Latency in microseconds of every request completed in the measured window.
+    pub latency_us: Histogram<u64>,
+    /// 200 answers completed in the measured window.
+    pub measured_ok: u64,
+    /// All 200 answers, warm-up and stragglers included: what the database must hold.
+    pub total_ok: u64,
+    /// Non-200 answers by status.
+    pub errors_by_status: BTreeMap<u16, u64>,
+    /// Failed connects, broken connections, unreadable answers, timeouts.
+    pub transport_errors: u64,
+    /// Requests sent whose answer never came: the server may or may not have stored them.
+    pub unknown_outcome: u64,
+}
+
+impl Tally {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+                .context("latency histogram")?,
+            measured_ok: 0,
+            total_ok: 0,
+            errors_by_status: BTreeMap::new(),
+            transport_errors: 0,
+            unknown_outcome: 0,
+        })
+    }
+
+    fn merge(&mut self, other: Tally) -> Result<()> {
+        self.latency_us
+            .add(&other.latency_us)
+            .context("merging latency histograms")?;
+        self.measured_ok += other.measured_ok;
+        self.total_ok += other.total_ok;
+        for (status, n) in other.errors_by_status {
+            *self.errors_by_status.entry(status).or_default() += n;
+        }
+        self.transport_errors += other.transport_errors;
+        self.unknown_outcome += other.unknown_outcome;
+        Ok(())
+    }
+}
+
+/// Runs the load and returns the merged tally.
+pub async fn run(plan: Plan) -> Result<Tally> {
+    let plan = Arc::new(plan);
+    let tasks: Vec<_> = (0..plan.connections)
+        .map(|i| tokio::spawn(connection(plan.clone(), i)))
+        .collect();
+    let mut all = Tally::new()?;
+    for task in tasks {
+        all.merge(task.await.context("a load task failed")??)?;
+    }
+    Ok(all)
+}
+
+/// A small xorshift generator: varied but reproducible bodies without a shared RNG.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+const FIRST_NAMES: [&str; 8] = [
+    "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken",
+];
+const LAST_NAMES: [&str; 8] = [
+    "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson",
+];
+
+/// A seed-000 purchase: a customer from a pool of 50,000 (so some buy again), a price between
+/// 5.00 and 499.99, and an orderId nobody else uses.
+fn event_body(rng: &mut Rng, run_id: &str, conn: usize, n: u64) -> String {
+    let customer = rng.next() % 50_000;
+    let cents = 500 + rng.next() % 49_500;
+    let first = FIRST_NAMES[(customer % 8) as usize];
+    let last = LAST_NAMES[(customer / 8 % 8) as usize];
+    format!(
+        r#"{{"email":"customer-{customer}@example.com","event":"purchase","value":{}.{:02},"currency":"USD","orderId":"ORD-{run_id}-{conn}-{n}","firstName":"{first}","lastName":"{last}"}}"#,
+        cents / 100,
+        cents % 100
+    )
+}
+
+async fn connection(plan: Arc<Plan>, index: usize) -> Result<Tally> {
+    let mut tally = Tally::new()?;
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) << 20));
+    let mut conn: Option<http::Connection> = None;
+    let mut n: u64 = 0;
+    while Instant::now() < plan.deadline {
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => match tokio::time::timeout_at(plan.deadline, http::Connection::open(plan.addr))
+                .await
+            {
+                Ok(Ok(c)) => conn.insert(c),
+                Ok(Err(_)) => {
+                    tally.transport_errors += 1;
+                    let pause = Instant::now() + Duration::from_millis(10);
+                    tokio::time::sleep_until(pause.min(plan.deadline)).await;
+                    continue;
+                }
+                Err(_) => break,
+            },
+        };
+        n += 1;
+        let body = event_body(&mut rng, &plan.run_id, index, n);
+        let sent = Instant::now();
+        let answer = tokio::time::timeout_at(
+            plan.deadline.max(sent) + GRACE,
+            c.post_json("/__cc/inbound", &plan.host, &plan.key, body.as_bytes()),
+        )
+        .await;
+        let done = Instant::now();
+        let in_window = done >= plan.measure_from && done <= plan.deadline;
+        match answer {
+            Ok(Ok(status)) => {
+                if in_window {
+                    let us = u64::try_from((done - sent).as_micros()).unwrap_or(u64::MAX);
+                    tally.latency_us.saturating_record(us.max(1));
+                }
+                if status == 200 {
+                    tally.total_ok += 1;
+                    if in_window {
+                        tally.measured_ok += 1;
+                    }
+                } else {
+                    *tally.errors_by_status.entry(status).or_default() += 1;
+                }
+            }
+            Ok(Err(_)) | Err(_) => {
+                tally.transport_errors += 1;
+                tally.unknown_outcome += 1;
+                conn = None;
+            }
+        }
+    }
+    Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_json_with_unique_order_ids() {
+        let mut rng = Rng(42);
+        let a: serde_json::Value =
+            serde_json::from_str(&event_body(&mut rng, "r", 3, 1)).expect("valid JSON");
+        let b: serde_json::Value =
+            serde_json::from_str(&event_body(&mut rng, "r", 3, 2)).expect("valid JSON");
+        assert_ne!(a["orderId"], b["orderId"]);
+        assert_eq!(a["event"], "purchase");
+        let value = a["value"].as_f64().expect("a number");
+        assert!((5.0..500.0).contains(&value));
+    }
+}
