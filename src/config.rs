@@ -9,6 +9,9 @@
 //! | `POSTBACK_DATA_DIR` | `./data` | where the private cluster lives |
 //! | `POSTBACK_WORKERS` | one per core | HTTP worker threads |
 //! | `POSTBACK_DB_POOL_SIZE` | `16` | database connections per instance |
+//! | `POSTBACK_ALLOW_PRIVATE_TARGETS` | `false` | let webhooks reach loopback/private addresses |
+//! | `POSTBACK_RETRY_SCHEDULE` | `2s,4s,8s` | waits before each retry of a failed delivery |
+//! | `POSTBACK_DELIVERY_TIMEOUT` | `5s` | timeout of one delivery attempt |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::path::PathBuf;
@@ -93,6 +96,32 @@ pub struct Config {
         global = true
     )]
     pub db_pool_size: usize,
+    /// Let webhooks target loopback, private and link-local addresses (for tests and private
+    /// networks).
+    #[arg(
+        long,
+        env = "POSTBACK_ALLOW_PRIVATE_TARGETS",
+        default_value_t = false,
+        global = true,
+        action = clap::ArgAction::Set
+    )]
+    pub allow_private_targets: bool,
+    /// Waits before each retry of a failed delivery, e.g. `2s,4s,8s`.
+    #[arg(
+        long,
+        env = "POSTBACK_RETRY_SCHEDULE",
+        default_value = "2s,4s,8s",
+        global = true
+    )]
+    pub retry_schedule: String,
+    /// Timeout of one delivery attempt, e.g. `5s`.
+    #[arg(
+        long,
+        env = "POSTBACK_DELIVERY_TIMEOUT",
+        default_value = "5s",
+        global = true
+    )]
+    pub delivery_timeout: String,
 }
 
 fn default_workers() -> usize {
@@ -126,6 +155,23 @@ impl Config {
         if self.db_pool_size == 0 {
             return Err("POSTBACK_DB_POOL_SIZE must be at least 1".into());
         }
+        self.delivery()?;
         Ok(())
+    }
+
+    /// The delivery settings, parsed.
+    pub fn delivery(&self) -> Result<postback_api::delivery::DeliveryConfig, String> {
+        let retry_schedule = postback_api::delivery::parse_schedule(&self.retry_schedule)
+            .map_err(|e| format!("POSTBACK_RETRY_SCHEDULE: {e}"))?;
+        let timeout = postback_api::delivery::parse_duration(&self.delivery_timeout)
+            .map_err(|e| format!("POSTBACK_DELIVERY_TIMEOUT: {e}"))?;
+        if timeout.is_zero() {
+            return Err("POSTBACK_DELIVERY_TIMEOUT must be more than 0".into());
+        }
+        Ok(postback_api::delivery::DeliveryConfig {
+            retry_schedule,
+            timeout,
+            allow_private_targets: self.allow_private_targets,
+        })
     }
 }

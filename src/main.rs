@@ -139,7 +139,7 @@ async fn serve(config: Config, database_url: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let base_url = config.base_url(bound);
-    let state = AppState::new(pool, database_url, &base_url);
+    let state = AppState::with_delivery(pool, database_url, &base_url, config.delivery()?);
     let server =
         postback::server::build(listener, state, config.workers).map_err(|e| e.to_string())?;
     tracing::info!(listen = %bound, "Postback is running: open {base_url}/ for the dashboard");

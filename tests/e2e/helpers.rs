@@ -3,6 +3,7 @@
 //! database per test cloned from it, and the real server bound on port 0.
 
 use std::net::TcpListener;
+use std::time::Duration;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -185,13 +186,30 @@ impl TestApp {
 
     /// Another server instance on the same database (as behind a load balancer).
     pub async fn spawn_on(db_url: &str) -> Self {
+        // Tests deliver to receivers on loopback, with short retries.
+        Self::spawn_with(db_url, test_delivery()).await
+    }
+
+    /// A server with production's refusal of private webhook targets.
+    pub async fn spawn_strict() -> Self {
+        let db_url = fresh_database().await;
+        let delivery = postback_api::delivery::DeliveryConfig {
+            allow_private_targets: false,
+            ..test_delivery()
+        };
+        Self::spawn_with(&db_url, delivery).await
+    }
+
+    pub async fn spawn_with(
+        db_url: &str,
+        delivery: postback_api::delivery::DeliveryConfig,
+    ) -> Self {
         let pool = postback_domain::db::pool(db_url, 4).expect("pool");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let base = format!("http://127.0.0.1:{port}");
-        let server =
-            postback::server::build(listener, AppState::new(pool.clone(), db_url, &base), 1)
-                .expect("server");
+        let state = AppState::with_delivery(pool.clone(), db_url, &base, delivery);
+        let server = postback::server::build(listener, state, 1).expect("server");
         tokio::spawn(server);
         Self {
             base,
@@ -258,6 +276,15 @@ impl TestApp {
     }
 }
 
+/// Retries after 200 ms each, a 2 s timeout, loopback receivers allowed.
+pub fn test_delivery() -> postback_api::delivery::DeliveryConfig {
+    postback_api::delivery::DeliveryConfig {
+        retry_schedule: vec![Duration::from_millis(200); 3],
+        timeout: Duration::from_secs(2),
+        allow_private_targets: true,
+    }
+}
+
 pub fn purchase() -> Value {
     json!({ "email": "customer@example.com", "event": "purchase", "value": 99.99, "currency": "USD" })
 }
@@ -291,6 +318,10 @@ impl User {
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::PATCH, path, Some(body)).await
     }
 
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {

@@ -9,5 +9,7 @@ mod helpers;
 mod inbound;
 mod keys;
 mod migrations;
+mod receiver;
 mod seed_snippets;
 mod tenancy;
+mod webhooks;

@@ -3,6 +3,8 @@
 use postback_domain::db::{DbConn, DbPool};
 use postback_domain::DomainResult;
 
+use crate::delivery::client::Client;
+use crate::delivery::{worker, DeliveryConfig};
 use crate::ingest::Ingestor;
 
 #[derive(Clone)]
@@ -14,13 +16,30 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Group-commit queue for inbound events.
     pub ingestor: Ingestor,
+    pub delivery: DeliveryConfig,
+    /// The delivery client, for the Test button (the worker has its own).
+    pub http: Client,
 }
 
 impl AppState {
-    /// Builds the state and starts the inbound committers on the current Tokio runtime.
+    /// Builds the state with the default delivery settings; see [`AppState::with_delivery`].
     pub fn new(pool: DbPool, database_url: &str, base_url: &str) -> Self {
+        Self::with_delivery(pool, database_url, base_url, DeliveryConfig::default())
+    }
+
+    /// Builds the state and starts the inbound committers and the delivery worker on the current
+    /// Tokio runtime.
+    pub fn with_delivery(
+        pool: DbPool,
+        database_url: &str,
+        base_url: &str,
+        delivery: DeliveryConfig,
+    ) -> Self {
         let base_url = base_url.trim_end_matches('/').to_owned();
+        worker::start(pool.clone(), database_url, delivery.clone());
         Self {
+            http: Client::new(delivery.timeout, delivery.allow_private_targets),
+            delivery,
             ingestor: Ingestor::start(pool.clone(), database_url),
             pool,
             secure_cookies: base_url.starts_with("https://"),

@@ -9,6 +9,7 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
+use crate::deliveries;
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{DomainId, EventId, KeyId, WorkspaceId};
 use crate::inbound::ParsedEvent;
@@ -304,11 +305,12 @@ async fn month_usage(
 async fn ingest_exact(
     conn: &mut AsyncPgConnection,
     subs: &[&Submission],
+    rules: &deliveries::RuleBook,
     shard: i16,
 ) -> DomainResult<Vec<Outcome>> {
     let mut exclusive = std::collections::BTreeSet::new();
     loop {
-        match try_ingest(conn, subs, shard, &exclusive).await {
+        match try_ingest(conn, subs, rules, shard, &exclusive).await {
             Ok(outcomes) => return Ok(outcomes),
             Err(TxError::Domain(e)) => return Err(e),
             Err(TxError::NeedExclusive(ws)) => {
@@ -321,6 +323,7 @@ async fn ingest_exact(
 async fn try_ingest(
     conn: &mut AsyncPgConnection,
     subs: &[&Submission],
+    rules: &deliveries::RuleBook,
     shard: i16,
     exclusive: &std::collections::BTreeSet<WorkspaceId>,
 ) -> Result<Vec<Outcome>, TxError> {
@@ -333,6 +336,7 @@ async fn try_ingest(
             let keys = resolve_keys(conn, hashes).await?;
 
             let mut outcomes: Vec<Option<Outcome>> = vec![None; subs.len()];
+            let mut accepted: Vec<(&Submission, EventId)> = Vec::new();
             // Candidates per workspace, in arrival order; a BTreeMap so quota locks are always
             // taken in the same order by concurrent batches.
             let mut by_workspace: BTreeMap<WorkspaceId, Vec<usize>> = BTreeMap::new();
@@ -400,6 +404,7 @@ async fn try_ingest(
                     for (&i, id) in now_batch.iter().zip(&ids) {
                         if inserted.contains(id) {
                             outcomes[i] = Some(Outcome::Accepted(*id));
+                            accepted.push((subs[i], *id));
                         } else {
                             let domain_id = keys[&subs[i].key_hash].domain_id;
                             let existing = existing_event(conn, domain_id, subs[i]).await?;
@@ -449,6 +454,9 @@ async fn try_ingest(
                 }
             }
 
+            let planned = plan_all(rules, accepted.iter().map(|(s, id)| (*s, id)));
+            deliveries::insert_planned(conn, &planned).await?;
+
             let stale: Vec<KeyId> = keys
                 .values()
                 .filter(|k| {
@@ -481,7 +489,8 @@ async fn try_ingest(
 /// checks the keys (unrevoked, workspace active, plan unlimited), inserts the events (duplicates
 /// skipped by the idempotency indexes), adds them to the usage counter and records key use.
 /// Submissions it did not take (unknown keys, suspended or quota-limited workspaces) come back
-/// as None, for the exact path.
+/// as None, for the exact path. The deliveries planned for the events are inserted with them
+/// (only for events actually stored), and the workers are notified at commit.
 const FAST_INSERT: &str = r#"
 WITH input AS (
     SELECT * FROM unnest(
@@ -525,8 +534,22 @@ touched AS (
     UPDATE inbound_keys SET last_used_at = now()
     WHERE id IN (SELECT key_id FROM valid
                  WHERE last_used_at IS NULL OR last_used_at <= now() - interval '60 seconds')
+),
+queued AS (
+    INSERT INTO deliveries (id, workspace_id, webhook_id, event_id, url, status)
+    SELECT d.id, ins.workspace_id, w.id, ins.id, d.url,
+           CASE WHEN w.status = 'active' THEN 'pending' ELSE 'held' END
+    FROM unnest($29::uuid[], $30::uuid[], $31::uuid[], $32::text[]) AS d(id, event_id, webhook_id, url)
+    JOIN ins ON ins.id = d.event_id
+    JOIN webhooks w ON w.id = d.webhook_id AND w.workspace_id = ins.workspace_id
+    RETURNING status
+),
+woken AS (
+    SELECT pg_notify('postback_deliveries', '')
+    FROM (SELECT 1 FROM queued WHERE status = 'pending' LIMIT 1) q
 )
-SELECT v.ord, v.id, v.domain_id, (ins.id IS NOT NULL) AS inserted
+SELECT v.ord, v.id, v.domain_id, (ins.id IS NOT NULL) AS inserted,
+       (SELECT count(*) FROM woken) AS woken
 FROM valid v LEFT JOIN ins ON ins.id = v.id
 "#;
 
@@ -535,6 +558,7 @@ FROM valid v LEFT JOIN ins ON ins.id = v.id
 pub struct FastPath {
     client: tokio_postgres::Client,
     statement: tokio_postgres::Statement,
+    rules: tokio_postgres::Statement,
 }
 
 impl FastPath {
@@ -551,22 +575,79 @@ impl FastPath {
             .prepare(FAST_INSERT)
             .await
             .map_err(|e| DomainError::internal(format!("preparing the inbound insert: {e}")))?;
-        Ok(Self { client, statement })
+        let rules = client
+            .prepare(deliveries::RULES_SQL)
+            .await
+            .map_err(|e| DomainError::internal(format!("preparing the rules query: {e}")))?;
+        Ok(Self {
+            client,
+            statement,
+            rules,
+        })
     }
 
     pub fn is_closed(&self) -> bool {
         self.client.is_closed()
     }
 
+    fn db_error(&self, what: &str, e: tokio_postgres::Error) -> DomainError {
+        if self.client.is_closed() {
+            DomainError::Unavailable(e.to_string())
+        } else {
+            DomainError::internal(format!("{what}: {e}"))
+        }
+    }
+
+    /// The webhooks the batch's events may fire, by key hash (one round trip, no writes).
+    async fn rules(&self, subs: &[Submission]) -> DomainResult<deliveries::RuleBook> {
+        let mut hashes: Vec<&[u8]> = subs.iter().map(|s| s.key_hash.as_slice()).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        let rows = self
+            .client
+            .query(&self.rules, &[&hashes])
+            .await
+            .map_err(|e| self.db_error("webhook rules", e))?;
+        let mut book = deliveries::RuleBook::new();
+        let mut parsed: HashMap<uuid::Uuid, std::sync::Arc<deliveries::Rule>> = HashMap::new();
+        for r in rows {
+            let get_err = |e: tokio_postgres::Error| DomainError::internal(e.to_string());
+            let hash: Vec<u8> = r.try_get(0).map_err(get_err)?;
+            let id: uuid::Uuid = r.try_get(1).map_err(get_err)?;
+            let rule = match parsed.get(&id) {
+                Some(rule) => rule.clone(),
+                None => {
+                    let conditions: serde_json::Value = r.try_get(4).map_err(get_err)?;
+                    let rule = std::sync::Arc::new(deliveries::Rule {
+                        webhook_id: crate::ids::WebhookId(id),
+                        url: r.try_get(2).map_err(get_err)?,
+                        events: r.try_get(3).map_err(get_err)?,
+                        conditions: serde_json::from_value(conditions).unwrap_or_default(),
+                    });
+                    parsed.insert(id, rule.clone());
+                    rule
+                }
+            };
+            book.entry(hash).or_default().push(rule);
+        }
+        Ok(book)
+    }
+
     /// Runs the fast path; see [`FAST_INSERT`]. Returns (ordinal, event id, domain, inserted).
     async fn run(
         &self,
         subs: &[Submission],
+        event_ids: &[EventId],
+        planned: &[deliveries::Planned],
         shard: i16,
     ) -> DomainResult<Vec<(usize, EventId, DomainId, bool)>> {
         let ords: Vec<i32> = (0..subs.len() as i32).collect();
         let hashes: Vec<&[u8]> = subs.iter().map(|s| s.key_hash.as_slice()).collect();
-        let ids: Vec<uuid::Uuid> = subs.iter().map(|_| EventId::time_ordered().0).collect();
+        let ids: Vec<uuid::Uuid> = event_ids.iter().map(|e| e.0).collect();
+        let d_ids: Vec<uuid::Uuid> = planned.iter().map(|p| p.id.0).collect();
+        let d_events: Vec<uuid::Uuid> = planned.iter().map(|p| p.event_id.0).collect();
+        let d_hooks: Vec<uuid::Uuid> = planned.iter().map(|p| p.webhook_id.0).collect();
+        let d_urls: Vec<&str> = planned.iter().map(|p| p.url.as_str()).collect();
         let text = |f: fn(&Submission) -> &str| -> Vec<&str> { subs.iter().map(f).collect() };
         let opt = |f: fn(&Submission) -> Option<&str>| -> Vec<Option<&str>> {
             subs.iter().map(f).collect()
@@ -636,16 +717,14 @@ impl FastPath {
                     &products,
                     &month,
                     &shard,
+                    &d_ids,
+                    &d_events,
+                    &d_hooks,
+                    &d_urls,
                 ],
             )
             .await
-            .map_err(|e| {
-                if self.client.is_closed() {
-                    DomainError::Unavailable(e.to_string())
-                } else {
-                    DomainError::internal(format!("inbound insert: {e}"))
-                }
-            })?;
+            .map_err(|e| self.db_error("inbound insert", e))?;
         rows.iter()
             .map(|r| {
                 let ord: i32 = r
@@ -671,9 +750,12 @@ async fn ingest_fast(
     pool: &crate::db::DbPool,
     fast: &FastPath,
     subs: &[Submission],
+    rules: &deliveries::RuleBook,
     shard: i16,
 ) -> DomainResult<Vec<Option<Outcome>>> {
-    let rows = fast.run(subs, shard).await?;
+    let ids: Vec<EventId> = subs.iter().map(|_| EventId::time_ordered()).collect();
+    let planned = plan_all(rules, subs.iter().zip(&ids));
+    let rows = fast.run(subs, &ids, &planned, shard).await?;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; subs.len()];
     // A pooled connection only for the rare duplicate look-up.
     let mut conn: Option<crate::db::DbConn> = None;
@@ -701,6 +783,20 @@ async fn ingest_fast(
     Ok(outcomes)
 }
 
+/// The deliveries each (submission, event id) fires, from the rules of its key.
+fn plan_all<'a>(
+    rules: &deliveries::RuleBook,
+    events: impl Iterator<Item = (&'a Submission, &'a EventId)>,
+) -> Vec<deliveries::Planned> {
+    let mut planned = Vec::new();
+    for (sub, id) in events {
+        if let Some(r) = rules.get(&sub.key_hash) {
+            planned.extend(deliveries::plan(r, &sub.event, *id));
+        }
+    }
+    planned
+}
+
 /// Commits a batch of submissions and answers each one; a 200 may only follow an Ok. Keys are
 /// checked in the same statement or transaction that stores the events, so a revocation
 /// committed before it is always seen. `shard` is the committer's own usage-counter row.
@@ -710,12 +806,13 @@ pub async fn ingest_batch(
     subs: &[Submission],
     shard: i16,
 ) -> DomainResult<Vec<Outcome>> {
-    let mut outcomes = ingest_fast(pool, fast, subs, shard).await?;
+    let rules = fast.rules(subs).await?;
+    let mut outcomes = ingest_fast(pool, fast, subs, &rules, shard).await?;
     let rest: Vec<usize> = (0..subs.len()).filter(|&i| outcomes[i].is_none()).collect();
     if !rest.is_empty() {
         let rest_subs: Vec<&Submission> = rest.iter().map(|&i| &subs[i]).collect();
         let mut conn = crate::db::conn(pool).await?;
-        let exact = ingest_exact(&mut conn, &rest_subs, shard).await?;
+        let exact = ingest_exact(&mut conn, &rest_subs, &rules, shard).await?;
         for (i, outcome) in rest.into_iter().zip(exact) {
             outcomes[i] = Some(outcome);
         }

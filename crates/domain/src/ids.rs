@@ -37,7 +37,14 @@ macro_rules! id_type {
     )*};
 }
 
-id_type!(UserId, WorkspaceId, SessionId, DomainId, KeyId, EventId);
+id_type!(UserId, WorkspaceId, SessionId, DomainId, KeyId, EventId, WebhookId, DeliveryId);
+
+impl DeliveryId {
+    /// Time-ordered like event ids: the queue's primary key grows at its right edge.
+    pub fn time_ordered() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
 
 impl EventId {
     /// A UUIDv7: events arrive in time order, so their primary-key index grows at its right

@@ -2,7 +2,9 @@
 //! workspace. Pure logic and SQL; nothing here knows about HTTP.
 
 pub mod accounts;
+pub mod conditions;
 pub mod db;
+pub mod deliveries;
 pub mod domains;
 pub mod error;
 pub mod events;
@@ -15,5 +17,6 @@ pub mod plans;
 pub mod schema;
 pub mod secrets;
 pub mod sessions;
+pub mod webhooks;
 
 pub use error::{DomainError, DomainResult};

@@ -122,12 +122,65 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhooks (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        domain_id -> Nullable<Uuid>,
+        name -> Text,
+        url -> Text,
+        secret -> Nullable<Text>,
+        events -> Array<Text>,
+        conditions -> Jsonb,
+        status -> Text,
+        paused_reason -> Nullable<Text>,
+        consecutive_failures -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    deliveries (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        webhook_id -> Uuid,
+        event_id -> Uuid,
+        url -> Text,
+        status -> Text,
+        attempts -> Int4,
+        round_attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_status_code -> Nullable<Int4>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    delivery_attempts (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        delivery_id -> Uuid,
+        attempt -> Int4,
+        started_at -> Timestamptz,
+        duration_ms -> Int4,
+        status_code -> Nullable<Int4>,
+        response_body -> Nullable<Text>,
+        error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> workspaces (workspace_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(domains -> workspaces (workspace_id));
 diesel::joinable!(inbound_keys -> domains (domain_id));
 diesel::joinable!(workspaces -> plans (plan));
+diesel::joinable!(deliveries -> webhooks (webhook_id));
+diesel::joinable!(deliveries -> events (event_id));
+diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     plans,
@@ -139,4 +192,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     inbound_keys,
     events,
     usage_counters,
+    webhooks,
+    deliveries,
+    delivery_attempts,
 );

@@ -48,7 +48,11 @@ pub async fn get(
     user: Authenticated,
     path: web::Path<EventId>,
 ) -> ApiResult<HttpResponse> {
+    let ws = user.0.workspace_id;
     let mut conn = state.conn().await?;
-    let event = events::get(&mut conn, user.0.workspace_id, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(event))
+    let event = events::get(&mut conn, ws, path.into_inner()).await?;
+    let deliveries = postback_domain::deliveries::list_for_event(&mut conn, ws, event.id).await?;
+    let mut body = serde_json::to_value(&event).map_err(|e| ApiError::Internal(e.to_string()))?;
+    body["deliveries"] = serde_json::to_value(deliveries).unwrap_or_default();
+    Ok(HttpResponse::Ok().json(body))
 }

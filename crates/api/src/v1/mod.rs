@@ -4,6 +4,7 @@ pub mod auth;
 pub mod domains;
 pub mod events;
 pub mod keys;
+pub mod webhooks;
 
 use actix_web::web;
 
@@ -25,6 +26,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/keys/{id}", web::delete().to(keys::delete))
             .route("/events", web::get().to(events::list))
             .route("/events/{id}", web::get().to(events::get))
+            .route("/integrations/webhooks", web::get().to(webhooks::list))
+            .route("/integrations/webhooks", web::post().to(webhooks::create))
+            .route("/integrations/webhooks/{id}", web::get().to(webhooks::get))
+            .route("/integrations/webhooks/{id}", web::patch().to(webhooks::update))
+            .route("/integrations/webhooks/{id}", web::delete().to(webhooks::delete))
+            .route("/integrations/webhooks/{id}/test", web::post().to(webhooks::test))
+            .route("/integrations/webhooks/{id}/secret", web::get().to(webhooks::secret))
+            .route(
+                "/integrations/webhooks/{id}/secret/rotate",
+                web::post().to(webhooks::rotate_secret),
+            )
+            .route(
+                "/integrations/webhooks/{id}/deliveries",
+                web::get().to(webhooks::deliveries_of),
+            )
+            .route("/deliveries/{id}", web::get().to(webhooks::delivery))
+            .route("/deliveries/{id}/redeliver", web::post().to(webhooks::redeliver))
             .route("/inbound", web::post().to(crate::inbound::receive))
             .default_service(web::to(crate::not_found)),
     );

@@ -1,0 +1,86 @@
+//! Outbound delivery: the HTTP client that refuses private targets, request signing, and the
+//! worker that drains the queue in PostgreSQL.
+
+pub mod client;
+pub mod signing;
+pub mod ssrf;
+pub mod worker;
+
+use std::time::Duration;
+
+/// How deliveries are sent; from configuration (`POSTBACK_RETRY_SCHEDULE`,
+/// `POSTBACK_DELIVERY_TIMEOUT`, `POSTBACK_ALLOW_PRIVATE_TARGETS`).
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Waits before the 2nd, 3rd, … attempt of a round; a round has one attempt more.
+    pub retry_schedule: Vec<Duration>,
+    pub timeout: Duration,
+    pub allow_private_targets: bool,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            retry_schedule: vec![
+                Duration::from_secs(2),
+                Duration::from_secs(4),
+                Duration::from_secs(8),
+            ],
+            timeout: Duration::from_secs(5),
+            allow_private_targets: false,
+        }
+    }
+}
+
+/// Parses `2s,4s,8s` / `500ms` / `1m`: a list of durations.
+pub fn parse_schedule(raw: &str) -> Result<Vec<Duration>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(parse_duration)
+        .collect()
+}
+
+/// `5s`, `250ms`, `2m`, or a bare number of seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let s = raw.trim();
+    let bad = || format!("\"{s}\" is not a duration (e.g. 5s, 250ms, 2m)");
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(bad()),
+    };
+    if !secs.is_finite() || secs < 0.0 || secs > 86_400.0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules() {
+        assert_eq!(
+            parse_schedule("2s,4s,8s").expect("ok"),
+            vec![
+                Duration::from_secs(2),
+                Duration::from_secs(4),
+                Duration::from_secs(8)
+            ]
+        );
+        assert_eq!(
+            parse_schedule("100ms, 1m").expect("ok"),
+            vec![Duration::from_millis(100), Duration::from_secs(60)]
+        );
+        assert!(parse_schedule("2x").is_err());
+        assert_eq!(parse_duration("5").expect("ok"), Duration::from_secs(5));
+    }
+}

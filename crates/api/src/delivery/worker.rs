@@ -1,0 +1,220 @@
+//! The delivery worker: claims due deliveries from PostgreSQL (`FOR UPDATE SKIP LOCKED`, so any
+//! number of instances share the queue), sends them concurrently, and records the results in
+//! batches. It sleeps until woken by `NOTIFY` (new deliveries, a resume, a redelivery) or until
+//! the next retry falls due; it never polls in a loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use postback_domain::db::DbPool;
+use postback_domain::deliveries::{self, AttemptResult, Claimed, EXCERPT_BYTES};
+use tokio::sync::{mpsc, Notify, Semaphore};
+
+use super::client::Client;
+use super::{signing, DeliveryConfig};
+
+/// Attempts in flight per instance.
+const MAX_IN_FLIGHT: usize = 256;
+/// Deliveries claimed per query.
+const CLAIM_BATCH: usize = 128;
+/// Longest sleep without a notification (a safety net should a NOTIFY be lost on reconnect).
+const IDLE_CHECK: Duration = Duration::from_secs(30);
+/// A `Retry-After` longer than this is cut to it.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
+/// Starts the worker on the current Tokio runtime.
+pub fn start(pool: DbPool, database_url: &str, config: DeliveryConfig) {
+    let wake = Arc::new(Notify::new());
+    tokio::spawn(listen(database_url.to_owned(), wake.clone()));
+    let (results_tx, results_rx) = mpsc::unbounded_channel();
+    tokio::spawn(recorder(pool.clone(), results_rx, wake.clone()));
+    tokio::spawn(claimer(pool, config, wake, results_tx));
+}
+
+/// Holds a LISTEN connection and turns notifications into wake-ups; reconnects on loss.
+async fn listen(database_url: String, wake: Arc<Notify>) {
+    loop {
+        match tokio_postgres::connect(&database_url, tokio_postgres::NoTls).await {
+            Ok((client, mut connection)) => {
+                let (tx, mut rx) = mpsc::unbounded_channel();
+                let pump = tokio::spawn(async move {
+                    let mut messages =
+                        futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                    while let Some(msg) = messages.next().await {
+                        match msg {
+                            Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
+                                let _ = tx.send(());
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "delivery listener connection lost");
+                                break;
+                            }
+                        }
+                    }
+                });
+                if let Err(e) = client
+                    .batch_execute(&format!("LISTEN {}", deliveries::CHANNEL))
+                    .await
+                {
+                    tracing::warn!(error = %e, "LISTEN failed");
+                } else {
+                    // Anything queued while we were not listening.
+                    wake.notify_one();
+                    while rx.recv().await.is_some() {
+                        wake.notify_one();
+                    }
+                }
+                pump.abort();
+            }
+            Err(e) => tracing::warn!(error = %e, "delivery listener cannot connect"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn claimer(
+    pool: DbPool,
+    config: DeliveryConfig,
+    wake: Arc<Notify>,
+    results: mpsc::UnboundedSender<AttemptResult>,
+) {
+    let client = Client::new(config.timeout, config.allow_private_targets);
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    // Longer than the HTTP timeout, so an attempt still running is never claimed again.
+    let lease = config.timeout.as_secs_f64() + 30.0;
+    let config = Arc::new(config);
+    loop {
+        let free = slots.available_permits().min(CLAIM_BATCH);
+        if free == 0 {
+            // Wait for one attempt to finish, then claim what fits.
+            if let Ok(p) = slots.clone().acquire_owned().await {
+                drop(p);
+            }
+            continue;
+        }
+        let claimed = match postback_domain::db::conn(&pool).await {
+            Ok(mut conn) => deliveries::claim(&mut conn, free as i64, lease).await,
+            Err(e) => Err(e),
+        };
+        let claimed = match claimed {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming deliveries failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let full = claimed.len() == free;
+        for c in claimed {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let client = client.clone();
+            let results = results.clone();
+            let config = config.clone();
+            tokio::spawn(async move {
+                let result = attempt(&client, &config, c).await;
+                let _ = results.send(result);
+                drop(permit);
+            });
+        }
+        if full {
+            continue;
+        }
+        // Nothing more due now: sleep until woken or until the next retry is due.
+        let until_due = match postback_domain::db::conn(&pool).await {
+            Ok(mut conn) => match deliveries::next_due(&mut conn).await {
+                Ok(Some(at)) => (at - Utc::now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+                    .min(IDLE_CHECK),
+                Ok(None) => IDLE_CHECK,
+                Err(_) => Duration::from_secs(1),
+            },
+            Err(_) => Duration::from_secs(1),
+        };
+        if until_due > Duration::ZERO {
+            let _ = tokio::time::timeout(until_due, wake.notified()).await;
+        }
+    }
+}
+
+/// Sends one claimed delivery and decides what comes next.
+async fn attempt(client: &Client, config: &DeliveryConfig, c: Claimed) -> AttemptResult {
+    let started_at = Utc::now();
+    let id = c.id.to_string();
+    let headers = signing::headers(c.secret.as_deref(), &id, started_at.timestamp(), &c.body);
+    let resp = client
+        .post(&c.url, &headers, c.body.as_ref().clone(), EXCERPT_BYTES)
+        .await;
+    let (outcome, retry_at) = if resp.succeeded() {
+        ("succeeded", None)
+    } else {
+        let round = usize::try_from(c.round_attempt.max(1)).unwrap_or(1);
+        match config.retry_schedule.get(round - 1) {
+            Some(wait) => {
+                let wait = resp
+                    .retry_after
+                    .map(|ra| ra.min(MAX_RETRY_AFTER))
+                    .unwrap_or(*wait);
+                let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
+                ("pending", Some(Utc::now() + wait))
+            }
+            None => ("failed", None),
+        }
+    };
+    AttemptResult {
+        delivery_id: c.id,
+        workspace_id: c.workspace_id,
+        webhook_id: c.webhook_id,
+        attempt: c.attempt,
+        started_at,
+        duration_ms: i32::try_from(resp.duration.as_millis()).unwrap_or(i32::MAX),
+        status_code: resp.status.map(i32::from),
+        response_body: resp.body,
+        error: resp.error,
+        outcome,
+        retry_at,
+    }
+}
+
+/// Writes results in batches; keeps them and retries while the database is away (the lease
+/// makes any attempt whose result is never written due again, so nothing is lost).
+async fn recorder(
+    pool: DbPool,
+    mut rx: mpsc::UnboundedReceiver<AttemptResult>,
+    wake: Arc<Notify>,
+) {
+    const MAX: usize = 512;
+    let mut batch: Vec<AttemptResult> = Vec::with_capacity(MAX);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        loop {
+            let written = match postback_domain::db::conn(&pool).await {
+                Ok(mut conn) => deliveries::record(&mut conn, &batch).await,
+                Err(e) => Err(e),
+            };
+            match written {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, size = batch.len(), "recording delivery attempts failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+        if batch.iter().any(|r| r.retry_at.is_some()) {
+            // A retry may now be the earliest thing due.
+            wake.notify_one();
+        }
+        batch.clear();
+    }
+}

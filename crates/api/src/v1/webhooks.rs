@@ -1,0 +1,253 @@
+//! `/v1/integrations/webhooks` (seed 003) and `/v1/deliveries`: configure outbound webhooks,
+//! test them, read their delivery log, redeliver.
+
+use actix_web::{web, HttpResponse};
+use postback_domain::deliveries;
+use postback_domain::ids::{DeliveryId, DomainId, WebhookId};
+use postback_domain::webhooks::{self, Changes, WebhookView};
+use serde_json::{json, Map, Value};
+
+use crate::auth::Authenticated;
+use crate::delivery::ssrf;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::v1::domains::ListQuery;
+
+const FIELDS: &[&str] = &[
+    "url",
+    "secret",
+    "events",
+    "conditions",
+    "domainId",
+    "status",
+    "name",
+];
+
+/// Reads a create or update body; absent fields stay unchanged, unknown ones are refused.
+pub fn changes_from(body: &Map<String, Value>) -> ApiResult<Changes> {
+    if let Some(unknown) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "unknown field \"{unknown}\"; a webhook has {}",
+            FIELDS.join(", ")
+        )));
+    }
+    let string = |field: &str| -> ApiResult<Option<String>> {
+        match body.get(field) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(ApiError::bad_request(format!("{field} must be a string"))),
+        }
+    };
+    let secret = match body.get("secret") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Some(None),
+        Some(Value::String(s)) => Some(Some(s.clone())),
+        Some(_) => return Err(ApiError::bad_request("secret must be a string")),
+    };
+    let domain_id = match body.get("domainId") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(s)) if s.is_empty() => Some(None),
+        Some(Value::String(s)) => Some(Some(
+            s.parse::<DomainId>()
+                .map_err(|_| ApiError::bad_request("domainId must be a UUID"))?,
+        )),
+        Some(_) => return Err(ApiError::bad_request("domainId must be a UUID string")),
+    };
+    Ok(Changes {
+        url: string("url")?,
+        secret,
+        events: body.get("events").cloned(),
+        conditions: body.get("conditions").cloned(),
+        domain_id,
+        status: string("status")?,
+        name: string("name")?,
+    })
+}
+
+async fn check_target(state: &AppState, url: Option<&str>) -> ApiResult<()> {
+    if let Some(url) = url {
+        webhooks::validate_url(url)?;
+        ssrf::check_target(url.trim(), state.delivery.allow_private_targets)
+            .await
+            .map_err(ApiError::BadRequest)?;
+    }
+    Ok(())
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    body: web::Json<Map<String, Value>>,
+) -> ApiResult<HttpResponse> {
+    let changes = changes_from(&body)?;
+    check_target(&state, Some(changes.url.as_deref().unwrap_or(""))).await?;
+    let mut conn = state.conn().await?;
+    let view = webhooks::create(&mut conn, user.0.workspace_id, changes).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(view))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    query: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let page = webhooks::list(&mut conn, user.0.workspace_id, query.page()?).await?;
+    Ok(HttpResponse::Ok().json(page.map(WebhookView::from)))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    path: web::Path<WebhookId>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let hook = webhooks::get(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(WebhookView::from(hook)))
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    path: web::Path<WebhookId>,
+    body: web::Json<Map<String, Value>>,
+) -> ApiResult<HttpResponse> {
+    let changes = changes_from(&body)?;
+    check_target(&state, changes.url.as_deref()).await?;
+    let mut conn = state.conn().await?;
+    let view = webhooks::update(&mut conn, user.0.workspace_id, path.into_inner(), changes).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(view))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    path: web::Path<WebhookId>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    webhooks::delete(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET …/secret`: the signing secret, for the reveal button.
+pub async fn secret(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    path: web::Path<WebhookId>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let secret = webhooks::secret(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({ "secret": secret })))
+}
+
+/// `POST …/secret/rotate`: a new generated secret, effective for the next attempt.
+pub async fn rotate_secret(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    path: web::Path<WebhookId>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let changes = Changes {
+        secret: Some(None),
+        ..Changes::default()
+    };
+    let view = webhooks::update(&mut conn, user.0.workspace_id, path.into_inner(), changes).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(json!({ "secret": view.secret })))
+}
+
+/// The Test button's answer.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestResult {
+    pub url: String,
+    pub status: Option<u16>,
+    pub body: Option<String>,
+    pub duration_ms: u128,
+    pub error: Option<String>,
+    pub ok: bool,
+}
+
+/// Sends a sample event to a webhook now, tokens filled with sample values, signed as a real
+/// delivery; nothing is queued or logged.
+pub async fn run_test(state: &AppState, hook: &webhooks::Webhook) -> TestResult {
+    let url = webhooks::expand_tokens(&hook.url, &webhooks::TokenValues::sample());
+    let body = deliveries::sample_body(hook.workspace_id, hook.domain_id);
+    let id = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let headers = crate::delivery::signing::headers(
+        hook.secret.as_deref(),
+        &id,
+        chrono::Utc::now().timestamp(),
+        &body,
+    );
+    let resp = state
+        .http
+        .post(&url, &headers, body, deliveries::EXCERPT_BYTES)
+        .await;
+    TestResult {
+        ok: resp.succeeded(),
+        url,
+        status: resp.status,
+        body: resp.body,
+        duration_ms: resp.duration.as_millis(),
+        error: resp.error,
+    }
+}
+
+pub async fn test(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    path: web::Path<WebhookId>,
+) -> ApiResult<HttpResponse> {
+    let hook = {
+        let mut conn = state.conn().await?;
+        webhooks::get(&mut conn, user.0.workspace_id, path.into_inner()).await?
+    };
+    Ok(HttpResponse::Ok().json(run_test(&state, &hook).await))
+}
+
+pub async fn deliveries_of(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    path: web::Path<WebhookId>,
+    query: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let page = deliveries::list_for_webhook(
+        &mut conn,
+        user.0.workspace_id,
+        path.into_inner(),
+        query.page()?,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+pub async fn delivery(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    path: web::Path<DeliveryId>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let d = deliveries::get(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(d))
+}
+
+pub async fn redeliver(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    path: web::Path<DeliveryId>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let d = deliveries::redeliver(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    Ok(HttpResponse::Accepted().json(d))
+}
