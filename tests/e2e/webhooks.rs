@@ -161,12 +161,19 @@ async fn seed_003_curl_creates_a_webhook_with_the_session_cookie() {
     let command = seed
         .replace("http://YOUR_SERVER", &app.base)
         .replace("YOUR_SESSION", &token);
-    let out = std::process::Command::new("sh")
-        .args(["-c", &format!("{command} -s -w '\\n%{{http_code}}'")])
+    // tokio's Command: the server runs on this test's runtime and must keep answering.
+    let out = tokio::process::Command::new("sh")
+        .args(["-c", &format!("{command} -s -S -w '\\n%{{http_code}}'")])
         .output()
+        .await
         .expect("curl runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    let (body, code) = text.trim().rsplit_once('\n').expect("body and code");
+    let (body, code) = text.trim().rsplit_once('\n').unwrap_or_else(|| {
+        panic!(
+            "curl printed {text:?}, stderr {:?}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     assert_eq!(code, "201", "{body}");
     let hook: Value = serde_json::from_str(body).expect("json");
     assert_eq!(hook["url"], "https://your-app.com/webhook/cleanmails");
@@ -184,9 +191,10 @@ async fn seed_003_curl_creates_a_webhook_with_the_session_cookie() {
         .replace("http://YOUR_SERVER", &app.base)
         .replace("WEBHOOK_ID", id)
         .replace("YOUR_SESSION", &token);
-    let out = std::process::Command::new("sh")
-        .args(["-c", &format!("{ping} -s")])
+    let out = tokio::process::Command::new("sh")
+        .args(["-c", &format!("{ping} -s -S")])
         .output()
+        .await
         .expect("curl runs");
     let answer: Value = serde_json::from_slice(&out.stdout).expect("json");
     // your-app.com cannot be reached from here: the answer says so instead of failing.
