@@ -139,6 +139,7 @@ struct EventPage {
     products: Vec<ProductRow>,
     has_other: bool,
     payload: String,
+    deliveries: Vec<crate::webhooks::DeliveryRow>,
 }
 
 pub async fn show(
@@ -193,7 +194,13 @@ pub async fn show(
     let products: Vec<Product> = serde_json::from_value(e.products.clone()).unwrap_or_default();
     let chrome = Chrome::new(&req, &user, "domains");
     let had_flash = chrome.flash.is_some();
+    let deliveries = postback_domain::deliveries::list_for_event(&mut conn, ws, e.id)
+        .await?
+        .into_iter()
+        .map(crate::webhooks::delivery_row)
+        .collect();
     let tpl = EventPage {
+        deliveries,
         chrome,
         domain_id: domain.id.to_string(),
         hostname: domain.hostname,

@@ -11,6 +11,7 @@ pub mod format;
 mod keys;
 mod layout;
 mod plan;
+mod webhooks;
 pub mod session;
 
 use actix_web::middleware::{Compress, DefaultHeaders};
@@ -63,6 +64,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/domains/{id}/events", web::get().to(events::list))
             .route("/events/{id}", web::get().to(events::show))
             .route("/plan", web::get().to(plan::show))
+            .route("/webhooks", web::get().to(webhooks::list))
+            .route("/webhooks", web::post().to(webhooks::create))
+            .route("/webhooks/new", web::get().to(webhooks::new_form))
+            .route("/webhooks/{id}", web::get().to(webhooks::show))
+            .route("/webhooks/{id}", web::post().to(webhooks::update))
+            .route("/webhooks/{id}/test", web::post().to(webhooks::test))
+            .route("/webhooks/{id}/reveal", web::post().to(webhooks::reveal))
+            .route("/webhooks/{id}/rotate", web::post().to(webhooks::rotate))
+            .route("/webhooks/{id}/status", web::post().to(webhooks::set_status))
+            .route(
+                "/webhooks/{id}/delete",
+                web::get().to(webhooks::confirm_delete),
+            )
+            .route("/webhooks/{id}/delete", web::post().to(webhooks::delete))
+            .route(
+                "/deliveries/{id}/redeliver",
+                web::post().to(webhooks::redeliver),
+            )
             .default_service(web::to(not_found)),
     );
 }

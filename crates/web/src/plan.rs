@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::AppState;
 use postback_domain::paging::PageRequest;
-use postback_domain::{domains, events, keys, plans};
+use postback_domain::{domains, events, keys, plans, webhooks};
 
 use crate::error::WebResult;
 use crate::layout::{page, Chrome};
@@ -68,6 +68,7 @@ pub async fn show(
         });
     }
     let events_this_month = events::count_this_month(&mut conn, ws).await?;
+    let webhooks_used = webhooks::count(&mut conn, ws).await?;
     let rows = vec![
         row(
             "Domains",
@@ -79,8 +80,11 @@ pub async fn show(
             most_keys,
             key_limit,
         ),
-        // Outbound webhooks are not built yet, so a workspace has none.
-        row("Outbound webhooks", 0, plan.max_webhooks.map(i64::from)),
+        row(
+            "Outbound webhooks",
+            webhooks_used,
+            plan.max_webhooks.map(i64::from),
+        ),
         row(
             "Inbound events this month",
             events_this_month,

@@ -1,0 +1,878 @@
+//! The Webhooks pages (seeds 002 and 003): list, create and edit with triggers, a conditions
+//! builder and URL tokens; test, reveal or rotate the secret, pause and resume, delete; the
+//! delivery log with redelivery.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use postback_api::v1::webhooks::{run_test, TestResult};
+use postback_api::AppState;
+use postback_domain::conditions::{self, Kind, Source, FIELDS, OPERATORS, TRIGGERS};
+use postback_domain::deliveries::{self, DeliveryView};
+use postback_domain::ids::{DeliveryId, DomainId, WebhookId};
+use postback_domain::paging::PageRequest;
+use postback_domain::webhooks::{self, Changes, Webhook, TOKENS};
+use postback_domain::{domains, DomainError};
+use serde_json::{json, Value};
+
+use crate::auth::CsrfOnly;
+use crate::confirm::ConfirmPage;
+use crate::error::{WebError, WebResult};
+use crate::format::{absolute, relative};
+use crate::layout::{page, Chrome};
+use crate::session::{redirect_with, verify_csrf, CurrentUser};
+
+pub struct FieldOption {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub kind: &'static str,
+    pub touch: bool,
+}
+
+pub struct CondRow {
+    pub field: String,
+    pub op: String,
+    pub value: String,
+    pub first: bool,
+    pub error: Option<String>,
+}
+
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// Everything the create/edit form shows, with what the user typed and the errors next to it.
+pub struct FormView {
+    pub action: String,
+    pub is_new: bool,
+    pub url: String,
+    pub name: String,
+    pub domains: Vec<Choice>,
+    pub triggers: Vec<Choice>,
+    pub custom_events: String,
+    pub conditions: Vec<CondRow>,
+    pub active: bool,
+    pub own_secret: String,
+    pub errors: Errors,
+}
+
+#[derive(Default)]
+pub struct Errors {
+    pub url: Option<String>,
+    pub name: Option<String>,
+    pub events: Option<String>,
+    pub secret: Option<String>,
+    pub domain: Option<String>,
+    pub status: Option<String>,
+    pub general: Option<String>,
+}
+
+fn field_options() -> Vec<FieldOption> {
+    FIELDS
+        .iter()
+        .map(|f| FieldOption {
+            name: f.name,
+            label: f.label,
+            kind: match f.kind {
+                Kind::Text => "text",
+                Kind::Number => "number",
+                Kind::Bool => "bool",
+            },
+            touch: f.source == Source::Touch,
+        })
+        .collect()
+}
+
+fn operator_options() -> Vec<(&'static str, &'static str)> {
+    OPERATORS.iter().map(|(_, n, l)| (*n, *l)).collect()
+}
+
+async fn domain_choices(
+    conn: &mut postback_domain::db::DbConn,
+    user: &CurrentUser,
+    selected: Option<DomainId>,
+) -> WebResult<Vec<Choice>> {
+    let listed = domains::list(conn, user.ctx.workspace_id, PageRequest::first(200)).await?;
+    Ok(listed
+        .items
+        .into_iter()
+        .map(|d| Choice {
+            selected: Some(d.id) == selected,
+            value: d.id.to_string(),
+            label: d.hostname,
+        })
+        .collect())
+}
+
+fn split_events(events: &[String]) -> (Vec<Choice>, String) {
+    let triggers = TRIGGERS
+        .iter()
+        .map(|(v, l)| Choice {
+            value: (*v).into(),
+            label: (*l).into(),
+            selected: events.iter().any(|e| e == v),
+        })
+        .collect();
+    let custom: Vec<&str> = events
+        .iter()
+        .filter(|e| !TRIGGERS.iter().any(|(v, _)| v == e))
+        .map(String::as_str)
+        .collect();
+    (triggers, custom.join(", "))
+}
+
+fn cond_rows(conditions: &Value) -> Vec<CondRow> {
+    serde_json::from_value::<Vec<conditions::Condition>>(conditions.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| CondRow {
+            value: match &c.value {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            },
+            op: c.op.name().into(),
+            first: c.touch == Some(conditions::TouchChoice::First),
+            field: c.field,
+            error: None,
+        })
+        .collect()
+}
+
+async fn form_for(
+    conn: &mut postback_domain::db::DbConn,
+    user: &CurrentUser,
+    hook: Option<&Webhook>,
+) -> WebResult<FormView> {
+    let (triggers, custom_events) = split_events(hook.map_or(&[][..], |h| &h.events));
+    Ok(FormView {
+        action: hook.map_or_else(|| "/webhooks".into(), |h| format!("/webhooks/{}", h.id)),
+        is_new: hook.is_none(),
+        url: hook.map(|h| h.url.clone()).unwrap_or_default(),
+        name: hook.map(|h| h.name.clone()).unwrap_or_default(),
+        domains: domain_choices(conn, user, hook.and_then(|h| h.domain_id)).await?,
+        triggers,
+        custom_events,
+        conditions: hook.map(|h| cond_rows(&h.conditions)).unwrap_or_default(),
+        active: hook.is_none_or(Webhook::is_active),
+        own_secret: String::new(),
+        errors: Errors::default(),
+    })
+}
+
+/// The submitted form, read in order so the repeated condition inputs line up by row.
+struct Submitted {
+    csrf: String,
+    url: String,
+    name: String,
+    domain: String,
+    triggers: Vec<String>,
+    custom_events: String,
+    fields: Vec<String>,
+    ops: Vec<String>,
+    values: Vec<String>,
+    touches: Vec<String>,
+    active: bool,
+    secret_mode: String,
+    own_secret: String,
+}
+
+fn parse_form(body: &[u8]) -> Submitted {
+    let mut s = Submitted {
+        csrf: String::new(),
+        url: String::new(),
+        name: String::new(),
+        domain: String::new(),
+        triggers: Vec::new(),
+        custom_events: String::new(),
+        fields: Vec::new(),
+        ops: Vec::new(),
+        values: Vec::new(),
+        touches: Vec::new(),
+        active: false,
+        secret_mode: String::new(),
+        own_secret: String::new(),
+    };
+    for (k, v) in url::form_urlencoded::parse(body) {
+        let v = v.into_owned();
+        match k.as_ref() {
+            "csrf_token" => s.csrf = v,
+            "url" => s.url = v,
+            "name" => s.name = v,
+            "domain_id" => s.domain = v,
+            "trigger" => s.triggers.push(v),
+            "custom_events" => s.custom_events = v,
+            "cond_field" => s.fields.push(v),
+            "cond_op" => s.ops.push(v),
+            "cond_value" => s.values.push(v),
+            "cond_touch" => s.touches.push(v),
+            "active" => s.active = true,
+            "secret_mode" => s.secret_mode = v,
+            "own_secret" => s.own_secret = v,
+            _ => {}
+        }
+    }
+    s
+}
+
+impl Submitted {
+    /// The conditions as the API takes them; blank rows are dropped, and the 1st/Last choice
+    /// only travels with fields that have it.
+    fn conditions(&self) -> (Value, Vec<usize>) {
+        let mut rows = Vec::new();
+        let mut kept = Vec::new();
+        for (i, field) in self.fields.iter().enumerate() {
+            if field.trim().is_empty() {
+                continue;
+            }
+            let mut row = json!({
+                "field": field,
+                "op": self.ops.get(i).cloned().unwrap_or_default(),
+                "value": self.values.get(i).cloned().unwrap_or_default(),
+            });
+            if conditions::find_field(field).is_some_and(|f| f.source == Source::Touch) {
+                row["touch"] = json!(self.touches.get(i).cloned().unwrap_or_else(|| "last".into()));
+            }
+            rows.push(row);
+            kept.push(i);
+        }
+        (Value::Array(rows), kept)
+    }
+
+    fn events(&self) -> Value {
+        let mut events: Vec<Value> = self.triggers.iter().map(|t| json!(t)).collect();
+        events.extend(
+            self.custom_events
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| json!(s)),
+        );
+        Value::Array(events)
+    }
+
+    fn changes(&self, is_new: bool) -> Result<Changes, String> {
+        let domain_id = if self.domain.is_empty() {
+            None
+        } else {
+            Some(
+                self.domain
+                    .parse::<DomainId>()
+                    .map_err(|_| "domainId must be a domain of this workspace".to_owned())?,
+            )
+        };
+        let secret = if self.secret_mode == "own" || (!is_new && !self.own_secret.trim().is_empty())
+        {
+            if self.own_secret.trim().is_empty() {
+                return Err("secret: enter your secret, or let Postback generate one".into());
+            }
+            Some(Some(self.own_secret.clone()))
+        } else if is_new {
+            Some(None)
+        } else {
+            None
+        };
+        Ok(Changes {
+            url: Some(self.url.clone()),
+            secret,
+            events: Some(self.events()),
+            conditions: Some(self.conditions().0),
+            domain_id: Some(domain_id),
+            status: Some(if self.active { "active" } else { "paused" }.into()),
+            name: Some(self.name.clone()),
+        })
+    }
+
+    /// The form again, as typed, with `message` placed next to the field it names.
+    fn redisplay(&self, mut form: FormView, message: &str) -> FormView {
+        let (triggers, _) = split_events(&self.triggers);
+        form.url = self.url.clone();
+        form.name = self.name.clone();
+        form.triggers = triggers;
+        form.custom_events = self.custom_events.clone();
+        form.active = self.active;
+        form.own_secret = self.own_secret.clone();
+        for d in &mut form.domains {
+            d.selected = d.value == self.domain;
+        }
+        let (_, kept) = self.conditions();
+        form.conditions = kept
+            .iter()
+            .map(|&i| CondRow {
+                field: self.fields[i].clone(),
+                op: self.ops.get(i).cloned().unwrap_or_default(),
+                value: self.values.get(i).cloned().unwrap_or_default(),
+                first: self.touches.get(i).is_some_and(|t| t == "first"),
+                error: None,
+            })
+            .collect();
+        let e = &mut form.errors;
+        if let Some(rest) = message.strip_prefix("conditions[") {
+            let row = rest
+                .split(']')
+                .next()
+                .and_then(|n| n.parse::<usize>().ok());
+            match row.and_then(|r| form.conditions.get_mut(r)) {
+                Some(c) => c.error = Some(message.to_owned()),
+                None => e.general = Some(message.to_owned()),
+            }
+        } else if message.starts_with("url") {
+            e.url = Some(message.to_owned());
+        } else if message.starts_with("events") {
+            e.events = Some(message.to_owned());
+        } else if message.starts_with("secret") {
+            e.secret = Some(message.to_owned());
+        } else if message.starts_with("domainId") {
+            e.domain = Some(message.to_owned());
+        } else if message.starts_with("name") {
+            e.name = Some(message.to_owned());
+        } else if message.starts_with("status") {
+            e.status = Some(message.to_owned());
+        } else {
+            e.general = Some(message.to_owned());
+        }
+        form
+    }
+}
+
+pub struct HookRow {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    pub scope: String,
+    pub trigger: String,
+    pub conditions: usize,
+    pub active: bool,
+    pub paused_reason: Option<String>,
+}
+
+fn trigger_text(events: &[String]) -> String {
+    if events.is_empty() {
+        return "All events".into();
+    }
+    events
+        .iter()
+        .map(|e| {
+            TRIGGERS
+                .iter()
+                .find(|(v, _)| v == e)
+                .map_or_else(|| e.clone(), |(_, l)| (*l).to_owned())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Template)]
+#[template(path = "webhooks/list.html")]
+struct ListPage {
+    chrome: Chrome,
+    hooks: Vec<HookRow>,
+    usage: String,
+    at_limit: bool,
+}
+
+pub async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+) -> WebResult<HttpResponse> {
+    let ws = user.ctx.workspace_id;
+    let mut conn = state.conn().await?;
+    let hooks = webhooks::list(&mut conn, ws, PageRequest::first(200)).await?;
+    let hostnames: std::collections::HashMap<DomainId, String> =
+        domains::list(&mut conn, ws, PageRequest::first(200))
+            .await?
+            .items
+            .into_iter()
+            .map(|d| (d.id, d.hostname))
+            .collect();
+    let plan = postback_domain::plans::get(&mut conn, &user.ctx.plan).await?;
+    let used = webhooks::count(&mut conn, ws).await?;
+    let limit = plan.max_webhooks.map(i64::from);
+    let chrome = Chrome::new(&req, &user, "webhooks");
+    let had_flash = chrome.flash.is_some();
+    let tpl = ListPage {
+        chrome,
+        hooks: hooks
+            .items
+            .into_iter()
+            .map(|h| HookRow {
+                id: h.id.to_string(),
+                scope: h.domain_id.map_or_else(
+                    || "All domains".into(),
+                    |d| hostnames.get(&d).cloned().unwrap_or_default(),
+                ),
+                trigger: trigger_text(&h.events),
+                conditions: h.rules().len(),
+                active: h.is_active(),
+                paused_reason: h.paused_reason.clone(),
+                name: h.name,
+                url: h.url,
+            })
+            .collect(),
+        usage: format!(
+            "{} webhooks used",
+            postback_domain::plans::usage_label(used, limit)
+        ),
+        at_limit: limit.is_some_and(|l| used >= l),
+    };
+    page(&tpl, had_flash)
+}
+
+#[derive(Template)]
+#[template(path = "webhooks/new.html")]
+struct NewPage {
+    chrome: Chrome,
+    form: FormView,
+    fields: Vec<FieldOption>,
+    operators: Vec<(&'static str, &'static str)>,
+    tokens: &'static [(&'static str, &'static str)],
+}
+
+pub async fn new_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+) -> WebResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let form = form_for(&mut conn, &user, None).await?;
+    let chrome = Chrome::new(&req, &user, "webhooks");
+    let had_flash = chrome.flash.is_some();
+    page(
+        &NewPage {
+            chrome,
+            form,
+            fields: field_options(),
+            operators: operator_options(),
+            tokens: TOKENS,
+        },
+        had_flash,
+    )
+}
+
+fn unprocessable(template: &impl Template) -> WebResult<HttpResponse> {
+    let mut resp = page(template, false)?;
+    *resp.status_mut() = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+    Ok(resp)
+}
+
+async fn target_check(state: &AppState, url: &str) -> Result<(), String> {
+    webhooks::validate_url(url).map_err(|e| e.to_string())?;
+    postback_api::delivery::ssrf::check_target(url.trim(), state.delivery.allow_private_targets)
+        .await
+}
+
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    body: web::Bytes,
+) -> WebResult<HttpResponse> {
+    let sub = parse_form(&body);
+    verify_csrf(&req, &sub.csrf)?;
+    let ws = user.ctx.workspace_id;
+    let mut conn = state.conn().await?;
+    let result = match sub.changes(true) {
+        Err(m) => Err(m),
+        Ok(changes) => match target_check(&state, &sub.url).await {
+            Err(m) => Err(m),
+            Ok(()) => match webhooks::create(&mut conn, ws, changes).await {
+                Ok(view) => Ok(view),
+                Err(DomainError::Invalid(m) | DomainError::LimitReached(m)) => Err(m),
+                Err(e) => return Err(e.into()),
+            },
+        },
+    };
+    match result {
+        Ok(view) => Ok(redirect_with(
+            &format!("/webhooks/{}", view.id),
+            "success",
+            "Webhook created. Press Test to send a sample event.",
+            state.secure_cookies,
+        )),
+        Err(m) => {
+            let blank = form_for(&mut conn, &user, None).await?;
+            let form = sub.redisplay(blank, &m);
+            let chrome = Chrome::new(&req, &user, "webhooks");
+            unprocessable(&NewPage {
+                chrome,
+                form,
+                fields: field_options(),
+                operators: operator_options(),
+                tokens: TOKENS,
+            })
+        }
+    }
+}
+
+pub struct AttemptRow {
+    pub number: i32,
+    pub at: String,
+    pub status: String,
+    pub duration: String,
+    pub body: String,
+    pub error: String,
+}
+
+pub struct DeliveryRow {
+    pub id: String,
+    pub webhook_id: String,
+    pub event_id: String,
+    pub created: String,
+    pub created_title: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last: String,
+    pub can_redeliver: bool,
+    pub log: Vec<AttemptRow>,
+}
+
+pub fn delivery_row(d: DeliveryView) -> DeliveryRow {
+    DeliveryRow {
+        id: d.id.to_string(),
+        webhook_id: d.webhook_id.to_string(),
+        event_id: d.event_id.to_string(),
+        created: relative(d.created_at),
+        created_title: absolute(d.created_at),
+        can_redeliver: d.status == "succeeded" || d.status == "failed",
+        last: match (d.last_status_code, &d.last_error) {
+            (_, Some(e)) => e.clone(),
+            (Some(c), None) => c.to_string(),
+            (None, None) => "—".into(),
+        },
+        status: d.status,
+        attempts: d.attempts,
+        log: d
+            .attempt_log
+            .into_iter()
+            .map(|a| AttemptRow {
+                number: a.attempt,
+                at: absolute(a.started_at),
+                status: a.status_code.map_or_else(|| "—".into(), |c| c.to_string()),
+                duration: format!("{} ms", a.duration_ms),
+                body: a.response_body.unwrap_or_default(),
+                error: a.error.unwrap_or_default(),
+            })
+            .collect(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "webhooks/show.html")]
+struct ShowPage {
+    chrome: Chrome,
+    id: String,
+    title: String,
+    active: bool,
+    paused_reason: Option<String>,
+    failures: i32,
+    form: FormView,
+    fields: Vec<FieldOption>,
+    operators: Vec<(&'static str, &'static str)>,
+    tokens: &'static [(&'static str, &'static str)],
+    secret: Option<String>,
+    has_secret: bool,
+    test: Option<TestResult>,
+    deliveries: Vec<DeliveryRow>,
+    next_cursor: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct LogQuery {
+    cursor: Option<String>,
+}
+
+struct Extras {
+    secret: Option<String>,
+    test: Option<TestResult>,
+    form: Option<FormView>,
+    cursor: Option<String>,
+}
+
+async fn show_page(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &CurrentUser,
+    id: WebhookId,
+    extras: Extras,
+) -> WebResult<ShowPage> {
+    let ws = user.ctx.workspace_id;
+    let mut conn = state.conn().await?;
+    let hook = webhooks::get(&mut conn, ws, id).await?;
+    let form = match extras.form {
+        Some(f) => f,
+        None => form_for(&mut conn, user, Some(&hook)).await?,
+    };
+    let page_req = PageRequest::parse(Some(50), extras.cursor.as_deref())
+        .unwrap_or(PageRequest::first(50));
+    let log = deliveries::list_for_webhook(&mut conn, ws, id, page_req).await?;
+    Ok(ShowPage {
+        chrome: Chrome::new(req, user, "webhooks"),
+        id: hook.id.to_string(),
+        title: if hook.name.is_empty() {
+            hook.url.clone()
+        } else {
+            hook.name.clone()
+        },
+        active: hook.is_active(),
+        paused_reason: hook.paused_reason.clone(),
+        failures: hook.consecutive_failures,
+        form,
+        fields: field_options(),
+        operators: operator_options(),
+        tokens: TOKENS,
+        secret: extras.secret,
+        has_secret: hook.secret.is_some(),
+        test: extras.test,
+        deliveries: log.items.into_iter().map(delivery_row).collect(),
+        next_cursor: log.next_cursor,
+    })
+}
+
+fn no_extras() -> Extras {
+    Extras {
+        secret: None,
+        test: None,
+        form: None,
+        cursor: None,
+    }
+}
+
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<WebhookId>,
+    query: web::Query<LogQuery>,
+) -> WebResult<HttpResponse> {
+    let extras = Extras {
+        cursor: query.into_inner().cursor,
+        ..no_extras()
+    };
+    let tpl = show_page(&req, &state, &user, path.into_inner(), extras).await?;
+    let had_flash = tpl.chrome.flash.is_some();
+    page(&tpl, had_flash)
+}
+
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<WebhookId>,
+    body: web::Bytes,
+) -> WebResult<HttpResponse> {
+    let sub = parse_form(&body);
+    verify_csrf(&req, &sub.csrf)?;
+    let id = path.into_inner();
+    let ws = user.ctx.workspace_id;
+    let mut conn = state.conn().await?;
+    let hook = webhooks::get(&mut conn, ws, id).await?;
+    let result = match sub.changes(false) {
+        Err(m) => Err(m),
+        Ok(changes) => match target_check(&state, &sub.url).await {
+            Err(m) => Err(m),
+            Ok(()) => match webhooks::update(&mut conn, ws, id, changes).await {
+                Ok(_) => Ok(()),
+                Err(DomainError::Invalid(m)) => Err(m),
+                Err(e) => return Err(e.into()),
+            },
+        },
+    };
+    match result {
+        Ok(()) => Ok(redirect_with(
+            &format!("/webhooks/{id}"),
+            "success",
+            "Webhook saved.",
+            state.secure_cookies,
+        )),
+        Err(m) => {
+            let base = form_for(&mut conn, &user, Some(&hook)).await?;
+            drop(conn);
+            let extras = Extras {
+                form: Some(sub.redisplay(base, &m)),
+                ..no_extras()
+            };
+            let tpl = show_page(&req, &state, &user, id, extras).await?;
+            unprocessable(&tpl)
+        }
+    }
+}
+
+/// Test button: sends a sample now and shows what came back, on the webhook's page.
+pub async fn test(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<WebhookId>,
+    form: web::Form<CsrfOnly>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let id = path.into_inner();
+    let hook = {
+        let mut conn = state.conn().await?;
+        webhooks::get(&mut conn, user.ctx.workspace_id, id).await?
+    };
+    let result = run_test(&state, &hook).await;
+    let extras = Extras {
+        test: Some(result),
+        ..no_extras()
+    };
+    let tpl = show_page(&req, &state, &user, id, extras).await?;
+    page(&tpl, false)
+}
+
+pub async fn reveal(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<WebhookId>,
+    form: web::Form<CsrfOnly>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let id = path.into_inner();
+    let secret = {
+        let mut conn = state.conn().await?;
+        webhooks::secret(&mut conn, user.ctx.workspace_id, id).await?
+    };
+    let extras = Extras {
+        secret,
+        ..no_extras()
+    };
+    let tpl = show_page(&req, &state, &user, id, extras).await?;
+    page(&tpl, false)
+}
+
+pub async fn rotate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<WebhookId>,
+    form: web::Form<CsrfOnly>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let id = path.into_inner();
+    let view = {
+        let mut conn = state.conn().await?;
+        let changes = Changes {
+            secret: Some(None),
+            ..Changes::default()
+        };
+        webhooks::update(&mut conn, user.ctx.workspace_id, id, changes).await?
+    };
+    let extras = Extras {
+        secret: view.secret,
+        ..no_extras()
+    };
+    let tpl = show_page(&req, &state, &user, id, extras).await?;
+    page(&tpl, false)
+}
+
+#[derive(serde::Deserialize)]
+pub struct StatusForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    status: String,
+}
+
+/// Pause or Resume; resuming resets the failure counter and sends what was held.
+pub async fn set_status(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<WebhookId>,
+    form: web::Form<StatusForm>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let id = path.into_inner();
+    let mut conn = state.conn().await?;
+    let changes = Changes {
+        status: Some(form.status.clone()),
+        ..Changes::default()
+    };
+    let view = webhooks::update(&mut conn, user.ctx.workspace_id, id, changes).await?;
+    let message = if view.status == "active" {
+        "Webhook resumed: held deliveries are being sent."
+    } else {
+        "Webhook paused: new deliveries are held until you resume it."
+    };
+    Ok(redirect_with(
+        &format!("/webhooks/{id}"),
+        "success",
+        message,
+        state.secure_cookies,
+    ))
+}
+
+pub async fn confirm_delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<WebhookId>,
+) -> WebResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let hook = webhooks::get(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
+    let tpl = ConfirmPage {
+        chrome: Chrome::new(&req, &user, "webhooks"),
+        title: "Delete this webhook?".into(),
+        message: format!(
+            "Nothing more will be sent to {}, and its delivery log is deleted with it. This cannot be undone.",
+            hook.url
+        ),
+        action: format!("/webhooks/{}/delete", hook.id),
+        button: "Delete webhook".into(),
+        cancel: format!("/webhooks/{}", hook.id),
+        danger: true,
+    };
+    page(&tpl, false)
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<WebhookId>,
+    form: web::Form<CsrfOnly>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let mut conn = state.conn().await?;
+    webhooks::delete(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
+    Ok(redirect_with(
+        "/webhooks",
+        "success",
+        "Webhook deleted.",
+        state.secure_cookies,
+    ))
+}
+
+pub async fn redeliver(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<DeliveryId>,
+    form: web::Form<CsrfOnly>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let ws = user.ctx.workspace_id;
+    let mut conn = state.conn().await?;
+    let id = path.into_inner();
+    let current = deliveries::get(&mut conn, ws, id).await?;
+    let back = format!("/webhooks/{}", current.webhook_id);
+    match deliveries::redeliver(&mut conn, ws, id).await {
+        Ok(d) if d.status == "held" => Ok(redirect_with(
+            &back,
+            "success",
+            "Queued again, and held: the webhook is paused. Resume it to send.",
+            state.secure_cookies,
+        )),
+        Ok(_) => Ok(redirect_with(
+            &back,
+            "success",
+            "Queued for redelivery.",
+            state.secure_cookies,
+        )),
+        Err(DomainError::Conflict(m)) => Ok(redirect_with(&back, "error", &m, state.secure_cookies)),
+        Err(e) => Err(WebError::from(e)),
+    }
+}
