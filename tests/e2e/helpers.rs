@@ -3,9 +3,9 @@
 //! database per test cloned from it, and the real server bound on port 0.
 
 use std::net::TcpListener;
-use std::time::Duration;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use postback::embedded_pg::EmbeddedPg;

@@ -18,7 +18,9 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("receiver got JSON")
@@ -72,7 +74,11 @@ pub struct Receiver {
     shared: Arc<Shared>,
 }
 
-async fn record(req: HttpRequest, body: web::Bytes, shared: web::Data<Arc<Shared>>) -> HttpResponse {
+async fn record(
+    req: HttpRequest,
+    body: web::Bytes,
+    shared: web::Data<Arc<Shared>>,
+) -> HttpResponse {
     let headers = req
         .headers()
         .iter()
@@ -103,9 +109,8 @@ async fn record(req: HttpRequest, body: web::Bytes, shared: web::Data<Arc<Shared
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
-    let mut resp = HttpResponse::build(
-        actix_web::http::StatusCode::from_u16(reply.status).expect("status"),
-    );
+    let mut resp =
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(reply.status).expect("status"));
     for (k, v) in &reply.headers {
         resp.insert_header((k.as_str(), v.as_str()));
     }

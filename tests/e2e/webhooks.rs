@@ -38,7 +38,10 @@ async fn fixture(email: &str) -> Fixture {
 
 impl Fixture {
     async fn webhook(&self, body: Value) -> Value {
-        let (status, hook) = self.user.post("/v1/integrations/webhooks", body.clone()).await;
+        let (status, hook) = self
+            .user
+            .post("/v1/integrations/webhooks", body.clone())
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body} → {hook}");
         hook
     }
@@ -82,11 +85,13 @@ impl Fixture {
             n: i64,
         }
         let mut conn = self.app.conn().await;
-        diesel::sql_query(format!("SELECT count(*) AS n FROM deliveries WHERE {sql_filter}"))
-            .get_result::<N>(&mut conn)
-            .await
-            .expect("count")
-            .n
+        diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM deliveries WHERE {sql_filter}"
+        ))
+        .get_result::<N>(&mut conn)
+        .await
+        .expect("count")
+        .n
     }
 }
 
@@ -221,7 +226,8 @@ async fn a_matching_event_is_delivered_signed_in_the_seed_shape() {
         .await;
     // Committed with the event: the delivery row exists as soon as inbound answers.
     assert_eq!(
-        f.count_deliveries(&format!("event_id = '{event_id}'")).await,
+        f.count_deliveries(&format!("event_id = '{event_id}'"))
+            .await,
         1
     );
     let got = f.receiver.wait_for(1, WAIT).await;
@@ -234,7 +240,10 @@ async fn a_matching_event_is_delivered_signed_in_the_seed_shape() {
     assert_eq!(body["id"], event_id.as_str());
     assert_eq!(body["event"], "purchase");
     assert_eq!(body["workspace_id"], f.user.workspace_id.as_str());
-    assert!(body["timestamp"].as_str().expect("timestamp").ends_with('Z'));
+    assert!(body["timestamp"]
+        .as_str()
+        .expect("timestamp")
+        .ends_with('Z'));
     let data = &body["data"];
     assert_eq!(data["email"], "buyer@example.com");
     assert_eq!(data["value"], 149.99);
@@ -250,7 +259,10 @@ async fn a_matching_event_is_delivered_signed_in_the_seed_shape() {
         SEED_003_VERIFY,
         &[
             ("BODY", &raw),
-            ("SIGNATURE", r.header("x-webhook-signature").expect("signature")),
+            (
+                "SIGNATURE",
+                r.header("x-webhook-signature").expect("signature"),
+            ),
             ("SECRET", "your-signing-secret"),
         ],
     );
@@ -276,13 +288,18 @@ async fn a_matching_event_is_delivered_signed_in_the_seed_shape() {
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser"))
         .args(["-e", SEED_003_VERIFY])
         .env("BODY", raw.replace("149.99", "1.99"))
-        .env("SIGNATURE", r.header("x-webhook-signature").expect("signature"))
+        .env(
+            "SIGNATURE",
+            r.header("x-webhook-signature").expect("signature"),
+        )
         .env("SECRET", "your-signing-secret")
         .output()
         .expect("node");
     assert_eq!(String::from_utf8_lossy(&wrong.stdout).trim(), "false");
 
-    let d = f.settled(hook["id"].as_str().expect("id"), "succeeded").await;
+    let d = f
+        .settled(hook["id"].as_str().expect("id"), "succeeded")
+        .await;
     assert_eq!(d["attempts"], 1);
     assert_eq!(d["attemptLog"][0]["statusCode"], 200);
     assert_eq!(d["attemptLog"][0]["responseBody"], "ok");
@@ -295,7 +312,10 @@ async fn a_matching_event_is_delivered_signed_in_the_seed_shape() {
 async fn generated_secrets_verify_with_the_standard_webhooks_library() {
     let f = fixture("stdwh@example.com").await;
     let hook = f.webhook(json!({ "url": f.receiver.url("/std") })).await;
-    let secret = hook["secret"].as_str().expect("secret in the 201").to_owned();
+    let secret = hook["secret"]
+        .as_str()
+        .expect("secret in the 201")
+        .to_owned();
     assert!(secret.starts_with("whsec_"));
     // Lists never show it; the reveal endpoint does.
     let (_, list) = f.user.get("/v1/integrations/webhooks").await;
@@ -308,7 +328,8 @@ async fn generated_secrets_verify_with_the_standard_webhooks_library() {
         .await;
     assert_eq!(revealed["secret"], secret.as_str());
 
-    f.event(json!({"email": "a@example.com", "event": "lead"})).await;
+    f.event(json!({"email": "a@example.com", "event": "lead"}))
+        .await;
     let r = &f.receiver.wait_for(1, WAIT).await[0];
     let raw = String::from_utf8(r.body.clone()).expect("utf-8");
     let verified = node(
@@ -326,11 +347,15 @@ async fn generated_secrets_verify_with_the_standard_webhooks_library() {
     // Rotation: the next delivery is signed with the new secret.
     let (_, rotated) = f
         .user
-        .post(&format!("/v1/integrations/webhooks/{id}/secret/rotate"), json!({}))
+        .post(
+            &format!("/v1/integrations/webhooks/{id}/secret/rotate"),
+            json!({}),
+        )
         .await;
     let new_secret = rotated["secret"].as_str().expect("new secret").to_owned();
     assert_ne!(new_secret, secret);
-    f.event(json!({"email": "b@example.com", "event": "lead"})).await;
+    f.event(json!({"email": "b@example.com", "event": "lead"}))
+        .await;
     let r = &f.receiver.wait_for(2, WAIT).await[1];
     let raw = String::from_utf8(r.body.clone()).expect("utf-8");
     let verified = node(
@@ -357,19 +382,31 @@ async fn events_filter_trigger_groups_and_conditions_decide_what_fires() {
     // Seed 002's example: Facebook traffic over $50; utm_source needs a touch, so only the
     // revenue half can match before attribution; test it with revenue and event conditions.
     f.user
-        .post("/v1/integrations/webhooks", json!({
-            "url": f2.url("/big-refunds"),
-            "events": ["refund"],
-            "conditions": [{"field": "revenue", "op": "greater_than", "value": "50"}]
-        }))
+        .post(
+            "/v1/integrations/webhooks",
+            json!({
+                "url": f2.url("/big-refunds"),
+                "events": ["refund"],
+                "conditions": [{"field": "revenue", "op": "greater_than", "value": "50"}]
+            }),
+        )
         .await;
-    f.event(json!({"email": "a@example.com", "event": "purchase", "value": 10})).await;
-    f.event(json!({"email": "a@example.com", "event": "lead"})).await;
-    f.event(json!({"email": "a@example.com", "event": "chargeback", "value": 80})).await;
-    f.event(json!({"email": "a@example.com", "event": "refund", "value": 20})).await;
+    f.event(json!({"email": "a@example.com", "event": "purchase", "value": 10}))
+        .await;
+    f.event(json!({"email": "a@example.com", "event": "lead"}))
+        .await;
+    f.event(json!({"email": "a@example.com", "event": "chargeback", "value": 80}))
+        .await;
+    f.event(json!({"email": "a@example.com", "event": "refund", "value": 20}))
+        .await;
     let got = f.receiver.wait_for(2, WAIT).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let paths: Vec<String> = f.receiver.received().iter().map(|r| r.path.clone()).collect();
+    let paths: Vec<String> = f
+        .receiver
+        .received()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
     assert_eq!(got.len(), 2);
     assert_eq!(paths.len(), 2, "{paths:?}");
     assert!(paths.contains(&"/purchases".to_owned()));
@@ -396,9 +433,16 @@ async fn a_webhook_narrowed_to_one_domain_ignores_the_others() {
     let (_, other_key) = f.user.add_key(&other, "Blog").await;
     f.webhook(json!({"url": f.receiver.url("/shop-only"), "domainId": f.domain}))
         .await;
-    let (status, _) = f.app.inbound(&other_key, json!({"email": "x@example.com", "event": "purchase"})).await;
+    let (status, _) = f
+        .app
+        .inbound(
+            &other_key,
+            json!({"email": "x@example.com", "event": "purchase"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
-    f.event(json!({"email": "y@example.com", "event": "purchase"})).await;
+    f.event(json!({"email": "y@example.com", "event": "purchase"}))
+        .await;
     let got = f.receiver.wait_for(1, WAIT).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(f.receiver.received().len(), 1);
@@ -414,17 +458,26 @@ async fn failures_are_retried_on_schedule_with_the_same_id_and_body() {
         Reply::ok(),
     ]);
     let hook = f.webhook(json!({"url": f.receiver.url("/flaky")})).await;
-    f.event(json!({"email": "r@example.com", "event": "purchase", "value": 5})).await;
+    f.event(json!({"email": "r@example.com", "event": "purchase", "value": 5}))
+        .await;
     let got = f.receiver.wait_for(3, WAIT).await;
     assert_eq!(got.len(), 3);
-    let ids: HashSet<&str> = got.iter().map(|r| r.header("webhook-id").expect("id")).collect();
+    let ids: HashSet<&str> = got
+        .iter()
+        .map(|r| r.header("webhook-id").expect("id"))
+        .collect();
     assert_eq!(ids.len(), 1, "one webhook-id on every attempt");
-    assert!(got.iter().all(|r| r.body == got[0].body), "same body each time");
+    assert!(
+        got.iter().all(|r| r.body == got[0].body),
+        "same body each time"
+    );
     for pair in got.windows(2) {
         let gap = pair[1].at - pair[0].at;
         assert!(gap >= Duration::from_millis(190), "retry after {gap:?}");
     }
-    let d = f.settled(hook["id"].as_str().expect("id"), "succeeded").await;
+    let d = f
+        .settled(hook["id"].as_str().expect("id"), "succeeded")
+        .await;
     assert_eq!(d["attempts"], 3);
     let log = d["attemptLog"].as_array().expect("attempts");
     assert_eq!(log[0]["statusCode"], 500);
@@ -439,7 +492,8 @@ async fn a_delivery_gives_up_after_the_schedule_and_can_be_redelivered() {
     f.receiver.always(Reply::status(500));
     let hook = f.webhook(json!({"url": f.receiver.url("/down")})).await;
     let hook_id = hook["id"].as_str().expect("id");
-    f.event(json!({"email": "g@example.com", "event": "purchase"})).await;
+    f.event(json!({"email": "g@example.com", "event": "purchase"}))
+        .await;
     let d = f.settled(hook_id, "failed").await;
     assert_eq!(d["attempts"], 4, "one attempt and three retries: {d}");
     assert_eq!(f.receiver.received().len(), 4);
@@ -449,7 +503,10 @@ async fn a_delivery_gives_up_after_the_schedule_and_can_be_redelivered() {
     f.receiver.always(Reply::ok());
     let (status, again) = f
         .user
-        .post(&format!("/v1/deliveries/{}/redeliver", d["id"].as_str().expect("id")), json!({}))
+        .post(
+            &format!("/v1/deliveries/{}/redeliver", d["id"].as_str().expect("id")),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{again}");
     let d2 = f.settled(hook_id, "succeeded").await;
@@ -467,12 +524,17 @@ async fn ten_failed_deliveries_pause_the_webhook_and_resume_sends_what_was_held(
     let hook = f.webhook(json!({"url": f.receiver.url("/dead")})).await;
     let hook_id = hook["id"].as_str().expect("id").to_owned();
     for i in 0..10 {
-        f.event(json!({"email": "p@example.com", "event": "purchase", "orderId": format!("P-{i}")}))
-            .await;
+        f.event(
+            json!({"email": "p@example.com", "event": "purchase", "orderId": format!("P-{i}")}),
+        )
+        .await;
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let paused = loop {
-        let (_, h) = f.user.get(&format!("/v1/integrations/webhooks/{hook_id}")).await;
+        let (_, h) = f
+            .user
+            .get(&format!("/v1/integrations/webhooks/{hook_id}"))
+            .await;
         if h["status"] == "paused" {
             break h;
         }
@@ -493,7 +555,8 @@ async fn ten_failed_deliveries_pause_the_webhook_and_resume_sends_what_was_held(
         .event(json!({"email": "p@example.com", "event": "purchase", "orderId": "P-held"}))
         .await;
     assert_eq!(
-        f.count_deliveries(&format!("event_id = '{held_event}' AND status = 'held'")).await,
+        f.count_deliveries(&format!("event_id = '{held_event}' AND status = 'held'"))
+            .await,
         1
     );
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -502,42 +565,62 @@ async fn ten_failed_deliveries_pause_the_webhook_and_resume_sends_what_was_held(
     // Seed 003's re-enable: status active resets the counter and sends what was held.
     let (status, resumed) = f
         .user
-        .patch(&format!("/v1/integrations/webhooks/{hook_id}"), json!({"status": "active"}))
+        .patch(
+            &format!("/v1/integrations/webhooks/{hook_id}"),
+            json!({"status": "active"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{resumed}");
     assert_eq!(resumed["consecutiveFailures"], 0);
     assert_eq!(resumed["pausedReason"], Value::Null);
     let got = f.receiver.wait_for(sent_before + 1, WAIT).await;
-    assert_eq!(got.last().expect("held one").json()["id"], held_event.as_str());
+    assert_eq!(
+        got.last().expect("held one").json()["id"],
+        held_event.as_str()
+    );
 }
 
 #[tokio::test]
 async fn a_webhook_paused_by_hand_holds_and_a_success_resets_the_failure_run() {
     let f = fixture("manual@example.com").await;
-    f.receiver.script([Reply::status(500), Reply::status(500), Reply::status(500), Reply::status(500)]);
+    f.receiver.script([
+        Reply::status(500),
+        Reply::status(500),
+        Reply::status(500),
+        Reply::status(500),
+    ]);
     let hook = f.webhook(json!({"url": f.receiver.url("/m")})).await;
     let id = hook["id"].as_str().expect("id").to_owned();
-    f.event(json!({"email": "m@example.com", "event": "purchase", "orderId": "M-1"})).await;
+    f.event(json!({"email": "m@example.com", "event": "purchase", "orderId": "M-1"}))
+        .await;
     f.settled(&id, "failed").await;
     let (_, h) = f.user.get(&format!("/v1/integrations/webhooks/{id}")).await;
     assert_eq!(h["consecutiveFailures"], 1);
-    f.event(json!({"email": "m@example.com", "event": "purchase", "orderId": "M-2"})).await;
+    f.event(json!({"email": "m@example.com", "event": "purchase", "orderId": "M-2"}))
+        .await;
     f.settled(&id, "succeeded").await;
     let (_, h) = f.user.get(&format!("/v1/integrations/webhooks/{id}")).await;
     assert_eq!(h["consecutiveFailures"], 0);
 
     let (_, paused) = f
         .user
-        .patch(&format!("/v1/integrations/webhooks/{id}"), json!({"status": "paused"}))
+        .patch(
+            &format!("/v1/integrations/webhooks/{id}"),
+            json!({"status": "paused"}),
+        )
         .await;
     assert_eq!(paused["status"], "paused");
     let before = f.receiver.received().len();
-    f.event(json!({"email": "m@example.com", "event": "purchase", "orderId": "M-3"})).await;
+    f.event(json!({"email": "m@example.com", "event": "purchase", "orderId": "M-3"}))
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(f.receiver.received().len(), before);
     assert_eq!(f.count_deliveries("status = 'held'").await, 1);
     f.user
-        .patch(&format!("/v1/integrations/webhooks/{id}"), json!({"status": "active"}))
+        .patch(
+            &format!("/v1/integrations/webhooks/{id}"),
+            json!({"status": "active"}),
+        )
         .await;
     f.receiver.wait_for(before + 1, WAIT).await;
 }
@@ -553,15 +636,25 @@ async fn timeouts_redirects_and_retry_after_are_handled() {
         Reply::ok(),
     ]);
     let hook = f.webhook(json!({"url": f.receiver.url("/edge")})).await;
-    f.event(json!({"email": "e@example.com", "event": "purchase"})).await;
+    f.event(json!({"email": "e@example.com", "event": "purchase"}))
+        .await;
     let d = f
         .settled(hook["id"].as_str().expect("id"), "succeeded")
         .await;
     let log = d["attemptLog"].as_array().expect("log");
     assert_eq!(log.len(), 4, "{d}");
-    assert!(log[0]["error"].as_str().expect("timeout").contains("timed out"), "{d}");
+    assert!(
+        log[0]["error"]
+            .as_str()
+            .expect("timeout")
+            .contains("timed out"),
+        "{d}"
+    );
     assert_eq!(log[1]["statusCode"], 302);
-    assert!(log[1]["error"].as_str().expect("redirect").contains("not followed"));
+    assert!(log[1]["error"]
+        .as_str()
+        .expect("redirect")
+        .contains("not followed"));
     assert_eq!(log[2]["statusCode"], 429);
     let got = f.receiver.received();
     // The redirect was not followed (nothing reached another path), and Retry-After: 1 was
@@ -573,7 +666,8 @@ async fn timeouts_redirects_and_retry_after_are_handled() {
 #[tokio::test]
 async fn the_test_button_reports_status_body_and_time_or_the_error() {
     let f = fixture("testbtn@example.com").await;
-    f.receiver.always(Reply::status(201).body("{\"received\":true}"));
+    f.receiver
+        .always(Reply::status(201).body("{\"received\":true}"));
     let hook = f
         .webhook(json!({"url": f.receiver.url("/t?amount=[revenue]&txn=[transaction]")}))
         .await;
@@ -612,7 +706,10 @@ async fn the_test_button_reports_status_body_and_time_or_the_error() {
     assert_eq!(result["ok"], false);
     assert_eq!(result["status"], Value::Null);
     assert!(
-        result["error"].as_str().expect("error").contains("could not connect"),
+        result["error"]
+            .as_str()
+            .expect("error")
+            .contains("could not connect"),
         "{result}"
     );
 }
@@ -621,12 +718,27 @@ async fn the_test_button_reports_status_body_and_time_or_the_error() {
 async fn bad_input_gets_a_message_naming_the_field() {
     let f = fixture("badhooks@example.com").await;
     let cases = [
-        (json!({"url": "not a url"}), "url must be an absolute http:// or https:// URL"),
-        (json!({"url": "ftp://x.example/"}), "url must start with http:// or https://"),
+        (
+            json!({"url": "not a url"}),
+            "url must be an absolute http:// or https:// URL",
+        ),
+        (
+            json!({"url": "ftp://x.example/"}),
+            "url must start with http:// or https://",
+        ),
         (json!({}), "url is required"),
-        (json!({"url": "https://x.example/", "color": "red"}), "unknown field \"color\""),
-        (json!({"url": "https://x.example/", "events": "purchase"}), "events must be a list"),
-        (json!({"url": "https://x.example/", "status": "on"}), "status must be \"active\" or \"paused\""),
+        (
+            json!({"url": "https://x.example/", "color": "red"}),
+            "unknown field \"color\"",
+        ),
+        (
+            json!({"url": "https://x.example/", "events": "purchase"}),
+            "events must be a list",
+        ),
+        (
+            json!({"url": "https://x.example/", "status": "on"}),
+            "status must be \"active\" or \"paused\"",
+        ),
         (
             json!({"url": "https://x.example/", "conditions": [{"field": "utm_sauce", "op": "equals", "value": "x"}]}),
             "conditions[0].field: unknown field \"utm_sauce\"",
@@ -664,10 +776,16 @@ async fn the_plan_limits_webhooks_per_workspace() {
     f.webhook(json!({"url": "https://b.example/"})).await;
     let (status, answer) = f
         .user
-        .post("/v1/integrations/webhooks", json!({"url": "https://c.example/"}))
+        .post(
+            "/v1/integrations/webhooks",
+            json!({"url": "https://c.example/"}),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(answer["error"], "The Pulse plan allows 2 webhooks per workspace");
+    assert_eq!(
+        answer["error"],
+        "The Pulse plan allows 2 webhooks per workspace"
+    );
 }
 
 #[tokio::test]
@@ -675,21 +793,46 @@ async fn other_tenants_webhooks_and_deliveries_are_not_found() {
     let f = fixture("owner-hooks@example.com").await;
     let hook = f.webhook(json!({"url": f.receiver.url("/mine")})).await;
     let id = hook["id"].as_str().expect("id");
-    f.event(json!({"email": "o@example.com", "event": "purchase"})).await;
+    f.event(json!({"email": "o@example.com", "event": "purchase"}))
+        .await;
     let d = f.settled(id, "succeeded").await;
     let delivery = d["id"].as_str().expect("delivery");
 
     let intruder = f.app.signup("intruder-hooks@example.com").await;
     for (method, path) in [
-        (reqwest::Method::GET, format!("/v1/integrations/webhooks/{id}")),
-        (reqwest::Method::PATCH, format!("/v1/integrations/webhooks/{id}")),
-        (reqwest::Method::DELETE, format!("/v1/integrations/webhooks/{id}")),
-        (reqwest::Method::POST, format!("/v1/integrations/webhooks/{id}/test")),
-        (reqwest::Method::GET, format!("/v1/integrations/webhooks/{id}/secret")),
-        (reqwest::Method::POST, format!("/v1/integrations/webhooks/{id}/secret/rotate")),
-        (reqwest::Method::GET, format!("/v1/integrations/webhooks/{id}/deliveries")),
+        (
+            reqwest::Method::GET,
+            format!("/v1/integrations/webhooks/{id}"),
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/v1/integrations/webhooks/{id}"),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/v1/integrations/webhooks/{id}"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/v1/integrations/webhooks/{id}/test"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/v1/integrations/webhooks/{id}/secret"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/v1/integrations/webhooks/{id}/secret/rotate"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/v1/integrations/webhooks/{id}/deliveries"),
+        ),
         (reqwest::Method::GET, format!("/v1/deliveries/{delivery}")),
-        (reqwest::Method::POST, format!("/v1/deliveries/{delivery}/redeliver")),
+        (
+            reqwest::Method::POST,
+            format!("/v1/deliveries/{delivery}/redeliver"),
+        ),
     ] {
         let body = (method != reqwest::Method::GET && method != reqwest::Method::DELETE)
             .then(|| json!({}));
@@ -723,7 +866,10 @@ async fn private_targets_are_refused_at_save_and_at_send() {
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{url} → {answer}");
         assert!(
-            answer["error"].as_str().expect("error").contains("public address"),
+            answer["error"]
+                .as_str()
+                .expect("error")
+                .contains("public address"),
             "{url} → {answer}"
         );
     }
@@ -733,7 +879,10 @@ async fn private_targets_are_refused_at_save_and_at_send() {
     let domain = user.add_domain("shop.example.com").await;
     let (_, key) = user.add_key(&domain, "k").await;
     let (status, hook) = user
-        .post("/v1/integrations/webhooks", json!({"url": "https://hooks.example.com/x"}))
+        .post(
+            "/v1/integrations/webhooks",
+            json!({"url": "https://hooks.example.com/x"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{hook}");
     let port = receiver.base.rsplit(':').next().expect("port");
@@ -742,7 +891,9 @@ async fn private_targets_are_refused_at_save_and_at_send() {
         hook["id"].as_str().expect("id")
     ))
     .await;
-    let (status, _) = app.inbound(&key, json!({"email": "s@example.com", "event": "purchase"})).await;
+    let (status, _) = app
+        .inbound(&key, json!({"email": "s@example.com", "event": "purchase"}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     let id = hook["id"].as_str().expect("id");
     let deadline = std::time::Instant::now() + WAIT;
@@ -761,7 +912,10 @@ async fn private_targets_are_refused_at_save_and_at_send() {
         d["lastError"].as_str().expect("error").contains("refused"),
         "{d}"
     );
-    assert!(receiver.received().is_empty(), "nothing reached the private address");
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the private address"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -773,13 +927,20 @@ async fn two_instances_deliver_each_delivery_exactly_once() {
     let (_, key) = user.add_key(&domain, "k").await;
     let receiver = Receiver::start().await;
     let (status, _) = user
-        .post("/v1/integrations/webhooks", json!({"url": receiver.url("/twin")}))
+        .post(
+            "/v1/integrations/webhooks",
+            json!({"url": receiver.url("/twin")}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     const N: usize = 300;
     let mut tasks = Vec::new();
     for i in 0..N {
-        let app_base = if i % 2 == 0 { first.base.clone() } else { second.base.clone() };
+        let app_base = if i % 2 == 0 {
+            first.base.clone()
+        } else {
+            second.base.clone()
+        };
         let key = key.clone();
         tasks.push(tokio::spawn(async move {
             let resp = reqwest::Client::new()
@@ -799,6 +960,9 @@ async fn two_instances_deliver_each_delivery_exactly_once() {
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let got_after = receiver.received();
     assert_eq!(got_after.len(), N, "no delivery sent twice");
-    let ids: HashSet<&str> = got.iter().map(|r| r.header("webhook-id").expect("id")).collect();
+    let ids: HashSet<&str> = got
+        .iter()
+        .map(|r| r.header("webhook-id").expect("id"))
+        .collect();
     assert_eq!(ids.len(), N);
 }

@@ -207,7 +207,9 @@ pub fn validate(raw: &Value) -> DomainResult<Vec<Condition>> {
 }
 
 fn validate_one(i: usize, row: &Value) -> DomainResult<Condition> {
-    let at = |what: &str, problem: String| DomainError::invalid(format!("conditions[{i}].{what}: {problem}"));
+    let at = |what: &str, problem: String| {
+        DomainError::invalid(format!("conditions[{i}].{what}: {problem}"))
+    };
     let Value::Object(obj) = row else {
         return Err(DomainError::invalid(format!(
             "conditions[{i}] must be an object with field, op and value"
@@ -302,7 +304,9 @@ fn validate_one(i: usize, row: &Value) -> DomainResult<Condition> {
             "last" => Some(TouchChoice::Last),
             _ => return Err(at("touch", "must be \"first\" or \"last\"".into())),
         },
-        (Source::Touch, Some(_)) => return Err(at("touch", "must be \"first\" or \"last\"".into())),
+        (Source::Touch, Some(_)) => {
+            return Err(at("touch", "must be \"first\" or \"last\"".into()))
+        }
         (_, None | Some(Value::Null)) => None,
         (_, Some(_)) => {
             return Err(at(
@@ -382,7 +386,9 @@ fn fact<'a>(facts: &Facts<'a>, c: &Condition) -> Fact<'a> {
         Some(TouchChoice::First) => facts.first_touch,
         _ => facts.last_touch,
     };
-    let t = |f: fn(&'a TouchFacts) -> &'a Option<String>| Fact::Text(touch.and_then(|t| f(t).as_deref()));
+    let t = |f: fn(&'a TouchFacts) -> &'a Option<String>| {
+        Fact::Text(touch.and_then(|t| f(t).as_deref()))
+    };
     match c.field.as_str() {
         "utm_source" => t(|t| &t.utm_source),
         "utm_medium" => t(|t| &t.utm_medium),
@@ -503,7 +509,9 @@ pub fn validate_events(raw: &Value) -> DomainResult<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let Value::String(s) = item else {
-            return Err(DomainError::invalid(format!("events[{i}] must be a string")));
+            return Err(DomainError::invalid(format!(
+                "events[{i}] must be a string"
+            )));
         };
         let s = s.trim();
         if s.is_empty() {
@@ -573,8 +581,12 @@ mod tests {
             ..Default::default()
         };
         let f = facts(Some(&first), Some(&last));
-        let first_fb = cond(json!({"field": "utm_source", "op": "equals", "value": "facebook", "touch": "first"}));
-        let last_fb = cond(json!({"field": "utm_source", "op": "equals", "value": "facebook", "touch": "last"}));
+        let first_fb = cond(
+            json!({"field": "utm_source", "op": "equals", "value": "facebook", "touch": "first"}),
+        );
+        let last_fb = cond(
+            json!({"field": "utm_source", "op": "equals", "value": "facebook", "touch": "last"}),
+        );
         let last_us = cond(json!({"field": "country", "op": "equals", "value": "us"}));
         assert!(holds(&first_fb, &f));
         assert!(!holds(&last_fb, &f));
@@ -590,7 +602,10 @@ mod tests {
         };
         let f = facts(None, Some(&t));
         let check = |op: &str, value: &str| {
-            holds(&cond(json!({"field": "referrer", "op": op, "value": value})), &f)
+            holds(
+                &cond(json!({"field": "referrer", "op": op, "value": value})),
+                &f,
+            )
         };
         assert!(check("equals", "https://www.google.com/search"));
         assert!(check("not_equals", "https://bing.com"));
@@ -598,12 +613,27 @@ mod tests {
         assert!(!check("not_contains", "google"));
         assert!(check("starts_with", "https://www"));
         assert!(check("ends_with", "/search"));
-        assert!(holds(&cond(json!({"field": "referrer", "op": "is_not_empty"})), &f));
-        assert!(!holds(&cond(json!({"field": "referrer", "op": "is_empty"})), &f));
+        assert!(holds(
+            &cond(json!({"field": "referrer", "op": "is_not_empty"})),
+            &f
+        ));
+        assert!(!holds(
+            &cond(json!({"field": "referrer", "op": "is_empty"})),
+            &f
+        ));
         let none = facts(None, None);
-        assert!(holds(&cond(json!({"field": "referrer", "op": "is_empty"})), &none));
-        assert!(holds(&cond(json!({"field": "referrer", "op": "not_contains", "value": "x"})), &none));
-        assert!(!holds(&cond(json!({"field": "referrer", "op": "contains", "value": "x"})), &none));
+        assert!(holds(
+            &cond(json!({"field": "referrer", "op": "is_empty"})),
+            &none
+        ));
+        assert!(holds(
+            &cond(json!({"field": "referrer", "op": "not_contains", "value": "x"})),
+            &none
+        ));
+        assert!(!holds(
+            &cond(json!({"field": "referrer", "op": "contains", "value": "x"})),
+            &none
+        ));
     }
 
     #[test]
@@ -615,25 +645,47 @@ mod tests {
         };
         let f = facts(None, Some(&t));
         let check = |v: Value| holds(&cond(v), &f);
-        assert!(check(json!({"field": "revenue", "op": "equals", "value": "75"})));
-        assert!(check(json!({"field": "revenue", "op": "less_than", "value": 100})));
-        assert!(check(json!({"field": "conversionCount", "op": "greater_than", "value": 1})));
-        assert!(check(json!({"field": "eventCount", "op": "equals", "value": 5})));
-        assert!(check(json!({"field": "qualityScore", "op": "greater_than", "value": 50})));
-        assert!(check(json!({"field": "isFromGoogleAds", "op": "equals", "value": true})));
-        assert!(check(json!({"field": "isFromTikTokAds", "op": "equals", "value": "false"})));
+        assert!(check(
+            json!({"field": "revenue", "op": "equals", "value": "75"})
+        ));
+        assert!(check(
+            json!({"field": "revenue", "op": "less_than", "value": 100})
+        ));
+        assert!(check(
+            json!({"field": "conversionCount", "op": "greater_than", "value": 1})
+        ));
+        assert!(check(
+            json!({"field": "eventCount", "op": "equals", "value": 5})
+        ));
+        assert!(check(
+            json!({"field": "qualityScore", "op": "greater_than", "value": 50})
+        ));
+        assert!(check(
+            json!({"field": "isFromGoogleAds", "op": "equals", "value": true})
+        ));
+        assert!(check(
+            json!({"field": "isFromTikTokAds", "op": "equals", "value": "false"})
+        ));
         assert!(check(json!({"field": "eventNumber", "op": "is_empty"})));
         let mut e3 = facts(None, None);
         e3.event = "event3";
-        assert!(holds(&cond(json!({"field": "eventNumber", "op": "equals", "value": 3})), &e3));
-        assert!(holds(&cond(json!({"field": "revenue", "op": "not_equals", "value": 3})), &facts(None, None)));
+        assert!(holds(
+            &cond(json!({"field": "eventNumber", "op": "equals", "value": 3})),
+            &e3
+        ));
+        assert!(holds(
+            &cond(json!({"field": "revenue", "op": "not_equals", "value": 3})),
+            &facts(None, None)
+        ));
     }
 
     #[test]
     fn validation_messages_name_the_row_and_problem() {
         let err = |v: Value| validate(&v).expect_err("invalid").to_string();
-        assert!(err(json!([{"field": "utm_sauce", "op": "equals", "value": "x"}]))
-            .starts_with("conditions[0].field: unknown field \"utm_sauce\""));
+        assert!(
+            err(json!([{"field": "utm_sauce", "op": "equals", "value": "x"}]))
+                .starts_with("conditions[0].field: unknown field \"utm_sauce\"")
+        );
         assert!(err(json!([{"field": "revenue", "op": "equals", "value": 1}, {"field": "utm_source", "op": "greater_than", "value": "x"}]))
             .starts_with("conditions[1].op: greater_than does not apply to utm_source (a text field)"));
         assert_eq!(
@@ -644,8 +696,10 @@ mod tests {
             err(json!([{"field": "utm_source", "op": "equals", "value": ""}])),
             "conditions[0].value: is required"
         );
-        assert!(err(json!([{"field": "revenue", "op": "equals", "value": 1, "touch": "first"}]))
-            .starts_with("conditions[0].touch: revenue has no first/last click choice"));
+        assert!(
+            err(json!([{"field": "revenue", "op": "equals", "value": 1, "touch": "first"}]))
+                .starts_with("conditions[0].touch: revenue has no first/last click choice")
+        );
         assert_eq!(err(json!({"field": "x"})), "conditions must be a list");
     }
 

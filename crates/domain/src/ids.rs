@@ -37,7 +37,16 @@ macro_rules! id_type {
     )*};
 }
 
-id_type!(UserId, WorkspaceId, SessionId, DomainId, KeyId, EventId, WebhookId, DeliveryId);
+id_type!(
+    UserId,
+    WorkspaceId,
+    SessionId,
+    DomainId,
+    KeyId,
+    EventId,
+    WebhookId,
+    DeliveryId
+);
 
 impl DeliveryId {
     /// Time-ordered like event ids: the queue's primary key grows at its right edge.

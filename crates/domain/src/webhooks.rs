@@ -149,10 +149,15 @@ pub fn validate_url(raw: &str) -> DomainResult<String> {
         ));
     };
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return Err(DomainError::invalid("url must start with http:// or https://"));
+        return Err(DomainError::invalid(
+            "url must start with http:// or https://",
+        ));
     }
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    if TOKENS.iter().any(|(t, _)| rest[..authority_end].contains(t)) {
+    if TOKENS
+        .iter()
+        .any(|(t, _)| rest[..authority_end].contains(t))
+    {
         return Err(DomainError::invalid(
             "url: tokens may only appear in the path or query, not in the host",
         ));
@@ -534,7 +539,10 @@ mod tests {
             "https://api.example.com/track?amount=49.5&txn=A%201%262&e=purchase&c=EUR&id=e-1"
         );
         let none = TokenValues::default();
-        assert_eq!(expand_tokens("https://x.test/?a=[revenue]", &none), "https://x.test/?a=");
+        assert_eq!(
+            expand_tokens("https://x.test/?a=[revenue]", &none),
+            "https://x.test/?a="
+        );
     }
 
     #[test]
@@ -551,7 +559,10 @@ mod tests {
         let s = generate_secret();
         assert!(s.starts_with("whsec_"));
         assert_eq!(standard_key(&s).len(), 32);
-        assert_eq!(standard_key("your-signing-secret"), b"your-signing-secret".to_vec());
+        assert_eq!(
+            standard_key("your-signing-secret"),
+            b"your-signing-secret".to_vec()
+        );
         assert_eq!(format_amount(100.0), "100");
         assert_eq!(format_amount(99.99), "99.99");
     }

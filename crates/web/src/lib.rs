@@ -11,8 +11,8 @@ pub mod format;
 mod keys;
 mod layout;
 mod plan;
-mod webhooks;
 pub mod session;
+mod webhooks;
 
 use actix_web::middleware::{Compress, DefaultHeaders};
 use actix_web::web;
@@ -72,7 +72,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/webhooks/{id}/test", web::post().to(webhooks::test))
             .route("/webhooks/{id}/reveal", web::post().to(webhooks::reveal))
             .route("/webhooks/{id}/rotate", web::post().to(webhooks::rotate))
-            .route("/webhooks/{id}/status", web::post().to(webhooks::set_status))
+            .route(
+                "/webhooks/{id}/status",
+                web::post().to(webhooks::set_status),
+            )
             .route(
                 "/webhooks/{id}/delete",
                 web::get().to(webhooks::confirm_delete),

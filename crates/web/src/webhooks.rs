@@ -232,7 +232,11 @@ impl Submitted {
                 "value": self.values.get(i).cloned().unwrap_or_default(),
             });
             if conditions::find_field(field).is_some_and(|f| f.source == Source::Touch) {
-                row["touch"] = json!(self.touches.get(i).cloned().unwrap_or_else(|| "last".into()));
+                row["touch"] = json!(self
+                    .touches
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| "last".into()));
             }
             rows.push(row);
             kept.push(i);
@@ -309,10 +313,7 @@ impl Submitted {
             .collect();
         let e = &mut form.errors;
         if let Some(rest) = message.strip_prefix("conditions[") {
-            let row = rest
-                .split(']')
-                .next()
-                .and_then(|n| n.parse::<usize>().ok());
+            let row = rest.split(']').next().and_then(|n| n.parse::<usize>().ok());
             match row.and_then(|r| form.conditions.get_mut(r)) {
                 Some(c) => c.error = Some(message.to_owned()),
                 None => e.general = Some(message.to_owned()),
@@ -604,8 +605,8 @@ async fn show_page(
         Some(f) => f,
         None => form_for(&mut conn, user, Some(&hook)).await?,
     };
-    let page_req = PageRequest::parse(Some(50), extras.cursor.as_deref())
-        .unwrap_or(PageRequest::first(50));
+    let page_req =
+        PageRequest::parse(Some(50), extras.cursor.as_deref()).unwrap_or(PageRequest::first(50));
     let log = deliveries::list_for_webhook(&mut conn, ws, id, page_req).await?;
     Ok(ShowPage {
         chrome: Chrome::new(req, user, "webhooks"),
@@ -872,7 +873,9 @@ pub async fn redeliver(
             "Queued for redelivery.",
             state.secure_cookies,
         )),
-        Err(DomainError::Conflict(m)) => Ok(redirect_with(&back, "error", &m, state.secure_cookies)),
+        Err(DomainError::Conflict(m)) => {
+            Ok(redirect_with(&back, "error", &m, state.secure_cookies))
+        }
         Err(e) => Err(WebError::from(e)),
     }
 }

@@ -56,7 +56,7 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         "m" => n * 60.0,
         _ => return Err(bad()),
     };
-    if !secs.is_finite() || secs < 0.0 || secs > 86_400.0 {
+    if !secs.is_finite() || !(0.0..=86_400.0).contains(&secs) {
         return Err(bad());
     }
     Ok(Duration::from_secs_f64(secs))

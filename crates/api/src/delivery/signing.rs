@@ -29,22 +29,27 @@ pub fn seed_signature(secret: &str, body: &[u8]) -> String {
 pub fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
     let key = postback_domain::webhooks::standard_key(secret);
     let ts = timestamp.to_string();
-    let sig = hmac(
-        &key,
-        &[id.as_bytes(), b".", ts.as_bytes(), b".", body],
-    );
+    let sig = hmac(&key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
     format!("v1,{}", STANDARD.encode(sig))
 }
 
 /// The signature headers for one attempt.
-pub fn headers(secret: Option<&str>, id: &str, timestamp: i64, body: &[u8]) -> Vec<(&'static str, String)> {
+pub fn headers(
+    secret: Option<&str>,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
     let mut h = vec![
         ("webhook-id", id.to_owned()),
         ("webhook-timestamp", timestamp.to_string()),
     ];
     if let Some(secret) = secret {
         h.push(("X-Webhook-Signature", seed_signature(secret, body)));
-        h.push(("webhook-signature", standard_signature(secret, id, timestamp, body)));
+        h.push((
+            "webhook-signature",
+            standard_signature(secret, id, timestamp, body),
+        ));
     }
     h
 }

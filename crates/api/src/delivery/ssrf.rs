@@ -99,7 +99,9 @@ pub async fn check_target(url: &str, allow_private: bool) -> Result<(), String> 
         Some(url::Host::Ipv6(ip)) => refuse(IpAddr::V6(ip), &ip.to_string()),
         Some(url::Host::Domain(name)) => {
             if name.eq_ignore_ascii_case("localhost") || name.ends_with(".localhost") {
-                return Err(format!("url: {name} is a loopback address; webhooks must target a public address"));
+                return Err(format!(
+                    "url: {name} is a loopback address; webhooks must target a public address"
+                ));
             }
             if let Ok(addrs) = tokio::net::lookup_host((name, port)).await {
                 for a in addrs {
@@ -170,10 +172,14 @@ mod tests {
     #[tokio::test]
     async fn literal_and_localhost_targets_are_refused_at_save() {
         assert!(check_target("http://127.0.0.1:9/x", false).await.is_err());
-        assert!(check_target("http://[::ffff:192.168.0.1]/", false).await.is_err());
+        assert!(check_target("http://[::ffff:192.168.0.1]/", false)
+            .await
+            .is_err());
         assert!(check_target("http://localhost:8080/", false).await.is_err());
         assert!(check_target("http://127.0.0.1:9/x", true).await.is_ok());
         // Does not resolve here: accepted now, checked again at send time.
-        assert!(check_target("https://your-app.com.invalid/webhook", false).await.is_ok());
+        assert!(check_target("https://your-app.com.invalid/webhook", false)
+            .await
+            .is_ok());
     }
 }

@@ -183,11 +183,7 @@ async fn attempt(client: &Client, config: &DeliveryConfig, c: Claimed) -> Attemp
 
 /// Writes results in batches; keeps them and retries while the database is away (the lease
 /// makes any attempt whose result is never written due again, so nothing is lost).
-async fn recorder(
-    pool: DbPool,
-    mut rx: mpsc::UnboundedReceiver<AttemptResult>,
-    wake: Arc<Notify>,
-) {
+async fn recorder(pool: DbPool, mut rx: mpsc::UnboundedReceiver<AttemptResult>, wake: Arc<Notify>) {
     const MAX: usize = 512;
     let mut batch: Vec<AttemptResult> = Vec::with_capacity(MAX);
     while let Some(first) = rx.recv().await {

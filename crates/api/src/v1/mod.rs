@@ -29,10 +29,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/integrations/webhooks", web::get().to(webhooks::list))
             .route("/integrations/webhooks", web::post().to(webhooks::create))
             .route("/integrations/webhooks/{id}", web::get().to(webhooks::get))
-            .route("/integrations/webhooks/{id}", web::patch().to(webhooks::update))
-            .route("/integrations/webhooks/{id}", web::delete().to(webhooks::delete))
-            .route("/integrations/webhooks/{id}/test", web::post().to(webhooks::test))
-            .route("/integrations/webhooks/{id}/secret", web::get().to(webhooks::secret))
+            .route(
+                "/integrations/webhooks/{id}",
+                web::patch().to(webhooks::update),
+            )
+            .route(
+                "/integrations/webhooks/{id}",
+                web::delete().to(webhooks::delete),
+            )
+            .route(
+                "/integrations/webhooks/{id}/test",
+                web::post().to(webhooks::test),
+            )
+            .route(
+                "/integrations/webhooks/{id}/secret",
+                web::get().to(webhooks::secret),
+            )
             .route(
                 "/integrations/webhooks/{id}/secret/rotate",
                 web::post().to(webhooks::rotate_secret),
@@ -42,7 +54,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::get().to(webhooks::deliveries_of),
             )
             .route("/deliveries/{id}", web::get().to(webhooks::delivery))
-            .route("/deliveries/{id}/redeliver", web::post().to(webhooks::redeliver))
+            .route(
+                "/deliveries/{id}/redeliver",
+                web::post().to(webhooks::redeliver),
+            )
             .route("/inbound", web::post().to(crate::inbound::receive))
             .default_service(web::to(crate::not_found)),
     );

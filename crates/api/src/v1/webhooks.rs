@@ -49,10 +49,11 @@ pub fn changes_from(body: &Map<String, Value>) -> ApiResult<Changes> {
         None => None,
         Some(Value::Null) => Some(None),
         Some(Value::String(s)) if s.is_empty() => Some(None),
-        Some(Value::String(s)) => Some(Some(
-            s.parse::<DomainId>()
-                .map_err(|_| ApiError::bad_request("domainId must be a UUID"))?,
-        )),
+        Some(Value::String(s)) => {
+            Some(Some(s.parse::<DomainId>().map_err(|_| {
+                ApiError::bad_request("domainId must be a UUID")
+            })?))
+        }
         Some(_) => return Err(ApiError::bad_request("domainId must be a UUID string")),
     };
     Ok(Changes {
