@@ -523,12 +523,29 @@ async fn ten_failed_deliveries_pause_the_webhook_and_resume_sends_what_was_held(
     f.receiver.always(Reply::status(500));
     let hook = f.webhook(json!({"url": f.receiver.url("/dead")})).await;
     let hook_id = hook["id"].as_str().expect("id").to_owned();
-    for i in 0..10 {
+    for i in 0..9 {
         f.event(
             json!({"email": "p@example.com", "event": "purchase", "orderId": format!("P-{i}")}),
         )
         .await;
     }
+    // Nine failed deliveries: still active.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while f.count_deliveries("status = 'failed'").await < 9 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nine deliveries did not fail"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, nine) = f
+        .user
+        .get(&format!("/v1/integrations/webhooks/{hook_id}"))
+        .await;
+    assert_eq!(nine["status"], "active", "{nine}");
+    assert_eq!(nine["consecutiveFailures"], 9);
+    f.event(json!({"email": "p@example.com", "event": "purchase", "orderId": "P-9"}))
+        .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let paused = loop {
         let (_, h) = f
