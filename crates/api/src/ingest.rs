@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use postback_domain::db::DbPool;
-use postback_domain::events::{self, FastPath, Outcome, Submission};
+use postback_domain::events::{self, FastPath, Outcome, Prefetched, Submission};
 use postback_domain::DomainError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -84,15 +84,13 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Takes what is queued, then, while more requests are in flight than this batch holds, waits
-/// briefly for its share of them (in-flight / committers): under load that turns many small
-/// commits into few larger ones; a lone request waits for nothing.
-async fn next_batch(rx: &Mutex<mpsc::Receiver<Job>>, in_flight: &AtomicUsize) -> Option<Vec<Job>> {
-    let mut rx = rx.lock().await;
-    let first = rx.recv().await?;
+/// Takes what is queued after `first`, then, while more requests are in flight than this batch
+/// holds, waits briefly for its share of them (in-flight / committers): under load that turns
+/// many small commits into few larger ones; a lone request waits for nothing.
+async fn fill_batch(rx: &mut mpsc::Receiver<Job>, first: Job, in_flight: &AtomicUsize) -> Vec<Job> {
     let mut batch = Vec::with_capacity(64);
     batch.push(first);
-    drain(&mut rx, &mut batch);
+    drain(rx, &mut batch);
     let share = (in_flight.load(Ordering::Relaxed) / COMMITTERS).clamp(1, MAX_BATCH);
     if batch.len() < share {
         // Wait for company only while it keeps arriving: each wait ends as soon as a request
@@ -102,13 +100,13 @@ async fn next_batch(rx: &Mutex<mpsc::Receiver<Job>>, in_flight: &AtomicUsize) ->
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(job)) => {
                     batch.push(job);
-                    drain(&mut rx, &mut batch);
+                    drain(rx, &mut batch);
                 }
                 _ => break,
             }
         }
     }
-    Some(batch)
+    batch
 }
 
 fn api_error(err: DomainError) -> ApiError {
@@ -122,24 +120,33 @@ struct Held {
     fast: FastPath,
 }
 
+/// The committer's fast-path connection, reconnected when it was lost.
+async fn connection<'a>(
+    database_url: &str,
+    held: &'a mut Option<Held>,
+) -> Result<&'a mut Held, DomainError> {
+    if held.as_ref().is_some_and(|h| h.fast.is_closed()) {
+        *held = None;
+    }
+    Ok(match held {
+        Some(h) => h,
+        None => {
+            let fast = FastPath::connect(database_url).await?;
+            held.insert(Held { fast })
+        }
+    })
+}
+
 async fn commit(
     pool: &DbPool,
     database_url: &str,
     held: &mut Option<Held>,
     subs: &[Submission],
     shard: i16,
+    prefetched: Option<Prefetched>,
 ) -> Result<Vec<Outcome>, DomainError> {
-    if held.as_ref().is_some_and(|h| h.fast.is_closed()) {
-        *held = None;
-    }
-    let h = match held {
-        Some(h) => h,
-        None => {
-            let fast = FastPath::connect(database_url).await?;
-            held.insert(Held { fast })
-        }
-    };
-    let result = events::ingest_batch(pool, &h.fast, subs, shard).await;
+    let h = connection(database_url, held).await?;
+    let result = events::ingest_batch(pool, &h.fast, subs, shard, prefetched).await;
     if result.is_err() {
         *held = None;
     }
@@ -154,10 +161,32 @@ async fn committer(
     shard: i16,
 ) {
     let mut held: Option<Held> = None;
-    while let Some(batch) = next_batch(&rx, &in_flight).await {
+    loop {
+        let mut queue = rx.lock().await;
+        let Some(first) = queue.recv().await else {
+            break;
+        };
+        // The first request's webhook rules are fetched while the batch fills.
+        let hash = first.submission.key_hash.clone();
+        let (batch, prefetched) = match connection(&database_url, &mut held).await {
+            Ok(h) => {
+                let hashes = [hash.as_slice()];
+                let (batch, book) = tokio::join!(
+                    fill_batch(&mut queue, first, &in_flight),
+                    h.fast.rules_for(&hashes)
+                );
+                let prefetched = book.ok().map(|book| Prefetched {
+                    book,
+                    covered: vec![hash],
+                });
+                (batch, prefetched)
+            }
+            Err(_) => (fill_batch(&mut queue, first, &in_flight).await, None),
+        };
+        drop(queue);
         let (subs, replies): (Vec<Submission>, Vec<_>) =
             batch.into_iter().map(|j| (j.submission, j.reply)).unzip();
-        match commit(&pool, &database_url, &mut held, &subs, shard).await {
+        match commit(&pool, &database_url, &mut held, &subs, shard, prefetched).await {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
@@ -181,6 +210,7 @@ async fn committer(
                         &mut held,
                         std::slice::from_ref(submission),
                         shard,
+                        None,
                     )
                     .await
                     .map_err(api_error)

@@ -598,11 +598,10 @@ impl FastPath {
         }
     }
 
-    /// The webhooks the batch's events may fire, by key hash (one round trip, no writes).
-    async fn rules(&self, subs: &[Submission]) -> DomainResult<deliveries::RuleBook> {
-        let mut hashes: Vec<&[u8]> = subs.iter().map(|s| s.key_hash.as_slice()).collect();
-        hashes.sort_unstable();
-        hashes.dedup();
+    /// The webhooks that events under these keys may fire, by key hash (one round trip, no
+    /// writes). The committer starts it as soon as a batch's first request arrives, so it runs
+    /// while the batch is still filling.
+    pub async fn rules_for(&self, hashes: &[&[u8]]) -> DomainResult<deliveries::RuleBook> {
         let rows = self
             .client
             .query(&self.rules, &[&hashes])
@@ -783,6 +782,12 @@ async fn ingest_fast(
     Ok(outcomes)
 }
 
+/// Webhook rules fetched ahead of a batch, and the key hashes they were fetched for.
+pub struct Prefetched {
+    pub book: deliveries::RuleBook,
+    pub covered: Vec<Vec<u8>>,
+}
+
 /// The deliveries each (submission, event id) fires, from the rules of its key.
 fn plan_all<'a>(
     rules: &deliveries::RuleBook,
@@ -805,8 +810,19 @@ pub async fn ingest_batch(
     fast: &FastPath,
     subs: &[Submission],
     shard: i16,
+    prefetched: Option<Prefetched>,
 ) -> DomainResult<Vec<Outcome>> {
-    let rules = fast.rules(subs).await?;
+    let (mut rules, covered) = prefetched.map_or_else(Default::default, |p| (p.book, p.covered));
+    let mut missing: Vec<&[u8]> = subs
+        .iter()
+        .map(|s| s.key_hash.as_slice())
+        .filter(|h| !covered.iter().any(|c| c.as_slice() == *h))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if !missing.is_empty() {
+        rules.extend(fast.rules_for(&missing).await?);
+    }
     let mut outcomes = ingest_fast(pool, fast, subs, &rules, shard).await?;
     let rest: Vec<usize> = (0..subs.len()).filter(|&i| outcomes[i].is_none()).collect();
     if !rest.is_empty() {
