@@ -983,3 +983,20 @@ async fn two_instances_deliver_each_delivery_exactly_once() {
         .collect();
     assert_eq!(ids.len(), N);
 }
+
+#[tokio::test]
+async fn a_huge_response_is_cut_to_an_excerpt() {
+    let f = fixture("huge@example.com").await;
+    f.receiver
+        .always(Reply::ok().body(&"x".repeat(2 * 1024 * 1024)));
+    let hook = f.webhook(json!({"url": f.receiver.url("/huge")})).await;
+    f.event(json!({"email": "h@example.com", "event": "purchase"}))
+        .await;
+    let d = f
+        .settled(hook["id"].as_str().expect("id"), "succeeded")
+        .await;
+    let body = d["attemptLog"][0]["responseBody"]
+        .as_str()
+        .expect("excerpt");
+    assert_eq!(body.len(), 4096, "stored excerpt is capped at 4 KiB");
+}
