@@ -631,6 +631,18 @@ async fn show_page(
     })
 }
 
+/// The webhook's page with what an action produced (a test result, a revealed secret).
+async fn render(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &CurrentUser,
+    id: WebhookId,
+    extras: Extras,
+) -> WebResult<HttpResponse> {
+    let tpl = show_page(req, state, user, id, extras).await?;
+    page(&tpl, false)
+}
+
 fn no_extras() -> Extras {
     Extras {
         secret: None,
@@ -719,8 +731,7 @@ pub async fn test(
         test: Some(result),
         ..no_extras()
     };
-    let tpl = show_page(&req, &state, &user, id, extras).await?;
-    page(&tpl, false)
+    render(&req, &state, &user, id, extras).await
 }
 
 pub async fn reveal(
@@ -740,8 +751,7 @@ pub async fn reveal(
         secret,
         ..no_extras()
     };
-    let tpl = show_page(&req, &state, &user, id, extras).await?;
-    page(&tpl, false)
+    render(&req, &state, &user, id, extras).await
 }
 
 pub async fn rotate(
@@ -765,8 +775,7 @@ pub async fn rotate(
         secret: view.secret,
         ..no_extras()
     };
-    let tpl = show_page(&req, &state, &user, id, extras).await?;
-    page(&tpl, false)
+    render(&req, &state, &user, id, extras).await
 }
 
 #[derive(serde::Deserialize)]
