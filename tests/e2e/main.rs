@@ -12,4 +12,5 @@ mod migrations;
 mod receiver;
 mod seed_snippets;
 mod tenancy;
+mod tracking;
 mod webhooks;

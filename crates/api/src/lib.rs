@@ -7,6 +7,7 @@ pub mod health;
 pub mod inbound;
 pub mod ingest;
 pub mod state;
+pub mod tracking;
 pub mod v1;
 
 use actix_web::{web, HttpResponse};
@@ -37,6 +38,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/__cc")
                 .route("/inbound", web::post().to(inbound::receive))
+                .route("/t.js", web::get().to(tracking::snippet))
+                .route("/collect", web::post().to(tracking::collect))
+                .route(
+                    "/collect",
+                    web::method(actix_web::http::Method::OPTIONS).to(tracking::preflight),
+                )
+                .route("/identify", web::post().to(tracking::identify))
+                .route(
+                    "/identify",
+                    web::method(actix_web::http::Method::OPTIONS).to(tracking::preflight),
+                )
                 .default_service(web::to(not_found)),
         );
     v1::configure(cfg);

@@ -19,6 +19,8 @@ pub struct AppState {
     pub delivery: DeliveryConfig,
     /// The delivery client, for the Test button (the worker has its own).
     pub http: Client,
+    /// Per-IP limit on the public tracking endpoints.
+    pub tracking_limiter: std::sync::Arc<crate::tracking::RateLimiter>,
 }
 
 impl AppState {
@@ -39,6 +41,7 @@ impl AppState {
         worker::start(pool.clone(), database_url, delivery.clone());
         Self {
             http: Client::new(delivery.timeout, delivery.allow_private_targets),
+            tracking_limiter: Default::default(),
             delivery,
             ingestor: Ingestor::start(pool.clone(), database_url),
             pool,

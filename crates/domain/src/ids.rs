@@ -45,7 +45,9 @@ id_type!(
     KeyId,
     EventId,
     WebhookId,
-    DeliveryId
+    DeliveryId,
+    VisitorId,
+    TouchId,
 );
 
 impl DeliveryId {

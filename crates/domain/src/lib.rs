@@ -17,6 +17,7 @@ pub mod plans;
 pub mod schema;
 pub mod secrets;
 pub mod sessions;
+pub mod tracking;
 pub mod webhooks;
 
 pub use error::{DomainError, DomainResult};

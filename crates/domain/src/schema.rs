@@ -172,6 +172,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    visitors (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        domain_id -> Uuid,
+        browser_id -> Text,
+        created_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    touches (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        domain_id -> Uuid,
+        visitor_id -> Uuid,
+        occurred_at -> Timestamptz,
+        landing_page -> Nullable<Text>,
+        referrer -> Nullable<Text>,
+        utm_source -> Nullable<Text>,
+        utm_medium -> Nullable<Text>,
+        utm_campaign -> Nullable<Text>,
+        utm_content -> Nullable<Text>,
+        utm_term -> Nullable<Text>,
+        gclid -> Nullable<Text>,
+        gbraid -> Nullable<Text>,
+        wbraid -> Nullable<Text>,
+        fbclid -> Nullable<Text>,
+        ttclid -> Nullable<Text>,
+        msclkid -> Nullable<Text>,
+        device_type -> Text,
+        country -> Nullable<Text>,
+        webdriver -> Bool,
+    }
+}
+
+diesel::table! {
+    visitor_emails (domain_id, email_sha256, visitor_id) {
+        domain_id -> Uuid,
+        email_sha256 -> Bytea,
+        visitor_id -> Uuid,
+        workspace_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> workspaces (workspace_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -179,6 +226,8 @@ diesel::joinable!(domains -> workspaces (workspace_id));
 diesel::joinable!(inbound_keys -> domains (domain_id));
 diesel::joinable!(workspaces -> plans (plan));
 diesel::joinable!(deliveries -> webhooks (webhook_id));
+diesel::joinable!(touches -> visitors (visitor_id));
+diesel::joinable!(visitor_emails -> visitors (visitor_id));
 diesel::joinable!(deliveries -> events (event_id));
 diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
 
@@ -195,4 +244,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhooks,
     deliveries,
     delivery_attempts,
+    visitors,
+    touches,
+    visitor_emails,
 );

@@ -1,0 +1,201 @@
+//! The public tracking endpoints the snippet talks to: `GET /__cc/t.js`, `POST /__cc/collect`
+//! (a landing) and `POST /__cc/identify` (an email). Small bodies, CORS only for the domain's
+//! hostname and its subdomains, and a per-IP rate limit.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use postback_domain::domains::Domain;
+use postback_domain::tracking::{self, Landing};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+const SNIPPET: &str = include_str!("../../../static/t.js");
+/// The snippet's reports are a URL and a referrer: a few KiB at most.
+const MAX_BODY: usize = 8 * 1024;
+/// Requests per IP per window on the public tracking endpoints.
+const PER_IP: u32 = 300;
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// A fixed-window counter per client IP, in memory (each instance limits on its own).
+#[derive(Default)]
+pub struct RateLimiter {
+    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    /// Counts a request; Err with the seconds to wait when the IP is over its limit.
+    fn check(&self, ip: IpAddr) -> Result<(), u64> {
+        let now = Instant::now();
+        let Ok(mut windows) = self.windows.lock() else {
+            return Ok(());
+        };
+        if windows.len() > 100_000 {
+            windows.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
+        }
+        let entry = windows.entry(ip).or_insert((now, 0));
+        if now.duration_since(entry.0) >= WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        if entry.1 > PER_IP {
+            Err((WINDOW - now.duration_since(entry.0)).as_secs().max(1))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+pub async fn snippet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(SNIPPET)
+}
+
+async fn read_body(mut payload: web::Payload) -> ApiResult<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad_request("the body could not be read"))?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the body must be at most {} KiB",
+                MAX_BODY / 1024
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Rate limit, body, site and origin: what both reports check first.
+async fn admit<T: for<'de> Deserialize<'de>>(
+    req: &HttpRequest,
+    state: &AppState,
+    payload: web::Payload,
+) -> ApiResult<(T, Domain, Option<String>)> {
+    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
+        if let Err(wait) = state.tracking_limiter.check(ip) {
+            return Err(ApiError::TooManyRequests(format!(
+                "Too many requests from this address; retry in {wait} s"
+            )));
+        }
+    }
+    let body = read_body(payload).await?;
+    let parsed: T = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!("the body is not valid JSON for this report: {e}"))
+    })?;
+    let site = site_of(&body)?;
+    let mut conn = state.conn().await?;
+    let domain = tracking::domain_for_site(&mut conn, &site).await?;
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_owned);
+    if let Some(o) = &origin {
+        if !tracking::origin_allowed(&domain.hostname, o) {
+            return Err(ApiError::Forbidden(format!(
+                "this site only accepts reports from {} and its subdomains",
+                domain.hostname
+            )));
+        }
+    }
+    Ok((parsed, domain, origin))
+}
+
+fn site_of(body: &[u8]) -> ApiResult<String> {
+    #[derive(Deserialize)]
+    struct Site {
+        site: Option<String>,
+    }
+    serde_json::from_slice::<Site>(body)
+        .ok()
+        .and_then(|s| s.site)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("site is required (the snippet's data-site)"))
+}
+
+fn accepted(origin: Option<String>) -> HttpResponse {
+    let mut resp = HttpResponse::Ok();
+    if let Some(o) = origin {
+        resp.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, o))
+            .insert_header((header::VARY, "Origin"));
+    }
+    resp.json(json!({ "ok": true }))
+}
+
+#[derive(Deserialize)]
+pub struct CollectBody {
+    vid: String,
+    url: String,
+    #[serde(default)]
+    referrer: Option<String>,
+    #[serde(default)]
+    webdriver: bool,
+}
+
+pub async fn collect(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let (body, domain, origin) = admit::<CollectBody>(&req, &state, payload).await?;
+    let landing = Landing {
+        url: body.url,
+        referrer: body.referrer,
+        webdriver: body.webdriver,
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned(),
+        country: None,
+    };
+    let mut conn = state.conn().await?;
+    tracking::record_landing(&mut conn, &domain, &body.vid, &landing).await?;
+    Ok(accepted(origin))
+}
+
+#[derive(Deserialize)]
+pub struct IdentifyBody {
+    vid: String,
+    email: String,
+}
+
+pub async fn identify(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let (body, domain, origin) = admit::<IdentifyBody>(&req, &state, payload).await?;
+    let mut conn = state.conn().await?;
+    tracking::identify(&mut conn, &domain, &body.vid, &body.email).await?;
+    Ok(accepted(origin))
+}
+
+/// CORS preflight for `fetch` with other than simple headers; the snippet itself avoids it.
+pub async fn preflight(req: HttpRequest) -> HttpResponse {
+    let mut resp = HttpResponse::NoContent();
+    if let Some(o) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+    {
+        resp.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, o.to_owned()))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type"))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+            .insert_header((header::VARY, "Origin"));
+    }
+    resp.finish()
+}

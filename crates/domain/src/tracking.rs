@@ -1,0 +1,324 @@
+//! What the tracking snippet reports (seed 000 "How Attribution Works"): each landing becomes a
+//! touch of the visitor with its click ids, UTM parameters, referrer and device type; an
+//! identify maps the email's SHA-256 to the visitor.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+
+use crate::accounts::is_valid_email;
+use crate::domains::Domain;
+use crate::error::{DomainError, DomainResult};
+use crate::ids::{TouchId, VisitorId};
+use crate::schema::{domains, touches, visitor_emails, visitors};
+use crate::secrets::sha256;
+
+const MAX_URL: usize = 2000;
+
+/// The domain a snippet's `data-site` names; unknown ids are not found.
+pub async fn domain_for_site(conn: &mut AsyncPgConnection, site_id: &str) -> DomainResult<Domain> {
+    domains::table
+        .filter(domains::site_id.eq(site_id))
+        .select(Domain::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(DomainError::NotFound("site"))
+}
+
+/// True when a browser `Origin` belongs to the domain: its hostname or a subdomain of it.
+pub fn origin_allowed(hostname: &str, origin: &str) -> bool {
+    let Ok(url) = url::Url::parse(origin) else {
+        return false;
+    };
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == hostname || host.ends_with(&format!(".{hostname}"))
+}
+
+/// `bot`, `mobile`, `tablet` or `desktop`, from the User-Agent.
+pub fn device_type(user_agent: &str) -> &'static str {
+    let ua = user_agent.to_ascii_lowercase();
+    const BOTS: [&str; 10] = [
+        "bot",
+        "crawler",
+        "spider",
+        "slurp",
+        "headlesschrome",
+        "curl/",
+        "wget/",
+        "python-requests",
+        "facebookexternalhit",
+        "lighthouse",
+    ];
+    if ua.is_empty() || BOTS.iter().any(|b| ua.contains(b)) {
+        "bot"
+    } else if ua.contains("ipad")
+        || ua.contains("tablet")
+        || (ua.contains("android") && !ua.contains("mobile"))
+    {
+        "tablet"
+    } else if ua.contains("mobi") || ua.contains("iphone") || ua.contains("android") {
+        "mobile"
+    } else {
+        "desktop"
+    }
+}
+
+/// A browser id from `_pb_vid`: 8 to 64 of letters, digits, `-` and `_`.
+pub fn validate_browser_id(raw: &str) -> DomainResult<&str> {
+    let ok = (8..=64).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(raw)
+    } else {
+        Err(DomainError::invalid(
+            "vid must be 8 to 64 letters, digits, - or _",
+        ))
+    }
+}
+
+/// A landing as the snippet reports it.
+#[derive(Debug, Clone, Default)]
+pub struct Landing {
+    pub url: String,
+    pub referrer: Option<String>,
+    pub webdriver: bool,
+    pub user_agent: String,
+    pub country: Option<String>,
+}
+
+/// The touch a landing makes, with what its URL carries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Insertable)]
+#[diesel(table_name = touches)]
+#[serde(rename_all = "camelCase")]
+pub struct TouchFields {
+    pub landing_page: Option<String>,
+    pub referrer: Option<String>,
+    pub utm_source: Option<String>,
+    pub utm_medium: Option<String>,
+    pub utm_campaign: Option<String>,
+    pub utm_content: Option<String>,
+    pub utm_term: Option<String>,
+    pub gclid: Option<String>,
+    pub gbraid: Option<String>,
+    pub wbraid: Option<String>,
+    pub fbclid: Option<String>,
+    pub ttclid: Option<String>,
+    pub msclkid: Option<String>,
+    pub device_type: String,
+    pub country: Option<String>,
+    pub webdriver: bool,
+}
+
+fn clip(s: &str, max: usize) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.chars().take(max).collect())
+}
+
+/// Reads click ids and UTM parameters from the landing page's query string.
+pub fn touch_fields(landing: &Landing) -> DomainResult<TouchFields> {
+    let url = url::Url::parse(landing.url.trim())
+        .map_err(|_| DomainError::invalid("url must be the page's absolute URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(DomainError::invalid("url must be an http(s) URL"));
+    }
+    let mut t = TouchFields {
+        landing_page: clip(url.as_str(), MAX_URL),
+        referrer: landing.referrer.as_deref().and_then(|r| clip(r, MAX_URL)),
+        device_type: device_type(&landing.user_agent).to_owned(),
+        country: landing.country.clone(),
+        webdriver: landing.webdriver,
+        ..TouchFields::default()
+    };
+    for (k, v) in url.query_pairs() {
+        let slot = match k.as_ref() {
+            "utm_source" => &mut t.utm_source,
+            "utm_medium" => &mut t.utm_medium,
+            "utm_campaign" => &mut t.utm_campaign,
+            "utm_content" => &mut t.utm_content,
+            "utm_term" => &mut t.utm_term,
+            "gclid" => &mut t.gclid,
+            "gbraid" => &mut t.gbraid,
+            "wbraid" => &mut t.wbraid,
+            "fbclid" => &mut t.fbclid,
+            "ttclid" => &mut t.ttclid,
+            "msclkid" => &mut t.msclkid,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = clip(&v, 500);
+        }
+    }
+    Ok(t)
+}
+
+async fn visitor(
+    conn: &mut AsyncPgConnection,
+    domain: &Domain,
+    browser_id: &str,
+) -> DomainResult<VisitorId> {
+    Ok(diesel::insert_into(visitors::table)
+        .values((
+            visitors::id.eq(VisitorId::new()),
+            visitors::workspace_id.eq(domain.workspace_id),
+            visitors::domain_id.eq(domain.id),
+            visitors::browser_id.eq(browser_id),
+        ))
+        .on_conflict((visitors::domain_id, visitors::browser_id))
+        .do_update()
+        .set(visitors::last_seen_at.eq(diesel::dsl::now))
+        .returning(visitors::id)
+        .get_result(conn)
+        .await?)
+}
+
+/// Records a landing as a touch of the visitor (created on first sight).
+pub async fn record_landing(
+    conn: &mut AsyncPgConnection,
+    domain: &Domain,
+    browser_id: &str,
+    landing: &Landing,
+) -> DomainResult<TouchId> {
+    let browser_id = validate_browser_id(browser_id)?;
+    let fields = touch_fields(landing)?;
+    let visitor_id = visitor(conn, domain, browser_id).await?;
+    let id = TouchId(uuid::Uuid::now_v7());
+    diesel::insert_into(touches::table)
+        .values((
+            touches::id.eq(id),
+            touches::workspace_id.eq(domain.workspace_id),
+            touches::domain_id.eq(domain.id),
+            touches::visitor_id.eq(visitor_id),
+            &fields,
+        ))
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+/// Maps a normalised email's SHA-256 to the visitor; the address itself is not stored here.
+pub async fn identify(
+    conn: &mut AsyncPgConnection,
+    domain: &Domain,
+    browser_id: &str,
+    email: &str,
+) -> DomainResult<()> {
+    let browser_id = validate_browser_id(browser_id)?;
+    let email = email.trim().to_lowercase();
+    if !is_valid_email(&email) {
+        return Err(DomainError::invalid("email must be a valid email address"));
+    }
+    let visitor_id = visitor(conn, domain, browser_id).await?;
+    diesel::insert_into(visitor_emails::table)
+        .values((
+            visitor_emails::domain_id.eq(domain.id),
+            visitor_emails::email_sha256.eq(sha256(email.as_bytes())),
+            visitor_emails::visitor_id.eq(visitor_id),
+            visitor_emails::workspace_id.eq(domain.workspace_id),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A stored touch, for the dashboard and for attribution.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = touches)]
+#[serde(rename_all = "camelCase")]
+pub struct Touch {
+    pub id: TouchId,
+    pub visitor_id: VisitorId,
+    pub occurred_at: DateTime<Utc>,
+    pub landing_page: Option<String>,
+    pub referrer: Option<String>,
+    pub utm_source: Option<String>,
+    pub utm_medium: Option<String>,
+    pub utm_campaign: Option<String>,
+    pub utm_content: Option<String>,
+    pub utm_term: Option<String>,
+    pub gclid: Option<String>,
+    pub gbraid: Option<String>,
+    pub wbraid: Option<String>,
+    pub fbclid: Option<String>,
+    pub ttclid: Option<String>,
+    pub msclkid: Option<String>,
+    pub device_type: String,
+    pub country: Option<String>,
+    pub webdriver: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn click_ids_and_utms_come_from_the_landing_url() {
+        let t = touch_fields(&Landing {
+            url: "https://shop.example.com/p?utm_source=facebook&utm_medium=cpc&fbclid=IwAR1&gclid=abc&x=1".into(),
+            referrer: Some("https://www.facebook.com/".into()),
+            user_agent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148".into(),
+            ..Landing::default()
+        })
+        .expect("valid");
+        assert_eq!(t.utm_source.as_deref(), Some("facebook"));
+        assert_eq!(t.utm_medium.as_deref(), Some("cpc"));
+        assert_eq!(t.fbclid.as_deref(), Some("IwAR1"));
+        assert_eq!(t.gclid.as_deref(), Some("abc"));
+        assert_eq!(t.device_type, "mobile");
+        assert_eq!(t.referrer.as_deref(), Some("https://www.facebook.com/"));
+        assert!(touch_fields(&Landing {
+            url: "javascript:alert(1)".into(),
+            ..Landing::default()
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn device_types() {
+        assert_eq!(
+            device_type("Googlebot/2.1 (+http://www.google.com/bot.html)"),
+            "bot"
+        );
+        assert_eq!(device_type(""), "bot");
+        assert_eq!(
+            device_type("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X)"),
+            "tablet"
+        );
+        assert_eq!(
+            device_type("Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile Safari"),
+            "mobile"
+        );
+        assert_eq!(
+            device_type("Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36"),
+            "desktop"
+        );
+    }
+
+    #[test]
+    fn origins_of_the_domain_and_its_subdomains() {
+        assert!(origin_allowed(
+            "shop.example.com",
+            "https://shop.example.com"
+        ));
+        assert!(origin_allowed(
+            "shop.example.com",
+            "https://www.shop.example.com:8443"
+        ));
+        assert!(!origin_allowed(
+            "shop.example.com",
+            "https://evilshop.example.com"
+        ));
+        assert!(!origin_allowed(
+            "shop.example.com",
+            "https://shop.example.com.evil.test"
+        ));
+        assert!(!origin_allowed("shop.example.com", "null"));
+    }
+}

@@ -1,0 +1,3 @@
+DROP TABLE visitor_emails;
+DROP TABLE touches;
+DROP TABLE visitors;
