@@ -11,7 +11,8 @@ pub struct Account {
 }
 
 /// Signs up a unique user (`bench-<run>@example.com`), adds `bench-<run>.example.com` and a key.
-pub async fn create(base: &str, run_id: &str) -> Result<Account> {
+/// With `webhook`, also a webhook to that URL for every event.
+pub async fn create(base: &str, run_id: &str, webhook: Option<&str>) -> Result<Account> {
     let http = reqwest::Client::builder()
         .cookie_store(true)
         .timeout(std::time::Duration::from_secs(30))
@@ -57,6 +58,13 @@ pub async fn create(base: &str, run_id: &str) -> Result<Account> {
         json!({ "name": "bench" }),
     )
     .await?;
+    if let Some(url) = webhook {
+        post(
+            "/v1/integrations/webhooks".into(),
+            json!({ "url": url, "name": "bench receiver" }),
+        )
+        .await?;
+    }
     Ok(Account {
         workspace_id,
         key: field(&key, "key", "key")?,

@@ -27,6 +27,8 @@ pub struct Plan {
     pub connections: usize,
     pub measure_from: Instant,
     pub deadline: Instant,
+    /// Keep when each request got its 200 (for `--webhook`'s end-to-end times).
+    pub track_accepted: bool,
 }
 
 /// What the connections saw. Errors are counted over the whole run, warm-up included.
@@ -43,6 +45,8 @@ pub struct Tally {
     pub transport_errors: u64,
     /// Requests sent whose answer never came: the server may or may not have stored them.
     pub unknown_outcome: u64,
+    /// (connection, request number, when its 200 arrived), with `track_accepted`.
+    pub accepted_at: Vec<(usize, u64, Instant)>,
 }
 
 impl Tally {
@@ -55,6 +59,7 @@ impl Tally {
             errors_by_status: BTreeMap::new(),
             transport_errors: 0,
             unknown_outcome: 0,
+            accepted_at: Vec::new(),
         })
     }
 
@@ -69,6 +74,7 @@ impl Tally {
         }
         self.transport_errors += other.transport_errors;
         self.unknown_outcome += other.unknown_outcome;
+        self.accepted_at.extend(other.accepted_at);
         Ok(())
     }
 }
@@ -158,6 +164,9 @@ async fn connection(plan: Arc<Plan>, index: usize) -> Result<Tally> {
                 }
                 if status == 200 {
                     tally.total_ok += 1;
+                    if plan.track_accepted {
+                        tally.accepted_at.push((index, n, done));
+                    }
                     if in_window {
                         tally.measured_ok += 1;
                     }

@@ -9,8 +9,10 @@ mod account;
 mod db;
 mod http;
 mod load;
+mod receiver;
 mod report;
 mod server;
+mod webhook;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -68,6 +70,12 @@ struct InboundArgs {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    /// Also measure outbound delivery: one webhook (every event) to a receiver in this process;
+    /// reports deliveries/s, inbound-200-to-arrival latency, drain time, lost and repeated
+    /// deliveries (the run fails on any lost or repeated one). Needs a server that allows
+    /// loopback targets (the bench's own does).
+    #[arg(long)]
+    webhook: bool,
 }
 
 /// Where the load goes.
@@ -117,7 +125,11 @@ fn run_id() -> String {
 async fn measure(args: &InboundArgs, target: &Target) -> Result<Report> {
     let base = format!("http://{}", target.host);
     let run_id = run_id();
-    let account = account::create(&base, &run_id)
+    let receiver = match args.webhook {
+        true => Some(receiver::Receiver::start().await?),
+        false => None,
+    };
+    let account = account::create(&base, &run_id, receiver.as_ref().map(|r| r.url.as_str()))
         .await
         .context("setting up the bench account")?;
     match &target.db_url {
@@ -143,8 +155,13 @@ async fn measure(args: &InboundArgs, target: &Target) -> Result<Report> {
         connections: args.connections as usize,
         measure_from,
         deadline,
+        track_accepted: receiver.is_some(),
     })
     .await?;
+    let webhook = match &receiver {
+        Some(r) => Some(webhook::collect(r, &tally, measure_from, deadline).await?),
+        None => None,
+    };
 
     let memory = target.pid.map(server::memory_kib);
     let verification = match &target.db_url {
@@ -162,14 +179,16 @@ async fn measure(args: &InboundArgs, target: &Target) -> Result<Report> {
         }
         None => Verification::Skipped,
     };
-    Ok(Report::new(
+    let mut report = Report::new(
         args.connections,
         args.warmup_seconds,
         args.seconds,
         &tally,
         memory,
         verification,
-    ))
+    );
+    report.webhook = webhook;
+    Ok(report)
 }
 
 /// Resolves the target (starting a server if needed), measures, and always cleans up.

@@ -28,6 +28,8 @@ pub struct Report {
     /// Server memory at the end of the load, when the bench started the server.
     pub server: Option<ServerMemory>,
     pub verification: Verification,
+    /// With `--webhook`: what the receiver got.
+    pub webhook: Option<crate::webhook::Figures>,
 }
 
 #[derive(Serialize)]
@@ -108,6 +110,7 @@ impl Report {
                 peak_rss_kib,
             }),
             verification,
+            webhook: None,
         }
     }
 
@@ -173,6 +176,9 @@ impl Report {
                 println!("not verified: no access to the server's database");
             }
         }
+        if let Some(w) = &self.webhook {
+            w.print();
+        }
     }
 
     /// Fails the run on a verification mismatch or on any error.
@@ -187,6 +193,9 @@ impl Report {
         }
         if self.errors() > 0 {
             bail!("{} requests failed", self.errors());
+        }
+        if let Some(w) = &self.webhook {
+            w.check()?;
         }
         Ok(())
     }

@@ -84,6 +84,8 @@ impl ManagedServer {
             .env("DATABASE_URL", &self.db_url)
             .env_remove("POSTBACK_BASE_URL")
             .env_remove("POSTBACK_LISTEN")
+            // `--webhook` delivers to a receiver on loopback.
+            .env("POSTBACK_ALLOW_PRIVATE_TARGETS", "true")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or("warn".into()),
