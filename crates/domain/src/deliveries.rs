@@ -18,7 +18,7 @@ use crate::events::Event;
 use crate::ids::{DeliveryId, EventId, WebhookId, WorkspaceId};
 use crate::inbound::ParsedEvent;
 use crate::paging::{Cursor, Page, PageRequest};
-use crate::schema::{deliveries, delivery_attempts, events, webhooks};
+use crate::schema::{deliveries, delivery_attempts, webhooks};
 use crate::webhooks::{expand_tokens, TokenValues, AUTO_PAUSE_AFTER};
 
 /// The channel workers LISTEN on; a notification means "there may be due deliveries".
@@ -328,14 +328,16 @@ pub async fn claim(
         .map(|(id, secret, status)| (id, (secret, status)))
         .collect();
     let event_ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.event_id).collect();
-    let bodies: HashMap<uuid::Uuid, Arc<Vec<u8>>> = events::table
-        .filter(events::id.eq_any(&event_ids))
-        .select(Event::as_select())
-        .load::<Event>(conn)
-        .await?
-        .iter()
-        .map(|e| (e.id.0, Arc::new(body(e))))
-        .collect();
+    // One index probe per claimed id (a plain `= ANY` let the planner scan the table).
+    let bodies: HashMap<uuid::Uuid, Arc<Vec<u8>>> = diesel::sql_query(
+        "SELECT e.* FROM unnest($1::uuid[]) AS x(id) JOIN events e ON e.id = x.id",
+    )
+    .bind::<Array<SqlUuid>, _>(&event_ids)
+    .load::<Event>(conn)
+    .await?
+    .iter()
+    .map(|e| (e.id.0, Arc::new(body(e))))
+    .collect();
     let mut claimed = Vec::with_capacity(rows.len());
     let mut held: Vec<uuid::Uuid> = Vec::new();
     for r in rows {

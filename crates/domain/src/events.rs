@@ -17,7 +17,7 @@ use crate::keys::LAST_USED_RESOLUTION;
 use crate::paging::{Cursor, Page, PageRequest};
 use crate::schema::{events, inbound_keys, plans, usage_counters, workspaces};
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Serialize)]
 #[diesel(table_name = events)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
