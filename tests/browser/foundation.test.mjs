@@ -80,6 +80,10 @@ test("key lifecycle: shown once, masked after reload, revoke, restore, delete", 
     await openNewDomainKeys(page, "lifecycle.example.com");
     await page.getByText("Inbound Integration Keys", { exact: true }).first().waitFor();
     assert.match(await text(page.locator("#key-usage")), /0 of 2 keys used/);
+    // The tracking tag for this domain, ready to copy.
+    const tag = await text(page.locator("#snippet-tag"));
+    assert.match(tag, /^<script async src="http:\/\/[^"]+\/__cc\/t\.js" data-site="[^"]+"><\/script>$/);
+    assert.ok(await page.locator("#tracking-snippet").getByRole("button", { name: "Copy" }).isVisible());
 
     const key = await createKey(page, "Zapier Integration");
     const panel = page.locator("#new-key");
