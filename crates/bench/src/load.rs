@@ -27,7 +27,7 @@ pub struct Plan {
     pub connections: usize,
     pub measure_from: Instant,
     pub deadline: Instant,
-    /// Keep each 200's `eventId` and when it arrived (for `--webhook`'s end-to-end times).
+    /// Keep when each request got its 200 (for `--webhook`'s end-to-end times).
     pub track_accepted: bool,
 }
 
@@ -45,10 +45,8 @@ pub struct Tally {
     pub transport_errors: u64,
     /// Requests sent whose answer never came: the server may or may not have stored them.
     pub unknown_outcome: u64,
-    /// (eventId, when its 200 arrived), with `track_accepted`.
-    pub accepted_at: Vec<(u128, Instant)>,
-    /// 200 answers whose body had no readable `eventId`, with `track_accepted` (should be none).
-    pub ok_without_event_id: u64,
+    /// (connection, request number, when its 200 arrived), with `track_accepted`.
+    pub accepted_at: Vec<(usize, u64, Instant)>,
 }
 
 impl Tally {
@@ -62,7 +60,6 @@ impl Tally {
             transport_errors: 0,
             unknown_outcome: 0,
             accepted_at: Vec::new(),
-            ok_without_event_id: 0,
         })
     }
 
@@ -78,7 +75,6 @@ impl Tally {
         self.transport_errors += other.transport_errors;
         self.unknown_outcome += other.unknown_outcome;
         self.accepted_at.extend(other.accepted_at);
-        self.ok_without_event_id += other.ok_without_event_id;
         Ok(())
     }
 }
@@ -155,19 +151,13 @@ async fn connection(plan: Arc<Plan>, index: usize) -> Result<Tally> {
         let sent = Instant::now();
         let answer = tokio::time::timeout_at(
             plan.deadline.max(sent) + GRACE,
-            c.post_json(
-                "/__cc/inbound",
-                &plan.host,
-                &plan.key,
-                body.as_bytes(),
-                plan.track_accepted,
-            ),
+            c.post_json("/__cc/inbound", &plan.host, &plan.key, body.as_bytes()),
         )
         .await;
         let done = Instant::now();
         let in_window = done >= plan.measure_from && done <= plan.deadline;
         match answer {
-            Ok(Ok(http::Answer { status, event_id })) => {
+            Ok(Ok(status)) => {
                 if in_window {
                     let us = u64::try_from((done - sent).as_micros()).unwrap_or(u64::MAX);
                     tally.latency_us.saturating_record(us.max(1));
@@ -175,10 +165,7 @@ async fn connection(plan: Arc<Plan>, index: usize) -> Result<Tally> {
                 if status == 200 {
                     tally.total_ok += 1;
                     if plan.track_accepted {
-                        match event_id {
-                            Some(id) => tally.accepted_at.push((id, done)),
-                            None => tally.ok_without_event_id += 1,
-                        }
+                        tally.accepted_at.push((index, n, done));
                     }
                     if in_window {
                         tally.measured_ok += 1;
