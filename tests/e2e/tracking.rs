@@ -263,3 +263,95 @@ async fn one_address_is_rate_limited() {
         "the 301st request in a minute is refused"
     );
 }
+
+/// The snippet in a real browser: a landing with click ids becomes a touch, a form's email and
+/// `postback.identify()` map to the same visitor as the `_pb_vid` cookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_snippet_reports_landings_and_emails_from_a_real_browser() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core").is_dir(),
+        "browser test dependencies are missing: run `npm ci` in tests/browser (scripts/test does it)"
+    );
+    let app = TestApp::spawn().await;
+    let user = app.signup("snippet@example.com").await;
+    user.add_domain("shop.localhost").await;
+    let (_, domains) = user.get("/v1/domains").await;
+    let site = domains["items"][0]["siteId"]
+        .as_str()
+        .expect("siteId")
+        .to_owned();
+    let out = tokio::process::Command::new("node")
+        .current_dir(root)
+        .args([
+            "tests/browser/tools/visit.mjs",
+            &app.base,
+            &site,
+            "shop.localhost",
+        ])
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "visit failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_str(stdout.trim()).expect("visit prints JSON");
+    assert_eq!(
+        seen["errors"],
+        json!([]),
+        "the snippet threw nothing into the page"
+    );
+    let vid = seen["vid"].as_str().expect("_pb_vid cookie").to_owned();
+
+    // Beacons are asynchronous: wait (bounded) for both emails.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let n = rows(&app, "SELECT count(*)::text FROM visitor_emails").await;
+        if n[0][0].as_deref() == Some("2") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "emails identified: {n:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let touches = rows(
+        &app,
+        "SELECT t.utm_source, t.utm_campaign, t.fbclid, t.webdriver::text, v.browser_id
+         FROM touches t JOIN visitors v ON v.id = t.visitor_id ORDER BY t.occurred_at",
+    )
+    .await;
+    assert!(touches.len() >= 2, "{touches:?}");
+    let first: Vec<&str> = touches[0]
+        .iter()
+        .map(|c| c.as_deref().unwrap_or(""))
+        .collect();
+    // Playwright's Chromium says it is automated (navigator.webdriver): recorded for quality.
+    assert_eq!(
+        first,
+        vec!["facebook", "spring", "IwAR-test", "true", vid.as_str()]
+    );
+    use sha2::Digest;
+    let hashes = rows(
+        &app,
+        "SELECT encode(e.email_sha256, 'hex') FROM visitor_emails e JOIN visitors v ON v.id = e.visitor_id ORDER BY 1",
+    )
+    .await;
+    let mut want = vec![
+        hex::encode(sha2::Sha256::digest(b"visitor@example.com")),
+        hex::encode(sha2::Sha256::digest(b"second@example.com")),
+    ];
+    want.sort();
+    let got: Vec<String> = hashes.into_iter().filter_map(|r| r[0].clone()).collect();
+    assert_eq!(got, want);
+    let visitors = rows(&app, "SELECT count(*)::text FROM visitors").await;
+    assert_eq!(
+        visitors[0][0].as_deref(),
+        Some("1"),
+        "one visitor for the whole visit"
+    );
+}
