@@ -11,7 +11,7 @@ pub struct Account {
 }
 
 /// Signs up a unique user (`bench-<run>@example.com`), adds `bench-<run>.example.com` and a key.
-/// With `webhook`, also a webhook to that URL for every event.
+/// With `webhook`, also a webhook to that URL for every event (an empty `events` list).
 pub async fn create(base: &str, run_id: &str, webhook: Option<&str>) -> Result<Account> {
     let http = reqwest::Client::builder()
         .cookie_store(true)
@@ -61,7 +61,7 @@ pub async fn create(base: &str, run_id: &str, webhook: Option<&str>) -> Result<A
     if let Some(url) = webhook {
         post(
             "/v1/integrations/webhooks".into(),
-            json!({ "url": url, "name": "bench receiver" }),
+            json!({ "url": url, "events": [], "name": "bench receiver" }),
         )
         .await?;
     }

@@ -1,5 +1,5 @@
 //! The few SQL statements the bench needs: create and drop its database, lift the workspace's
-//! quota, and count the stored events.
+//! quota, count the stored events, and (`--webhook`) count the deliveries not yet succeeded.
 
 use anyhow::{Context, Result};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -70,4 +70,28 @@ pub async fn count_events(url: &str, domain_id: &str) -> Result<u64> {
             .context("counting the stored events")?;
     let n = <[Count]>::first(&rows).map_or(0, |c| c.n);
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The workspace's rows in `deliveries`: (all, not in status `succeeded`).
+pub async fn count_deliveries(url: &str, workspace_id: &str) -> Result<(u64, u64)> {
+    #[derive(diesel::QueryableByName)]
+    struct Counts {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        total: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        not_succeeded: i64,
+    }
+    let mut conn = connect(url).await?;
+    let rows: Vec<Counts> = diesel::sql_query(
+        "SELECT count(*) AS total, count(*) FILTER (WHERE status <> 'succeeded') AS not_succeeded \
+         FROM deliveries WHERE workspace_id = $1::uuid",
+    )
+    .bind::<diesel::sql_types::Text, _>(workspace_id)
+    .load(&mut conn)
+    .await
+    .context("counting the deliveries")?;
+    let (total, not_succeeded) =
+        <[Counts]>::first(&rows).map_or((0, 0), |c| (c.total, c.not_succeeded));
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok((n(total), n(not_succeeded)))
 }

@@ -1,11 +1,21 @@
 //! A minimal keep-alive HTTP/1.1 client: the load generator shares the machine with the server,
 //! so it does as little work per request as possible. It reads the status line and a
-//! `Content-Length` body, which is what actix-web sends for JSON answers.
+//! `Content-Length` body, which is what actix-web sends for JSON answers, and picks the
+//! `eventId` out of a 200's body (a byte search, no JSON parse) for `--webhook`.
 
 use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::ids;
+
+/// What one request got back.
+pub struct Answer {
+    pub status: u16,
+    /// The `eventId` of a 200 answer, when `post_json` was asked for it and the body has one.
+    pub event_id: Option<u128>,
+}
 
 pub struct Connection {
     stream: TcpStream,
@@ -22,14 +32,16 @@ impl Connection {
         })
     }
 
-    /// Sends one JSON POST and returns the status once the whole response is read.
+    /// Sends one JSON POST and returns the status once the whole response is read; with
+    /// `want_event_id`, also the `eventId` of a 200 answer.
     pub async fn post_json(
         &mut self,
         path: &str,
         host: &str,
         key: &str,
         body: &[u8],
-    ) -> std::io::Result<u16> {
+        want_event_id: bool,
+    ) -> std::io::Result<Answer> {
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nX-CC-Api-Key: {key}\r\nContent-Length: {}\r\n\r\n",
             body.len()
@@ -38,15 +50,15 @@ impl Connection {
         request.extend_from_slice(head.as_bytes());
         request.extend_from_slice(body);
         self.stream.write_all(&request).await?;
-        self.read_response().await
+        self.read_response(want_event_id).await
     }
 
-    async fn read_response(&mut self) -> std::io::Result<u16> {
+    async fn read_response(&mut self, want_event_id: bool) -> std::io::Result<Answer> {
         let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
         self.buf.clear();
         let mut chunk = [0u8; 4096];
         let header_end = loop {
-            if let Some(pos) = find(&self.buf, b"\r\n\r\n") {
+            if let Some(pos) = ids::find(&self.buf, b"\r\n\r\n") {
                 break pos + 4;
             }
             let n = self.stream.read(&mut chunk).await?;
@@ -69,18 +81,18 @@ impl Connection {
                     .then(|| v.trim().parse().ok())?
             })
             .ok_or_else(|| bad("content-length"))?;
-        let mut have = self.buf.len() - header_end;
-        while have < length {
+        while self.buf.len() - header_end < length {
             let n = self.stream.read(&mut chunk).await?;
             if n == 0 {
                 return Err(bad("connection closed mid-body"));
             }
-            have += n;
+            self.buf.extend_from_slice(&chunk[..n]);
         }
-        Ok(status)
+        let event_id = if want_event_id && status == 200 {
+            ids::json_uuid_field(&self.buf[header_end..header_end + length], "eventId")
+        } else {
+            None
+        };
+        Ok(Answer { status, event_id })
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }

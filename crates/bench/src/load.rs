@@ -27,7 +27,7 @@ pub struct Plan {
     pub connections: usize,
     pub measure_from: Instant,
     pub deadline: Instant,
-    /// Keep when each request got its 200 (for `--webhook`'s end-to-end times).
+    /// Keep each 200's `eventId` and when it arrived (for `--webhook`'s end-to-end times).
     pub track_accepted: bool,
 }
 
@@ -45,8 +45,10 @@ pub struct Tally {
     pub transport_errors: u64,
     /// Requests sent whose answer never came: the server may or may not have stored them.
     pub unknown_outcome: u64,
-    /// (connection, request number, when its 200 arrived), with `track_accepted`.
-    pub accepted_at: Vec<(usize, u64, Instant)>,
+    /// (eventId, when its 200 arrived), with `track_accepted`.
+    pub accepted_at: Vec<(u128, Instant)>,
+    /// 200 answers whose body had no readable `eventId`, with `track_accepted` (should be none).
+    pub ok_without_event_id: u64,
 }
 
 impl Tally {
@@ -60,6 +62,7 @@ impl Tally {
             transport_errors: 0,
             unknown_outcome: 0,
             accepted_at: Vec::new(),
+            ok_without_event_id: 0,
         })
     }
 
@@ -75,6 +78,7 @@ impl Tally {
         self.transport_errors += other.transport_errors;
         self.unknown_outcome += other.unknown_outcome;
         self.accepted_at.extend(other.accepted_at);
+        self.ok_without_event_id += other.ok_without_event_id;
         Ok(())
     }
 }
@@ -151,13 +155,19 @@ async fn connection(plan: Arc<Plan>, index: usize) -> Result<Tally> {
         let sent = Instant::now();
         let answer = tokio::time::timeout_at(
             plan.deadline.max(sent) + GRACE,
-            c.post_json("/__cc/inbound", &plan.host, &plan.key, body.as_bytes()),
+            c.post_json(
+                "/__cc/inbound",
+                &plan.host,
+                &plan.key,
+                body.as_bytes(),
+                plan.track_accepted,
+            ),
         )
         .await;
         let done = Instant::now();
         let in_window = done >= plan.measure_from && done <= plan.deadline;
         match answer {
-            Ok(Ok(status)) => {
+            Ok(Ok(http::Answer { status, event_id })) => {
                 if in_window {
                     let us = u64::try_from((done - sent).as_micros()).unwrap_or(u64::MAX);
                     tally.latency_us.saturating_record(us.max(1));
@@ -165,7 +175,10 @@ async fn connection(plan: Arc<Plan>, index: usize) -> Result<Tally> {
                 if status == 200 {
                     tally.total_ok += 1;
                     if plan.track_accepted {
-                        tally.accepted_at.push((index, n, done));
+                        match event_id {
+                            Some(id) => tally.accepted_at.push((id, done)),
+                            None => tally.ok_without_event_id += 1,
+                        }
                     }
                     if in_window {
                         tally.measured_ok += 1;

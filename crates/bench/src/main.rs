@@ -4,10 +4,20 @@
 //!
 //! By default it starts its own `postback` (the release binary next to this one) on a fresh
 //! database and removes both afterwards; `--url` targets a server that is already running.
+//!
+//! `--webhook` also measures outbound delivery: a receiver in this process (hyper, on a free
+//! loopback port, answering 200 at once) and one webhook for every event pointing at it, created
+//! before the warm-up. Each inbound 200's `eventId` and arrival instant are kept; after the load
+//! the bench waits up to 60 s for every accepted event to reach the receiver, then reports
+//! deliveries/s in the measured window, inbound-200-to-arrival latency (p50/p95/p99/max), the
+//! time the queue took to drain after the load stopped, duplicate deliveries (requests minus
+//! distinct `webhook-id`s), events never delivered, and the deliveries rows not `succeeded`.
+//! Any event never delivered or any duplicate fails the run.
 
 mod account;
 mod db;
 mod http;
+mod ids;
 mod load;
 mod receiver;
 mod report;
@@ -70,10 +80,13 @@ struct InboundArgs {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
-    /// Also measure outbound delivery: one webhook (every event) to a receiver in this process;
-    /// reports deliveries/s, inbound-200-to-arrival latency, drain time, lost and repeated
-    /// deliveries (the run fails on any lost or repeated one). Needs a server that allows
-    /// loopback targets (the bench's own does).
+    /// Also measure outbound delivery: a receiver in this process on a free loopback port and
+    /// one webhook (every event) pointing at it. Reports deliveries/s in the window,
+    /// inbound-200-to-arrival latency percentiles, the time the queue took to drain after the
+    /// load, duplicate deliveries (requests minus distinct webhook-ids), events never delivered
+    /// (after waiting up to 60 s) and the deliveries rows not `succeeded`. The run fails on any
+    /// event never delivered or any duplicate. Needs a server that allows loopback targets
+    /// (the bench's own runs with POSTBACK_ALLOW_PRIVATE_TARGETS=true).
     #[arg(long)]
     webhook: bool,
 }
@@ -159,7 +172,18 @@ async fn measure(args: &InboundArgs, target: &Target) -> Result<Report> {
     })
     .await?;
     let webhook = match &receiver {
-        Some(r) => Some(webhook::collect(r, &tally, measure_from, deadline).await?),
+        Some(r) => {
+            eprintln!("webhook: waiting for the deliveries");
+            let window = webhook::Window {
+                from: measure_from,
+                deadline,
+                db: target
+                    .db_url
+                    .as_deref()
+                    .map(|url| (url, account.workspace_id.as_str())),
+            };
+            Some(webhook::collect(r, &tally, window).await?)
+        }
         None => None,
     };
 

@@ -1,122 +1,189 @@
-//! `--webhook`: a minimal HTTP/1.1 receiver on loopback that answers every delivery 200 at once
-//! and records when each event first arrived (by the orderId the load gave it), and how many
-//! arrivals were repeats.
+//! `--webhook`: the receiver deliveries go to, inside the bench process: a keep-alive HTTP/1.1
+//! server on a free loopback port that answers every request 200 with an empty body as soon as
+//! its body is read. Per request it records the arrival instant under the body's `"id"` (the
+//! event id; the first arrival is kept) and counts requests and distinct `webhook-id`s (the
+//! delivery id, the same on every retry), so a delivery sent twice shows as a duplicate.
+//!
+//! It is written on Tokio alone, like the load's client: hyper would need new entries in the
+//! workspace's Cargo.lock, which the bench may not change. It reads `Content-Length` bodies
+//! (what the delivery worker sends); a chunked request is counted as unrecognised and its
+//! connection closed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// (load connection, request number) → first arrival.
-pub type Arrivals = HashMap<(usize, u64), Instant>;
+use crate::ids;
 
+/// A request head longer than this closes the connection.
+const MAX_HEAD: usize = 64 * 1024;
+/// A body longer than this closes the connection (deliveries are a few KiB).
+const MAX_BODY: usize = 16 * 1024 * 1024;
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+
+/// What the receiver has seen so far.
 #[derive(Default)]
 pub struct Seen {
-    pub first: Arrivals,
+    /// Event id → first arrival.
+    pub first: HashMap<u128, Instant>,
+    /// Every request, repeats included.
     pub requests: u64,
-    pub repeats: u64,
-    /// Bodies without a bench orderId (should be none).
+    /// Distinct `webhook-id` headers (delivery ids).
+    pub webhook_ids: HashSet<u128>,
+    /// Requests without a UUID `webhook-id` or a UUID `"id"` in the body (should be none).
     pub unrecognised: u64,
 }
 
 pub struct Receiver {
+    /// Where the webhook points.
     pub url: String,
-    pub seen: Arc<Mutex<Seen>>,
+    seen: Arc<Mutex<Seen>>,
+    accept: JoinHandle<()>,
 }
 
 impl Receiver {
+    /// Binds 127.0.0.1:<free port> and serves until dropped.
     pub async fn start() -> Result<Self> {
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
             .await
             .context("binding the webhook receiver")?;
-        let addr = listener.local_addr()?;
+        let addr = listener
+            .local_addr()
+            .context("the webhook receiver's address")?;
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let shared = seen.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, shared.clone()));
-            }
-        });
+        let accept = tokio::spawn(accept(listener, seen.clone()));
         Ok(Self {
             url: format!("http://{addr}/bench-hook"),
             seen,
+            accept,
         })
     }
 
-    pub fn snapshot(&self) -> (usize, u64, u64, u64) {
-        let s = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        (s.first.len(), s.requests, s.repeats, s.unrecognised)
+    /// The tallies; hold the guard briefly, every delivery waits on it.
+    pub fn seen(&self) -> MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-/// `"orderId":"ORD-<run>-<conn>-<n>"` → (conn, n).
-fn order_key(body: &[u8]) -> Option<(usize, u64)> {
-    let text = std::str::from_utf8(body).ok()?;
-    let start = text.find("\"orderId\":\"")? + "\"orderId\":\"".len();
-    let rest = &text[start..];
-    let id = &rest[..rest.find('"')?];
-    let mut parts = id.rsplitn(3, '-');
-    let n = parts.next()?.parse().ok()?;
-    let conn = parts.next()?.parse().ok()?;
-    Some((conn, n))
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn content_length(head: &[u8]) -> usize {
-    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
-    text.lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Seen>>) {
-    let mut buf: Vec<u8> = Vec::with_capacity(8192);
-    let mut chunk = [0u8; 8192];
+async fn accept(listener: TcpListener, seen: Arc<Mutex<Seen>>) {
     loop {
-        // One request: headers, then Content-Length bytes of body.
-        let head_end = loop {
-            if let Some(i) = find(&buf, b"\r\n\r\n") {
-                break i + 4;
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve(stream, seen.clone()));
             }
+            // Out of file descriptors or similar: try again shortly rather than stop receiving.
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+        }
+    }
+}
+
+/// What the receiver needs from a request head.
+struct Head {
+    content_length: usize,
+    chunked: bool,
+    close: bool,
+    webhook_id: Option<u128>,
+}
+
+fn parse_head(head: &[u8]) -> Head {
+    let mut h = Head {
+        content_length: 0,
+        chunked: false,
+        close: false,
+        webhook_id: None,
+    };
+    for line in head.split(|&b| b == b'\n').skip(1) {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = &line[..colon];
+        let value = line[colon + 1..].trim_ascii();
+        if name.eq_ignore_ascii_case(b"content-length") {
+            h.content_length = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            h.chunked = value.eq_ignore_ascii_case(b"chunked");
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            h.close = value.eq_ignore_ascii_case(b"close");
+        } else if name.eq_ignore_ascii_case(b"webhook-id") {
+            h.webhook_id = ids::parse_uuid(value);
+        }
+    }
+    h
+}
+
+/// The part of a delivery's body the receiver reads: the top-level event id.
+#[derive(serde::Deserialize)]
+struct DeliveryBody<'a> {
+    #[serde(borrow)]
+    id: &'a str,
+}
+
+fn record(seen: &Mutex<Seen>, webhook_id: Option<u128>, body: &[u8], at: Instant) {
+    let event_id = serde_json::from_slice::<DeliveryBody>(body)
+        .ok()
+        .and_then(|b| ids::parse_uuid(b.id.as_bytes()));
+    let mut s = seen.lock().unwrap_or_else(|e| e.into_inner());
+    s.requests += 1;
+    match (webhook_id, event_id) {
+        (Some(delivery), Some(event)) => {
+            s.webhook_ids.insert(delivery);
+            s.first.entry(event).or_insert(at);
+        }
+        _ => s.unrecognised += 1,
+    }
+}
+
+/// One connection: requests one after another (keep-alive), each answered 200 once read.
+async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Seen>>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        let mut searched = 0;
+        let head_end = loop {
+            if let Some(i) = ids::find(&buf[searched..], b"\r\n\r\n") {
+                break searched + i + 4;
+            }
+            if buf.len() > MAX_HEAD {
+                return;
+            }
+            searched = buf.len().saturating_sub(3);
             match stream.read(&mut chunk).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         };
-        let total = head_end + content_length(&buf[..head_end]);
-        while buf.len() < total {
+        let head = parse_head(&buf[..head_end]);
+        if head.chunked || head.content_length > MAX_BODY {
+            seen.lock().unwrap_or_else(|e| e.into_inner()).unrecognised += 1;
+            let _ = stream.write_all(OK).await;
+            return;
+        }
+        let end = head_end + head.content_length;
+        while buf.len() < end {
             match stream.read(&mut chunk).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         }
-        let at = Instant::now();
-        {
-            let mut s = seen.lock().unwrap_or_else(|e| e.into_inner());
-            s.requests += 1;
-            match order_key(&buf[head_end..total]) {
-                Some(key) => {
-                    if s.first.insert(key, at).is_some() {
-                        s.repeats += 1;
-                    }
-                }
-                None => s.unrecognised += 1,
-            }
-        }
-        buf.drain(..total);
-        if stream
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-            .await
-            .is_err()
-        {
+        record(&seen, head.webhook_id, &buf[head_end..end], Instant::now());
+        buf.drain(..end);
+        if stream.write_all(OK).await.is_err() || head.close {
             return;
         }
     }
@@ -124,12 +191,55 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Seen>>) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn order_keys() {
-        assert_eq!(
-            super::order_key(br#"{"data":{"orderId":"ORD-123-1700000000000-7-42","x":1}}"#),
-            Some((7, 42))
+    fn heads() {
+        let h = parse_head(
+            b"POST /bench-hook HTTP/1.1\r\nContent-Length: 12\r\nwebhook-id: 0190f5c2-0000-7000-8000-000000000001\r\n\r\n",
         );
-        assert_eq!(super::order_key(b"{}"), None);
+        assert_eq!(h.content_length, 12);
+        assert_eq!(
+            h.webhook_id,
+            Some(0x0190_f5c2_0000_7000_8000_0000_0000_0001)
+        );
+        assert!(!h.chunked && !h.close);
+        let h = parse_head(
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        );
+        assert!(h.chunked && h.close);
+    }
+
+    #[tokio::test]
+    async fn records_arrivals_and_duplicates() {
+        let r = Receiver::start().await.expect("receiver");
+        let http = reqwest::Client::new();
+        let body =
+            r#"{"id":"0190f5c2-7d3e-7a41-9b1c-3f2e4d5c6b7a","event":"purchase","data":{"id":"x"}}"#;
+        for delivery in [
+            "0190f5c2-0000-7000-8000-000000000001",
+            "0190f5c2-0000-7000-8000-000000000001",
+            "0190f5c2-0000-7000-8000-000000000002",
+        ] {
+            let resp = http
+                .post(&r.url)
+                .header("webhook-id", delivery)
+                .body(body)
+                .send()
+                .await
+                .expect("sent");
+            assert_eq!(resp.status(), 200);
+            assert_eq!(resp.bytes().await.expect("body").len(), 0);
+        }
+        let resp = http.post(&r.url).body("{}").send().await.expect("sent");
+        assert_eq!(resp.status(), 200);
+        let s = r.seen();
+        assert_eq!(s.requests, 4);
+        assert_eq!(s.webhook_ids.len(), 2);
+        assert_eq!(s.unrecognised, 1);
+        assert!(s
+            .first
+            .contains_key(&0x0190_f5c2_7d3e_7a41_9b1c_3f2e_4d5c_6b7a));
+        assert_eq!(s.first.len(), 1);
     }
 }
