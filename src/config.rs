@@ -12,6 +12,9 @@
 //! | `POSTBACK_ALLOW_PRIVATE_TARGETS` | `false` | let webhooks reach loopback/private addresses |
 //! | `POSTBACK_RETRY_SCHEDULE` | `2s,4s,8s` | waits before each retry of a failed delivery |
 //! | `POSTBACK_DELIVERY_TIMEOUT` | `5s` | timeout of one delivery attempt |
+//! | `POSTBACK_GOOGLEADS_URL` | `https://googleads.googleapis.com` | Google Ads API root |
+//! | `POSTBACK_META_URL` | `https://graph.facebook.com` | Meta Graph API root |
+//! | `POSTBACK_TIKTOK_URL` | `https://business-api.tiktok.com` | TikTok Business API root |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::path::PathBuf;
@@ -122,6 +125,15 @@ pub struct Config {
         global = true
     )]
     pub delivery_timeout: String,
+    /// Google Ads API root (tests point it at a local fake).
+    #[arg(long, env = "POSTBACK_GOOGLEADS_URL", global = true)]
+    pub googleads_url: Option<String>,
+    /// Meta Graph API root.
+    #[arg(long, env = "POSTBACK_META_URL", global = true)]
+    pub meta_url: Option<String>,
+    /// TikTok Business API root.
+    #[arg(long, env = "POSTBACK_TIKTOK_URL", global = true)]
+    pub tiktok_url: Option<String>,
 }
 
 fn default_workers() -> usize {
@@ -168,10 +180,34 @@ impl Config {
         if timeout.is_zero() {
             return Err("POSTBACK_DELIVERY_TIMEOUT must be more than 0".into());
         }
+        let mut platform_urls = postback_domain::deliveries::PlatformUrls::default();
+        for (name, given, slot) in [
+            (
+                "POSTBACK_GOOGLEADS_URL",
+                &self.googleads_url,
+                &mut platform_urls.googleads,
+            ),
+            ("POSTBACK_META_URL", &self.meta_url, &mut platform_urls.meta),
+            (
+                "POSTBACK_TIKTOK_URL",
+                &self.tiktok_url,
+                &mut platform_urls.tiktok,
+            ),
+        ] {
+            if let Some(u) = given {
+                let parsed =
+                    url::Url::parse(u).map_err(|e| format!("{name} {u:?} is not a URL: {e}"))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(format!("{name} must start with http:// or https://"));
+                }
+                *slot = u.trim_end_matches('/').to_owned();
+            }
+        }
         Ok(postback_api::delivery::DeliveryConfig {
             retry_schedule,
             timeout,
             allow_private_targets: self.allow_private_targets,
+            platform_urls,
         })
     }
 }

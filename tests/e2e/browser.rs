@@ -11,7 +11,12 @@ async fn dashboard_in_a_real_browser() {
         root.join("tests/browser/node_modules/playwright-core").is_dir(),
         "browser test dependencies are missing: run `npm ci` in tests/browser (scripts/test does it)"
     );
-    let app = TestApp::spawn().await;
+    // The ad platforms' APIs: a fake on loopback that accepts every conversion.
+    let platforms = crate::receiver::Receiver::start().await;
+    platforms.always(
+        crate::receiver::Reply::ok().body(r#"{"events_received": 1, "code": 0, "message": "OK"}"#),
+    );
+    let app = TestApp::spawn_with_platforms(&platforms.url("")).await;
     let out = tokio::process::Command::new("node")
         .current_dir(root)
         .args(["--test", "--test-concurrency=1", "tests/browser/"])

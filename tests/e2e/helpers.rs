@@ -190,6 +190,21 @@ impl TestApp {
         Self::spawn_with(db_url, test_delivery()).await
     }
 
+    /// A server whose ad platform adapters send to `platforms` (a local fake).
+    pub async fn spawn_with_platforms(platforms: &str) -> Self {
+        let db_url = fresh_database().await;
+        let url = platforms.trim_end_matches('/').to_owned();
+        let delivery = postback_api::delivery::DeliveryConfig {
+            platform_urls: postback_domain::deliveries::PlatformUrls {
+                googleads: url.clone(),
+                meta: url.clone(),
+                tiktok: url,
+            },
+            ..test_delivery()
+        };
+        Self::spawn_with(&db_url, delivery).await
+    }
+
     /// A server with production's refusal of private webhook targets.
     pub async fn spawn_strict() -> Self {
         let db_url = fresh_database().await;
@@ -282,6 +297,7 @@ pub fn test_delivery() -> postback_api::delivery::DeliveryConfig {
         retry_schedule: vec![Duration::from_millis(200); 3],
         timeout: Duration::from_secs(2),
         allow_private_targets: true,
+        platform_urls: Default::default(),
     }
 }
 
@@ -322,6 +338,10 @@ impl User {
 
     pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.send(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
     }
 
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {

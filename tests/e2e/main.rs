@@ -1,5 +1,6 @@
 //! End-to-end tests of the whole binary: real PostgreSQL, real HTTP, real browser.
 
+mod attribution;
 mod auth;
 mod browser;
 mod csrf;
@@ -9,6 +10,7 @@ mod helpers;
 mod inbound;
 mod keys;
 mod migrations;
+mod platforms;
 mod receiver;
 mod seed_snippets;
 mod tenancy;

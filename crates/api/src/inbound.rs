@@ -135,10 +135,10 @@ pub async fn receive(
         }
     };
     match state.ingestor.submit(submission).await? {
-        Outcome::Accepted(event_id) => Ok(HttpResponse::Ok().json(Accepted {
+        Outcome::Accepted(event_id, dispatched) => Ok(HttpResponse::Ok().json(Accepted {
             ok: true,
             duplicate: false,
-            dispatched: Vec::new(),
+            dispatched,
             event_id,
         })),
         Outcome::Duplicate(event_id) => Ok(HttpResponse::Ok().json(Accepted {

@@ -12,13 +12,16 @@ use diesel::sql_types::{Array, Bool, Float8, Int4, Nullable, Text, Timestamptz, 
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
+use crate::attribution::Attribution;
 use crate::conditions::{self, Condition, Facts};
 use crate::error::{DomainError, DomainResult};
 use crate::events::Event;
-use crate::ids::{DeliveryId, EventId, WebhookId, WorkspaceId};
+use crate::ids::{ConnectionId, DeliveryId, EventId, TouchId, WebhookId, WorkspaceId};
 use crate::inbound::ParsedEvent;
 use crate::paging::{Cursor, Page, PageRequest};
-use crate::schema::{deliveries, delivery_attempts, webhooks};
+use crate::platforms::{self, Platform};
+use crate::schema::{connections, deliveries, delivery_attempts, webhooks};
+use crate::tracking::Touch;
 use crate::webhooks::{expand_tokens, TokenValues, AUTO_PAUSE_AFTER};
 
 /// The channel workers LISTEN on; a notification means "there may be due deliveries".
@@ -26,25 +29,53 @@ pub const CHANNEL: &str = "postback_deliveries";
 /// Stored response excerpts are cut at this many bytes.
 pub const EXCERPT_BYTES: usize = 4096;
 
-/// A webhook as the ingest path needs it: enough to decide whether an event fires it.
+/// What a delivery goes to: an outbound webhook, or an ad platform connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Webhook(WebhookId),
+    Connection(ConnectionId, Platform),
+}
+
+/// A webhook or platform connection as the ingest path needs it: enough to decide whether an
+/// event goes to it.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    pub webhook_id: WebhookId,
+    pub target: Target,
+    /// Webhooks: the URL with its tokens; connections: unused.
     pub url: String,
+    /// Webhooks: the events filter (empty = all).
     pub events: Vec<String>,
+    /// Webhooks: the conditions, all of which must hold.
     pub conditions: Vec<Condition>,
+    /// Connections: Postback event name -> platform event name ("" = not sent).
+    pub event_map: HashMap<String, String>,
+}
+
+impl Rule {
+    /// Whether the rule needs the visitor's earlier conversions and events counted.
+    pub fn needs_counts(&self) -> bool {
+        self.conditions
+            .iter()
+            .any(|c| c.field == "conversionCount" || c.field == "eventCount")
+    }
 }
 
 /// Rules by inbound key hash, for one batch.
 pub type RuleBook = HashMap<Vec<u8>, Vec<Arc<Rule>>>;
 
-/// The rules of every webhook that events under these keys may fire (the key's workspace's
-/// webhooks for every domain or for the key's domain; paused ones too: their deliveries are held).
+/// The rules of every target that events under these keys may go to: the key's workspace's
+/// webhooks for every domain or for the key's domain (paused ones too: their deliveries are
+/// held), and the enabled platform connections of the key's domain.
 pub const RULES_SQL: &str = r#"
-SELECT k.key_hash, w.id, w.url, w.events, w.conditions
+SELECT k.key_hash, w.id, w.url, w.events, w.conditions, NULL::text AS platform, NULL::jsonb AS event_map
 FROM inbound_keys k
 JOIN webhooks w ON w.workspace_id = k.workspace_id
                AND (w.domain_id IS NULL OR w.domain_id = k.domain_id)
+WHERE k.key_hash = ANY($1) AND k.revoked_at IS NULL
+UNION ALL
+SELECT k.key_hash, c.id, c.platform, '{}'::text[], '[]'::jsonb, c.platform, c.event_map
+FROM inbound_keys k
+JOIN connections c ON c.workspace_id = k.workspace_id AND c.domain_id = k.domain_id AND c.enabled
 WHERE k.key_hash = ANY($1) AND k.revoked_at IS NULL
 "#;
 
@@ -53,8 +84,24 @@ WHERE k.key_hash = ANY($1) AND k.revoked_at IS NULL
 pub struct Planned {
     pub id: DeliveryId,
     pub event_id: EventId,
-    pub webhook_id: WebhookId,
+    pub target: Target,
+    /// Webhooks: the URL with tokens filled in; connections: the platform's name.
     pub url: String,
+}
+
+impl Planned {
+    pub fn webhook_id(&self) -> Option<uuid::Uuid> {
+        match self.target {
+            Target::Webhook(id) => Some(id.0),
+            Target::Connection(..) => None,
+        }
+    }
+    pub fn connection_id(&self) -> Option<uuid::Uuid> {
+        match self.target {
+            Target::Connection(id, _) => Some(id.0),
+            Target::Webhook(_) => None,
+        }
+    }
 }
 
 pub fn token_values(event: &ParsedEvent, event_id: EventId) -> TokenValues {
@@ -67,28 +114,60 @@ pub fn token_values(event: &ParsedEvent, event_id: EventId) -> TokenValues {
     }
 }
 
-/// The deliveries an event fires: every rule whose event filter and conditions it meets.
-pub fn plan(rules: &[Arc<Rule>], event: &ParsedEvent, event_id: EventId) -> Vec<Planned> {
+/// The platform's name for an event under a connection's mapping, or None when it is not sent.
+pub fn platform_event_name(
+    platform: Platform,
+    event_map: &HashMap<String, String>,
+    event: &str,
+) -> Option<String> {
+    match event_map.get(event) {
+        Some(name) if name.trim().is_empty() => None,
+        Some(name) => Some(name.trim().to_owned()),
+        None => platform.default_event_name(event),
+    }
+}
+
+/// The deliveries an event fires: every webhook whose event filter and conditions it meets, and
+/// every enabled platform connection that sends this event.
+pub fn plan(
+    rules: &[Arc<Rule>],
+    event: &ParsedEvent,
+    event_id: EventId,
+    attribution: &Attribution,
+) -> Vec<Planned> {
     if rules.is_empty() {
         return Vec::new();
     }
-    // Touch facts and visitor counts join here once attribution stores them.
+    let first = attribution.first.as_ref().map(Touch::facts);
+    let last = attribution.last.as_ref().map(Touch::facts);
     let facts = Facts {
         event: &event.event,
         revenue: event.value,
         currency: &event.currency,
-        ..Facts::default()
+        conversion_count: attribution.conversion_count,
+        event_count: attribution.event_count,
+        first_touch: first.as_ref(),
+        last_touch: last.as_ref(),
     };
     let tokens = token_values(event, event_id);
     rules
         .iter()
-        .filter(|r| conditions::event_matches(&r.events, &event.event))
-        .filter(|r| conditions::all_hold(&r.conditions, &facts))
-        .map(|r| Planned {
-            id: DeliveryId::time_ordered(),
-            event_id,
-            webhook_id: r.webhook_id,
-            url: expand_tokens(&r.url, &tokens),
+        .filter_map(|r| {
+            match r.target {
+                Target::Webhook(_) => (conditions::event_matches(&r.events, &event.event)
+                    && conditions::all_hold(&r.conditions, &facts))
+                .then(|| expand_tokens(&r.url, &tokens)),
+                Target::Connection(_, platform) => {
+                    platform_event_name(platform, &r.event_map, &event.event)
+                        .map(|_| platform.as_str().to_owned())
+                }
+            }
+            .map(|url| Planned {
+                id: DeliveryId::time_ordered(),
+                event_id,
+                target: r.target,
+                url,
+            })
         })
         .collect()
 }
@@ -102,17 +181,23 @@ pub async fn insert_planned(conn: &mut AsyncPgConnection, planned: &[Planned]) -
     }
     let ids: Vec<uuid::Uuid> = planned.iter().map(|p| p.id.0).collect();
     let event_ids: Vec<uuid::Uuid> = planned.iter().map(|p| p.event_id.0).collect();
-    let hook_ids: Vec<uuid::Uuid> = planned.iter().map(|p| p.webhook_id.0).collect();
+    let hook_ids: Vec<Option<uuid::Uuid>> = planned.iter().map(Planned::webhook_id).collect();
+    let connection_ids: Vec<Option<uuid::Uuid>> =
+        planned.iter().map(Planned::connection_id).collect();
     let urls: Vec<&str> = planned.iter().map(|p| p.url.as_str()).collect();
     diesel::sql_query(
         r#"
         WITH queued AS (
-            INSERT INTO deliveries (id, workspace_id, webhook_id, event_id, url, status)
-            SELECT d.id, e.workspace_id, w.id, e.id, d.url,
-                   CASE WHEN w.status = 'active' THEN 'pending' ELSE 'held' END
-            FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[]) AS d(id, event_id, webhook_id, url)
+            INSERT INTO deliveries (id, workspace_id, webhook_id, connection_id, event_id, url, status)
+            SELECT d.id, e.workspace_id, w.id, c.id, e.id, d.url,
+                   CASE WHEN w.status = 'paused' THEN 'held' ELSE 'pending' END
+            FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[])
+                 AS d(id, event_id, webhook_id, url, connection_id)
             JOIN events e ON e.id = d.event_id
-            JOIN webhooks w ON w.id = d.webhook_id AND w.workspace_id = e.workspace_id
+            LEFT JOIN webhooks w ON w.id = d.webhook_id AND w.workspace_id = e.workspace_id
+            LEFT JOIN connections c ON c.id = d.connection_id AND c.workspace_id = e.workspace_id
+                                   AND c.enabled
+            WHERE w.id IS NOT NULL OR c.id IS NOT NULL
             RETURNING status
         )
         SELECT pg_notify('postback_deliveries', '') FROM (SELECT 1 FROM queued WHERE status = 'pending' LIMIT 1) q
@@ -120,8 +205,9 @@ pub async fn insert_planned(conn: &mut AsyncPgConnection, planned: &[Planned]) -
     )
     .bind::<Array<SqlUuid>, _>(ids)
     .bind::<Array<SqlUuid>, _>(event_ids)
-    .bind::<Array<SqlUuid>, _>(hook_ids)
+    .bind::<Array<Nullable<SqlUuid>>, _>(hook_ids)
     .bind::<Array<Text>, _>(urls)
+    .bind::<Array<Nullable<SqlUuid>>, _>(connection_ids)
     .execute(conn)
     .await?;
     Ok(())
@@ -182,7 +268,15 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-pub fn body(event: &Event) -> Vec<u8> {
+/// `data.attribution` of a delivery: the event's first and last touch, or null without a match.
+fn attribution_json(first: Option<&Touch>, last: Option<&Touch>) -> Option<serde_json::Value> {
+    if first.is_none() && last.is_none() {
+        return None;
+    }
+    Some(serde_json::json!({ "firstTouch": first, "lastTouch": last }))
+}
+
+pub fn body(event: &Event, first: Option<&Touch>, last: Option<&Touch>) -> Vec<u8> {
     let b = Body {
         id: event.id,
         event: &event.event_name,
@@ -213,7 +307,7 @@ pub fn body(event: &Event) -> Vec<u8> {
             timestamp: rfc3339(event.occurred_at),
             received_at: rfc3339(event.received_at),
             custom: &event.payload,
-            attribution: None,
+            attribution: attribution_json(first, last),
         },
     };
     serde_json::to_vec(&b).unwrap_or_default()
@@ -251,8 +345,47 @@ pub fn sample_body(workspace_id: WorkspaceId, domain_id: Option<crate::ids::Doma
         product_link: None,
         product_image: None,
         products: serde_json::json!([]),
+        first_touch_id: None,
+        last_touch_id: None,
     };
-    body(&event)
+    body(&event, None, None)
+}
+
+/// Where each platform's API lives (`POSTBACK_GOOGLEADS_URL`, `POSTBACK_META_URL`,
+/// `POSTBACK_TIKTOK_URL`; tests point them at local fakes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlatformUrls {
+    pub googleads: String,
+    pub meta: String,
+    pub tiktok: String,
+}
+
+impl Default for PlatformUrls {
+    fn default() -> Self {
+        let default = |p: Platform| {
+            platforms::DEFAULT_BASE_URLS
+                .iter()
+                .find(|(q, _)| *q == p)
+                .map(|(_, url)| (*url).to_owned())
+                .unwrap_or_default()
+        };
+        Self {
+            googleads: default(Platform::GoogleAds),
+            meta: default(Platform::Meta),
+            tiktok: default(Platform::TikTok),
+        }
+    }
+}
+
+impl PlatformUrls {
+    pub fn get(&self, platform: Platform) -> &str {
+        let url = match platform {
+            Platform::GoogleAds => &self.googleads,
+            Platform::Meta => &self.meta,
+            Platform::TikTok => &self.tiktok,
+        };
+        url.trim_end_matches('/')
+    }
 }
 
 /// A delivery a worker has claimed, with what it needs to send it.
@@ -260,13 +393,36 @@ pub fn sample_body(workspace_id: WorkspaceId, domain_id: Option<crate::ids::Doma
 pub struct Claimed {
     pub id: DeliveryId,
     pub workspace_id: WorkspaceId,
-    pub webhook_id: WebhookId,
-    pub url: String,
     /// The attempt number this claim makes (also the fencing token for its result).
     pub attempt: i32,
     pub round_attempt: i32,
-    pub secret: Option<String>,
-    pub body: Arc<Vec<u8>>,
+    pub send: Send,
+}
+
+/// What a claimed delivery sends.
+#[derive(Debug, Clone)]
+pub enum Send {
+    Webhook {
+        webhook_id: WebhookId,
+        url: String,
+        secret: Option<String>,
+        body: Arc<Vec<u8>>,
+    },
+    /// The platform's request, or why it cannot be built (missing credentials, say), which
+    /// fails the attempt without sending anything.
+    Platform {
+        platform: Platform,
+        request: Result<platforms::Request, String>,
+    },
+}
+
+impl Claimed {
+    pub fn webhook_id(&self) -> Option<WebhookId> {
+        match &self.send {
+            Send::Webhook { webhook_id, .. } => Some(*webhook_id),
+            Send::Platform { .. } => None,
+        }
+    }
 }
 
 #[derive(QueryableByName)]
@@ -275,8 +431,10 @@ struct ClaimRow {
     id: uuid::Uuid,
     #[diesel(sql_type = SqlUuid)]
     workspace_id: uuid::Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    webhook_id: uuid::Uuid,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    webhook_id: Option<uuid::Uuid>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    connection_id: Option<uuid::Uuid>,
     #[diesel(sql_type = SqlUuid)]
     event_id: uuid::Uuid,
     #[diesel(sql_type = Text)]
@@ -287,12 +445,25 @@ struct ClaimRow {
     round_attempts: i32,
 }
 
+/// A connection as the worker needs it.
+#[derive(Debug, Clone, Queryable)]
+struct ConnectionRow {
+    id: uuid::Uuid,
+    platform: String,
+    enabled: bool,
+    settings: serde_json::Value,
+    credentials: serde_json::Value,
+    event_map: serde_json::Value,
+}
+
 /// Claims up to `limit` due deliveries for `lease_secs`: another worker sees them again only if
 /// this one has not recorded a result by then. Deliveries of a paused webhook are held instead.
+/// Platform requests are built against `platform_urls`.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     limit: i64,
     lease_secs: f64,
+    platform_urls: &PlatformUrls,
 ) -> DomainResult<Vec<Claimed>> {
     let rows: Vec<ClaimRow> = diesel::sql_query(
         r#"
@@ -308,7 +479,8 @@ pub async fn claim(
             attempts = d.attempts + 1,
             round_attempts = d.round_attempts + 1
         FROM due WHERE d.id = due.id
-        RETURNING d.id, d.workspace_id, d.webhook_id, d.event_id, d.url, d.attempts, d.round_attempts
+        RETURNING d.id, d.workspace_id, d.webhook_id, d.connection_id, d.event_id, d.url,
+                  d.attempts, d.round_attempts
         "#,
     )
     .bind::<diesel::sql_types::BigInt, _>(limit)
@@ -318,46 +490,102 @@ pub async fn claim(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let hook_ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.webhook_id).collect();
-    let hooks: HashMap<uuid::Uuid, (Option<String>, String)> = webhooks::table
-        .filter(webhooks::id.eq_any(&hook_ids))
-        .select((webhooks::id, webhooks::secret, webhooks::status))
-        .load::<(uuid::Uuid, Option<String>, String)>(conn)
-        .await?
-        .into_iter()
-        .map(|(id, secret, status)| (id, (secret, status)))
-        .collect();
+    let hook_ids: Vec<uuid::Uuid> = rows.iter().filter_map(|r| r.webhook_id).collect();
+    let hooks: HashMap<uuid::Uuid, (Option<String>, String)> = if hook_ids.is_empty() {
+        HashMap::new()
+    } else {
+        webhooks::table
+            .filter(webhooks::id.eq_any(&hook_ids))
+            .select((webhooks::id, webhooks::secret, webhooks::status))
+            .load::<(uuid::Uuid, Option<String>, String)>(conn)
+            .await?
+            .into_iter()
+            .map(|(id, secret, status)| (id, (secret, status)))
+            .collect()
+    };
+    let connection_ids: Vec<uuid::Uuid> = rows.iter().filter_map(|r| r.connection_id).collect();
+    let connections: HashMap<uuid::Uuid, ConnectionRow> = if connection_ids.is_empty() {
+        HashMap::new()
+    } else {
+        connections::table
+            .filter(connections::id.eq_any(&connection_ids))
+            .select((
+                connections::id,
+                connections::platform,
+                connections::enabled,
+                connections::settings,
+                connections::credentials,
+                connections::event_map,
+            ))
+            .load::<ConnectionRow>(conn)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect()
+    };
     let event_ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.event_id).collect();
     // One index probe per claimed id (a plain `= ANY` let the planner scan the table).
-    let bodies: HashMap<uuid::Uuid, Arc<Vec<u8>>> = diesel::sql_query(
+    let events: HashMap<uuid::Uuid, Event> = diesel::sql_query(
         "SELECT e.* FROM unnest($1::uuid[]) AS x(id) JOIN events e ON e.id = x.id",
     )
     .bind::<Array<SqlUuid>, _>(&event_ids)
     .load::<Event>(conn)
     .await?
-    .iter()
-    .map(|e| (e.id.0, Arc::new(body(e))))
+    .into_iter()
+    .map(|e| (e.id.0, e))
     .collect();
+    let touch_ids: Vec<TouchId> = events
+        .values()
+        .flat_map(|e| [e.first_touch_id, e.last_touch_id])
+        .flatten()
+        .collect();
+    let touches = crate::attribution::touches_by_id(conn, &touch_ids).await?;
+    let mut bodies: HashMap<uuid::Uuid, Arc<Vec<u8>>> = HashMap::new();
     let mut claimed = Vec::with_capacity(rows.len());
     let mut held: Vec<uuid::Uuid> = Vec::new();
     for r in rows {
-        let hook = hooks.get(&r.webhook_id);
-        match (hook, bodies.get(&r.event_id)) {
-            (Some((secret, status)), Some(body)) if status == "active" => claimed.push(Claimed {
-                id: DeliveryId(r.id),
-                workspace_id: WorkspaceId(r.workspace_id),
-                webhook_id: WebhookId(r.webhook_id),
-                url: r.url,
-                attempt: r.attempts,
-                round_attempt: r.round_attempts,
-                secret: secret.clone(),
-                body: body.clone(),
-            }),
-            // Paused meanwhile: hold it (the claim does not count as an attempt). Webhook or
-            // event deleted meanwhile: the cascade removes the row; nothing to send.
-            (Some(_), Some(_)) => held.push(r.id),
-            _ => {}
-        }
+        // Event, webhook or connection deleted meanwhile: the cascade removes the row.
+        let Some(event) = events.get(&r.event_id) else {
+            continue;
+        };
+        let send = match (r.webhook_id, r.connection_id) {
+            (Some(hook_id), _) => match hooks.get(&hook_id) {
+                Some((secret, status)) if status == "active" => Send::Webhook {
+                    webhook_id: WebhookId(hook_id),
+                    url: r.url,
+                    secret: secret.clone(),
+                    body: bodies
+                        .entry(r.event_id)
+                        .or_insert_with(|| {
+                            let touch = |id: Option<TouchId>| id.and_then(|id| touches.get(&id));
+                            Arc::new(body(
+                                event,
+                                touch(event.first_touch_id),
+                                touch(event.last_touch_id),
+                            ))
+                        })
+                        .clone(),
+                },
+                // Paused meanwhile: hold it (the claim does not count as an attempt).
+                Some(_) => {
+                    held.push(r.id);
+                    continue;
+                }
+                None => continue,
+            },
+            (None, Some(connection_id)) => match connections.get(&connection_id) {
+                Some(c) => platform_send(c, event, &touches, platform_urls),
+                None => continue,
+            },
+            (None, None) => continue,
+        };
+        claimed.push(Claimed {
+            id: DeliveryId(r.id),
+            workspace_id: WorkspaceId(r.workspace_id),
+            attempt: r.attempts,
+            round_attempt: r.round_attempts,
+            send,
+        });
     }
     if !held.is_empty() {
         diesel::update(deliveries::table.filter(deliveries::id.eq_any(held)))
@@ -370,6 +598,118 @@ pub async fn claim(
             .await?;
     }
     Ok(claimed)
+}
+
+/// The touch whose click a platform gets: the last touch if it carries the platform's click id,
+/// else the first touch if that one does, else the last touch (for its page and browser).
+pub fn click_touch<'a>(
+    platform: Platform,
+    first: Option<&'a Touch>,
+    last: Option<&'a Touch>,
+) -> Option<&'a Touch> {
+    let has = |t: &Touch| match platform {
+        Platform::GoogleAds => t.gclid.is_some() || t.gbraid.is_some() || t.wbraid.is_some(),
+        Platform::Meta => t.fbclid.is_some(),
+        Platform::TikTok => t.ttclid.is_some(),
+    };
+    last.filter(|t| has(t))
+        .or(first.filter(|t| has(t)))
+        .or(last)
+}
+
+/// The plaintext conversion an adapter hashes and sends, from a stored event and its touch.
+pub fn conversion(
+    event: &Event,
+    platform_event: String,
+    touch: Option<&Touch>,
+) -> platforms::Conversion {
+    let products: Vec<crate::inbound::Product> =
+        serde_json::from_value(event.products.clone()).unwrap_or_default();
+    platforms::Conversion {
+        event_id: event.id.to_string(),
+        event_name: platform_event,
+        occurred_at: event.occurred_at,
+        email: event.email.clone(),
+        phone: event.phone.clone(),
+        first_name: event.first_name.clone(),
+        last_name: event.last_name.clone(),
+        city: event.city.clone(),
+        state_code: event.state_code.clone(),
+        country_code: event.country_code.clone(),
+        ip: event.ip.clone(),
+        user_agent: touch.and_then(|t| t.user_agent.clone()),
+        value: event.value,
+        currency: event.currency.clone(),
+        order_id: event.order_id.clone(),
+        products: products
+            .into_iter()
+            .map(|p| platforms::Product {
+                id: p.id,
+                name: p.name,
+                price: p.price,
+                quantity: p.quantity,
+            })
+            .collect(),
+        click: touch
+            .map(|t| platforms::Click {
+                gclid: t.gclid.clone(),
+                gbraid: t.gbraid.clone(),
+                wbraid: t.wbraid.clone(),
+                fbclid: t.fbclid.clone(),
+                ttclid: t.ttclid.clone(),
+                clicked_at: Some(t.occurred_at),
+                landing_page: t.landing_page.clone(),
+                referrer: t.referrer.clone(),
+            })
+            .unwrap_or_default(),
+    }
+}
+
+fn platform_send(
+    c: &ConnectionRow,
+    event: &Event,
+    touches: &HashMap<TouchId, Touch>,
+    urls: &PlatformUrls,
+) -> Send {
+    let Some(platform) = Platform::parse(&c.platform) else {
+        return Send::Platform {
+            platform: Platform::Meta,
+            request: Err(format!("unknown platform {}", c.platform)),
+        };
+    };
+    let request = (|| {
+        if !c.enabled {
+            return Err(format!(
+                "The {} connection was disabled before this was sent",
+                platform.label()
+            ));
+        }
+        let event_map: HashMap<String, String> =
+            serde_json::from_value(c.event_map.clone()).unwrap_or_default();
+        let name =
+            platform_event_name(platform, &event_map, &event.event_name).ok_or_else(|| {
+                format!(
+                    "The {} connection no longer sends \"{}\" events",
+                    platform.label(),
+                    event.event_name
+                )
+            })?;
+        let settings: platforms::Settings =
+            serde_json::from_value(c.settings.clone()).unwrap_or_default();
+        let credentials: platforms::Credentials =
+            serde_json::from_value(c.credentials.clone()).unwrap_or_default();
+        let first = event.first_touch_id.and_then(|id| touches.get(&id));
+        let last = event.last_touch_id.and_then(|id| touches.get(&id));
+        let touch = click_touch(platform, first, last);
+        platforms::build(
+            platform,
+            urls.get(platform),
+            &settings,
+            &credentials,
+            &conversion(event, name, touch),
+        )
+    })();
+    Send::Platform { platform, request }
 }
 
 /// When the earliest pending delivery falls due, if any.
@@ -386,7 +726,8 @@ pub async fn next_due(conn: &mut AsyncPgConnection) -> DomainResult<Option<DateT
 pub struct AttemptResult {
     pub delivery_id: DeliveryId,
     pub workspace_id: WorkspaceId,
-    pub webhook_id: WebhookId,
+    /// Webhook deliveries count towards the webhook's run of failures; platform ones do not.
+    pub webhook_id: Option<WebhookId>,
     pub attempt: i32,
     pub started_at: DateTime<Utc>,
     pub duration_ms: i32,
@@ -471,11 +812,14 @@ pub async fn record(conn: &mut AsyncPgConnection, results: &[AttemptResult]) -> 
             // its attempts extends it. (reset, failures after the last success)
             let mut runs: HashMap<WebhookId, (bool, i32)> = HashMap::new();
             for r in results.iter().filter(|r| applied.contains(&r.delivery_id.0)) {
+                let Some(hook) = r.webhook_id else {
+                    continue;
+                };
                 match r.outcome {
                     "succeeded" => {
-                        runs.insert(r.webhook_id, (true, 0));
+                        runs.insert(hook, (true, 0));
                     }
-                    "failed" => runs.entry(r.webhook_id).or_insert((false, 0)).1 += 1,
+                    "failed" => runs.entry(hook).or_insert((false, 0)).1 += 1,
                     _ => {}
                 }
             }
@@ -513,7 +857,8 @@ pub async fn record(conn: &mut AsyncPgConnection, results: &[AttemptResult]) -> 
 pub struct Delivery {
     pub id: DeliveryId,
     pub workspace_id: WorkspaceId,
-    pub webhook_id: WebhookId,
+    pub webhook_id: Option<WebhookId>,
+    pub connection_id: Option<ConnectionId>,
     pub event_id: EventId,
     pub url: String,
     pub status: String,
@@ -545,7 +890,13 @@ pub struct Attempt {
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryView {
     pub id: DeliveryId,
-    pub webhook_id: WebhookId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_id: Option<WebhookId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<ConnectionId>,
+    /// For platform deliveries: `googleads`, `meta` or `tiktok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<&'static str>,
     pub event_id: EventId,
     pub url: String,
     pub status: String,
@@ -581,6 +932,11 @@ async fn with_attempts(
             attempt_log: attempts.remove(&d.id).unwrap_or_default(),
             id: d.id,
             webhook_id: d.webhook_id,
+            platform: d
+                .connection_id
+                .and_then(|_| Platform::parse(&d.url))
+                .map(Platform::as_str),
+            connection_id: d.connection_id,
             event_id: d.event_id,
             url: d.url,
             next_attempt_at: (d.status == "pending").then_some(d.next_attempt_at),
@@ -668,14 +1024,17 @@ pub async fn redeliver(
             "This delivery is already queued; it will be sent shortly".into(),
         ));
     }
-    let active: bool = webhooks::table
-        .filter(webhooks::workspace_id.eq(workspace_id))
-        .filter(webhooks::id.eq(current.webhook_id))
-        .select(webhooks::status.eq("active"))
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(DomainError::NotFound("webhook"))?;
+    let active: bool = match current.webhook_id {
+        Some(hook) => webhooks::table
+            .filter(webhooks::workspace_id.eq(workspace_id))
+            .filter(webhooks::id.eq(hook))
+            .select(webhooks::status.eq("active"))
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or(DomainError::NotFound("webhook"))?,
+        None => true,
+    };
     diesel::update(
         deliveries::table
             .filter(deliveries::workspace_id.eq(workspace_id))

@@ -160,6 +160,31 @@ pub async fn count(conn: &mut AsyncPgConnection, workspace_id: WorkspaceId) -> D
 }
 
 /// The domain, when it belongs to this workspace; otherwise not found.
+/// Sets how far back attribution looks for a visitor's touches (1 to 365 days).
+pub async fn set_attribution_window(
+    conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
+    id: DomainId,
+    days: i64,
+) -> DomainResult<Domain> {
+    if !(1..=365).contains(&days) {
+        return Err(DomainError::invalid(
+            "attributionWindowDays must be a whole number of days from 1 to 365",
+        ));
+    }
+    diesel::update(
+        domains::table
+            .filter(domains::workspace_id.eq(workspace_id))
+            .filter(domains::id.eq(id)),
+    )
+    .set(domains::attribution_window_days.eq(days as i32))
+    .returning(Domain::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?
+    .ok_or(DomainError::NotFound("domain"))
+}
+
 pub async fn get(
     conn: &mut AsyncPgConnection,
     workspace_id: WorkspaceId,

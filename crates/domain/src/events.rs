@@ -9,12 +9,14 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
+use crate::attribution::{self, Attribution};
 use crate::deliveries;
 use crate::error::{DomainError, DomainResult};
-use crate::ids::{DomainId, EventId, KeyId, WorkspaceId};
+use crate::ids::{DomainId, EventId, KeyId, TouchId, WorkspaceId};
 use crate::inbound::ParsedEvent;
 use crate::keys::LAST_USED_RESOLUTION;
 use crate::paging::{Cursor, Page, PageRequest};
+use crate::platforms::Platform;
 use crate::schema::{events, inbound_keys, plans, usage_counters, workspaces};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Serialize)]
@@ -55,6 +57,10 @@ pub struct Event {
     pub product_link: Option<String>,
     pub product_image: Option<String>,
     pub products: serde_json::Value,
+    #[serde(skip)]
+    pub first_touch_id: Option<TouchId>,
+    #[serde(skip)]
+    pub last_touch_id: Option<TouchId>,
 }
 
 #[derive(Debug, Insertable)]
@@ -87,6 +93,8 @@ struct NewEventRow<'a> {
     product_link: Option<&'a str>,
     product_image: Option<&'a str>,
     products: serde_json::Value,
+    first_touch_id: Option<uuid::Uuid>,
+    last_touch_id: Option<uuid::Uuid>,
 }
 
 /// One inbound request waiting to be committed.
@@ -99,7 +107,8 @@ pub struct Submission {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Accepted(EventId),
+    /// Stored, with the platforms a delivery was queued to (seed 000's `dispatched`).
+    Accepted(EventId, Vec<&'static str>),
     /// An earlier event with the same orderId + event or Idempotency-Key; its id.
     Duplicate(EventId),
     InvalidKey,
@@ -190,7 +199,12 @@ async fn resolve_keys(
         .collect())
 }
 
-fn row_for<'a>(id: EventId, key: &KeyInfo, sub: &'a Submission) -> NewEventRow<'a> {
+fn row_for<'a>(
+    id: EventId,
+    key: &KeyInfo,
+    sub: &'a Submission,
+    attribution: &Attribution,
+) -> NewEventRow<'a> {
     let e = &sub.event;
     NewEventRow {
         id,
@@ -220,6 +234,8 @@ fn row_for<'a>(id: EventId, key: &KeyInfo, sub: &'a Submission) -> NewEventRow<'
         product_link: e.product_link.as_deref(),
         product_image: e.product_image.as_deref(),
         products: serde_json::to_value(&e.products).unwrap_or_else(|_| serde_json::json!([])),
+        first_touch_id: attribution.first_id(),
+        last_touch_id: attribution.last_id(),
     }
 }
 
@@ -305,12 +321,13 @@ async fn month_usage(
 async fn ingest_exact(
     conn: &mut AsyncPgConnection,
     subs: &[&Submission],
+    found: &[&Attribution],
     rules: &deliveries::RuleBook,
     shard: i16,
 ) -> DomainResult<Vec<Outcome>> {
     let mut exclusive = std::collections::BTreeSet::new();
     loop {
-        match try_ingest(conn, subs, rules, shard, &exclusive).await {
+        match try_ingest(conn, subs, found, rules, shard, &exclusive).await {
             Ok(outcomes) => return Ok(outcomes),
             Err(TxError::Domain(e)) => return Err(e),
             Err(TxError::NeedExclusive(ws)) => {
@@ -323,6 +340,7 @@ async fn ingest_exact(
 async fn try_ingest(
     conn: &mut AsyncPgConnection,
     subs: &[&Submission],
+    found: &[&Attribution],
     rules: &deliveries::RuleBook,
     shard: i16,
     exclusive: &std::collections::BTreeSet<WorkspaceId>,
@@ -336,7 +354,7 @@ async fn try_ingest(
             let keys = resolve_keys(conn, hashes).await?;
 
             let mut outcomes: Vec<Option<Outcome>> = vec![None; subs.len()];
-            let mut accepted: Vec<(&Submission, EventId)> = Vec::new();
+            let mut accepted: Vec<(&Submission, &Attribution, EventId)> = Vec::new();
             // Candidates per workspace, in arrival order; a BTreeMap so quota locks are always
             // taken in the same order by concurrent batches.
             let mut by_workspace: BTreeMap<WorkspaceId, Vec<usize>> = BTreeMap::new();
@@ -391,7 +409,7 @@ async fn try_ingest(
                     let rows: Vec<NewEventRow> = now_batch
                         .iter()
                         .zip(&ids)
-                        .map(|(&i, &id)| row_for(id, &keys[&subs[i].key_hash], subs[i]))
+                        .map(|(&i, &id)| row_for(id, &keys[&subs[i].key_hash], subs[i], found[i]))
                         .collect();
                     let inserted: Vec<EventId> = diesel::insert_into(events::table)
                         .values(&rows)
@@ -403,8 +421,8 @@ async fn try_ingest(
                         inserted.into_iter().collect();
                     for (&i, id) in now_batch.iter().zip(&ids) {
                         if inserted.contains(id) {
-                            outcomes[i] = Some(Outcome::Accepted(*id));
-                            accepted.push((subs[i], *id));
+                            outcomes[i] = Some(Outcome::Accepted(*id, Vec::new()));
+                            accepted.push((subs[i], found[i], *id));
                         } else {
                             let domain_id = keys[&subs[i].key_hash].domain_id;
                             let existing = existing_event(conn, domain_id, subs[i]).await?;
@@ -454,8 +472,13 @@ async fn try_ingest(
                 }
             }
 
-            let planned = plan_all(rules, accepted.iter().map(|(s, id)| (*s, id)));
+            let planned = plan_all(rules, accepted.iter().map(|(s, a, id)| (*s, *a, id)));
             deliveries::insert_planned(conn, &planned).await?;
+            for o in outcomes.iter_mut().flatten() {
+                if let Outcome::Accepted(id, platforms) = o {
+                    *platforms = dispatched(&planned, *id);
+                }
+            }
 
             let stale: Vec<KeyId> = keys
                 .values()
@@ -498,11 +521,11 @@ WITH input AS (
         $7::timestamptz[], $8::bytea[], $9::float8[], $10::text[], $11::text[], $12::text[],
         $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[],
         $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[],
-        $25::text[], $26::jsonb[]
+        $25::text[], $26::jsonb[], $33::uuid[], $34::uuid[]
     ) AS t(ord, key_hash, id, event_name, email, payload, occurred_at, email_sha256, value,
            currency, order_id, idempotency_key, first_name, last_name, phone, ip, city, country,
            country_code, state, state_code, guid, product_name, product_link, product_image,
-           products)
+           products, first_touch_id, last_touch_id)
 ),
 valid AS (
     SELECT i.*, k.id AS key_id, k.domain_id, k.workspace_id, k.last_used_at
@@ -515,11 +538,11 @@ ins AS (
     INSERT INTO events (id, workspace_id, domain_id, key_id, event_name, email, payload,
         occurred_at, email_sha256, value, currency, order_id, idempotency_key, first_name,
         last_name, phone, ip, city, country, country_code, state, state_code, guid,
-        product_name, product_link, product_image, products)
+        product_name, product_link, product_image, products, first_touch_id, last_touch_id)
     SELECT id, workspace_id, domain_id, key_id, event_name, email, payload, occurred_at,
         email_sha256, value, currency, order_id, idempotency_key, first_name, last_name, phone,
         ip, city, country, country_code, state, state_code, guid, product_name, product_link,
-        product_image, products
+        product_image, products, first_touch_id, last_touch_id
     FROM valid ORDER BY ord
     ON CONFLICT DO NOTHING
     RETURNING id, workspace_id
@@ -536,12 +559,16 @@ touched AS (
                  WHERE last_used_at IS NULL OR last_used_at <= now() - interval '60 seconds')
 ),
 queued AS (
-    INSERT INTO deliveries (id, workspace_id, webhook_id, event_id, url, status)
-    SELECT d.id, ins.workspace_id, w.id, ins.id, d.url,
-           CASE WHEN w.status = 'active' THEN 'pending' ELSE 'held' END
-    FROM unnest($29::uuid[], $30::uuid[], $31::uuid[], $32::text[]) AS d(id, event_id, webhook_id, url)
+    INSERT INTO deliveries (id, workspace_id, webhook_id, connection_id, event_id, url, status)
+    SELECT d.id, ins.workspace_id, w.id, c.id, ins.id, d.url,
+           CASE WHEN w.status = 'paused' THEN 'held' ELSE 'pending' END
+    FROM unnest($29::uuid[], $30::uuid[], $31::uuid[], $32::text[], $35::uuid[])
+         AS d(id, event_id, webhook_id, url, connection_id)
     JOIN ins ON ins.id = d.event_id
-    JOIN webhooks w ON w.id = d.webhook_id AND w.workspace_id = ins.workspace_id
+    LEFT JOIN webhooks w ON w.id = d.webhook_id AND w.workspace_id = ins.workspace_id
+    LEFT JOIN connections c ON c.id = d.connection_id AND c.workspace_id = ins.workspace_id
+                           AND c.enabled
+    WHERE w.id IS NOT NULL OR c.id IS NOT NULL
     RETURNING status
 ),
 woken AS (
@@ -559,6 +586,7 @@ pub struct FastPath {
     client: tokio_postgres::Client,
     statement: tokio_postgres::Statement,
     rules: tokio_postgres::Statement,
+    attribution: tokio_postgres::Statement,
 }
 
 impl FastPath {
@@ -579,10 +607,15 @@ impl FastPath {
             .prepare(deliveries::RULES_SQL)
             .await
             .map_err(|e| DomainError::internal(format!("preparing the rules query: {e}")))?;
+        let attribution = client
+            .prepare(attribution::ATTRIBUTION_SQL)
+            .await
+            .map_err(|e| DomainError::internal(format!("preparing attribution: {e}")))?;
         Ok(Self {
             client,
             statement,
             rules,
+            attribution,
         })
     }
 
@@ -617,11 +650,23 @@ impl FastPath {
                 Some(rule) => rule.clone(),
                 None => {
                     let conditions: serde_json::Value = r.try_get(4).map_err(get_err)?;
+                    let platform: Option<String> = r.try_get(5).map_err(get_err)?;
+                    let event_map: Option<serde_json::Value> = r.try_get(6).map_err(get_err)?;
+                    let target = match platform.as_deref().map(Platform::parse) {
+                        None => deliveries::Target::Webhook(crate::ids::WebhookId(id)),
+                        Some(Some(p)) => {
+                            deliveries::Target::Connection(crate::ids::ConnectionId(id), p)
+                        }
+                        Some(None) => continue,
+                    };
                     let rule = std::sync::Arc::new(deliveries::Rule {
-                        webhook_id: crate::ids::WebhookId(id),
+                        target,
                         url: r.try_get(2).map_err(get_err)?,
                         events: r.try_get(3).map_err(get_err)?,
                         conditions: serde_json::from_value(conditions).unwrap_or_default(),
+                        event_map: event_map
+                            .and_then(|m| serde_json::from_value(m).ok())
+                            .unwrap_or_default(),
                     });
                     parsed.insert(id, rule.clone());
                     rule
@@ -636,6 +681,7 @@ impl FastPath {
     async fn run(
         &self,
         subs: &[Submission],
+        found: &[Attribution],
         event_ids: &[EventId],
         planned: &[deliveries::Planned],
         shard: i16,
@@ -645,7 +691,18 @@ impl FastPath {
         let ids: Vec<uuid::Uuid> = event_ids.iter().map(|e| e.0).collect();
         let d_ids: Vec<uuid::Uuid> = planned.iter().map(|p| p.id.0).collect();
         let d_events: Vec<uuid::Uuid> = planned.iter().map(|p| p.event_id.0).collect();
-        let d_hooks: Vec<uuid::Uuid> = planned.iter().map(|p| p.webhook_id.0).collect();
+        let d_hooks: Vec<Option<uuid::Uuid>> = planned
+            .iter()
+            .map(deliveries::Planned::webhook_id)
+            .collect();
+        let d_connections: Vec<Option<uuid::Uuid>> = planned
+            .iter()
+            .map(deliveries::Planned::connection_id)
+            .collect();
+        let first_touches: Vec<Option<uuid::Uuid>> =
+            found.iter().map(Attribution::first_id).collect();
+        let last_touches: Vec<Option<uuid::Uuid>> =
+            found.iter().map(Attribution::last_id).collect();
         let d_urls: Vec<&str> = planned.iter().map(|p| p.url.as_str()).collect();
         let text = |f: fn(&Submission) -> &str| -> Vec<&str> { subs.iter().map(f).collect() };
         let opt = |f: fn(&Submission) -> Option<&str>| -> Vec<Option<&str>> {
@@ -720,6 +777,9 @@ impl FastPath {
                     &d_events,
                     &d_hooks,
                     &d_urls,
+                    &first_touches,
+                    &last_touches,
+                    &d_connections,
                 ],
             )
             .await
@@ -749,12 +809,19 @@ async fn ingest_fast(
     pool: &crate::db::DbPool,
     fast: &FastPath,
     subs: &[Submission],
+    found: &[Attribution],
     rules: &deliveries::RuleBook,
     shard: i16,
 ) -> DomainResult<Vec<Option<Outcome>>> {
     let ids: Vec<EventId> = subs.iter().map(|_| EventId::time_ordered()).collect();
-    let planned = plan_all(rules, subs.iter().zip(&ids));
-    let rows = fast.run(subs, &ids, &planned, shard).await?;
+    let planned = plan_all(
+        rules,
+        subs.iter()
+            .zip(found)
+            .zip(&ids)
+            .map(|((s, a), id)| (s, a, id)),
+    );
+    let rows = fast.run(subs, found, &ids, &planned, shard).await?;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; subs.len()];
     // A pooled connection only for the rare duplicate look-up.
     let mut conn: Option<crate::db::DbConn> = None;
@@ -763,7 +830,7 @@ async fn ingest_fast(
             return Err(DomainError::internal("ordinal out of range"));
         };
         outcomes[i] = Some(if inserted {
-            Outcome::Accepted(id)
+            Outcome::Accepted(id, dispatched(&planned, id))
         } else {
             let c = match &mut conn {
                 Some(c) => c,
@@ -788,18 +855,91 @@ pub struct Prefetched {
     pub covered: Vec<Vec<u8>>,
 }
 
-/// The deliveries each (submission, event id) fires, from the rules of its key.
+/// The deliveries each (submission, attribution, event id) fires, from the rules of its key.
 fn plan_all<'a>(
     rules: &deliveries::RuleBook,
-    events: impl Iterator<Item = (&'a Submission, &'a EventId)>,
+    events: impl Iterator<Item = (&'a Submission, &'a Attribution, &'a EventId)>,
 ) -> Vec<deliveries::Planned> {
     let mut planned = Vec::new();
-    for (sub, id) in events {
+    for (sub, found, id) in events {
         if let Some(r) = rules.get(&sub.key_hash) {
-            planned.extend(deliveries::plan(r, &sub.event, *id));
+            planned.extend(deliveries::plan(r, &sub.event, *id, found));
         }
     }
     planned
+}
+
+/// The platforms an event was queued to, in a stable order (seed 000's `dispatched`).
+fn dispatched(planned: &[deliveries::Planned], id: EventId) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = planned
+        .iter()
+        .filter(|p| p.event_id == id)
+        .filter_map(|p| match p.target {
+            deliveries::Target::Connection(_, platform) => Some(platform.as_str()),
+            deliveries::Target::Webhook(_) => None,
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// Finds each submission's first and last touch (and, where a rule asks, its earlier
+/// conversions and events) in one round trip; touches are loaded only for events that have one.
+async fn attribute(
+    pool: &crate::db::DbPool,
+    fast: &FastPath,
+    subs: &[Submission],
+    rules: &deliveries::RuleBook,
+) -> DomainResult<Vec<Attribution>> {
+    let ords: Vec<i32> = (0..subs.len() as i32).collect();
+    let hashes: Vec<&[u8]> = subs.iter().map(|s| s.key_hash.as_slice()).collect();
+    let emails_sha: Vec<&[u8]> = subs
+        .iter()
+        .map(|s| s.event.email_sha256.as_slice())
+        .collect();
+    let occurred: Vec<DateTime<Utc>> = subs.iter().map(|s| s.event.occurred_at).collect();
+    let emails: Vec<&str> = subs.iter().map(|s| s.event.email.as_str()).collect();
+    let counts: Vec<bool> = subs
+        .iter()
+        .map(|s| {
+            rules
+                .get(&s.key_hash)
+                .is_some_and(|r| r.iter().any(|r| r.needs_counts()))
+        })
+        .collect();
+    let rows = fast
+        .client
+        .query(
+            &fast.attribution,
+            &[&ords, &hashes, &emails_sha, &occurred, &emails, &counts],
+        )
+        .await
+        .map_err(|e| fast.db_error("attribution", e))?;
+    let mut found: Vec<(Option<TouchId>, Option<TouchId>)> = vec![(None, None); subs.len()];
+    let mut out: Vec<Attribution> = vec![Attribution::default(); subs.len()];
+    let get_err = |e: tokio_postgres::Error| DomainError::internal(e.to_string());
+    for r in rows {
+        let ord: i32 = r.try_get(0).map_err(get_err)?;
+        let i = usize::try_from(ord).map_err(|_| DomainError::internal("bad ordinal"))?;
+        let first: Option<uuid::Uuid> = r.try_get(1).map_err(get_err)?;
+        let last: Option<uuid::Uuid> = r.try_get(2).map_err(get_err)?;
+        let (Some(slot), Some(a)) = (found.get_mut(i), out.get_mut(i)) else {
+            return Err(DomainError::internal("ordinal out of range"));
+        };
+        *slot = (first.map(TouchId), last.map(TouchId));
+        a.conversion_count = r.try_get(3).map_err(get_err)?;
+        a.event_count = r.try_get(4).map_err(get_err)?;
+    }
+    let ids: Vec<TouchId> = found.iter().flat_map(|(f, l)| [*f, *l]).flatten().collect();
+    if !ids.is_empty() {
+        let mut conn = crate::db::conn(pool).await?;
+        let touches = attribution::touches_by_id(&mut conn, &ids).await?;
+        for ((first, last), a) in found.into_iter().zip(out.iter_mut()) {
+            a.first = first.and_then(|id| touches.get(&id).cloned());
+            a.last = last.and_then(|id| touches.get(&id).cloned());
+        }
+    }
+    Ok(out)
 }
 
 /// Commits a batch of submissions and answers each one; a 200 may only follow an Ok. Keys are
@@ -823,12 +963,14 @@ pub async fn ingest_batch(
     if !missing.is_empty() {
         rules.extend(fast.rules_for(&missing).await?);
     }
-    let mut outcomes = ingest_fast(pool, fast, subs, &rules, shard).await?;
+    let found = attribute(pool, fast, subs, &rules).await?;
+    let mut outcomes = ingest_fast(pool, fast, subs, &found, &rules, shard).await?;
     let rest: Vec<usize> = (0..subs.len()).filter(|&i| outcomes[i].is_none()).collect();
     if !rest.is_empty() {
         let rest_subs: Vec<&Submission> = rest.iter().map(|&i| &subs[i]).collect();
+        let rest_found: Vec<&Attribution> = rest.iter().map(|&i| &found[i]).collect();
         let mut conn = crate::db::conn(pool).await?;
-        let exact = ingest_exact(&mut conn, &rest_subs, &rules, shard).await?;
+        let exact = ingest_exact(&mut conn, &rest_subs, &rest_found, &rules, shard).await?;
         for (i, outcome) in rest.into_iter().zip(exact) {
             outcomes[i] = Some(outcome);
         }

@@ -48,6 +48,7 @@ id_type!(
     DeliveryId,
     VisitorId,
     TouchId,
+    ConnectionId,
 );
 
 impl DeliveryId {

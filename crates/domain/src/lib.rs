@@ -2,7 +2,9 @@
 //! workspace. Pure logic and SQL; nothing here knows about HTTP.
 
 pub mod accounts;
+pub mod attribution;
 pub mod conditions;
+pub mod connections;
 pub mod db;
 pub mod deliveries;
 pub mod domains;
@@ -14,6 +16,7 @@ pub mod inbound;
 pub mod keys;
 pub mod paging;
 pub mod plans;
+pub mod platforms;
 pub mod schema;
 pub mod secrets;
 pub mod sessions;

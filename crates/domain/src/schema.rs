@@ -110,6 +110,8 @@ diesel::table! {
         product_link -> Nullable<Text>,
         product_image -> Nullable<Text>,
         products -> Jsonb,
+        first_touch_id -> Nullable<Uuid>,
+        last_touch_id -> Nullable<Uuid>,
     }
 }
 
@@ -144,7 +146,7 @@ diesel::table! {
     deliveries (id) {
         id -> Uuid,
         workspace_id -> Uuid,
-        webhook_id -> Uuid,
+        webhook_id -> Nullable<Uuid>,
         event_id -> Uuid,
         url -> Text,
         status -> Text,
@@ -155,6 +157,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         completed_at -> Nullable<Timestamptz>,
+        connection_id -> Nullable<Uuid>,
     }
 }
 
@@ -206,6 +209,7 @@ diesel::table! {
         device_type -> Text,
         country -> Nullable<Text>,
         webdriver -> Bool,
+        user_agent -> Nullable<Text>,
     }
 }
 
@@ -216,6 +220,21 @@ diesel::table! {
         visitor_id -> Uuid,
         workspace_id -> Uuid,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    connections (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        domain_id -> Uuid,
+        platform -> Text,
+        enabled -> Bool,
+        settings -> Jsonb,
+        credentials -> Jsonb,
+        event_map -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -247,4 +266,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     visitors,
     touches,
     visitor_emails,
+    connections,
 );

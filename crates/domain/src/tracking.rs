@@ -8,6 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
 use crate::accounts::is_valid_email;
+use crate::conditions::TouchFacts;
 use crate::domains::Domain;
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{TouchId, VisitorId};
@@ -114,6 +115,8 @@ pub struct TouchFields {
     pub device_type: String,
     pub country: Option<String>,
     pub webdriver: bool,
+    #[serde(skip)]
+    pub user_agent: Option<String>,
 }
 
 fn clip(s: &str, max: usize) -> Option<String> {
@@ -134,6 +137,7 @@ pub fn touch_fields(landing: &Landing) -> DomainResult<TouchFields> {
         device_type: device_type(&landing.user_agent).to_owned(),
         country: landing.country.clone(),
         webdriver: landing.webdriver,
+        user_agent: clip(&landing.user_agent, 512),
         ..TouchFields::default()
     };
     for (k, v) in url.query_pairs() {
@@ -252,6 +256,51 @@ pub struct Touch {
     pub device_type: String,
     pub country: Option<String>,
     pub webdriver: bool,
+    #[serde(skip)]
+    pub user_agent: Option<String>,
+}
+
+impl Touch {
+    /// What webhook conditions see of this touch.
+    pub fn facts(&self) -> TouchFacts {
+        TouchFacts {
+            utm_source: self.utm_source.clone(),
+            utm_medium: self.utm_medium.clone(),
+            utm_campaign: self.utm_campaign.clone(),
+            utm_content: self.utm_content.clone(),
+            utm_term: self.utm_term.clone(),
+            country: self.country.clone(),
+            device_type: Some(self.device_type.clone()),
+            referrer: self.referrer.clone(),
+            gclid: self.gclid.clone(),
+            gbraid: self.gbraid.clone(),
+            wbraid: self.wbraid.clone(),
+            fbclid: self.fbclid.clone(),
+            ttclid: self.ttclid.clone(),
+            quality_score: None,
+            link_id: None,
+            target_id: None,
+        }
+    }
+
+    /// The ad platforms whose click id this touch carries.
+    pub fn platforms(&self) -> Vec<&'static str> {
+        let f = self.facts();
+        let mut out = Vec::new();
+        if f.is_from_google_ads() {
+            out.push("Google Ads");
+        }
+        if f.is_from_facebook_ads() {
+            out.push("Meta");
+        }
+        if f.is_from_tiktok_ads() {
+            out.push("TikTok");
+        }
+        if self.msclkid.is_some() {
+            out.push("Microsoft Ads");
+        }
+        out
+    }
 }
 
 #[cfg(test)]

@@ -3,11 +3,13 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::AppState;
+use postback_domain::attribution::{self, human_duration};
 use postback_domain::domains;
 use postback_domain::events::{self, Event, EventFilter};
 use postback_domain::ids::{DomainId, EventId};
 use postback_domain::inbound::Product;
 use postback_domain::paging::PageRequest;
+use postback_domain::tracking::Touch;
 use serde::Deserialize;
 
 use crate::error::WebResult;
@@ -140,6 +142,55 @@ struct EventPage {
     has_other: bool,
     payload: String,
     deliveries: Vec<crate::webhooks::DeliveryRow>,
+    /// First and last touch, side by side (none without a match).
+    touches: Vec<TouchCard>,
+    purged: bool,
+    window_days: i32,
+}
+
+/// One touch, as the event page shows it next to the other.
+pub struct TouchCard {
+    pub which: &'static str,
+    pub title: String,
+    pub at: String,
+    pub before: String,
+    pub fields: Vec<(&'static str, String)>,
+}
+
+fn touch_card(which: &'static str, title: &str, t: &Touch, seconds: Option<i64>) -> TouchCard {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
+    let platforms = t.platforms();
+    TouchCard {
+        which,
+        title: title.to_owned(),
+        at: absolute(t.occurred_at),
+        before: human_duration(seconds.unwrap_or(0)),
+        fields: vec![
+            ("Source", opt(&t.utm_source)),
+            ("Medium", opt(&t.utm_medium)),
+            ("Campaign", opt(&t.utm_campaign)),
+            ("Content", opt(&t.utm_content)),
+            ("Term", opt(&t.utm_term)),
+            (
+                "Ad click from",
+                if platforms.is_empty() {
+                    "—".into()
+                } else {
+                    platforms.join(", ")
+                },
+            ),
+            ("gclid", opt(&t.gclid)),
+            ("gbraid", opt(&t.gbraid)),
+            ("wbraid", opt(&t.wbraid)),
+            ("fbclid", opt(&t.fbclid)),
+            ("ttclid", opt(&t.ttclid)),
+            ("msclkid", opt(&t.msclkid)),
+            ("Landing page", opt(&t.landing_page)),
+            ("Referrer", opt(&t.referrer)),
+            ("Device", t.device_type.clone()),
+            ("Country", opt(&t.country)),
+        ],
+    }
 }
 
 pub async fn show(
@@ -199,8 +250,24 @@ pub async fn show(
         .into_iter()
         .map(crate::webhooks::delivery_row)
         .collect();
+    let found = attribution::for_event(&mut conn, ws, &e).await?;
     let tpl = EventPage {
         deliveries,
+        touches: [
+            found
+                .first_touch
+                .as_ref()
+                .map(|t| touch_card("first", "First touch", t, found.seconds_from_first_touch)),
+            found
+                .last_touch
+                .as_ref()
+                .map(|t| touch_card("last", "Last touch", t, found.seconds_from_last_touch)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        purged: found.purged,
+        window_days: domain.attribution_window_days,
         chrome,
         domain_id: domain.id.to_string(),
         hostname: domain.hostname,

@@ -518,7 +518,9 @@ pub struct AttemptRow {
 
 pub struct DeliveryRow {
     pub id: String,
-    pub webhook_id: String,
+    /// "Webhook" or the platform's name, and where it links to.
+    pub target: String,
+    pub target_href: String,
     pub event_id: String,
     pub created: String,
     pub created_title: String,
@@ -532,7 +534,17 @@ pub struct DeliveryRow {
 pub fn delivery_row(d: DeliveryView) -> DeliveryRow {
     DeliveryRow {
         id: d.id.to_string(),
-        webhook_id: d.webhook_id.to_string(),
+        target: match d
+            .platform
+            .and_then(postback_domain::platforms::Platform::parse)
+        {
+            Some(p) => p.label().to_owned(),
+            None => "Webhook".to_owned(),
+        },
+        target_href: match (d.webhook_id, d.connection_id) {
+            (Some(hook), _) => format!("/webhooks/{hook}"),
+            _ => format!("/events/{}", d.event_id),
+        },
         event_id: d.event_id.to_string(),
         created: relative(d.created_at),
         created_title: absolute(d.created_at),
@@ -868,7 +880,10 @@ pub async fn redeliver(
     let mut conn = state.conn().await?;
     let id = path.into_inner();
     let current = deliveries::get(&mut conn, ws, id).await?;
-    let back = format!("/webhooks/{}", current.webhook_id);
+    let back = match current.webhook_id {
+        Some(hook) => format!("/webhooks/{hook}"),
+        None => format!("/events/{}", current.event_id),
+    };
     match deliveries::redeliver(&mut conn, ws, id).await {
         Ok(d) if d.status == "held" => Ok(redirect_with(
             &back,

@@ -1,5 +1,5 @@
 // Runs the tracking snippet on a real page in Debian Chromium, for tests/e2e/tracking.rs:
-//   node tests/browser/tools/visit.mjs <postback base URL> <site id> <hostname>
+//   node tests/browser/tools/visit.mjs <postback base URL> <site id> <hostname> [landing query]
 // Serves a landing page with the tag and a sign-up form at http://<hostname>:<port>/ (a
 // *.localhost name, which Chromium resolves to loopback), opens it with click ids and UTMs in
 // the query, submits an email through the form and one through postback.identify(), and prints
@@ -7,7 +7,8 @@
 import http from "node:http";
 import { chromium } from "playwright-core";
 
-const [base, site, hostname] = process.argv.slice(2);
+const [base, site, hostname, query] = process.argv.slice(2);
+const landingQuery = query || "utm_source=facebook&utm_campaign=spring&fbclid=IwAR-test";
 if (!base || !site || !hostname) {
   console.error("usage: visit.mjs <base> <site> <hostname>");
   process.exit(2);
@@ -38,7 +39,7 @@ try {
   const loaded = () =>
     tab.waitForFunction(() => window.postback && typeof window.postback.identify === "function", null, { timeout: 15_000 });
   // The snippet reports the landing as soon as it runs; the caller checks what was stored.
-  await tab.goto(`http://${hostname}:${port}/landing?utm_source=facebook&utm_campaign=spring&fbclid=IwAR-test`);
+  await tab.goto(`http://${hostname}:${port}/landing?${landingQuery}`);
   await loaded();
   await tab.getByLabel("Email").fill("Visitor@Example.com");
   await tab.getByRole("button", { name: "Sign up" }).click();

@@ -82,7 +82,7 @@ impl Client {
     pub async fn post(
         &self,
         url: &str,
-        headers: &[(&'static str, String)],
+        headers: &[(impl AsRef<str>, String)],
         body: Vec<u8>,
         excerpt_bytes: usize,
     ) -> Response {
@@ -115,8 +115,12 @@ impl Client {
             .post(parsed)
             .header("Content-Type", "application/json")
             .body(body);
-        for (k, v) in headers {
-            req = req.header(*k, v);
+        // The body is always JSON, and Content-Type is set once above.
+        for (k, v) in headers
+            .iter()
+            .filter(|(k, _)| !k.as_ref().eq_ignore_ascii_case("content-type"))
+        {
+            req = req.header(k.as_ref(), v);
         }
         let mut resp = match req.send().await {
             Ok(r) => r,

@@ -16,6 +16,8 @@ pub struct DeliveryConfig {
     pub retry_schedule: Vec<Duration>,
     pub timeout: Duration,
     pub allow_private_targets: bool,
+    /// Where the ad platforms' APIs live.
+    pub platform_urls: postback_domain::deliveries::PlatformUrls,
 }
 
 impl Default for DeliveryConfig {
@@ -28,6 +30,7 @@ impl Default for DeliveryConfig {
             ],
             timeout: Duration::from_secs(5),
             allow_private_targets: false,
+            platform_urls: Default::default(),
         }
     }
 }

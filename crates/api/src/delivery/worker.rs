@@ -9,10 +9,11 @@ use std::time::Duration;
 use chrono::Utc;
 use futures_util::StreamExt;
 use postback_domain::db::DbPool;
-use postback_domain::deliveries::{self, AttemptResult, Claimed, EXCERPT_BYTES};
+use postback_domain::deliveries::{self, AttemptResult, Claimed, Send, EXCERPT_BYTES};
+use postback_domain::platforms::{self, Answer};
 use tokio::sync::{mpsc, Notify, Semaphore};
 
-use super::client::Client;
+use super::client::{Client, Response};
 use super::{signing, DeliveryConfig};
 
 /// Attempts in flight per instance.
@@ -96,7 +97,9 @@ async fn claimer(
             continue;
         }
         let claimed = match postback_domain::db::conn(&pool).await {
-            Ok(mut conn) => deliveries::claim(&mut conn, free as i64, lease).await,
+            Ok(mut conn) => {
+                deliveries::claim(&mut conn, free as i64, lease, &config.platform_urls).await
+            }
             Err(e) => Err(e),
         };
         let claimed = match claimed {
@@ -145,13 +148,59 @@ async fn claimer(
 /// Sends one claimed delivery and decides what comes next.
 async fn attempt(client: &Client, config: &DeliveryConfig, c: Claimed) -> AttemptResult {
     let started_at = Utc::now();
-    let id = c.id.to_string();
-    let headers = signing::headers(c.secret.as_deref(), &id, started_at.timestamp(), &c.body);
-    let resp = client
-        .post(&c.url, &headers, c.body.as_ref().clone(), EXCERPT_BYTES)
-        .await;
-    let (outcome, retry_at) = if resp.succeeded() {
+    let webhook_id = c.webhook_id();
+    // (response, whether a failure is worth retrying, the platform's own error message)
+    let (resp, retryable, rejection) = match c.send {
+        Send::Webhook {
+            url, secret, body, ..
+        } => {
+            let id = c.id.to_string();
+            let headers = signing::headers(secret.as_deref(), &id, started_at.timestamp(), &body);
+            let resp = client
+                .post(&url, &headers, body.as_ref().clone(), EXCERPT_BYTES)
+                .await;
+            (resp, true, None)
+        }
+        Send::Platform {
+            platform,
+            request: Ok(request),
+        } => {
+            let body = serde_json::to_vec(&request.body).unwrap_or_default();
+            let resp = client
+                .post(&request.url, &request.headers, body, EXCERPT_BYTES)
+                .await;
+            match resp.status {
+                Some(status) => {
+                    match platforms::interpret(platform, status, resp.body.as_deref().unwrap_or(""))
+                    {
+                        Answer::Accepted => (resp, true, None),
+                        Answer::Retry(why) => (resp, true, Some(why)),
+                        Answer::Rejected(why) => (resp, false, Some(why)),
+                    }
+                }
+                // Could not connect, timed out: worth another try.
+                None => (resp, true, None),
+            }
+        }
+        Send::Platform {
+            request: Err(why), ..
+        } => (
+            Response {
+                status: None,
+                body: None,
+                error: Some(why),
+                duration: std::time::Duration::ZERO,
+                retry_after: None,
+            },
+            false,
+            None,
+        ),
+    };
+    let succeeded = resp.succeeded() && rejection.is_none();
+    let (outcome, retry_at) = if succeeded {
         ("succeeded", None)
+    } else if !retryable {
+        ("failed", None)
     } else {
         let round = usize::try_from(c.round_attempt.max(1)).unwrap_or(1);
         match config.retry_schedule.get(round - 1) {
@@ -169,13 +218,13 @@ async fn attempt(client: &Client, config: &DeliveryConfig, c: Claimed) -> Attemp
     AttemptResult {
         delivery_id: c.id,
         workspace_id: c.workspace_id,
-        webhook_id: c.webhook_id,
+        webhook_id,
         attempt: c.attempt,
         started_at,
         duration_ms: i32::try_from(resp.duration.as_millis()).unwrap_or(i32::MAX),
         status_code: resp.status.map(i32::from),
         response_body: resp.body,
-        error: resp.error,
+        error: rejection.or(resp.error),
         outcome,
         retry_at,
     }

@@ -66,3 +66,27 @@ pub async fn delete(
     domains::delete(&mut conn, user.0.workspace_id, path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateBody {
+    attribution_window_days: i64,
+}
+
+/// `PATCH /v1/domains/{id}` `{attributionWindowDays}`.
+pub async fn update(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    path: web::Path<DomainId>,
+    body: web::Json<UpdateBody>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let domain = domains::set_attribution_window(
+        &mut conn,
+        user.0.workspace_id,
+        path.into_inner(),
+        body.attribution_window_days,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(domain))
+}

@@ -52,7 +52,9 @@ pub async fn get(
     let mut conn = state.conn().await?;
     let event = events::get(&mut conn, ws, path.into_inner()).await?;
     let deliveries = postback_domain::deliveries::list_for_event(&mut conn, ws, event.id).await?;
+    let attribution = postback_domain::attribution::for_event(&mut conn, ws, &event).await?;
     let mut body = serde_json::to_value(&event).map_err(|e| ApiError::Internal(e.to_string()))?;
+    body["attribution"] = serde_json::to_value(attribution).unwrap_or_default();
     body["deliveries"] = serde_json::to_value(deliveries).unwrap_or_default();
     Ok(HttpResponse::Ok().json(body))
 }

@@ -1,6 +1,7 @@
 //! The `/v1` management API: JSON in camelCase, `{"error"}` on failure, newest-first cursor lists.
 
 pub mod auth;
+pub mod connections;
 pub mod domains;
 pub mod events;
 pub mod keys;
@@ -19,6 +20,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/domains", web::post().to(domains::create))
             .route("/domains/{id}", web::get().to(domains::get))
             .route("/domains/{id}", web::delete().to(domains::delete))
+            .route("/domains/{id}", web::patch().to(domains::update))
+            .route(
+                "/domains/{id}/connections",
+                web::get().to(connections::list),
+            )
+            .route(
+                "/domains/{id}/connections/{platform}",
+                web::get().to(connections::get),
+            )
+            .route(
+                "/domains/{id}/connections/{platform}",
+                web::put().to(connections::put),
+            )
+            .route(
+                "/domains/{id}/connections/{platform}",
+                web::delete().to(connections::delete),
+            )
+            .route(
+                "/domains/{id}/connections/{platform}/test",
+                web::post().to(connections::test),
+            )
             .route("/domains/{id}/keys", web::get().to(keys::list))
             .route("/domains/{id}/keys", web::post().to(keys::create))
             .route("/keys/{id}/revoke", web::post().to(keys::revoke))

@@ -1,0 +1,148 @@
+//! `/v1/domains/{id}/connections[/{platform}]`: a domain's ad platform connections (Google Ads,
+//! Meta, TikTok). Credentials are write-only; a test sends a sample conversion now.
+
+use actix_web::{web, HttpResponse};
+use postback_domain::connections::{self, ConnectionInput};
+use postback_domain::deliveries::EXCERPT_BYTES;
+use postback_domain::ids::DomainId;
+use postback_domain::platforms::{self, Answer, Platform};
+use serde::Serialize;
+
+use crate::auth::Authenticated;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+fn platform(raw: &str) -> ApiResult<Platform> {
+    // An unknown platform is a path that does not exist.
+    Platform::parse(raw).ok_or_else(|| ApiError::NotFound("connection not found".into()))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    path: web::Path<DomainId>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let items = connections::list(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    path: web::Path<(DomainId, String)>,
+) -> ApiResult<HttpResponse> {
+    let (domain_id, raw) = path.into_inner();
+    let p = platform(&raw)?;
+    let mut conn = state.conn().await?;
+    let c = connections::get(&mut conn, user.0.workspace_id, domain_id, p).await?;
+    Ok(HttpResponse::Ok().json(c))
+}
+
+pub async fn put(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    path: web::Path<(DomainId, String)>,
+    body: web::Json<ConnectionInput>,
+) -> ApiResult<HttpResponse> {
+    let (domain_id, raw) = path.into_inner();
+    let p = platform(&raw)?;
+    let mut conn = state.conn().await?;
+    let c = connections::put(
+        &mut conn,
+        user.0.workspace_id,
+        domain_id,
+        p,
+        body.into_inner(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(c))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    path: web::Path<(DomainId, String)>,
+) -> ApiResult<HttpResponse> {
+    let (domain_id, raw) = path.into_inner();
+    let p = platform(&raw)?;
+    let mut conn = state.conn().await?;
+    connections::delete(&mut conn, user.0.workspace_id, domain_id, p).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// What the test button shows: the platform's answer, or why nothing could be sent.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestResult {
+    pub ok: bool,
+    pub status: Option<u16>,
+    pub body: Option<String>,
+    pub duration_ms: u128,
+    pub error: Option<String>,
+}
+
+/// Sends a sample purchase (with the connection's test event code where the platform has one)
+/// through the saved settings and credentials; nothing is queued or logged.
+pub async fn run_test(
+    state: &AppState,
+    workspace_id: postback_domain::ids::WorkspaceId,
+    domain_id: DomainId,
+    p: Platform,
+) -> postback_domain::DomainResult<TestResult> {
+    let (settings, credentials) = {
+        let mut conn = state.conn().await?;
+        connections::secrets(&mut conn, workspace_id, domain_id, p).await?
+    };
+    let event_name = p.default_event_name("purchase").unwrap_or_default();
+    let conversion = connections::sample_conversion(p, event_name);
+    let request = match platforms::build(
+        p,
+        state.delivery.platform_urls.get(p),
+        &settings,
+        &credentials,
+        &conversion,
+    ) {
+        Ok(r) => r,
+        Err(why) => {
+            return Ok(TestResult {
+                ok: false,
+                status: None,
+                body: None,
+                duration_ms: 0,
+                error: Some(why),
+            })
+        }
+    };
+    let body = serde_json::to_vec(&request.body).unwrap_or_default();
+    let resp = state
+        .http
+        .post(&request.url, &request.headers, body, EXCERPT_BYTES)
+        .await;
+    let answer = resp
+        .status
+        .map(|s| platforms::interpret(p, s, resp.body.as_deref().unwrap_or("")));
+    let (ok, error) = match answer {
+        Some(Answer::Accepted) => (true, None),
+        Some(Answer::Retry(why) | Answer::Rejected(why)) => (false, Some(why)),
+        None => (false, resp.error.clone()),
+    };
+    Ok(TestResult {
+        ok,
+        status: resp.status,
+        body: resp.body,
+        duration_ms: resp.duration.as_millis(),
+        error,
+    })
+}
+
+pub async fn test(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    path: web::Path<(DomainId, String)>,
+) -> ApiResult<HttpResponse> {
+    let (domain_id, raw) = path.into_inner();
+    let p = platform(&raw)?;
+    let result = run_test(&state, user.0.workspace_id, domain_id, p).await?;
+    Ok(HttpResponse::Ok().json(result))
+}

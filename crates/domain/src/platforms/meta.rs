@@ -1,0 +1,257 @@
+//! Meta Conversions API: `POST /{graph version}/{pixel id}/events` with one website server
+//! event. Contact information (em, ph, fn, ln, ct, st, country) goes as SHA-256 of the
+//! normalised value; the IP address, user agent and click id (`fbc`) go as they are, since Meta
+//! asks for them unhashed. The event id lets Meta deduplicate against the browser pixel.
+
+use serde_json::{json, Map, Value};
+
+use super::normalize::{
+    normalize_city, normalize_code, normalize_email, normalize_name, sha256_hex,
+};
+use super::{by_status, clean, number, put, str_at, Answer, Conversion, Credentials};
+use super::{Request, Settings};
+
+/// The Graph API version requests are sent to.
+pub const GRAPH_VERSION: &str = "v26.0";
+
+/// Meta error codes that mean "slow down" or "try again": unknown/temporary errors and the
+/// application, user, page and account rate limits.
+const RETRY_CODES: &[i64] = &[1, 2, 4, 17, 32, 341, 613, 80004];
+
+pub(super) fn build(
+    base: &str,
+    settings: &Settings,
+    credentials: &Credentials,
+    c: &Conversion,
+) -> Result<Request, String> {
+    let pixel = clean(&settings.pixel_id).ok_or("Meta needs a pixel id")?;
+    let access_token = clean(&credentials.access_token).ok_or("Meta needs an access token")?;
+
+    let mut event = Map::new();
+    event.insert("event_name".into(), c.event_name.trim().into());
+    event.insert("event_time".into(), c.occurred_at.timestamp().into());
+    event.insert("event_id".into(), c.event_id.clone().into());
+    event.insert("action_source".into(), "website".into());
+    put(&mut event, "event_source_url", clean(&c.click.landing_page));
+    event.insert("user_data".into(), Value::Object(user_data(c)));
+    let custom = custom_data(c);
+    if !custom.is_empty() {
+        event.insert("custom_data".into(), Value::Object(custom));
+    }
+
+    let mut body = Map::new();
+    body.insert("data".into(), json!([Value::Object(event)]));
+    body.insert("access_token".into(), access_token.into());
+    put(
+        &mut body,
+        "test_event_code",
+        clean(&settings.test_event_code),
+    );
+    Ok(Request {
+        url: format!("{base}/{GRAPH_VERSION}/{pixel}/events"),
+        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        body: Value::Object(body),
+    })
+}
+
+fn user_data(c: &Conversion) -> Map<String, Value> {
+    let hashed = |v: Option<String>| v.map(|v| json!([sha256_hex(&v)]));
+    let opt = |v: &Option<String>, f: fn(&str) -> Option<String>| v.as_deref().and_then(f);
+    let mut u = Map::new();
+    put(&mut u, "em", hashed(normalize_email(&c.email)));
+    put(&mut u, "ph", hashed(c.phone_digits()));
+    put(&mut u, "fn", hashed(opt(&c.first_name, normalize_name)));
+    put(&mut u, "ln", hashed(opt(&c.last_name, normalize_name)));
+    put(&mut u, "ct", hashed(opt(&c.city, normalize_city)));
+    put(&mut u, "st", hashed(opt(&c.state_code, normalize_code)));
+    put(
+        &mut u,
+        "country",
+        hashed(opt(&c.country_code, normalize_code)),
+    );
+    put(&mut u, "client_ip_address", clean(&c.ip));
+    put(&mut u, "client_user_agent", clean(&c.user_agent));
+    if let Some(fbclid) = clean(&c.click.fbclid) {
+        // fb.<subdomain index>.<creation time in ms>.<fbclid>, the click id unchanged.
+        let at = c.click.clicked_at.unwrap_or(c.occurred_at);
+        u.insert(
+            "fbc".into(),
+            format!("fb.1.{}.{fbclid}", at.timestamp_millis()).into(),
+        );
+    }
+    u
+}
+
+fn custom_data(c: &Conversion) -> Map<String, Value> {
+    let mut d = Map::new();
+    if let Some(value) = c.value() {
+        d.insert("value".into(), value.into());
+        put(&mut d, "currency", c.currency());
+    }
+    put(&mut d, "order_id", clean(&c.order_id));
+    let contents: Vec<Value> = c
+        .products
+        .iter()
+        .filter_map(|p| {
+            let mut item = Map::new();
+            item.insert("id".into(), clean(&p.id)?.into());
+            if p.quantity.is_finite() && p.quantity > 0.0 {
+                item.insert("quantity".into(), number(p.quantity));
+            }
+            put(&mut item, "item_price", p.price.filter(|v| v.is_finite()));
+            Some(Value::Object(item))
+        })
+        .collect();
+    if !contents.is_empty() {
+        d.insert("contents".into(), contents.into());
+        d.insert("content_type".into(), "product".into());
+    }
+    let items: f64 = c
+        .products
+        .iter()
+        .map(|p| p.quantity)
+        .filter(|q| q.is_finite() && *q > 0.0)
+        .sum();
+    if items > 0.0 {
+        d.insert("num_items".into(), number(items.round()));
+    }
+    d
+}
+
+pub(super) fn interpret(status: u16, body: &str, json: Option<&Value>) -> Answer {
+    let error = json.and_then(|j| j.get("error"));
+    let message = error.map(|e| {
+        let text = str_at(Some(e), "/error_user_msg")
+            .or_else(|| str_at(Some(e), "/message"))
+            .unwrap_or("unknown error");
+        match e.get("code").and_then(Value::as_i64) {
+            Some(code) => format!("{text} (code {code})"),
+            None => text.to_owned(),
+        }
+    });
+    let transient = error.is_some_and(|e| {
+        e.get("is_transient").and_then(Value::as_bool) == Some(true)
+            || e.get("code")
+                .and_then(Value::as_i64)
+                .is_some_and(|code| RETRY_CODES.contains(&code))
+    });
+    match (status, message) {
+        (200..=299, None) => Answer::Accepted,
+        (200..=299, Some(m)) => Answer::Rejected(m),
+        (400..=499, Some(m)) if transient && status != 429 => {
+            Answer::Retry(format!("HTTP {status}: {m}"))
+        }
+        (_, m) => by_status(status, m, body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::super::{build, interpret, Platform};
+    use super::*;
+
+    const BASE: &str = "https://graph.facebook.com";
+
+    #[test]
+    fn request_with_click() {
+        let r = build(
+            Platform::Meta,
+            BASE,
+            &settings(),
+            &credentials(),
+            &with_click(),
+        )
+        .unwrap();
+        insta::assert_json_snapshot!("meta_with_click", as_json(&r));
+    }
+
+    #[test]
+    fn request_without_click() {
+        let s = Settings {
+            test_event_code: None,
+            ..settings()
+        };
+        let r = build(Platform::Meta, BASE, &s, &credentials(), &without_click()).unwrap();
+        insta::assert_json_snapshot!("meta_without_click", as_json(&r));
+    }
+
+    #[test]
+    fn request_details() {
+        let mut c = with_click();
+        let r = build(
+            Platform::Meta,
+            "http://127.0.0.1:9",
+            &settings(),
+            &credentials(),
+            &c,
+        )
+        .unwrap();
+        assert_eq!(r.url, "http://127.0.0.1:9/v26.0/1234567890123456/events");
+        let e = &r.body["data"][0];
+        assert_eq!(e["event_time"], 1773500966);
+        let u = &e["user_data"];
+        assert_eq!(u["em"][0], sha256_hex("jane.doe@example.com"));
+        // Meta: digits with country code, no '+'.
+        assert_eq!(u["ph"][0], sha256_hex("14155550132"));
+        assert_eq!(u["fn"][0], sha256_hex("jane"));
+        assert_eq!(u["ln"][0], sha256_hex("oconnor"));
+        assert_eq!(u["ct"][0], sha256_hex("sanfrancisco"));
+        assert_eq!(u["st"][0], sha256_hex("ca"));
+        assert_eq!(u["country"][0], sha256_hex("us"));
+        // The click time in ms and the fbclid as it came.
+        assert_eq!(u["fbc"], "fb.1.1773496923000.IwAR2F4-test-fbclid");
+        assert_eq!(r.body["test_event_code"], "TEST12345");
+
+        // No click time: the event's.
+        c.click.clicked_at = None;
+        let r = build(Platform::Meta, BASE, &settings(), &credentials(), &c).unwrap();
+        assert_eq!(
+            r.body["data"][0]["user_data"]["fbc"],
+            "fb.1.1773500966000.IwAR2F4-test-fbclid"
+        );
+    }
+
+    #[test]
+    fn answers() {
+        let m = |status, body| interpret(Platform::Meta, status, body);
+        assert_eq!(
+            m(
+                200,
+                r#"{"events_received":1,"messages":[],"fbtrace_id":"AbC"}"#
+            ),
+            Answer::Accepted
+        );
+        let token = r#"{"error":{"message":"Invalid OAuth access token - Cannot parse access token","type":"OAuthException","code":190,"fbtrace_id":"AbC"}}"#;
+        assert_eq!(
+            m(400, token),
+            Answer::Rejected(
+                "HTTP 400: Invalid OAuth access token - Cannot parse access token (code 190)"
+                    .into()
+            )
+        );
+        let param = r#"{"error":{"message":"Invalid parameter","type":"OAuthException","code":100,"error_subcode":2804003,"is_transient":false,"error_user_title":"Event Timestamp Too Old","error_user_msg":"The timestamp for this event is too far in the past.","fbtrace_id":"AbC"}}"#;
+        assert_eq!(
+            m(400, param),
+            Answer::Rejected(
+                "HTTP 400: The timestamp for this event is too far in the past. (code 100)".into()
+            )
+        );
+        let limit = r#"{"error":{"message":"(#4) Application request limit reached","type":"OAuthException","is_transient":true,"code":4,"fbtrace_id":"AbC"}}"#;
+        assert_eq!(
+            m(400, limit),
+            Answer::Retry("HTTP 400: (#4) Application request limit reached (code 4)".into())
+        );
+        assert!(matches!(
+            m(
+                500,
+                r#"{"error":{"message":"An unknown error occurred","code":1}}"#
+            ),
+            Answer::Retry(_)
+        ));
+        assert_eq!(
+            m(403, "Forbidden"),
+            Answer::Rejected("HTTP 403: Forbidden".into())
+        );
+    }
+}

@@ -1,0 +1,890 @@
+//! Ad platform adapters (seed 000 "connected platforms"): each builds the platform's real
+//! conversion request from a stored event and its attributed touch, with personal data
+//! normalised and SHA-256 hashed before it leaves.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+mod googleads;
+mod meta;
+pub mod normalize;
+mod tiktok;
+
+pub use googleads::API_VERSION as GOOGLE_ADS_API_VERSION;
+pub use meta::GRAPH_VERSION as META_GRAPH_VERSION;
+pub use normalize::{hashed_email, normalize_email, normalize_name, normalize_phone, sha256_hex};
+pub use tiktok::TRACK_PATH as TIKTOK_TRACK_PATH;
+
+/// The ad platforms Postback forwards conversions to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// "googleads"
+    GoogleAds,
+    /// "meta"
+    Meta,
+    /// "tiktok"
+    TikTok,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 3] = [Platform::GoogleAds, Platform::Meta, Platform::TikTok];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::GoogleAds => "googleads",
+            Platform::Meta => "meta",
+            Platform::TikTok => "tiktok",
+        }
+    }
+
+    /// The platform named by `as_str` (any case, surrounding spaces ignored).
+    pub fn parse(s: &str) -> Option<Platform> {
+        let s = s.trim();
+        Platform::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Platform::GoogleAds => "Google Ads",
+            Platform::Meta => "Meta",
+            Platform::TikTok => "TikTok",
+        }
+    }
+
+    /// The platform's event name for a Postback event name, or None when the event is not sent
+    /// by default (refund and chargeback are never sent by default). Postback names match in
+    /// any case; an unknown name is sent as given, as a custom event. For Google Ads, Some("")
+    /// means "use the connection's default conversion action".
+    pub fn default_event_name(self, event: &str) -> Option<String> {
+        let key = event.trim().to_ascii_lowercase();
+        if matches!(key.as_str(), "refund" | "chargeback") {
+            return None;
+        }
+        let standard = match self {
+            Platform::GoogleAds => return Some(String::new()),
+            Platform::Meta => match key.as_str() {
+                "purchase" => Some("Purchase"),
+                "lead" => Some("Lead"),
+                "signup" | "sign_up" | "complete_registration" | "registration" => {
+                    Some("CompleteRegistration")
+                }
+                "add_to_cart" => Some("AddToCart"),
+                "initiate_checkout" | "checkout" => Some("InitiateCheckout"),
+                "subscribe" => Some("Subscribe"),
+                "start_trial" => Some("StartTrial"),
+                "contact" => Some("Contact"),
+                "add_payment_info" => Some("AddPaymentInfo"),
+                _ => None,
+            },
+            Platform::TikTok => match key.as_str() {
+                "purchase" => Some("CompletePayment"),
+                "lead" => Some("SubmitForm"),
+                "signup" | "sign_up" | "complete_registration" | "registration" => {
+                    Some("CompleteRegistration")
+                }
+                "add_to_cart" => Some("AddToCart"),
+                "initiate_checkout" | "checkout" => Some("InitiateCheckout"),
+                "subscribe" => Some("Subscribe"),
+                "contact" => Some("Contact"),
+                "add_payment_info" => Some("AddPaymentInfo"),
+                _ => None,
+            },
+        };
+        Some(standard.map_or_else(|| event.to_owned(), str::to_owned))
+    }
+
+    /// The production API root (see [`DEFAULT_BASE_URLS`]).
+    pub fn default_base_url(self) -> &'static str {
+        DEFAULT_BASE_URLS
+            .iter()
+            .find(|(p, _)| *p == self)
+            .map(|(_, url)| *url)
+            .unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The production API roots, without trailing slash.
+pub const DEFAULT_BASE_URLS: [(Platform, &str); 3] = [
+    (Platform::GoogleAds, "https://googleads.googleapis.com"),
+    (Platform::Meta, "https://graph.facebook.com"),
+    (Platform::TikTok, "https://business-api.tiktok.com"),
+];
+
+/// Settings of a connection (stored as JSON, camelCase). Non-secret.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Settings {
+    /// Google Ads, 10 digits (dashes allowed on input, stripped).
+    pub customer_id: Option<String>,
+    /// Google Ads manager account, optional.
+    pub login_customer_id: Option<String>,
+    /// Google Ads default conversion action id (digits).
+    pub conversion_action: Option<String>,
+    /// Meta dataset/pixel id (digits).
+    pub pixel_id: Option<String>,
+    /// TikTok pixel code (letters/digits).
+    pub pixel_code: Option<String>,
+    /// Meta / TikTok, optional.
+    pub test_event_code: Option<String>,
+}
+
+/// Secret credentials (stored as JSON, camelCase). Write-only in the UI.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Credentials {
+    /// All three (Google: OAuth access token).
+    pub access_token: Option<String>,
+    /// Google Ads only.
+    pub developer_token: Option<String>,
+}
+
+/// Trimmed; None when empty.
+fn clean(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// A Google Ads customer id without its dashes and spaces.
+fn customer_digits(v: &Option<String>) -> Option<String> {
+    clean(v).map(|s| s.chars().filter(|c| !matches!(c, '-' | ' ')).collect())
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_alnum(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Validates what a user saves for a platform; Err names the field and the problem, e.g.
+/// "settings.customerId must be a 10-digit Google Ads customer id". Returns normalised settings
+/// (customer id dashes stripped, trimmed strings, empty → None, settings of other platforms
+/// dropped). Credentials are required when `require_credentials` (on create), else may be
+/// absent (keep the stored ones).
+pub fn validate(
+    platform: Platform,
+    settings: &Settings,
+    credentials: &Credentials,
+    require_credentials: bool,
+) -> Result<Settings, String> {
+    let mut out = Settings::default();
+    match platform {
+        Platform::GoogleAds => {
+            let customer = customer_digits(&settings.customer_id);
+            match &customer {
+                Some(c) if c.len() == 10 && is_digits(c) => {}
+                _ => {
+                    return Err(
+                        "settings.customerId must be a 10-digit Google Ads customer id".into(),
+                    )
+                }
+            }
+            let login = customer_digits(&settings.login_customer_id);
+            if let Some(l) = &login {
+                if l.len() != 10 || !is_digits(l) {
+                    return Err(
+                        "settings.loginCustomerId must be a 10-digit Google Ads manager \
+                                account id, or empty"
+                            .into(),
+                    );
+                }
+            }
+            let action = clean(&settings.conversion_action);
+            match &action {
+                Some(a) if a.len() <= 20 && is_digits(a) => {}
+                _ => {
+                    return Err("settings.conversionAction must be a Google Ads conversion \
+                                action id (digits)"
+                        .into())
+                }
+            }
+            out.customer_id = customer;
+            out.login_customer_id = login;
+            out.conversion_action = action;
+        }
+        Platform::Meta => {
+            let pixel = clean(&settings.pixel_id);
+            match &pixel {
+                Some(p) if p.len() <= 30 && is_digits(p) => {}
+                _ => {
+                    return Err(
+                        "settings.pixelId must be a Meta dataset (pixel) id (digits)".into(),
+                    )
+                }
+            }
+            out.pixel_id = pixel;
+            out.test_event_code = test_event_code(settings)?;
+        }
+        Platform::TikTok => {
+            let code = clean(&settings.pixel_code);
+            match &code {
+                Some(c) if c.len() <= 64 && is_alnum(c) => {}
+                _ => {
+                    return Err(
+                        "settings.pixelCode must be a TikTok pixel code (letters and digits)"
+                            .into(),
+                    )
+                }
+            }
+            out.pixel_code = code;
+            out.test_event_code = test_event_code(settings)?;
+        }
+    }
+    if require_credentials {
+        if clean(&credentials.access_token).is_none() {
+            return Err(format!(
+                "credentials.accessToken is required for {}",
+                platform.label()
+            ));
+        }
+        if platform == Platform::GoogleAds && clean(&credentials.developer_token).is_none() {
+            return Err("credentials.developerToken is required for Google Ads".into());
+        }
+    }
+    for (name, v) in [
+        ("accessToken", &credentials.access_token),
+        ("developerToken", &credentials.developer_token),
+    ] {
+        if clean(v).is_some_and(|t| t.len() > 4096 || t.chars().any(char::is_control)) {
+            return Err(format!("credentials.{name} is not a valid token"));
+        }
+    }
+    Ok(out)
+}
+
+fn test_event_code(settings: &Settings) -> Result<Option<String>, String> {
+    let code = clean(&settings.test_event_code);
+    match &code {
+        Some(c) if c.len() > 64 || !is_alnum(c) => Err(
+            "settings.testEventCode must be the test code from Events Manager (letters and \
+             digits), or empty"
+                .into(),
+        ),
+        _ => Ok(code),
+    }
+}
+
+/// One product of a conversion.
+#[derive(Debug, Clone, Default)]
+pub struct Product {
+    pub id: Option<String>,
+    pub name: String,
+    pub price: Option<f64>,
+    pub quantity: f64,
+}
+
+/// The attributed touch (last touch), if any.
+#[derive(Debug, Clone, Default)]
+pub struct Click {
+    pub gclid: Option<String>,
+    pub gbraid: Option<String>,
+    pub wbraid: Option<String>,
+    pub fbclid: Option<String>,
+    pub ttclid: Option<String>,
+    pub clicked_at: Option<DateTime<Utc>>,
+    pub landing_page: Option<String>,
+    pub referrer: Option<String>,
+}
+
+/// One conversion to send, as plaintext; adapters normalise and hash what they send.
+#[derive(Debug, Clone)]
+pub struct Conversion {
+    /// Postback event id (uuid text): Meta event_id / TikTok event_id for dedup.
+    pub event_id: String,
+    /// The PLATFORM's event name (already mapped by the caller); for Google Ads the conversion
+    /// action id to use (empty: the connection's default).
+    pub event_name: String,
+    pub occurred_at: DateTime<Utc>,
+    /// May be empty.
+    pub email: String,
+    pub phone: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub city: Option<String>,
+    pub state_code: Option<String>,
+    pub country_code: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub value: Option<f64>,
+    pub currency: String,
+    pub order_id: Option<String>,
+    pub products: Vec<Product>,
+    pub click: Click,
+}
+
+impl Conversion {
+    /// The E.164 digits (no '+') of the phone, completed with the event country's code.
+    fn phone_digits(&self) -> Option<String> {
+        self.phone
+            .as_deref()
+            .and_then(|p| normalize_phone(p, self.country_code.as_deref()))
+    }
+
+    /// The value, when it is a finite number.
+    fn value(&self) -> Option<f64> {
+        self.value.filter(|v| v.is_finite())
+    }
+
+    /// The upper-case ISO 4217 code, when given.
+    fn currency(&self) -> Option<String> {
+        let c = self.currency.trim();
+        (!c.is_empty()).then(|| c.to_ascii_uppercase())
+    }
+}
+
+/// An HTTP request ready to send: always POST with a JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+/// Builds the platform's request. `base_url` is the platform's API root without trailing slash
+/// (see [`DEFAULT_BASE_URLS`]; tests use http://127.0.0.1:PORT). Err when settings or
+/// credentials needed are missing ("Google Ads needs a customer id" etc.).
+pub fn build(
+    platform: Platform,
+    base_url: &str,
+    settings: &Settings,
+    credentials: &Credentials,
+    conversion: &Conversion,
+) -> Result<Request, String> {
+    let base = base_url.trim().trim_end_matches('/');
+    match platform {
+        Platform::GoogleAds => googleads::build(base, settings, credentials, conversion),
+        Platform::Meta => meta::build(base, settings, credentials, conversion),
+        Platform::TikTok => tiktok::build(base, settings, credentials, conversion),
+    }
+}
+
+/// How the platform answered: Ok, or an error message to show, and whether to retry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Accepted,
+    Retry(String),
+    Rejected(String),
+}
+
+/// Interprets the platform's response: 2xx with no error in the body → Accepted; Google Ads 200
+/// with a `partialFailureError` → Rejected(its message); TikTok 200 with `code` != 0 → Rejected
+/// (message includes code and message), except TikTok rate-limit and system-busy codes → Retry;
+/// 429 and 5xx → Retry; Meta's throttling and transient errors → Retry; other 4xx → Rejected
+/// with the platform's error message (Meta `error.message`, Google `error.message`, TikTok
+/// `message`) when the body has one.
+pub fn interpret(platform: Platform, status: u16, body: &str) -> Answer {
+    let json: Option<Value> = serde_json::from_str(body).ok();
+    match platform {
+        Platform::GoogleAds => googleads::interpret(status, body, json.as_ref()),
+        Platform::Meta => meta::interpret(status, body, json.as_ref()),
+        Platform::TikTok => tiktok::interpret(status, body, json.as_ref()),
+    }
+}
+
+/// The answer to a non-2xx status: 429, 408 and 5xx are retried, other statuses rejected.
+/// `message` is the platform's own error message, when its body has one.
+fn by_status(status: u16, message: Option<String>, body: &str) -> Answer {
+    let why = format!(
+        "HTTP {status}: {}",
+        message.unwrap_or_else(|| snippet(body))
+    );
+    if status == 429 || status == 408 || status >= 500 {
+        Answer::Retry(why)
+    } else {
+        Answer::Rejected(why)
+    }
+}
+
+/// The start of a body for a message: whitespace collapsed, at most 300 characters.
+fn snippet(body: &str) -> String {
+    let flat = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.is_empty() {
+        return "(empty response)".into();
+    }
+    match flat.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &flat[..i]),
+        None => flat,
+    }
+}
+
+/// A non-empty string at a JSON pointer.
+fn str_at<'a>(json: Option<&'a Value>, pointer: &str) -> Option<&'a str> {
+    json?
+        .pointer(pointer)?
+        .as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// A JSON number: an integer when whole (quantities), else the float.
+fn number(v: f64) -> Value {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        Value::from(v as i64)
+    } else {
+        Value::from(v)
+    }
+}
+
+/// Inserts `value` under `key` when it is present.
+fn put(obj: &mut serde_json::Map<String, Value>, key: &str, value: Option<impl Into<Value>>) {
+    if let Some(v) = value {
+        obj.insert(key.to_owned(), v.into());
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+    use chrono::TimeZone;
+
+    pub const EMAIL: &str = " Jane.Doe@Example.COM ";
+    pub const PHONE: &str = "(415) 555-0132";
+    pub const FIRST: &str = "Jane";
+    pub const LAST: &str = "O'Connor";
+    pub const CITY: &str = "San Francisco";
+
+    /// A purchase with everything known, attributed to a click carrying every click id.
+    pub fn with_click() -> Conversion {
+        Conversion {
+            event_id: "0192f1a4-7c3e-7d2a-9b1e-4f5a6b7c8d9e".into(),
+            event_name: "Purchase".into(),
+            occurred_at: Utc.with_ymd_and_hms(2026, 3, 14, 15, 9, 26).unwrap(),
+            email: EMAIL.into(),
+            phone: Some(PHONE.into()),
+            first_name: Some(FIRST.into()),
+            last_name: Some(LAST.into()),
+            city: Some(CITY.into()),
+            state_code: Some("CA".into()),
+            country_code: Some("US".into()),
+            ip: Some("203.0.113.7".into()),
+            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Test/1.0".into()),
+            value: Some(49.99),
+            currency: "usd".into(),
+            order_id: Some("ORD-1001".into()),
+            products: vec![
+                Product {
+                    id: Some("SKU-1".into()),
+                    name: "Blue Mug".into(),
+                    price: Some(19.99),
+                    quantity: 2.0,
+                },
+                Product {
+                    id: Some("SKU-2".into()),
+                    name: "Green Tea".into(),
+                    price: Some(10.01),
+                    quantity: 1.0,
+                },
+            ],
+            click: Click {
+                gclid: Some("Cj0KCQiA-test-gclid".into()),
+                gbraid: Some("0AAAAA-test-gbraid".into()),
+                wbraid: None,
+                fbclid: Some("IwAR2F4-test-fbclid".into()),
+                ttclid: Some("E.C.P.test-ttclid".into()),
+                clicked_at: Some(Utc.with_ymd_and_hms(2026, 3, 14, 14, 2, 3).unwrap()),
+                landing_page: Some("https://shop.example.com/mugs?utm_source=ads".into()),
+                referrer: Some("https://www.google.com/".into()),
+            },
+        }
+    }
+
+    /// A lead with no touch: only an email and a phone.
+    pub fn without_click() -> Conversion {
+        Conversion {
+            event_id: "0192f1a4-0000-7000-8000-000000000002".into(),
+            event_name: "Lead".into(),
+            occurred_at: Utc.with_ymd_and_hms(2026, 3, 15, 8, 0, 0).unwrap(),
+            email: "lead@example.com".into(),
+            phone: Some("+44 20 7946 0958".into()),
+            first_name: None,
+            last_name: None,
+            city: None,
+            state_code: None,
+            country_code: None,
+            ip: None,
+            user_agent: None,
+            value: None,
+            currency: String::new(),
+            order_id: None,
+            products: Vec::new(),
+            click: Click::default(),
+        }
+    }
+
+    pub fn settings() -> Settings {
+        Settings {
+            customer_id: Some("123-456-7890".into()),
+            login_customer_id: Some("9876543210".into()),
+            conversion_action: Some("555000111".into()),
+            pixel_id: Some("1234567890123456".into()),
+            pixel_code: Some("C4TESTPIXEL0000000AB".into()),
+            test_event_code: Some("TEST12345".into()),
+        }
+    }
+
+    pub fn credentials() -> Credentials {
+        Credentials {
+            access_token: Some("test-access-token".into()),
+            developer_token: Some("test-developer-token".into()),
+        }
+    }
+
+    /// A request as one JSON value, for snapshots.
+    pub fn as_json(r: &Request) -> Value {
+        serde_json::json!({
+            "method": "POST",
+            "url": r.url,
+            "headers": r.headers.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
+            "body": r.body,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+
+    #[test]
+    fn platform_names() {
+        for p in Platform::ALL {
+            assert_eq!(Platform::parse(p.as_str()), Some(p));
+            assert_eq!(
+                serde_json::to_value(p).unwrap(),
+                Value::String(p.as_str().into())
+            );
+            assert!(p.default_base_url().starts_with("https://"));
+        }
+        assert_eq!(Platform::parse(" TikTok "), Some(Platform::TikTok));
+        assert_eq!(Platform::parse("google"), None);
+        assert_eq!(Platform::GoogleAds.label(), "Google Ads");
+        assert_eq!(Platform::TikTok.label(), "TikTok");
+        let p: Platform = serde_json::from_str("\"googleads\"").unwrap();
+        assert_eq!(p, Platform::GoogleAds);
+    }
+
+    #[test]
+    fn default_event_names() {
+        let m = |e| Platform::Meta.default_event_name(e);
+        let t = |e| Platform::TikTok.default_event_name(e);
+        let g = |e| Platform::GoogleAds.default_event_name(e);
+        for (event, meta, tiktok) in [
+            ("purchase", "Purchase", "CompletePayment"),
+            ("lead", "Lead", "SubmitForm"),
+            ("signup", "CompleteRegistration", "CompleteRegistration"),
+            ("sign_up", "CompleteRegistration", "CompleteRegistration"),
+            (
+                "complete_registration",
+                "CompleteRegistration",
+                "CompleteRegistration",
+            ),
+            (
+                "registration",
+                "CompleteRegistration",
+                "CompleteRegistration",
+            ),
+            ("add_to_cart", "AddToCart", "AddToCart"),
+            ("initiate_checkout", "InitiateCheckout", "InitiateCheckout"),
+            ("subscribe", "Subscribe", "Subscribe"),
+            ("contact", "Contact", "Contact"),
+            ("Purchase", "Purchase", "CompletePayment"),
+            ("webinar_booked", "webinar_booked", "webinar_booked"),
+        ] {
+            assert_eq!(m(event).as_deref(), Some(meta), "meta {event}");
+            assert_eq!(t(event).as_deref(), Some(tiktok), "tiktok {event}");
+            assert_eq!(g(event).as_deref(), Some(""), "google {event}");
+        }
+        assert_eq!(m("checkout").as_deref(), Some("InitiateCheckout"));
+        assert_eq!(m("start_trial").as_deref(), Some("StartTrial"));
+        assert_eq!(m("add_payment_info").as_deref(), Some("AddPaymentInfo"));
+        for never in ["refund", "chargeback", "Refund", " CHARGEBACK "] {
+            assert_eq!(m(never), None);
+            assert_eq!(t(never), None);
+            assert_eq!(g(never), None);
+        }
+    }
+
+    #[test]
+    fn validate_normalises() {
+        let s = Settings {
+            customer_id: Some(" 123-456-7890 ".into()),
+            login_customer_id: Some("".into()),
+            conversion_action: Some(" 555000111 ".into()),
+            pixel_id: Some("42".into()),
+            ..Settings::default()
+        };
+        let v = validate(Platform::GoogleAds, &s, &credentials(), true).unwrap();
+        assert_eq!(
+            v,
+            Settings {
+                customer_id: Some("1234567890".into()),
+                conversion_action: Some("555000111".into()),
+                ..Settings::default()
+            }
+        );
+        let s = Settings {
+            pixel_id: Some(" 1234567890 ".into()),
+            test_event_code: Some("  ".into()),
+            ..Settings::default()
+        };
+        let v = validate(Platform::Meta, &s, &Credentials::default(), false).unwrap();
+        assert_eq!(v.pixel_id.as_deref(), Some("1234567890"));
+        assert_eq!(v.test_event_code, None);
+        let v = validate(Platform::TikTok, &settings(), &credentials(), true).unwrap();
+        assert_eq!(v.pixel_code.as_deref(), Some("C4TESTPIXEL0000000AB"));
+        assert_eq!(v.test_event_code.as_deref(), Some("TEST12345"));
+        assert_eq!(v.customer_id, None);
+    }
+
+    #[test]
+    fn validate_errors() {
+        let err = |p, s: Settings, c: Credentials, req| validate(p, &s, &c, req).unwrap_err();
+        let google = settings();
+        assert_eq!(
+            err(
+                Platform::GoogleAds,
+                Settings {
+                    customer_id: Some("123-456".into()),
+                    ..google.clone()
+                },
+                credentials(),
+                true
+            ),
+            "settings.customerId must be a 10-digit Google Ads customer id"
+        );
+        assert_eq!(
+            err(
+                Platform::GoogleAds,
+                Settings {
+                    customer_id: None,
+                    ..google.clone()
+                },
+                credentials(),
+                true
+            ),
+            "settings.customerId must be a 10-digit Google Ads customer id"
+        );
+        assert!(err(
+            Platform::GoogleAds,
+            Settings {
+                login_customer_id: Some("12x".into()),
+                ..google.clone()
+            },
+            credentials(),
+            true
+        )
+        .starts_with("settings.loginCustomerId must be"));
+        assert!(err(
+            Platform::GoogleAds,
+            Settings {
+                conversion_action: Some("purchase".into()),
+                ..google.clone()
+            },
+            credentials(),
+            true
+        )
+        .starts_with("settings.conversionAction must be"));
+        assert_eq!(
+            err(
+                Platform::GoogleAds,
+                google.clone(),
+                Credentials {
+                    developer_token: None,
+                    ..credentials()
+                },
+                true
+            ),
+            "credentials.developerToken is required for Google Ads"
+        );
+        assert_eq!(
+            err(
+                Platform::GoogleAds,
+                google.clone(),
+                Credentials {
+                    access_token: Some("  ".into()),
+                    ..credentials()
+                },
+                true
+            ),
+            "credentials.accessToken is required for Google Ads"
+        );
+        assert!(validate(Platform::GoogleAds, &google, &Credentials::default(), false).is_ok());
+        assert_eq!(
+            err(
+                Platform::Meta,
+                Settings {
+                    pixel_id: Some("abc".into()),
+                    ..google.clone()
+                },
+                credentials(),
+                true
+            ),
+            "settings.pixelId must be a Meta dataset (pixel) id (digits)"
+        );
+        assert_eq!(
+            err(Platform::Meta, google.clone(), Credentials::default(), true),
+            "credentials.accessToken is required for Meta"
+        );
+        assert!(err(
+            Platform::Meta,
+            Settings {
+                test_event_code: Some("TEST 1".into()),
+                ..google.clone()
+            },
+            credentials(),
+            true
+        )
+        .starts_with("settings.testEventCode must be"));
+        assert_eq!(
+            err(
+                Platform::TikTok,
+                Settings {
+                    pixel_code: Some("C4-X".into()),
+                    ..google.clone()
+                },
+                credentials(),
+                true
+            ),
+            "settings.pixelCode must be a TikTok pixel code (letters and digits)"
+        );
+        assert_eq!(
+            err(Platform::TikTok, Settings::default(), credentials(), true),
+            "settings.pixelCode must be a TikTok pixel code (letters and digits)"
+        );
+        assert_eq!(
+            err(
+                Platform::TikTok,
+                google,
+                Credentials {
+                    access_token: Some("a\nb".into()),
+                    developer_token: None
+                },
+                false
+            ),
+            "credentials.accessToken is not a valid token"
+        );
+    }
+
+    #[test]
+    fn build_needs_settings_and_credentials() {
+        let c = with_click();
+        let b = |p, s: &Settings, cr: &Credentials| build(p, "http://x", s, cr, &c).unwrap_err();
+        let none = Settings::default();
+        assert_eq!(
+            b(Platform::GoogleAds, &none, &credentials()),
+            "Google Ads needs a customer id"
+        );
+        assert_eq!(
+            b(Platform::Meta, &none, &credentials()),
+            "Meta needs a pixel id"
+        );
+        assert_eq!(
+            b(Platform::TikTok, &none, &credentials()),
+            "TikTok needs a pixel code"
+        );
+        for p in Platform::ALL {
+            let e = b(p, &settings(), &Credentials::default());
+            assert_eq!(e, format!("{} needs an access token", p.label()));
+        }
+        let only_access = Credentials {
+            developer_token: None,
+            ..credentials()
+        };
+        assert_eq!(
+            b(Platform::GoogleAds, &settings(), &only_access),
+            "Google Ads needs a developer token"
+        );
+        let no_action = Settings {
+            conversion_action: None,
+            ..settings()
+        };
+        let mut default_action = with_click();
+        default_action.event_name = String::new();
+        assert_eq!(
+            build(
+                Platform::GoogleAds,
+                "http://x",
+                &no_action,
+                &credentials(),
+                &default_action
+            )
+            .unwrap_err(),
+            "Google Ads needs a conversion action"
+        );
+    }
+
+    /// No plaintext email, phone, name or city leaves in any request, in any form we were given
+    /// or normalised it to.
+    #[test]
+    fn no_plaintext_personal_data() {
+        let conversions = [with_click(), without_click()];
+        let mut needles: Vec<String> = Vec::new();
+        for c in &conversions {
+            needles.push(c.email.trim().to_owned());
+            needles.push(normalize_email(&c.email).unwrap());
+            let phone = c.phone.clone().unwrap();
+            needles.push(phone.clone());
+            let digits = c.phone_digits().unwrap();
+            needles.push(digits.clone());
+            needles.push(format!("+{digits}"));
+            needles.push(digits[digits.len() - 7..].to_owned());
+            for v in [&c.first_name, &c.last_name, &c.city].into_iter().flatten() {
+                needles.push(v.clone());
+                needles.push(v.to_lowercase());
+                needles.push(normalize_name(v).unwrap());
+                needles.push(normalize::normalize_city(v).unwrap());
+            }
+        }
+        for p in Platform::ALL {
+            for c in &conversions {
+                let mut c = c.clone();
+                if p == Platform::GoogleAds {
+                    c.event_name = String::new();
+                }
+                let r = build(p, p.default_base_url(), &settings(), &credentials(), &c).unwrap();
+                let text = as_json(&r).to_string().to_lowercase();
+                for n in &needles {
+                    assert!(
+                        !text.contains(&n.to_lowercase()),
+                        "{p}: {n:?} found in {text}"
+                    );
+                }
+                // The email does go, hashed.
+                assert!(text.contains(&hashed_email(&c.email).unwrap()), "{p}");
+            }
+        }
+    }
+
+    #[test]
+    fn generic_statuses() {
+        for p in Platform::ALL {
+            assert!(matches!(interpret(p, 429, ""), Answer::Retry(_)), "{p}");
+            assert!(
+                matches!(interpret(p, 503, "<html>"), Answer::Retry(_)),
+                "{p}"
+            );
+            assert!(matches!(interpret(p, 500, "{}"), Answer::Retry(_)), "{p}");
+            assert_eq!(
+                interpret(p, 404, "Not Found"),
+                Answer::Rejected("HTTP 404: Not Found".into()),
+                "{p}"
+            );
+        }
+        assert_eq!(snippet(&"x".repeat(400)), format!("{}…", "x".repeat(300)));
+        assert_eq!(number(2.0), serde_json::json!(2));
+        assert_eq!(number(2.5), serde_json::json!(2.5));
+    }
+}

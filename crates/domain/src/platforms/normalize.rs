@@ -1,0 +1,277 @@
+//! Normalisation and hashing of personal data before it is sent to a platform. Every platform
+//! matches on SHA-256 hashes of normalised values, so the same input must always give the same
+//! bytes: trimmed, lowercased, phone numbers in E.164.
+
+use sha2::{Digest, Sha256};
+
+/// Country calling codes for the ISO 3166-1 alpha-2 countries a national phone number is most
+/// likely to come from. A number written without its country code is completed with the code of
+/// the event's country; countries not listed leave such a number as it is.
+const CALLING_CODES: &[(&str, &str)] = &[
+    ("US", "1"),
+    ("CA", "1"),
+    ("PR", "1"),
+    ("GB", "44"),
+    ("IE", "353"),
+    ("DE", "49"),
+    ("AT", "43"),
+    ("CH", "41"),
+    ("FR", "33"),
+    ("BE", "32"),
+    ("NL", "31"),
+    ("LU", "352"),
+    ("ES", "34"),
+    ("PT", "351"),
+    ("IT", "39"),
+    ("DK", "45"),
+    ("SE", "46"),
+    ("NO", "47"),
+    ("FI", "358"),
+    ("PL", "48"),
+    ("CZ", "420"),
+    ("GR", "30"),
+    ("AU", "61"),
+    ("NZ", "64"),
+    ("JP", "81"),
+    ("KR", "82"),
+    ("SG", "65"),
+    ("IN", "91"),
+    ("BR", "55"),
+    ("MX", "52"),
+    ("AR", "54"),
+    ("ZA", "27"),
+    ("AE", "971"),
+    ("IL", "972"),
+];
+
+/// The calling code for an ISO country (any case), when known.
+pub fn calling_code(country_code: &str) -> Option<&'static str> {
+    let cc = country_code.trim();
+    CALLING_CODES
+        .iter()
+        .find(|(iso, _)| iso.eq_ignore_ascii_case(cc))
+        .map(|(_, code)| *code)
+}
+
+/// Trimmed and lowercased; None when empty.
+pub fn normalize_email(s: &str) -> Option<String> {
+    let e = s.trim().to_lowercase();
+    (!e.is_empty()).then_some(e)
+}
+
+/// E.164 digits without the leading '+': "+1 (555) 123-4567" → "15551234567",
+/// "00 44 20 7946 0958" → "442079460958". A national number ("020 7946 0958") gets the calling
+/// code of `country_code` ("GB" → "442079460958") with its trunk zero dropped; without a known
+/// country it is kept as written, leading zeros dropped. None when fewer than 7 or more than 15
+/// digits remain.
+pub fn normalize_phone(s: &str, country_code: Option<&str>) -> Option<String> {
+    let mut s = s.trim().to_owned();
+    if s.starts_with('+') || s.starts_with("00") {
+        // "+44 (0)20 …": the bracketed trunk zero is not dialled from abroad.
+        s = s.replace("(0)", "");
+    }
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    let e164 = if s.starts_with('+') {
+        digits
+    } else if let Some(rest) = digits.strip_prefix("00") {
+        rest.to_owned()
+    } else {
+        national(&digits, country_code.and_then(calling_code))
+    };
+    let e164 = e164.trim_start_matches('0');
+    (7..=15).contains(&e164.len()).then(|| e164.to_owned())
+}
+
+/// A number written without '+' or "00": completed with the country's calling code unless it
+/// already starts with it.
+fn national(digits: &str, code: Option<&str>) -> String {
+    let Some(code) = code else {
+        return digits.to_owned();
+    };
+    if code == "1" {
+        // North American numbers: ten digits, or eleven with the leading 1.
+        return match digits.len() {
+            10 => format!("1{digits}"),
+            _ => digits.to_owned(),
+        };
+    }
+    if digits.starts_with('0') {
+        // A trunk prefix: the number is national. Italy keeps its leading zero.
+        let rest = if code == "39" {
+            digits
+        } else {
+            digits.trim_start_matches('0')
+        };
+        return format!("{code}{rest}");
+    }
+    if digits.starts_with(code) && digits.len() >= 11 {
+        digits.to_owned()
+    } else {
+        format!("{code}{digits}")
+    }
+}
+
+/// Trimmed, lowercased, punctuation dropped, inner whitespace collapsed to one space:
+/// " O'Brien-Smith " → "obriensmith", "Anne  Marie" → "anne marie". None when nothing is left.
+pub fn normalize_name(s: &str) -> Option<String> {
+    let kept: String = s
+        .chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect();
+    let n = kept.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!n.is_empty()).then_some(n)
+}
+
+/// A city as Meta matches it: lowercase letters only, no spaces or punctuation
+/// ("San Francisco" → "sanfrancisco").
+pub fn normalize_city(s: &str) -> Option<String> {
+    let c: String = s
+        .chars()
+        .filter(|c| c.is_alphabetic())
+        .flat_map(char::to_lowercase)
+        .collect();
+    (!c.is_empty()).then_some(c)
+}
+
+/// A state or country code: lowercase letters and digits only ("CA" → "ca").
+pub fn normalize_code(s: &str) -> Option<String> {
+    let c: String = s
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    (!c.is_empty()).then_some(c)
+}
+
+/// SHA-256 of the UTF-8 bytes, as lowercase hex.
+pub fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// The normalised email's SHA-256; None when the email is empty.
+pub fn hashed_email(s: &str) -> Option<String> {
+    normalize_email(s).map(|e| sha256_hex(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEST_EMAIL_SHA256: &str =
+        "973dfe463ec85785f5f95af5ba3906eedb2d931c24e69824a89ea65dba4e813b";
+
+    #[test]
+    fn sha256_vectors() {
+        assert_eq!(sha256_hex("test@example.com"), TEST_EMAIL_SHA256);
+        assert_eq!(
+            sha256_hex(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(hashed_email("test@example.com").unwrap(), TEST_EMAIL_SHA256);
+        assert_eq!(
+            hashed_email(" Test@Example.COM ").unwrap(),
+            TEST_EMAIL_SHA256
+        );
+        assert_eq!(
+            hashed_email("\tTEST@EXAMPLE.COM\n").unwrap(),
+            TEST_EMAIL_SHA256
+        );
+        assert_eq!(normalize_email("  "), None);
+        assert_eq!(hashed_email(""), None);
+    }
+
+    #[test]
+    fn phones() {
+        let p = |s, cc| normalize_phone(s, cc);
+        assert_eq!(p("+1 (555) 123-4567", None).as_deref(), Some("15551234567"));
+        assert_eq!(
+            p("+1 (555) 123-4567", Some("GB")).as_deref(),
+            Some("15551234567")
+        );
+        assert_eq!(
+            p("00 44 20 7946 0958", None).as_deref(),
+            Some("442079460958")
+        );
+        assert_eq!(
+            p("+44 (0)20 7946 0958", None).as_deref(),
+            Some("442079460958")
+        );
+        // National numbers take the event country's calling code.
+        assert_eq!(
+            p("(555) 123-4567", Some("US")).as_deref(),
+            Some("15551234567")
+        );
+        assert_eq!(
+            p("1-555-123-4567", Some("us")).as_deref(),
+            Some("15551234567")
+        );
+        assert_eq!(
+            p("555.123.4567", Some("CA")).as_deref(),
+            Some("15551234567")
+        );
+        assert_eq!(
+            p("020 7946 0958", Some("GB")).as_deref(),
+            Some("442079460958")
+        );
+        assert_eq!(
+            p("07700 900123", Some("GB")).as_deref(),
+            Some("447700900123")
+        );
+        assert_eq!(
+            p("447700900123", Some("GB")).as_deref(),
+            Some("447700900123")
+        );
+        assert_eq!(p("030 1234567", Some("DE")).as_deref(), Some("49301234567"));
+        assert_eq!(
+            p("01 23 45 67 89", Some("FR")).as_deref(),
+            Some("33123456789")
+        );
+        assert_eq!(
+            p("0412 345 678", Some("AU")).as_deref(),
+            Some("61412345678")
+        );
+        assert_eq!(
+            p("06 1234 5678", Some("IT")).as_deref(),
+            Some("390612345678")
+        );
+        // Unknown country: as written, leading zeros dropped.
+        assert_eq!(p("0123 456 789", Some("ZZ")).as_deref(), Some("123456789"));
+        assert_eq!(p("5551234567", None).as_deref(), Some("5551234567"));
+        // Too short or too long.
+        assert_eq!(p("12345", None), None);
+        assert_eq!(p("+1 23", Some("US")), None);
+        assert_eq!(p("", Some("US")), None);
+        assert_eq!(p("call me", Some("US")), None);
+        assert_eq!(p("+1234567890123456", None), None);
+    }
+
+    #[test]
+    fn names_and_places() {
+        assert_eq!(normalize_name("  Jane ").as_deref(), Some("jane"));
+        assert_eq!(
+            normalize_name("O'Brien-Smith").as_deref(),
+            Some("obriensmith")
+        );
+        assert_eq!(normalize_name("Anne  Marie").as_deref(), Some("anne marie"));
+        assert_eq!(normalize_name("JOSÉ").as_deref(), Some("josé"));
+        assert_eq!(normalize_name(" .,- "), None);
+        assert_eq!(
+            normalize_city("San Francisco").as_deref(),
+            Some("sanfrancisco")
+        );
+        assert_eq!(normalize_city("St. Louis").as_deref(), Some("stlouis"));
+        assert_eq!(normalize_code(" CA ").as_deref(), Some("ca"));
+        assert_eq!(normalize_code("").as_deref(), None);
+        assert_eq!(calling_code("gb"), Some("44"));
+        assert_eq!(calling_code("ZZ"), None);
+    }
+}

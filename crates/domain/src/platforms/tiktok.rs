@@ -1,0 +1,224 @@
+//! TikTok Events API 2.0: `POST /open_api/v1.3/event/track/` with the `Access-Token` header,
+//! one web event for the pixel (`event_source: "web"`, `event_source_id` = pixel code). Email
+//! and phone go as SHA-256 of the normalised value (the phone in E.164, with its '+'); the
+//! click id, IP address and user agent go as they are. TikTok answers HTTP 200 with a `code`:
+//! 0 is success, anything else an error.
+
+use serde_json::{json, Map, Value};
+
+use super::normalize::{hashed_email, sha256_hex};
+use super::{by_status, clean, number, put, str_at, Answer, Conversion, Credentials};
+use super::{Request, Settings};
+
+/// The Events API path under the API root.
+pub const TRACK_PATH: &str = "/open_api/v1.3/event/track/";
+
+/// TikTok's "too many requests" code (QPS/QPM/QPD limits).
+const RATE_LIMIT_CODES: &[i64] = &[40100];
+
+pub(super) fn build(
+    base: &str,
+    settings: &Settings,
+    credentials: &Credentials,
+    c: &Conversion,
+) -> Result<Request, String> {
+    let pixel = clean(&settings.pixel_code).ok_or("TikTok needs a pixel code")?;
+    let access_token = clean(&credentials.access_token).ok_or("TikTok needs an access token")?;
+
+    let mut event = Map::new();
+    event.insert("event".into(), c.event_name.trim().into());
+    event.insert("event_time".into(), c.occurred_at.timestamp().into());
+    event.insert("event_id".into(), c.event_id.clone().into());
+
+    let mut user = Map::new();
+    put(&mut user, "email", hashed_email(&c.email));
+    put(
+        &mut user,
+        "phone",
+        c.phone_digits().map(|d| sha256_hex(&format!("+{d}"))),
+    );
+    put(&mut user, "ttclid", clean(&c.click.ttclid));
+    put(&mut user, "ip", clean(&c.ip));
+    put(&mut user, "user_agent", clean(&c.user_agent));
+    if !user.is_empty() {
+        event.insert("user".into(), Value::Object(user));
+    }
+
+    let properties = properties(c);
+    if !properties.is_empty() {
+        event.insert("properties".into(), Value::Object(properties));
+    }
+
+    let mut page = Map::new();
+    put(&mut page, "url", clean(&c.click.landing_page));
+    put(&mut page, "referrer", clean(&c.click.referrer));
+    if !page.is_empty() {
+        event.insert("page".into(), Value::Object(page));
+    }
+
+    let mut body = Map::new();
+    body.insert("event_source".into(), "web".into());
+    body.insert("event_source_id".into(), pixel.into());
+    body.insert("data".into(), json!([Value::Object(event)]));
+    put(
+        &mut body,
+        "test_event_code",
+        clean(&settings.test_event_code),
+    );
+    Ok(Request {
+        url: format!("{base}{TRACK_PATH}"),
+        headers: vec![
+            ("Access-Token".to_owned(), access_token),
+            ("content-type".to_owned(), "application/json".to_owned()),
+        ],
+        body: Value::Object(body),
+    })
+}
+
+fn properties(c: &Conversion) -> Map<String, Value> {
+    let mut p = Map::new();
+    if let Some(value) = c.value() {
+        p.insert("value".into(), value.into());
+        put(&mut p, "currency", c.currency());
+    }
+    put(&mut p, "order_id", clean(&c.order_id));
+    let contents: Vec<Value> = c
+        .products
+        .iter()
+        .map(|item| {
+            let mut o = Map::new();
+            put(&mut o, "content_id", clean(&item.id));
+            put(
+                &mut o,
+                "content_name",
+                Some(item.name.trim()).filter(|n| !n.is_empty()),
+            );
+            if item.quantity.is_finite() && item.quantity > 0.0 {
+                o.insert("quantity".into(), number(item.quantity));
+            }
+            put(&mut o, "price", item.price.filter(|v| v.is_finite()));
+            Value::Object(o)
+        })
+        .filter(|o| o.as_object().is_some_and(|o| !o.is_empty()))
+        .collect();
+    if !contents.is_empty() {
+        p.insert("content_type".into(), "product".into());
+        p.insert("contents".into(), contents.into());
+    }
+    p
+}
+
+pub(super) fn interpret(status: u16, body: &str, json: Option<&Value>) -> Answer {
+    let code = json.and_then(|j| j.get("code")).and_then(Value::as_i64);
+    let message = str_at(json, "/message");
+    let described = |code: i64| match message {
+        Some(m) => format!("TikTok code {code}: {m}"),
+        None => format!("TikTok code {code}"),
+    };
+    if !(200..300).contains(&status) {
+        return by_status(status, code.map(described), body);
+    }
+    match code {
+        None | Some(0) => Answer::Accepted,
+        // Rate limits, and TikTok's own "system error, try later" range.
+        Some(c) if RATE_LIMIT_CODES.contains(&c) || (50000..60000).contains(&c) => {
+            Answer::Retry(described(c))
+        }
+        Some(c) => Answer::Rejected(described(c)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::super::{build, interpret, Platform};
+    use super::*;
+
+    const BASE: &str = "https://business-api.tiktok.com";
+
+    #[test]
+    fn request_with_click() {
+        let mut c = with_click();
+        c.event_name = "CompletePayment".into();
+        let r = build(Platform::TikTok, BASE, &settings(), &credentials(), &c).unwrap();
+        insta::assert_json_snapshot!("tiktok_with_click", as_json(&r));
+    }
+
+    #[test]
+    fn request_without_click() {
+        let s = Settings {
+            test_event_code: None,
+            ..settings()
+        };
+        let mut c = without_click();
+        c.event_name = "SubmitForm".into();
+        let r = build(Platform::TikTok, BASE, &s, &credentials(), &c).unwrap();
+        insta::assert_json_snapshot!("tiktok_without_click", as_json(&r));
+    }
+
+    #[test]
+    fn request_details() {
+        let r = build(
+            Platform::TikTok,
+            "http://127.0.0.1:9",
+            &settings(),
+            &credentials(),
+            &with_click(),
+        )
+        .unwrap();
+        assert_eq!(r.url, "http://127.0.0.1:9/open_api/v1.3/event/track/");
+        assert_eq!(
+            r.headers[0],
+            ("Access-Token".to_owned(), "test-access-token".to_owned())
+        );
+        assert_eq!(r.body["event_source"], "web");
+        assert_eq!(r.body["event_source_id"], "C4TESTPIXEL0000000AB");
+        let e = &r.body["data"][0];
+        assert_eq!(e["event_time"], 1773500966);
+        assert_eq!(e["user"]["email"], sha256_hex("jane.doe@example.com"));
+        assert_eq!(e["user"]["phone"], sha256_hex("+14155550132"));
+        assert_eq!(e["user"]["ttclid"], "E.C.P.test-ttclid");
+        assert!(r.body.get("access_token").is_none());
+    }
+
+    #[test]
+    fn answers() {
+        let t = |status, body| interpret(Platform::TikTok, status, body);
+        assert_eq!(
+            t(
+                200,
+                r#"{"code":0,"message":"OK","request_id":"2026","data":{}}"#
+            ),
+            Answer::Accepted
+        );
+        assert_eq!(
+            t(
+                200,
+                r#"{"code":40002,"message":"Invalid event_source_id","request_id":"x"}"#
+            ),
+            Answer::Rejected("TikTok code 40002: Invalid event_source_id".into())
+        );
+        assert_eq!(
+            t(
+                200,
+                r#"{"code":40105,"message":"Access token is incorrect or has been revoked."}"#
+            ),
+            Answer::Rejected(
+                "TikTok code 40105: Access token is incorrect or has been revoked.".into()
+            )
+        );
+        assert_eq!(
+            t(200, r#"{"code":40100,"message":"Too many requests"}"#),
+            Answer::Retry("TikTok code 40100: Too many requests".into())
+        );
+        assert_eq!(
+            t(200, r#"{"code":50000,"message":"System error"}"#),
+            Answer::Retry("TikTok code 50000: System error".into())
+        );
+        assert_eq!(
+            t(400, r#"{"code":40001,"message":"No permission"}"#),
+            Answer::Rejected("HTTP 400: TikTok code 40001: No permission".into())
+        );
+        assert!(matches!(t(502, "Bad Gateway"), Answer::Retry(m) if m == "HTTP 502: Bad Gateway"));
+    }
+}
