@@ -15,6 +15,7 @@
 //! | `POSTBACK_GOOGLEADS_URL` | `https://googleads.googleapis.com` | Google Ads API root |
 //! | `POSTBACK_META_URL` | `https://graph.facebook.com` | Meta Graph API root |
 //! | `POSTBACK_TIKTOK_URL` | `https://business-api.tiktok.com` | TikTok Business API root |
+//! | `POSTBACK_GEOIP_CSV` | unset | IP ranges to countries (`first,last,CC` lines, e.g. DB-IP's lite CSV) for touches |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::path::PathBuf;
@@ -125,6 +126,9 @@ pub struct Config {
         global = true
     )]
     pub delivery_timeout: String,
+    /// IP ranges to countries for touches: `first,last,CC` lines (DB-IP "IP to Country Lite").
+    #[arg(long, env = "POSTBACK_GEOIP_CSV", global = true)]
+    pub geoip_csv: Option<PathBuf>,
     /// Google Ads API root (tests point it at a local fake).
     #[arg(long, env = "POSTBACK_GOOGLEADS_URL", global = true)]
     pub googleads_url: Option<String>,

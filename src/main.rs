@@ -139,7 +139,16 @@ async fn serve(config: Config, database_url: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let base_url = config.base_url(bound);
-    let state = AppState::with_delivery(pool, database_url, &base_url, config.delivery()?);
+    let geoip = match &config.geoip_csv {
+        Some(path) => {
+            let g = postback_domain::geoip::GeoIp::load(path)?;
+            tracing::info!(ranges = g.len(), "GeoIP ranges loaded");
+            Some(std::sync::Arc::new(g))
+        }
+        None => None,
+    };
+    let mut state = AppState::with_delivery(pool, database_url, &base_url, config.delivery()?);
+    state.geoip = geoip;
     let server =
         postback::server::build(listener, state, config.workers).map_err(|e| e.to_string())?;
     tracing::info!(listen = %bound, "Postback is running: open {base_url}/ for the dashboard");

@@ -323,3 +323,58 @@ async fn the_event_page_shows_first_and_last_touch() {
     assert!(html[last..].contains("TikTok"), "ad click from TikTok");
     assert!(html.contains("before the event"));
 }
+
+/// With a GeoIP file configured, a touch gets the country of the visitor's address (as the proxy
+/// in front reports it), and the event page shows it.
+#[tokio::test]
+async fn touches_get_the_country_of_the_visitor_address() {
+    let geoip = postback_domain::geoip::GeoIp::parse(
+        "198.51.100.0,198.51.100.255,NL\n2001:db8::,2001:db8::ffff:ffff,DE\n",
+    )
+    .expect("geoip");
+    let app = TestApp::spawn_with_geoip(geoip).await;
+    let shop = shop(&app, "geo@example.com").await;
+    for (vid, ip) in [
+        ("visitor-geo-nl", "198.51.100.7"),
+        ("visitor-geo-xx", "192.0.2.1"),
+    ] {
+        let resp = reqwest::Client::new()
+            .post(app.url("/__cc/collect"))
+            .header("Content-Type", "text/plain")
+            .header("User-Agent", UA)
+            .header("X-Forwarded-For", ip)
+            .body(
+                json!({"site": shop.site, "vid": vid, "url": "https://shop.example.com/"})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .expect("collect");
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    identify(&app, &shop.site, "visitor-geo-nl", "dutch@example.com").await;
+    let (_, answer) = app
+        .inbound(
+            &shop.key,
+            json!({"email": "dutch@example.com", "event": "purchase"}),
+        )
+        .await;
+    let e = event(&shop, answer["eventId"].as_str().expect("id")).await;
+    assert_eq!(e["attribution"]["lastTouch"]["country"], "NL");
+
+    let mut conn = app.conn().await;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use postback_domain::schema::{touches, visitors};
+    let unknown: Option<String> = touches::table
+        .inner_join(visitors::table)
+        .filter(visitors::browser_id.eq("visitor-geo-xx"))
+        .select(touches::country)
+        .first(&mut conn)
+        .await
+        .expect("touch");
+    assert_eq!(
+        unknown, None,
+        "an address outside every range has no country"
+    );
+}

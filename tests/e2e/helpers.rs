@@ -219,11 +219,27 @@ impl TestApp {
         db_url: &str,
         delivery: postback_api::delivery::DeliveryConfig,
     ) -> Self {
+        Self::spawn_state(db_url, delivery, |_| {}).await
+    }
+
+    /// A server whose touches get their country from this GeoIP table.
+    pub async fn spawn_with_geoip(geoip: postback_domain::geoip::GeoIp) -> Self {
+        let db_url = fresh_database().await;
+        let geoip = std::sync::Arc::new(geoip);
+        Self::spawn_state(&db_url, test_delivery(), move |s| s.geoip = Some(geoip)).await
+    }
+
+    async fn spawn_state(
+        db_url: &str,
+        delivery: postback_api::delivery::DeliveryConfig,
+        adjust: impl FnOnce(&mut AppState),
+    ) -> Self {
         let pool = postback_domain::db::pool(db_url, 4).expect("pool");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let base = format!("http://127.0.0.1:{port}");
-        let state = AppState::with_delivery(pool.clone(), db_url, &base, delivery);
+        let mut state = AppState::with_delivery(pool.clone(), db_url, &base, delivery);
+        adjust(&mut state);
         let server = postback::server::build(listener, state, 1).expect("server");
         tokio::spawn(server);
         Self {

@@ -21,6 +21,8 @@ pub struct AppState {
     pub http: Client,
     /// Per-IP limit on the public tracking endpoints.
     pub tracking_limiter: std::sync::Arc<crate::tracking::RateLimiter>,
+    /// Countries of visitors' addresses, when a GeoIP file is configured.
+    pub geoip: Option<std::sync::Arc<postback_domain::geoip::GeoIp>>,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
         Self {
             http: Client::new(delivery.timeout, delivery.allow_private_targets),
             tracking_limiter: Default::default(),
+            geoip: None,
             delivery,
             ingestor: Ingestor::start(pool.clone(), database_url),
             pool,

@@ -143,6 +143,20 @@ pub struct CollectBody {
     webdriver: bool,
 }
 
+/// The visitor's country from the GeoIP file, when one is configured. The address is the
+/// client's as a proxy in front reports it (`Forwarded` / `X-Forwarded-For`), else the peer's:
+/// a visitor can only misstate its own country this way.
+fn visitor_country(req: &HttpRequest, state: &AppState) -> Option<String> {
+    let geoip = state.geoip.as_ref()?;
+    let info = req.connection_info();
+    let raw = info.realip_remote_addr()?;
+    let ip: std::net::IpAddr = raw
+        .parse()
+        .ok()
+        .or_else(|| raw.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))?;
+    geoip.country(ip)
+}
+
 pub async fn collect(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -159,7 +173,7 @@ pub async fn collect(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned(),
-        country: None,
+        country: visitor_country(&req, &state),
     };
     let mut conn = state.conn().await?;
     tracking::record_landing(&mut conn, &domain, &body.vid, &landing).await?;

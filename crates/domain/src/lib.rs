@@ -11,6 +11,7 @@ pub mod domains;
 pub mod error;
 pub mod events;
 pub mod geo;
+pub mod geoip;
 pub mod ids;
 pub mod inbound;
 pub mod keys;
