@@ -83,7 +83,7 @@ test("connections: connect Meta, test it, see attribution and the delivery, disc
       await new Promise((r) => setTimeout(r, 200));
       await page.reload();
     }
-    await row.getByText("Responses").click();
+    await row.getByText("Attempts").click();
     assert.match(await text(row), /events_received/);
 
     // Disconnect asks first.
