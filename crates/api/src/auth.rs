@@ -10,6 +10,9 @@ use postback_domain::sessions::{self, SessionContext, COOKIE_NAME};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Requests per minute one personal access token may make (429 with `Retry-After` beyond).
+pub const TOKEN_REQUESTS_PER_MINUTE: u32 = 600;
+
 /// The `auth_token` cookie: HttpOnly, SameSite=Lax, Secure when the base URL is https.
 pub fn session_cookie(token: &str, secure: bool) -> Cookie<'static> {
     Cookie::build(COOKIE_NAME, token.to_owned())

@@ -6,6 +6,7 @@ pub mod error;
 pub mod health;
 pub mod inbound;
 pub mod ingest;
+pub mod ratelimit;
 pub mod state;
 pub mod tracking;
 pub mod v1;

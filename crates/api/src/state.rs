@@ -21,6 +21,8 @@ pub struct AppState {
     pub http: Client,
     /// Per-IP limit on the public tracking endpoints.
     pub tracking_limiter: std::sync::Arc<crate::tracking::RateLimiter>,
+    /// Per-token limit on `/v1` requests made with a personal access token.
+    pub token_limiter: std::sync::Arc<crate::ratelimit::RateLimiter<postback_domain::ids::TokenId>>,
     /// Countries of visitors' addresses, when a GeoIP file is configured.
     pub geoip: Option<std::sync::Arc<postback_domain::geoip::GeoIp>>,
 }
@@ -43,7 +45,11 @@ impl AppState {
         worker::start(pool.clone(), database_url, delivery.clone());
         Self {
             http: Client::new(delivery.timeout, delivery.allow_private_targets),
-            tracking_limiter: Default::default(),
+            tracking_limiter: std::sync::Arc::new(crate::tracking::tracking_limiter()),
+            token_limiter: std::sync::Arc::new(crate::ratelimit::RateLimiter::new(
+                crate::auth::TOKEN_REQUESTS_PER_MINUTE,
+                std::time::Duration::from_secs(60),
+            )),
             geoip: None,
             delivery,
             ingestor: Ingestor::start(pool.clone(), database_url),

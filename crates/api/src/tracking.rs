@@ -2,10 +2,8 @@
 //! (a landing) and `POST /__cc/identify` (an email). Small bodies, CORS only for the domain's
 //! hostname and its subdomains, and a per-IP rate limit.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -25,33 +23,11 @@ const MAX_BODY: usize = 8 * 1024;
 const PER_IP: u32 = 300;
 const WINDOW: Duration = Duration::from_secs(60);
 
-/// A fixed-window counter per client IP, in memory (each instance limits on its own).
-#[derive(Default)]
-pub struct RateLimiter {
-    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
+/// The per-IP limiter of the public tracking endpoints.
+pub type RateLimiter = crate::ratelimit::RateLimiter<IpAddr>;
 
-impl RateLimiter {
-    /// Counts a request; Err with the seconds to wait when the IP is over its limit.
-    fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        let now = Instant::now();
-        let Ok(mut windows) = self.windows.lock() else {
-            return Ok(());
-        };
-        if windows.len() > 100_000 {
-            windows.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
-        }
-        let entry = windows.entry(ip).or_insert((now, 0));
-        if now.duration_since(entry.0) >= WINDOW {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        if entry.1 > PER_IP {
-            Err((WINDOW - now.duration_since(entry.0)).as_secs().max(1))
-        } else {
-            Ok(())
-        }
-    }
+pub fn tracking_limiter() -> RateLimiter {
+    RateLimiter::new(PER_IP, WINDOW)
 }
 
 pub async fn snippet() -> HttpResponse {

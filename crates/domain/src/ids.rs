@@ -49,6 +49,7 @@ id_type!(
     VisitorId,
     TouchId,
     ConnectionId,
+    TokenId,
 );
 
 impl DeliveryId {

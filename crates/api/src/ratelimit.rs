@@ -1,0 +1,44 @@
+//! A fixed-window request counter per key (client IP, access token), in memory: each instance
+//! limits on its own.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct RateLimiter<K> {
+    windows: Mutex<HashMap<K, (Instant, u32)>>,
+    limit: u32,
+    window: Duration,
+}
+
+impl<K: Hash + Eq + Copy> RateLimiter<K> {
+    pub fn new(limit: u32, window: Duration) -> Self {
+        Self {
+            windows: Mutex::new(HashMap::new()),
+            limit,
+            window,
+        }
+    }
+
+    /// Counts a request; Err with the seconds to wait when the key is over its limit.
+    pub fn check(&self, key: K) -> Result<(), u64> {
+        let now = Instant::now();
+        let Ok(mut windows) = self.windows.lock() else {
+            return Ok(());
+        };
+        if windows.len() > 100_000 {
+            windows.retain(|_, (start, _)| now.duration_since(*start) < self.window);
+        }
+        let entry = windows.entry(key).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        if entry.1 > self.limit {
+            Err((self.window - now.duration_since(entry.0)).as_secs().max(1))
+        } else {
+            Ok(())
+        }
+    }
+}
