@@ -14,5 +14,6 @@ mod platforms;
 mod receiver;
 mod seed_snippets;
 mod tenancy;
+mod tokens;
 mod tracking;
 mod webhooks;

@@ -6,6 +6,7 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use postback_domain::sessions::{self, SessionContext, COOKIE_NAME};
+use postback_domain::tokens;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -79,8 +80,9 @@ pub fn refuse_cross_site(req: &HttpRequest, state: &AppState) -> Result<(), ApiE
     Ok(())
 }
 
-/// A signed-in user, from the session cookie. Answers 401 when there is none, 403 when the
-/// request comes from another site.
+/// A signed-in user: from a personal access token (`Authorization: Bearer pb_…`, rate limited
+/// per token) or from the session cookie. Answers 401 when there is neither (or the token is not
+/// valid), 403 when a cookie request comes from another site, 429 over the token's limit.
 pub struct Authenticated(pub SessionContext);
 
 impl FromRequest for Authenticated {
@@ -94,6 +96,32 @@ impl FromRequest for Authenticated {
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ApiError::Internal("state missing".into()))?
                 .clone();
+            if let Some(bearer) = req
+                .headers()
+                .get(actix_web::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+            {
+                let mut conn = state.conn().await.map_err(ApiError::from)?;
+                let (id, ctx) = tokens::authenticate(&mut conn, bearer.trim())
+                    .await
+                    .map_err(ApiError::from)?
+                    .ok_or_else(|| {
+                        ApiError::Unauthorized(
+                            "Invalid access token: it is unknown or was revoked".into(),
+                        )
+                    })?;
+                if let Err(wait) = state.token_limiter.check(id) {
+                    return Err(ApiError::RateLimited(
+                        format!(
+                            "Too many requests with this token ({TOKEN_REQUESTS_PER_MINUTE} per minute); retry in {wait} s"
+                        ),
+                        wait,
+                    )
+                    .into());
+                }
+                return Ok(Authenticated(ctx));
+            }
             let token = req
                 .cookie(COOKIE_NAME)
                 .map(|c| c.value().to_owned())

@@ -23,6 +23,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// A rate limit: 429 with `Retry-After` (seconds).
+    #[error("{0}")]
+    RateLimited(String, u64),
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -77,14 +80,18 @@ impl ResponseError for ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests(_) | Self::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(json!({ "error": self.to_string() }))
+        let mut resp = HttpResponse::build(self.status_code());
+        if let Self::RateLimited(_, secs) = self {
+            resp.insert_header(("Retry-After", secs.to_string()));
+        }
+        resp.json(json!({ "error": self.to_string() }))
     }
 }
 

@@ -60,9 +60,10 @@ async fn admit<T: for<'de> Deserialize<'de>>(
 ) -> ApiResult<(T, Domain, Option<String>)> {
     if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
         if let Err(wait) = state.tracking_limiter.check(ip) {
-            return Err(ApiError::TooManyRequests(format!(
-                "Too many requests from this address; retry in {wait} s"
-            )));
+            return Err(ApiError::RateLimited(
+                format!("Too many requests from this address; retry in {wait} s"),
+                wait,
+            ));
         }
     }
     let body = read_body(payload).await?;

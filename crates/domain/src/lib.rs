@@ -21,6 +21,7 @@ pub mod platforms;
 pub mod schema;
 pub mod secrets;
 pub mod sessions;
+pub mod tokens;
 pub mod tracking;
 pub mod webhooks;
 

@@ -13,6 +13,7 @@ mod keys;
 mod layout;
 mod plan;
 pub mod session;
+mod settings;
 mod webhooks;
 
 use actix_web::middleware::{Compress, DefaultHeaders};
@@ -89,6 +90,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/events/{id}", web::get().to(events::show))
             .route("/plan", web::get().to(plan::show))
+            .route("/settings", web::get().to(settings::show))
+            .route("/settings/tokens", web::post().to(settings::create))
+            .route(
+                "/settings/tokens/{id}/revoke",
+                web::get().to(settings::confirm_revoke),
+            )
+            .route(
+                "/settings/tokens/{id}/revoke",
+                web::post().to(settings::revoke),
+            )
             .route("/webhooks", web::get().to(webhooks::list))
             .route("/webhooks", web::post().to(webhooks::create))
             .route("/webhooks/new", web::get().to(webhooks::new_form))

@@ -5,6 +5,7 @@ pub mod connections;
 pub mod domains;
 pub mod events;
 pub mod keys;
+pub mod tokens;
 pub mod webhooks;
 
 use actix_web::web;
@@ -16,6 +17,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/auth/login", web::post().to(auth::login))
             .route("/auth/logout", web::post().to(auth::logout))
             .route("/me", web::get().to(auth::me))
+            .route("/tokens", web::get().to(tokens::list))
+            .route("/tokens", web::post().to(tokens::create))
+            .route("/tokens/{id}", web::delete().to(tokens::delete))
             .route("/domains", web::get().to(domains::list))
             .route("/domains", web::post().to(domains::create))
             .route("/domains/{id}", web::get().to(domains::get))

@@ -1,0 +1,172 @@
+//! Settings: personal access tokens for the management API (created and shown once, listed with
+//! when they were last used, revoked after a confirmation).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use postback_api::AppState;
+use postback_domain::ids::TokenId;
+use postback_domain::paging::PageRequest;
+use postback_domain::tokens::{self, ApiToken};
+use postback_domain::DomainError;
+use serde::Deserialize;
+
+use crate::auth::CsrfOnly;
+use crate::confirm::ConfirmPage;
+use crate::error::{WebError, WebResult};
+use crate::format::{absolute, relative};
+use crate::layout::{page, Chrome};
+use crate::session::{redirect_with, verify_csrf, CurrentUser};
+
+pub struct TokenRow {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created: String,
+    pub created_title: String,
+    pub last_used: String,
+}
+
+impl From<ApiToken> for TokenRow {
+    fn from(t: ApiToken) -> Self {
+        Self {
+            id: t.id.to_string(),
+            prefix: t.prefix,
+            created: relative(t.created_at),
+            created_title: absolute(t.created_at),
+            last_used: t
+                .last_used_at
+                .map(relative)
+                .unwrap_or_else(|| "Never".into()),
+            name: t.name,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "settings/show.html")]
+struct SettingsPage {
+    chrome: Chrome,
+    base_url: String,
+    tokens: Vec<TokenRow>,
+    /// (name, value) of a token created by this very request: its only showing.
+    new_token: Option<(String, String)>,
+    error: Option<String>,
+}
+
+async fn render(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &CurrentUser,
+    new_token: Option<(String, String)>,
+    error: Option<String>,
+) -> WebResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let listed = tokens::list(&mut conn, user.ctx.workspace_id, PageRequest::first(100)).await?;
+    let chrome = Chrome::new(req, user, "settings");
+    let had_flash = chrome.flash.is_some();
+    let mut resp = page(
+        &SettingsPage {
+            chrome,
+            base_url: state.base_url.clone(),
+            tokens: listed.items.into_iter().map(TokenRow::from).collect(),
+            new_token,
+            error,
+        },
+        had_flash,
+    )?;
+    resp.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+) -> WebResult<HttpResponse> {
+    render(&req, &state, &user, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    csrf_token: String,
+    name: String,
+}
+
+/// Creates a token and shows its value in this response only (it is never stored in clear, put
+/// in a cookie or shown again).
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    form: web::Form<TokenForm>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let created = {
+        let mut conn = state.conn().await?;
+        tokens::create(&mut conn, &user.ctx, &form.name).await
+    };
+    match created {
+        Ok(c) => {
+            render(
+                &req,
+                &state,
+                &user,
+                Some((c.token.name, c.token_value)),
+                None,
+            )
+            .await
+        }
+        Err(DomainError::Invalid(m)) => render(&req, &state, &user, None, Some(m)).await,
+        Err(e) => Err(WebError::from(e)),
+    }
+}
+
+pub async fn confirm_revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<TokenId>,
+) -> WebResult<HttpResponse> {
+    let t = {
+        let mut conn = state.conn().await?;
+        tokens::get(&mut conn, user.ctx.workspace_id, path.into_inner()).await?
+    };
+    let chrome = Chrome::new(&req, &user, "settings");
+    let had_flash = chrome.flash.is_some();
+    page(
+        &ConfirmPage {
+            chrome,
+            title: format!("Revoke \"{}\"?", t.name),
+            message: format!(
+                "Anything using {}… stops working at once. This cannot be undone.",
+                t.prefix
+            ),
+            action: format!("/settings/tokens/{}/revoke", t.id),
+            button: "Revoke token".into(),
+            cancel: "/settings".into(),
+            danger: true,
+        },
+        had_flash,
+    )
+}
+
+pub async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<TokenId>,
+    form: web::Form<CsrfOnly>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let mut conn = state.conn().await?;
+    let t = tokens::revoke(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
+    Ok(redirect_with(
+        "/settings",
+        "success",
+        &format!("Revoked \"{}\". It no longer authenticates.", t.name),
+        state.secure_cookies,
+    ))
+}
