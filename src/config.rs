@@ -16,6 +16,7 @@
 //! | `POSTBACK_META_URL` | `https://graph.facebook.com` | Meta Graph API root |
 //! | `POSTBACK_TIKTOK_URL` | `https://business-api.tiktok.com` | TikTok Business API root |
 //! | `POSTBACK_GEOIP_CSV` | unset | IP ranges to countries (`first,last,CC` lines, e.g. DB-IP's lite CSV) for touches |
+//! | `POSTBACK_RETENTION_INTERVAL` | `60m` | how often events and touches past the plan's retention are deleted |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::path::PathBuf;
@@ -126,6 +127,14 @@ pub struct Config {
         global = true
     )]
     pub delivery_timeout: String,
+    /// How often the retention job deletes events and touches past the plan's retention.
+    #[arg(
+        long,
+        env = "POSTBACK_RETENTION_INTERVAL",
+        default_value = "60m",
+        global = true
+    )]
+    pub retention_interval: String,
     /// IP ranges to countries for touches: `first,last,CC` lines (DB-IP "IP to Country Lite").
     #[arg(long, env = "POSTBACK_GEOIP_CSV", global = true)]
     pub geoip_csv: Option<PathBuf>,
@@ -172,7 +181,18 @@ impl Config {
             return Err("POSTBACK_DB_POOL_SIZE must be at least 1".into());
         }
         self.delivery()?;
+        self.retention()?;
         Ok(())
+    }
+
+    /// How often the retention job runs.
+    pub fn retention(&self) -> Result<std::time::Duration, String> {
+        let every = postback_api::delivery::parse_duration(&self.retention_interval)
+            .map_err(|e| format!("POSTBACK_RETENTION_INTERVAL: {e}"))?;
+        if every < std::time::Duration::from_secs(1) {
+            return Err("POSTBACK_RETENTION_INTERVAL must be at least 1s".into());
+        }
+        Ok(every)
     }
 
     /// The delivery settings, parsed.

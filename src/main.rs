@@ -149,6 +149,11 @@ async fn serve(config: Config, database_url: &str) -> Result<(), String> {
     };
     let mut state = AppState::with_delivery(pool, database_url, &base_url, config.delivery()?);
     state.geoip = geoip;
+    postback_api::retention::start(
+        state.pool.clone(),
+        config.retention()?,
+        std::time::Duration::from_secs(60),
+    );
     let server =
         postback::server::build(listener, state, config.workers).map_err(|e| e.to_string())?;
     tracing::info!(listen = %bound, "Postback is running: open {base_url}/ for the dashboard");

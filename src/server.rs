@@ -4,10 +4,12 @@ use std::net::TcpListener;
 
 use actix_web::middleware::{DefaultHeaders, Logger};
 use actix_web::{dev::Server, web, App, HttpServer};
+use postback_api::metrics::HttpMetrics;
 use postback_api::AppState;
 
 /// Builds the server on an already-bound listener (tests bind port 0 first).
 pub fn build(listener: TcpListener, state: AppState, workers: usize) -> std::io::Result<Server> {
+    let metrics = state.metrics.clone();
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -22,6 +24,8 @@ pub fn build(listener: TcpListener, state: AppState, workers: usize) -> std::io:
                 Logger::new("%{METHOD}xi %U %s %Dms")
                     .custom_request_replace("METHOD", |req| req.method().to_string()),
             )
+            // Outermost, so it times and counts everything, by route pattern (never the path).
+            .wrap(HttpMetrics::new(metrics.clone()))
             .configure(postback_api::extractor_config)
             .configure(postback_api::configure)
             .configure(postback_web::configure)

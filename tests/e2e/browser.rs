@@ -17,10 +17,16 @@ async fn dashboard_in_a_real_browser() {
         crate::receiver::Reply::ok().body(r#"{"events_received": 1, "code": 0, "message": "OK"}"#),
     );
     let app = TestApp::spawn_with_platforms(&platforms.url("")).await;
+    // The install's first account is its platform admin; admin.test.mjs logs in as it.
+    let admin = app.signup("platform.admin@example.com").await;
+    let (_, me) = admin.get("/v1/me").await;
+    assert_eq!(me["isAdmin"], true, "{me}");
     let out = tokio::process::Command::new("node")
         .current_dir(root)
         .args(["--test", "--test-concurrency=1", "tests/browser/"])
         .env("BASE_URL", &app.base)
+        .env("ADMIN_EMAIL", "platform.admin@example.com")
+        .env("ADMIN_PASSWORD", crate::helpers::PASSWORD)
         .output()
         .await
         .expect("node runs");

@@ -271,7 +271,7 @@ impl TestApp {
         let client = self.browser();
         let resp = client
             .post(self.url("/v1/auth/signup"))
-            .json(&json!({ "email": email, "password": "correct horse 1", "workspaceName": "Test Co" }))
+            .json(&json!({ "email": email, "password": PASSWORD, "workspaceName": "Test Co" }))
             .send()
             .await
             .expect("signup");
@@ -306,6 +306,9 @@ impl TestApp {
         diesel::sql_query(sql).execute(&mut conn).await.expect(sql);
     }
 }
+
+/// The password of every account `TestApp::signup` makes.
+pub const PASSWORD: &str = "correct horse 1";
 
 /// Retries after 200 ms each, a 2 s timeout, loopback receivers allowed.
 pub fn test_delivery() -> postback_api::delivery::DeliveryConfig {

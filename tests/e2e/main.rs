@@ -1,5 +1,6 @@
 //! End-to-end tests of the whole binary: real PostgreSQL, real HTTP, real browser.
 
+mod admin;
 mod attribution;
 mod auth;
 mod browser;
@@ -9,9 +10,11 @@ mod embedded;
 mod helpers;
 mod inbound;
 mod keys;
+mod metrics;
 mod migrations;
 mod platforms;
 mod receiver;
+mod retention;
 mod seed_snippets;
 mod tenancy;
 mod tokens;

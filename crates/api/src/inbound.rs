@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::InboundOutcome;
 use crate::state::AppState;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -119,11 +120,50 @@ pub async fn receive(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let key = presented_key(&req)
+    let (outcome, answer) = match ingest(&req, &state, payload).await {
+        Ok(Outcome::Accepted(event_id, dispatched)) => (
+            InboundOutcome::Accepted,
+            Ok(HttpResponse::Ok().json(Accepted {
+                ok: true,
+                duplicate: false,
+                dispatched,
+                event_id,
+            })),
+        ),
+        Ok(Outcome::Duplicate(event_id)) => (
+            InboundOutcome::Duplicate,
+            Ok(HttpResponse::Ok().json(Accepted {
+                ok: true,
+                duplicate: true,
+                dispatched: Vec::new(),
+                event_id,
+            })),
+        ),
+        Ok(Outcome::InvalidKey) => (InboundOutcome::InvalidKey, Err(ApiError::invalid_api_key())),
+        Ok(Outcome::Suspended) => (
+            InboundOutcome::Suspended,
+            Err(ApiError::Forbidden(
+                "This workspace is suspended: events are refused until it is restored".into(),
+            )),
+        ),
+        Ok(Outcome::QuotaExceeded(message)) => (
+            InboundOutcome::Quota,
+            Err(ApiError::TooManyRequests(message)),
+        ),
+        Err(e) => (InboundOutcome::of_error(&e), Err(e)),
+    };
+    state.metrics.inbound(outcome);
+    answer
+}
+
+/// Checks the key, decodes the body and submits the event; the ingestor's outcome, or the
+/// refusal that came first.
+async fn ingest(req: &HttpRequest, state: &AppState, payload: web::Payload) -> ApiResult<Outcome> {
+    let key = presented_key(req)
         .filter(|k| keys::is_well_formed(k))
         .ok_or_else(ApiError::invalid_api_key)?
         .to_owned();
-    let submission = match submission(&req, payload, &key).await {
+    let submission = match submission(req, payload, &key).await {
         Ok(s) => s,
         Err(client_error) => {
             // An unknown key is told first, whatever is wrong with the body.
@@ -134,23 +174,5 @@ pub async fn receive(
             return Err(client_error);
         }
     };
-    match state.ingestor.submit(submission).await? {
-        Outcome::Accepted(event_id, dispatched) => Ok(HttpResponse::Ok().json(Accepted {
-            ok: true,
-            duplicate: false,
-            dispatched,
-            event_id,
-        })),
-        Outcome::Duplicate(event_id) => Ok(HttpResponse::Ok().json(Accepted {
-            ok: true,
-            duplicate: true,
-            dispatched: Vec::new(),
-            event_id,
-        })),
-        Outcome::InvalidKey => Err(ApiError::invalid_api_key()),
-        Outcome::Suspended => Err(ApiError::Forbidden(
-            "This workspace is suspended: events are refused until it is restored".into(),
-        )),
-        Outcome::QuotaExceeded(message) => Err(ApiError::TooManyRequests(message)),
-    }
+    state.ingestor.submit(submission).await
 }

@@ -6,7 +6,9 @@ pub mod error;
 pub mod health;
 pub mod inbound;
 pub mod ingest;
+pub mod metrics;
 pub mod ratelimit;
+pub mod retention;
 pub mod state;
 pub mod tracking;
 pub mod v1;
@@ -32,10 +34,11 @@ pub fn extractor_config(cfg: &mut web::ServiceConfig) {
     .app_data(web::PathConfig::default().error_handler(error::path_error));
 }
 
-/// Registers `/__cc`, `/v1`, `/healthz` and `/readyz`.
+/// Registers `/__cc`, `/v1`, `/healthz`, `/readyz` and `/metrics`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::scrape))
         .service(
             web::scope("/__cc")
                 .route("/inbound", web::post().to(inbound::receive))

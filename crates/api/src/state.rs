@@ -25,6 +25,8 @@ pub struct AppState {
     pub token_limiter: std::sync::Arc<crate::ratelimit::RateLimiter<postback_domain::ids::TokenId>>,
     /// Countries of visitors' addresses, when a GeoIP file is configured.
     pub geoip: Option<std::sync::Arc<postback_domain::geoip::GeoIp>>,
+    /// Counters and histograms for `GET /metrics` (shared with the delivery worker).
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -42,8 +44,15 @@ impl AppState {
         delivery: DeliveryConfig,
     ) -> Self {
         let base_url = base_url.trim_end_matches('/').to_owned();
-        worker::start(pool.clone(), database_url, delivery.clone());
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+        worker::start(
+            pool.clone(),
+            database_url,
+            delivery.clone(),
+            metrics.clone(),
+        );
         Self {
+            metrics,
             http: Client::new(delivery.timeout, delivery.allow_private_targets),
             tracking_limiter: std::sync::Arc::new(crate::tracking::tracking_limiter()),
             token_limiter: std::sync::Arc::new(crate::ratelimit::RateLimiter::new(

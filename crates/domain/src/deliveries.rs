@@ -443,6 +443,8 @@ struct ClaimRow {
     attempts: i32,
     #[diesel(sql_type = Int4)]
     round_attempts: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    workspace_status: Option<String>,
 }
 
 /// A connection as the worker needs it.
@@ -480,7 +482,8 @@ pub async fn claim(
             round_attempts = d.round_attempts + 1
         FROM due WHERE d.id = due.id
         RETURNING d.id, d.workspace_id, d.webhook_id, d.connection_id, d.event_id, d.url,
-                  d.attempts, d.round_attempts
+                  d.attempts, d.round_attempts,
+                  (SELECT w.status FROM workspaces w WHERE w.id = d.workspace_id) AS workspace_status
         "#,
     )
     .bind::<diesel::sql_types::BigInt, _>(limit)
@@ -544,6 +547,11 @@ pub async fn claim(
     let mut claimed = Vec::with_capacity(rows.len());
     let mut held: Vec<uuid::Uuid> = Vec::new();
     for r in rows {
+        // The workspace was suspended: nothing new is sent; restoring it releases the row.
+        if r.workspace_status.as_deref() == Some("suspended") {
+            held.push(r.id);
+            continue;
+        }
         // Event, webhook or connection deleted meanwhile: the cascade removes the row.
         let Some(event) = events.get(&r.event_id) else {
             continue;

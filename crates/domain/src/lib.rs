@@ -2,6 +2,7 @@
 //! workspace. Pure logic and SQL; nothing here knows about HTTP.
 
 pub mod accounts;
+pub mod admin;
 pub mod attribution;
 pub mod conditions;
 pub mod connections;
@@ -18,6 +19,7 @@ pub mod keys;
 pub mod paging;
 pub mod plans;
 pub mod platforms;
+pub mod retention;
 pub mod schema;
 pub mod secrets;
 pub mod sessions;

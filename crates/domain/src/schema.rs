@@ -251,6 +251,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_log (id) {
+        id -> Uuid,
+        workspace_id -> Nullable<Uuid>,
+        actor_id -> Nullable<Uuid>,
+        actor_email -> Text,
+        action -> Text,
+        target -> Text,
+        before -> Nullable<Jsonb>,
+        after -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> workspaces (workspace_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -281,4 +295,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     visitor_emails,
     connections,
     api_tokens,
+    audit_log,
 );

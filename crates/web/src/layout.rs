@@ -10,6 +10,8 @@ pub struct Chrome {
     pub email: String,
     pub workspace_name: String,
     pub suspended: bool,
+    /// Platform admins see the Admin link.
+    pub admin: bool,
     pub csrf: String,
     pub flash: Option<Flash>,
     pub nav: &'static str,
@@ -21,6 +23,7 @@ impl Chrome {
             email: user.ctx.email.clone(),
             workspace_name: user.ctx.workspace_name.clone(),
             suspended: user.ctx.is_suspended(),
+            admin: user.ctx.is_admin,
             csrf: user.csrf.clone(),
             flash: take_flash(req),
             nav,

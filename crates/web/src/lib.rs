@@ -1,6 +1,7 @@
 //! The dashboard: server-rendered pages for marketers, with server-side sessions, CSRF tokens on
 //! every form and flash messages. Uses the same domain code as the `/v1` API.
 
+mod admin;
 mod assets;
 mod auth;
 mod confirm;
@@ -90,6 +91,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/events/{id}", web::get().to(events::show))
             .route("/plan", web::get().to(plan::show))
+            .route("/admin", web::get().to(admin::index))
+            .route("/admin/plans", web::get().to(admin::plans_page))
+            .route("/admin/plans/{tier}", web::post().to(admin::change_plan))
+            .route("/admin/workspaces/{id}", web::get().to(admin::workspace))
+            .route(
+                "/admin/workspaces/{id}",
+                web::post().to(admin::change_workspace),
+            )
             .route("/settings", web::get().to(settings::show))
             .route("/settings/tokens", web::post().to(settings::create))
             .route(

@@ -51,6 +51,8 @@ struct SettingsPage {
     /// (name, value) of a token created by this very request: its only showing.
     new_token: Option<(String, String)>,
     error: Option<String>,
+    /// The workspace's audit log, for its owners.
+    audit: Option<Vec<crate::admin::AuditRow>>,
 }
 
 async fn render(
@@ -62,6 +64,13 @@ async fn render(
 ) -> WebResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let listed = tokens::list(&mut conn, user.ctx.workspace_id, PageRequest::first(100)).await?;
+    let audit = if user.ctx.is_owner() {
+        let entries =
+            postback_domain::admin::audit(&mut conn, Some(user.ctx.workspace_id), 50).await?;
+        Some(crate::admin::audit_rows(entries))
+    } else {
+        None
+    };
     let chrome = Chrome::new(req, user, "settings");
     let had_flash = chrome.flash.is_some();
     let mut resp = page(
@@ -71,6 +80,7 @@ async fn render(
             tokens: listed.items.into_iter().map(TokenRow::from).collect(),
             new_token,
             error,
+            audit,
         },
         had_flash,
     )?;

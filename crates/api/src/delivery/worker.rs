@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, Notify, Semaphore};
 
 use super::client::{Client, Response};
 use super::{signing, DeliveryConfig};
+use crate::metrics::{DeliveryOutcome, Metrics};
 
 /// Attempts in flight per instance.
 const MAX_IN_FLIGHT: usize = 256;
@@ -25,13 +26,13 @@ const IDLE_CHECK: Duration = Duration::from_secs(30);
 /// A `Retry-After` longer than this is cut to it.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
-/// Starts the worker on the current Tokio runtime.
-pub fn start(pool: DbPool, database_url: &str, config: DeliveryConfig) {
+/// Starts the worker on the current Tokio runtime; every attempt is counted in `metrics`.
+pub fn start(pool: DbPool, database_url: &str, config: DeliveryConfig, metrics: Arc<Metrics>) {
     let wake = Arc::new(Notify::new());
     tokio::spawn(listen(database_url.to_owned(), wake.clone()));
     let (results_tx, results_rx) = mpsc::unbounded_channel();
     tokio::spawn(recorder(pool.clone(), results_rx, wake.clone()));
-    tokio::spawn(claimer(pool, config, wake, results_tx));
+    tokio::spawn(claimer(pool, config, wake, results_tx, metrics));
 }
 
 /// Holds a LISTEN connection and turns notifications into wake-ups; reconnects on loss.
@@ -81,6 +82,7 @@ async fn claimer(
     config: DeliveryConfig,
     wake: Arc<Notify>,
     results: mpsc::UnboundedSender<AttemptResult>,
+    metrics: Arc<Metrics>,
 ) {
     let client = Client::new(config.timeout, config.allow_private_targets);
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
@@ -118,8 +120,9 @@ async fn claimer(
             let client = client.clone();
             let results = results.clone();
             let config = config.clone();
+            let metrics = metrics.clone();
             tokio::spawn(async move {
-                let result = attempt(&client, &config, c).await;
+                let result = attempt(&client, &config, &metrics, c).await;
                 let _ = results.send(result);
                 drop(permit);
             });
@@ -146,9 +149,26 @@ async fn claimer(
 }
 
 /// Sends one claimed delivery and decides what comes next.
-async fn attempt(client: &Client, config: &DeliveryConfig, c: Claimed) -> AttemptResult {
+async fn attempt(
+    client: &Client,
+    config: &DeliveryConfig,
+    metrics: &Metrics,
+    c: Claimed,
+) -> AttemptResult {
     let started_at = Utc::now();
     let webhook_id = c.webhook_id();
+    let target = match &c.send {
+        Send::Webhook { .. } => "webhook",
+        Send::Platform { platform, .. } => platform.as_str(),
+    };
+    // Nothing is sent when a platform request cannot be built.
+    let sent = !matches!(
+        &c.send,
+        Send::Platform {
+            request: Err(_),
+            ..
+        }
+    );
     // (response, whether a failure is worth retrying, the platform's own error message)
     let (resp, retryable, rejection) = match c.send {
         Send::Webhook {
@@ -215,6 +235,15 @@ async fn attempt(client: &Client, config: &DeliveryConfig, c: Claimed) -> Attemp
             None => ("failed", None),
         }
     };
+    metrics.delivery(
+        target,
+        match outcome {
+            "succeeded" => DeliveryOutcome::Succeeded,
+            "pending" => DeliveryOutcome::Retry,
+            _ => DeliveryOutcome::Failed,
+        },
+        sent.then_some(resp.duration),
+    );
     AttemptResult {
         delivery_id: c.id,
         workspace_id: c.workspace_id,

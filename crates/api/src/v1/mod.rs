@@ -1,5 +1,6 @@
 //! The `/v1` management API: JSON in camelCase, `{"error"}` on failure, newest-first cursor lists.
 
+pub mod admin;
 pub mod auth;
 pub mod connections;
 pub mod domains;
@@ -17,6 +18,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/auth/login", web::post().to(auth::login))
             .route("/auth/logout", web::post().to(auth::logout))
             .route("/me", web::get().to(auth::me))
+            .route("/admin/workspaces", web::get().to(admin::workspaces))
+            .route("/admin/workspaces/{id}", web::get().to(admin::workspace))
+            .route(
+                "/admin/workspaces/{id}",
+                web::patch().to(admin::change_workspace),
+            )
+            .route("/admin/plans", web::get().to(admin::plans))
+            .route("/admin/plans/{tier}", web::patch().to(admin::change_plan))
+            .route("/admin/audit", web::get().to(admin::audit))
+            .route("/audit", web::get().to(admin::own_audit))
             .route("/tokens", web::get().to(tokens::list))
             .route("/tokens", web::post().to(tokens::create))
             .route("/tokens/{id}", web::delete().to(tokens::delete))

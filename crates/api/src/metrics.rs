@@ -1,0 +1,443 @@
+//! `GET /metrics` in the Prometheus text format, and the counters behind it.
+//!
+//! Counters and histograms live in one [`Metrics`] per server (in [`AppState`]), fed by the HTTP
+//! middleware ([`HttpMetrics`]), the inbound handler and the delivery worker. The queue and pool
+//! gauges are read at scrape time, so they are never stale. Every label takes a value from a
+//! short fixed set (routes are the matched patterns such as `/v1/domains/{id}`, never raw paths),
+//! and no label carries tenant data, which is why the endpoint needs no authentication.
+
+use std::future::{ready, Ready};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, HttpResponse};
+use diesel::sql_types::{BigInt, Double, Text};
+use diesel_async::RunQueryDsl;
+use futures_util::future::LocalBoxFuture;
+use postback_domain::db::DbPool;
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// What became of one `POST /__cc/inbound` request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InboundOutcome {
+    Accepted,
+    Duplicate,
+    InvalidKey,
+    Suspended,
+    Quota,
+    /// A client error: malformed body, too large, wrong media type (400/413/415).
+    BadRequest,
+    /// 503: the database or the ingest queue is away.
+    Unavailable,
+    /// Anything else (500).
+    Error,
+}
+
+impl InboundOutcome {
+    pub const ALL: [InboundOutcome; 8] = [
+        Self::Accepted,
+        Self::Duplicate,
+        Self::InvalidKey,
+        Self::Suspended,
+        Self::Quota,
+        Self::BadRequest,
+        Self::Unavailable,
+        Self::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Duplicate => "duplicate",
+            Self::InvalidKey => "invalid_key",
+            Self::Suspended => "suspended",
+            Self::Quota => "quota",
+            Self::BadRequest => "bad_request",
+            Self::Unavailable => "unavailable",
+            Self::Error => "error",
+        }
+    }
+
+    /// The outcome of a refusal, from the status of the error the handler answers with.
+    pub fn of_error(err: &ApiError) -> Self {
+        match actix_web::ResponseError::status_code(err) {
+            StatusCode::UNAUTHORIZED => Self::InvalidKey,
+            StatusCode::FORBIDDEN => Self::Suspended,
+            StatusCode::TOO_MANY_REQUESTS => Self::Quota,
+            StatusCode::BAD_REQUEST
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::BadRequest,
+            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable,
+            _ => Self::Error,
+        }
+    }
+}
+
+/// Delivery targets, the values of the `target` label.
+pub const DELIVERY_TARGETS: [&str; 4] = ["webhook", "googleads", "meta", "tiktok"];
+
+/// What became of one delivery attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Succeeded,
+    /// Failed, another attempt is scheduled.
+    Retry,
+    /// Failed for good (refused, or the retry schedule is used up).
+    Failed,
+}
+
+impl DeliveryOutcome {
+    pub const ALL: [DeliveryOutcome; 3] = [Self::Succeeded, Self::Retry, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Retry => "retry",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// The process's counters and histograms (one per server, so tests' servers never share them).
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    inbound_events: IntCounterVec,
+    deliveries: IntCounterVec,
+    delivery_duration: HistogramVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "postback_http_requests_total",
+                "HTTP requests answered, by method, matched route pattern and status.",
+            ),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "postback_http_request_duration_seconds",
+                "Time to produce the response, by method and matched route pattern.",
+            ),
+            &["method", "route"],
+        )
+        .expect("valid metric");
+        let inbound_events = IntCounterVec::new(
+            Opts::new(
+                "postback_inbound_events_total",
+                "Inbound conversion events, by outcome (accepted, duplicate or the refusal).",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let deliveries = IntCounterVec::new(
+            Opts::new(
+                "postback_deliveries_total",
+                "Delivery attempts, by target and outcome (succeeded, retry, failed).",
+            ),
+            &["target", "outcome"],
+        )
+        .expect("valid metric");
+        let delivery_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "postback_delivery_duration_seconds",
+                "HTTP time of a delivery attempt, by target.",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["target"],
+        )
+        .expect("valid metric");
+
+        // Every known series exists from the start, at zero, so rates work from the first scrape.
+        for outcome in InboundOutcome::ALL {
+            inbound_events.with_label_values(&[outcome.as_str()]);
+        }
+        for target in DELIVERY_TARGETS {
+            for outcome in DeliveryOutcome::ALL {
+                deliveries.with_label_values(&[target, outcome.as_str()]);
+            }
+        }
+
+        let registry = Registry::new();
+        for c in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_duration.clone()),
+            Box::new(inbound_events.clone()),
+            Box::new(deliveries.clone()),
+            Box::new(delivery_duration.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            inbound_events,
+            deliveries,
+            delivery_duration,
+        }
+    }
+
+    pub fn http_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let status = status.to_string();
+        self.http_requests
+            .with_label_values(&[method, route, status.as_str()])
+            .inc();
+        self.http_duration
+            .with_label_values(&[method, route])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn inbound(&self, outcome: InboundOutcome) {
+        self.inbound_events
+            .with_label_values(&[outcome.as_str()])
+            .inc();
+    }
+
+    /// One delivery attempt; `http_time` is `None` when nothing was sent.
+    pub fn delivery(
+        &self,
+        target: &'static str,
+        outcome: DeliveryOutcome,
+        http_time: Option<Duration>,
+    ) {
+        self.deliveries
+            .with_label_values(&[target, outcome.as_str()])
+            .inc();
+        if let Some(t) = http_time {
+            self.delivery_duration
+                .with_label_values(&[target])
+                .observe(t.as_secs_f64());
+        }
+    }
+
+    /// The exposition: the counters, then the gauges read now from the pool and the database.
+    /// Should the database not answer, the queue gauges are left out rather than shown stale.
+    pub async fn render(&self, pool: &DbPool) -> Result<String, prometheus::Error> {
+        let mut families = self.registry.gather();
+        let scrape = Registry::new();
+
+        let status = pool.status();
+        let connections = IntGaugeVec::new(
+            Opts::new(
+                "postback_db_pool_connections",
+                "Database pool connections: in_use, idle, and the pool's max size.",
+            ),
+            &["state"],
+        )?;
+        let in_use = status.size.saturating_sub(status.available);
+        connections
+            .with_label_values(&["in_use"])
+            .set(gauge_value(in_use));
+        connections
+            .with_label_values(&["idle"])
+            .set(gauge_value(status.available));
+        connections
+            .with_label_values(&["max"])
+            .set(gauge_value(status.max_size));
+        scrape.register(Box::new(connections))?;
+
+        match queue_stats(pool).await {
+            Ok(stats) => {
+                let depth = IntGaugeVec::new(
+                    Opts::new(
+                        "postback_delivery_queue_depth",
+                        "Deliveries waiting: pending (due or scheduled) and held (paused webhook).",
+                    ),
+                    &["status"],
+                )?;
+                depth.with_label_values(&["pending"]).set(stats.pending);
+                depth.with_label_values(&["held"]).set(stats.held);
+                scrape.register(Box::new(depth))?;
+                let oldest = Gauge::new(
+                    "postback_delivery_oldest_due_seconds",
+                    "How long the longest-waiting due pending delivery has been due (0 when none).",
+                )?;
+                oldest.set(stats.oldest_due_seconds);
+                scrape.register(Box::new(oldest))?;
+            }
+            Err(e) => tracing::warn!(error = %e, "metrics: reading the delivery queue failed"),
+        }
+
+        families.extend(scrape.gather());
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&families, &mut out)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+fn gauge_value(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+struct QueueStats {
+    pending: i64,
+    held: i64,
+    oldest_due_seconds: f64,
+}
+
+#[derive(diesel::QueryableByName)]
+struct StatusCount {
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(diesel::QueryableByName)]
+struct OldestDue {
+    #[diesel(sql_type = Double)]
+    seconds: f64,
+}
+
+async fn queue_stats(pool: &DbPool) -> postback_domain::DomainResult<QueueStats> {
+    let mut conn = postback_domain::db::conn(pool).await?;
+    let counts: Vec<StatusCount> = diesel::sql_query(
+        "SELECT status, count(*) AS n FROM deliveries \
+         WHERE status IN ('pending', 'held') GROUP BY status",
+    )
+    .load(&mut conn)
+    .await
+    .map_err(postback_domain::DomainError::from)?;
+    let oldest: OldestDue = diesel::sql_query(
+        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(next_attempt_at)), 0)::float8 AS seconds \
+         FROM deliveries WHERE status = 'pending' AND next_attempt_at <= now()",
+    )
+    .get_result(&mut conn)
+    .await
+    .map_err(postback_domain::DomainError::from)?;
+    let count = |s: &str| {
+        counts
+            .iter()
+            .find(|c| c.status == s)
+            .map(|c| c.n)
+            .unwrap_or(0)
+    };
+    Ok(QueueStats {
+        pending: count("pending"),
+        held: count("held"),
+        oldest_due_seconds: oldest.seconds.max(0.0),
+    })
+}
+
+/// `GET /metrics`: unauthenticated, for the operators' scraper.
+pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
+    match state.metrics.render(&state.pool).await {
+        Ok(body) => HttpResponse::Ok()
+            .content_type(prometheus::TEXT_FORMAT)
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics: encoding failed");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("metrics encoding failed\n")
+        }
+    }
+}
+
+/// The `method` label: the standard methods, anything else as `other`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Middleware counting every request by method, matched route pattern (`unmatched` when no
+/// route matched) and status, and timing it until the response head is ready.
+#[derive(Clone)]
+pub struct HttpMetrics {
+    metrics: Arc<Metrics>,
+}
+
+impl HttpMetrics {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for HttpMetrics
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    S::Future: 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Transform = HttpMetricsService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(HttpMetricsService {
+            service,
+            metrics: self.metrics.clone(),
+        }))
+    }
+}
+
+pub struct HttpMetricsService<S> {
+    service: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S, B> Service<ServiceRequest> for HttpMetricsService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    S::Future: 'static,
+    B: 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let started = Instant::now();
+        let method = method_label(req.method());
+        let route = req.match_pattern();
+        let metrics = self.metrics.clone();
+        let fut = self.service.call(req);
+        Box::pin(async move {
+            let res = fut.await;
+            let status = match &res {
+                Ok(r) => r.status(),
+                Err(e) => e.as_response_error().status_code(),
+            };
+            metrics.http_request(
+                method,
+                route.as_deref().unwrap_or("unmatched"),
+                status.as_u16(),
+                started.elapsed(),
+            );
+            res
+        })
+    }
+}

@@ -1,0 +1,50 @@
+//! The retention job: every `interval`, one pass of [`postback_domain::retention::purge`], with
+//! a short pause between batches so inbound traffic is never held up. Each pass is logged.
+
+use std::time::Duration;
+
+use postback_domain::db::DbPool;
+use postback_domain::retention;
+
+/// Pause between two delete batches.
+const BETWEEN_BATCHES: Duration = Duration::from_millis(50);
+
+/// Starts the job on the current Tokio runtime; the first pass runs after `first_after`.
+pub fn start(pool: DbPool, interval: Duration, first_after: Duration) {
+    tokio::spawn(async move {
+        tokio::time::sleep(first_after).await;
+        loop {
+            run_once(&pool).await;
+            tokio::time::sleep(interval).await;
+        }
+    });
+}
+
+/// One logged pass; failures are logged and retried at the next interval.
+pub async fn run_once(pool: &DbPool) -> Option<retention::Purged> {
+    let started = std::time::Instant::now();
+    let result = match postback_domain::db::conn(pool).await {
+        Ok(mut conn) => {
+            retention::purge(&mut conn, chrono::Utc::now(), || {
+                Box::pin(tokio::time::sleep(BETWEEN_BATCHES))
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(purged) => {
+            tracing::info!(
+                events = purged.events,
+                touches = purged.touches,
+                ms = started.elapsed().as_millis() as u64,
+                "retention pass"
+            );
+            Some(purged)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "retention pass failed; retrying at the next interval");
+            None
+        }
+    }
+}

@@ -1,0 +1,1 @@
+DROP INDEX touches_domain_time_idx;
