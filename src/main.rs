@@ -151,6 +151,7 @@ async fn serve(config: Config, database_url: &str) -> Result<(), String> {
     state.geoip = geoip;
     postback_api::retention::start(
         state.pool.clone(),
+        state.metrics.clone(),
         config.retention()?,
         std::time::Duration::from_secs(60),
     );

@@ -110,6 +110,16 @@ async fn the_retention_pass_deletes_only_what_the_plan_no_longer_keeps() {
     );
     assert_eq!(count(&app, "SELECT count(*) AS n FROM touches").await, 3);
 
+    // Passes are counted in /metrics.
+    let metrics = postback_api::metrics::Metrics::new();
+    metrics.retention(Some(purged));
+    let text = metrics.render(&app.pool).await.expect("render");
+    assert!(
+        text.contains("postback_retention_deleted_total{kind=\"events\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("postback_retention_passes_total{result=\"ok\"} 1"));
+
     // Nothing left to do: a second pass deletes nothing.
     let again = postback_api::retention::run_once(&app.pool)
         .await

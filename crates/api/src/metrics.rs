@@ -114,6 +114,8 @@ pub struct Metrics {
     inbound_events: IntCounterVec,
     deliveries: IntCounterVec,
     delivery_duration: HistogramVec,
+    retention_passes: IntCounterVec,
+    retention_deleted: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -168,6 +170,29 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        let retention_passes = IntCounterVec::new(
+            Opts::new(
+                "postback_retention_passes_total",
+                "Retention passes, by result (ok, failed).",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let retention_deleted = IntCounterVec::new(
+            Opts::new(
+                "postback_retention_deleted_total",
+                "Rows the retention job deleted, by kind (events, touches).",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        for r in ["ok", "failed"] {
+            retention_passes.with_label_values(&[r]);
+        }
+        for k in ["events", "touches"] {
+            retention_deleted.with_label_values(&[k]);
+        }
+
         // Every known series exists from the start, at zero, so rates work from the first scrape.
         for outcome in InboundOutcome::ALL {
             inbound_events.with_label_values(&[outcome.as_str()]);
@@ -185,6 +210,8 @@ impl Metrics {
             Box::new(inbound_events.clone()),
             Box::new(deliveries.clone()),
             Box::new(delivery_duration.clone()),
+            Box::new(retention_passes.clone()),
+            Box::new(retention_deleted.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -195,6 +222,24 @@ impl Metrics {
             inbound_events,
             deliveries,
             delivery_duration,
+            retention_passes,
+            retention_deleted,
+        }
+    }
+
+    /// One retention pass: what it deleted, or None when it failed.
+    pub fn retention(&self, purged: Option<postback_domain::retention::Purged>) {
+        match purged {
+            Some(p) => {
+                self.retention_passes.with_label_values(&["ok"]).inc();
+                self.retention_deleted
+                    .with_label_values(&["events"])
+                    .inc_by(p.events);
+                self.retention_deleted
+                    .with_label_values(&["touches"])
+                    .inc_by(p.touches);
+            }
+            None => self.retention_passes.with_label_values(&["failed"]).inc(),
         }
     }
 

@@ -1,20 +1,24 @@
 //! The retention job: every `interval`, one pass of [`postback_domain::retention::purge`], with
 //! a short pause between batches so inbound traffic is never held up. Each pass is logged.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use postback_domain::db::DbPool;
 use postback_domain::retention;
 
+use crate::metrics::Metrics;
+
 /// Pause between two delete batches.
 const BETWEEN_BATCHES: Duration = Duration::from_millis(50);
 
-/// Starts the job on the current Tokio runtime; the first pass runs after `first_after`.
-pub fn start(pool: DbPool, interval: Duration, first_after: Duration) {
+/// Starts the job on the current Tokio runtime; the first pass runs after `first_after`. Each
+/// pass is counted in `metrics`.
+pub fn start(pool: DbPool, metrics: Arc<Metrics>, interval: Duration, first_after: Duration) {
     tokio::spawn(async move {
         tokio::time::sleep(first_after).await;
         loop {
-            run_once(&pool).await;
+            metrics.retention(run_once(&pool).await);
             tokio::time::sleep(interval).await;
         }
     });
