@@ -445,6 +445,11 @@ struct ClaimRow {
     round_attempts: i32,
     #[diesel(sql_type = Nullable<Text>)]
     workspace_status: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    webhook_secret: Option<String>,
+    /// None when the delivery is a platform's, or its webhook is gone.
+    #[diesel(sql_type = Nullable<Text>)]
+    webhook_status: Option<String>,
 }
 
 /// A connection as the worker needs it.
@@ -483,7 +488,9 @@ pub async fn claim(
         FROM due WHERE d.id = due.id
         RETURNING d.id, d.workspace_id, d.webhook_id, d.connection_id, d.event_id, d.url,
                   d.attempts, d.round_attempts,
-                  (SELECT w.status FROM workspaces w WHERE w.id = d.workspace_id) AS workspace_status
+                  (SELECT w.status FROM workspaces w WHERE w.id = d.workspace_id) AS workspace_status,
+                  (SELECT h.secret FROM webhooks h WHERE h.id = d.webhook_id) AS webhook_secret,
+                  (SELECT h.status FROM webhooks h WHERE h.id = d.webhook_id) AS webhook_status
         "#,
     )
     .bind::<diesel::sql_types::BigInt, _>(limit)
@@ -493,19 +500,6 @@ pub async fn claim(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let hook_ids: Vec<uuid::Uuid> = rows.iter().filter_map(|r| r.webhook_id).collect();
-    let hooks: HashMap<uuid::Uuid, (Option<String>, String)> = if hook_ids.is_empty() {
-        HashMap::new()
-    } else {
-        webhooks::table
-            .filter(webhooks::id.eq_any(&hook_ids))
-            .select((webhooks::id, webhooks::secret, webhooks::status))
-            .load::<(uuid::Uuid, Option<String>, String)>(conn)
-            .await?
-            .into_iter()
-            .map(|(id, secret, status)| (id, (secret, status)))
-            .collect()
-    };
     let connection_ids: Vec<uuid::Uuid> = rows.iter().filter_map(|r| r.connection_id).collect();
     let connections: HashMap<uuid::Uuid, ConnectionRow> = if connection_ids.is_empty() {
         HashMap::new()
@@ -557,11 +551,11 @@ pub async fn claim(
             continue;
         };
         let send = match (r.webhook_id, r.connection_id) {
-            (Some(hook_id), _) => match hooks.get(&hook_id) {
-                Some((secret, status)) if status == "active" => Send::Webhook {
+            (Some(hook_id), _) => match r.webhook_status.as_deref() {
+                Some("active") => Send::Webhook {
                     webhook_id: WebhookId(hook_id),
                     url: r.url,
-                    secret: secret.clone(),
+                    secret: r.webhook_secret,
                     body: bodies
                         .entry(r.event_id)
                         .or_insert_with(|| {
@@ -755,6 +749,9 @@ pub async fn record(conn: &mut AsyncPgConnection, results: &[AttemptResult]) -> 
     if results.is_empty() {
         return Ok(());
     }
+    if results.iter().all(|r| r.outcome != "failed") {
+        return record_without_give_ups(conn, results).await;
+    }
     use diesel_async::scoped_futures::ScopedFutureExt;
     use diesel_async::AsyncConnection;
     conn.transaction::<_, DomainError, _>(|conn| {
@@ -858,6 +855,72 @@ pub async fn record(conn: &mut AsyncPgConnection, results: &[AttemptResult]) -> 
         .scope_boxed()
     })
     .await
+}
+
+/// [`record`] for the common batch: no delivery used up its attempts, so a webhook's run of
+/// failures can only be reset (by a success), never extended. One statement, in autocommit: the
+/// attempt log, each delivery's new state (fenced by its attempt number, as in [`record`]), and
+/// the reset of the webhooks a recorded success belongs to.
+async fn record_without_give_ups(
+    conn: &mut AsyncPgConnection,
+    results: &[AttemptResult],
+) -> DomainResult<()> {
+    let ids: Vec<uuid::Uuid> = results.iter().map(|_| uuid::Uuid::now_v7()).collect();
+    diesel::sql_query(
+        r#"
+        WITH r AS (
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int4[], $5::timestamptz[],
+                                 $6::int4[], $7::int4[], $8::text[], $9::text[], $10::text[],
+                                 $11::timestamptz[])
+                AS t(attempt_id, workspace_id, id, attempt, started_at, duration_ms, code, body,
+                     error, status, retry_at)
+        ),
+        logged AS (
+            INSERT INTO delivery_attempts (id, workspace_id, delivery_id, attempt, started_at,
+                                           duration_ms, status_code, response_body, error)
+            SELECT attempt_id, workspace_id, id, attempt, started_at, duration_ms, code, body, error
+            FROM r
+        ),
+        applied AS (
+            UPDATE deliveries d
+            SET status = r.status,
+                next_attempt_at = COALESCE(r.retry_at, d.next_attempt_at),
+                last_status_code = r.code,
+                last_error = r.error,
+                completed_at = CASE WHEN r.status = 'pending' THEN NULL ELSE now() END
+            FROM r
+            WHERE d.id = r.id AND d.attempts = r.attempt AND d.status = 'pending'
+            RETURNING d.webhook_id, r.status
+        )
+        UPDATE webhooks SET consecutive_failures = 0
+        WHERE id IN (SELECT webhook_id FROM applied WHERE status = 'succeeded')
+          AND consecutive_failures <> 0
+        "#,
+    )
+    .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<Array<SqlUuid>, _>(results.iter().map(|r| r.workspace_id.0).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(results.iter().map(|r| r.delivery_id.0).collect::<Vec<_>>())
+    .bind::<Array<Int4>, _>(results.iter().map(|r| r.attempt).collect::<Vec<_>>())
+    .bind::<Array<Timestamptz>, _>(results.iter().map(|r| r.started_at).collect::<Vec<_>>())
+    .bind::<Array<Int4>, _>(results.iter().map(|r| r.duration_ms).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Int4>>, _>(results.iter().map(|r| r.status_code).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(
+        results
+            .iter()
+            .map(|r| r.response_body.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Nullable<Text>>, _>(
+        results
+            .iter()
+            .map(|r| r.error.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Text>, _>(results.iter().map(|r| r.outcome).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Timestamptz>>, _>(results.iter().map(|r| r.retry_at).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

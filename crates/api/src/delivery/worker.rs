@@ -21,6 +21,8 @@ use crate::metrics::{DeliveryOutcome, Metrics};
 const MAX_IN_FLIGHT: usize = 256;
 /// Deliveries claimed per query.
 const CLAIM_BATCH: usize = 128;
+/// After a claim that found work, the longest wait for a wake-up before claiming again.
+const BUSY_WAIT: Duration = Duration::from_millis(50);
 /// Longest sleep without a notification (a safety net should a NOTIFY be lost on reconnect).
 const IDLE_CHECK: Duration = Duration::from_secs(30);
 /// A `Retry-After` longer than this is cut to it.
@@ -113,6 +115,7 @@ async fn claimer(
             }
         };
         let full = claimed.len() == free;
+        let busy = !claimed.is_empty();
         for c in claimed {
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return;
@@ -128,6 +131,12 @@ async fn claimer(
             });
         }
         if full {
+            continue;
+        }
+        if busy {
+            // Under load more is on its way: wait briefly for the next wake-up rather than asking
+            // the database when the next retry is due (an empty claim does that below).
+            let _ = tokio::time::timeout(BUSY_WAIT, wake.notified()).await;
             continue;
         }
         // Nothing more due now: sleep until woken or until the next retry is due.
