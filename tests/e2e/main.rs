@@ -16,6 +16,7 @@ mod platforms;
 mod receiver;
 mod retention;
 mod seed_snippets;
+mod team;
 mod tenancy;
 mod tokens;
 mod tracking;

@@ -53,7 +53,7 @@ impl From<DomainError> for ApiError {
             // A plan limit is a refusal of this request, not a conflict with a resource.
             DomainError::LimitReached(m) => Self::Forbidden(m),
             DomainError::Unauthorized(m) => Self::Unauthorized(m),
-            DomainError::Suspended(m) => Self::Forbidden(m),
+            DomainError::Suspended(m) | DomainError::Forbidden(m) => Self::Forbidden(m),
             DomainError::Unavailable(cause) => {
                 tracing::error!(%cause, "database unavailable");
                 Self::Unavailable("Service temporarily unavailable, retry shortly".into())

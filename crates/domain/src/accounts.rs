@@ -203,6 +203,8 @@ pub async fn sign_up(conn: &mut AsyncPgConnection, input: NewAccount) -> DomainR
                 ))
                 .execute(conn)
                 .await?;
+            // Workspaces that invited this email: joined now.
+            crate::team::accept_invitations(conn, user_id, &email).await?;
             Ok(Account {
                 user_id,
                 workspace_id,

@@ -22,6 +22,9 @@ pub enum DomainError {
     /// The workspace is suspended.
     #[error("{0}")]
     Suspended(String),
+    /// The user may not do this (a member managing members, say).
+    #[error("{0}")]
+    Forbidden(String),
     /// The database could not be reached (pool exhausted, server down).
     #[error("database unavailable: {0}")]
     Unavailable(String),

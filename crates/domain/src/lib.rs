@@ -23,6 +23,7 @@ pub mod retention;
 pub mod schema;
 pub mod secrets;
 pub mod sessions;
+pub mod team;
 pub mod tokens;
 pub mod tracking;
 pub mod webhooks;

@@ -29,7 +29,9 @@ impl From<DomainError> for WebError {
             DomainError::Invalid(m) | DomainError::Conflict(m) | DomainError::LimitReached(m) => {
                 Self::BadForm(m)
             }
-            DomainError::Suspended(m) | DomainError::Unauthorized(m) => Self::Forbidden(m),
+            DomainError::Suspended(m)
+            | DomainError::Unauthorized(m)
+            | DomainError::Forbidden(m) => Self::Forbidden(m),
             DomainError::Unavailable(cause) => {
                 tracing::error!(%cause, "database unavailable");
                 Self::Unavailable

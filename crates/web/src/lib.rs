@@ -101,6 +101,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/settings", web::get().to(settings::show))
             .route("/settings/tokens", web::post().to(settings::create))
+            .route("/settings/members", web::post().to(settings::add_member))
+            .route(
+                "/settings/members/{id}/role",
+                web::post().to(settings::set_role),
+            )
+            .route(
+                "/settings/members/{id}/remove",
+                web::get().to(settings::confirm_remove),
+            )
+            .route(
+                "/settings/members/{id}/remove",
+                web::post().to(settings::remove_member),
+            )
+            .route(
+                "/settings/invitations/{id}/cancel",
+                web::post().to(settings::cancel_invitation),
+            )
+            .route(
+                "/settings/workspaces/{id}/switch",
+                web::post().to(settings::switch_workspace),
+            )
             .route(
                 "/settings/tokens/{id}/revoke",
                 web::get().to(settings::confirm_revoke),

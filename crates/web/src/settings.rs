@@ -5,7 +5,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::AppState;
 use postback_domain::ids::TokenId;
+use postback_domain::ids::{UserId, WorkspaceId};
 use postback_domain::paging::PageRequest;
+use postback_domain::team;
 use postback_domain::tokens::{self, ApiToken};
 use postback_domain::DomainError;
 use serde::Deserialize;
@@ -53,6 +55,25 @@ struct SettingsPage {
     error: Option<String>,
     /// The workspace's audit log, for its owners.
     audit: Option<Vec<crate::admin::AuditRow>>,
+    owner: bool,
+    members: Vec<MemberRow>,
+    invitations: Vec<InvitationRow>,
+    workspaces: Vec<team::WorkspaceChoice>,
+}
+
+pub struct MemberRow {
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+    pub joined: String,
+    pub me: bool,
+}
+
+pub struct InvitationRow {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub sent: String,
 }
 
 async fn render(
@@ -64,6 +85,28 @@ async fn render(
 ) -> WebResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let listed = tokens::list(&mut conn, user.ctx.workspace_id, PageRequest::first(100)).await?;
+    let members = team::members(&mut conn, user.ctx.workspace_id)
+        .await?
+        .into_iter()
+        .map(|m| MemberRow {
+            user_id: m.user_id.to_string(),
+            me: m.user_id == user.ctx.user_id,
+            joined: relative(m.joined_at),
+            email: m.email,
+            role: m.role,
+        })
+        .collect();
+    let invitations = team::invitations(&mut conn, user.ctx.workspace_id)
+        .await?
+        .into_iter()
+        .map(|i| InvitationRow {
+            id: i.id.to_string(),
+            sent: relative(i.created_at),
+            email: i.email,
+            role: i.role,
+        })
+        .collect();
+    let workspaces = team::workspaces_of(&mut conn, &user.ctx).await?;
     let audit = if user.ctx.is_owner() {
         let entries =
             postback_domain::admin::audit(&mut conn, Some(user.ctx.workspace_id), 50).await?;
@@ -81,6 +124,10 @@ async fn render(
             new_token,
             error,
             audit,
+            owner: user.ctx.is_owner(),
+            members,
+            invitations,
+            workspaces,
         },
         had_flash,
     )?;
@@ -177,6 +224,158 @@ pub async fn revoke(
         "/settings",
         "success",
         &format!("Revoked \"{}\". It no longer authenticates.", t.name),
+        state.secure_cookies,
+    ))
+}
+
+/// Where team actions return, with what happened.
+fn back(state: &AppState, kind: &str, message: &str) -> HttpResponse {
+    redirect_with("/settings#team", kind, message, state.secure_cookies)
+}
+
+fn outcome<T>(
+    state: &AppState,
+    result: postback_domain::DomainResult<T>,
+    ok: impl FnOnce(T) -> String,
+) -> WebResult<HttpResponse> {
+    match result {
+        Ok(v) => Ok(back(state, "success", &ok(v))),
+        Err(DomainError::Invalid(m) | DomainError::Conflict(m) | DomainError::Forbidden(m)) => {
+            Ok(back(state, "error", &m))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct MemberForm {
+    csrf_token: String,
+    email: String,
+    role: String,
+}
+
+pub async fn add_member(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    form: web::Form<MemberForm>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let mut conn = state.conn().await?;
+    let added = team::add(&mut conn, &user.ctx, &form.email, &form.role).await;
+    outcome(&state, added, |a| match a {
+        team::Added::Member(m) => format!("{} joined as {}.", m.email, m.role),
+        team::Added::Invitation(i) => format!(
+            "Invited {}: they join as {} when they sign up with that email.",
+            i.email, i.role
+        ),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    csrf_token: String,
+    role: String,
+}
+
+pub async fn set_role(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<UserId>,
+    form: web::Form<RoleForm>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let mut conn = state.conn().await?;
+    let changed = team::set_role(&mut conn, &user.ctx, path.into_inner(), &form.role).await;
+    outcome(&state, changed, |m| {
+        format!("{} is now {}.", m.email, m.role)
+    })
+}
+
+pub async fn confirm_remove(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<UserId>,
+) -> WebResult<HttpResponse> {
+    let id = path.into_inner();
+    let member = {
+        let mut conn = state.conn().await?;
+        team::members(&mut conn, user.ctx.workspace_id)
+            .await?
+            .into_iter()
+            .find(|m| m.user_id == id)
+            .ok_or(WebError::NotFound)?
+    };
+    let chrome = Chrome::new(&req, &user, "settings");
+    let had_flash = chrome.flash.is_some();
+    page(
+        &ConfirmPage {
+            chrome,
+            title: format!("Remove {}?", member.email),
+            message: format!(
+                "{} loses access to {} at once. Their own account and workspaces stay.",
+                member.email, user.ctx.workspace_name
+            ),
+            action: format!("/settings/members/{id}/remove"),
+            button: "Remove member".into(),
+            cancel: "/settings#team".into(),
+            danger: true,
+        },
+        had_flash,
+    )
+}
+
+pub async fn remove_member(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<UserId>,
+    form: web::Form<CsrfOnly>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let mut conn = state.conn().await?;
+    let removed = team::remove(&mut conn, &user.ctx, path.into_inner()).await;
+    outcome(&state, removed, |_| {
+        "Removed from the workspace.".to_owned()
+    })
+}
+
+pub async fn cancel_invitation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<uuid::Uuid>,
+    form: web::Form<CsrfOnly>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let mut conn = state.conn().await?;
+    let cancelled = team::cancel_invitation(&mut conn, &user.ctx, path.into_inner()).await;
+    outcome(&state, cancelled, |_| "Invitation withdrawn.".to_owned())
+}
+
+pub async fn switch_workspace(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<WorkspaceId>,
+    form: web::Form<CsrfOnly>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let to = path.into_inner();
+    let mut conn = state.conn().await?;
+    team::switch(&mut conn, &user.ctx, user.ctx.session_id, to).await?;
+    let name = team::workspaces_of(&mut conn, &user.ctx)
+        .await?
+        .into_iter()
+        .find(|w| w.id == to)
+        .map(|w| w.name)
+        .unwrap_or_default();
+    Ok(redirect_with(
+        "/domains",
+        "success",
+        &format!("Switched to {name}."),
         state.secure_cookies,
     ))
 }

@@ -6,6 +6,7 @@ pub mod connections;
 pub mod domains;
 pub mod events;
 pub mod keys;
+pub mod team;
 pub mod tokens;
 pub mod webhooks;
 
@@ -28,6 +29,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/admin/plans/{tier}", web::patch().to(admin::change_plan))
             .route("/admin/audit", web::get().to(admin::audit))
             .route("/audit", web::get().to(admin::own_audit))
+            .route("/members", web::get().to(team::list))
+            .route("/members", web::post().to(team::add))
+            .route("/members/{id}", web::patch().to(team::set_role))
+            .route("/members/{id}", web::delete().to(team::remove))
+            .route(
+                "/invitations/{id}",
+                web::delete().to(team::cancel_invitation),
+            )
+            .route("/workspaces", web::get().to(team::workspaces))
+            .route("/workspaces/{id}/switch", web::post().to(team::switch))
             .route("/tokens", web::get().to(tokens::list))
             .route("/tokens", web::post().to(tokens::create))
             .route("/tokens/{id}", web::delete().to(tokens::delete))

@@ -1,0 +1,410 @@
+//! A workspace's team: owners add people by email (an existing account joins at once; anyone
+//! else gets an invitation, accepted when they sign up with that email), change roles and remove
+//! members. Members can do everything but manage members. A workspace always keeps an owner.
+//! A user in several workspaces switches between them.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::accounts::normalize_email;
+use crate::error::{DomainError, DomainResult};
+use crate::ids::{SessionId, UserId, WorkspaceId};
+use crate::schema::{audit_log, invitations, memberships, sessions, users, workspaces};
+use crate::sessions::SessionContext;
+
+pub const ROLES: [&str; 2] = ["owner", "member"];
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub user_id: UserId,
+    pub email: String,
+    pub role: String,
+    pub joined_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = invitations)]
+#[serde(rename_all = "camelCase")]
+pub struct Invitation {
+    pub id: uuid::Uuid,
+    pub email: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What adding someone did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Added {
+    /// An existing account joined the workspace.
+    Member(Member),
+    /// No account has this email yet: it joins when it signs up.
+    Invitation(Invitation),
+}
+
+fn require_owner(ctx: &SessionContext) -> DomainResult<()> {
+    if ctx.is_owner() {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden(
+            "Only owners of this workspace can manage its members".into(),
+        ))
+    }
+}
+
+fn validate_role(role: &str) -> DomainResult<()> {
+    if ROLES.contains(&role) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid("role must be owner or member"))
+    }
+}
+
+async fn audit(
+    conn: &mut AsyncPgConnection,
+    ctx: &SessionContext,
+    action: &str,
+    target: &str,
+    before: serde_json::Value,
+    after: serde_json::Value,
+) -> DomainResult<()> {
+    diesel::insert_into(audit_log::table)
+        .values((
+            audit_log::id.eq(uuid::Uuid::now_v7()),
+            audit_log::workspace_id.eq(Some(ctx.workspace_id.0)),
+            audit_log::actor_id.eq(Some(ctx.user_id.0)),
+            audit_log::actor_email.eq(&ctx.email),
+            audit_log::action.eq(action),
+            audit_log::target.eq(target),
+            audit_log::before.eq(Some(before)),
+            audit_log::after.eq(Some(after)),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn members(
+    conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
+) -> DomainResult<Vec<Member>> {
+    let rows: Vec<(UserId, String, String, DateTime<Utc>)> = memberships::table
+        .inner_join(users::table)
+        .filter(memberships::workspace_id.eq(workspace_id))
+        .order((memberships::created_at.asc(), users::email.asc()))
+        .select((
+            users::id,
+            users::email,
+            memberships::role,
+            memberships::created_at,
+        ))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(user_id, email, role, joined_at)| Member {
+            user_id,
+            email,
+            role,
+            joined_at,
+        })
+        .collect())
+}
+
+pub async fn invitations(
+    conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
+) -> DomainResult<Vec<Invitation>> {
+    Ok(invitations::table
+        .filter(invitations::workspace_id.eq(workspace_id))
+        .order(invitations::created_at.asc())
+        .select(Invitation::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// Adds a person by email with a role (owners only).
+pub async fn add(
+    conn: &mut AsyncPgConnection,
+    ctx: &SessionContext,
+    email: &str,
+    role: &str,
+) -> DomainResult<Added> {
+    require_owner(ctx)?;
+    validate_role(role)?;
+    let email = normalize_email("email", email)?;
+    let user: Option<UserId> = users::table
+        .filter(users::email.eq(&email))
+        .select(users::id)
+        .first(conn)
+        .await
+        .optional()?;
+    match user {
+        Some(user_id) => {
+            let n = diesel::insert_into(memberships::table)
+                .values((
+                    memberships::workspace_id.eq(ctx.workspace_id),
+                    memberships::user_id.eq(user_id),
+                    memberships::role.eq(role),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
+            if n == 0 {
+                return Err(DomainError::Conflict(format!(
+                    "{email} is already a member of this workspace"
+                )));
+            }
+            audit(
+                conn,
+                ctx,
+                "member.add",
+                &email,
+                json!(null),
+                json!({ "role": role }),
+            )
+            .await?;
+            let member = members(conn, ctx.workspace_id)
+                .await?
+                .into_iter()
+                .find(|m| m.user_id == user_id)
+                .ok_or(DomainError::NotFound("member"))?;
+            Ok(Added::Member(member))
+        }
+        None => {
+            let inv: Option<Invitation> = diesel::insert_into(invitations::table)
+                .values((
+                    invitations::id.eq(uuid::Uuid::new_v4()),
+                    invitations::workspace_id.eq(ctx.workspace_id),
+                    invitations::email.eq(&email),
+                    invitations::role.eq(role),
+                    invitations::invited_by.eq(Some(ctx.user_id.0)),
+                ))
+                .on_conflict_do_nothing()
+                .returning(Invitation::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?;
+            let inv = inv.ok_or_else(|| {
+                DomainError::Conflict(format!("{email} has already been invited"))
+            })?;
+            audit(
+                conn,
+                ctx,
+                "member.invite",
+                &email,
+                json!(null),
+                json!({ "role": role }),
+            )
+            .await?;
+            Ok(Added::Invitation(inv))
+        }
+    }
+}
+
+async fn owners(conn: &mut AsyncPgConnection, workspace_id: WorkspaceId) -> DomainResult<i64> {
+    Ok(memberships::table
+        .filter(memberships::workspace_id.eq(workspace_id))
+        .filter(memberships::role.eq("owner"))
+        .count()
+        .get_result(conn)
+        .await?)
+}
+
+async fn member(
+    conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
+    user_id: UserId,
+) -> DomainResult<Member> {
+    members(conn, workspace_id)
+        .await?
+        .into_iter()
+        .find(|m| m.user_id == user_id)
+        .ok_or(DomainError::NotFound("member"))
+}
+
+/// Changes a member's role (owners only); the last owner stays an owner.
+pub async fn set_role(
+    conn: &mut AsyncPgConnection,
+    ctx: &SessionContext,
+    user_id: UserId,
+    role: &str,
+) -> DomainResult<Member> {
+    require_owner(ctx)?;
+    validate_role(role)?;
+    let current = member(conn, ctx.workspace_id, user_id).await?;
+    if current.role == "owner" && role != "owner" && owners(conn, ctx.workspace_id).await? <= 1 {
+        return Err(DomainError::Conflict(
+            "A workspace needs an owner: make someone else an owner first".into(),
+        ));
+    }
+    diesel::update(
+        memberships::table
+            .filter(memberships::workspace_id.eq(ctx.workspace_id))
+            .filter(memberships::user_id.eq(user_id)),
+    )
+    .set(memberships::role.eq(role))
+    .execute(conn)
+    .await?;
+    audit(
+        conn,
+        ctx,
+        "member.role",
+        &current.email,
+        json!({ "role": current.role }),
+        json!({ "role": role }),
+    )
+    .await?;
+    member(conn, ctx.workspace_id, user_id).await
+}
+
+/// Removes a member (owners only; the last owner cannot be removed). Their sessions in this
+/// workspace end.
+pub async fn remove(
+    conn: &mut AsyncPgConnection,
+    ctx: &SessionContext,
+    user_id: UserId,
+) -> DomainResult<()> {
+    require_owner(ctx)?;
+    let current = member(conn, ctx.workspace_id, user_id).await?;
+    if current.role == "owner" && owners(conn, ctx.workspace_id).await? <= 1 {
+        return Err(DomainError::Conflict(
+            "A workspace needs an owner: the last owner cannot be removed".into(),
+        ));
+    }
+    diesel::delete(
+        memberships::table
+            .filter(memberships::workspace_id.eq(ctx.workspace_id))
+            .filter(memberships::user_id.eq(user_id)),
+    )
+    .execute(conn)
+    .await?;
+    diesel::delete(
+        sessions::table
+            .filter(sessions::workspace_id.eq(ctx.workspace_id))
+            .filter(sessions::user_id.eq(user_id)),
+    )
+    .execute(conn)
+    .await?;
+    audit(
+        conn,
+        ctx,
+        "member.remove",
+        &current.email,
+        json!({ "role": current.role }),
+        json!(null),
+    )
+    .await
+}
+
+/// Withdraws an invitation (owners only).
+pub async fn cancel_invitation(
+    conn: &mut AsyncPgConnection,
+    ctx: &SessionContext,
+    id: uuid::Uuid,
+) -> DomainResult<()> {
+    require_owner(ctx)?;
+    let email: Option<String> = diesel::delete(
+        invitations::table
+            .filter(invitations::workspace_id.eq(ctx.workspace_id))
+            .filter(invitations::id.eq(id)),
+    )
+    .returning(invitations::email)
+    .get_result(conn)
+    .await
+    .optional()?;
+    let email = email.ok_or(DomainError::NotFound("invitation"))?;
+    audit(
+        conn,
+        ctx,
+        "member.uninvite",
+        &email,
+        json!(null),
+        json!(null),
+    )
+    .await
+}
+
+/// Turns the invitations for this email into memberships (at sign-up).
+pub async fn accept_invitations(
+    conn: &mut AsyncPgConnection,
+    user_id: UserId,
+    email: &str,
+) -> DomainResult<usize> {
+    let accepted: Vec<(uuid::Uuid, String)> =
+        diesel::delete(invitations::table.filter(invitations::email.eq(email)))
+            .returning((invitations::workspace_id, invitations::role))
+            .get_results(conn)
+            .await?;
+    for (workspace_id, role) in &accepted {
+        diesel::insert_into(memberships::table)
+            .values((
+                memberships::workspace_id.eq(*workspace_id),
+                memberships::user_id.eq(user_id),
+                memberships::role.eq(role),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+    }
+    Ok(accepted.len())
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceChoice {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub role: String,
+    pub current: bool,
+}
+
+/// The workspaces a user belongs to, for the switcher.
+pub async fn workspaces_of(
+    conn: &mut AsyncPgConnection,
+    ctx: &SessionContext,
+) -> DomainResult<Vec<WorkspaceChoice>> {
+    let rows: Vec<(WorkspaceId, String, String)> = memberships::table
+        .inner_join(workspaces::table)
+        .filter(memberships::user_id.eq(ctx.user_id))
+        .order(workspaces::name.asc())
+        .select((workspaces::id, workspaces::name, memberships::role))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, role)| WorkspaceChoice {
+            current: id == ctx.workspace_id,
+            id,
+            name,
+            role,
+        })
+        .collect())
+}
+
+/// Moves a browser session to another workspace the user belongs to.
+pub async fn switch(
+    conn: &mut AsyncPgConnection,
+    ctx: &SessionContext,
+    session_id: SessionId,
+    to: WorkspaceId,
+) -> DomainResult<()> {
+    let member: i64 = memberships::table
+        .filter(memberships::workspace_id.eq(to))
+        .filter(memberships::user_id.eq(ctx.user_id))
+        .count()
+        .get_result(conn)
+        .await?;
+    if member == 0 {
+        return Err(DomainError::NotFound("workspace"));
+    }
+    diesel::update(sessions::table.filter(sessions::id.eq(session_id)))
+        .set(sessions::workspace_id.eq(to))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
