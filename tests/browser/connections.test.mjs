@@ -76,6 +76,10 @@ test("connections: connect Meta, test it, see attribution and the delivery, disc
     assert.match(await text(first), /First touch.*instagram.*winter/);
     assert.match(await text(first), /IwAR-page/);
     assert.match(await text(last), /Last touch.*email/);
+    assert.match(await text(first), /Quality\s*100/);
+    await clickAndLoad(page, page.getByRole("link", { name: "how click quality is scored" }));
+    assert.match(await text(page.locator("#quality-rules")), /navigator\.webdriver/);
+    await page.goBack();
     const row = page.locator('#event-deliveries tr[data-target="Meta"]');
     const deadline = Date.now() + 15_000;
     while (!/succeeded/.test(await text(row))) {

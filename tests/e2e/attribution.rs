@@ -378,3 +378,99 @@ async fn touches_get_the_country_of_the_visitor_address() {
         "an address outside every range has no country"
     );
 }
+
+async fn collect_as(app: &TestApp, site: &str, vid: &str, ua: &str, webdriver: bool) {
+    let resp = reqwest::Client::new()
+        .post(app.url("/__cc/collect"))
+        .header("Content-Type", "text/plain")
+        .header("User-Agent", ua)
+        .body(
+            json!({"site": site, "vid": vid, "url": "https://shop.example.com/", "webdriver": webdriver})
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("collect");
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+/// Click quality: a person's visit scores 100, an automated browser less, a bot 0, an email
+/// within two seconds of landing costs points; `qualityScore` conditions use the last touch.
+#[tokio::test]
+async fn touches_are_scored_for_quality_and_conditions_use_it() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    receiver.always(Reply::ok());
+    let shop = shop(&app, "quality@example.com").await;
+    webhook(
+        &shop,
+        &receiver.url("/good-clicks"),
+        json!([{"field": "qualityScore", "op": "greater_than", "value": 80}]),
+    )
+    .await;
+
+    collect_as(&app, &shop.site, "visitor-person", UA, false).await;
+    collect_as(&app, &shop.site, "visitor-driven", UA, true).await;
+    collect_as(
+        &app,
+        &shop.site,
+        "visitor-googlebot",
+        "Googlebot/2.1 (+http://www.google.com/bot.html)",
+        false,
+    )
+    .await;
+    collect_as(&app, &shop.site, "visitor-hasty", UA, false).await;
+    identify(&app, &shop.site, "visitor-hasty", "hasty@example.com").await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    identify(&app, &shop.site, "visitor-person", "person@example.com").await;
+    identify(&app, &shop.site, "visitor-driven", "driven@example.com").await;
+
+    let scores = {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use postback_domain::schema::{touches, visitors};
+        let mut conn = app.conn().await;
+        let rows: Vec<(String, i32, Vec<String>)> = touches::table
+            .inner_join(visitors::table)
+            .select((
+                visitors::browser_id,
+                touches::quality_score,
+                touches::quality_reasons,
+            ))
+            .order(visitors::browser_id.asc())
+            .load(&mut conn)
+            .await
+            .expect("touches");
+        rows
+    };
+    let score = |vid: &str| scores.iter().find(|r| r.0 == vid).expect(vid).clone();
+    assert_eq!(score("visitor-person").1, 100);
+    assert_eq!(score("visitor-driven").1, 60);
+    assert!(score("visitor-driven").2[0].contains("webdriver"));
+    assert_eq!(score("visitor-googlebot").1, 0);
+    assert_eq!(score("visitor-hasty").1, 70, "{:?}", score("visitor-hasty"));
+    assert!(score("visitor-hasty").2[0].starts_with("email submitted"));
+
+    for email in [
+        "person@example.com",
+        "driven@example.com",
+        "hasty@example.com",
+    ] {
+        let (status, _) = app
+            .inbound(&shop.key, json!({"email": email, "event": "purchase"}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "only the person's purchase passes"
+    );
+    assert_eq!(got[0].json()["data"]["email"], "person@example.com");
+    assert_eq!(
+        got[0].json()["data"]["attribution"]["lastTouch"]["qualityScore"],
+        100
+    );
+}

@@ -210,6 +210,8 @@ diesel::table! {
         country -> Nullable<Text>,
         webdriver -> Bool,
         user_agent -> Nullable<Text>,
+        quality_score -> Int4,
+        quality_reasons -> Array<Text>,
     }
 }
 

@@ -69,6 +69,49 @@ pub fn device_type(user_agent: &str) -> &'static str {
     }
 }
 
+/// The click-quality rules (SPEC "Tracking links and click quality"), as the help page lists
+/// them: (penalty, rule). A bot or crawler scores 0 whatever else holds.
+pub const QUALITY_RULES: &[(i32, &str)] = &[
+    (
+        100,
+        "The User-Agent is a bot, crawler, headless browser or HTTP library (score 0)",
+    ),
+    (
+        40,
+        "The browser reports that it is automated (navigator.webdriver)",
+    ),
+    (
+        30,
+        "An email was submitted less than 2 seconds after the page loaded",
+    ),
+    (
+        30,
+        "A burst: 10 or more visits from the same visitor within a minute",
+    ),
+];
+/// Visits from one visitor within a minute that make a burst.
+const BURST: i64 = 10;
+/// An email submitted sooner than this after landing is implausibly fast for a person.
+const FAST_EMAIL_MS: i64 = 2_000;
+
+/// The score of a new landing and why it lost points.
+pub fn quality(fields: &TouchFields, recent_visits: i64) -> (i32, Vec<String>) {
+    if fields.device_type == "bot" {
+        return (0, vec!["bot or crawler user agent".into()]);
+    }
+    let mut score = 100;
+    let mut reasons = Vec::new();
+    if fields.webdriver {
+        score -= QUALITY_RULES[1].0;
+        reasons.push("automated browser (navigator.webdriver)".into());
+    }
+    if recent_visits + 1 >= BURST {
+        score -= QUALITY_RULES[3].0;
+        reasons.push(format!("{} visits within a minute", recent_visits + 1));
+    }
+    (score.max(0), reasons)
+}
+
 /// A browser id from `_pb_vid`: 8 to 64 of letters, digits, `-` and `_`.
 pub fn validate_browser_id(raw: &str) -> DomainResult<&str> {
     let ok = (8..=64).contains(&raw.len())
@@ -192,6 +235,13 @@ pub async fn record_landing(
     let browser_id = validate_browser_id(browser_id)?;
     let fields = touch_fields(landing)?;
     let visitor_id = visitor(conn, domain, browser_id).await?;
+    let recent: i64 = touches::table
+        .filter(touches::visitor_id.eq(visitor_id))
+        .filter(touches::occurred_at.gt(Utc::now() - chrono::Duration::seconds(60)))
+        .count()
+        .get_result(conn)
+        .await?;
+    let (score, reasons) = quality(&fields, recent);
     let id = TouchId(uuid::Uuid::now_v7());
     diesel::insert_into(touches::table)
         .values((
@@ -200,6 +250,8 @@ pub async fn record_landing(
             touches::domain_id.eq(domain.id),
             touches::visitor_id.eq(visitor_id),
             &fields,
+            touches::quality_score.eq(score),
+            touches::quality_reasons.eq(reasons),
         ))
         .execute(conn)
         .await?;
@@ -219,6 +271,25 @@ pub async fn identify(
         return Err(DomainError::invalid("email must be a valid email address"));
     }
     let visitor_id = visitor(conn, domain, browser_id).await?;
+    // An email within seconds of landing is implausibly fast for a person: the landing loses
+    // points (once).
+    diesel::sql_query(
+        r#"
+        UPDATE touches t
+        SET quality_score = greatest(0, t.quality_score - $3),
+            quality_reasons = t.quality_reasons || ('email submitted ' ||
+                (extract(epoch FROM now() - t.occurred_at) * 1000)::bigint || ' ms after landing')
+        WHERE t.id = (SELECT id FROM touches WHERE visitor_id = $1
+                      ORDER BY occurred_at DESC LIMIT 1)
+          AND t.occurred_at > now() - make_interval(secs => $2::float8 / 1000)
+          AND NOT EXISTS (SELECT 1 FROM unnest(t.quality_reasons) r WHERE r LIKE 'email submitted %')
+        "#,
+    )
+    .bind::<diesel::sql_types::Uuid, _>(visitor_id.0)
+    .bind::<diesel::sql_types::BigInt, _>(FAST_EMAIL_MS)
+    .bind::<diesel::sql_types::Integer, _>(QUALITY_RULES[2].0)
+    .execute(conn)
+    .await?;
     diesel::insert_into(visitor_emails::table)
         .values((
             visitor_emails::domain_id.eq(domain.id),
@@ -258,6 +329,9 @@ pub struct Touch {
     pub webdriver: bool,
     #[serde(skip)]
     pub user_agent: Option<String>,
+    /// 0–100: 100 minus the penalties in `quality_reasons` (see [`quality`]).
+    pub quality_score: i32,
+    pub quality_reasons: Vec<String>,
 }
 
 impl Touch {
@@ -277,7 +351,7 @@ impl Touch {
             wbraid: self.wbraid.clone(),
             fbclid: self.fbclid.clone(),
             ttclid: self.ttclid.clone(),
-            quality_score: None,
+            quality_score: Some(self.quality_score),
             link_id: None,
             target_id: None,
         }
@@ -327,6 +401,27 @@ mod tests {
             ..Landing::default()
         })
         .is_err());
+    }
+
+    #[test]
+    fn quality_rules() {
+        let person = TouchFields {
+            device_type: "desktop".into(),
+            ..TouchFields::default()
+        };
+        assert_eq!(quality(&person, 0), (100, vec![]));
+        let robot = TouchFields {
+            webdriver: true,
+            ..person.clone()
+        };
+        assert_eq!(quality(&robot, 0).0, 60);
+        let bot = TouchFields {
+            device_type: "bot".into(),
+            ..person.clone()
+        };
+        assert_eq!(quality(&bot, 0).0, 0);
+        assert_eq!(quality(&person, 9).0, 70, "the 10th visit in a minute");
+        assert_eq!(quality(&robot, 20).0, 30);
     }
 
     #[test]

@@ -189,6 +189,14 @@ fn touch_card(which: &'static str, title: &str, t: &Touch, seconds: Option<i64>)
             ("Referrer", opt(&t.referrer)),
             ("Device", t.device_type.clone()),
             ("Country", opt(&t.country)),
+            (
+                "Quality",
+                if t.quality_reasons.is_empty() {
+                    t.quality_score.to_string()
+                } else {
+                    format!("{} ({})", t.quality_score, t.quality_reasons.join("; "))
+                },
+            ),
         ],
     }
 }

@@ -10,6 +10,7 @@ mod domains;
 pub mod error;
 mod events;
 pub mod format;
+mod help;
 mod keys;
 mod layout;
 mod plan;
@@ -99,6 +100,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/admin/workspaces/{id}",
                 web::post().to(admin::change_workspace),
             )
+            .route("/help/quality", web::get().to(help::quality))
             .route("/settings", web::get().to(settings::show))
             .route("/settings/tokens", web::post().to(settings::create))
             .route("/settings/members", web::post().to(settings::add_member))

@@ -1,0 +1,1 @@
+ALTER TABLE touches DROP COLUMN quality_score, DROP COLUMN quality_reasons;
