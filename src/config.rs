@@ -17,6 +17,7 @@
 //! | `POSTBACK_TIKTOK_URL` | `https://business-api.tiktok.com` | TikTok Business API root |
 //! | `POSTBACK_GEOIP_CSV` | unset | IP ranges to countries (`first,last,CC` lines, e.g. DB-IP's lite CSV) for touches |
 //! | `POSTBACK_RETENTION_INTERVAL` | `60m` | how often events and touches past the plan's retention are deleted |
+//! | `POSTBACK_SECRET_KEY` | unset: a key file `$POSTBACK_DATA_DIR/secret.key`, created on first start | 32 bytes (base64 or hex) sealing webhook secrets and platform credentials at rest |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::path::PathBuf;
@@ -135,6 +136,16 @@ pub struct Config {
         global = true
     )]
     pub retention_interval: String,
+    /// Key sealing webhook secrets and platform credentials at rest: 32 bytes as base64 or 64 hex
+    /// characters. Unset: `$POSTBACK_DATA_DIR/secret.key`, created on first start. Every instance
+    /// sharing a database needs the same key.
+    #[arg(
+        long,
+        env = "POSTBACK_SECRET_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub secret_key: Option<String>,
     /// IP ranges to countries for touches: `first,last,CC` lines (DB-IP "IP to Country Lite").
     #[arg(long, env = "POSTBACK_GEOIP_CSV", global = true)]
     pub geoip_csv: Option<PathBuf>,
@@ -183,6 +194,40 @@ impl Config {
         self.delivery()?;
         self.retention()?;
         Ok(())
+    }
+
+    /// The key that seals secrets at rest: from `POSTBACK_SECRET_KEY`, else from the key file in
+    /// the data directory (created, readable by this user only, when absent).
+    pub fn secret_key(&self) -> Result<[u8; 32], String> {
+        use postback_domain::crypto::{generate_key, parse_key};
+        if let Some(raw) = &self.secret_key {
+            return parse_key(raw).map_err(|e| format!("POSTBACK_SECRET_KEY {e}"));
+        }
+        let path = self.data_dir.join("secret.key");
+        if !path.exists() {
+            std::fs::create_dir_all(&self.data_dir)
+                .map_err(|e| format!("cannot create {}: {e}", self.data_dir.display()))?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            use std::io::Write;
+            match options.open(&path) {
+                Ok(mut f) => f
+                    .write_all(generate_key().as_bytes())
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+                // Another instance created it meanwhile: read that one.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+            }
+            tracing::info!(path = %path.display(), "created the key that seals secrets at rest");
+        }
+        let raw = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        parse_key(&raw).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// How often the retention job runs.

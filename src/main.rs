@@ -133,8 +133,23 @@ async fn run(command: Option<Command>, config: Config, database_url: String) -> 
 }
 
 async fn serve(config: Config, database_url: &str) -> Result<(), String> {
+    postback_domain::crypto::install(&config.secret_key()?)?;
     let pool =
         postback_domain::db::pool(database_url, config.db_pool_size).map_err(|e| e.to_string())?;
+    {
+        let mut conn = postback_domain::db::conn(&pool)
+            .await
+            .map_err(|e| e.to_string())?;
+        let sealed = postback_domain::crypto::seal_legacy(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        if sealed > 0 {
+            tracing::info!(
+                sealed,
+                "sealed secrets stored in clear by an earlier version"
+            );
+        }
+    }
     let listener = TcpListener::bind(&config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;

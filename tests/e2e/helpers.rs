@@ -234,6 +234,8 @@ impl TestApp {
         delivery: postback_api::delivery::DeliveryConfig,
         adjust: impl FnOnce(&mut AppState),
     ) -> Self {
+        // Every server in this test process seals secrets with the same key.
+        postback_domain::crypto::install(&[0x5e; 32]).expect("secret key");
         let pool = postback_domain::db::pool(db_url, 4).expect("pool");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();

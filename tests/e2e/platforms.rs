@@ -550,3 +550,80 @@ async fn a_real_browser_visit_is_attributed_dispatched_and_fires_a_webhook() {
         "Browser-GCLID"
     );
 }
+
+/// Webhook secrets and platform credentials are sealed at rest: the database never holds them
+/// in clear, and everything that needs them (signing, platform requests, reveal) still works.
+#[tokio::test]
+async fn secrets_and_credentials_are_sealed_at_rest() {
+    let fake = Receiver::start().await;
+    fake.always(Reply::ok().body(r#"{"events_received": 1}"#));
+    let app = TestApp::spawn_with_platforms(&fake.url("")).await;
+    let shop = shop(&app, "sealed@example.com").await;
+    connect(
+        &shop,
+        "meta",
+        json!({"settings": {"pixelId": "77"}, "credentials": {"accessToken": "EAAB-sealed-token"}}),
+    )
+    .await;
+    let (status, hook) = shop
+        .user
+        .post(
+            "/v1/integrations/webhooks",
+            json!({"url": fake.url("/hook"), "secret": "my-own-signing-secret"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+
+    let stored = {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use postback_domain::schema::{connections, webhooks};
+        let mut conn = app.conn().await;
+        let secret: Option<String> = webhooks::table
+            .select(webhooks::secret)
+            .first(&mut conn)
+            .await
+            .expect("webhook");
+        let creds: Value = connections::table
+            .select(connections::credentials)
+            .first(&mut conn)
+            .await
+            .expect("connection");
+        format!("{secret:?} {creds}")
+    };
+    assert!(stored.contains("enc:v1:"), "{stored}");
+    assert!(!stored.contains("my-own-signing-secret") && !stored.contains("EAAB-sealed-token"));
+
+    // Still usable: the reveal, the signature, and the platform's token.
+    let id = hook["id"].as_str().expect("id");
+    let (_, revealed) = shop
+        .user
+        .get(&format!("/v1/integrations/webhooks/{id}/secret"))
+        .await;
+    assert_eq!(revealed["secret"], "my-own-signing-secret");
+    let (status, _) = app
+        .inbound(
+            &shop.key,
+            json!({"email": "s@example.com", "event": "purchase"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let got = fake.wait_for(2, Duration::from_secs(10)).await;
+    let hook_req = got
+        .iter()
+        .find(|r| r.path == "/hook")
+        .expect("webhook delivery");
+    use hmac::Mac;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(b"my-own-signing-secret").expect("key");
+    mac.update(&hook_req.body);
+    assert_eq!(
+        hook_req.header("x-webhook-signature"),
+        Some(format!("sha256={}", hex::encode(mac.finalize().into_bytes())).as_str())
+    );
+    let meta = got
+        .iter()
+        .find(|r| r.path.contains("/77/events"))
+        .expect("meta");
+    assert_eq!(meta.json()["access_token"], "EAAB-sealed-token");
+}

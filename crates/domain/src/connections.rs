@@ -76,7 +76,10 @@ impl Connection {
     }
 
     fn from_row(platform: Platform, row: Row) -> Self {
-        let credentials: Credentials = serde_json::from_value(row.credentials).unwrap_or_default();
+        let credentials: Credentials = crate::crypto::open_json(&row.credentials)
+            .ok()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
         Self {
             id: Some(row.id),
             platform,
@@ -184,7 +187,7 @@ pub async fn secrets(
         .ok_or(DomainError::NotFound("connection"))?;
     Ok((
         serde_json::from_value(r.settings).unwrap_or_default(),
-        serde_json::from_value(r.credentials).unwrap_or_default(),
+        serde_json::from_value(crate::crypto::open_json(&r.credentials)?).unwrap_or_default(),
     ))
 }
 
@@ -229,10 +232,12 @@ pub async fn put(
 ) -> DomainResult<Connection> {
     crate::domains::get(conn, workspace_id, domain_id).await?;
     let existing = row(conn, workspace_id, domain_id, platform).await?;
-    let stored: Credentials = existing
-        .as_ref()
-        .and_then(|r| serde_json::from_value(r.credentials.clone()).ok())
-        .unwrap_or_default();
+    let stored: Credentials = match &existing {
+        Some(r) => {
+            serde_json::from_value(crate::crypto::open_json(&r.credentials)?).unwrap_or_default()
+        }
+        None => Credentials::default(),
+    };
     let given = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     let credentials = Credentials {
         access_token: given(input.credentials.access_token).or(stored.access_token),
@@ -254,7 +259,7 @@ pub async fn put(
         v.map_err(|e| DomainError::internal(e.to_string()))
     };
     let settings_json = to_json(serde_json::to_value(&settings))?;
-    let credentials_json = to_json(serde_json::to_value(&credentials))?;
+    let credentials_json = crate::crypto::seal_json(&to_json(serde_json::to_value(&credentials))?)?;
     let map_json = to_json(serde_json::to_value(&event_map))?;
     let saved: Row = diesel::insert_into(connections::table)
         .values((

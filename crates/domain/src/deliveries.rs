@@ -555,7 +555,16 @@ pub async fn claim(
                 Some("active") => Send::Webhook {
                     webhook_id: WebhookId(hook_id),
                     url: r.url,
-                    secret: r.webhook_secret,
+                    secret: match r.webhook_secret.as_deref().map(crate::crypto::open) {
+                        Some(Ok(s)) => Some(s),
+                        None => None,
+                        // A secret that does not open (another key): leave the row to its
+                        // lease rather than send unsigned.
+                        Some(Err(e)) => {
+                            tracing::error!(error = %e, webhook = %hook_id, "webhook secret does not open");
+                            continue;
+                        }
+                    },
                     body: bodies
                         .entry(r.event_id)
                         .or_insert_with(|| {
@@ -698,8 +707,15 @@ fn platform_send(
             })?;
         let settings: platforms::Settings =
             serde_json::from_value(c.settings.clone()).unwrap_or_default();
-        let credentials: platforms::Credentials =
-            serde_json::from_value(c.credentials.clone()).unwrap_or_default();
+        let credentials: platforms::Credentials = crate::crypto::open_json(&c.credentials)
+            .ok()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or_else(|| {
+                format!(
+                    "The {} credentials do not open with this server's POSTBACK_SECRET_KEY",
+                    platform.label()
+                )
+            })?;
         let first = event.first_touch_id.and_then(|id| touches.get(&id));
         let last = event.last_touch_id.and_then(|id| touches.get(&id));
         let touch = click_touch(platform, first, last);

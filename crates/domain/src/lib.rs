@@ -6,6 +6,7 @@ pub mod admin;
 pub mod attribution;
 pub mod conditions;
 pub mod connections;
+pub mod crypto;
 pub mod db;
 pub mod deliveries;
 pub mod domains;

@@ -327,7 +327,7 @@ pub async fn create(
                     webhooks::domain_id.eq(domain_id),
                     webhooks::name.eq(&name),
                     webhooks::url.eq(&url),
-                    webhooks::secret.eq(Some(&secret)),
+                    webhooks::secret.eq(Some(crate::crypto::seal(&secret)?)),
                     webhooks::events.eq(&events),
                     webhooks::conditions.eq(serde_json::to_value(&rules).unwrap_or_default()),
                     webhooks::status.eq(status),
@@ -377,14 +377,21 @@ pub async fn get(
     workspace_id: WorkspaceId,
     id: WebhookId,
 ) -> DomainResult<Webhook> {
-    webhooks::table
+    let mut hook = webhooks::table
         .filter(webhooks::workspace_id.eq(workspace_id))
         .filter(webhooks::id.eq(id))
         .select(Webhook::as_select())
         .first(conn)
         .await
         .optional()?
-        .ok_or(DomainError::NotFound("webhook"))
+        .ok_or(DomainError::NotFound("webhook"))?;
+    // Stored sealed; handed out in clear for signing and the reveal button.
+    hook.secret = hook
+        .secret
+        .as_deref()
+        .map(crate::crypto::open)
+        .transpose()?;
+    Ok(hook)
 }
 
 /// Applies changes. Setting the status to active resets the failure counter and releases held
@@ -434,7 +441,10 @@ pub async fn update(
             diesel::update(target)
                 .set((
                     webhooks::url.eq(url.unwrap_or(current.url)),
-                    webhooks::secret.eq(secret.clone().or(current.secret)),
+                    webhooks::secret.eq(match &secret {
+                        Some(s) => Some(crate::crypto::seal(s)?),
+                        None => current.secret,
+                    }),
                     webhooks::events.eq(events.unwrap_or(current.events)),
                     webhooks::conditions.eq(rules
                         .map(|r| serde_json::to_value(r).unwrap_or_default())
