@@ -18,11 +18,14 @@ RUN apt-get update \
  && groupadd --system postback \
  && useradd --system --gid postback --home-dir /app --no-create-home --shell /usr/sbin/nologin postback
 WORKDIR /app
+# The key that seals secrets at rest lives here unless POSTBACK_SECRET_KEY is set: keep it on a
+# volume (docker-compose.yml does).
+RUN mkdir -p /var/lib/postback && chown postback:postback /var/lib/postback
 COPY --from=build /src/postback /app/postback
 COPY --from=build /src/templates /app/templates
 COPY --from=build /src/static /app/static
 USER postback
-ENV POSTBACK_LISTEN=0.0.0.0:8080
+ENV POSTBACK_LISTEN=0.0.0.0:8080 POSTBACK_DATA_DIR=/var/lib/postback
 EXPOSE 8080
 ENTRYPOINT ["/app/postback"]
 CMD ["serve"]
