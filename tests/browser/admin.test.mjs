@@ -53,7 +53,7 @@ test("admin: change plan, suspend and restore a workspace, edit plan limits", TE
     const cpage = await other.newPage();
     await cpage.goto("/login");
     await logIn(cpage, customer);
-    await cpage.locator(".banner", { hasText: "This workspace is suspended" }).waitFor();
+    await cpage.locator(".banner", { hasText: "This workspace is suspended: Unpaid invoice" }).waitFor();
     await other.close();
 
     await clickAndLoad(page, page.getByRole("button", { name: "Unsuspend workspace" }));

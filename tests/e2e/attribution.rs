@@ -474,3 +474,38 @@ async fn touches_are_scored_for_quality_and_conditions_use_it() {
         100
     );
 }
+
+/// Seed 002's custom events: `event1` … `event10` carry their number; the "Event Triggered"
+/// trigger and `eventNumber` conditions use it.
+#[tokio::test]
+async fn custom_events_carry_their_number() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    receiver.always(Reply::ok());
+    let shop = shop(&app, "eventnumber@example.com").await;
+    let (status, hook) = shop
+        .user
+        .post(
+            "/v1/integrations/webhooks",
+            json!({"url": receiver.url("/third"), "events": ["event"],
+                   "conditions": [{"field": "eventNumber", "op": "equals", "value": 3}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let mut third = None;
+    for name in ["event1", "event3", "purchase", "event11"] {
+        let (status, answer) = app
+            .inbound(&shop.key, json!({"email": "n@example.com", "event": name}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        if name == "event3" {
+            third = answer["eventId"].as_str().map(str::to_owned);
+        }
+    }
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 1);
+    assert_eq!(got[0].json()["data"]["eventNumber"], 3);
+    let e = event(&shop, &third.expect("event3 id")).await;
+    assert_eq!(e["eventNumber"], 3);
+}

@@ -237,6 +237,9 @@ pub struct Body<'a> {
 pub struct BodyData<'a> {
     pub event_id: EventId,
     pub event: &'a str,
+    /// 1–10 for seed 002's custom events `event1` … `event10`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_number: Option<i64>,
     pub email: &'a str,
     pub value: Option<f64>,
     pub currency: &'a str,
@@ -285,6 +288,7 @@ pub fn body(event: &Event, first: Option<&Touch>, last: Option<&Touch>) -> Vec<u
         data: BodyData {
             event_id: event.id,
             event: &event.event_name,
+            event_number: conditions::event_number(&event.event_name),
             email: &event.email,
             value: event.value,
             currency: &event.currency,

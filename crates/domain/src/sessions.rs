@@ -25,6 +25,8 @@ pub struct SessionContext {
     pub workspace_name: String,
     pub plan: String,
     pub status: String,
+    /// Why the workspace is suspended, when it is.
+    pub suspended_reason: Option<String>,
     pub role: String,
 }
 
@@ -74,6 +76,7 @@ pub async fn lookup(
         String,
         String,
         String,
+        Option<String>,
         String,
         DateTime<Utc>,
     );
@@ -95,6 +98,7 @@ pub async fn lookup(
             workspaces::name,
             workspaces::plan,
             workspaces::status,
+            workspaces::suspended_reason,
             memberships::role,
             sessions::expires_at,
         ))
@@ -111,6 +115,7 @@ pub async fn lookup(
             workspace_name,
             plan,
             status,
+            suspended_reason,
             role,
             expires_at,
         )| {
@@ -123,6 +128,7 @@ pub async fn lookup(
                 workspace_name,
                 plan,
                 status,
+                suspended_reason,
                 role,
             })
         },

@@ -152,6 +152,7 @@ pub async fn authenticate(
         String,
         String,
         String,
+        Option<String>,
         String,
     );
     let row: Option<Row> = api_tokens::table
@@ -173,13 +174,25 @@ pub async fn authenticate(
             workspaces::name,
             workspaces::plan,
             workspaces::status,
+            workspaces::suspended_reason,
             memberships::role,
         ))
         .first(conn)
         .await
         .optional()?;
-    let Some((id, last_used, user_id, email, is_admin, workspace_id, name, plan, status, role)) =
-        row
+    let Some((
+        id,
+        last_used,
+        user_id,
+        email,
+        is_admin,
+        workspace_id,
+        name,
+        plan,
+        status,
+        suspended_reason,
+        role,
+    )) = row
     else {
         return Ok(None);
     };
@@ -202,6 +215,7 @@ pub async fn authenticate(
             workspace_name: name,
             plan,
             status,
+            suspended_reason,
             role,
         },
     )))

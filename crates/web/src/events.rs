@@ -214,7 +214,13 @@ pub async fn show(
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
     let fields = vec![
         ("Event ID", e.id.to_string()),
-        ("Event", e.event_name.clone()),
+        (
+            "Event",
+            match postback_domain::conditions::event_number(&e.event_name) {
+                Some(n) => format!("{} (custom event {n})", e.event_name),
+                None => e.event_name.clone(),
+            },
+        ),
         ("Email", e.email.clone()),
         ("Value", money(e.value, &e.currency)),
         ("Order ID", opt(&e.order_id)),

@@ -10,6 +10,7 @@ pub struct Chrome {
     pub email: String,
     pub workspace_name: String,
     pub suspended: bool,
+    pub suspended_reason: String,
     /// Platform admins see the Admin link.
     pub admin: bool,
     pub csrf: String,
@@ -23,6 +24,7 @@ impl Chrome {
             email: user.ctx.email.clone(),
             workspace_name: user.ctx.workspace_name.clone(),
             suspended: user.ctx.is_suspended(),
+            suspended_reason: user.ctx.suspended_reason.clone().unwrap_or_default(),
             admin: user.ctx.is_admin,
             csrf: user.csrf.clone(),
             flash: take_flash(req),

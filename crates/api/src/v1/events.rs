@@ -55,6 +55,9 @@ pub async fn get(
     let attribution = postback_domain::attribution::for_event(&mut conn, ws, &event).await?;
     let mut body = serde_json::to_value(&event).map_err(|e| ApiError::Internal(e.to_string()))?;
     body["attribution"] = serde_json::to_value(attribution).unwrap_or_default();
+    if let Some(n) = postback_domain::conditions::event_number(&event.event_name) {
+        body["eventNumber"] = n.into();
+    }
     body["deliveries"] = serde_json::to_value(deliveries).unwrap_or_default();
     Ok(HttpResponse::Ok().json(body))
 }
