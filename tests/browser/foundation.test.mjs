@@ -24,9 +24,9 @@ test("sign up, log out, wrong password, log in", TEST_OPTIONS, async (t) => {
     await page.goto("/signup");
     await assertCsrfField(page);
     const email = await signUp(page);
-    await page.getByRole("heading", { level: 1, name: "Domains", exact: true }).waitFor();
+    await page.getByRole("heading", { level: 1, name: "Configuration", exact: true }).waitFor();
     await page.getByText("No domains yet").waitFor();
-    assert.ok(await page.getByRole("link", { name: "Domains", exact: true }).first().isVisible());
+    assert.ok(await page.getByRole("link", { name: "Configuration", exact: true }).first().isVisible());
     assert.ok(await page.getByRole("link", { name: "Plan", exact: true }).first().isVisible());
 
     await clickAndLoad(page, page.getByRole("button", { name: "Log out" }));
@@ -43,7 +43,7 @@ test("sign up, log out, wrong password, log in", TEST_OPTIONS, async (t) => {
 
     await logIn(page, email, PASSWORD);
     await page.waitForURL((url) => url.pathname === "/domains");
-    await page.getByRole("heading", { level: 1, name: "Domains", exact: true }).waitFor();
+    await page.getByRole("heading", { level: 1, name: "Configuration", exact: true }).waitFor();
   });
 });
 
@@ -80,10 +80,14 @@ test("key lifecycle: shown once, masked after reload, revoke, restore, delete", 
     await openNewDomainKeys(page, "lifecycle.example.com");
     await page.getByText("Inbound Integration Keys", { exact: true }).first().waitFor();
     assert.match(await text(page.locator("#key-usage")), /0 of 2 keys used/);
-    // The tracking tag for this domain, ready to copy.
+    // Seed 001's tabs; the Tracking tab has the tag for this domain, ready to copy.
+    const tabs = await text(page.getByRole("navigation", { name: "Domain" }));
+    assert.equal(tabs, "Inbound Integration Keys Connections Webhooks Tracking Events");
+    await clickAndLoad(page, page.getByRole("link", { name: "Tracking", exact: true }));
     const tag = await text(page.locator("#snippet-tag"));
     assert.match(tag, /^<script async src="http:\/\/[^"]+\/__cc\/t\.js" data-site="[^"]+"><\/script>$/);
     assert.ok(await page.locator("#tracking-snippet").getByRole("button", { name: "Copy" }).isVisible());
+    await clickAndLoad(page, page.getByRole("link", { name: "Inbound Integration Keys", exact: true }));
 
     const key = await createKey(page, "Zapier Integration");
     const panel = page.locator("#new-key");

@@ -158,3 +158,42 @@ pub async fn delete(
         state.secure_cookies,
     ))
 }
+
+#[derive(Template)]
+#[template(path = "domains/tracking.html")]
+struct TrackingTab {
+    chrome: Chrome,
+    domain_id: String,
+    hostname: String,
+    site_id: String,
+    /// The tag for this domain's pages, ready to copy.
+    snippet: String,
+}
+
+/// A domain's Tracking tab: the snippet tag to put on its pages.
+pub async fn tracking(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<DomainId>,
+) -> WebResult<HttpResponse> {
+    let domain = {
+        let mut conn = state.conn().await?;
+        domains::get(&mut conn, user.ctx.workspace_id, path.into_inner()).await?
+    };
+    let chrome = Chrome::new(&req, &user, "domains");
+    let had_flash = chrome.flash.is_some();
+    page(
+        &TrackingTab {
+            chrome,
+            snippet: format!(
+                r#"<script async src="{}/__cc/t.js" data-site="{}"></script>"#,
+                state.base_url, domain.site_id
+            ),
+            domain_id: domain.id.to_string(),
+            hostname: domain.hostname,
+            site_id: domain.site_id,
+        },
+        had_flash,
+    )
+}

@@ -61,8 +61,6 @@ struct KeysPage {
     domain_id: String,
     hostname: String,
     site_id: String,
-    /// The tracking tag for this domain's pages, ready to copy.
-    snippet: String,
     keys: Vec<KeyRow>,
     usage: String,
     at_limit: bool,
@@ -115,10 +113,6 @@ pub async fn list(
         chrome,
         domain_id: domain.id.to_string(),
         hostname: domain.hostname,
-        snippet: format!(
-            r#"<script async src="{}/__cc/t.js" data-site="{}"></script>"#,
-            state.base_url, domain.site_id
-        ),
         site_id: domain.site_id,
         keys: listed.items.into_iter().map(KeyRow::from).collect(),
         usage: format!("{} keys used", plans::usage_label(active, limit)),

@@ -67,6 +67,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/keys/{id}/delete", web::post().to(keys::delete))
             .route("/domains/{id}/events", web::get().to(events::list))
             .route(
+                "/domains/{id}/webhooks",
+                web::get().to(webhooks::domain_tab),
+            )
+            .route("/domains/{id}/tracking", web::get().to(domains::tracking))
+            .route(
                 "/domains/{id}/connections",
                 web::get().to(connections::list),
             )

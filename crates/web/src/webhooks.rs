@@ -12,6 +12,7 @@ use postback_domain::ids::{DeliveryId, DomainId, WebhookId};
 use postback_domain::paging::PageRequest;
 use postback_domain::webhooks::{self, Changes, Webhook, TOKENS};
 use postback_domain::{domains, DomainError};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::CsrfOnly;
@@ -373,52 +374,107 @@ struct ListPage {
     at_limit: bool,
 }
 
-pub async fn list(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    user: CurrentUser,
-) -> WebResult<HttpResponse> {
+/// A domain's Webhooks tab: the webhooks its events go to (its own and the all-domain ones).
+#[derive(Template)]
+#[template(path = "webhooks/domain.html")]
+struct DomainTab {
+    chrome: Chrome,
+    domain_id: String,
+    hostname: String,
+    hooks: Vec<HookRow>,
+    usage: String,
+    at_limit: bool,
+}
+
+/// The workspace's webhooks as rows (only those that apply to `domain`, when given), with the
+/// plan usage line and whether the limit is reached.
+async fn rows(
+    conn: &mut postback_domain::db::DbConn,
+    user: &CurrentUser,
+    domain: Option<DomainId>,
+) -> WebResult<(Vec<HookRow>, String, bool)> {
     let ws = user.ctx.workspace_id;
-    let mut conn = state.conn().await?;
-    let hooks = webhooks::list(&mut conn, ws, PageRequest::first(200)).await?;
+    let hooks = webhooks::list(conn, ws, PageRequest::first(200)).await?;
     let hostnames: std::collections::HashMap<DomainId, String> =
-        domains::list(&mut conn, ws, PageRequest::first(200))
+        domains::list(conn, ws, PageRequest::first(200))
             .await?
             .items
             .into_iter()
             .map(|d| (d.id, d.hostname))
             .collect();
-    let plan = postback_domain::plans::get(&mut conn, &user.ctx.plan).await?;
-    let used = webhooks::count(&mut conn, ws).await?;
+    let plan = postback_domain::plans::get(conn, &user.ctx.plan).await?;
+    let used = webhooks::count(conn, ws).await?;
     let limit = plan.max_webhooks.map(i64::from);
-    let chrome = Chrome::new(&req, &user, "webhooks");
-    let had_flash = chrome.flash.is_some();
-    let tpl = ListPage {
-        chrome,
-        hooks: hooks
-            .items
-            .into_iter()
-            .map(|h| HookRow {
-                id: h.id.to_string(),
-                scope: h.domain_id.map_or_else(
-                    || "All domains".into(),
-                    |d| hostnames.get(&d).cloned().unwrap_or_default(),
-                ),
-                trigger: trigger_text(&h.events),
-                conditions: h.rules().len(),
-                active: h.is_active(),
-                paused_reason: h.paused_reason.clone(),
-                name: h.name,
-                url: h.url,
-            })
-            .collect(),
-        usage: format!(
+    let rows = hooks
+        .items
+        .into_iter()
+        .filter(|h| domain.is_none() || h.domain_id.is_none() || h.domain_id == domain)
+        .map(|h| HookRow {
+            id: h.id.to_string(),
+            scope: h.domain_id.map_or_else(
+                || "All domains".into(),
+                |d| hostnames.get(&d).cloned().unwrap_or_default(),
+            ),
+            trigger: trigger_text(&h.events),
+            conditions: h.rules().len(),
+            active: h.is_active(),
+            paused_reason: h.paused_reason.clone(),
+            name: h.name,
+            url: h.url,
+        })
+        .collect();
+    Ok((
+        rows,
+        format!(
             "{} webhooks used",
             postback_domain::plans::usage_label(used, limit)
         ),
-        at_limit: limit.is_some_and(|l| used >= l),
-    };
-    page(&tpl, had_flash)
+        limit.is_some_and(|l| used >= l),
+    ))
+}
+
+pub async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+) -> WebResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let (hooks, usage, at_limit) = rows(&mut conn, &user, None).await?;
+    let chrome = Chrome::new(&req, &user, "webhooks");
+    let had_flash = chrome.flash.is_some();
+    page(
+        &ListPage {
+            chrome,
+            hooks,
+            usage,
+            at_limit,
+        },
+        had_flash,
+    )
+}
+
+pub async fn domain_tab(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<DomainId>,
+) -> WebResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    let domain = domains::get(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
+    let (hooks, usage, at_limit) = rows(&mut conn, &user, Some(domain.id)).await?;
+    let chrome = Chrome::new(&req, &user, "domains");
+    let had_flash = chrome.flash.is_some();
+    page(
+        &DomainTab {
+            chrome,
+            domain_id: domain.id.to_string(),
+            hostname: domain.hostname,
+            hooks,
+            usage,
+            at_limit,
+        },
+        had_flash,
+    )
 }
 
 #[derive(Template)]
@@ -431,13 +487,25 @@ struct NewPage {
     tokens: &'static [(&'static str, &'static str)],
 }
 
+#[derive(Deserialize)]
+pub struct NewQuery {
+    /// Preselects this domain (from a domain's Webhooks tab).
+    domain: Option<String>,
+}
+
 pub async fn new_form(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: CurrentUser,
+    query: web::Query<NewQuery>,
 ) -> WebResult<HttpResponse> {
     let mut conn = state.conn().await?;
-    let form = form_for(&mut conn, &user, None).await?;
+    let mut form = form_for(&mut conn, &user, None).await?;
+    if let Some(d) = query.domain.as_deref().filter(|d| !d.is_empty()) {
+        for choice in &mut form.domains {
+            choice.selected = choice.value == d;
+        }
+    }
     let chrome = Chrome::new(&req, &user, "webhooks");
     let had_flash = chrome.flash.is_some();
     page(
