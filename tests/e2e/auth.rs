@@ -183,3 +183,70 @@ async fn login_rotates_the_session_and_logout_ends_it() {
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(resp.headers()["location"], "/login");
 }
+
+/// Log-in throttling: after 10 failed log-ins an account is refused for a while, even with the
+/// right password, through the API and the form alike; other accounts are not affected.
+#[tokio::test]
+async fn failed_log_ins_are_throttled_per_account() {
+    let app = crate::helpers::TestApp::spawn().await;
+    app.signup("guarded@example.com").await;
+    app.signup("neighbour@example.com").await;
+    let client = reqwest::Client::new();
+    let login = |email: &'static str, password: &'static str| {
+        let client = client.clone();
+        let url = app.url("/v1/auth/login");
+        async move {
+            let resp = client
+                .post(url)
+                .json(&serde_json::json!({"email": email, "password": password}))
+                .send()
+                .await
+                .expect("login");
+            let status = resp.status();
+            let retry = resp.headers().get("retry-after").is_some();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            (status, retry, body)
+        }
+    };
+    for i in 0..10 {
+        let (status, _, _) = login("guarded@example.com", "wrong password 1").await;
+        assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let (status, retry, body) = login("guarded@example.com", crate::helpers::PASSWORD).await;
+    assert_eq!(status, reqwest::StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(retry, "Retry-After");
+    assert!(body["error"]
+        .as_str()
+        .expect("error")
+        .contains("Too many failed log-ins"));
+    // The form says the same.
+    let browser = app.browser();
+    let html = browser
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    let csrf = crate::helpers::csrf_in(&html);
+    let resp = browser
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", "Guarded@Example.com"),
+            ("password", crate::helpers::PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("form");
+    assert_eq!(resp.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp
+        .text()
+        .await
+        .expect("html")
+        .contains("Too many failed log-ins"));
+    // Another account logs in as usual.
+    let (status, _, _) = login("neighbour@example.com", crate::helpers::PASSWORD).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+}

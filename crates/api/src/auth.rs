@@ -11,6 +11,50 @@ use postback_domain::tokens;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Failed log-ins allowed per account, and per client address, in [`LOGIN_WINDOW`]; beyond, log-in
+/// is refused (429) until the window ends, even with the right password.
+pub const LOGIN_FAILURES_PER_ACCOUNT: u32 = 10;
+pub const LOGIN_FAILURES_PER_ADDRESS: u32 = 50;
+pub const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// The keys a log-in attempt is throttled by: the account (its normalised email's hash) and the
+/// client address.
+fn login_keys(req: &HttpRequest, email: &str) -> [[u8; 32]; 2] {
+    use sha2::Digest;
+    let account: [u8; 32] =
+        sha2::Sha256::digest(format!("account:{}", email.trim().to_lowercase())).into();
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let address: [u8; 32] = sha2::Sha256::digest(format!("address:{ip}")).into();
+    [account, address]
+}
+
+/// Seconds to wait when this account or address has failed to log in too often lately.
+pub fn login_blocked(req: &HttpRequest, state: &AppState, email: &str) -> Option<u64> {
+    let [account, address] = login_keys(req, email);
+    state
+        .login_failures
+        .exceeded(account)
+        .or_else(|| state.login_address_failures.exceeded(address))
+}
+
+/// Counts a failed log-in against the account and the address.
+pub fn login_failed(req: &HttpRequest, state: &AppState, email: &str) {
+    let [account, address] = login_keys(req, email);
+    state.login_failures.record(account);
+    state.login_address_failures.record(address);
+}
+
+/// The message a throttled log-in gets.
+pub fn login_blocked_message(wait: u64) -> String {
+    format!(
+        "Too many failed log-ins: try again in {} minutes",
+        wait.div_ceil(60)
+    )
+}
+
 /// Requests per minute one personal access token may make (429 with `Retry-After` beyond).
 pub const TOKEN_REQUESTS_PER_MINUTE: u32 = 600;
 

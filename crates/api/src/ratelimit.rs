@@ -41,4 +41,20 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
             Ok(())
         }
     }
+
+    /// Seconds to wait when the key has already used its budget in the current window (does not
+    /// count anything).
+    pub fn exceeded(&self, key: K) -> Option<u64> {
+        let now = Instant::now();
+        let windows = self.windows.lock().ok()?;
+        let (start, n) = windows.get(&key)?;
+        let elapsed = now.duration_since(*start);
+        (elapsed < self.window && *n >= self.limit)
+            .then(|| (self.window - elapsed).as_secs().max(1))
+    }
+
+    /// Counts one use without checking (e.g. a failed log-in).
+    pub fn record(&self, key: K) {
+        let _ = self.check(key);
+    }
 }

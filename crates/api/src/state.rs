@@ -23,6 +23,9 @@ pub struct AppState {
     pub tracking_limiter: std::sync::Arc<crate::tracking::RateLimiter>,
     /// Per-token limit on `/v1` requests made with a personal access token.
     pub token_limiter: std::sync::Arc<crate::ratelimit::RateLimiter<postback_domain::ids::TokenId>>,
+    /// Failed log-ins per account and per client address (see `auth::login_blocked`).
+    pub login_failures: std::sync::Arc<crate::ratelimit::RateLimiter<[u8; 32]>>,
+    pub login_address_failures: std::sync::Arc<crate::ratelimit::RateLimiter<[u8; 32]>>,
     /// Countries of visitors' addresses, when a GeoIP file is configured.
     pub geoip: Option<std::sync::Arc<postback_domain::geoip::GeoIp>>,
     /// Counters and histograms for `GET /metrics` (shared with the delivery worker).
@@ -60,6 +63,14 @@ impl AppState {
                 std::time::Duration::from_secs(60),
             )),
             geoip: None,
+            login_failures: std::sync::Arc::new(crate::ratelimit::RateLimiter::new(
+                crate::auth::LOGIN_FAILURES_PER_ACCOUNT,
+                crate::auth::LOGIN_WINDOW,
+            )),
+            login_address_failures: std::sync::Arc::new(crate::ratelimit::RateLimiter::new(
+                crate::auth::LOGIN_FAILURES_PER_ADDRESS,
+                crate::auth::LOGIN_WINDOW,
+            )),
             delivery,
             ingestor: Ingestor::start(pool.clone(), database_url),
             pool,

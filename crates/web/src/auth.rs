@@ -152,18 +152,29 @@ pub async fn login(
     form: web::Form<LoginForm>,
 ) -> WebResult<HttpResponse> {
     verify_csrf(&req, &form.csrf_token)?;
+    let refused =
+        |message: String, status: actix_web::http::StatusCode| -> WebResult<HttpResponse> {
+            let tpl = LoginPage {
+                csrf: form.csrf_token.clone(),
+                error: Some(message),
+                email: form.email.clone(),
+            };
+            let mut resp = page(&tpl, false)?;
+            *resp.status_mut() = status;
+            Ok(resp)
+        };
+    if let Some(wait) = postback_api::auth::login_blocked(&req, &state, &form.email) {
+        return refused(
+            postback_api::auth::login_blocked_message(wait),
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
     let mut conn = state.conn().await?;
     match accounts::log_in(&mut conn, &form.email, &form.password).await {
         Ok(account) => start_session(&req, &state, account).await,
         Err(DomainError::Unauthorized(m)) => {
-            let tpl = LoginPage {
-                csrf: form.csrf_token.clone(),
-                error: Some(m),
-                email: form.email.clone(),
-            };
-            let mut resp = page(&tpl, false)?;
-            *resp.status_mut() = actix_web::http::StatusCode::UNAUTHORIZED;
-            Ok(resp)
+            postback_api::auth::login_failed(&req, &state, &form.email);
+            refused(m, actix_web::http::StatusCode::UNAUTHORIZED)
         }
         Err(e) => Err(e.into()),
     }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::{refuse_cross_site, removal_cookie, session_cookie, Authenticated};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -55,8 +55,22 @@ pub async fn login(
     body: web::Json<LoginBody>,
 ) -> ApiResult<HttpResponse> {
     refuse_cross_site(&req, &state)?;
+    if let Some(wait) = crate::auth::login_blocked(&req, &state, &body.email) {
+        return Err(ApiError::RateLimited(
+            crate::auth::login_blocked_message(wait),
+            wait,
+        ));
+    }
     let mut conn = state.conn().await?;
-    let account = accounts::log_in(&mut conn, &body.email, &body.password).await?;
+    let account = match accounts::log_in(&mut conn, &body.email, &body.password).await {
+        Ok(a) => a,
+        Err(e) => {
+            if matches!(e, postback_domain::DomainError::Unauthorized(_)) {
+                crate::auth::login_failed(&req, &state, &body.email);
+            }
+            return Err(e.into());
+        }
+    };
     // A fresh session id on every log-in; the old one, if any, stops working.
     if let Some(old) = req.cookie(COOKIE_NAME) {
         sessions::delete_by_token(&mut conn, old.value()).await?;
