@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{mpsc, oneshot, Mutex};
 
+use crate::delivery::worker::{Direct, DirectSender};
 use crate::error::ApiError;
 
 const MAX_BATCH: usize = 512;
@@ -34,8 +35,10 @@ pub struct Ingestor {
 }
 
 impl Ingestor {
-    /// Spawns the committers on the current Tokio runtime.
-    pub fn start(pool: DbPool, database_url: &str) -> Self {
+    /// Spawns the committers on the current Tokio runtime. With `direct`, deliveries to active
+    /// webhooks are claimed by the statement that stores their event (for `lease` seconds) and
+    /// handed to this instance's worker after the commit.
+    pub fn start(pool: DbPool, database_url: &str, direct: Option<(DirectSender, f64)>) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         let in_flight = Arc::new(AtomicUsize::new(0));
@@ -46,6 +49,7 @@ impl Ingestor {
                 rx.clone(),
                 in_flight.clone(),
                 shard as i16,
+                direct.clone(),
             ));
         }
         Self { tx, in_flight }
@@ -144,14 +148,36 @@ async fn commit(
     subs: &[Submission],
     shard: i16,
     prefetched: Option<Prefetched>,
+    direct: Option<&(DirectSender, f64)>,
 ) -> Result<Vec<Outcome>, DomainError> {
     let h = connection(database_url, held).await?;
-    let result = events::ingest_batch(pool, &h.fast, subs, shard, prefetched).await;
-    if result.is_err() {
-        *held = None;
+    let lease = direct.map(|d| d.1);
+    let committed = std::time::Instant::now();
+    match events::ingest_batch(pool, &h.fast, subs, shard, prefetched, lease).await {
+        Ok((outcomes, claimed)) => {
+            if let Some((tx, lease)) = direct {
+                // Leave the attempt its whole timeout inside the lease.
+                let send_before = committed
+                    + std::time::Duration::from_secs_f64((lease - DIRECT_MARGIN_SECS).max(0.0));
+                for c in claimed {
+                    let _ = tx.send(Direct {
+                        claimed: c,
+                        send_before,
+                    });
+                }
+            }
+            Ok(outcomes)
+        }
+        Err(e) => {
+            *held = None;
+            Err(e)
+        }
     }
-    result
 }
+
+/// A delivery claimed at insert is sent only if at least this much of its lease is left (the
+/// lease is the HTTP timeout plus 30 s).
+const DIRECT_MARGIN_SECS: f64 = 25.0;
 
 async fn committer(
     pool: DbPool,
@@ -159,6 +185,7 @@ async fn committer(
     rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     in_flight: Arc<AtomicUsize>,
     shard: i16,
+    direct: Option<(DirectSender, f64)>,
 ) {
     let mut held: Option<Held> = None;
     loop {
@@ -186,7 +213,17 @@ async fn committer(
         drop(queue);
         let (subs, replies): (Vec<Submission>, Vec<_>) =
             batch.into_iter().map(|j| (j.submission, j.reply)).unzip();
-        match commit(&pool, &database_url, &mut held, &subs, shard, prefetched).await {
+        match commit(
+            &pool,
+            &database_url,
+            &mut held,
+            &subs,
+            shard,
+            prefetched,
+            direct.as_ref(),
+        )
+        .await
+        {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
@@ -211,6 +248,7 @@ async fn committer(
                         std::slice::from_ref(submission),
                         shard,
                         None,
+                        direct.as_ref(),
                     )
                     .await
                     .map_err(api_error)

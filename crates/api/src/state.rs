@@ -48,12 +48,13 @@ impl AppState {
     ) -> Self {
         let base_url = base_url.trim_end_matches('/').to_owned();
         let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
-        worker::start(
+        let direct = worker::start(
             pool.clone(),
             database_url,
             delivery.clone(),
             metrics.clone(),
         );
+        let lease = worker::lease_secs(&delivery);
         Self {
             metrics,
             http: Client::new(delivery.timeout, delivery.allow_private_targets),
@@ -72,7 +73,7 @@ impl AppState {
                 crate::auth::LOGIN_WINDOW,
             )),
             delivery,
-            ingestor: Ingestor::start(pool.clone(), database_url),
+            ingestor: Ingestor::start(pool.clone(), database_url, Some((direct, lease))),
             pool,
             secure_cookies: base_url.starts_with("https://"),
             base_url,

@@ -49,6 +49,8 @@ pub struct Rule {
     pub conditions: Vec<Condition>,
     /// Connections: Postback event name -> platform event name ("" = not sent).
     pub event_map: HashMap<String, String>,
+    /// Webhooks: the signing secret (opened), for sending a delivery straight after its commit.
+    pub secret: Option<String>,
 }
 
 impl Rule {
@@ -67,13 +69,15 @@ pub type RuleBook = HashMap<Vec<u8>, Vec<Arc<Rule>>>;
 /// webhooks for every domain or for the key's domain (paused ones too: their deliveries are
 /// held), and the enabled platform connections of the key's domain.
 pub const RULES_SQL: &str = r#"
-SELECT k.key_hash, w.id, w.url, w.events, w.conditions, NULL::text AS platform, NULL::jsonb AS event_map
+SELECT k.key_hash, w.id, w.url, w.events, w.conditions, NULL::text AS platform, NULL::jsonb AS event_map,
+       w.secret
 FROM inbound_keys k
 JOIN webhooks w ON w.workspace_id = k.workspace_id
                AND (w.domain_id IS NULL OR w.domain_id = k.domain_id)
 WHERE k.key_hash = ANY($1) AND k.revoked_at IS NULL
 UNION ALL
-SELECT k.key_hash, c.id, c.platform, '{}'::text[], '[]'::jsonb, c.platform, c.event_map
+SELECT k.key_hash, c.id, c.platform, '{}'::text[], '[]'::jsonb, c.platform, c.event_map,
+       NULL::text
 FROM inbound_keys k
 JOIN connections c ON c.workspace_id = k.workspace_id AND c.domain_id = k.domain_id AND c.enabled
 WHERE k.key_hash = ANY($1) AND k.revoked_at IS NULL

@@ -538,11 +538,12 @@ ins AS (
     INSERT INTO events (id, workspace_id, domain_id, key_id, event_name, email, payload,
         occurred_at, email_sha256, value, currency, order_id, idempotency_key, first_name,
         last_name, phone, ip, city, country, country_code, state, state_code, guid,
-        product_name, product_link, product_image, products, first_touch_id, last_touch_id)
+        product_name, product_link, product_image, products, first_touch_id, last_touch_id,
+        received_at)
     SELECT id, workspace_id, domain_id, key_id, event_name, email, payload, occurred_at,
         email_sha256, value, currency, order_id, idempotency_key, first_name, last_name, phone,
         ip, city, country, country_code, state, state_code, guid, product_name, product_link,
-        product_image, products, first_touch_id, last_touch_id
+        product_image, products, first_touch_id, last_touch_id, $36::timestamptz
     FROM valid ORDER BY ord
     ON CONFLICT DO NOTHING
     RETURNING id, workspace_id
@@ -559,9 +560,16 @@ touched AS (
                  WHERE last_used_at IS NULL OR last_used_at <= now() - interval '60 seconds')
 ),
 queued AS (
-    INSERT INTO deliveries (id, workspace_id, webhook_id, connection_id, event_id, url, status)
+    INSERT INTO deliveries (id, workspace_id, webhook_id, connection_id, event_id, url, status,
+                            attempts, round_attempts, next_attempt_at)
     SELECT d.id, ins.workspace_id, w.id, c.id, ins.id, d.url,
-           CASE WHEN w.status = 'paused' THEN 'held' ELSE 'pending' END
+           CASE WHEN w.status = 'paused' THEN 'held' ELSE 'pending' END,
+           -- An active webhook's delivery is claimed by this instance as it is stored (the same
+           -- lease as a claim): it is sent straight after the commit, with no claim query.
+           CASE WHEN w.status = 'active' AND $37::float8 > 0 THEN 1 ELSE 0 END,
+           CASE WHEN w.status = 'active' AND $37::float8 > 0 THEN 1 ELSE 0 END,
+           CASE WHEN w.status = 'active' AND $37::float8 > 0
+                THEN now() + make_interval(secs => $37::float8) ELSE now() END
     FROM unnest($29::uuid[], $30::uuid[], $31::uuid[], $32::text[], $35::uuid[])
          AS d(id, event_id, webhook_id, url, connection_id)
     JOIN ins ON ins.id = d.event_id
@@ -569,14 +577,15 @@ queued AS (
     LEFT JOIN connections c ON c.id = d.connection_id AND c.workspace_id = ins.workspace_id
                            AND c.enabled
     WHERE w.id IS NOT NULL OR c.id IS NOT NULL
-    RETURNING status
+    RETURNING id, event_id, status, attempts
 ),
 woken AS (
     SELECT pg_notify('postback_deliveries', '')
-    FROM (SELECT 1 FROM queued WHERE status = 'pending' LIMIT 1) q
+    FROM (SELECT 1 FROM queued WHERE status = 'pending' AND attempts = 0 LIMIT 1) q
 )
 SELECT v.ord, v.id, v.domain_id, (ins.id IS NOT NULL) AS inserted,
-       (SELECT count(*) FROM woken) AS woken
+       (SELECT count(*) FROM woken) AS woken, v.workspace_id,
+       (SELECT array_agg(q.id) FROM queued q WHERE q.event_id = v.id AND q.attempts = 1) AS claimed
 FROM valid v LEFT JOIN ins ON ins.id = v.id
 "#;
 
@@ -667,6 +676,10 @@ impl FastPath {
                         event_map: event_map
                             .and_then(|m| serde_json::from_value(m).ok())
                             .unwrap_or_default(),
+                        secret: match r.try_get::<_, Option<String>>(7).map_err(get_err)? {
+                            Some(sealed) => Some(crate::crypto::open(&sealed)?),
+                            None => None,
+                        },
                     });
                     parsed.insert(id, rule.clone());
                     rule
@@ -685,7 +698,9 @@ impl FastPath {
         event_ids: &[EventId],
         planned: &[deliveries::Planned],
         shard: i16,
-    ) -> DomainResult<Vec<(usize, EventId, DomainId, bool)>> {
+        received_at: DateTime<Utc>,
+        direct_lease: f64,
+    ) -> DomainResult<Vec<FastRow>> {
         let ords: Vec<i32> = (0..subs.len() as i32).collect();
         let hashes: Vec<&[u8]> = subs.iter().map(|s| s.key_hash.as_slice()).collect();
         let ids: Vec<uuid::Uuid> = event_ids.iter().map(|e| e.0).collect();
@@ -780,28 +795,85 @@ impl FastPath {
                     &first_touches,
                     &last_touches,
                     &d_connections,
+                    &received_at,
+                    &direct_lease,
                 ],
             )
             .await
             .map_err(|e| self.db_error("inbound insert", e))?;
         rows.iter()
             .map(|r| {
-                let ord: i32 = r
-                    .try_get(0)
-                    .map_err(|e| DomainError::internal(e.to_string()))?;
-                let id: uuid::Uuid = r
-                    .try_get(1)
-                    .map_err(|e| DomainError::internal(e.to_string()))?;
-                let domain: uuid::Uuid = r
-                    .try_get(2)
-                    .map_err(|e| DomainError::internal(e.to_string()))?;
-                let inserted: bool = r
-                    .try_get(3)
-                    .map_err(|e| DomainError::internal(e.to_string()))?;
+                let get_err = |e: tokio_postgres::Error| DomainError::internal(e.to_string());
+                let ord: i32 = r.try_get(0).map_err(get_err)?;
+                let id: uuid::Uuid = r.try_get(1).map_err(get_err)?;
+                let domain: uuid::Uuid = r.try_get(2).map_err(get_err)?;
+                let inserted: bool = r.try_get(3).map_err(get_err)?;
+                let workspace: uuid::Uuid = r.try_get(5).map_err(get_err)?;
+                let claimed: Option<Vec<uuid::Uuid>> = r.try_get(6).map_err(get_err)?;
                 let ord = usize::try_from(ord).map_err(|_| DomainError::internal("bad ordinal"))?;
-                Ok((ord, EventId(id), DomainId(domain), inserted))
+                Ok(FastRow {
+                    ord,
+                    event_id: EventId(id),
+                    domain_id: DomainId(domain),
+                    workspace_id: WorkspaceId(workspace),
+                    inserted,
+                    claimed: claimed.unwrap_or_default(),
+                })
             })
             .collect()
+    }
+}
+
+/// One submission's row from the fast path.
+struct FastRow {
+    ord: usize,
+    event_id: EventId,
+    domain_id: DomainId,
+    workspace_id: WorkspaceId,
+    inserted: bool,
+    /// Its deliveries claimed by this instance as they were stored (active webhooks).
+    claimed: Vec<uuid::Uuid>,
+}
+
+/// The stored event a submission became, as the delivery body is built from it.
+fn stored_event(
+    sub: &Submission,
+    row: &FastRow,
+    received_at: DateTime<Utc>,
+    found: &Attribution,
+) -> Event {
+    let e = &sub.event;
+    Event {
+        id: row.event_id,
+        workspace_id: row.workspace_id,
+        domain_id: row.domain_id,
+        key_id: None,
+        event_name: e.event.clone(),
+        email: e.email.clone(),
+        payload: e.payload.clone(),
+        occurred_at: e.occurred_at,
+        received_at,
+        email_sha256: e.email_sha256.clone(),
+        value: e.value,
+        currency: e.currency.clone(),
+        order_id: e.order_id.clone(),
+        idempotency_key: sub.idempotency_key.clone(),
+        first_name: e.first_name.clone(),
+        last_name: e.last_name.clone(),
+        phone: e.phone.clone(),
+        ip: e.ip.clone(),
+        city: e.city.clone(),
+        country: e.country.clone(),
+        country_code: e.country_code.clone(),
+        state: e.state.clone(),
+        state_code: e.state_code.clone(),
+        guid: e.guid.clone(),
+        product_name: e.product_name.clone(),
+        product_link: e.product_link.clone(),
+        product_image: e.product_image.clone(),
+        products: serde_json::to_value(&e.products).unwrap_or_else(|_| serde_json::json!([])),
+        first_touch_id: found.first.as_ref().map(|t| t.id),
+        last_touch_id: found.last.as_ref().map(|t| t.id),
     }
 }
 
@@ -812,7 +884,8 @@ async fn ingest_fast(
     found: &[Attribution],
     rules: &deliveries::RuleBook,
     shard: i16,
-) -> DomainResult<Vec<Option<Outcome>>> {
+    direct_lease: Option<f64>,
+) -> DomainResult<(Vec<Option<Outcome>>, Vec<deliveries::Claimed>)> {
     let ids: Vec<EventId> = subs.iter().map(|_| EventId::time_ordered()).collect();
     let planned = plan_all(
         rules,
@@ -821,22 +894,67 @@ async fn ingest_fast(
             .zip(&ids)
             .map(|((s, a), id)| (s, a, id)),
     );
-    let rows = fast.run(subs, found, &ids, &planned, shard).await?;
+    // Microsecond precision, as PostgreSQL stores it, so a body built now and one built later
+    // from the stored row are the same bytes.
+    let received_at =
+        DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap_or_else(Utc::now);
+    let rows = fast
+        .run(
+            subs,
+            found,
+            &ids,
+            &planned,
+            shard,
+            received_at,
+            direct_lease.unwrap_or(0.0),
+        )
+        .await?;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; subs.len()];
+    let mut claimed: Vec<deliveries::Claimed> = Vec::new();
     // A pooled connection only for the rare duplicate look-up.
     let mut conn: Option<crate::db::DbConn> = None;
-    for (i, id, domain_id, inserted) in rows {
+    for row in rows {
+        let i = row.ord;
         let Some(sub) = subs.get(i) else {
             return Err(DomainError::internal("ordinal out of range"));
         };
-        outcomes[i] = Some(if inserted {
-            Outcome::Accepted(id, dispatched(&planned, id))
+        if !row.claimed.is_empty() {
+            let event = stored_event(sub, &row, received_at, &found[i]);
+            let body = std::sync::Arc::new(deliveries::body(
+                &event,
+                found[i].first.as_ref(),
+                found[i].last.as_ref(),
+            ));
+            for p in planned.iter().filter(|p| row.claimed.contains(&p.id.0)) {
+                let deliveries::Target::Webhook(webhook_id) = p.target else {
+                    continue;
+                };
+                let secret = rules
+                    .get(&sub.key_hash)
+                    .and_then(|r| r.iter().find(|r| r.target == p.target))
+                    .and_then(|r| r.secret.clone());
+                claimed.push(deliveries::Claimed {
+                    id: p.id,
+                    workspace_id: row.workspace_id,
+                    attempt: 1,
+                    round_attempt: 1,
+                    send: deliveries::Send::Webhook {
+                        webhook_id,
+                        url: p.url.clone(),
+                        secret,
+                        body: body.clone(),
+                    },
+                });
+            }
+        }
+        outcomes[i] = Some(if row.inserted {
+            Outcome::Accepted(row.event_id, dispatched(&planned, row.event_id))
         } else {
             let c = match &mut conn {
                 Some(c) => c,
                 None => conn.insert(crate::db::conn(pool).await?),
             };
-            match existing_event(c, domain_id, sub).await? {
+            match existing_event(c, row.domain_id, sub).await? {
                 Some(first) => Outcome::Duplicate(first),
                 None => {
                     return Err(DomainError::internal(
@@ -846,7 +964,7 @@ async fn ingest_fast(
             }
         });
     }
-    Ok(outcomes)
+    Ok((outcomes, claimed))
 }
 
 /// Webhook rules fetched ahead of a batch, and the key hashes they were fetched for.
@@ -951,7 +1069,8 @@ pub async fn ingest_batch(
     subs: &[Submission],
     shard: i16,
     prefetched: Option<Prefetched>,
-) -> DomainResult<Vec<Outcome>> {
+    direct_lease: Option<f64>,
+) -> DomainResult<(Vec<Outcome>, Vec<deliveries::Claimed>)> {
     let (mut rules, covered) = prefetched.map_or_else(Default::default, |p| (p.book, p.covered));
     let mut missing: Vec<&[u8]> = subs
         .iter()
@@ -964,7 +1083,8 @@ pub async fn ingest_batch(
         rules.extend(fast.rules_for(&missing).await?);
     }
     let found = attribute(pool, fast, subs, &rules).await?;
-    let mut outcomes = ingest_fast(pool, fast, subs, &found, &rules, shard).await?;
+    let (mut outcomes, claimed) =
+        ingest_fast(pool, fast, subs, &found, &rules, shard, direct_lease).await?;
     let rest: Vec<usize> = (0..subs.len()).filter(|&i| outcomes[i].is_none()).collect();
     if !rest.is_empty() {
         let rest_subs: Vec<&Submission> = rest.iter().map(|&i| &subs[i]).collect();
@@ -975,10 +1095,11 @@ pub async fn ingest_batch(
             outcomes[i] = Some(outcome);
         }
     }
-    outcomes
+    let outcomes = outcomes
         .into_iter()
         .map(|o| o.ok_or_else(|| DomainError::internal("submission left unanswered")))
-        .collect()
+        .collect::<DomainResult<Vec<Outcome>>>()?;
+    Ok((outcomes, claimed))
 }
 
 #[derive(Debug, Clone, Default)]

@@ -28,13 +28,83 @@ const IDLE_CHECK: Duration = Duration::from_secs(30);
 /// A `Retry-After` longer than this is cut to it.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
+/// Deliveries this instance claimed as it stored them (see [`Direct`]).
+pub type DirectSender = mpsc::UnboundedSender<Direct>;
+
+/// A delivery claimed by the inbound statement that stored it, handed to this instance's
+/// worker straight after the commit. Its lease runs from the commit; one taken after
+/// `send_before` is left for the lease to expire and a claim to pick it up, so it is never sent
+/// by two workers at once.
+pub struct Direct {
+    pub claimed: Claimed,
+    pub send_before: std::time::Instant,
+}
+
+/// The lease (seconds) a claim, or a claim at insert, gives a delivery: longer than the HTTP
+/// timeout, so an attempt still running is never claimed again.
+pub fn lease_secs(config: &DeliveryConfig) -> f64 {
+    config.timeout.as_secs_f64() + 30.0
+}
+
 /// Starts the worker on the current Tokio runtime; every attempt is counted in `metrics`.
-pub fn start(pool: DbPool, database_url: &str, config: DeliveryConfig, metrics: Arc<Metrics>) {
+/// Returns where to hand deliveries claimed at insert.
+pub fn start(
+    pool: DbPool,
+    database_url: &str,
+    config: DeliveryConfig,
+    metrics: Arc<Metrics>,
+) -> DirectSender {
     let wake = Arc::new(Notify::new());
     tokio::spawn(listen(database_url.to_owned(), wake.clone()));
     let (results_tx, results_rx) = mpsc::unbounded_channel();
     tokio::spawn(recorder(pool.clone(), results_rx, wake.clone()));
-    tokio::spawn(claimer(pool, config, wake, results_tx, metrics));
+    let client = Client::new(config.timeout, config.allow_private_targets);
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let config = Arc::new(config);
+    let (direct_tx, direct_rx) = mpsc::unbounded_channel();
+    tokio::spawn(direct(
+        direct_rx,
+        client.clone(),
+        slots.clone(),
+        config.clone(),
+        results_tx.clone(),
+        metrics.clone(),
+    ));
+    tokio::spawn(claimer(
+        pool, config, wake, results_tx, metrics, client, slots,
+    ));
+    direct_tx
+}
+
+/// Sends deliveries claimed at insert, sharing the claimer's client and in-flight slots.
+async fn direct(
+    mut rx: mpsc::UnboundedReceiver<Direct>,
+    client: Client,
+    slots: Arc<Semaphore>,
+    config: Arc<DeliveryConfig>,
+    results: mpsc::UnboundedSender<AttemptResult>,
+    metrics: Arc<Metrics>,
+) {
+    while let Some(d) = rx.recv().await {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        if std::time::Instant::now() > d.send_before {
+            // Too late to finish inside its lease: a claim will pick it up when the lease ends.
+            continue;
+        }
+        let (client, results, config, metrics) = (
+            client.clone(),
+            results.clone(),
+            config.clone(),
+            metrics.clone(),
+        );
+        tokio::spawn(async move {
+            let result = attempt(&client, &config, &metrics, d.claimed).await;
+            let _ = results.send(result);
+            drop(permit);
+        });
+    }
 }
 
 /// Holds a LISTEN connection and turns notifications into wake-ups; reconnects on loss.
@@ -81,16 +151,14 @@ async fn listen(database_url: String, wake: Arc<Notify>) {
 
 async fn claimer(
     pool: DbPool,
-    config: DeliveryConfig,
+    config: Arc<DeliveryConfig>,
     wake: Arc<Notify>,
     results: mpsc::UnboundedSender<AttemptResult>,
     metrics: Arc<Metrics>,
+    client: Client,
+    slots: Arc<Semaphore>,
 ) {
-    let client = Client::new(config.timeout, config.allow_private_targets);
-    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    // Longer than the HTTP timeout, so an attempt still running is never claimed again.
-    let lease = config.timeout.as_secs_f64() + 30.0;
-    let config = Arc::new(config);
+    let lease = lease_secs(&config);
     loop {
         let free = slots.available_permits().min(CLAIM_BATCH);
         if free == 0 {
