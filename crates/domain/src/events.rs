@@ -690,17 +690,20 @@ impl FastPath {
         Ok(book)
     }
 
-    /// Runs the fast path; see [`FAST_INSERT`]. Returns (ordinal, event id, domain, inserted).
+    /// Runs the fast path; see [`FAST_INSERT`]. One row per submission under a valid key.
     async fn run(
         &self,
         subs: &[Submission],
         found: &[Attribution],
         event_ids: &[EventId],
         planned: &[deliveries::Planned],
-        shard: i16,
-        received_at: DateTime<Utc>,
-        direct_lease: f64,
+        batch: BatchParams,
     ) -> DomainResult<Vec<FastRow>> {
+        let BatchParams {
+            shard,
+            received_at,
+            direct_lease,
+        } = batch;
         let ords: Vec<i32> = (0..subs.len() as i32).collect();
         let hashes: Vec<&[u8]> = subs.iter().map(|s| s.key_hash.as_slice()).collect();
         let ids: Vec<uuid::Uuid> = event_ids.iter().map(|e| e.0).collect();
@@ -824,6 +827,14 @@ impl FastPath {
     }
 }
 
+/// What a fast-path batch is stored with: the committer's usage-counter shard, the events'
+/// received time, and the lease (seconds) of deliveries claimed at insert (0: none are).
+struct BatchParams {
+    shard: i16,
+    received_at: DateTime<Utc>,
+    direct_lease: f64,
+}
+
 /// One submission's row from the fast path.
 struct FastRow {
     ord: usize,
@@ -904,9 +915,11 @@ async fn ingest_fast(
             found,
             &ids,
             &planned,
-            shard,
-            received_at,
-            direct_lease.unwrap_or(0.0),
+            BatchParams {
+                shard,
+                received_at,
+                direct_lease: direct_lease.unwrap_or(0.0),
+            },
         )
         .await?;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; subs.len()];
