@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod ratelimit;
 pub mod retention;
+pub mod routes;
 pub mod state;
 pub mod tracking;
 pub mod v1;
@@ -34,26 +35,24 @@ pub fn extractor_config(cfg: &mut web::ServiceConfig) {
     .app_data(web::PathConfig::default().error_handler(error::path_error));
 }
 
+route_table!(ROOT_ROUTES, configure_root, [
+    get "/healthz" => health::healthz,
+    get "/readyz" => health::readyz,
+    get "/metrics" => metrics::scrape,
+]);
+
+route_table!(CC_ROUTES, configure_cc, "/__cc", default = not_found, [
+    post "/inbound" => inbound::receive,
+    get "/t.js" => tracking::snippet,
+    post "/collect" => tracking::collect,
+    options "/collect" => tracking::preflight,
+    post "/identify" => tracking::identify,
+    options "/identify" => tracking::preflight,
+]);
+
 /// Registers `/__cc`, `/v1`, `/healthz`, `/readyz` and `/metrics`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(metrics::scrape))
-        .service(
-            web::scope("/__cc")
-                .route("/inbound", web::post().to(inbound::receive))
-                .route("/t.js", web::get().to(tracking::snippet))
-                .route("/collect", web::post().to(tracking::collect))
-                .route(
-                    "/collect",
-                    web::method(actix_web::http::Method::OPTIONS).to(tracking::preflight),
-                )
-                .route("/identify", web::post().to(tracking::identify))
-                .route(
-                    "/identify",
-                    web::method(actix_web::http::Method::OPTIONS).to(tracking::preflight),
-                )
-                .default_service(web::to(not_found)),
-        );
+    configure_root(cfg);
+    configure_cc(cfg);
     v1::configure(cfg);
 }
