@@ -146,6 +146,15 @@ pub struct Config {
         global = true
     )]
     pub secret_key: Option<String>,
+    /// Management API requests per minute allowed to each personal access token (then 429).
+    #[arg(
+        long,
+        env = "POSTBACK_TOKEN_RATE_LIMIT",
+        default_value_t = postback_api::auth::TOKEN_REQUESTS_PER_MINUTE,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub token_rate_limit: u32,
     /// IP ranges to countries for touches: `first,last,CC` lines (DB-IP "IP to Country Lite").
     #[arg(long, env = "POSTBACK_GEOIP_CSV", global = true)]
     pub geoip_csv: Option<PathBuf>,

@@ -229,6 +229,18 @@ impl TestApp {
         Self::spawn_state(&db_url, test_delivery(), move |s| s.geoip = Some(geoip)).await
     }
 
+    /// A server without the per-token rate limit (for the API conformance run).
+    pub async fn spawn_unthrottled() -> Self {
+        let db_url = fresh_database().await;
+        Self::spawn_state(&db_url, test_delivery(), |s| {
+            s.token_limiter = std::sync::Arc::new(postback_api::ratelimit::RateLimiter::new(
+                u32::MAX,
+                Duration::from_secs(60),
+            ))
+        })
+        .await
+    }
+
     async fn spawn_state(
         db_url: &str,
         delivery: postback_api::delivery::DeliveryConfig,

@@ -13,6 +13,7 @@ mod keys;
 mod logs;
 mod metrics;
 mod migrations;
+mod openapi;
 mod platforms;
 mod receiver;
 mod retention;

@@ -158,7 +158,8 @@ impl FromRequest for Authenticated {
                 if let Err(wait) = state.token_limiter.check(id) {
                     return Err(ApiError::RateLimited(
                         format!(
-                            "Too many requests with this token ({TOKEN_REQUESTS_PER_MINUTE} per minute); retry in {wait} s"
+                            "Too many requests with this token ({} per minute); retry in {wait} s",
+                            state.token_limiter.limit()
                         ),
                         wait,
                     )

@@ -18,14 +18,75 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// The seed's success answer, fields in the seed's order.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Accepted {
+pub struct Accepted {
     ok: bool,
+    /// Present (true) only when the event was already stored.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     duplicate: bool,
+    /// The webhooks' and platforms' kinds the event was queued to (`webhook`, `googleads`, …).
     dispatched: Vec<&'static str>,
     event_id: EventId,
+}
+
+/// The documented fields of an inbound conversion (seeds 000 and 004). `email` and `event` are
+/// required (`event` may come as `?event=` instead); any other field is kept as sent. Forms use bracket notation
+/// (`products[0][name]=…`). Read by `postback_domain::inbound::parse`; a test keeps this list
+/// equal to its `KNOWN_FIELDS`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct InboundEvent {
+    #[schema(
+        example = "jane@example.com",
+        max_length = 254,
+        pattern = "^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\\.[A-Za-z0-9-]{1,63})+$"
+    )]
+    email: String,
+    /// `purchase`, `lead`, `refund`, `event1` … `event10`, or any name of yours.
+    #[schema(example = "purchase", min_length = 1)]
+    event: String,
+    /// A number, or a number written as a string.
+    #[schema(value_type = Option<f64>, example = 49.9)]
+    value: Option<serde_json::Value>,
+    /// Alias of `value`.
+    #[schema(value_type = Option<f64>)]
+    total: Option<serde_json::Value>,
+    /// ISO 4217, e.g. `USD`.
+    #[schema(max_length = 16)]
+    currency: Option<String>,
+    #[schema(rename = "orderId", max_length = 255)]
+    order_id: Option<String>,
+    #[schema(rename = "firstName", max_length = 200)]
+    first_name: Option<String>,
+    #[schema(rename = "lastName", max_length = 200)]
+    last_name: Option<String>,
+    #[schema(max_length = 64)]
+    phone: Option<String>,
+    /// RFC 3339 (or Unix seconds or milliseconds, as a number).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    timestamp: Option<serde_json::Value>,
+    #[schema(max_length = 64)]
+    ip: Option<String>,
+    #[schema(max_length = 200)]
+    city: Option<String>,
+    #[schema(max_length = 100)]
+    country: Option<String>,
+    #[schema(rename = "countryCode", max_length = 3)]
+    country_code: Option<String>,
+    #[schema(max_length = 100)]
+    state: Option<String>,
+    #[schema(rename = "stateCode", max_length = 10)]
+    state_code: Option<String>,
+    #[schema(max_length = 255)]
+    guid: Option<String>,
+    #[schema(rename = "productName", max_length = 1024)]
+    product_name: Option<String>,
+    #[schema(rename = "productLink", max_length = 2048)]
+    product_link: Option<String>,
+    #[schema(rename = "productImage", max_length = 2048)]
+    product_image: Option<String>,
+    products: Option<Vec<postback_domain::inbound::Product>>,
 }
 
 /// The key from `X-CC-Api-Key`, or from `Authorization: Bearer cc_…`.
@@ -115,6 +176,7 @@ async fn submission(req: &HttpRequest, payload: web::Payload, key: &str) -> ApiR
     })
 }
 
+#[utoipa::path(operation_id = "receive", post, path = "/__cc/inbound", tag = "inbound", params(("event" = Option<String>, Query, description = "The event name, when the body has none"), ("Idempotency-Key" = Option<String>, Header, description = "Repeats with the same key answer the first event", min_length = 1, max_length = 255)), request_body(content((InboundEvent = "application/json")), description = "A conversion (seeds 000 and 004); fields not listed are kept as sent. The same fields are accepted as `application/x-www-form-urlencoded`, nested with brackets (`products[0][name]=…`)."), responses((status = 200, description = "Stored (committed) and queued for delivery; `duplicate` when the idempotency key or order was seen", body = Accepted)))]
 pub async fn receive(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -175,4 +237,35 @@ async fn ingest(req: &HttpRequest, state: &AppState, payload: web::Payload) -> A
         }
     };
     state.ingestor.submit(submission).await
+}
+
+/// `POST /v1/inbound`: the same endpoint under the management API's prefix.
+#[utoipa::path(operation_id = "receiveV1", post, path = "/v1/inbound", tag = "inbound", params(("event" = Option<String>, Query, description = "The event name, when the body has none"), ("Idempotency-Key" = Option<String>, Header, description = "Repeats with the same key answer the first event", min_length = 1, max_length = 255)), request_body(content((InboundEvent = "application/json")), description = "A conversion (seeds 000 and 004); also accepted as `application/x-www-form-urlencoded`"), responses((status = 200, description = "Stored (committed) and queued for delivery", body = Accepted)))]
+pub async fn receive_v1(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    receive(req, state, payload).await
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::PartialSchema;
+
+    /// The document lists exactly the fields the parser knows.
+    #[test]
+    fn inbound_schema_lists_the_known_fields() {
+        let schema = serde_json::to_value(super::InboundEvent::schema()).unwrap();
+        let mut documented: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        documented.sort_unstable();
+        let mut known = postback_domain::inbound::KNOWN_FIELDS.to_vec();
+        known.sort_unstable();
+        assert_eq!(documented, known);
+    }
 }

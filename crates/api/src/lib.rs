@@ -7,6 +7,7 @@ pub mod health;
 pub mod inbound;
 pub mod ingest;
 pub mod metrics;
+pub mod openapi;
 pub mod ratelimit;
 pub mod retention;
 pub mod routes;
@@ -41,13 +42,13 @@ route_table!(ROOT_ROUTES, configure_root, [
     get "/metrics" => metrics::scrape,
 ]);
 
-route_table!(CC_ROUTES, configure_cc, "/__cc", default = not_found, [
+route_table!(CC_ROUTES, configure_cc, "/__cc", [
     post "/inbound" => inbound::receive,
     get "/t.js" => tracking::snippet,
     post "/collect" => tracking::collect,
     options "/collect" => tracking::preflight,
     post "/identify" => tracking::identify,
-    options "/identify" => tracking::preflight,
+    options "/identify" => tracking::preflight_identify,
 ]);
 
 /// Registers `/__cc`, `/v1`, `/healthz`, `/readyz` and `/metrics`.

@@ -386,6 +386,7 @@ async fn queue_stats(pool: &DbPool) -> postback_domain::DomainResult<QueueStats>
 }
 
 /// `GET /metrics`: unauthenticated, for the operators' scraper.
+#[utoipa::path(operation_id = "scrape", get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain; version=0.0.4", body = String)))]
 pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     match state.metrics.render(&state.pool).await {
         Ok(body) => HttpResponse::Ok()

@@ -13,6 +13,11 @@ pub struct RateLimiter<K> {
 }
 
 impl<K: Hash + Eq + Copy> RateLimiter<K> {
+    /// Requests allowed per window.
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
     pub fn new(limit: u32, window: Duration) -> Self {
         Self {
             windows: Mutex::new(HashMap::new()),

@@ -1,8 +1,9 @@
 //! One table per scope registers the routes and lists them, so the OpenAPI document can be
 //! checked against what the server actually answers.
 
-use actix_web::http::Method;
-use actix_web::{web, Route};
+use actix_web::http::{header, Method};
+use actix_web::{web, HttpRequest, HttpResponse, Route};
+use serde_json::json;
 
 /// A route as registered: HTTP method (lower case) and full path pattern (`{name}` segments).
 pub type Registered = (&'static str, &'static str);
@@ -33,10 +34,11 @@ pub fn options() -> Route {
 
 /// `route_table!(LIST, register, "/prefix", [get "/path" => handler, …])` defines
 /// `LIST: &[Registered]` with the full paths and `register(&mut ServiceConfig)` that mounts
-/// every entry under `/prefix` (an empty prefix mounts at the root) with `default` for misses.
+/// every entry under `/prefix`; without a prefix each path is its own resource at the root.
+/// A request no entry takes gets [`unmatched`]: 405 with `Allow`, or 404.
 #[macro_export]
 macro_rules! route_table {
-    ($list:ident, $register:ident, $prefix:literal, default = $default:path,
+    ($list:ident, $register:ident, $prefix:literal,
      [$($method:ident $path:literal => $handler:path),* $(,)?]) => {
         pub const $list: &[$crate::routes::Registered] =
             &[$((stringify!($method), concat!($prefix, $path))),*];
@@ -45,7 +47,7 @@ macro_rules! route_table {
             cfg.service(
                 actix_web::web::scope($prefix)
                     $(.route($path, $crate::routes::$method().to($handler)))*
-                    .default_service(actix_web::web::to($default)),
+                    .default_service(actix_web::web::to($crate::routes::unmatched)),
             );
         }
     };
@@ -53,7 +55,11 @@ macro_rules! route_table {
         pub const $list: &[$crate::routes::Registered] = &[$((stringify!($method), $path)),*];
 
         pub fn $register(cfg: &mut actix_web::web::ServiceConfig) {
-            $(cfg.route($path, $crate::routes::$method().to($handler));)*
+            $(cfg.service(
+                actix_web::web::resource($path)
+                    .route($crate::routes::$method().to($handler))
+                    .default_service(actix_web::web::to($crate::routes::unmatched)),
+            );)*
         }
     };
 }
@@ -61,4 +67,67 @@ macro_rules! route_table {
 /// Every route the API registers, across all scopes.
 pub fn all() -> Vec<Registered> {
     [crate::ROOT_ROUTES, crate::CC_ROUTES, crate::v1::ROUTES].concat()
+}
+
+/// Whether a request path matches a registered pattern (`{name}` stands for one segment).
+fn matches(pattern: &str, path: &str) -> bool {
+    let (mut want, mut got) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') && !g.is_empty() => {}
+            (Some(w), Some(g)) if w == g => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The methods the API answers on a path, upper case, in table order.
+pub fn allowed_methods(path: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (method, pattern) in all() {
+        let m = method.to_ascii_uppercase();
+        if matches(pattern, path) && !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// What a request no route took gets: 405 with `Allow` when the path exists under another
+/// method, else 404; both in the `{"error"}` envelope.
+pub async fn unmatched(req: HttpRequest) -> HttpResponse {
+    let allowed = allowed_methods(req.path());
+    if allowed.is_empty() {
+        return crate::not_found().await;
+    }
+    let allow = allowed.join(", ");
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allow.clone()))
+        .json(json!({
+            "error": format!("{} is not allowed on {}; use {allow}", req.method(), req.path())
+        }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{allowed_methods, matches};
+
+    #[test]
+    fn patterns_match_one_segment_per_name() {
+        assert!(matches("/v1/keys/{id}/revoke", "/v1/keys/abc/revoke"));
+        assert!(!matches("/v1/keys/{id}/revoke", "/v1/keys//revoke"));
+        assert!(!matches("/v1/keys/{id}", "/v1/keys/abc/revoke"));
+        assert!(!matches("/v1/keys/{id}", "/v1/keys"));
+    }
+
+    #[test]
+    fn allowed_methods_list_every_method_of_a_path() {
+        assert_eq!(
+            allowed_methods("/v1/integrations/webhooks/x"),
+            ["GET", "PATCH", "DELETE"]
+        );
+        assert_eq!(allowed_methods("/__cc/collect"), ["POST", "OPTIONS"]);
+        assert!(allowed_methods("/v1/nothing").is_empty());
+    }
 }

@@ -11,7 +11,6 @@ use futures_util::StreamExt;
 use postback_domain::domains::Domain;
 use postback_domain::tracking::{self, Landing};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -30,6 +29,7 @@ pub fn tracking_limiter() -> RateLimiter {
     RateLimiter::new(PER_IP, WINDOW)
 }
 
+#[utoipa::path(operation_id = "trackingSnippet", get, path = "/__cc/t.js", tag = "tracking", responses((status = 200, description = "The tracking snippet", content_type = "application/javascript", body = String)))]
 pub async fn snippet() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/javascript; charset=utf-8")
@@ -67,10 +67,21 @@ async fn admit<T: for<'de> Deserialize<'de>>(
         }
     }
     let body = read_body(payload).await?;
-    let parsed: T = serde_json::from_slice(&body).map_err(|e| {
+    let parsed = serde_json::from_slice::<T>(&body);
+    let not_json = |e: serde_json::Error| {
         ApiError::bad_request(format!("the body is not valid JSON for this report: {e}"))
-    })?;
-    let site = site_of(&body)?;
+    };
+    // Broken JSON is named as such; valid JSON without a site names the site first.
+    let site = match site_of(&body) {
+        Ok(site) => site,
+        Err(missing) => {
+            return Err(match parsed {
+                Err(e) if !e.is_data() => not_json(e),
+                _ => missing,
+            })
+        }
+    };
+    let parsed = parsed.map_err(not_json)?;
     let mut conn = state.conn().await?;
     let domain = tracking::domain_for_site(&mut conn, &site).await?;
     let origin = req
@@ -107,12 +118,21 @@ fn accepted(origin: Option<String>) -> HttpResponse {
         resp.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, o))
             .insert_header((header::VARY, "Origin"));
     }
-    resp.json(json!({ "ok": true }))
+    resp.json(crate::openapi::Ok { ok: true })
 }
 
-#[derive(Deserialize)]
+/// A landing, as `t.js` reports it (sent as `text/plain` to avoid a CORS preflight).
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CollectBody {
+    /// The domain's site id (the snippet's `data-site`).
+    #[allow(dead_code)] // read first, by `site_of`
+    #[schema(min_length = 1)]
+    site: String,
+    /// The visitor id the snippet keeps in first-party storage.
+    #[schema(min_length = 1)]
     vid: String,
+    /// The landing page's URL, with its query (click ids, UTMs).
+    #[schema(min_length = 1)]
     url: String,
     #[serde(default)]
     referrer: Option<String>,
@@ -134,6 +154,7 @@ fn visitor_country(req: &HttpRequest, state: &AppState) -> Option<String> {
     geoip.country(ip)
 }
 
+#[utoipa::path(operation_id = "trackingCollect", post, path = "/__cc/collect", tag = "tracking", request_body(content((CollectBody = "text/plain"), (CollectBody = "application/json")), description = "A page view, sent by t.js"), responses((status = 200, description = "Recorded", body = crate::openapi::Ok)))]
 pub async fn collect(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -157,12 +178,19 @@ pub async fn collect(
     Ok(accepted(origin))
 }
 
-#[derive(Deserialize)]
+/// An email the visitor typed, as `t.js` reports it.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct IdentifyBody {
+    /// The domain's site id (the snippet's `data-site`).
+    #[allow(dead_code)] // read first, by `site_of`
+    #[schema(min_length = 1)]
+    site: String,
+    #[schema(min_length = 1)]
     vid: String,
     email: String,
 }
 
+#[utoipa::path(operation_id = "trackingIdentify", post, path = "/__cc/identify", tag = "tracking", request_body(content((IdentifyBody = "text/plain"), (IdentifyBody = "application/json")), description = "An email the visitor entered, sent by t.js"), responses((status = 200, description = "Recorded", body = crate::openapi::Ok)))]
 pub async fn identify(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -175,6 +203,7 @@ pub async fn identify(
 }
 
 /// CORS preflight for `fetch` with other than simple headers; the snippet itself avoids it.
+#[utoipa::path(operation_id = "preflight", options, path = "/__cc/collect", tag = "tracking", responses((status = 204, description = "CORS preflight answer")))]
 pub async fn preflight(req: HttpRequest) -> HttpResponse {
     let mut resp = HttpResponse::NoContent();
     if let Some(o) = req
@@ -189,4 +218,9 @@ pub async fn preflight(req: HttpRequest) -> HttpResponse {
             .insert_header((header::VARY, "Origin"));
     }
     resp.finish()
+}
+
+#[utoipa::path(operation_id = "preflightIdentify", options, path = "/__cc/identify", tag = "tracking", responses((status = 204, description = "CORS preflight answer")))]
+pub async fn preflight_identify(req: HttpRequest) -> HttpResponse {
+    preflight(req).await
 }

@@ -11,12 +11,13 @@ use serde_json::{json, Value};
 
 use crate::error::{DomainError, DomainResult};
 use crate::ids::WorkspaceId;
+use crate::paging::{Cursor, Page, PageRequest};
 use crate::plans::{self, Plan};
 use crate::schema::{audit_log, deliveries, plans as plans_table, workspaces};
 use crate::sessions::SessionContext;
 
 /// A workspace as the admin list shows it.
-#[derive(Debug, Clone, QueryableByName, Serialize)]
+#[derive(Debug, Clone, QueryableByName, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceRow {
     #[diesel(sql_type = SqlUuid)]
@@ -66,8 +67,8 @@ JOIN plans p ON p.tier = w.plan
 pub async fn workspaces(
     conn: &mut AsyncPgConnection,
     search: Option<&str>,
-    limit: i64,
-) -> DomainResult<Vec<WorkspaceRow>> {
+    page: PageRequest,
+) -> DomainResult<Page<WorkspaceRow>> {
     let pattern = search.map(str::trim).filter(|s| !s.is_empty()).map(|s| {
         format!(
             "%{}%",
@@ -76,15 +77,24 @@ pub async fn workspaces(
                 .replace('_', "\\_")
         )
     });
-    Ok(diesel::sql_query(format!(
+    let rows = diesel::sql_query(format!(
         "SELECT * FROM ({WORKSPACES_SQL}) x
-         WHERE $1::text IS NULL OR x.name ILIKE $1 OR x.owner_email ILIKE $1
+         WHERE ($1::text IS NULL OR x.name ILIKE $1 OR x.owner_email ILIKE $1)
+           AND ($3::timestamptz IS NULL OR (x.created_at, x.id) < ($3, $4))
          ORDER BY x.created_at DESC, x.id DESC LIMIT $2"
     ))
     .bind::<Nullable<Text>, _>(pattern)
-    .bind::<BigInt, _>(limit.clamp(1, 500))
+    .bind::<BigInt, _>(page.limit + 1)
+    .bind::<Nullable<Timestamptz>, _>(page.after.map(|c| c.at))
+    .bind::<Nullable<SqlUuid>, _>(page.after.map(|c| c.id))
     .load(conn)
-    .await?)
+    .await?;
+    Ok(Page::from_rows(rows, page.limit, |w: &WorkspaceRow| {
+        Cursor {
+            at: w.created_at,
+            id: w.id,
+        }
+    }))
 }
 
 pub async fn workspace(
@@ -102,11 +112,14 @@ pub async fn workspace(
 }
 
 /// A change an admin makes to a workspace.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkspaceChange {
+    /// A plan tier.
+    #[schema(pattern = "^(pulse|signal|clarity|command)$")]
     pub plan: Option<String>,
     /// `active` or `suspended`.
+    #[schema(pattern = "^(active|suspended)$")]
     pub status: Option<String>,
     /// Why it is suspended; required when suspending.
     pub reason: Option<String>,
@@ -259,17 +272,22 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>
 }
 
 /// New limits for a plan: each present field replaces the limit; `null` means unlimited.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlanChange {
     #[serde(default, deserialize_with = "present")]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub max_keys_per_domain: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub max_domains: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub max_webhooks: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(minimum = 0)]
     pub max_events_per_month: Option<Option<i64>>,
+    #[schema(minimum = 1, maximum = 3650)]
     pub retention_days: Option<i64>,
 }
 
@@ -344,7 +362,7 @@ pub async fn change_plan(
     plans::get(conn, tier).await
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = audit_log)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
@@ -362,15 +380,20 @@ pub struct AuditEntry {
 pub async fn audit(
     conn: &mut AsyncPgConnection,
     workspace_id: Option<WorkspaceId>,
-    limit: i64,
-) -> DomainResult<Vec<AuditEntry>> {
-    let mut q = audit_log::table
-        .order((audit_log::created_at.desc(), audit_log::id.desc()))
-        .limit(limit.clamp(1, 500))
-        .select(AuditEntry::as_select())
-        .into_boxed();
+    page: PageRequest,
+) -> DomainResult<Page<AuditEntry>> {
+    let mut q = crate::after_cursor!(
+        audit_log::table.select(AuditEntry::as_select()),
+        page,
+        audit_log::created_at,
+        audit_log::id
+    );
     if let Some(w) = workspace_id {
         q = q.filter(audit_log::workspace_id.eq(w.0));
     }
-    Ok(q.load(conn).await?)
+    let rows = q.load(conn).await?;
+    Ok(Page::from_rows(rows, page.limit, |e: &AuditEntry| Cursor {
+        at: e.created_at,
+        id: e.id,
+    }))
 }

@@ -103,7 +103,7 @@ pub async fn touches_by_id(
 }
 
 /// An event's first and last touch, as the event page and the API show them.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventAttribution {
     pub first_touch: Option<Touch>,

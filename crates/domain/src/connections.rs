@@ -29,7 +29,7 @@ struct Row {
 
 /// A platform's connection as the dashboard and the API show it: credentials never leave, only
 /// which of them are saved.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Connection {
     pub id: Option<ConnectionId>,
@@ -107,7 +107,7 @@ impl Connection {
 
 /// What a user saves: settings, credentials (absent ones keep what is stored), the switch and
 /// the event mapping (absent keeps the stored one).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConnectionInput {
     #[serde(default)]

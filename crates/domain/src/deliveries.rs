@@ -966,7 +966,7 @@ pub struct Delivery {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = delivery_attempts)]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
@@ -981,7 +981,7 @@ pub struct Attempt {
 }
 
 /// A delivery with its attempts, as the log and the API show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryView {
     pub id: DeliveryId,

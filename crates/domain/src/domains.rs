@@ -13,7 +13,7 @@ use crate::plans::{self, ensure_below};
 use crate::schema::{domains, workspaces};
 use crate::secrets::random_bytes;
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = domains)]
 #[serde(rename_all = "camelCase")]
 pub struct Domain {

@@ -29,7 +29,7 @@ pub enum DomainError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]
-    Database(#[from] diesel::result::Error),
+    Database(diesel::result::Error),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -41,6 +41,22 @@ impl DomainError {
 
     pub fn internal(message: impl Into<String>) -> Self {
         Self::Internal(message.into())
+    }
+}
+
+impl From<diesel::result::Error> for DomainError {
+    fn from(err: diesel::result::Error) -> Self {
+        // PostgreSQL text cannot hold U+0000 (SQLSTATE 22021): whatever field brought one, it
+        // came from a client, so it is that client's error, not the server's.
+        if let diesel::result::Error::DatabaseError(_, info) = &err {
+            if info
+                .message()
+                .contains("invalid byte sequence for encoding \"UTF8\": 0x00")
+            {
+                return Self::Invalid("text must not contain NUL (\\u0000) characters".into());
+            }
+        }
+        Self::Database(err)
     }
 }
 

@@ -19,7 +19,7 @@ use crate::paging::{Cursor, Page, PageRequest};
 use crate::platforms::Platform;
 use crate::schema::{events, inbound_keys, plans, usage_counters, workspaces};
 
-#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = events)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {

@@ -137,17 +137,21 @@ fn arrays_from_indexed_objects(v: Value) -> Value {
     }
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Product {
+    #[schema(min_length = 1, max_length = 1024, pattern = "\\S")]
     pub name: String,
+    #[schema(min_length = 1, max_length = 2048, pattern = "\\S")]
     pub link: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
     pub price: Option<f64>,
+    #[schema(minimum = 0)]
     pub quantity: f64,
 }
 

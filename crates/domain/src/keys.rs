@@ -54,7 +54,7 @@ impl InboundKey {
 }
 
 /// The API view of a key; `key` is present only in the answer to a create.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyView {
     pub id: KeyId,

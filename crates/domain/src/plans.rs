@@ -10,7 +10,7 @@ use crate::schema::plans;
 pub const TIERS: [&str; 4] = ["pulse", "signal", "clarity", "command"];
 pub const DEFAULT_TIER: &str = "pulse";
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = plans)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {

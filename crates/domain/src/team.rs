@@ -17,7 +17,7 @@ use crate::sessions::SessionContext;
 
 pub const ROLES: [&str; 2] = ["owner", "member"];
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     pub user_id: UserId,
@@ -26,7 +26,7 @@ pub struct Member {
     pub joined_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = invitations)]
 #[serde(rename_all = "camelCase")]
 pub struct Invitation {
@@ -37,7 +37,7 @@ pub struct Invitation {
 }
 
 /// What adding someone did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum Added {
     /// An existing account joined the workspace.
@@ -354,7 +354,7 @@ pub async fn accept_invitations(
     Ok(accepted.len())
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceChoice {
     pub id: WorkspaceId,

@@ -18,7 +18,7 @@ pub const PREFIX: &str = "pb_";
 /// `last_used_at` is written at most this often per token.
 const LAST_USED_RESOLUTION: Duration = Duration::seconds(60);
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = api_tokens)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiToken {
@@ -35,7 +35,7 @@ pub struct ApiToken {
 }
 
 /// A token just created: the only time its value is known.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedToken {
     #[serde(flatten)]

@@ -304,7 +304,7 @@ pub async fn identify(
 }
 
 /// A stored touch, for the dashboard and for attribution.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = touches)]
 #[serde(rename_all = "camelCase")]
 pub struct Touch {

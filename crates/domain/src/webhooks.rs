@@ -64,7 +64,7 @@ impl Webhook {
 }
 
 /// The API view (seed 003's fields, camelCase); the secret only where a call hands it out.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookView {
     pub id: WebhookId,

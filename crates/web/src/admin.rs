@@ -8,6 +8,7 @@ use postback_api::AppState;
 use postback_domain::admin::{self, AuditEntry, PlanChange, WorkspaceChange, WorkspaceRow};
 use postback_domain::events::thousands;
 use postback_domain::ids::WorkspaceId;
+use postback_domain::paging::PageRequest;
 use postback_domain::plans::{self, Plan};
 use postback_domain::DomainError;
 use serde::Deserialize;
@@ -89,12 +90,14 @@ struct IndexPage {
     chrome: Chrome,
     search: String,
     rows: Vec<Row>,
+    next_link: Option<String>,
     audit: Vec<AuditRow>,
 }
 
 #[derive(Deserialize)]
 pub struct SearchQuery {
     q: Option<String>,
+    cursor: Option<String>,
 }
 
 pub async fn index(
@@ -106,15 +109,27 @@ pub async fn index(
     require_admin(&user)?;
     let search = query.q.clone().unwrap_or_default();
     let mut conn = state.conn().await?;
-    let rows = admin::workspaces(&mut conn, Some(&search), 200).await?;
-    let audit = admin::audit(&mut conn, None, 50).await?;
+    let page_req =
+        PageRequest::parse(Some(100), query.cursor.as_deref()).unwrap_or(PageRequest::first(100));
+    let listed = admin::workspaces(&mut conn, Some(&search), page_req).await?;
+    let next_link = listed.next_cursor.map(|c| {
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("q", &search)
+            .append_pair("cursor", &c)
+            .finish();
+        format!("/admin?{q}")
+    });
+    let audit = admin::audit(&mut conn, None, PageRequest::first(50))
+        .await?
+        .items;
     let chrome = Chrome::new(&req, &user, "admin");
     let had_flash = chrome.flash.is_some();
     page(
         &IndexPage {
             chrome,
             search,
-            rows: rows.into_iter().map(Row::from).collect(),
+            rows: listed.items.into_iter().map(Row::from).collect(),
+            next_link,
             audit: audit_rows(audit),
         },
         had_flash,
@@ -142,7 +157,9 @@ pub async fn workspace(
     let mut conn = state.conn().await?;
     let w = admin::workspace(&mut conn, id).await?;
     let all = plans::list(&mut conn).await?;
-    let audit = admin::audit(&mut conn, Some(id), 50).await?;
+    let audit = admin::audit(&mut conn, Some(id), PageRequest::first(50))
+        .await?
+        .items;
     let chrome = Chrome::new(&req, &user, "admin");
     let had_flash = chrome.flash.is_some();
     page(

@@ -1,4 +1,4 @@
-//! Help pages: how click quality is scored.
+//! Help pages: how click quality is scored, and the API reference.
 
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
@@ -25,4 +25,17 @@ pub async fn quality(req: HttpRequest, user: CurrentUser) -> WebResult<HttpRespo
         },
         had_flash,
     )
+}
+
+#[derive(Template)]
+#[template(path = "help/api_reference.html")]
+struct ApiReferencePage {
+    chrome: Chrome,
+}
+
+/// The management API's reference, rendered from `/v1/openapi.json` by the vendored Swagger UI.
+pub async fn api_reference(req: HttpRequest, user: CurrentUser) -> WebResult<HttpResponse> {
+    let chrome = Chrome::new(&req, &user, "api");
+    let had_flash = chrome.flash.is_some();
+    page(&ApiReferencePage { chrome }, had_flash)
 }

@@ -44,6 +44,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/static/app.css", web::get().to(assets::css))
             .route("/static/app.js", web::get().to(assets::js))
+            .route(
+                "/static/api-reference.js",
+                web::get().to(assets::api_reference_js),
+            )
+            .route(
+                "/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                web::get().to(assets::swagger_ui_js),
+            )
+            .route(
+                "/static/vendor/swagger-ui/swagger-ui.css",
+                web::get().to(assets::swagger_ui_css),
+            )
             .route("/", web::get().to(auth::home))
             .route("/signup", web::get().to(auth::signup_form))
             .route("/signup", web::post().to(auth::signup))
@@ -106,6 +118,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::post().to(admin::change_workspace),
             )
             .route("/help/quality", web::get().to(help::quality))
+            .route("/api-reference", web::get().to(help::api_reference))
             .route("/settings", web::get().to(settings::show))
             .route("/settings/tokens", web::post().to(settings::create))
             .route("/settings/members", web::post().to(settings::add_member))

@@ -108,8 +108,13 @@ async fn render(
         .collect();
     let workspaces = team::workspaces_of(&mut conn, &user.ctx).await?;
     let audit = if user.ctx.is_owner() {
-        let entries =
-            postback_domain::admin::audit(&mut conn, Some(user.ctx.workspace_id), 50).await?;
+        let entries = postback_domain::admin::audit(
+            &mut conn,
+            Some(user.ctx.workspace_id),
+            postback_domain::paging::PageRequest::first(50),
+        )
+        .await?
+        .items;
         Some(crate::admin::audit_rows(entries))
     } else {
         None

@@ -2,23 +2,65 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use postback_domain::accounts::{self, NewAccount};
+use postback_domain::ids::{UserId, WorkspaceId};
 use postback_domain::plans;
+use postback_domain::plans::Plan;
 use postback_domain::sessions::{self, COOKIE_NAME};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::{refuse_cross_site, removal_cookie, session_cookie, Authenticated};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
+/// A session was started (its cookie is in the answer).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionStarted {
+    user_id: UserId,
+    workspace_id: WorkspaceId,
+}
+
+/// The signed-in user.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    user_id: UserId,
+    email: String,
+    is_admin: bool,
+    /// `owner` or `member`.
+    role: String,
+    workspace: MeWorkspace,
+    plan: Plan,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeWorkspace {
+    id: WorkspaceId,
+    name: String,
+    plan: String,
+    /// `active` or `suspended`.
+    status: String,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[derive(utoipa::ToSchema)]
 pub struct SignupBody {
+    #[schema(
+        example = "jane@example.com",
+        max_length = 254,
+        pattern = "^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\\.[A-Za-z0-9-]{1,63})+$"
+    )]
     email: String,
+    /// At least 8 characters.
+    #[schema(min_length = 8, max_length = 64)]
     password: String,
+    #[schema(example = "Acme", min_length = 1, max_length = 100, pattern = "\\S")]
     workspace_name: String,
 }
 
+#[utoipa::path(operation_id = "authSignup", post, path = "/v1/auth/signup", tag = "auth", request_body = SignupBody, responses((status = 201, description = "Account and workspace created; the session cookie is set", body = SessionStarted), (status = 409, description = "An account with this email exists", body = crate::openapi::ErrorBody)))]
 pub async fn signup(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -40,15 +82,19 @@ pub async fn signup(
     let token = sessions::create(&mut conn, account.user_id, account.workspace_id).await?;
     Ok(HttpResponse::Created()
         .cookie(session_cookie(&token, state.secure_cookies))
-        .json(json!({ "userId": account.user_id, "workspaceId": account.workspace_id })))
+        .json(SessionStarted {
+            user_id: account.user_id,
+            workspace_id: account.workspace_id,
+        }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginBody {
     email: String,
     password: String,
 }
 
+#[utoipa::path(operation_id = "authLogin", post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody, responses((status = 200, description = "Signed in; the session cookie is set", body = SessionStarted), (status = 401, description = "Incorrect email or password", body = crate::openapi::ErrorBody)))]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -78,9 +124,13 @@ pub async fn login(
     let token = sessions::create(&mut conn, account.user_id, account.workspace_id).await?;
     Ok(HttpResponse::Ok()
         .cookie(session_cookie(&token, state.secure_cookies))
-        .json(json!({ "userId": account.user_id, "workspaceId": account.workspace_id })))
+        .json(SessionStarted {
+            user_id: account.user_id,
+            workspace_id: account.workspace_id,
+        }))
 }
 
+#[utoipa::path(operation_id = "authLogout", post, path = "/v1/auth/logout", tag = "auth", responses((status = 204, description = "Signed out; the session cookie is removed")))]
 pub async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -95,21 +145,22 @@ pub async fn logout(
         .finish())
 }
 
+#[utoipa::path(operation_id = "authMe", get, path = "/v1/me", tag = "auth", responses((status = 200, description = "The signed-in user, workspace and plan", body = Me)))]
 pub async fn me(state: web::Data<AppState>, user: Authenticated) -> ApiResult<HttpResponse> {
     let ctx = user.0;
     let mut conn = state.conn().await?;
     let plan = plans::get(&mut conn, &ctx.plan).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "userId": ctx.user_id,
-        "email": ctx.email,
-        "isAdmin": ctx.is_admin,
-        "role": ctx.role,
-        "workspace": {
-            "id": ctx.workspace_id,
-            "name": ctx.workspace_name,
-            "plan": ctx.plan,
-            "status": ctx.status,
+    Ok(HttpResponse::Ok().json(Me {
+        user_id: ctx.user_id,
+        email: ctx.email,
+        is_admin: ctx.is_admin,
+        role: ctx.role,
+        workspace: MeWorkspace {
+            id: ctx.workspace_id,
+            name: ctx.workspace_name,
+            plan: ctx.plan,
+            status: ctx.status,
         },
-        "plan": plan,
-    })))
+        plan,
+    }))
 }

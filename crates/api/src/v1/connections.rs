@@ -2,7 +2,7 @@
 //! Meta, TikTok). Credentials are write-only; a test sends a sample conversion now.
 
 use actix_web::{web, HttpResponse};
-use postback_domain::connections::{self, ConnectionInput};
+use postback_domain::connections::{self, Connection, ConnectionInput};
 use postback_domain::deliveries::EXCERPT_BYTES;
 use postback_domain::ids::DomainId;
 use postback_domain::platforms::{self, Answer, Platform};
@@ -17,16 +17,19 @@ fn platform(raw: &str) -> ApiResult<Platform> {
     Platform::parse(raw).ok_or_else(|| ApiError::NotFound("connection not found".into()))
 }
 
+#[utoipa::path(operation_id = "connectionsList", get, path = "/v1/domains/{id}/connections", tag = "connections", params(("id" = uuid::Uuid, Path, description = "Domain id")), responses((status = 200, description = "One entry per platform, connected or not", body = crate::openapi::Items<Connection>)))]
 pub async fn list(
     state: web::Data<AppState>,
     user: Authenticated,
     path: web::Path<DomainId>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
-    let items = connections::list(&mut conn, user.0.workspace_id, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+    let items: Vec<Connection> =
+        connections::list(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(crate::openapi::Items { items }))
 }
 
+#[utoipa::path(operation_id = "connectionsGet", get, path = "/v1/domains/{id}/connections/{platform}", tag = "connections", params(("id" = uuid::Uuid, Path, description = "Domain id"), ("platform" = Platform, Path, description = "googleads, meta or tiktok")), responses((status = 200, description = "The connection; credentials are never returned", body = Connection)))]
 pub async fn get(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -39,6 +42,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(c))
 }
 
+#[utoipa::path(operation_id = "connectionsPut", put, path = "/v1/domains/{id}/connections/{platform}", tag = "connections", params(("id" = uuid::Uuid, Path, description = "Domain id"), ("platform" = Platform, Path, description = "googleads, meta or tiktok")), request_body = ConnectionInput, responses((status = 200, description = "Saved; credentials left out keep the stored ones", body = Connection)))]
 pub async fn put(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -59,6 +63,7 @@ pub async fn put(
     Ok(HttpResponse::Ok().json(c))
 }
 
+#[utoipa::path(operation_id = "connectionsDelete", delete, path = "/v1/domains/{id}/connections/{platform}", tag = "connections", params(("id" = uuid::Uuid, Path, description = "Domain id"), ("platform" = Platform, Path, description = "googleads, meta or tiktok")), responses((status = 204, description = "Disconnected")))]
 pub async fn delete(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -72,8 +77,9 @@ pub async fn delete(
 }
 
 /// What the test button shows: the platform's answer, or why nothing could be sent.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = PlatformTestResult)]
 pub struct TestResult {
     pub ok: bool,
     pub status: Option<u16>,
@@ -136,6 +142,7 @@ pub async fn run_test(
     })
 }
 
+#[utoipa::path(operation_id = "connectionsTest", post, path = "/v1/domains/{id}/connections/{platform}/test", tag = "connections", params(("id" = uuid::Uuid, Path, description = "Domain id"), ("platform" = Platform, Path, description = "googleads, meta or tiktok")), responses((status = 200, description = "What the platform answered to a sample conversion", body = TestResult)))]
 pub async fn test(
     state: web::Data<AppState>,
     user: Authenticated,

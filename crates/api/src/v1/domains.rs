@@ -1,18 +1,22 @@
 //! `/v1/domains`: add, list, show and delete the workspace's websites.
 
 use actix_web::{web, HttpResponse};
-use postback_domain::domains;
+use postback_domain::domains::{self, Domain};
 use postback_domain::ids::DomainId;
-use postback_domain::paging::PageRequest;
+use postback_domain::paging::{Page, PageRequest};
 use serde::Deserialize;
 
 use crate::auth::Authenticated;
 use crate::error::ApiResult;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// `nextCursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -22,11 +26,19 @@ impl ListQuery {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewDomain)]
 pub struct CreateBody {
+    /// A domain name (a URL is accepted too; its host is kept).
+    #[schema(
+        example = "shop.example.com",
+        max_length = 253,
+        pattern = "^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,63}$"
+    )]
     hostname: String,
 }
 
+#[utoipa::path(operation_id = "domainsCreate", post, path = "/v1/domains", tag = "domains", request_body = CreateBody, responses((status = 201, description = "Created", body = Domain), (status = 409, description = "The workspace has this hostname", body = crate::openapi::ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -37,6 +49,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(domain))
 }
 
+#[utoipa::path(operation_id = "domainsList", get, path = "/v1/domains", tag = "domains", params(ListQuery), responses((status = 200, description = "Domains, newest first", body = Page<Domain>)))]
 pub async fn list(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -47,6 +60,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(page))
 }
 
+#[utoipa::path(operation_id = "domainsGet", get, path = "/v1/domains/{id}", tag = "domains", params(("id" = uuid::Uuid, Path, description = "Domain id")), responses((status = 200, description = "The domain", body = Domain)))]
 pub async fn get(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -57,6 +71,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(domain))
 }
 
+#[utoipa::path(operation_id = "domainsDelete", delete, path = "/v1/domains/{id}", tag = "domains", params(("id" = uuid::Uuid, Path, description = "Domain id")), responses((status = 204, description = "Deleted with its keys")))]
 pub async fn delete(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -69,11 +84,16 @@ pub async fn delete(
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
+#[schema(as = DomainChange)]
 pub struct UpdateBody {
+    /// 1 to 365 days.
+    #[schema(minimum = 1, maximum = 365)]
     attribution_window_days: i64,
 }
 
 /// `PATCH /v1/domains/{id}` `{attributionWindowDays}`.
+#[utoipa::path(operation_id = "domainsUpdate", patch, path = "/v1/domains/{id}", tag = "domains", params(("id" = uuid::Uuid, Path, description = "Domain id")), request_body = UpdateBody, responses((status = 200, description = "Updated", body = Domain)))]
 pub async fn update(
     state: web::Data<AppState>,
     user: Authenticated,

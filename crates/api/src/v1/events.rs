@@ -1,25 +1,50 @@
 //! `/v1/events`: the workspace's stored inbound events, newest first.
 
 use actix_web::{web, HttpResponse};
-use postback_domain::events::{self, EventFilter};
+use postback_domain::attribution::EventAttribution;
+use postback_domain::deliveries::DeliveryView;
+use postback_domain::events::{self, Event, EventFilter};
 use postback_domain::ids::{DomainId, EventId};
-use postback_domain::paging::PageRequest;
-use serde::Deserialize;
+use postback_domain::paging::{Page, PageRequest};
+use serde::{Deserialize, Serialize};
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
+    /// Only this domain's events.
+    #[param(value_type = Option<uuid::Uuid>)]
     domain_id: Option<String>,
+    /// Only events with this name, e.g. `purchase`.
     event: Option<String>,
+    /// Only this customer's events.
     email: Option<String>,
+    /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    /// `nextCursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// An event with what happened to it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventDetail {
+    #[serde(flatten)]
+    event: Event,
+    attribution: EventAttribution,
+    /// 1 to 10 for `event1` … `event10`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_number: Option<i64>,
+    /// Every delivery of the event, to webhooks and ad platforms, with its attempts.
+    deliveries: Vec<DeliveryView>,
+}
+
+#[utoipa::path(operation_id = "eventsList", get, path = "/v1/events", tag = "events", params(EventsQuery), responses((status = 200, description = "Events, newest first", body = Page<Event>)))]
 pub async fn list(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -43,6 +68,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(events))
 }
 
+#[utoipa::path(operation_id = "eventsGet", get, path = "/v1/events/{id}", tag = "events", params(("id" = uuid::Uuid, Path, description = "Event id")), responses((status = 200, description = "The event with its attribution and deliveries", body = EventDetail)))]
 pub async fn get(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -53,11 +79,11 @@ pub async fn get(
     let event = events::get(&mut conn, ws, path.into_inner()).await?;
     let deliveries = postback_domain::deliveries::list_for_event(&mut conn, ws, event.id).await?;
     let attribution = postback_domain::attribution::for_event(&mut conn, ws, &event).await?;
-    let mut body = serde_json::to_value(&event).map_err(|e| ApiError::Internal(e.to_string()))?;
-    body["attribution"] = serde_json::to_value(attribution).unwrap_or_default();
-    if let Some(n) = postback_domain::conditions::event_number(&event.event_name) {
-        body["eventNumber"] = n.into();
-    }
-    body["deliveries"] = serde_json::to_value(deliveries).unwrap_or_default();
-    Ok(HttpResponse::Ok().json(body))
+    let event_number = postback_domain::conditions::event_number(&event.event_name);
+    Ok(HttpResponse::Ok().json(EventDetail {
+        event,
+        attribution,
+        event_number,
+        deliveries,
+    }))
 }

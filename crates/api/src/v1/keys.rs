@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use postback_domain::domains;
 use postback_domain::ids::{DomainId, KeyId};
 use postback_domain::keys::{self, KeyView};
+use postback_domain::paging::Page;
 use serde::Deserialize;
 
 use crate::auth::Authenticated;
@@ -11,11 +12,19 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::v1::domains::ListQuery;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewKey)]
 pub struct CreateBody {
+    #[schema(
+        example = "Production backend",
+        min_length = 1,
+        max_length = 100,
+        pattern = "\\S"
+    )]
     name: String,
 }
 
+#[utoipa::path(operation_id = "keysCreate", post, path = "/v1/domains/{id}/keys", tag = "domains", params(("id" = uuid::Uuid, Path, description = "Domain id")), request_body = CreateBody, responses((status = 201, description = "Created; `key` is shown only in this answer", body = KeyView)))]
 pub async fn create(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -35,6 +44,7 @@ pub async fn create(
         .json(key))
 }
 
+#[utoipa::path(operation_id = "keysList", get, path = "/v1/domains/{id}/keys", tag = "domains", params(("id" = uuid::Uuid, Path, description = "Domain id"), ListQuery), responses((status = 200, description = "The domain's inbound integration keys, masked, newest first", body = Page<KeyView>)))]
 pub async fn list(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -48,6 +58,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(page.map(KeyView::from)))
 }
 
+#[utoipa::path(operation_id = "keysRevoke", post, path = "/v1/keys/{id}/revoke", tag = "domains", params(("id" = uuid::Uuid, Path, description = "Key id")), responses((status = 200, description = "Revoked: inbound with it answers 401 at once", body = KeyView)))]
 pub async fn revoke(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -58,6 +69,7 @@ pub async fn revoke(
     Ok(HttpResponse::Ok().json(KeyView::from(key)))
 }
 
+#[utoipa::path(operation_id = "keysRestore", post, path = "/v1/keys/{id}/restore", tag = "domains", params(("id" = uuid::Uuid, Path, description = "Key id")), responses((status = 200, description = "Active again", body = KeyView)))]
 pub async fn restore(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -68,6 +80,7 @@ pub async fn restore(
     Ok(HttpResponse::Ok().json(KeyView::from(key)))
 }
 
+#[utoipa::path(operation_id = "keysDelete", delete, path = "/v1/keys/{id}", tag = "domains", params(("id" = uuid::Uuid, Path, description = "Key id")), responses((status = 204, description = "Deleted")))]
 pub async fn delete(
     state: web::Data<AppState>,
     user: Authenticated,

@@ -10,7 +10,7 @@ pub mod team;
 pub mod tokens;
 pub mod webhooks;
 
-crate::route_table!(ROUTES, configure, "/v1", default = crate::not_found, [
+crate::route_table!(ROUTES, configure, "/v1", [
     post "/auth/signup" => auth::signup,
     post "/auth/login" => auth::login,
     post "/auth/logout" => auth::logout,
@@ -60,5 +60,6 @@ crate::route_table!(ROUTES, configure, "/v1", default = crate::not_found, [
     get "/integrations/webhooks/{id}/deliveries" => webhooks::deliveries_of,
     get "/deliveries/{id}" => webhooks::delivery,
     post "/deliveries/{id}/redeliver" => webhooks::redeliver,
-    post "/inbound" => crate::inbound::receive,
+    post "/inbound" => crate::inbound::receive_v1,
+    get "/openapi.json" => crate::openapi::document,
 ]);

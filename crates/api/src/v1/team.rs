@@ -4,25 +4,44 @@
 use actix_web::{web, HttpResponse};
 use postback_domain::ids::{UserId, WorkspaceId};
 use postback_domain::team;
-use serde::Deserialize;
-use serde_json::json;
+use postback_domain::team::{Added, Invitation, Member, WorkspaceChoice};
+use serde::{Deserialize, Serialize};
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::Items;
 use crate::state::AppState;
 
+/// The workspace's members and pending invitations.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Team {
+    items: Vec<Member>,
+    invitations: Vec<Invitation>,
+}
+
+#[utoipa::path(operation_id = "teamList", get, path = "/v1/members", tag = "team", responses((status = 200, description = "Members and pending invitations", body = Team)))]
 pub async fn list(state: web::Data<AppState>, user: Authenticated) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let members = team::members(&mut conn, user.0.workspace_id).await?;
     let invitations = team::invitations(&mut conn, user.0.workspace_id).await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": members, "invitations": invitations })))
+    Ok(HttpResponse::Ok().json(Team {
+        items: members,
+        invitations,
+    }))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct AddBody {
+    #[schema(
+        example = "teammate@example.com",
+        max_length = 254,
+        pattern = "^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\\.[A-Za-z0-9-]{1,63})+$"
+    )]
     email: String,
     #[serde(default = "member_role")]
+    #[schema(pattern = "^(owner|member)$")]
     role: String,
 }
 
@@ -30,6 +49,7 @@ fn member_role() -> String {
     "member".into()
 }
 
+#[utoipa::path(operation_id = "teamAdd", post, path = "/v1/members", tag = "team", request_body = AddBody, responses((status = 201, description = "An existing account joined, or an invitation waits for sign-up", body = Added), (status = 409, description = "Already a member or invited", body = crate::openapi::ErrorBody)))]
 pub async fn add(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -42,10 +62,14 @@ pub async fn add(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub struct RoleBody {
+    /// `owner` or `member`.
+    #[schema(pattern = "^(owner|member)$")]
     role: String,
 }
 
+#[utoipa::path(operation_id = "teamSetRole", patch, path = "/v1/members/{id}", tag = "team", params(("id" = uuid::Uuid, Path, description = "User id")), request_body = RoleBody, responses((status = 200, description = "Role changed", body = Member)))]
 pub async fn set_role(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -57,6 +81,7 @@ pub async fn set_role(
     Ok(HttpResponse::Ok().json(m))
 }
 
+#[utoipa::path(operation_id = "teamRemove", delete, path = "/v1/members/{id}", tag = "team", params(("id" = uuid::Uuid, Path, description = "User id")), responses((status = 204, description = "Removed from the workspace")))]
 pub async fn remove(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -67,6 +92,7 @@ pub async fn remove(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(operation_id = "teamCancelInvitation", delete, path = "/v1/invitations/{id}", tag = "team", params(("id" = uuid::Uuid, Path, description = "Invitation id")), responses((status = 204, description = "Invitation cancelled")))]
 pub async fn cancel_invitation(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -77,25 +103,28 @@ pub async fn cancel_invitation(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(operation_id = "teamWorkspaces", get, path = "/v1/workspaces", tag = "team", responses((status = 200, description = "The workspaces the user belongs to", body = Items<WorkspaceChoice>)))]
 pub async fn workspaces(
     state: web::Data<AppState>,
     user: Authenticated,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
-    let items = team::workspaces_of(&mut conn, &user.0).await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    let items: Vec<WorkspaceChoice> = team::workspaces_of(&mut conn, &user.0).await?;
+    Ok(HttpResponse::Ok().json(Items { items }))
 }
 
 /// Moves the signed-in session to another of the user's workspaces. A token stays in the
 /// workspace it was made in.
+#[utoipa::path(operation_id = "teamSwitch", post, path = "/v1/workspaces/{id}/switch", tag = "team", params(("id" = uuid::Uuid, Path, description = "Workspace id")), responses((status = 204, description = "The session now works in that workspace")))]
 pub async fn switch(
     state: web::Data<AppState>,
     user: Authenticated,
     path: web::Path<WorkspaceId>,
 ) -> ApiResult<HttpResponse> {
     if user.0.session_id.0.is_nil() {
-        return Err(ApiError::bad_request(
-            "An access token belongs to the workspace it was made in; make one in the other workspace",
+        return Err(ApiError::Forbidden(
+            "An access token belongs to the workspace it was made in; make one in the other workspace"
+                .into(),
         ));
     }
     let mut conn = state.conn().await?;

@@ -2,22 +2,46 @@
 //! The value is in the 201 only.
 
 use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
 use postback_domain::ids::TokenId;
+use postback_domain::paging::Page;
 use postback_domain::tokens;
-use serde::Deserialize;
-use serde_json::json;
+use postback_domain::tokens::ApiToken;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::Authenticated;
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::v1::domains::ListQuery;
 
+/// A token just made: the only answer that holds its value.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewToken {
+    id: TokenId,
+    name: String,
+    /// `pb_…`: send it as `Authorization: Bearer pb_…`. Shown once.
+    token: String,
+    prefix: String,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
+#[schema(as = NewTokenRequest)]
 pub struct CreateBody {
+    #[schema(
+        example = "CI deploys",
+        min_length = 1,
+        max_length = 100,
+        pattern = "\\S"
+    )]
     name: String,
 }
 
+#[utoipa::path(operation_id = "tokensCreate", post, path = "/v1/tokens", tag = "tokens", request_body = CreateBody, responses((status = 201, description = "Created; `token` is shown only in this answer", body = NewToken)))]
 pub async fn create(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -25,16 +49,17 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let created = tokens::create(&mut conn, &user.0, &body.name).await?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": created.token.id,
-        "name": created.token.name,
-        "token": created.token_value,
-        "prefix": created.token.prefix,
-        "createdAt": created.token.created_at,
-        "lastUsedAt": created.token.last_used_at,
-    })))
+    Ok(HttpResponse::Created().json(NewToken {
+        id: created.token.id,
+        name: created.token.name,
+        token: created.token_value,
+        prefix: created.token.prefix,
+        created_at: created.token.created_at,
+        last_used_at: created.token.last_used_at,
+    }))
 }
 
+#[utoipa::path(operation_id = "tokensList", get, path = "/v1/tokens", tag = "tokens", params(ListQuery), responses((status = 200, description = "Tokens (never their values), newest first", body = Page<ApiToken>)))]
 pub async fn list(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -45,6 +70,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(page))
 }
 
+#[utoipa::path(operation_id = "tokensDelete", delete, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = uuid::Uuid, Path, description = "Token id")), responses((status = 204, description = "Revoked")))]
 pub async fn delete(
     state: web::Data<AppState>,
     user: Authenticated,

@@ -3,9 +3,11 @@
 
 use actix_web::{web, HttpResponse};
 use postback_domain::deliveries;
+use postback_domain::deliveries::DeliveryView;
 use postback_domain::ids::{DeliveryId, DomainId, WebhookId};
+use postback_domain::paging::Page;
 use postback_domain::webhooks::{self, Changes, WebhookView};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::auth::Authenticated;
 use crate::delivery::ssrf;
@@ -23,6 +25,35 @@ const FIELDS: &[&str] = &[
     "name",
 ];
 
+/// A webhook's writable fields (seed 003). On create `url` is required; on update every field
+/// left out stays as it is. `changes_from` reads them; a test keeps this list equal to `FIELDS`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct WebhookInput {
+    /// https (or http) URL; `{{token}}` placeholders are filled per event.
+    #[schema(example = "https://hooks.example.com/postback")]
+    url: Option<String>,
+    /// Signing secret (`whsec_…` or any string of 24+ characters); empty or null: generate one.
+    secret: Option<String>,
+    /// Event names that trigger it, e.g. `["purchase"]`; empty: every event.
+    events: Option<Vec<String>>,
+    /// Conditions that must all hold: `[{"field", "op", "value", "touch"}]`.
+    conditions: Option<Vec<postback_domain::conditions::Condition>>,
+    /// A domain id: only that domain's events; null or "": every domain of the workspace.
+    #[schema(rename = "domainId")]
+    domain_id: Option<String>,
+    /// `active` or `paused`.
+    #[schema(pattern = "^(active|paused)$")]
+    status: Option<String>,
+    name: Option<String>,
+}
+
+/// A webhook's signing secret.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Secret {
+    secret: Option<String>,
+}
+
 /// Reads a create or update body; absent fields stay unchanged, unknown ones are refused.
 pub fn changes_from(body: &Map<String, Value>) -> ApiResult<Changes> {
     if let Some(unknown) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
@@ -33,7 +64,8 @@ pub fn changes_from(body: &Map<String, Value>) -> ApiResult<Changes> {
     }
     let string = |field: &str| -> ApiResult<Option<String>> {
         match body.get(field) {
-            None => Ok(None),
+            // null reads as "leave it as it is", like a field left out.
+            None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(_) => Err(ApiError::bad_request(format!("{field} must be a string"))),
         }
@@ -77,6 +109,7 @@ async fn check_target(state: &AppState, url: Option<&str>) -> ApiResult<()> {
     Ok(())
 }
 
+#[utoipa::path(operation_id = "webhooksCreate", post, path = "/v1/integrations/webhooks", tag = "webhooks", request_body = WebhookInput, responses((status = 201, description = "Created; `secret` is shown in this answer", body = WebhookView)))]
 pub async fn create(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -91,6 +124,7 @@ pub async fn create(
         .json(view))
 }
 
+#[utoipa::path(operation_id = "webhooksList", get, path = "/v1/integrations/webhooks", tag = "webhooks", params(ListQuery), responses((status = 200, description = "Webhooks, newest first", body = Page<WebhookView>)))]
 pub async fn list(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -101,6 +135,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(page.map(WebhookView::from)))
 }
 
+#[utoipa::path(operation_id = "webhooksGet", get, path = "/v1/integrations/webhooks/{id}", tag = "webhooks", params(("id" = uuid::Uuid, Path, description = "Webhook id")), responses((status = 200, description = "The webhook", body = WebhookView)))]
 pub async fn get(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -111,6 +146,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(WebhookView::from(hook)))
 }
 
+#[utoipa::path(operation_id = "webhooksUpdate", patch, path = "/v1/integrations/webhooks/{id}", tag = "webhooks", params(("id" = uuid::Uuid, Path, description = "Webhook id")), request_body = WebhookInput, responses((status = 200, description = "Updated; fields left out stay", body = WebhookView)))]
 pub async fn update(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -126,6 +162,7 @@ pub async fn update(
         .json(view))
 }
 
+#[utoipa::path(operation_id = "webhooksDelete", delete, path = "/v1/integrations/webhooks/{id}", tag = "webhooks", params(("id" = uuid::Uuid, Path, description = "Webhook id")), responses((status = 204, description = "Deleted")))]
 pub async fn delete(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -137,6 +174,7 @@ pub async fn delete(
 }
 
 /// `GET …/secret`: the signing secret, for the reveal button.
+#[utoipa::path(operation_id = "webhooksSecret", get, path = "/v1/integrations/webhooks/{id}/secret", tag = "webhooks", params(("id" = uuid::Uuid, Path, description = "Webhook id")), responses((status = 200, description = "The signing secret", body = Secret)))]
 pub async fn secret(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -146,10 +184,11 @@ pub async fn secret(
     let secret = webhooks::secret(&mut conn, user.0.workspace_id, path.into_inner()).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(json!({ "secret": secret })))
+        .json(Secret { secret }))
 }
 
 /// `POST …/secret/rotate`: a new generated secret, effective for the next attempt.
+#[utoipa::path(operation_id = "webhooksRotateSecret", post, path = "/v1/integrations/webhooks/{id}/secret/rotate", tag = "webhooks", params(("id" = uuid::Uuid, Path, description = "Webhook id")), responses((status = 200, description = "A new signing secret, in use at once", body = Secret)))]
 pub async fn rotate_secret(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -163,12 +202,15 @@ pub async fn rotate_secret(
     let view = webhooks::update(&mut conn, user.0.workspace_id, path.into_inner(), changes).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(json!({ "secret": view.secret })))
+        .json(Secret {
+            secret: view.secret,
+        }))
 }
 
 /// The Test button's answer.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = WebhookTestResult)]
 pub struct TestResult {
     pub url: String,
     pub status: Option<u16>,
@@ -204,6 +246,7 @@ pub async fn run_test(state: &AppState, hook: &webhooks::Webhook) -> TestResult 
     }
 }
 
+#[utoipa::path(operation_id = "webhooksTest", post, path = "/v1/integrations/webhooks/{id}/test", tag = "webhooks", params(("id" = uuid::Uuid, Path, description = "Webhook id")), responses((status = 200, description = "What the receiver answered to a signed sample event", body = TestResult)))]
 pub async fn test(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -216,6 +259,7 @@ pub async fn test(
     Ok(HttpResponse::Ok().json(run_test(&state, &hook).await))
 }
 
+#[utoipa::path(operation_id = "webhooksDeliveriesOf", get, path = "/v1/integrations/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = uuid::Uuid, Path, description = "Webhook id"), ListQuery), responses((status = 200, description = "The webhook's deliveries with their attempts, newest first", body = Page<DeliveryView>)))]
 pub async fn deliveries_of(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -233,6 +277,7 @@ pub async fn deliveries_of(
     Ok(HttpResponse::Ok().json(page))
 }
 
+#[utoipa::path(operation_id = "webhooksDelivery", get, path = "/v1/deliveries/{id}", tag = "webhooks", params(("id" = uuid::Uuid, Path, description = "Delivery id")), responses((status = 200, description = "A delivery (to a webhook or an ad platform) with its attempts", body = DeliveryView)))]
 pub async fn delivery(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -243,6 +288,7 @@ pub async fn delivery(
     Ok(HttpResponse::Ok().json(d))
 }
 
+#[utoipa::path(operation_id = "webhooksRedeliver", post, path = "/v1/deliveries/{id}/redeliver", tag = "webhooks", params(("id" = uuid::Uuid, Path, description = "Delivery id")), responses((status = 202, description = "Queued again", body = DeliveryView)))]
 pub async fn redeliver(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -251,4 +297,25 @@ pub async fn redeliver(
     let mut conn = state.conn().await?;
     let d = deliveries::redeliver(&mut conn, user.0.workspace_id, path.into_inner()).await?;
     Ok(HttpResponse::Accepted().json(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::PartialSchema;
+
+    /// The document lists exactly the fields a body may have.
+    #[test]
+    fn input_schema_lists_the_accepted_fields() {
+        let schema = serde_json::to_value(super::WebhookInput::schema()).unwrap();
+        let mut documented: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        documented.sort_unstable();
+        let mut accepted = super::FIELDS.to_vec();
+        accepted.sort_unstable();
+        assert_eq!(documented, accepted);
+    }
 }

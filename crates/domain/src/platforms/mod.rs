@@ -17,7 +17,7 @@ pub use normalize::{hashed_email, normalize_email, normalize_name, normalize_pho
 pub use tiktok::TRACK_PATH as TIKTOK_TRACK_PATH;
 
 /// The ad platforms Postback forwards conversions to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
     /// "googleads"
@@ -121,7 +121,7 @@ pub const DEFAULT_BASE_URLS: [(Platform, &str); 3] = [
 ];
 
 /// Settings of a connection (stored as JSON, camelCase). Non-secret.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
     /// Google Ads, 10 digits (dashes allowed on input, stripped).
@@ -139,7 +139,7 @@ pub struct Settings {
 }
 
 /// Secret credentials (stored as JSON, camelCase). Write-only in the UI.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Credentials {
     /// All three (Google: OAuth access token).
@@ -278,7 +278,7 @@ fn test_event_code(settings: &Settings) -> Result<Option<String>, String> {
 }
 
 /// One product of a conversion.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, utoipa::ToSchema)]
 pub struct Product {
     pub id: Option<String>,
     pub name: String,
