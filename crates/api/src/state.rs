@@ -55,6 +55,7 @@ impl AppState {
             metrics.clone(),
         );
         let lease = worker::lease_secs(&delivery);
+        let window = worker::direct_window_secs(&delivery);
         Self {
             metrics,
             http: Client::new(delivery.timeout, delivery.allow_private_targets),
@@ -73,7 +74,7 @@ impl AppState {
                 crate::auth::LOGIN_WINDOW,
             )),
             delivery,
-            ingestor: Ingestor::start(pool.clone(), database_url, Some((direct, lease))),
+            ingestor: Ingestor::start(pool.clone(), database_url, Some((direct, lease, window))),
             pool,
             secure_cookies: base_url.starts_with("https://"),
             base_url,

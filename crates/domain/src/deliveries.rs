@@ -473,8 +473,23 @@ struct ConnectionRow {
 
 /// Claims up to `limit` due deliveries for `lease_secs`: another worker sees them again only if
 /// this one has not recorded a result by then. Deliveries of a paused webhook are held instead.
-/// Platform requests are built against `platform_urls`.
+/// Platform requests are built against `platform_urls`. One transaction: a claim whose rows
+/// could not be read (the connection was lost half way) is undone rather than left to its lease.
 pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+    lease_secs: f64,
+    platform_urls: &PlatformUrls,
+) -> DomainResult<Vec<Claimed>> {
+    use diesel_async::scoped_futures::ScopedFutureExt;
+    use diesel_async::AsyncConnection;
+    conn.transaction::<_, DomainError, _>(|conn| {
+        claim_in(conn, limit, lease_secs, platform_urls).scope_boxed()
+    })
+    .await
+}
+
+async fn claim_in(
     conn: &mut AsyncPgConnection,
     limit: i64,
     lease_secs: f64,

@@ -41,9 +41,19 @@ pub struct Direct {
 }
 
 /// The lease (seconds) a claim, or a claim at insert, gives a delivery: longer than the HTTP
-/// timeout, so an attempt still running is never claimed again.
+/// timeout, so an attempt still running is never claimed again (configuration refuses a lease
+/// that is not).
 pub fn lease_secs(config: &DeliveryConfig) -> f64 {
-    config.timeout.as_secs_f64() + 30.0
+    config
+        .lease
+        .map_or(config.timeout.as_secs_f64() + 30.0, |l| l.as_secs_f64())
+}
+
+/// How long after its commit a delivery claimed at insert may still be started: half of what its
+/// lease leaves after one whole attempt, so the attempt ends, and its result is written, well
+/// inside the lease (with the default lease, 15 s).
+pub fn direct_window_secs(config: &DeliveryConfig) -> f64 {
+    ((lease_secs(config) - config.timeout.as_secs_f64()) / 2.0).max(0.0)
 }
 
 /// Starts the worker on the current Tokio runtime; every attempt is counted in `metrics`.
