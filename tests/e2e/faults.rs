@@ -1193,7 +1193,7 @@ async fn two_instances_under_load_share_the_queue_and_a_graceful_shutdown_releas
     let released = a
         .output()
         .lines()
-        .filter(|l| l.contains("released"))
+        .filter(|l| l.contains("released") || l.contains("delivery worker stopped"))
         .map(str::to_owned)
         .collect::<Vec<_>>();
     assert!(

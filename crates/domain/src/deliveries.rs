@@ -217,6 +217,35 @@ pub async fn insert_planned(conn: &mut AsyncPgConnection, planned: &[Planned]) -
     Ok(())
 }
 
+/// Hands back claims that will not be attempted (an instance shutting down with deliveries it
+/// claimed and never started): each becomes due now, with its attempt count as before the claim
+/// (only while the claim is still the latest), and every instance's workers are woken.
+/// Returns how many were released.
+pub async fn release(
+    conn: &mut AsyncPgConnection,
+    claims: &[(DeliveryId, i32)],
+) -> DomainResult<usize> {
+    if claims.is_empty() {
+        return Ok(0);
+    }
+    let released = diesel::sql_query(
+        r#"
+        UPDATE deliveries d
+        SET next_attempt_at = now(),
+            attempts = d.attempts - 1,
+            round_attempts = GREATEST(d.round_attempts - 1, 0)
+        FROM unnest($1::uuid[], $2::int4[]) AS r(id, attempt)
+        WHERE d.id = r.id AND d.attempts = r.attempt AND d.status = 'pending'
+        "#,
+    )
+    .bind::<Array<SqlUuid>, _>(claims.iter().map(|c| c.0 .0).collect::<Vec<_>>())
+    .bind::<Array<Int4>, _>(claims.iter().map(|c| c.1).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    wake_workers(conn).await?;
+    Ok(released)
+}
+
 /// Tells every instance's workers to look for due deliveries (delivered at commit).
 pub async fn wake_workers(conn: &mut AsyncPgConnection) -> DomainResult<()> {
     diesel::sql_query("SELECT pg_notify('postback_deliveries', '')")
