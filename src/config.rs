@@ -12,6 +12,7 @@
 //! | `POSTBACK_ALLOW_PRIVATE_TARGETS` | `false` | let webhooks reach loopback/private addresses |
 //! | `POSTBACK_RETRY_SCHEDULE` | `2s,4s,8s` | waits before each retry of a failed delivery |
 //! | `POSTBACK_DELIVERY_TIMEOUT` | `5s` | timeout of one delivery attempt |
+//! | `POSTBACK_DELIVERY_LEASE` | timeout + `30s` | how long a claimed delivery is reserved for its worker; after a crash, attempts under way are retried when it runs out (must exceed the timeout) |
 //! | `POSTBACK_GOOGLEADS_URL` | `https://googleads.googleapis.com` | Google Ads API root |
 //! | `POSTBACK_META_URL` | `https://graph.facebook.com` | Meta Graph API root |
 //! | `POSTBACK_TIKTOK_URL` | `https://business-api.tiktok.com` | TikTok Business API root |
@@ -128,6 +129,11 @@ pub struct Config {
         global = true
     )]
     pub delivery_timeout: String,
+    /// How long a claimed delivery is reserved for the worker that claimed it, e.g. `35s`; after
+    /// a crash, the attempts that were under way are retried when it runs out. Default: the
+    /// delivery timeout plus 30 s. Must be longer than the timeout.
+    #[arg(long, env = "POSTBACK_DELIVERY_LEASE", global = true)]
+    pub delivery_lease: Option<String>,
     /// How often the retention job deletes events and touches past the plan's retention.
     #[arg(
         long,
@@ -258,6 +264,20 @@ impl Config {
         if timeout.is_zero() {
             return Err("POSTBACK_DELIVERY_TIMEOUT must be more than 0".into());
         }
+        let lease = match &self.delivery_lease {
+            None => None,
+            Some(raw) => {
+                let lease = postback_api::delivery::parse_duration(raw)
+                    .map_err(|e| format!("POSTBACK_DELIVERY_LEASE: {e}"))?;
+                if lease <= timeout {
+                    return Err(format!(
+                        "POSTBACK_DELIVERY_LEASE ({raw}) must be longer than POSTBACK_DELIVERY_TIMEOUT ({})",
+                        self.delivery_timeout
+                    ));
+                }
+                Some(lease)
+            }
+        };
         let mut platform_urls = postback_domain::deliveries::PlatformUrls::default();
         for (name, given, slot) in [
             (
@@ -284,6 +304,7 @@ impl Config {
         Ok(postback_api::delivery::DeliveryConfig {
             retry_schedule,
             timeout,
+            lease,
             allow_private_targets: self.allow_private_targets,
             platform_urls,
         })

@@ -174,10 +174,14 @@ async fn serve(config: Config, database_url: &str) -> Result<(), String> {
         config.retention()?,
         std::time::Duration::from_secs(60),
     );
+    let worker = state.worker.clone();
     let server =
         postback::server::build(listener, state, config.workers).map_err(|e| e.to_string())?;
     tracing::info!(listen = %bound, "Postback is running: open {base_url}/ for the dashboard");
-    server.await.map_err(|e| e.to_string())?;
+    let served = server.await.map_err(|e| e.to_string());
+    // Every request is answered: finish or hand back the deliveries this instance holds.
+    worker.shutdown().await;
+    served?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

@@ -329,6 +329,7 @@ pub fn test_delivery() -> postback_api::delivery::DeliveryConfig {
     postback_api::delivery::DeliveryConfig {
         retry_schedule: vec![Duration::from_millis(200); 3],
         timeout: Duration::from_secs(2),
+        lease: None,
         allow_private_targets: true,
         platform_urls: Default::default(),
     }

@@ -7,6 +7,7 @@ mod browser;
 mod csrf;
 mod domains;
 mod embedded;
+mod faults;
 mod helpers;
 mod inbound;
 mod keys;

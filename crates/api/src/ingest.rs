@@ -36,9 +36,14 @@ pub struct Ingestor {
 
 impl Ingestor {
     /// Spawns the committers on the current Tokio runtime. With `direct`, deliveries to active
-    /// webhooks are claimed by the statement that stores their event (for `lease` seconds) and
+    /// webhooks are claimed by the statement that stores their event (for `lease` seconds, the
+    /// second element) and started only within `window` seconds of the commit (the third), and
     /// handed to this instance's worker after the commit.
-    pub fn start(pool: DbPool, database_url: &str, direct: Option<(DirectSender, f64)>) -> Self {
+    pub fn start(
+        pool: DbPool,
+        database_url: &str,
+        direct: Option<(DirectSender, f64, f64)>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         let in_flight = Arc::new(AtomicUsize::new(0));
@@ -148,17 +153,16 @@ async fn commit(
     subs: &[Submission],
     shard: i16,
     prefetched: Option<Prefetched>,
-    direct: Option<&(DirectSender, f64)>,
+    direct: Option<&(DirectSender, f64, f64)>,
 ) -> Result<Vec<Outcome>, DomainError> {
     let h = connection(database_url, held).await?;
     let lease = direct.map(|d| d.1);
     let committed = std::time::Instant::now();
     match events::ingest_batch(pool, &h.fast, subs, shard, prefetched, lease).await {
         Ok((outcomes, claimed)) => {
-            if let Some((tx, lease)) = direct {
+            if let Some((tx, _, window)) = direct {
                 // Leave the attempt its whole timeout inside the lease.
-                let send_before = committed
-                    + std::time::Duration::from_secs_f64((lease - DIRECT_MARGIN_SECS).max(0.0));
+                let send_before = committed + std::time::Duration::from_secs_f64(*window);
                 for c in claimed {
                     let _ = tx.send(Direct {
                         claimed: c,
@@ -175,17 +179,13 @@ async fn commit(
     }
 }
 
-/// A delivery claimed at insert is sent only if at least this much of its lease is left (the
-/// lease is the HTTP timeout plus 30 s).
-const DIRECT_MARGIN_SECS: f64 = 25.0;
-
 async fn committer(
     pool: DbPool,
     database_url: String,
     rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     in_flight: Arc<AtomicUsize>,
     shard: i16,
-    direct: Option<(DirectSender, f64)>,
+    direct: Option<(DirectSender, f64, f64)>,
 ) {
     let mut held: Option<Held> = None;
     loop {

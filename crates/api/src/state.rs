@@ -28,6 +28,8 @@ pub struct AppState {
     pub login_address_failures: std::sync::Arc<crate::ratelimit::RateLimiter<[u8; 32]>>,
     /// Countries of visitors' addresses, when a GeoIP file is configured.
     pub geoip: Option<std::sync::Arc<postback_domain::geoip::GeoIp>>,
+    /// The delivery worker, for a graceful shutdown.
+    pub worker: worker::Worker,
     /// Counters and histograms for `GET /metrics` (shared with the delivery worker).
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
@@ -48,14 +50,16 @@ impl AppState {
     ) -> Self {
         let base_url = base_url.trim_end_matches('/').to_owned();
         let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
-        let direct = worker::start(
+        let (direct, worker) = worker::start(
             pool.clone(),
             database_url,
             delivery.clone(),
             metrics.clone(),
         );
         let lease = worker::lease_secs(&delivery);
+        let window = worker::direct_window_secs(&delivery);
         Self {
+            worker,
             metrics,
             http: Client::new(delivery.timeout, delivery.allow_private_targets),
             tracking_limiter: std::sync::Arc::new(crate::tracking::tracking_limiter()),
@@ -73,7 +77,7 @@ impl AppState {
                 crate::auth::LOGIN_WINDOW,
             )),
             delivery,
-            ingestor: Ingestor::start(pool.clone(), database_url, Some((direct, lease))),
+            ingestor: Ingestor::start(pool.clone(), database_url, Some((direct, lease, window))),
             pool,
             secure_cookies: base_url.starts_with("https://"),
             base_url,

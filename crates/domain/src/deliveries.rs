@@ -217,6 +217,35 @@ pub async fn insert_planned(conn: &mut AsyncPgConnection, planned: &[Planned]) -
     Ok(())
 }
 
+/// Hands back claims that will not be attempted (an instance shutting down with deliveries it
+/// claimed and never started): each becomes due now, with its attempt count as before the claim
+/// (only while the claim is still the latest), and every instance's workers are woken.
+/// Returns how many were released.
+pub async fn release(
+    conn: &mut AsyncPgConnection,
+    claims: &[(DeliveryId, i32)],
+) -> DomainResult<usize> {
+    if claims.is_empty() {
+        return Ok(0);
+    }
+    let released = diesel::sql_query(
+        r#"
+        UPDATE deliveries d
+        SET next_attempt_at = now(),
+            attempts = d.attempts - 1,
+            round_attempts = GREATEST(d.round_attempts - 1, 0)
+        FROM unnest($1::uuid[], $2::int4[]) AS r(id, attempt)
+        WHERE d.id = r.id AND d.attempts = r.attempt AND d.status = 'pending'
+        "#,
+    )
+    .bind::<Array<SqlUuid>, _>(claims.iter().map(|c| c.0 .0).collect::<Vec<_>>())
+    .bind::<Array<Int4>, _>(claims.iter().map(|c| c.1).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    wake_workers(conn).await?;
+    Ok(released)
+}
+
 /// Tells every instance's workers to look for due deliveries (delivered at commit).
 pub async fn wake_workers(conn: &mut AsyncPgConnection) -> DomainResult<()> {
     diesel::sql_query("SELECT pg_notify('postback_deliveries', '')")
@@ -473,8 +502,23 @@ struct ConnectionRow {
 
 /// Claims up to `limit` due deliveries for `lease_secs`: another worker sees them again only if
 /// this one has not recorded a result by then. Deliveries of a paused webhook are held instead.
-/// Platform requests are built against `platform_urls`.
+/// Platform requests are built against `platform_urls`. One transaction: a claim whose rows
+/// could not be read (the connection was lost half way) is undone rather than left to its lease.
 pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+    lease_secs: f64,
+    platform_urls: &PlatformUrls,
+) -> DomainResult<Vec<Claimed>> {
+    use diesel_async::scoped_futures::ScopedFutureExt;
+    use diesel_async::AsyncConnection;
+    conn.transaction::<_, DomainError, _>(|conn| {
+        claim_in(conn, limit, lease_secs, platform_urls).scope_boxed()
+    })
+    .await
+}
+
+async fn claim_in(
     conn: &mut AsyncPgConnection,
     limit: i64,
     lease_secs: f64,

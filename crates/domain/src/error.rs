@@ -44,8 +44,14 @@ impl DomainError {
     }
 }
 
+/// A lost connection (the server shut down, restarted or failed over, or the socket broke) makes
+/// the database unavailable, and the request worth retrying; a NUL in text is the client's error;
+/// any other error is the statement's.
 impl From<diesel::result::Error> for DomainError {
     fn from(err: diesel::result::Error) -> Self {
+        if is_connection_loss(&err) {
+            return Self::Unavailable(err.to_string());
+        }
         // PostgreSQL text cannot hold U+0000 (SQLSTATE 22021): whatever field brought one, it
         // came from a client, so it is that client's error, not the server's.
         if let diesel::result::Error::DatabaseError(_, info) = &err {
@@ -58,6 +64,47 @@ impl From<diesel::result::Error> for DomainError {
         }
         Self::Database(err)
     }
+}
+
+/// What PostgreSQL and the drivers say when a connection is lost rather than a statement failed:
+/// `57P01`-`57P05` (shutdown, crash, not accepting connections, idle timeouts, all "terminating
+/// connection …" or "the database system is …"), and the drivers' closed-socket errors.
+const LOST: &[&str] = &[
+    "terminating connection",
+    "the database system is",
+    "server closed the connection",
+    "connection closed",
+    "error communicating with the server",
+    "channel closed",
+];
+
+/// Whether a diesel error means the connection was lost (see [`LOST`]). diesel-async reports a
+/// driver error without a SQLSTATE as `UnableToSendCommand`; it also does so for (de)serialising
+/// failures, which are the statement's fault, hence the look at the message.
+pub fn is_connection_loss(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match err {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            LOST.iter().any(|l| message.contains(l))
+        }
+        _ => false,
+    }
+}
+
+/// [`is_connection_loss`] for errors of the raw `tokio_postgres` client: closed, an I/O error,
+/// or SQLSTATE class 08 (connection exception) or 57P (operator intervention).
+pub fn is_pg_connection_loss(err: &tokio_postgres::Error) -> bool {
+    if err.is_closed() {
+        return true;
+    }
+    if let Some(code) = err.code() {
+        let code = code.code();
+        return code.starts_with("08") || code.starts_with("57P");
+    }
+    let message = err.to_string();
+    LOST.iter().any(|l| message.contains(l))
 }
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for DomainError {

@@ -15,6 +15,10 @@ pub struct DeliveryConfig {
     /// Waits before the 2nd, 3rd, … attempt of a round; a round has one attempt more.
     pub retry_schedule: Vec<Duration>,
     pub timeout: Duration,
+    /// How long a claimed delivery stays reserved for the worker that claimed it before another
+    /// worker may try it again (`POSTBACK_DELIVERY_LEASE`); None: the timeout plus 30 s. After a
+    /// crash, the attempts that were under way are retried once their lease runs out.
+    pub lease: Option<Duration>,
     pub allow_private_targets: bool,
     /// Where the ad platforms' APIs live.
     pub platform_urls: postback_domain::deliveries::PlatformUrls,
@@ -29,6 +33,7 @@ impl Default for DeliveryConfig {
                 Duration::from_secs(8),
             ],
             timeout: Duration::from_secs(5),
+            lease: None,
             allow_private_targets: false,
             platform_urls: Default::default(),
         }

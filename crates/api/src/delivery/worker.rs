@@ -11,7 +11,9 @@ use futures_util::StreamExt;
 use postback_domain::db::DbPool;
 use postback_domain::deliveries::{self, AttemptResult, Claimed, Send, EXCERPT_BYTES};
 use postback_domain::platforms::{self, Answer};
-use tokio::sync::{mpsc, Notify, Semaphore};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
+use tokio::task::JoinHandle;
 
 use super::client::{Client, Response};
 use super::{signing, DeliveryConfig};
@@ -41,53 +43,185 @@ pub struct Direct {
 }
 
 /// The lease (seconds) a claim, or a claim at insert, gives a delivery: longer than the HTTP
-/// timeout, so an attempt still running is never claimed again.
+/// timeout, so an attempt still running is never claimed again (configuration refuses a lease
+/// that is not).
 pub fn lease_secs(config: &DeliveryConfig) -> f64 {
-    config.timeout.as_secs_f64() + 30.0
+    config
+        .lease
+        .map_or(config.timeout.as_secs_f64() + 30.0, |l| l.as_secs_f64())
+}
+
+/// How long after its commit a delivery claimed at insert may still be started: half of what its
+/// lease leaves after one whole attempt, so the attempt ends, and its result is written, well
+/// inside the lease (with the default lease, 15 s).
+pub fn direct_window_secs(config: &DeliveryConfig) -> f64 {
+    ((lease_secs(config) - config.timeout.as_secs_f64()) / 2.0).max(0.0)
+}
+
+/// Where attempts' results go to be written, counting those not written yet (so a shutdown can
+/// wait for them).
+#[derive(Clone)]
+struct Results {
+    tx: mpsc::UnboundedSender<AttemptResult>,
+    unrecorded: Arc<AtomicUsize>,
+}
+
+impl Results {
+    /// Queues a result (dropped only when the recorder is gone, i.e. the runtime is ending).
+    fn send(&self, result: AttemptResult) {
+        self.unrecorded.fetch_add(1, Ordering::SeqCst);
+        if self.tx.send(result).is_err() {
+            self.unrecorded.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// This instance's worker, for a graceful shutdown (see [`Worker::shutdown`]).
+#[derive(Clone)]
+pub struct Worker {
+    stop: Arc<watch::Sender<bool>>,
+    /// The claimer and the sender of deliveries claimed at insert.
+    tasks: Arc<tokio::sync::Mutex<Vec<JoinHandle<()>>>>,
+    slots: Arc<Semaphore>,
+    unrecorded: Arc<AtomicUsize>,
+    timeout: Duration,
+}
+
+impl Worker {
+    /// Stops the worker for a graceful shutdown, once the HTTP server has answered its last
+    /// request: nothing new is claimed; deliveries claimed at insert and not started yet are
+    /// handed back, due at once for any instance; the attempts under way finish (within the
+    /// delivery timeout) and their results are written. Only what is still unfinished after that
+    /// (a database that does not answer) is left to its lease.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        let deadline = tokio::time::Instant::now() + self.timeout + Duration::from_secs(2);
+        let tasks = std::mem::take(&mut *self.tasks.lock().await);
+        for task in tasks {
+            let _ = tokio::time::timeout_at(deadline, task).await;
+        }
+        // Every attempt under way holds a slot until its result is queued.
+        let all = u32::try_from(MAX_IN_FLIGHT).unwrap_or(u32::MAX);
+        let finished = tokio::time::timeout_at(deadline, self.slots.acquire_many(all))
+            .await
+            .is_ok();
+        let flushed = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.unrecorded.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < flushed {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let unrecorded = self.unrecorded.load(Ordering::SeqCst);
+        if finished && unrecorded == 0 {
+            tracing::info!("delivery worker stopped: attempts under way finished and recorded");
+        } else {
+            tracing::warn!(
+                unrecorded,
+                "delivery worker stopped with work unfinished; it is retried when its lease ends"
+            );
+        }
+    }
+}
+
+/// Resolves once a shutdown has begun (never, should the worker's handle be gone).
+async fn stopping(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Starts the worker on the current Tokio runtime; every attempt is counted in `metrics`.
-/// Returns where to hand deliveries claimed at insert.
+/// Returns where to hand deliveries claimed at insert, and the worker for its shutdown.
 pub fn start(
     pool: DbPool,
     database_url: &str,
     config: DeliveryConfig,
     metrics: Arc<Metrics>,
-) -> DirectSender {
+) -> (DirectSender, Worker) {
     let wake = Arc::new(Notify::new());
     tokio::spawn(listen(database_url.to_owned(), wake.clone()));
     let (results_tx, results_rx) = mpsc::unbounded_channel();
-    tokio::spawn(recorder(pool.clone(), results_rx, wake.clone()));
+    let unrecorded = Arc::new(AtomicUsize::new(0));
+    let results_tx = Results {
+        tx: results_tx,
+        unrecorded: unrecorded.clone(),
+    };
+    tokio::spawn(recorder(
+        pool.clone(),
+        results_rx,
+        wake.clone(),
+        unrecorded.clone(),
+    ));
     let client = Client::new(config.timeout, config.allow_private_targets);
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let timeout = config.timeout;
     let config = Arc::new(config);
+    let (stop, stop_rx) = watch::channel(false);
     let (direct_tx, direct_rx) = mpsc::unbounded_channel();
-    tokio::spawn(direct(
+    let direct_task = tokio::spawn(direct(
         direct_rx,
         client.clone(),
         slots.clone(),
         config.clone(),
         results_tx.clone(),
         metrics.clone(),
+        pool.clone(),
+        stop_rx.clone(),
     ));
-    tokio::spawn(claimer(
-        pool, config, wake, results_tx, metrics, client, slots,
+    let claimer_task = tokio::spawn(claimer(
+        pool,
+        config,
+        wake,
+        results_tx,
+        metrics,
+        client,
+        slots.clone(),
+        stop_rx,
     ));
-    direct_tx
+    let worker = Worker {
+        stop: Arc::new(stop),
+        tasks: Arc::new(tokio::sync::Mutex::new(vec![direct_task, claimer_task])),
+        slots,
+        unrecorded,
+        timeout,
+    };
+    (direct_tx, worker)
 }
 
-/// Sends deliveries claimed at insert, sharing the claimer's client and in-flight slots.
+/// Sends deliveries claimed at insert, sharing the claimer's client and in-flight slots. When a
+/// shutdown begins, hands back those not started.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the worker's shared parts, passed once"
+)]
 async fn direct(
     mut rx: mpsc::UnboundedReceiver<Direct>,
     client: Client,
     slots: Arc<Semaphore>,
     config: Arc<DeliveryConfig>,
-    results: mpsc::UnboundedSender<AttemptResult>,
+    results: Results,
     metrics: Arc<Metrics>,
+    pool: DbPool,
+    mut stop: watch::Receiver<bool>,
 ) {
-    while let Some(d) = rx.recv().await {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
+    let mut unstarted = Vec::new();
+    loop {
+        let d = tokio::select! {
+            biased;
+            () = stopping(&mut stop) => break,
+            d = rx.recv() => match d {
+                Some(d) => d,
+                None => return,
+            },
+        };
+        let permit = tokio::select! {
+            biased;
+            () = stopping(&mut stop) => {
+                unstarted.push(d);
+                break;
+            }
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
         };
         if std::time::Instant::now() > d.send_before {
             // Too late to finish inside its lease: a claim will pick it up when the lease ends.
@@ -101,9 +235,40 @@ async fn direct(
         );
         tokio::spawn(async move {
             let result = attempt(&client, &config, &metrics, d.claimed).await;
-            let _ = results.send(result);
+            results.send(result);
             drop(permit);
         });
+    }
+    while let Ok(d) = rx.try_recv() {
+        unstarted.push(d);
+    }
+    release(&pool, unstarted).await;
+}
+
+/// Hands back deliveries claimed at insert that this instance will not send (it is shutting
+/// down): due at once, and every instance's worker is woken.
+async fn release(pool: &DbPool, unstarted: Vec<Direct>) {
+    if unstarted.is_empty() {
+        return;
+    }
+    let claims: Vec<_> = unstarted
+        .iter()
+        .map(|d| (d.claimed.id, d.claimed.attempt))
+        .collect();
+    let released = match postback_domain::db::conn(pool).await {
+        Ok(mut conn) => deliveries::release(&mut conn, &claims).await,
+        Err(e) => Err(e),
+    };
+    match released {
+        Ok(n) => tracing::info!(
+            released = n,
+            "shutting down: released deliveries claimed but not started"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            count = claims.len(),
+            "shutting down: could not release deliveries; they are retried when their lease ends"
+        ),
     }
 }
 
@@ -149,22 +314,32 @@ async fn listen(database_url: String, wake: Arc<Notify>) {
     }
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the worker's shared parts, passed once"
+)]
 async fn claimer(
     pool: DbPool,
     config: Arc<DeliveryConfig>,
     wake: Arc<Notify>,
-    results: mpsc::UnboundedSender<AttemptResult>,
+    results: Results,
     metrics: Arc<Metrics>,
     client: Client,
     slots: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
 ) {
     let lease = lease_secs(&config);
     loop {
+        if *stop.borrow() {
+            return;
+        }
         let free = slots.available_permits().min(CLAIM_BATCH);
         if free == 0 {
             // Wait for one attempt to finish, then claim what fits.
-            if let Ok(p) = slots.clone().acquire_owned().await {
-                drop(p);
+            tokio::select! {
+                biased;
+                () = stopping(&mut stop) => return,
+                p = slots.clone().acquire_owned() => drop(p),
             }
             continue;
         }
@@ -178,7 +353,11 @@ async fn claimer(
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "claiming deliveries failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::select! {
+                    biased;
+                    () = stopping(&mut stop) => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
                 continue;
             }
         };
@@ -194,7 +373,7 @@ async fn claimer(
             let metrics = metrics.clone();
             tokio::spawn(async move {
                 let result = attempt(&client, &config, &metrics, c).await;
-                let _ = results.send(result);
+                results.send(result);
                 drop(permit);
             });
         }
@@ -204,7 +383,11 @@ async fn claimer(
         if busy {
             // Under load more is on its way: wait briefly for the next wake-up rather than asking
             // the database when the next retry is due (an empty claim does that below).
-            let _ = tokio::time::timeout(BUSY_WAIT, wake.notified()).await;
+            tokio::select! {
+                biased;
+                () = stopping(&mut stop) => return,
+                _ = tokio::time::timeout(BUSY_WAIT, wake.notified()) => {}
+            }
             continue;
         }
         // Nothing more due now: sleep until woken or until the next retry is due.
@@ -220,7 +403,11 @@ async fn claimer(
             Err(_) => Duration::from_secs(1),
         };
         if until_due > Duration::ZERO {
-            let _ = tokio::time::timeout(until_due, wake.notified()).await;
+            tokio::select! {
+                biased;
+                () = stopping(&mut stop) => return,
+                _ = tokio::time::timeout(until_due, wake.notified()) => {}
+            }
         }
     }
 }
@@ -338,7 +525,12 @@ async fn attempt(
 
 /// Writes results in batches; keeps them and retries while the database is away (the lease
 /// makes any attempt whose result is never written due again, so nothing is lost).
-async fn recorder(pool: DbPool, mut rx: mpsc::UnboundedReceiver<AttemptResult>, wake: Arc<Notify>) {
+async fn recorder(
+    pool: DbPool,
+    mut rx: mpsc::UnboundedReceiver<AttemptResult>,
+    wake: Arc<Notify>,
+    unrecorded: Arc<AtomicUsize>,
+) {
     const MAX: usize = 512;
     let mut batch: Vec<AttemptResult> = Vec::with_capacity(MAX);
     while let Some(first) = rx.recv().await {
@@ -355,7 +547,10 @@ async fn recorder(pool: DbPool, mut rx: mpsc::UnboundedReceiver<AttemptResult>, 
                 Err(e) => Err(e),
             };
             match written {
-                Ok(()) => break,
+                Ok(()) => {
+                    unrecorded.fetch_sub(batch.len(), Ordering::SeqCst);
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, size = batch.len(), "recording delivery attempts failed; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
