@@ -10,6 +10,7 @@ mod embedded;
 mod helpers;
 mod inbound;
 mod keys;
+mod links;
 mod logs;
 mod metrics;
 mod migrations;

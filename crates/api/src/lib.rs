@@ -48,6 +48,7 @@ route_table!(CC_ROUTES, configure_cc, "/__cc", default = not_found, [
     options "/collect" => tracking::preflight,
     post "/identify" => tracking::identify,
     options "/identify" => tracking::preflight,
+    get "/go/{slug}" => tracking::go,
 ]);
 
 /// Registers `/__cc`, `/v1`, `/healthz`, `/readyz` and `/metrics`.

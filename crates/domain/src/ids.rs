@@ -50,6 +50,8 @@ id_type!(
     TouchId,
     ConnectionId,
     TokenId,
+    LinkId,
+    LinkTargetId,
 );
 
 impl DeliveryId {

@@ -6,6 +6,7 @@ pub mod connections;
 pub mod domains;
 pub mod events;
 pub mod keys;
+pub mod links;
 pub mod team;
 pub mod tokens;
 pub mod webhooks;
@@ -61,4 +62,9 @@ crate::route_table!(ROUTES, configure, "/v1", default = crate::not_found, [
     get "/deliveries/{id}" => webhooks::delivery,
     post "/deliveries/{id}/redeliver" => webhooks::redeliver,
     post "/inbound" => crate::inbound::receive,
+    get "/domains/{id}/links" => links::list,
+    post "/domains/{id}/links" => links::create,
+    get "/links/{id}" => links::get,
+    patch "/links/{id}" => links::update,
+    delete "/links/{id}" => links::delete,
 ]);
