@@ -1,6 +1,7 @@
 //! Postback's HTTP API: the public `/__cc` endpoints, the `/v1` management API and health checks.
 
 pub mod auth;
+pub mod clicks;
 pub mod delivery;
 pub mod error;
 pub mod health;

@@ -203,7 +203,8 @@ const UNKNOWN_LINK: &str = "<!doctype html>\n<html lang=\"en\"><head><meta chars
 
 /// `GET /__cc/go/{slug}`: a tracking-link click. 302 to a target picked by weight, with the
 /// click's query string and `pb_click` added, once the click's touch is committed; a plain 404
-/// page for an unknown slug. Not rate limited: a person's click must always go through, and a
+/// page for an unknown slug. The touch is committed with other clicks arriving at the same
+/// time (see `clicks`), before the answer. Not rate limited: a person's click must always go through, and a
 /// flood of clicks from one address scores as bot or unconfirmed clicks rather than failing.
 pub async fn go(
     req: HttpRequest,
@@ -222,13 +223,19 @@ pub async fn go(
         user_agent: header_str(header::USER_AGENT).unwrap_or_default(),
         country: visitor_country(&req, &state),
     };
-    let mut conn = state.conn().await?;
-    match links::click(&mut conn, &path, &click).await? {
-        Some(r) => Ok(HttpResponse::Found()
-            .insert_header((header::LOCATION, r.location))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header(("X-Robots-Tag", "noindex"))
-            .finish()),
+    let resolved = {
+        let mut conn = state.conn().await?;
+        links::resolve(&mut conn, &path, &click).await?
+    };
+    match resolved {
+        Some((r, touch)) => {
+            state.clicks.store(touch).await?;
+            Ok(HttpResponse::Found()
+                .insert_header((header::LOCATION, r.location))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .insert_header(("X-Robots-Tag", "noindex"))
+                .finish())
+        }
         None => Ok(HttpResponse::NotFound()
             .content_type("text/html; charset=utf-8")
             .insert_header((header::CACHE_CONTROL, "no-store"))

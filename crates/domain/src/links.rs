@@ -560,25 +560,37 @@ pub struct Click {
     pub country: Option<String>,
 }
 
-/// Where a click goes, and the touch it made.
+/// Where a click goes.
 #[derive(Debug, Clone)]
 pub struct Redirect {
     pub location: String,
     pub touch_id: TouchId,
+}
+
+/// The touch a click makes, ready to insert.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = touches)]
+pub struct NewClick {
+    pub id: TouchId,
+    pub workspace_id: WorkspaceId,
+    pub domain_id: DomainId,
+    #[diesel(embed)]
+    pub fields: TouchFields,
+    pub quality_score: i32,
+    pub quality_reasons: Vec<String>,
     pub link_id: LinkId,
     pub target_id: LinkTargetId,
 }
 
-/// Records a click on `slug` and answers where it goes; `None` for an unknown slug.
-///
-/// One query finds the link with its targets, one insert (committed on its own) stores the
-/// touch: the redirect is answered only once the click is durable, so a conversion that follows
-/// within a second still finds it.
-pub async fn click(
+/// Finds the link of `slug` with its targets (one query), picks a target by weight and builds
+/// the redirect and the click's touch; `None` for an unknown slug. Nothing is stored here: the
+/// caller answers the redirect only once [`store_clicks`] has committed the touch, so that a
+/// conversion that follows within a second still finds it.
+pub async fn resolve(
     conn: &mut AsyncPgConnection,
     slug: &str,
     click: &Click,
-) -> DomainResult<Option<Redirect>> {
+) -> DomainResult<Option<(Redirect, NewClick)>> {
     if validate_slug(slug).is_err() {
         return Ok(None);
     }
@@ -611,29 +623,38 @@ pub async fn click(
         country: click.country.clone(),
         click: None,
     })?;
-    let (score, reasons) = tracking::click_quality(&fields);
+    let (quality_score, quality_reasons) = tracking::click_quality(&fields);
     let touch_id = TouchId(uuid::Uuid::now_v7());
-    diesel::insert_into(touches::table)
-        .values((
-            touches::id.eq(touch_id),
-            touches::workspace_id.eq(workspace_id),
-            touches::domain_id.eq(domain_id),
-            &fields,
-            touches::quality_score.eq(score),
-            touches::quality_reasons.eq(reasons),
-            touches::link_id.eq(target.link_id),
-            touches::target_id.eq(target.id),
-        ))
-        .execute(conn)
-        .await?;
     url.query_pairs_mut()
         .append_pair(CLICK_PARAM, &touch_id.0.to_string());
-    Ok(Some(Redirect {
-        location: url.to_string(),
-        touch_id,
-        link_id: target.link_id,
-        target_id: target.id,
-    }))
+    Ok(Some((
+        Redirect {
+            location: url.to_string(),
+            touch_id,
+        },
+        NewClick {
+            id: touch_id,
+            workspace_id,
+            domain_id,
+            fields,
+            quality_score,
+            quality_reasons,
+            link_id: target.link_id,
+            target_id: target.id,
+        },
+    )))
+}
+
+/// Stores clicks' touches, all in one statement (and so one commit).
+pub async fn store_clicks(conn: &mut AsyncPgConnection, clicks: &[NewClick]) -> DomainResult<()> {
+    if clicks.is_empty() {
+        return Ok(());
+    }
+    diesel::insert_into(touches::table)
+        .values(clicks)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Clicks of a link per UTC day, the last `days` days (oldest first, days without clicks as 0).
