@@ -56,6 +56,22 @@
       input.setSelectionRange(start + token.length, start + token.length);
     }
   });
+  // Tracking link forms: add and remove target rows.
+  document.addEventListener("click", function (e) {
+    var t = e.target;
+    if (!t.classList) return;
+    if (t.classList.contains("add-target")) {
+      var set = t.closest("fieldset");
+      var tpl = set && set.querySelector(".target-template");
+      var rows = set && set.querySelector(".target-rows");
+      if (!tpl || !rows) return;
+      var row = tpl.content.firstElementChild.cloneNode(true);
+      rows.appendChild(row);
+      row.querySelector("input[name='target_url']").focus();
+    } else if (t.classList.contains("remove-target")) {
+      t.closest(".target-row").remove();
+    }
+  });
   function selectText(el) {
     var range = document.createRange();
     range.selectNodeContents(el);

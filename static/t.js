@@ -30,7 +30,19 @@
       email = email.trim();
       if (EMAIL.test(email)) send("/__cc/identify", { email: email });
     };
-    send("/__cc/collect", { url: location.href, referrer: document.referrer || "", webdriver: !!navigator.webdriver });
+    // A tracking-link click (/__cc/go/SLUG) arrives with pb_click: report it with the landing so
+    // the click joins this visitor, and drop it from the address bar so a reload is a plain visit.
+    var click;
+    try {
+      var q = new URLSearchParams(location.search);
+      click = q.get("pb_click") || undefined;
+      if (click && history.replaceState) {
+        q["delete"]("pb_click");
+        var qs = q.toString();
+        history.replaceState(history.state, "", location.pathname + (qs ? "?" + qs : "") + location.hash);
+      }
+    } catch (x) {}
+    send("/__cc/collect", { url: location.href, referrer: document.referrer || "", webdriver: !!navigator.webdriver, click: click });
     document.addEventListener("submit", function (e) {
       try {
         var f = e.target, els = (f && f.elements) || [];

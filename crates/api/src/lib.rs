@@ -1,6 +1,7 @@
 //! Postback's HTTP API: the public `/__cc` endpoints, the `/v1` management API and health checks.
 
 pub mod auth;
+pub mod clicks;
 pub mod delivery;
 pub mod error;
 pub mod health;
@@ -49,6 +50,7 @@ route_table!(CC_ROUTES, configure_cc, "/__cc", [
     options "/collect" => tracking::preflight,
     post "/identify" => tracking::identify,
     options "/identify" => tracking::preflight_identify,
+    get "/go/{slug}" => tracking::go,
 ]);
 
 /// Registers `/__cc`, `/v1`, `/healthz`, `/readyz` and `/metrics`.

@@ -16,6 +16,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Group-commit queue for inbound events.
     pub ingestor: Ingestor,
+    /// Group-commit queue for tracking-link clicks.
+    pub clicks: crate::clicks::ClickWriter,
     pub delivery: DeliveryConfig,
     /// The delivery client, for the Test button (the worker has its own).
     pub http: Client,
@@ -77,6 +79,7 @@ impl AppState {
                 crate::auth::LOGIN_WINDOW,
             )),
             delivery,
+            clicks: crate::clicks::ClickWriter::start(pool.clone()),
             ingestor: Ingestor::start(pool.clone(), database_url, Some((direct, lease, window))),
             pool,
             secure_cookies: base_url.starts_with("https://"),

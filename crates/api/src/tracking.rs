@@ -1,5 +1,6 @@
 //! The public tracking endpoints the snippet talks to: `GET /__cc/t.js`, `POST /__cc/collect`
-//! (a landing) and `POST /__cc/identify` (an email). Small bodies, CORS only for the domain's
+//! (a landing) and `POST /__cc/identify` (an email); and `GET /__cc/go/{slug}`, the redirect of
+//! a tracking link. Small bodies, CORS only for the domain's
 //! hostname and its subdomains, and a per-IP rate limit.
 
 use std::net::IpAddr;
@@ -9,6 +10,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use postback_domain::domains::Domain;
+use postback_domain::links;
 use postback_domain::tracking::{self, Landing};
 use serde::Deserialize;
 
@@ -138,6 +140,9 @@ pub struct CollectBody {
     referrer: Option<String>,
     #[serde(default)]
     webdriver: bool,
+    /// The `pb_click` of the landing page's URL, when it came through a tracking link.
+    #[serde(default)]
+    click: Option<String>,
 }
 
 /// The visitor's country from the GeoIP file, when one is configured. The address is the
@@ -172,6 +177,7 @@ pub async fn collect(
             .unwrap_or("")
             .to_owned(),
         country: visitor_country(&req, &state),
+        click: body.click,
     };
     let mut conn = state.conn().await?;
     tracking::record_landing(&mut conn, &domain, &body.vid, &landing).await?;
@@ -223,4 +229,51 @@ pub async fn preflight(req: HttpRequest) -> HttpResponse {
 #[utoipa::path(operation_id = "preflightIdentify", options, path = "/__cc/identify", tag = "tracking", responses((status = 204, description = "CORS preflight answer")))]
 pub async fn preflight_identify(req: HttpRequest) -> HttpResponse {
     preflight(req).await
+}
+
+const UNKNOWN_LINK: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>Link not found</title></head><body><h1>Link not found</h1>\
+<p>This link does not exist or is no longer active.</p></body></html>\n";
+
+/// `GET /__cc/go/{slug}`: a tracking-link click. 302 to a target picked by weight, with the
+/// click's query string and `pb_click` added, once the click's touch is committed; a plain 404
+/// page for an unknown slug. The touch is committed with other clicks arriving at the same
+/// time (see `clicks`), before the answer. Not rate limited: a person's click must always go through, and a
+/// flood of clicks from one address scores as bot or unconfirmed clicks rather than failing.
+#[utoipa::path(operation_id = "trackingGo", get, path = "/__cc/go/{slug}", tag = "tracking", params(("slug" = String, Path, description = "The link's slug")), responses((status = 302, description = "To a target picked by weight, with the query string and `pb_click` added", headers(("Location" = String, description = "The target URL"))), (status = 404, description = "No such link: a plain HTML page", content_type = "text/html", body = String)))]
+pub async fn go(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let header_str = |name: header::HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let click = links::Click {
+        query: req.query_string().to_owned(),
+        referrer: header_str(header::REFERER),
+        user_agent: header_str(header::USER_AGENT).unwrap_or_default(),
+        country: visitor_country(&req, &state),
+    };
+    let resolved = {
+        let mut conn = state.conn().await?;
+        links::resolve(&mut conn, &path, &click).await?
+    };
+    match resolved {
+        Some((r, touch)) => {
+            state.clicks.store(touch).await?;
+            Ok(HttpResponse::Found()
+                .insert_header((header::LOCATION, r.location))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .insert_header(("X-Robots-Tag", "noindex"))
+                .finish())
+        }
+        None => Ok(HttpResponse::NotFound()
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(UNKNOWN_LINK)),
+    }
 }

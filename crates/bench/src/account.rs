@@ -8,11 +8,19 @@ pub struct Account {
     pub workspace_id: String,
     pub domain_id: String,
     pub key: String,
+    /// With `link`: the tracking link's id.
+    pub link_id: Option<String>,
 }
 
 /// Signs up a unique user (`bench-<run>@example.com`), adds `bench-<run>.example.com` and a key.
-/// With `webhook`, also a webhook to that URL for every event (an empty `events` list).
-pub async fn create(base: &str, run_id: &str, webhook: Option<&str>) -> Result<Account> {
+/// With `webhook`, also a webhook to that URL for every event (an empty `events` list); with
+/// `link`, a tracking link with that slug and two targets weighted 1:3.
+pub async fn create(
+    base: &str,
+    run_id: &str,
+    webhook: Option<&str>,
+    link: Option<&str>,
+) -> Result<Account> {
     let http = reqwest::Client::builder()
         .cookie_store(true)
         .timeout(std::time::Duration::from_secs(30))
@@ -65,9 +73,25 @@ pub async fn create(base: &str, run_id: &str, webhook: Option<&str>) -> Result<A
         )
         .await?;
     }
+    let link_id = match link {
+        Some(slug) => {
+            let host = format!("bench-{run_id}.example.com");
+            let link = post(
+                format!("/v1/domains/{domain_id}/links"),
+                json!({ "name": "bench", "slug": slug, "targets": [
+                    { "url": format!("https://{host}/a?utm_campaign=bench"), "weight": 1 },
+                    { "url": format!("https://{host}/b"), "weight": 3 },
+                ]}),
+            )
+            .await?;
+            Some(field(&link, "id", "link")?)
+        }
+        None => None,
+    };
     Ok(Account {
         workspace_id,
         key: field(&key, "key", "key")?,
         domain_id,
+        link_id,
     })
 }

@@ -1,5 +1,5 @@
 //! The few SQL statements the bench needs: create and drop its database, lift the workspace's
-//! quota, count the stored events, and (`--webhook`) count the deliveries not yet succeeded.
+//! quota, count the stored events (or a link's clicks), and (`--webhook`) count the deliveries not yet succeeded.
 
 use anyhow::{Context, Result};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -68,6 +68,24 @@ pub async fn count_events(url: &str, domain_id: &str) -> Result<u64> {
             .load(&mut conn)
             .await
             .context("counting the stored events")?;
+    let n = <[Count]>::first(&rows).map_or(0, |c| c.n);
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Touches (clicks) recorded for the tracking link.
+pub async fn count_clicks(url: &str, link_id: &str) -> Result<u64> {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = connect(url).await?;
+    let rows: Vec<Count> =
+        diesel::sql_query("SELECT count(*) AS n FROM touches WHERE link_id = $1::uuid")
+            .bind::<diesel::sql_types::Text, _>(link_id)
+            .load(&mut conn)
+            .await
+            .context("counting the stored clicks")?;
     let n = <[Count]>::first(&rows).map_or(0, |c| c.n);
     Ok(u64::try_from(n).unwrap_or(0))
 }

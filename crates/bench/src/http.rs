@@ -10,6 +10,10 @@ use tokio::net::TcpStream;
 
 use crate::ids;
 
+/// The User-Agent of the `go` load: a person's browser, so clicks are scored as people's.
+const BROWSER: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
+
 /// What one request got back.
 pub struct Answer {
     pub status: u16,
@@ -51,6 +55,16 @@ impl Connection {
         request.extend_from_slice(body);
         self.stream.write_all(&request).await?;
         self.read_response(want_event_id).await
+    }
+
+    /// Sends one GET as a browser would (a desktop Chrome User-Agent) and returns the status
+    /// once the whole response is read.
+    pub async fn get(&mut self, path: &str, host: &str) -> std::io::Result<Answer> {
+        let head = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {BROWSER}\r\nAccept: text/html\r\n\r\n"
+        );
+        self.stream.write_all(head.as_bytes()).await?;
+        self.read_response(false).await
     }
 
     async fn read_response(&mut self, want_event_id: bool) -> std::io::Result<Answer> {

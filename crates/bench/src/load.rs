@@ -1,5 +1,5 @@
-//! The load: N tasks, each with its own keep-alive connection, sending one unique event at a
-//! time until the deadline. A request counts in the measured window when it *completes* inside
+//! The load: N tasks, each with its own keep-alive connection, sending one request at a time
+//! until the deadline (a unique inbound event, or a tracking-link click). A request counts in the measured window when it *completes* inside
 //! it, so the window is exactly `--seconds` long; no request starts after the deadline, and the
 //! few still in flight then are waited for (their 200s count for the database check only).
 
@@ -19,10 +19,18 @@ const GRACE: Duration = Duration::from_secs(30);
 /// Highest latency the histogram tracks (larger values are clamped), in microseconds.
 const MAX_LATENCY_US: u64 = 120_000_000;
 
+/// What each request is.
+pub enum Request {
+    /// `POST /__cc/inbound` with a unique purchase, under this key; 200 is success.
+    Inbound { key: String },
+    /// `GET` of this tracking-link path (with a query); 302 is success.
+    Go { path: String },
+}
+
 pub struct Plan {
     pub addr: SocketAddr,
     pub host: String,
-    pub key: String,
+    pub request: Request,
     pub run_id: String,
     pub connections: usize,
     pub measure_from: Instant,
@@ -151,19 +159,34 @@ async fn connection(plan: Arc<Plan>, index: usize) -> Result<Tally> {
             },
         };
         n += 1;
-        let body = event_body(&mut rng, &plan.run_id, index, n);
-        let sent = Instant::now();
-        let answer = tokio::time::timeout_at(
-            plan.deadline.max(sent) + GRACE,
-            c.post_json(
-                "/__cc/inbound",
-                &plan.host,
-                &plan.key,
-                body.as_bytes(),
-                plan.track_accepted,
-            ),
-        )
-        .await;
+        let (answer, ok_status) = match &plan.request {
+            Request::Inbound { key } => {
+                let body = event_body(&mut rng, &plan.run_id, index, n);
+                let sent = Instant::now();
+                let answer = tokio::time::timeout_at(
+                    plan.deadline.max(sent) + GRACE,
+                    c.post_json(
+                        "/__cc/inbound",
+                        &plan.host,
+                        key,
+                        body.as_bytes(),
+                        plan.track_accepted,
+                    ),
+                )
+                .await;
+                ((answer, sent), 200)
+            }
+            Request::Go { path } => {
+                let sent = Instant::now();
+                let answer = tokio::time::timeout_at(
+                    plan.deadline.max(sent) + GRACE,
+                    c.get(path, &plan.host),
+                )
+                .await;
+                ((answer, sent), 302)
+            }
+        };
+        let (answer, sent) = answer;
         let done = Instant::now();
         let in_window = done >= plan.measure_from && done <= plan.deadline;
         match answer {
@@ -172,7 +195,7 @@ async fn connection(plan: Arc<Plan>, index: usize) -> Result<Tally> {
                     let us = u64::try_from((done - sent).as_micros()).unwrap_or(u64::MAX);
                     tally.latency_us.saturating_record(us.max(1));
                 }
-                if status == 200 {
+                if status == ok_status {
                     tally.total_ok += 1;
                     if plan.track_accepted {
                         match event_id {

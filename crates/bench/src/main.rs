@@ -13,6 +13,11 @@
 //! time the queue took to drain after the load stopped, duplicate deliveries (requests minus
 //! distinct `webhook-id`s), events never delivered, and the deliveries rows not `succeeded`.
 //! Any event never delivered or any duplicate fails the run.
+//!
+//! `postback-bench go`: the same load shape against a tracking link's redirect,
+//! `GET /__cc/go/{slug}?utm_source=…&gclid=…` with a browser's User-Agent; reports redirects/s
+//! and latency, and checks that the database holds exactly one touch per 302 (each click is
+//! committed before its redirect is answered).
 
 mod account;
 mod db;
@@ -51,6 +56,16 @@ enum Command {
     /// the database holds exactly the events answered 200. Exits non-zero on a mismatch or on
     /// any error answer.
     Inbound(InboundArgs),
+    /// Tracking-link redirects (`GET /__cc/go/{slug}`): redirects/s, latency percentiles,
+    /// errors, server memory, and a check that the database holds exactly one click (touch) per
+    /// 302 answered. Takes the same options as `inbound` except `--webhook`.
+    Go(InboundArgs),
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Inbound,
+    Go,
 }
 
 #[derive(clap::Args)]
@@ -135,16 +150,22 @@ fn run_id() -> String {
 }
 
 /// Sets up the account, runs the load, reads the server's memory and verifies the events.
-async fn measure(args: &InboundArgs, target: &Target) -> Result<Report> {
+async fn measure(mode: Mode, args: &InboundArgs, target: &Target) -> Result<Report> {
     let base = format!("http://{}", target.host);
     let run_id = run_id();
     let receiver = match args.webhook {
         true => Some(receiver::Receiver::start().await?),
         false => None,
     };
-    let account = account::create(&base, &run_id, receiver.as_ref().map(|r| r.url.as_str()))
-        .await
-        .context("setting up the bench account")?;
+    let slug = format!("bench-{run_id}");
+    let account = account::create(
+        &base,
+        &run_id,
+        receiver.as_ref().map(|r| r.url.as_str()),
+        (mode == Mode::Go).then_some(slug.as_str()),
+    )
+    .await
+    .context("setting up the bench account")?;
     match &target.db_url {
         Some(url) => db::lift_quota(url, &account.workspace_id).await?,
         None => eprintln!(
@@ -163,7 +184,14 @@ async fn measure(args: &InboundArgs, target: &Target) -> Result<Report> {
     let tally = load::run(load::Plan {
         addr: target.addr,
         host: target.host.clone(),
-        key: account.key,
+        request: match mode {
+            Mode::Inbound => load::Request::Inbound { key: account.key },
+            Mode::Go => load::Request::Go {
+                path: format!(
+                    "/__cc/go/{slug}?utm_source=bench&utm_medium=cpc&gclid=bench-{run_id}"
+                ),
+            },
+        },
         run_id,
         connections: args.connections as usize,
         measure_from,
@@ -190,7 +218,10 @@ async fn measure(args: &InboundArgs, target: &Target) -> Result<Report> {
     let memory = target.pid.map(server::memory_kib);
     let verification = match &target.db_url {
         Some(url) => {
-            let stored = db::count_events(url, &account.domain_id).await?;
+            let stored = match &account.link_id {
+                Some(link) => db::count_clicks(url, link).await?,
+                None => db::count_events(url, &account.domain_id).await?,
+            };
             if stored == tally.total_ok {
                 Verification::Exact { stored }
             } else {
@@ -204,6 +235,10 @@ async fn measure(args: &InboundArgs, target: &Target) -> Result<Report> {
         None => Verification::Skipped,
     };
     let mut report = Report::new(
+        match mode {
+            Mode::Inbound => "inbound",
+            Mode::Go => "go",
+        },
         args.connections,
         args.warmup_seconds,
         args.seconds,
@@ -216,7 +251,12 @@ async fn measure(args: &InboundArgs, target: &Target) -> Result<Report> {
 }
 
 /// Resolves the target (starting a server if needed), measures, and always cleans up.
-async fn inbound(args: &InboundArgs) -> Result<Report> {
+async fn run(mode: Mode, args: &InboundArgs) -> Result<Report> {
+    if mode == Mode::Go && args.webhook {
+        return Err(anyhow!(
+            "--webhook measures inbound deliveries; `go` has no webhook"
+        ));
+    }
     if let Some(url) = &args.url {
         let (addr, host) = resolve_loopback(url).await?;
         let target = Target {
@@ -226,7 +266,7 @@ async fn inbound(args: &InboundArgs) -> Result<Report> {
             pid: None,
         };
         return tokio::select! {
-            r = measure(args, &target) => r,
+            r = measure(mode, args, &target) => r,
             _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
         };
     }
@@ -243,7 +283,7 @@ async fn inbound(args: &InboundArgs) -> Result<Report> {
             db_url: Some(server.db_url.clone()),
             pid: server.pid(),
         };
-        measure(args, &target).await
+        measure(mode, args, &target).await
     };
     let result = tokio::select! {
         r = run => r,
@@ -254,12 +294,15 @@ async fn inbound(args: &InboundArgs) -> Result<Report> {
 }
 
 fn main() -> ExitCode {
-    let Command::Inbound(args) = Cli::parse().command;
+    let (mode, args) = match Cli::parse().command {
+        Command::Inbound(args) => (Mode::Inbound, args),
+        Command::Go(args) => (Mode::Go, args),
+    };
     let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")
-        .and_then(|rt| rt.block_on(inbound(&args)))
+        .and_then(|rt| rt.block_on(run(mode, &args)))
         .and_then(|report| {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

@@ -10,6 +10,8 @@ use crate::load::Tally;
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    /// `inbound` or `go`.
+    pub mode: &'static str,
     /// `nproc`: cores this process may use.
     pub cores: usize,
     pub memory_total_mib: Option<u64>,
@@ -80,6 +82,7 @@ fn ms(us: u64) -> f64 {
 
 impl Report {
     pub fn new(
+        mode: &'static str,
         connections: u32,
         warmup_seconds: u64,
         seconds: u64,
@@ -89,6 +92,7 @@ impl Report {
     ) -> Self {
         let h = &tally.latency_us;
         Self {
+            mode,
             cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
             memory_total_mib: total_memory_mib(),
             connections,
@@ -114,6 +118,15 @@ impl Report {
         }
     }
 
+    /// What the database check counts, and the status each of them must have got.
+    fn stored_and_status(&self) -> (&'static str, u16) {
+        if self.mode == "go" {
+            ("clicks (touches)", 302)
+        } else {
+            ("events", 200)
+        }
+    }
+
     fn errors(&self) -> u64 {
         self.errors_by_status.values().sum::<u64>() + self.transport_errors
     }
@@ -129,8 +142,15 @@ impl Report {
             self.connections, self.warmup_seconds, self.seconds
         );
         println!(
-            "accepted:     {} in {} s = {:.0}/s",
-            self.accepted, self.seconds, self.accepted_per_second
+            "{}{} in {} s = {:.0}/s",
+            if self.mode == "go" {
+                "redirects:    "
+            } else {
+                "accepted:     "
+            },
+            self.accepted,
+            self.seconds,
+            self.accepted_per_second
         );
         let l = &self.latency_ms;
         println!(
@@ -161,15 +181,17 @@ impl Report {
         }
         match &self.verification {
             Verification::Exact { stored } => {
-                println!("verified: database holds exactly {stored} events that got a 200");
+                let (what, status) = self.stored_and_status();
+                println!("verified: database holds exactly {stored} {what} that got a {status}");
             }
             Verification::Mismatch {
                 stored,
                 answered_200,
                 unknown_outcome,
             } => {
+                let (what, status) = self.stored_and_status();
                 println!(
-                    "!!! MISMATCH: {answered_200} requests got a 200 but the database holds {stored} events ({unknown_outcome} requests got no answer) !!!"
+                    "!!! MISMATCH: {answered_200} requests got a {status} but the database holds {stored} {what} ({unknown_outcome} requests got no answer) !!!"
                 );
             }
             Verification::Skipped => {
@@ -189,7 +211,8 @@ impl Report {
             ..
         } = self.verification
         {
-            bail!("MISMATCH: {answered_200} events got a 200, the database holds {stored}");
+            let (what, status) = self.stored_and_status();
+            bail!("MISMATCH: {answered_200} requests got a {status}, the database holds {stored} {what}");
         }
         if self.errors() > 0 {
             bail!("{} requests failed", self.errors());

@@ -63,6 +63,8 @@ id_type!(
     TouchId,
     ConnectionId,
     TokenId,
+    LinkId,
+    LinkTargetId,
 );
 
 impl DeliveryId {

@@ -191,7 +191,7 @@ diesel::table! {
         id -> Uuid,
         workspace_id -> Uuid,
         domain_id -> Uuid,
-        visitor_id -> Uuid,
+        visitor_id -> Nullable<Uuid>,
         occurred_at -> Timestamptz,
         landing_page -> Nullable<Text>,
         referrer -> Nullable<Text>,
@@ -212,6 +212,8 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         quality_score -> Int4,
         quality_reasons -> Array<Text>,
+        link_id -> Nullable<Uuid>,
+        target_id -> Nullable<Uuid>,
     }
 }
 
@@ -278,6 +280,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    links (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        domain_id -> Uuid,
+        name -> Text,
+        slug -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    link_targets (id) {
+        id -> Uuid,
+        link_id -> Uuid,
+        url -> Text,
+        weight -> Int4,
+        position -> Int4,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> workspaces (workspace_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -289,6 +313,7 @@ diesel::joinable!(touches -> visitors (visitor_id));
 diesel::joinable!(visitor_emails -> visitors (visitor_id));
 diesel::joinable!(deliveries -> events (event_id));
 diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
+diesel::joinable!(link_targets -> links (link_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     plans,
@@ -310,4 +335,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     audit_log,
     invitations,
+    links,
+    link_targets,
 );

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Integer, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
@@ -11,7 +12,7 @@ use crate::accounts::is_valid_email;
 use crate::conditions::TouchFacts;
 use crate::domains::Domain;
 use crate::error::{DomainError, DomainResult};
-use crate::ids::{TouchId, VisitorId};
+use crate::ids::{LinkId, LinkTargetId, TouchId, VisitorId};
 use crate::schema::{domains, touches, visitor_emails, visitors};
 use crate::secrets::sha256;
 
@@ -88,7 +89,18 @@ pub const QUALITY_RULES: &[(i32, &str)] = &[
         30,
         "A burst: 10 or more visits from the same visitor within a minute",
     ),
+    (
+        20,
+        "A tracking-link click that the snippet on the landing page has not (yet) reported",
+    ),
 ];
+/// The reason a click not yet seen by the snippet carries (removed when the snippet reports it).
+pub const UNCONFIRMED_CLICK: &str = "click not followed by the snippet on the landing page";
+/// How long after a tracking-link click the landing page's snippet may still join it to the
+/// visitor: a person's browser runs the snippet within seconds of the redirect; an hour allows
+/// for slow pages and a laptop lid closed mid-load, and keeps a leaked `pb_click` from being
+/// claimed much later.
+pub const CLICK_JOIN_WINDOW_SECS: i64 = 3600;
 /// Visits from one visitor within a minute that make a burst.
 const BURST: i64 = 10;
 /// An email submitted sooner than this after landing is implausibly fast for a person.
@@ -110,6 +122,15 @@ pub fn quality(fields: &TouchFields, recent_visits: i64) -> (i32, Vec<String>) {
         reasons.push(format!("{} visits within a minute", recent_visits + 1));
     }
     (score.max(0), reasons)
+}
+
+/// The score of a tracking-link click when it happens: no visitor yet, so no webdriver or burst
+/// signal; it loses the unconfirmed-click points until the landing page's snippet reports it.
+pub fn click_quality(fields: &TouchFields) -> (i32, Vec<String>) {
+    if fields.device_type == "bot" {
+        return (0, vec!["bot or crawler user agent".into()]);
+    }
+    (100 - QUALITY_RULES[4].0, vec![UNCONFIRMED_CLICK.into()])
 }
 
 /// A browser id from `_pb_vid`: 8 to 64 of letters, digits, `-` and `_`.
@@ -135,6 +156,8 @@ pub struct Landing {
     pub webdriver: bool,
     pub user_agent: String,
     pub country: Option<String>,
+    /// The `pb_click` the landing page's URL carried: the tracking-link click to join.
+    pub click: Option<String>,
 }
 
 /// The touch a landing makes, with what its URL carries.
@@ -242,6 +265,13 @@ pub async fn record_landing(
         .get_result(conn)
         .await?;
     let (score, reasons) = quality(&fields, recent);
+    if let Some(click) = landing.click.as_deref() {
+        if let Some(id) =
+            join_click(conn, domain, visitor_id, click, &fields, score, &reasons).await?
+        {
+            return Ok(id);
+        }
+    }
     let id = TouchId(uuid::Uuid::now_v7());
     diesel::insert_into(touches::table)
         .values((
@@ -256,6 +286,54 @@ pub async fn record_landing(
         .execute(conn)
         .await?;
     Ok(id)
+}
+
+/// Joins a tracking-link click to the visitor whose landing reports it: only a click on a link
+/// of the same domain, not joined before, made within [`CLICK_JOIN_WINDOW_SECS`]. The click's
+/// touch becomes the landing's touch (its page is the page that loaded, its score the landing's),
+/// so that the link stays on the visitor's last touch. `None` when there is nothing to join;
+/// the landing is then recorded as a touch of its own.
+async fn join_click(
+    conn: &mut AsyncPgConnection,
+    domain: &Domain,
+    visitor_id: VisitorId,
+    click: &str,
+    fields: &TouchFields,
+    score: i32,
+    reasons: &[String],
+) -> DomainResult<Option<TouchId>> {
+    let Ok(click) = uuid::Uuid::parse_str(click.trim()) else {
+        return Ok(None);
+    };
+    let bot = touches::device_type.eq("bot");
+    Ok(diesel::update(
+        touches::table
+            .filter(touches::id.eq(TouchId(click)))
+            .filter(touches::domain_id.eq(domain.id))
+            .filter(touches::visitor_id.is_null())
+            .filter(touches::link_id.is_not_null())
+            .filter(
+                touches::occurred_at
+                    .gt(Utc::now() - chrono::Duration::seconds(CLICK_JOIN_WINDOW_SECS)),
+            ),
+    )
+    .set((
+        touches::visitor_id.eq(Some(visitor_id)),
+        touches::landing_page.eq(&fields.landing_page),
+        touches::webdriver.eq(fields.webdriver),
+        // A click from a bot's User-Agent stays at 0 whatever the landing says.
+        touches::quality_score.eq(diesel::dsl::case_when(bot, 0.into_sql::<Integer>())
+            .otherwise(score.into_sql::<Integer>())),
+        touches::quality_reasons.eq(diesel::dsl::case_when(
+            touches::device_type.eq("bot"),
+            touches::quality_reasons,
+        )
+        .otherwise(reasons.to_vec().into_sql::<Array<Text>>())),
+    ))
+    .returning(touches::id)
+    .get_result(conn)
+    .await
+    .optional()?)
 }
 
 /// Maps a normalised email's SHA-256 to the visitor; the address itself is not stored here.
@@ -309,7 +387,8 @@ pub async fn identify(
 #[serde(rename_all = "camelCase")]
 pub struct Touch {
     pub id: TouchId,
-    pub visitor_id: VisitorId,
+    /// None for a tracking-link click that no landing page has joined to a visitor yet.
+    pub visitor_id: Option<VisitorId>,
     pub occurred_at: DateTime<Utc>,
     pub landing_page: Option<String>,
     pub referrer: Option<String>,
@@ -332,6 +411,9 @@ pub struct Touch {
     /// 0–100: 100 minus the penalties in `quality_reasons` (see [`quality`]).
     pub quality_score: i32,
     pub quality_reasons: Vec<String>,
+    /// The tracking link and target of a click (SPEC "Tracking links and click quality").
+    pub link_id: Option<LinkId>,
+    pub target_id: Option<LinkTargetId>,
 }
 
 impl Touch {
@@ -352,8 +434,8 @@ impl Touch {
             fbclid: self.fbclid.clone(),
             ttclid: self.ttclid.clone(),
             quality_score: Some(self.quality_score),
-            link_id: None,
-            target_id: None,
+            link_id: self.link_id.map(|id| id.to_string()),
+            target_id: self.target_id.map(|id| id.to_string()),
         }
     }
 

@@ -168,9 +168,12 @@ struct TrackingTab {
     site_id: String,
     /// The tag for this domain's pages, ready to copy.
     snippet: String,
+    /// `{base}/__cc/go`, what every link starts with.
+    go_base: String,
+    links: crate::links::LinksSection,
 }
 
-/// A domain's Tracking tab: the snippet tag to put on its pages.
+/// A domain's Tracking tab: the snippet tag to put on its pages, and its tracking links.
 pub async fn tracking(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -181,11 +184,14 @@ pub async fn tracking(
         let mut conn = state.conn().await?;
         domains::get(&mut conn, user.ctx.workspace_id, path.into_inner()).await?
     };
+    let links = crate::links::section(&state, &user, &domain).await?;
     let chrome = Chrome::new(&req, &user, "domains");
     let had_flash = chrome.flash.is_some();
     page(
         &TrackingTab {
             chrome,
+            links,
+            go_base: format!("{}/__cc/go", state.base_url),
             snippet: format!(
                 r#"<script async src="{}/__cc/t.js" data-site="{}"></script>"#,
                 state.base_url, domain.site_id

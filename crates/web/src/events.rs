@@ -157,7 +157,13 @@ pub struct TouchCard {
     pub fields: Vec<(&'static str, String)>,
 }
 
-fn touch_card(which: &'static str, title: &str, t: &Touch, seconds: Option<i64>) -> TouchCard {
+fn touch_card(
+    which: &'static str,
+    title: &str,
+    t: &Touch,
+    seconds: Option<i64>,
+    link_names: &std::collections::HashMap<postback_domain::ids::LinkId, String>,
+) -> TouchCard {
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
     let platforms = t.platforms();
     TouchCard {
@@ -189,6 +195,24 @@ fn touch_card(which: &'static str, title: &str, t: &Touch, seconds: Option<i64>)
             ("Referrer", opt(&t.referrer)),
             ("Device", t.device_type.clone()),
             ("Country", opt(&t.country)),
+            (
+                "Tracking link",
+                match t.link_id {
+                    Some(id) => link_names
+                        .get(&id)
+                        .cloned()
+                        .unwrap_or_else(|| "a deleted link".into()),
+                    None => "—".into(),
+                },
+            ),
+            (
+                "linkId",
+                t.link_id.map_or_else(|| "—".into(), |id| id.to_string()),
+            ),
+            (
+                "targetId",
+                t.target_id.map_or_else(|| "—".into(), |id| id.to_string()),
+            ),
             (
                 "Quality",
                 if t.quality_reasons.is_empty() {
@@ -265,17 +289,33 @@ pub async fn show(
         .map(crate::webhooks::delivery_row)
         .collect();
     let found = attribution::for_event(&mut conn, ws, &e).await?;
+    let link_ids: Vec<_> = [&found.first_touch, &found.last_touch]
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.link_id)
+        .collect();
+    let link_names = postback_domain::links::names(&mut conn, ws, &link_ids).await?;
     let tpl = EventPage {
         deliveries,
         touches: [
-            found
-                .first_touch
-                .as_ref()
-                .map(|t| touch_card("first", "First touch", t, found.seconds_from_first_touch)),
-            found
-                .last_touch
-                .as_ref()
-                .map(|t| touch_card("last", "Last touch", t, found.seconds_from_last_touch)),
+            found.first_touch.as_ref().map(|t| {
+                touch_card(
+                    "first",
+                    "First touch",
+                    t,
+                    found.seconds_from_first_touch,
+                    &link_names,
+                )
+            }),
+            found.last_touch.as_ref().map(|t| {
+                touch_card(
+                    "last",
+                    "Last touch",
+                    t,
+                    found.seconds_from_last_touch,
+                    &link_names,
+                )
+            }),
         ]
         .into_iter()
         .flatten()

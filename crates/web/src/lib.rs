@@ -13,6 +13,7 @@ pub mod format;
 mod help;
 mod keys;
 mod layout;
+mod links;
 mod plan;
 pub mod session;
 mod settings;
@@ -83,6 +84,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::get().to(webhooks::domain_tab),
             )
             .route("/domains/{id}/tracking", web::get().to(domains::tracking))
+            .route("/domains/{id}/links", web::post().to(links::create))
+            .route("/links/{id}", web::get().to(links::show))
+            .route("/links/{id}", web::post().to(links::update))
+            .route("/links/{id}/delete", web::get().to(links::confirm_delete))
+            .route("/links/{id}/delete", web::post().to(links::delete))
             .route(
                 "/domains/{id}/connections",
                 web::get().to(connections::list),

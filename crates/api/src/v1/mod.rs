@@ -6,6 +6,7 @@ pub mod connections;
 pub mod domains;
 pub mod events;
 pub mod keys;
+pub mod links;
 pub mod team;
 pub mod tokens;
 pub mod webhooks;
@@ -62,4 +63,9 @@ crate::route_table!(ROUTES, configure, "/v1", [
     post "/deliveries/{id}/redeliver" => webhooks::redeliver,
     post "/inbound" => crate::inbound::receive_v1,
     get "/openapi.json" => crate::openapi::document,
+    get "/domains/{id}/links" => links::list,
+    post "/domains/{id}/links" => links::create,
+    get "/links/{id}" => links::get,
+    patch "/links/{id}" => links::update,
+    delete "/links/{id}" => links::delete,
 ]);
