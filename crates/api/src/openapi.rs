@@ -315,6 +315,27 @@ impl Modify for Conventions {
     }
 }
 
+/// The property names of a type's schema, sorted (tests compare them with what a parser reads).
+#[cfg(test)]
+pub(crate) fn property_names<T: utoipa::PartialSchema>() -> Vec<String> {
+    let schema = serde_json::to_value(T::schema()).unwrap();
+    let mut names: Vec<String> = schema["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+#[cfg(test)]
+pub(crate) fn sorted(names: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
+    out.sort_unstable();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
