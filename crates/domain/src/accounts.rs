@@ -14,7 +14,8 @@ use crate::plans::DEFAULT_TIER;
 use crate::schema::{memberships, users, workspaces};
 
 pub const MIN_PASSWORD_LEN: usize = 8;
-const MAX_PASSWORD_LEN: usize = 1024;
+/// In characters: at most 1 KiB of UTF-8 for argon2 to hash.
+const MAX_PASSWORD_LEN: usize = 256;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users)]
@@ -100,9 +101,9 @@ fn validate_password(password: &str) -> DomainResult<()> {
             "password must be at least {MIN_PASSWORD_LEN} characters"
         )));
     }
-    if password.len() > MAX_PASSWORD_LEN {
+    if len > MAX_PASSWORD_LEN {
         return Err(DomainError::invalid(format!(
-            "password must be at most {MAX_PASSWORD_LEN} bytes"
+            "password must be at most {MAX_PASSWORD_LEN} characters"
         )));
     }
     Ok(())

@@ -54,7 +54,7 @@ pub struct SignupBody {
     )]
     email: String,
     /// At least 8 characters.
-    #[schema(min_length = 8, max_length = 64)]
+    #[schema(min_length = 8, max_length = 256)]
     password: String,
     #[schema(example = "Acme", min_length = 1, max_length = 100, pattern = "\\S")]
     workspace_name: String,
