@@ -1,52 +1,20 @@
-//! Webhook conditions (`crates/domain/src/conditions.rs`): `validate` on arbitrary JSON shaped
-//! like what clients send, then `holds` / `all_hold` on arbitrary facts; `validate_events` and
-//! `event_number` on the way.
+//! Webhook conditions (`crates/domain/src/conditions.rs`): `validate` on arbitrary JSON, then
+//! `holds` / `all_hold` on arbitrary facts; `validate_events` and `event_number` on the way.
 //!
-//! The input is decoded with `arbitrary`. Texts are drawn from a small shared pool (as is, in
-//! upper case, or wrapped in other text) so that condition values and facts meet often enough
-//! for the comparisons to be exercised.
+//! Input layout: up to three parts separated by a 0xFF byte (never part of UTF-8 text): the
+//! `conditions` JSON a client sends, the `events` JSON, then bytes that `arbitrary` turns into
+//! the facts of an arriving event. The facts' texts are drawn from the strings of the
+//! conditions (as they are, in upper case, or inside other text) or are arbitrary, so that
+//! conditions and facts meet often enough for the comparisons to be exercised.
 #![no_main]
 
-use arbitrary::Arbitrary;
+use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use postback_domain::conditions::{
     all_hold, event_number, find_field, holds, validate, validate_events, Condition, Facts, Kind,
-    Operator, Source, TouchChoice, TouchFacts, FIELDS, OPERATORS,
+    Operator, Source, TouchChoice, TouchFacts,
 };
-use serde_json::{Map, Number, Value};
-
-#[derive(Arbitrary, Debug)]
-struct Input {
-    pool: [String; 3],
-    conditions: Shape,
-    events: Json,
-    facts: ArbFacts,
-}
-
-#[derive(Arbitrary, Debug)]
-enum Shape {
-    Rows(Vec<Row>),
-    Any(Json),
-}
-
-/// One condition row, as a client would write it (or nearly).
-#[derive(Arbitrary, Debug)]
-struct Row {
-    field: Name,
-    op: Name,
-    /// `operator` instead of `op` (accepted as an alias).
-    operator_key: bool,
-    value: Option<Json>,
-    touch: Option<Json>,
-    extra: Option<(Text, Json)>,
-}
-
-#[derive(Arbitrary, Debug)]
-enum Name {
-    Known(u8),
-    Padded(u8),
-    Raw(Text),
-}
+use serde_json::Value;
 
 #[derive(Arbitrary, Debug)]
 enum Text {
@@ -54,18 +22,6 @@ enum Text {
     Upper(u8),
     Wrapped(String, u8, String),
     Raw(String),
-}
-
-#[derive(Arbitrary, Debug)]
-enum Json {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(Text),
-    Touch(bool),
-    Array(Vec<Json>),
-    Object(Vec<(Text, Json)>),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -106,64 +62,24 @@ struct ArbTouch {
     target_id: Option<Text>,
 }
 
-struct Ctx<'a> {
-    pool: &'a [String; 3],
+struct Ctx {
+    pool: Vec<String>,
 }
 
-impl Ctx<'_> {
+impl Ctx {
     fn text(&self, t: &Text) -> String {
-        let pick = |i: &u8| &self.pool[usize::from(*i) % 3];
+        let pick = |i: &u8| {
+            self.pool
+                .get(usize::from(*i) % self.pool.len().max(1))
+                .cloned()
+                .unwrap_or_default()
+        };
         match t {
-            Text::Pool(i) => pick(i).clone(),
+            Text::Pool(i) => pick(i),
             Text::Upper(i) => pick(i).to_uppercase(),
             Text::Wrapped(a, i, b) => format!("{a}{}{b}", pick(i)),
             Text::Raw(s) => s.clone(),
         }
-    }
-
-    fn name(&self, n: &Name, known: &[&str]) -> Value {
-        Value::String(match n {
-            Name::Known(i) => known[usize::from(*i) % known.len()].to_owned(),
-            Name::Padded(i) => format!(" {} ", known[usize::from(*i) % known.len()]),
-            Name::Raw(t) => self.text(t),
-        })
-    }
-
-    fn json(&self, j: &Json) -> Value {
-        match j {
-            Json::Null => Value::Null,
-            Json::Bool(b) => Value::Bool(*b),
-            Json::Int(i) => Value::from(*i),
-            Json::Float(f) => Number::from_f64(*f).map_or(Value::Null, Value::Number),
-            Json::Str(t) => Value::String(self.text(t)),
-            Json::Touch(first) => Value::from(if *first { "first" } else { "last" }),
-            Json::Array(items) => Value::Array(items.iter().map(|i| self.json(i)).collect()),
-            Json::Object(pairs) => Value::Object(
-                pairs
-                    .iter()
-                    .map(|(k, v)| (self.text(k), self.json(v)))
-                    .collect(),
-            ),
-        }
-    }
-
-    fn row(&self, r: &Row) -> Value {
-        let fields: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
-        let ops: Vec<&str> = OPERATORS.iter().map(|(_, name, _)| *name).collect();
-        let mut obj = Map::new();
-        if let Some((k, v)) = &r.extra {
-            obj.insert(self.text(k), self.json(v));
-        }
-        obj.insert("field".into(), self.name(&r.field, &fields));
-        let op_key = if r.operator_key { "operator" } else { "op" };
-        obj.insert(op_key.into(), self.name(&r.op, &ops));
-        if let Some(v) = &r.value {
-            obj.insert("value".into(), self.json(v));
-        }
-        if let Some(t) = &r.touch {
-            obj.insert("touch".into(), self.json(t));
-        }
-        Value::Object(obj)
     }
 
     fn touch(&self, t: &ArbTouch) -> TouchFacts {
@@ -189,21 +105,47 @@ impl Ctx<'_> {
     }
 }
 
-fuzz_target!(|input: Input| {
-    let ctx = Ctx { pool: &input.pool };
-    let raw = match &input.conditions {
-        Shape::Rows(rows) => Value::Array(rows.iter().map(|r| ctx.row(r)).collect()),
-        Shape::Any(j) => ctx.json(j),
+/// The strings of a JSON value (keys and values), the first 64.
+fn strings(v: &Value, out: &mut Vec<String>) {
+    if out.len() >= 64 {
+        return;
+    }
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+        Value::Object(map) => {
+            for (k, v) in map {
+                out.push(k.clone());
+                strings(v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut parts = data.splitn(3, |b| *b == 0xFF);
+    let conditions_json = parts.next().unwrap_or_default();
+    let events_json = parts.next().unwrap_or_default();
+    let facts_bytes = parts.next().unwrap_or_default();
+
+    if let Ok(events) = serde_json::from_slice::<Value>(events_json) {
+        check_events(&events);
+    }
+    let Ok(raw) = serde_json::from_slice::<Value>(conditions_json) else {
+        return;
     };
-
-    check_events(&ctx.json(&input.events));
-
     let Ok(conditions) = validate(&raw) else {
         return;
     };
     check_validated(&raw, &conditions);
 
-    let f = &input.facts;
+    let mut pool = Vec::new();
+    strings(&raw, &mut pool);
+    let ctx = Ctx { pool };
+    let Ok(f) = ArbFacts::arbitrary_take_rest(Unstructured::new(facts_bytes)) else {
+        return;
+    };
     let event = match &f.event {
         EventName::Numbered(n) => format!("event{n}"),
         EventName::Trigger(i) => ["refund", "chargeback", "Refund", "conversion", "event"]

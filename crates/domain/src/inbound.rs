@@ -63,7 +63,17 @@ pub fn form_to_json(body: &[u8]) -> DomainResult<Value> {
         let segments = split_brackets(&key)?;
         insert_path(&mut root, &segments, Value::String(value.into_owned()))?;
     }
-    Ok(arrays_from_indexed_objects(root))
+    // The body itself stays an object even when every field name is a number (`0=a&1=b`), as
+    // the same fields sent as JSON would be; only groups become arrays.
+    let Value::Object(fields) = root else {
+        return Ok(root);
+    };
+    Ok(Value::Object(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k, arrays_from_indexed_objects(v)))
+            .collect(),
+    ))
 }
 
 fn split_brackets(key: &str) -> DomainResult<Vec<String>> {
@@ -648,6 +658,21 @@ mod tests {
         assert_eq!(from_form.products, from_json.products);
         assert_eq!(from_form.email, from_json.email);
         assert!(form_to_json(b"a[b=1").is_err());
+    }
+
+    #[test]
+    fn forms_whose_field_names_are_all_numbers_stay_objects() {
+        // Found by fuzz/fuzz_targets/inbound_body.rs: `=x` (and `0=x&1=y`) became a JSON array,
+        // refused as "body must be a JSON object", where the same fields in JSON are accepted.
+        assert_eq!(form_to_json(b"=141.92e").unwrap(), json!({"0": "141.92e"}));
+        let v = form_to_json(b"0=Jo%40Example.org&1=x&2[0]=y").unwrap();
+        assert_eq!(v, json!({"0": "Jo@Example.org", "1": "x", "2": ["y"]}));
+        let e = parse(v, Some("lead"), now()).unwrap();
+        assert_eq!(e.email, "jo@example.org");
+        assert_eq!(
+            e.payload,
+            json!({"0": "Jo@Example.org", "1": "x", "2": ["y"]})
+        );
     }
 
     #[test]

@@ -168,6 +168,31 @@ pub fn validate_url(raw: &str) -> DomainResult<String> {
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(DomainError::invalid("url must name a host"));
     }
+    // The URL parser, not the text, decides where the host is (`https:///[event].example.com`
+    // has it after the extra slash): filled with other values, the URL must go to the same place.
+    let other = TokenValues {
+        revenue: Some(1.0),
+        transaction: Some("t".into()),
+        event: "e".into(),
+        currency: "c".into(),
+        event_id: "i".into(),
+    };
+    let place = |u: &url::Url| {
+        (
+            u.scheme().to_owned(),
+            u.username().to_owned(),
+            u.password().map(str::to_owned),
+            u.host_str().map(str::to_owned),
+            u.port(),
+        )
+    };
+    let same_place =
+        url::Url::parse(&expand_tokens(url, &other)).is_ok_and(|o| place(&o) == place(&parsed));
+    if !same_place {
+        return Err(DomainError::invalid(
+            "url: tokens may only appear in the path or query, not in the host",
+        ));
+    }
     Ok(url.to_owned())
 }
 
@@ -205,7 +230,9 @@ pub fn format_amount(v: f64) -> String {
     }
 }
 
-/// Fills `[revenue]`, `[transaction]`, `[event]`, `[currency]` and `[event_id]`, URL-encoded.
+/// Fills `[revenue]`, `[transaction]`, `[event]`, `[currency]` and `[event_id]`, URL-encoded,
+/// in one pass: text around the tokens is kept as written, even where an empty value leaves
+/// brackets that spell another token (`[event[revenue]]` stays `[event]`).
 pub fn expand_tokens(template: &str, values: &TokenValues) -> String {
     if !template.contains('[') {
         return template.to_owned();
@@ -218,18 +245,32 @@ pub fn expand_tokens(template: &str, values: &TokenValues) -> String {
             .replace("%5F", "_")
             .replace("%7E", "~")
     };
-    template
-        .replace(
-            "[revenue]",
-            &enc(&values.revenue.map(format_amount).unwrap_or_default()),
-        )
-        .replace(
-            "[transaction]",
-            &enc(values.transaction.as_deref().unwrap_or("")),
-        )
-        .replace("[event]", &enc(&values.event))
-        .replace("[currency]", &enc(&values.currency))
-        .replace("[event_id]", &enc(&values.event_id))
+    let value = |token: &str| match token {
+        "[revenue]" => values.revenue.map(format_amount).unwrap_or_default(),
+        "[transaction]" => values.transaction.clone().unwrap_or_default(),
+        "[event]" => values.event.clone(),
+        "[currency]" => values.currency.clone(),
+        "[event_id]" => values.event_id.clone(),
+        _ => String::new(),
+    };
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find('[') {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        match TOKENS.iter().find(|(token, _)| tail.starts_with(token)) {
+            Some((token, _)) => {
+                out.push_str(&enc(&value(token)));
+                rest = &tail[token.len()..];
+            }
+            None => {
+                out.push('[');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn validate_secret(raw: &str) -> DomainResult<String> {
@@ -556,12 +597,49 @@ mod tests {
     }
 
     #[test]
+    fn tokens_are_filled_in_one_pass() {
+        // Found by fuzz/fuzz_targets/webhook_url.rs: an empty value left brackets that spelled
+        // another token, which the next replacement then filled.
+        let v = TokenValues {
+            event: "purchase".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            expand_tokens(
+                "https://x.test/?a=[event[revenue]]&b=[ev[transaction]ent]",
+                &v
+            ),
+            "https://x.test/?a=[event]&b=[event]"
+        );
+        assert_eq!(
+            expand_tokens("https://x.test/[[event]][event_id][", &v),
+            "https://x.test/[purchase]["
+        );
+    }
+
+    #[test]
     fn url_validation() {
         assert!(validate_url("https://api.example.com/track?amount=[revenue]").is_ok());
         assert!(validate_url("ftp://example.com").is_err());
         assert!(validate_url("example.com/hook").is_err());
         assert!(validate_url("https://[revenue].example.com/").is_err());
         assert!(validate_url("").is_err());
+    }
+
+    #[test]
+    fn tokens_cannot_reach_the_host_through_extra_slashes() {
+        // Found by fuzz/fuzz_targets/webhook_url.rs: the URL parser skips the extra slash of
+        // `http:///`, so the host began after it and took the event name; the text check only
+        // looked before the first slash.
+        for url in [
+            "http:///a[event]ple.com/t[revenue]",
+            "https:///[transaction].example.com/",
+            "https:////[event]@example.com/",
+            "https:///example.com:[revenue]/",
+        ] {
+            assert!(validate_url(url).is_err(), "{url}");
+        }
+        assert!(validate_url("https:///example.com/[event]?v=[revenue]").is_ok());
     }
 
     #[test]
