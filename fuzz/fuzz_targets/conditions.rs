@@ -3,8 +3,8 @@
 //!
 //! Input layout: up to three parts separated by a 0xFF byte (never part of UTF-8 text): the
 //! `conditions` JSON a client sends, the `events` JSON, then bytes that `arbitrary` turns into
-//! the facts of an arriving event. The facts' texts are drawn from the strings of the
-//! conditions (as they are, in upper case, or inside other text) or are arbitrary, so that
+//! the facts of an arriving event. The facts' texts are drawn from the strings of the two JSON
+//! parts (as they are, in upper case, or inside other text) or are arbitrary, so that
 //! conditions and facts meet often enough for the comparisons to be exercised.
 #![no_main]
 
@@ -20,6 +20,8 @@ use serde_json::Value;
 enum Text {
     Pool(u8),
     Upper(u8),
+    Prefixed(String, u8),
+    Suffixed(u8, String),
     Wrapped(String, u8, String),
     Raw(String),
 }
@@ -77,6 +79,8 @@ impl Ctx {
         match t {
             Text::Pool(i) => pick(i),
             Text::Upper(i) => pick(i).to_uppercase(),
+            Text::Prefixed(a, i) => format!("{a}{}", pick(i)),
+            Text::Suffixed(i, b) => format!("{}{b}", pick(i)),
             Text::Wrapped(a, i, b) => format!("{a}{}{b}", pick(i)),
             Text::Raw(s) => s.clone(),
         }
@@ -105,7 +109,7 @@ impl Ctx {
     }
 }
 
-/// The strings of a JSON value (keys and values), the first 64.
+/// The string values in a JSON value (not the keys), the first 64.
 fn strings(v: &Value, out: &mut Vec<String>) {
     if out.len() >= 64 {
         return;
@@ -113,12 +117,7 @@ fn strings(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::String(s) => out.push(s.clone()),
         Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
-        Value::Object(map) => {
-            for (k, v) in map {
-                out.push(k.clone());
-                strings(v, out);
-            }
-        }
+        Value::Object(map) => map.values().for_each(|v| strings(v, out)),
         _ => {}
     }
 }
@@ -142,6 +141,9 @@ fuzz_target!(|data: &[u8]| {
 
     let mut pool = Vec::new();
     strings(&raw, &mut pool);
+    if let Ok(events) = serde_json::from_slice::<Value>(events_json) {
+        strings(&events, &mut pool);
+    }
     let ctx = Ctx { pool };
     let Ok(f) = ArbFacts::arbitrary_take_rest(Unstructured::new(facts_bytes)) else {
         return;

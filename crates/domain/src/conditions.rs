@@ -369,10 +369,12 @@ pub struct Facts<'a> {
     pub last_touch: Option<&'a TouchFacts>,
 }
 
-/// `event1` … `event10` carry their number (seed 002's custom events).
+/// `event1` … `event10` carry their number (seed 002's custom events); `event05` or `event+5`
+/// are names of their own.
 pub fn event_number(event: &str) -> Option<i64> {
-    let n: i64 = event.strip_prefix("event")?.parse().ok()?;
-    (1..=10).contains(&n).then_some(n)
+    let digits = event.strip_prefix("event")?;
+    let n: i64 = digits.parse().ok()?;
+    ((1..=10).contains(&n) && digits == n.to_string()).then_some(n)
 }
 
 enum Fact<'a> {
@@ -414,6 +416,13 @@ fn fact<'a>(facts: &Facts<'a>, c: &Condition) -> Fact<'a> {
     }
 }
 
+/// Lower case, one character at a time: no context rule (`str::to_lowercase` writes a Greek
+/// sigma that ends a word as `ς`, so "ΟΔΥΣΣΕΥΣ" would not be a prefix of "ΟΔΥΣΣΕΥΣa" any more).
+/// Lowering each character on its own keeps every exact match a match.
+fn fold_case(s: &str) -> String {
+    s.chars().flat_map(char::to_lowercase).collect()
+}
+
 /// True when the event meets this condition. Text compares without regard to case.
 pub fn holds(c: &Condition, facts: &Facts) -> bool {
     use Operator::*;
@@ -423,11 +432,11 @@ pub fn holds(c: &Condition, facts: &Facts) -> bool {
             let Some(actual) = actual else {
                 return matches!(c.op, IsEmpty | NotEquals | NotContains);
             };
-            let actual = actual.to_lowercase();
+            let actual = fold_case(actual);
             let want = match &c.value {
-                Value::String(s) => s.to_lowercase(),
+                Value::String(s) => fold_case(s),
                 Value::Null => String::new(),
-                other => other.to_string().to_lowercase(),
+                other => fold_case(&other.to_string()),
             };
             match c.op {
                 Equals => actual == want,
@@ -637,6 +646,33 @@ mod tests {
     }
 
     #[test]
+    fn what_matches_exactly_matches_without_case() {
+        // Found by fuzz/fuzz_targets/conditions.rs: lowercasing whole strings wrote the last Σ
+        // of the value as a final ς but the same Σ inside the longer fact as σ, so a fact
+        // starting with the value exactly did not start with it "without regard to case".
+        let t = TouchFacts {
+            utm_source: Some("\u{39f}\u{394}\u{3a5}\u{3a3}\u{3a3}\u{395}\u{3a5}\u{3a3}oHM".into()),
+            ..Default::default()
+        };
+        let f = facts(None, Some(&t));
+        for (op, value) in [
+            (
+                "starts_with",
+                "\u{39f}\u{394}\u{3a5}\u{3a3}\u{3a3}\u{395}\u{3a5}\u{3a3}",
+            ),
+            ("contains", "\u{3a5}\u{3a3}"),
+            ("ends_with", "\u{3a3}oHM"),
+            (
+                "equals",
+                "\u{3bf}\u{3b4}\u{3c5}\u{3c3}\u{3c3}\u{3b5}\u{3c5}\u{3c3}ohm",
+            ),
+        ] {
+            let c = cond(json!({"field": "utm_source", "op": op, "value": value}));
+            assert!(holds(&c, &f), "{op} {value}");
+        }
+    }
+
+    #[test]
     fn number_and_bool_fields() {
         let t = TouchFacts {
             gclid: Some("abc".into()),
@@ -717,5 +753,12 @@ mod tests {
         assert!(!event_matches(&f(&["event"]), "event11"));
         assert_eq!(event_number("event7"), Some(7));
         assert_eq!(event_number("event0"), None);
+        // Written down with the invariant of fuzz/fuzz_targets/conditions.rs (only `event1` …
+        // `event10` carry a number): `i64::from_str` also read these as 5.
+        for other in ["event05", "event+5", "event005"] {
+            assert_eq!(event_number(other), None, "{other}");
+            assert!(event_matches(&f(&["conversion"]), other), "{other}");
+            assert!(!event_matches(&f(&["event"]), other), "{other}");
+        }
     }
 }

@@ -337,12 +337,17 @@ fn parse_products(raw: Option<&Value>) -> DomainResult<Vec<Product>> {
             if quantity < 0.0 {
                 return Err(bad(format!("{} must not be negative", field("quantity"))));
             }
+            // The OpenAPI schema of `Product` says minimum 0 for the price too.
+            let price = opt_num("price")?;
+            if price.is_some_and(|p| p < 0.0) {
+                return Err(bad(format!("{} must not be negative", field("price"))));
+            }
             Ok(Product {
                 name: req("name", MAX_TEXT)?,
                 link: req("link", MAX_URL)?,
                 id: opt_text("id", MAX_TEXT)?,
                 image: opt_text("image", MAX_URL)?,
-                price: opt_num("price")?,
+                price,
                 quantity,
             })
         })
@@ -640,6 +645,22 @@ mod tests {
             "products[0].name is required"
         );
         assert!(err(json!({"email": "a@b.co", "event": "x", "products": [{"name": "a", "link": "l", "price": "cheap"}]})).contains("products[0].price must be a number"));
+    }
+
+    #[test]
+    fn product_prices_are_not_negative() {
+        // Written down with the invariants of fuzz/fuzz_targets/inbound_body.rs: the OpenAPI
+        // schema gives `price` minimum 0, as `quantity`, but a negative price was accepted.
+        assert_eq!(
+            err(
+                json!({"email": "a@b.co", "event": "x", "products": [{"name": "a", "link": "l", "price": -5}]})
+            ),
+            "products[0].price must not be negative"
+        );
+        let free = ok(
+            json!({"email": "a@b.co", "event": "x", "products": [{"name": "a", "link": "l", "price": "0"}]}),
+        );
+        assert_eq!(free.products[0].price, Some(0.0));
     }
 
     #[test]
