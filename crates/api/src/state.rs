@@ -79,7 +79,7 @@ impl AppState {
                 crate::auth::LOGIN_WINDOW,
             )),
             delivery,
-            clicks: crate::clicks::ClickWriter::start(pool.clone()),
+            clicks: crate::clicks::ClickWriter::start(pool.clone(), database_url),
             ingestor: Ingestor::start(pool.clone(), database_url, Some((direct, lease, window))),
             pool,
             secure_cookies: base_url.starts_with("https://"),
