@@ -307,6 +307,7 @@ impl Config {
             lease,
             allow_private_targets: self.allow_private_targets,
             platform_urls,
+            lookup: postback_api::delivery::lookup::Lookup::system(),
         })
     }
 }

@@ -63,7 +63,7 @@ impl AppState {
         Self {
             worker,
             metrics,
-            http: Client::new(delivery.timeout, delivery.allow_private_targets),
+            http: Client::new(&delivery),
             tracking_limiter: std::sync::Arc::new(crate::tracking::tracking_limiter()),
             token_limiter: std::sync::Arc::new(crate::ratelimit::RateLimiter::new(
                 crate::auth::TOKEN_REQUESTS_PER_MINUTE,

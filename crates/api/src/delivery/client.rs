@@ -8,20 +8,32 @@ use std::time::{Duration, Instant};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use super::ssrf;
+use super::lookup::Lookup;
+use super::{ssrf, DeliveryConfig};
 
-struct GuardedResolver;
+/// Resolves through the delivery [`Lookup`]; unless private targets are allowed, drops refused
+/// addresses and fails when none is left.
+struct GuardedResolver {
+    lookup: Lookup,
+    allow_private: bool,
+}
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
+        let lookup = self.lookup.clone();
+        let allow_private = self.allow_private;
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> = lookup
+                .resolve(&host)
+                .await?
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, 0))
+                .collect();
             let allowed: Vec<SocketAddr> = addrs
                 .iter()
                 .copied()
-                .filter(|a| ssrf::refusal(a.ip()).is_none())
+                .filter(|a| allow_private || ssrf::refusal(a.ip()).is_none())
                 .collect();
             if allowed.is_empty() {
                 let why = addrs
@@ -60,16 +72,20 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(timeout: Duration, allow_private: bool) -> Self {
-        let mut builder = reqwest::Client::builder()
+    /// A client with the configuration's timeout, private-target policy and lookup.
+    pub fn new(config: &DeliveryConfig) -> Self {
+        let timeout = config.timeout;
+        let allow_private = config.allow_private_targets;
+        let builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Postback-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(64);
-        if !allow_private {
-            builder = builder.dns_resolver(Arc::new(GuardedResolver));
-        }
+            .pool_max_idle_per_host(64)
+            .dns_resolver(Arc::new(GuardedResolver {
+                lookup: config.lookup.clone(),
+                allow_private,
+            }));
         let http = builder.build().unwrap_or_else(|_| reqwest::Client::new());
         Self {
             http,
