@@ -222,11 +222,11 @@ impl TestApp {
         Self::spawn_state(db_url, delivery, |_| {}).await
     }
 
-    /// A server whose public base URL is https (as behind a TLS-terminating proxy); tests still
-    /// reach it over plain http at `base`.
-    pub async fn spawn_https() -> Self {
+    /// A server whose public base URL (`POSTBACK_BASE_URL`) has this scheme, e.g. `https` as
+    /// behind a TLS-terminating proxy; tests still reach it over plain http at `base`.
+    pub async fn spawn_public(scheme: &str) -> Self {
         let db_url = fresh_database().await;
-        Self::spawn_public(&db_url, "https", test_delivery(), |_| {}).await
+        Self::spawn_base(&db_url, scheme, test_delivery(), |_| {}).await
     }
 
     /// A server whose touches get their country from this GeoIP table.
@@ -253,11 +253,11 @@ impl TestApp {
         delivery: postback_api::delivery::DeliveryConfig,
         adjust: impl FnOnce(&mut AppState),
     ) -> Self {
-        Self::spawn_public(db_url, "http", delivery, adjust).await
+        Self::spawn_base(db_url, "http", delivery, adjust).await
     }
 
     /// The server with its base URL (`POSTBACK_BASE_URL`) in `scheme` on the bound port.
-    async fn spawn_public(
+    async fn spawn_base(
         db_url: &str,
         scheme: &str,
         delivery: postback_api::delivery::DeliveryConfig,

@@ -663,11 +663,17 @@ async fn another_tenant_gets_404_on_every_dashboard_page_and_form_that_takes_an_
     let mallory = app.signup("mallory@attacker.test").await;
     mallory.add_domain("attacker.example.com").await;
 
-    // The ids are real: the victim opens every page.
+    // The ids are real: the victim opens every page (or is sent on to the domain's first tab).
     for (method, probe) in web_routes_to_sweep(&v) {
         if method == "get" {
-            let (status, html) = v.user.page(&probe.path).await;
-            assert_eq!(status, StatusCode::OK, "the victim's own {}: {html:.300}", probe.path);
+            let resp = v.user.client.get(app.url(&probe.path)).send().await.expect("page");
+            let status = resp.status();
+            let to = resp.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("").to_owned();
+            assert!(
+                status == StatusCode::OK || (status == StatusCode::SEE_OTHER && to.starts_with(&format!("/domains/{}", v.domain))),
+                "the victim's own {}: {status} {to}",
+                probe.path
+            );
         }
     }
     let before = snapshot(&v).await;
@@ -896,15 +902,14 @@ async fn cookie_journey(app: &TestApp) -> (Vec<SetCookie>, String) {
 
 /// Every cookie Postback sets, whether it sets or removes one: HttpOnly (none is for scripts),
 /// SameSite, Path=/ (the new key's cookie: only its keys page), and Secure exactly when the
-/// public base URL is https.
+/// public base URL is https, however its scheme is spelled. A removal may leave Secure out (an
+/// https page may expire a Secure cookie without it) but never has it over http, where a
+/// browser would ignore it and keep the cookie.
 #[tokio::test]
 async fn every_cookie_has_its_flags_and_is_secure_exactly_over_https() {
-    for https in [false, true] {
-        let app = if https {
-            TestApp::spawn_https().await
-        } else {
-            TestApp::spawn().await
-        };
+    for scheme in ["http", "https", "HTTPS"] {
+        let https = scheme.eq_ignore_ascii_case("https");
+        let app = TestApp::spawn_public(scheme).await;
         let (seen, keys_path) = cookie_journey(&app).await;
         let mut problems = Vec::new();
         for c in &seen {
@@ -933,11 +938,11 @@ async fn every_cookie_has_its_flags_and_is_secure_exactly_over_https() {
             {
                 problems.push(format!("{}: SameSite is not {same_site:?}", c.raw));
             }
-            if c.attrs.contains_key("secure") != https {
+            let secure = c.attrs.contains_key("secure");
+            if secure != https && !(c.removes() && !secure) {
                 problems.push(format!(
-                    "{}: Secure must be set exactly when the base URL is https (here {})",
-                    c.raw,
-                    if https { "https" } else { "http" }
+                    "{}: Secure must be set exactly when the base URL is https (here {scheme})",
+                    c.raw
                 ));
             }
         }
@@ -952,7 +957,7 @@ async fn every_cookie_has_its_flags_and_is_secure_exactly_over_https() {
         }
         assert!(
             problems.is_empty(),
-            "cookie flags (https: {https}):\n{}",
+            "cookie flags (base URL {scheme}://…):\n{}",
             problems.join("\n")
         );
     }
@@ -1293,6 +1298,129 @@ async fn private_targets_in_every_spelling_and_behind_names_are_refused_at_save(
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
 }
 
+/// The real binary on a fresh database, with these environment variables on top of a private
+/// data directory and a port of its own; answers its base URL. Proxy settings the tests run
+/// with are not passed on.
+async fn run_postback(env: &[(&str, String)]) -> (tokio::process::Child, String, tempfile::TempDir) {
+    use tokio::io::AsyncBufReadExt;
+    let db_url = fresh_database().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_postback"));
+    cmd.current_dir(dir.path())
+        .env("DATABASE_URL", &db_url)
+        .env("POSTBACK_DATA_DIR", dir.path())
+        .env("POSTBACK_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "info");
+    for var in [
+        "POSTBACK_ALLOW_PRIVATE_TARGETS",
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run postback");
+    let mut out = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let base = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = out.next_line().await {
+            if let Some(url) = line
+                .split("open ")
+                .nth(1)
+                .and_then(|r| r.split(" for the dashboard").next())
+            {
+                return url.trim_end_matches('/').to_owned();
+            }
+        }
+        panic!("postback ended without printing its URL");
+    })
+    .await
+    .expect("started in time");
+    // Keep reading, so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
+    (child, base, dir)
+}
+
+/// A proxy in the environment (`HTTP_PROXY`) would resolve the target's name itself, where the
+/// send-time check cannot see it: while private targets are refused, deliveries never go
+/// through one. Here the "proxy" is a recorder; a webhook whose name does not resolve must fail
+/// to send rather than reach it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_do_not_go_through_a_proxy_that_would_resolve_names_unchecked() {
+    let proxy = Receiver::start().await;
+    proxy.always(Reply::ok());
+    let (_child, base, _dir) = run_postback(&[
+        ("HTTP_PROXY", proxy.url("")),
+        ("http_proxy", proxy.url("")),
+        ("POSTBACK_RETRY_SCHEDULE", "100ms".to_owned()),
+    ])
+    .await;
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let user = User {
+        client: http,
+        base,
+        workspace_id: String::new(),
+    };
+    let (status, _) = user
+        .post(
+            "/v1/auth/signup",
+            json!({"email": "proxy@example.com", "password": PASSWORD, "workspaceName": "Proxy"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let domain = user.add_domain("shop.example.com").await;
+    let (_, key) = user.add_key(&domain, "Backend").await;
+    // Does not resolve: accepted at save, decided at send.
+    let (status, hook) = user
+        .post(
+            "/v1/integrations/webhooks",
+            json!({"url": "http://internal-only.proxied.invalid/hook"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let resp = reqwest::Client::new()
+        .post(format!("{}/__cc/inbound", user.base))
+        .header("X-CC-Api-Key", &key)
+        .json(&purchase())
+        .send()
+        .await
+        .expect("inbound");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let id = text(&hook["id"]);
+    let deadline = Instant::now() + WAIT;
+    let delivery = loop {
+        let (_, page) = user
+            .get(&format!("/v1/integrations/webhooks/{id}/deliveries"))
+            .await;
+        let d = page["items"][0].clone();
+        if d["status"] == "failed" || d["status"] == "succeeded" {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "{page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        proxy.received().is_empty(),
+        "the delivery went through the proxy: {delivery}"
+    );
+    assert_eq!(delivery["status"], "failed", "{delivery}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Secrets at rest.
 
@@ -1439,16 +1567,13 @@ async fn no_secret_is_stored_in_clear_anywhere_in_the_database() {
         }
     };
     let sha = |s: &str| sha2::Sha256::digest(s.as_bytes()).to_vec();
-    assert_eq!(
-        count("SELECT count(*) FROM sessions WHERE token_hash = $1", sha(&session)).await,
-        1,
-        "the session is stored as its SHA-256"
-    );
-    assert_eq!(
-        count("SELECT count(*) FROM sessions WHERE token_hash = $1", sha(&signup_session)).await,
-        0,
-        "the sign-up session was replaced by the log-in"
-    );
+    for s in [&signup_session, &session] {
+        assert_eq!(
+            count("SELECT count(*) FROM sessions WHERE token_hash = $1", sha(s)).await,
+            1,
+            "a session is stored as its SHA-256"
+        );
+    }
     assert_eq!(
         count("SELECT count(*) FROM api_tokens WHERE token_hash = $1", sha(&token)).await,
         1

@@ -82,7 +82,8 @@ impl AppState {
             clicks: crate::clicks::ClickWriter::start(pool.clone()),
             ingestor: Ingestor::start(pool.clone(), database_url, Some((direct, lease, window))),
             pool,
-            secure_cookies: base_url.starts_with("https://"),
+            // The scheme as a URL parser reads it: `HTTPS://…` is https too.
+            secure_cookies: url::Url::parse(&base_url).is_ok_and(|u| u.scheme() == "https"),
             base_url,
         }
     }

@@ -1,6 +1,7 @@
-//! The HTTP client deliveries go through: a timeout, no redirects, a resolver that drops refused
-//! addresses (so a name that changes its DNS after the webhook was saved is still caught), and
-//! responses read only as far as the stored excerpt.
+//! The HTTP client deliveries go through: a timeout, no redirects, names resolved through the
+//! delivery lookup with refused addresses dropped (so a name that changes its DNS after the
+//! webhook was saved is still caught) and, while private targets are refused, no proxy (which
+//! would resolve names itself); responses are read only as far as the stored excerpt.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -76,7 +77,7 @@ impl Client {
     pub fn new(config: &DeliveryConfig) -> Self {
         let timeout = config.timeout;
         let allow_private = config.allow_private_targets;
-        let builder = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -86,6 +87,11 @@ impl Client {
                 lookup: config.lookup.clone(),
                 allow_private,
             }));
+        if !allow_private {
+            // Through a proxy (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) the proxy would resolve
+            // the target's name, out of the guard's sight, and could reach private addresses.
+            builder = builder.no_proxy();
+        }
         let http = builder.build().unwrap_or_else(|_| reqwest::Client::new());
         Self {
             http,
