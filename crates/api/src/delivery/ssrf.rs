@@ -193,9 +193,11 @@ mod tests {
         };
         assert!(check_target("http://127.0.0.1:9/x", &lenient).await.is_ok());
         // Does not resolve here: accepted now, checked again at send time.
-        assert!(check_target("https://your-app.com.invalid/webhook", &strict)
-            .await
-            .is_ok());
+        assert!(
+            check_target("https://your-app.com.invalid/webhook", &strict)
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
