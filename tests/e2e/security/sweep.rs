@@ -37,6 +37,8 @@ struct Victim {
     key: String,
     token_id: String,
     webhook: String,
+    /// The webhook's signing secret.
+    secret: String,
     delivery: String,
     event: String,
     link: String,
@@ -111,6 +113,7 @@ async fn victim(app: &TestApp, fake: &Receiver) -> Victim {
         key,
         token_id: text(&token["id"]),
         webhook,
+        secret: text(&hook["secret"]),
         delivery,
         event,
         link: text(&link["id"]),
@@ -165,8 +168,14 @@ async fn assert_unchanged(v: &Victim, before: &[(String, Value)], after_what: &s
 }
 
 /// Checks a refusal: the status wanted, an `{"error": "…"}` body and none of the victim's
-/// names in it. Returns what is wrong, if anything.
-fn refusal_problem(status: StatusCode, body: &str, want: StatusCode, json: bool) -> Option<String> {
+/// names, key or secret in it. Returns what is wrong, if anything.
+fn refusal_problem(
+    v: &Victim,
+    status: StatusCode,
+    body: &str,
+    want: StatusCode,
+    json: bool,
+) -> Option<String> {
     if status != want {
         return Some(format!("answered {status} (want {want}): {body:.300}"));
     }
@@ -181,7 +190,9 @@ fn refusal_problem(status: StatusCode, body: &str, want: StatusCode, json: bool)
     }
     VICTIM_WORDS
         .iter()
-        .find(|w| body.contains(*w))
+        .copied()
+        .chain([v.key.as_str(), v.secret.as_str()])
+        .find(|w| body.contains(w))
         .map(|w| format!("the answer shows the victim's {w}"))
 }
 
@@ -412,7 +423,7 @@ async fn another_tenant_gets_404_on_every_api_route_that_takes_an_id() {
         let mut problems = Vec::new();
         for (method, probe) in api_routes_to_sweep(&v, auth) {
             let (status, body) = attacker_call(&mallory, auth, method, &probe).await;
-            if let Some(p) = refusal_problem(status, &body, probe.want, true) {
+            if let Some(p) = refusal_problem(&v, status, &body, probe.want, true) {
                 problems.push(format!("{method} {}: {p}", probe.path));
             }
         }
@@ -700,7 +711,7 @@ async fn another_tenant_gets_404_on_every_dashboard_page_and_form_that_takes_an_
         };
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
-        if let Some(p) = refusal_problem(status, &body, StatusCode::NOT_FOUND, false) {
+        if let Some(p) = refusal_problem(&v, status, &body, StatusCode::NOT_FOUND, false) {
             problems.push(format!("{method} {}: {p}", probe.path));
         }
     }

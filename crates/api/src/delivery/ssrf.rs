@@ -203,7 +203,7 @@ mod tests {
     #[tokio::test]
     async fn names_are_checked_with_the_configured_lookup() {
         let config = DeliveryConfig {
-            lookup: super::super::lookup::Lookup::new(|host| {
+            lookup: crate::delivery::lookup::Lookup::new(|host| {
                 let ip: IpAddr = if host == "inside.example" {
                     "10.1.2.3".parse().expect("ip")
                 } else {
