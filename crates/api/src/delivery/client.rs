@@ -92,7 +92,12 @@ impl Client {
             // the target's name, out of the guard's sight, and could reach private addresses.
             builder = builder.no_proxy();
         }
-        let http = builder.build().unwrap_or_else(|_| reqwest::Client::new());
+        // Built once at start-up. Falling back to a default client would send deliveries without
+        // the guard, the timeout or the redirect policy, so a failure here (the TLS back end
+        // cannot start) stops the server instead: it fails closed.
+        let http = builder
+            .build()
+            .unwrap_or_else(|e| panic!("the delivery HTTP client cannot be built: {e}"));
         Self {
             http,
             allow_private,
