@@ -5,9 +5,10 @@
 //!   instance forgets them all whenever a link or domain is created, edited or deleted through it
 //!   ([`ClickWriter::forget_destinations`]); another instance sees such a change within the TTL.
 //! - **Clicks are group-committed**: each redirect is answered only once its touch is committed,
-//!   and clicks arriving together share one prepared multi-row insert and one commit (one WAL
-//!   flush) on a connection each committer keeps. A batch forms from what arrives while the
-//!   previous one commits, so a lone click waits for nothing.
+//!   and clicks arriving together share one prepared multi-row insert and one commit on a
+//!   connection each committer keeps. A batch forms from what arrives while the previous one
+//!   commits, so a lone click waits for nothing. The commit does not wait for the WAL flush
+//!   (see [`ClickStore::connect`] for what that trades).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

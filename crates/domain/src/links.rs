@@ -698,6 +698,17 @@ impl ClickStore {
                 tracing::warn!(error = %e, "click store connection closed");
             }
         });
+        // Clicks commit without waiting for the WAL flush: each is committed, and visible to
+        // the landing page's join, before its redirect is answered, but the visitor does not
+        // wait for the disk. A crash of Postback loses none; a crash of PostgreSQL or of its
+        // machine may lose the clicks of its last moments (at most 3 × `wal_writer_delay`,
+        // 600 ms by default), whose landing then records a touch of its own without the link.
+        // This halves the redirect's latency (docs/performance.md). Events, keys and
+        // deliveries keep synchronous commits.
+        client
+            .batch_execute("SET synchronous_commit = off")
+            .await
+            .map_err(|e| crate::error::pg_error("setting up the click store", e))?;
         let insert = client
             .prepare(INSERT_CLICKS)
             .await
