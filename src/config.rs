@@ -9,7 +9,7 @@
 //! | `POSTBACK_DATA_DIR` | `./data` | where the private cluster lives |
 //! | `POSTBACK_WORKERS` | one per core | HTTP worker threads |
 //! | `POSTBACK_DB_POOL_SIZE` | `16` | database connections per instance |
-//! | `POSTBACK_ALLOW_PRIVATE_TARGETS` | `false` | let webhooks reach loopback/private addresses |
+//! | `POSTBACK_ALLOW_PRIVATE_TARGETS` | `false` | let webhooks reach loopback/private addresses (while false, deliveries use no proxy) |
 //! | `POSTBACK_RETRY_SCHEDULE` | `2s,4s,8s` | waits before each retry of a failed delivery |
 //! | `POSTBACK_DELIVERY_TIMEOUT` | `5s` | timeout of one delivery attempt |
 //! | `POSTBACK_DELIVERY_LEASE` | timeout + `30s` | how long a claimed delivery is reserved for its worker; after a crash, attempts under way are retried when it runs out (must exceed the timeout) |
@@ -307,6 +307,7 @@ impl Config {
             lease,
             allow_private_targets: self.allow_private_targets,
             platform_urls,
+            lookup: postback_api::delivery::lookup::Lookup::system(),
         })
     }
 }

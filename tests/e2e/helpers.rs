@@ -222,6 +222,13 @@ impl TestApp {
         Self::spawn_state(db_url, delivery, |_| {}).await
     }
 
+    /// A server whose public base URL (`POSTBACK_BASE_URL`) has this scheme, e.g. `https` as
+    /// behind a TLS-terminating proxy; tests still reach it over plain http at `base`.
+    pub async fn spawn_public(scheme: &str) -> Self {
+        let db_url = fresh_database().await;
+        Self::spawn_base(&db_url, scheme, test_delivery(), |_| {}).await
+    }
+
     /// A server whose touches get their country from this GeoIP table.
     pub async fn spawn_with_geoip(geoip: postback_domain::geoip::GeoIp) -> Self {
         let db_url = fresh_database().await;
@@ -246,13 +253,24 @@ impl TestApp {
         delivery: postback_api::delivery::DeliveryConfig,
         adjust: impl FnOnce(&mut AppState),
     ) -> Self {
+        Self::spawn_base(db_url, "http", delivery, adjust).await
+    }
+
+    /// The server with its base URL (`POSTBACK_BASE_URL`) in `scheme` on the bound port.
+    async fn spawn_base(
+        db_url: &str,
+        scheme: &str,
+        delivery: postback_api::delivery::DeliveryConfig,
+        adjust: impl FnOnce(&mut AppState),
+    ) -> Self {
         // Every server in this test process seals secrets with the same key.
         postback_domain::crypto::install(&[0x5e; 32]).expect("secret key");
         let pool = postback_domain::db::pool(db_url, 4).expect("pool");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let base = format!("http://127.0.0.1:{port}");
-        let mut state = AppState::with_delivery(pool.clone(), db_url, &base, delivery);
+        let public = format!("{scheme}://127.0.0.1:{port}");
+        let mut state = AppState::with_delivery(pool.clone(), db_url, &public, delivery);
         adjust(&mut state);
         let server = postback::server::build(listener, state, 1).expect("server");
         tokio::spawn(server);
@@ -332,6 +350,7 @@ pub fn test_delivery() -> postback_api::delivery::DeliveryConfig {
         lease: None,
         allow_private_targets: true,
         platform_urls: Default::default(),
+        lookup: Default::default(),
     }
 }
 

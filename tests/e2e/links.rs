@@ -635,3 +635,82 @@ async fn shop_with_host(app: &TestApp, email: &str) -> String {
     let (_, domain) = user.get(&format!("/v1/domains/{id}")).await;
     domain["siteId"].as_str().expect("siteId").to_owned()
 }
+
+/// Where a click on `slug` through `app` goes: the target without its query, or the status.
+async fn lands(app: &TestApp, slug: &str) -> String {
+    let (status, location) = click(&clicker(), &app.url(&format!("/__cc/go/{slug}"))).await;
+    if status != StatusCode::FOUND {
+        return status.as_u16().to_string();
+    }
+    let mut url = url::Url::parse(&location).expect("location is a URL");
+    url.set_query(None);
+    url.to_string()
+}
+
+#[tokio::test]
+async fn link_changes_redirect_at_once_here_and_within_seconds_on_other_instances() {
+    let app = TestApp::spawn().await;
+    let other = TestApp::spawn_on(&app.db_url).await;
+    let user = app.signup("cache@example.com").await;
+    let domain = user.add_domain("shop.example.com").await;
+
+    // An unknown slug is remembered as unknown, and creating it ends that at once.
+    assert_eq!(lands(&app, "flip").await, "404");
+    assert_eq!(lands(&other, "flip").await, "404");
+    let link = add_link(
+        &user,
+        &domain,
+        json!({"name": "Flip", "slug": "flip", "targets": [{"url": "https://a.test/x", "weight": 1}]}),
+    )
+    .await;
+    let id = link["id"].as_str().expect("id").to_owned();
+    assert_eq!(lands(&app, "flip").await, "https://a.test/x");
+
+    // An edit takes effect at once where it was made; the other instance follows within the
+    // cache's lifetime.
+    assert_eq!(
+        wait_for_landing(&other, "flip", "https://a.test/x").await,
+        "https://a.test/x"
+    );
+    let (status, _) = user
+        .patch(
+            &format!("/v1/links/{id}"),
+            json!({"targets": [{"url": "https://b.test/y", "weight": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(lands(&app, "flip").await, "https://b.test/y");
+    assert_eq!(
+        wait_for_landing(&other, "flip", "https://b.test/y").await,
+        "https://b.test/y"
+    );
+
+    // So does a delete, and a deleted domain takes its links with it.
+    let (status, _) = user.delete(&format!("/v1/links/{id}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(lands(&app, "flip").await, "404");
+    assert_eq!(wait_for_landing(&other, "flip", "404").await, "404");
+    add_link(
+        &user,
+        &domain,
+        json!({"name": "Gone", "slug": "gone", "targets": [{"url": "https://c.test/", "weight": 1}]}),
+    )
+    .await;
+    assert_eq!(lands(&app, "gone").await, "https://c.test/");
+    let (status, _) = user.delete(&format!("/v1/domains/{domain}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(lands(&app, "gone").await, "404");
+}
+
+/// Clicks through `app` until `slug` lands on `want`, for at most twice the cache's lifetime;
+/// returns the last landing.
+async fn wait_for_landing(app: &TestApp, slug: &str, want: &str) -> String {
+    let deadline = std::time::Instant::now() + 2 * postback_api::clicks::DESTINATION_TTL;
+    loop {
+        let got = lands(app, slug).await;
+        if got == want || std::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -20,6 +20,7 @@ mod openapi;
 mod platforms;
 mod receiver;
 mod retention;
+mod security;
 mod seed_snippets;
 mod team;
 mod tenancy;

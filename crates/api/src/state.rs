@@ -63,7 +63,7 @@ impl AppState {
         Self {
             worker,
             metrics,
-            http: Client::new(delivery.timeout, delivery.allow_private_targets),
+            http: Client::new(&delivery),
             tracking_limiter: std::sync::Arc::new(crate::tracking::tracking_limiter()),
             token_limiter: std::sync::Arc::new(crate::ratelimit::RateLimiter::new(
                 crate::auth::TOKEN_REQUESTS_PER_MINUTE,
@@ -79,10 +79,11 @@ impl AppState {
                 crate::auth::LOGIN_WINDOW,
             )),
             delivery,
-            clicks: crate::clicks::ClickWriter::start(pool.clone()),
+            clicks: crate::clicks::ClickWriter::start(pool.clone(), database_url),
             ingestor: Ingestor::start(pool.clone(), database_url, Some((direct, lease, window))),
             pool,
-            secure_cookies: base_url.starts_with("https://"),
+            // The scheme as a URL parser reads it: `HTTPS://…` is https too.
+            secure_cookies: url::Url::parse(&base_url).is_ok_and(|u| u.scheme() == "https"),
             base_url,
         }
     }

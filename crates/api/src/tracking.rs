@@ -258,12 +258,9 @@ pub async fn go(
         user_agent: header_str(header::USER_AGENT).unwrap_or_default(),
         country: visitor_country(&req, &state),
     };
-    let resolved = {
-        let mut conn = state.conn().await?;
-        links::resolve(&mut conn, &path, &click).await?
-    };
-    match resolved {
-        Some((r, touch)) => {
+    match state.clicks.destination(&path).await? {
+        Some(dest) => {
+            let (r, touch) = links::route_click(&dest, &click)?;
             state.clicks.store(touch).await?;
             Ok(HttpResponse::Found()
                 .insert_header((header::LOCATION, r.location))

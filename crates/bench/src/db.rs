@@ -113,3 +113,22 @@ pub async fn count_deliveries(url: &str, workspace_id: &str) -> Result<(u64, u64
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
     Ok((n(total), n(not_succeeded)))
 }
+
+/// The workspace's deliveries in status `pending` (through the partial index on pending rows).
+pub async fn count_pending(url: &str, workspace_id: &str) -> Result<u64> {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = connect(url).await?;
+    let rows: Vec<Count> = diesel::sql_query(
+        "SELECT count(*) AS n FROM deliveries WHERE status = 'pending' AND workspace_id = $1::uuid",
+    )
+    .bind::<diesel::sql_types::Text, _>(workspace_id)
+    .load(&mut conn)
+    .await
+    .context("counting the pending deliveries")?;
+    let n = <[Count]>::first(&rows).map_or(0, |c| c.n);
+    Ok(u64::try_from(n).unwrap_or(0))
+}

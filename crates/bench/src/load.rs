@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +38,17 @@ pub struct Plan {
     pub deadline: Instant,
     /// Keep each 200's `eventId` and when it arrived (for `--webhook`'s end-to-end times).
     pub track_accepted: bool,
+    /// Running counts, for `--sample-seconds`.
+    pub progress: Arc<Progress>,
+}
+
+/// Answers so far, over the whole run, readable while the load runs.
+#[derive(Default)]
+pub struct Progress {
+    /// Success answers (200, or 302 for `go`).
+    pub ok: AtomicU64,
+    /// Other answers and transport errors.
+    pub errors: AtomicU64,
 }
 
 /// What the connections saw. Errors are counted over the whole run, warm-up included.
@@ -150,6 +162,7 @@ async fn connection(plan: Arc<Plan>, index: usize) -> Result<Tally> {
             {
                 Ok(Ok(c)) => conn.insert(c),
                 Ok(Err(_)) => {
+                    plan.progress.errors.fetch_add(1, Ordering::Relaxed);
                     tally.transport_errors += 1;
                     let pause = Instant::now() + Duration::from_millis(10);
                     tokio::time::sleep_until(pause.min(plan.deadline)).await;
@@ -196,6 +209,7 @@ async fn connection(plan: Arc<Plan>, index: usize) -> Result<Tally> {
                     tally.latency_us.saturating_record(us.max(1));
                 }
                 if status == ok_status {
+                    plan.progress.ok.fetch_add(1, Ordering::Relaxed);
                     tally.total_ok += 1;
                     if plan.track_accepted {
                         match event_id {
@@ -207,10 +221,12 @@ async fn connection(plan: Arc<Plan>, index: usize) -> Result<Tally> {
                         tally.measured_ok += 1;
                     }
                 } else {
+                    plan.progress.errors.fetch_add(1, Ordering::Relaxed);
                     *tally.errors_by_status.entry(status).or_default() += 1;
                 }
             }
             Ok(Err(_)) | Err(_) => {
+                plan.progress.errors.fetch_add(1, Ordering::Relaxed);
                 tally.transport_errors += 1;
                 tally.unknown_outcome += 1;
                 conn = None;

@@ -24,8 +24,10 @@ mod db;
 mod http;
 mod ids;
 mod load;
+mod prefill;
 mod receiver;
 mod report;
+mod sample;
 mod server;
 mod webhook;
 
@@ -104,6 +106,28 @@ struct InboundArgs {
     /// (the bench's own runs with POSTBACK_ALLOW_PRIVATE_TARGETS=true).
     #[arg(long)]
     webhook: bool,
+    /// Print a sample every N seconds while the load runs: success answers per second in the
+    /// interval, errors so far, the server's RSS and (with database access and --webhook) the
+    /// deliveries still pending. For soak runs, e.g. `--seconds 600 --sample-seconds 30`.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    sample_seconds: u64,
+    /// Before the load, fill the database with this many stored events spread over
+    /// --prefill-domains domains (other tenants' and the bench's own), with --prefill-keys keys
+    /// and --prefill-webhooks webhooks (and one succeeded delivery per other tenant's event),
+    /// then VACUUM ANALYZE: to see how ingest and delivery cost grow with stored data. Needs
+    /// database access.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+    prefill_events: u64,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(2..=100_000))]
+    prefill_domains: u64,
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    prefill_keys: u64,
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    prefill_webhooks: u64,
+    /// Keep the bench's own database afterwards (its name is printed), e.g. to look at query
+    /// plans; drop it yourself with `DROP DATABASE … WITH (FORCE)`.
+    #[arg(long, conflicts_with = "url")]
+    keep_database: bool,
 }
 
 /// Where the load goes.
@@ -166,6 +190,24 @@ async fn measure(mode: Mode, args: &InboundArgs, target: &Target) -> Result<Repo
     )
     .await
     .context("setting up the bench account")?;
+    if args.prefill_events > 0 {
+        let url = target
+            .db_url
+            .as_deref()
+            .context("--prefill-events needs database access (--database-url)")?;
+        let fill = prefill::Fill {
+            events: args.prefill_events,
+            domains: args.prefill_domains,
+            keys: args.prefill_keys,
+            webhooks: args.prefill_webhooks,
+        };
+        prefill::run(url, &fill, &account.workspace_id, &account.domain_id).await?;
+    }
+    // Events the prefill gave the bench's domain, which the load's verification leaves out.
+    let prefilled = match (&target.db_url, args.prefill_events > 0) {
+        (Some(url), true) => db::count_events(url, &account.domain_id).await?,
+        _ => 0,
+    };
     match &target.db_url {
         Some(url) => db::lift_quota(url, &account.workspace_id).await?,
         None => eprintln!(
@@ -181,7 +223,22 @@ async fn measure(mode: Mode, args: &InboundArgs, target: &Target) -> Result<Repo
     );
     let measure_from = Instant::now() + Duration::from_secs(args.warmup_seconds);
     let deadline = measure_from + Duration::from_secs(args.seconds);
+    let progress = std::sync::Arc::new(load::Progress::default());
+    let sampler = (args.sample_seconds > 0).then(|| {
+        let sampler = sample::Sampler {
+            every: Duration::from_secs(args.sample_seconds),
+            progress: progress.clone(),
+            pid: target.pid,
+            queue: target
+                .db_url
+                .clone()
+                .filter(|_| args.webhook)
+                .map(|url| (url, account.workspace_id.clone())),
+        };
+        tokio::spawn(sampler.run(deadline))
+    });
     let tally = load::run(load::Plan {
+        progress,
         addr: target.addr,
         host: target.host.clone(),
         request: match mode {
@@ -220,7 +277,9 @@ async fn measure(mode: Mode, args: &InboundArgs, target: &Target) -> Result<Repo
         Some(url) => {
             let stored = match &account.link_id {
                 Some(link) => db::count_clicks(url, link).await?,
-                None => db::count_events(url, &account.domain_id).await?,
+                None => db::count_events(url, &account.domain_id)
+                    .await?
+                    .saturating_sub(prefilled),
             };
             if stored == tally.total_ok {
                 Verification::Exact { stored }
@@ -247,6 +306,9 @@ async fn measure(mode: Mode, args: &InboundArgs, target: &Target) -> Result<Repo
         verification,
     );
     report.webhook = webhook;
+    if let Some(sampler) = sampler {
+        report.samples = sampler.await.context("the sampler failed")??;
+    }
     Ok(report)
 }
 
@@ -289,6 +351,9 @@ async fn run(mode: Mode, args: &InboundArgs) -> Result<Report> {
         r = run => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
     };
+    if args.keep_database {
+        server.keep_database();
+    }
     server.stop().await;
     result
 }

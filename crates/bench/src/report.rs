@@ -32,6 +32,9 @@ pub struct Report {
     pub verification: Verification,
     /// With `--webhook`: what the receiver got.
     pub webhook: Option<crate::webhook::Figures>,
+    /// With `--sample-seconds`: the samples taken during the load.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<crate::sample::Sample>,
 }
 
 #[derive(Serialize)]
@@ -115,6 +118,7 @@ impl Report {
             }),
             verification,
             webhook: None,
+            samples: Vec::new(),
         }
     }
 
@@ -170,6 +174,9 @@ impl Report {
             by_status.join(", "),
             self.transport_errors
         );
+        if let Some(summary) = crate::sample::summary(&self.samples) {
+            println!("samples:      {summary}");
+        }
         if let Some(m) = &self.server {
             let mib =
                 |k: Option<u64>| k.map_or("?".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));

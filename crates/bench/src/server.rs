@@ -143,6 +143,18 @@ impl ManagedServer {
 
     /// Kills the server and drops the database. Errors are printed, not returned: this runs
     /// on the way out, often after another error.
+    /// Leaves the database in place when the server stops, and says where it is.
+    pub fn keep_database(&mut self) {
+        if self.db_created {
+            eprintln!(
+                "keeping database {} ({})",
+                self.db_name,
+                db::redact(&self.db_url)
+            );
+            self.db_created = false;
+        }
+    }
+
     pub async fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             if let Err(e) = child.start_kill() {

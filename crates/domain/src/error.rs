@@ -107,6 +107,16 @@ pub fn is_pg_connection_loss(err: &tokio_postgres::Error) -> bool {
     LOST.iter().any(|l| message.contains(l))
 }
 
+/// An error of the raw `tokio_postgres` client: unavailable when the connection was lost (the
+/// server shutting down, say), else the statement's own fault, named by `what`.
+pub fn pg_error(what: &str, e: tokio_postgres::Error) -> DomainError {
+    if is_pg_connection_loss(&e) {
+        DomainError::Unavailable(e.to_string())
+    } else {
+        DomainError::internal(format!("{what}: {e}"))
+    }
+}
+
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for DomainError {
     fn from(err: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
         Self::Unavailable(err.to_string())

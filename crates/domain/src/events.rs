@@ -589,16 +589,6 @@ SELECT v.ord, v.id, v.domain_id, (ins.id IS NOT NULL) AS inserted,
 FROM valid v LEFT JOIN ins ON ins.id = v.id
 "#;
 
-/// A statement that cannot be prepared on a fresh connection: unavailable when the connection was
-/// lost meanwhile (the server shutting down, say), else the statement's own fault.
-fn prepare_error(what: &str, e: tokio_postgres::Error) -> DomainError {
-    if crate::error::is_pg_connection_loss(&e) {
-        DomainError::Unavailable(e.to_string())
-    } else {
-        DomainError::internal(format!("{what}: {e}"))
-    }
-}
-
 /// A connection kept by one committer for the fast path, with [`FAST_INSERT`] prepared once so
 /// PostgreSQL plans it once rather than for every batch.
 pub struct FastPath {
@@ -621,15 +611,15 @@ impl FastPath {
         let statement = client
             .prepare(FAST_INSERT)
             .await
-            .map_err(|e| prepare_error("preparing the inbound insert", e))?;
+            .map_err(|e| crate::error::pg_error("preparing the inbound insert", e))?;
         let rules = client
             .prepare(deliveries::RULES_SQL)
             .await
-            .map_err(|e| prepare_error("preparing the rules query", e))?;
+            .map_err(|e| crate::error::pg_error("preparing the rules query", e))?;
         let attribution = client
             .prepare(attribution::ATTRIBUTION_SQL)
             .await
-            .map_err(|e| prepare_error("preparing attribution", e))?;
+            .map_err(|e| crate::error::pg_error("preparing attribution", e))?;
         Ok(Self {
             client,
             statement,

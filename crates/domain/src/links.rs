@@ -582,15 +582,21 @@ pub struct NewClick {
     pub target_id: LinkTargetId,
 }
 
-/// Finds the link of `slug` with its targets (one query), picks a target by weight and builds
-/// the redirect and the click's touch; `None` for an unknown slug. Nothing is stored here: the
-/// caller answers the redirect only once [`store_clicks`] has committed the touch, so that a
-/// conversion that follows within a second still finds it.
-pub async fn resolve(
+/// What a click on a link needs: read once per slug, then kept for a moment by the redirect
+/// endpoint so that a burst of clicks costs no query each.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub workspace_id: WorkspaceId,
+    pub domain_id: DomainId,
+    /// In their listed order; never empty.
+    pub targets: Vec<Target>,
+}
+
+/// The link of `slug` with its targets (one query); `None` for an unknown slug.
+pub async fn destination(
     conn: &mut AsyncPgConnection,
     slug: &str,
-    click: &Click,
-) -> DomainResult<Option<(Redirect, NewClick)>> {
+) -> DomainResult<Option<Destination>> {
     if validate_slug(slug).is_err() {
         return Ok(None);
     }
@@ -604,16 +610,26 @@ pub async fn resolve(
     let Some((workspace_id, domain_id)) = rows.as_slice().first().map(|(w, d, _)| (*w, *d)) else {
         return Ok(None);
     };
-    let targets: Vec<Target> = rows.into_iter().map(|(_, _, t)| t).collect();
-    let total = total_weight(&targets);
+    Ok(Some(Destination {
+        workspace_id,
+        domain_id,
+        targets: rows.into_iter().map(|(_, _, t)| t).collect(),
+    }))
+}
+
+/// Picks a target by weight and builds the redirect and the click's touch. Nothing is stored
+/// here: the caller answers the redirect only once the touch is committed (see [`ClickStore`]),
+/// so that the landing page's snippet and a conversion that follows at once both find it.
+pub fn route_click(dest: &Destination, click: &Click) -> DomainResult<(Redirect, NewClick)> {
+    let total = total_weight(&dest.targets);
     let roll = if total == 0 {
         0
     } else {
         rand::Rng::gen_range(&mut rand::thread_rng(), 0..total)
     };
-    let Some(target) = pick(&targets, roll).or(targets.as_slice().first()) else {
-        return Ok(None);
-    };
+    let target = pick(&dest.targets, roll)
+        .or(dest.targets.as_slice().first())
+        .ok_or_else(|| DomainError::internal("a tracking link without targets"))?;
     let mut url = merge_query(&target.url, &click.query)?;
     let fields: TouchFields = tracking::touch_fields(&Landing {
         url: url.to_string(),
@@ -627,34 +643,154 @@ pub async fn resolve(
     let touch_id = TouchId(uuid::Uuid::now_v7());
     url.query_pairs_mut()
         .append_pair(CLICK_PARAM, &touch_id.0.to_string());
-    Ok(Some((
+    Ok((
         Redirect {
             location: url.to_string(),
             touch_id,
         },
         NewClick {
             id: touch_id,
-            workspace_id,
-            domain_id,
+            workspace_id: dest.workspace_id,
+            domain_id: dest.domain_id,
             fields,
             quality_score,
             quality_reasons,
             link_id: target.link_id,
             target_id: target.id,
         },
-    )))
+    ))
 }
 
-/// Stores clicks' touches, all in one statement (and so one commit).
-pub async fn store_clicks(conn: &mut AsyncPgConnection, clicks: &[NewClick]) -> DomainResult<()> {
-    if clicks.is_empty() {
-        return Ok(());
+/// Inserts a batch of clicks' touches: one statement, so one commit, with the batch passed as
+/// arrays (a click's quality reasons joined by U+001F, which no reason contains).
+const INSERT_CLICKS: &str = r#"
+INSERT INTO touches (id, workspace_id, domain_id, landing_page, referrer, utm_source, utm_medium,
+                     utm_campaign, utm_content, utm_term, gclid, gbraid, wbraid, fbclid, ttclid,
+                     msclkid, device_type, country, webdriver, user_agent, quality_score,
+                     quality_reasons, link_id, target_id)
+SELECT c.id, c.workspace_id, c.domain_id, c.landing_page, c.referrer, c.utm_source, c.utm_medium,
+       c.utm_campaign, c.utm_content, c.utm_term, c.gclid, c.gbraid, c.wbraid, c.fbclid,
+       c.ttclid, c.msclkid, c.device_type, c.country, false, c.user_agent, c.quality_score,
+       string_to_array(c.reasons, E'\x1f'), c.link_id, c.target_id
+FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+            $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+            $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[],
+            $20::int4[], $21::text[], $22::uuid[], $23::uuid[])
+    AS c(id, workspace_id, domain_id, landing_page, referrer, utm_source, utm_medium,
+         utm_campaign, utm_content, utm_term, gclid, gbraid, wbraid, fbclid, ttclid, msclkid,
+         device_type, country, user_agent, quality_score, reasons, link_id, target_id)
+"#;
+
+/// A connection of the redirect endpoint's committers, with [`INSERT_CLICKS`] prepared once so
+/// that PostgreSQL plans it once rather than for every batch.
+pub struct ClickStore {
+    client: tokio_postgres::Client,
+    insert: tokio_postgres::Statement,
+}
+
+impl ClickStore {
+    pub async fn connect(database_url: &str) -> DomainResult<Self> {
+        let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| DomainError::Unavailable(e.to_string()))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "click store connection closed");
+            }
+        });
+        // Clicks commit without waiting for the WAL flush: each is committed, and visible to
+        // the landing page's join, before its redirect is answered, but the visitor does not
+        // wait for the disk. A crash of Postback loses none; a crash of PostgreSQL or of its
+        // machine may lose the clicks of its last moments (at most 3 × `wal_writer_delay`,
+        // 600 ms by default), whose landing then records a touch of its own without the link.
+        // This halves the redirect's latency (docs/performance.md). Events, keys and
+        // deliveries keep synchronous commits.
+        client
+            .batch_execute("SET synchronous_commit = off")
+            .await
+            .map_err(|e| crate::error::pg_error("setting up the click store", e))?;
+        let insert = client
+            .prepare(INSERT_CLICKS)
+            .await
+            .map_err(|e| crate::error::pg_error("preparing the click insert", e))?;
+        Ok(Self { client, insert })
     }
-    diesel::insert_into(touches::table)
-        .values(clicks)
-        .execute(conn)
-        .await?;
-    Ok(())
+
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Stores the clicks' touches in one statement and commits them.
+    pub async fn insert(&self, clicks: &[NewClick]) -> DomainResult<()> {
+        if clicks.is_empty() {
+            return Ok(());
+        }
+        fn col<'a, T>(clicks: &'a [NewClick], f: impl Fn(&'a NewClick) -> T) -> Vec<T> {
+            clicks.iter().map(f).collect()
+        }
+        let text = |f: fn(&TouchFields) -> &Option<String>| -> Vec<Option<&str>> {
+            clicks.iter().map(|c| f(&c.fields).as_deref()).collect()
+        };
+        let ids = col(clicks, |c| c.id.0);
+        let workspaces = col(clicks, |c| c.workspace_id.0);
+        let domains = col(clicks, |c| c.domain_id.0);
+        let landing = text(|f| &f.landing_page);
+        let referrer = text(|f| &f.referrer);
+        let utm_source = text(|f| &f.utm_source);
+        let utm_medium = text(|f| &f.utm_medium);
+        let utm_campaign = text(|f| &f.utm_campaign);
+        let utm_content = text(|f| &f.utm_content);
+        let utm_term = text(|f| &f.utm_term);
+        let gclid = text(|f| &f.gclid);
+        let gbraid = text(|f| &f.gbraid);
+        let wbraid = text(|f| &f.wbraid);
+        let fbclid = text(|f| &f.fbclid);
+        let ttclid = text(|f| &f.ttclid);
+        let msclkid = text(|f| &f.msclkid);
+        let device = col(clicks, |c| c.fields.device_type.as_str());
+        let country = text(|f| &f.country);
+        let user_agent = text(|f| &f.user_agent);
+        let scores = col(clicks, |c| c.quality_score);
+        let reasons = col(clicks, |c| c.quality_reasons.join("\u{1f}"));
+        let link_ids = col(clicks, |c| c.link_id.0);
+        let target_ids = col(clicks, |c| c.target_id.0);
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 23] = [
+            &ids,
+            &workspaces,
+            &domains,
+            &landing,
+            &referrer,
+            &utm_source,
+            &utm_medium,
+            &utm_campaign,
+            &utm_content,
+            &utm_term,
+            &gclid,
+            &gbraid,
+            &wbraid,
+            &fbclid,
+            &ttclid,
+            &msclkid,
+            &device,
+            &country,
+            &user_agent,
+            &scores,
+            &reasons,
+            &link_ids,
+            &target_ids,
+        ];
+        // Called by path: diesel's `RunQueryDsl::execute` is in scope here too.
+        tokio_postgres::Client::execute(&self.client, &self.insert, &params)
+            .await
+            .map_err(|e| {
+                if self.client.is_closed() {
+                    DomainError::Unavailable(e.to_string())
+                } else {
+                    crate::error::pg_error("storing clicks", e)
+                }
+            })?;
+        Ok(())
+    }
 }
 
 /// Clicks of a link per UTC day, the last `days` days (oldest first, days without clicks as 0).

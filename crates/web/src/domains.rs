@@ -151,6 +151,7 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     let d = domains::get(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
     domains::delete(&mut conn, user.ctx.workspace_id, d.id).await?;
+    state.clicks.forget_destinations();
     Ok(redirect_with(
         "/domains",
         "success",

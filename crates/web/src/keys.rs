@@ -124,6 +124,9 @@ pub async fn list(
     if req.cookie(NEW_KEY_COOKIE).is_some() {
         let mut gone = Cookie::build(NEW_KEY_COOKIE, "")
             .path(keys_path(domain.id))
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .secure(state.secure_cookies)
             .finish();
         gone.make_removal();
         let _ = resp.add_cookie(&gone);

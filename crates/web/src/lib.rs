@@ -24,10 +24,95 @@ use actix_web::web;
 
 pub use error::not_found;
 
+/// `page_table!(LIST, mount, [get "/path" => handler, …])` defines `LIST` with every route as
+/// (method, pattern), for tests that must cover them all, and `mount(scope)` that adds them to a
+/// scope in this order (a literal segment before a `{name}` one, as actix matches in order).
+macro_rules! page_table {
+    ($list:ident, $mount:ident, [$($method:ident $path:literal => $handler:path),* $(,)?]) => {
+        pub const $list: &[postback_api::routes::Registered] =
+            &[$((stringify!($method), $path)),*];
+
+        fn $mount(scope: actix_web::Scope) -> actix_web::Scope {
+            scope $(.route($path, actix_web::web::$method().to($handler)))*
+        }
+    };
+}
+
+page_table!(ROUTES, mount, [
+    get "/static/app.css" => assets::css,
+    get "/static/app.js" => assets::js,
+    get "/static/api-reference.js" => assets::api_reference_js,
+    get "/static/vendor/swagger-ui/swagger-ui-bundle.js" => assets::swagger_ui_js,
+    get "/static/vendor/swagger-ui/swagger-ui.css" => assets::swagger_ui_css,
+    get "/" => auth::home,
+    get "/signup" => auth::signup_form,
+    post "/signup" => auth::signup,
+    get "/login" => auth::login_form,
+    post "/login" => auth::login,
+    post "/logout" => auth::logout,
+    get "/domains" => domains::list,
+    post "/domains" => domains::add,
+    get "/domains/{id}" => domains::show,
+    get "/domains/{id}/delete" => domains::confirm_delete,
+    post "/domains/{id}/delete" => domains::delete,
+    get "/domains/{id}/keys" => keys::list,
+    post "/domains/{id}/keys" => keys::create,
+    get "/keys/{id}/revoke" => keys::confirm_revoke,
+    post "/keys/{id}/revoke" => keys::revoke,
+    post "/keys/{id}/restore" => keys::restore,
+    get "/keys/{id}/delete" => keys::confirm_delete,
+    post "/keys/{id}/delete" => keys::delete,
+    get "/domains/{id}/events" => events::list,
+    get "/domains/{id}/webhooks" => webhooks::domain_tab,
+    get "/domains/{id}/tracking" => domains::tracking,
+    post "/domains/{id}/links" => links::create,
+    get "/links/{id}" => links::show,
+    post "/links/{id}" => links::update,
+    get "/links/{id}/delete" => links::confirm_delete,
+    post "/links/{id}/delete" => links::delete,
+    get "/domains/{id}/connections" => connections::list,
+    post "/domains/{id}/attribution" => connections::set_window,
+    post "/domains/{id}/connections/{platform}" => connections::save,
+    post "/domains/{id}/connections/{platform}/test" => connections::test,
+    get "/domains/{id}/connections/{platform}/delete" => connections::confirm_delete,
+    post "/domains/{id}/connections/{platform}/delete" => connections::delete,
+    get "/events/{id}" => events::show,
+    get "/plan" => plan::show,
+    get "/admin" => admin::index,
+    get "/admin/plans" => admin::plans_page,
+    post "/admin/plans/{tier}" => admin::change_plan,
+    get "/admin/workspaces/{id}" => admin::workspace,
+    post "/admin/workspaces/{id}" => admin::change_workspace,
+    get "/help/quality" => help::quality,
+    get "/api-reference" => help::api_reference,
+    get "/settings" => settings::show,
+    post "/settings/tokens" => settings::create,
+    post "/settings/members" => settings::add_member,
+    post "/settings/members/{id}/role" => settings::set_role,
+    get "/settings/members/{id}/remove" => settings::confirm_remove,
+    post "/settings/members/{id}/remove" => settings::remove_member,
+    post "/settings/invitations/{id}/cancel" => settings::cancel_invitation,
+    post "/settings/workspaces/{id}/switch" => settings::switch_workspace,
+    get "/settings/tokens/{id}/revoke" => settings::confirm_revoke,
+    post "/settings/tokens/{id}/revoke" => settings::revoke,
+    get "/webhooks" => webhooks::list,
+    post "/webhooks" => webhooks::create,
+    get "/webhooks/new" => webhooks::new_form,
+    get "/webhooks/{id}" => webhooks::show,
+    post "/webhooks/{id}" => webhooks::update,
+    post "/webhooks/{id}/test" => webhooks::test,
+    post "/webhooks/{id}/reveal" => webhooks::reveal,
+    post "/webhooks/{id}/rotate" => webhooks::rotate,
+    post "/webhooks/{id}/status" => webhooks::set_status,
+    get "/webhooks/{id}/delete" => webhooks::confirm_delete,
+    post "/webhooks/{id}/delete" => webhooks::delete,
+    post "/deliveries/{id}/redeliver" => webhooks::redeliver,
+]);
+
 /// Registers every dashboard route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::scope("")
+        mount(web::scope(""))
             // Pages compress well; the API's small JSON answers are not worth the work.
             .wrap(Compress::default())
             .wrap(DefaultHeaders::new().add((
@@ -42,140 +127,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::FormConfig::default()
                     .limit(16 * 1024)
                     .error_handler(|e, _| error::WebError::BadForm(e.to_string()).into()),
-            )
-            .route("/static/app.css", web::get().to(assets::css))
-            .route("/static/app.js", web::get().to(assets::js))
-            .route(
-                "/static/api-reference.js",
-                web::get().to(assets::api_reference_js),
-            )
-            .route(
-                "/static/vendor/swagger-ui/swagger-ui-bundle.js",
-                web::get().to(assets::swagger_ui_js),
-            )
-            .route(
-                "/static/vendor/swagger-ui/swagger-ui.css",
-                web::get().to(assets::swagger_ui_css),
-            )
-            .route("/", web::get().to(auth::home))
-            .route("/signup", web::get().to(auth::signup_form))
-            .route("/signup", web::post().to(auth::signup))
-            .route("/login", web::get().to(auth::login_form))
-            .route("/login", web::post().to(auth::login))
-            .route("/logout", web::post().to(auth::logout))
-            .route("/domains", web::get().to(domains::list))
-            .route("/domains", web::post().to(domains::add))
-            .route("/domains/{id}", web::get().to(domains::show))
-            .route(
-                "/domains/{id}/delete",
-                web::get().to(domains::confirm_delete),
-            )
-            .route("/domains/{id}/delete", web::post().to(domains::delete))
-            .route("/domains/{id}/keys", web::get().to(keys::list))
-            .route("/domains/{id}/keys", web::post().to(keys::create))
-            .route("/keys/{id}/revoke", web::get().to(keys::confirm_revoke))
-            .route("/keys/{id}/revoke", web::post().to(keys::revoke))
-            .route("/keys/{id}/restore", web::post().to(keys::restore))
-            .route("/keys/{id}/delete", web::get().to(keys::confirm_delete))
-            .route("/keys/{id}/delete", web::post().to(keys::delete))
-            .route("/domains/{id}/events", web::get().to(events::list))
-            .route(
-                "/domains/{id}/webhooks",
-                web::get().to(webhooks::domain_tab),
-            )
-            .route("/domains/{id}/tracking", web::get().to(domains::tracking))
-            .route("/domains/{id}/links", web::post().to(links::create))
-            .route("/links/{id}", web::get().to(links::show))
-            .route("/links/{id}", web::post().to(links::update))
-            .route("/links/{id}/delete", web::get().to(links::confirm_delete))
-            .route("/links/{id}/delete", web::post().to(links::delete))
-            .route(
-                "/domains/{id}/connections",
-                web::get().to(connections::list),
-            )
-            .route(
-                "/domains/{id}/attribution",
-                web::post().to(connections::set_window),
-            )
-            .route(
-                "/domains/{id}/connections/{platform}",
-                web::post().to(connections::save),
-            )
-            .route(
-                "/domains/{id}/connections/{platform}/test",
-                web::post().to(connections::test),
-            )
-            .route(
-                "/domains/{id}/connections/{platform}/delete",
-                web::get().to(connections::confirm_delete),
-            )
-            .route(
-                "/domains/{id}/connections/{platform}/delete",
-                web::post().to(connections::delete),
-            )
-            .route("/events/{id}", web::get().to(events::show))
-            .route("/plan", web::get().to(plan::show))
-            .route("/admin", web::get().to(admin::index))
-            .route("/admin/plans", web::get().to(admin::plans_page))
-            .route("/admin/plans/{tier}", web::post().to(admin::change_plan))
-            .route("/admin/workspaces/{id}", web::get().to(admin::workspace))
-            .route(
-                "/admin/workspaces/{id}",
-                web::post().to(admin::change_workspace),
-            )
-            .route("/help/quality", web::get().to(help::quality))
-            .route("/api-reference", web::get().to(help::api_reference))
-            .route("/settings", web::get().to(settings::show))
-            .route("/settings/tokens", web::post().to(settings::create))
-            .route("/settings/members", web::post().to(settings::add_member))
-            .route(
-                "/settings/members/{id}/role",
-                web::post().to(settings::set_role),
-            )
-            .route(
-                "/settings/members/{id}/remove",
-                web::get().to(settings::confirm_remove),
-            )
-            .route(
-                "/settings/members/{id}/remove",
-                web::post().to(settings::remove_member),
-            )
-            .route(
-                "/settings/invitations/{id}/cancel",
-                web::post().to(settings::cancel_invitation),
-            )
-            .route(
-                "/settings/workspaces/{id}/switch",
-                web::post().to(settings::switch_workspace),
-            )
-            .route(
-                "/settings/tokens/{id}/revoke",
-                web::get().to(settings::confirm_revoke),
-            )
-            .route(
-                "/settings/tokens/{id}/revoke",
-                web::post().to(settings::revoke),
-            )
-            .route("/webhooks", web::get().to(webhooks::list))
-            .route("/webhooks", web::post().to(webhooks::create))
-            .route("/webhooks/new", web::get().to(webhooks::new_form))
-            .route("/webhooks/{id}", web::get().to(webhooks::show))
-            .route("/webhooks/{id}", web::post().to(webhooks::update))
-            .route("/webhooks/{id}/test", web::post().to(webhooks::test))
-            .route("/webhooks/{id}/reveal", web::post().to(webhooks::reveal))
-            .route("/webhooks/{id}/rotate", web::post().to(webhooks::rotate))
-            .route(
-                "/webhooks/{id}/status",
-                web::post().to(webhooks::set_status),
-            )
-            .route(
-                "/webhooks/{id}/delete",
-                web::get().to(webhooks::confirm_delete),
-            )
-            .route("/webhooks/{id}/delete", web::post().to(webhooks::delete))
-            .route(
-                "/deliveries/{id}/redeliver",
-                web::post().to(webhooks::redeliver),
             )
             .default_service(web::to(not_found)),
     );

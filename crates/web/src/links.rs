@@ -195,7 +195,9 @@ pub async fn create(
     let domain_id = path.into_inner();
     let back = tracking_path(domain_id);
     let mut conn = state.conn().await?;
-    match links::create(&mut conn, user.ctx.workspace_id, domain_id, form.input).await {
+    let created = links::create(&mut conn, user.ctx.workspace_id, domain_id, form.input).await;
+    state.clicks.forget_destinations();
+    match created {
         Ok(l) => Ok(redirect_with(
             &back,
             "success",
@@ -406,7 +408,9 @@ pub async fn update(
     let id = path.into_inner();
     let back = format!("/links/{id}");
     let mut conn = state.conn().await?;
-    match links::update(&mut conn, user.ctx.workspace_id, id, form.input).await {
+    let updated = links::update(&mut conn, user.ctx.workspace_id, id, form.input).await;
+    state.clicks.forget_destinations();
+    match updated {
         Ok(l) => Ok(redirect_with(
             &back,
             "success",
@@ -454,6 +458,7 @@ pub async fn delete(
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
     let link = links::delete(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
+    state.clicks.forget_destinations();
     Ok(redirect_with(
         &tracking_path(link.row.domain_id),
         "success",

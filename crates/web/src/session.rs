@@ -123,8 +123,15 @@ pub fn take_flash(req: &HttpRequest) -> Option<Flash> {
     })
 }
 
+/// Expires the flash cookie. Without `Secure`, as the page does not know the scheme: a removal
+/// needs none (a browser lets an https page expire a `Secure` cookie with it), and over http a
+/// `Secure` one would be ignored.
 pub fn clear_flash(resp: &mut HttpResponse) {
-    let mut c = Cookie::build(FLASH_COOKIE, "").path("/").finish();
+    let mut c = Cookie::build(FLASH_COOKIE, "")
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .finish();
     c.make_removal();
     let _ = resp.add_cookie(&c);
 }

@@ -528,8 +528,7 @@ fn unprocessable(template: &impl Template) -> WebResult<HttpResponse> {
 
 async fn target_check(state: &AppState, url: &str) -> Result<(), String> {
     webhooks::validate_url(url).map_err(|e| e.to_string())?;
-    postback_api::delivery::ssrf::check_target(url.trim(), state.delivery.allow_private_targets)
-        .await
+    postback_api::delivery::ssrf::check_target(url.trim(), &state.delivery).await
 }
 
 pub async fn create(

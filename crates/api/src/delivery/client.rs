@@ -1,6 +1,7 @@
-//! The HTTP client deliveries go through: a timeout, no redirects, a resolver that drops refused
-//! addresses (so a name that changes its DNS after the webhook was saved is still caught), and
-//! responses read only as far as the stored excerpt.
+//! The HTTP client deliveries go through: a timeout, no redirects, names resolved through the
+//! delivery lookup with refused addresses dropped (so a name that changes its DNS after the
+//! webhook was saved is still caught) and, while private targets are refused, no proxy (which
+//! would resolve names itself); responses are read only as far as the stored excerpt.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -8,20 +9,32 @@ use std::time::{Duration, Instant};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use super::ssrf;
+use super::lookup::Lookup;
+use super::{ssrf, DeliveryConfig};
 
-struct GuardedResolver;
+/// Resolves through the delivery [`Lookup`]; unless private targets are allowed, drops refused
+/// addresses and fails when none is left.
+struct GuardedResolver {
+    lookup: Lookup,
+    allow_private: bool,
+}
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
+        let lookup = self.lookup.clone();
+        let allow_private = self.allow_private;
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> = lookup
+                .resolve(&host)
+                .await?
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, 0))
+                .collect();
             let allowed: Vec<SocketAddr> = addrs
                 .iter()
                 .copied()
-                .filter(|a| ssrf::refusal(a.ip()).is_none())
+                .filter(|a| allow_private || ssrf::refusal(a.ip()).is_none())
                 .collect();
             if allowed.is_empty() {
                 let why = addrs
@@ -60,17 +73,31 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(timeout: Duration, allow_private: bool) -> Self {
+    /// A client with the configuration's timeout, private-target policy and lookup.
+    pub fn new(config: &DeliveryConfig) -> Self {
+        let timeout = config.timeout;
+        let allow_private = config.allow_private_targets;
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Postback-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(64);
+            .pool_max_idle_per_host(64)
+            .dns_resolver(Arc::new(GuardedResolver {
+                lookup: config.lookup.clone(),
+                allow_private,
+            }));
         if !allow_private {
-            builder = builder.dns_resolver(Arc::new(GuardedResolver));
+            // Through a proxy (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) the proxy would resolve
+            // the target's name, out of the guard's sight, and could reach private addresses.
+            builder = builder.no_proxy();
         }
-        let http = builder.build().unwrap_or_else(|_| reqwest::Client::new());
+        // Built once at start-up. Falling back to a default client would send deliveries without
+        // the guard, the timeout or the redirect policy, so a failure here (the TLS back end
+        // cannot start) stops the server instead: it fails closed.
+        let http = builder
+            .build()
+            .unwrap_or_else(|e| panic!("the delivery HTTP client cannot be built: {e}"));
         Self {
             http,
             allow_private,

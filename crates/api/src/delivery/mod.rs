@@ -2,6 +2,7 @@
 //! worker that drains the queue in PostgreSQL.
 
 pub mod client;
+pub mod lookup;
 pub mod signing;
 pub mod ssrf;
 pub mod worker;
@@ -22,6 +23,9 @@ pub struct DeliveryConfig {
     pub allow_private_targets: bool,
     /// Where the ad platforms' APIs live.
     pub platform_urls: postback_domain::deliveries::PlatformUrls,
+    /// How webhook host names are resolved, when a target is saved and when it is sent: the
+    /// system resolver (tests hand in a fake; no setting changes it).
+    pub lookup: lookup::Lookup,
 }
 
 impl Default for DeliveryConfig {
@@ -36,6 +40,7 @@ impl Default for DeliveryConfig {
             lease: None,
             allow_private_targets: false,
             platform_urls: Default::default(),
+            lookup: lookup::Lookup::system(),
         }
     }
 }

@@ -4,6 +4,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use super::DeliveryConfig;
+
 /// Why an address is refused, or None when it is a public address.
 pub fn refusal(ip: IpAddr) -> Option<&'static str> {
     match ip {
@@ -82,10 +84,10 @@ fn v6_refusal(ip: Ipv6Addr) -> Option<&'static str> {
 }
 
 /// Checks a target before it is saved: an address literal must be public; a name must not
-/// resolve to a refused address. A name that does not resolve now is accepted (DNS may change;
-/// the check at send time decides).
-pub async fn check_target(url: &str, allow_private: bool) -> Result<(), String> {
-    if allow_private {
+/// resolve (through the delivery lookup) to a refused address. A name that does not resolve now
+/// is accepted (DNS may change; the check at send time decides).
+pub async fn check_target(url: &str, config: &DeliveryConfig) -> Result<(), String> {
+    if config.allow_private_targets {
         return Ok(());
     }
     let sample = postback_domain::webhooks::expand_tokens(
@@ -93,7 +95,6 @@ pub async fn check_target(url: &str, allow_private: bool) -> Result<(), String> 
         &postback_domain::webhooks::TokenValues::sample(),
     );
     let parsed = url::Url::parse(&sample).map_err(|e| format!("url is not a valid URL ({e})"))?;
-    let port = parsed.port_or_known_default().unwrap_or(443);
     match parsed.host() {
         Some(url::Host::Ipv4(ip)) => refuse(IpAddr::V4(ip), &ip.to_string()),
         Some(url::Host::Ipv6(ip)) => refuse(IpAddr::V6(ip), &ip.to_string()),
@@ -103,9 +104,9 @@ pub async fn check_target(url: &str, allow_private: bool) -> Result<(), String> 
                     "url: {name} is a loopback address; webhooks must target a public address"
                 ));
             }
-            if let Ok(addrs) = tokio::net::lookup_host((name, port)).await {
-                for a in addrs {
-                    refuse(a.ip(), name)?;
+            if let Ok(addrs) = config.lookup.resolve(name).await {
+                for ip in addrs {
+                    refuse(ip, name)?;
                 }
             }
             Ok(())
@@ -169,16 +170,57 @@ mod tests {
         }
     }
 
+    fn strict() -> DeliveryConfig {
+        DeliveryConfig {
+            allow_private_targets: false,
+            ..DeliveryConfig::default()
+        }
+    }
+
     #[tokio::test]
     async fn literal_and_localhost_targets_are_refused_at_save() {
-        assert!(check_target("http://127.0.0.1:9/x", false).await.is_err());
-        assert!(check_target("http://[::ffff:192.168.0.1]/", false)
+        let strict = strict();
+        assert!(check_target("http://127.0.0.1:9/x", &strict).await.is_err());
+        assert!(check_target("http://[::ffff:192.168.0.1]/", &strict)
             .await
             .is_err());
-        assert!(check_target("http://localhost:8080/", false).await.is_err());
-        assert!(check_target("http://127.0.0.1:9/x", true).await.is_ok());
+        assert!(check_target("http://localhost:8080/", &strict)
+            .await
+            .is_err());
+        let lenient = DeliveryConfig {
+            allow_private_targets: true,
+            ..strict.clone()
+        };
+        assert!(check_target("http://127.0.0.1:9/x", &lenient).await.is_ok());
         // Does not resolve here: accepted now, checked again at send time.
-        assert!(check_target("https://your-app.com.invalid/webhook", false)
+        assert!(
+            check_target("https://your-app.com.invalid/webhook", &strict)
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn names_are_checked_with_the_configured_lookup() {
+        let config = DeliveryConfig {
+            lookup: crate::delivery::lookup::Lookup::new(|host| {
+                let ip: IpAddr = if host == "inside.example" {
+                    "10.1.2.3".parse().expect("ip")
+                } else {
+                    "93.184.216.34".parse().expect("ip")
+                };
+                Box::pin(async move { Ok(vec![ip]) })
+            }),
+            ..strict()
+        };
+        let refused = check_target("https://inside.example/hook", &config)
+            .await
+            .expect_err("a private answer is refused");
+        assert!(
+            refused.contains("inside.example resolves to 10.1.2.3"),
+            "{refused}"
+        );
+        assert!(check_target("https://outside.example/hook", &config)
             .await
             .is_ok());
     }

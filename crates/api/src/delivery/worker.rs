@@ -150,7 +150,7 @@ pub fn start(
         wake.clone(),
         unrecorded.clone(),
     ));
-    let client = Client::new(config.timeout, config.allow_private_targets);
+    let client = Client::new(&config);
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let timeout = config.timeout;
     let config = Arc::new(config);

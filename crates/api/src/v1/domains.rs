@@ -79,6 +79,7 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     domains::delete(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    state.clicks.forget_destinations();
     Ok(HttpResponse::NoContent().finish())
 }
 

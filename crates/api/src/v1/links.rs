@@ -220,6 +220,7 @@ pub async fn create(
     let input = LinkBody::from_json(&body)?.input();
     let mut conn = state.conn().await?;
     let link = links::create(&mut conn, user.0.workspace_id, path.into_inner(), input).await?;
+    state.clicks.forget_destinations();
     Ok(HttpResponse::Created().json(LinkView::new(link, &state.base_url)))
 }
 
@@ -269,6 +270,7 @@ pub async fn update(
     let input = LinkBody::from_json(&body)?.input();
     let mut conn = state.conn().await?;
     let link = links::update(&mut conn, user.0.workspace_id, path.into_inner(), input).await?;
+    state.clicks.forget_destinations();
     Ok(HttpResponse::Ok().json(LinkView::new(link, &state.base_url)))
 }
 
@@ -280,6 +282,7 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     links::delete(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    state.clicks.forget_destinations();
     Ok(HttpResponse::NoContent().finish())
 }
 

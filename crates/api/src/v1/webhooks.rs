@@ -102,7 +102,7 @@ pub fn changes_from(body: &Map<String, Value>) -> ApiResult<Changes> {
 async fn check_target(state: &AppState, url: Option<&str>) -> ApiResult<()> {
     if let Some(url) = url {
         webhooks::validate_url(url)?;
-        ssrf::check_target(url.trim(), state.delivery.allow_private_targets)
+        ssrf::check_target(url.trim(), &state.delivery)
             .await
             .map_err(ApiError::BadRequest)?;
     }

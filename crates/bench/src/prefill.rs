@@ -1,0 +1,153 @@
+//! `--prefill-events N`: before the load, fill the database as a busy installation would be, so
+//! the run shows how ingest and delivery cost grow with stored data. Other tenants get
+//! `domains - 1` workspaces with a domain each; `keys` inbound keys and `webhooks` webhooks are
+//! spread over the domains (webhooks over the other tenants' only, so the bench's own events
+//! fire what `--webhook` asks for and nothing more); `N` purchases are spread over all domains,
+//! the bench's included, received over the last seven days, with time-ordered ids as Postback
+//! writes them; every event of another tenant has one succeeded delivery. Then `VACUUM ANALYZE`,
+//! as autovacuum would have done by then, and a `CHECKPOINT`.
+
+use std::time::Instant;
+
+use anyhow::{ensure, Context, Result};
+
+pub struct Fill {
+    pub events: u64,
+    pub domains: u64,
+    pub keys: u64,
+    pub webhooks: u64,
+}
+
+/// A UUID whose first 48 bits are the millisecond time of `t` (like the UUIDv7 ids Postback
+/// makes), the rest from `seed`: rows land at the right edge of the primary-key index in time
+/// order, as in production.
+const TIME_ORDERED_ID: &str = "(lpad(to_hex((extract(epoch FROM {t}) * 1000)::bigint), 12, '0') \
+                               || substr(md5({seed}), 1, 20))::uuid";
+
+fn time_ordered_id(t: &str, seed: &str) -> String {
+    TIME_ORDERED_ID.replace("{t}", t).replace("{seed}", seed)
+}
+
+/// The statements, in order; `{ws}` and `{domain}` are the bench's own workspace and domain.
+fn statements(fill: &Fill, workspace_id: &str, domain_id: &str) -> Vec<String> {
+    let others = fill.domains.saturating_sub(1).max(1);
+    let all = others + 1;
+    let event_id = time_ordered_id("x.t", "'e' || g");
+    let delivery_id = time_ordered_id("e.received_at", "'d' || e.id::text");
+    vec![
+        format!(
+            "CREATE TABLE bench_prefill AS \
+             SELECT gen_random_uuid() AS ws, gen_random_uuid() AS id, g AS n \
+             FROM generate_series(1, {others}) g"
+        ),
+        "INSERT INTO workspaces (id, name, plan) \
+         SELECT ws, 'Prefill tenant ' || n, 'command' FROM bench_prefill"
+            .into(),
+        "INSERT INTO domains (id, workspace_id, hostname, site_id) \
+         SELECT id, ws, 'tenant-' || n || '.example.com', 'pf' || substr(md5(id::text), 1, 20) \
+         FROM bench_prefill"
+            .into(),
+        format!(
+            "INSERT INTO bench_prefill (ws, id, n) VALUES ('{workspace_id}'::uuid, '{domain_id}'::uuid, 0)"
+        ),
+        // The bench already made one key.
+        format!(
+            "INSERT INTO inbound_keys (id, workspace_id, domain_id, name, key_hash, prefix) \
+             SELECT gen_random_uuid(), d.ws, d.id, 'Prefill key ' || g, \
+                    sha256(convert_to('prefill-key-' || g || '-' || d.id, 'UTF8')), 'cc_live_pf' \
+             FROM generate_series(1, {keys}) g JOIN bench_prefill d ON d.n = g % {all}",
+            keys = fill.keys.saturating_sub(1),
+        ),
+        format!(
+            "INSERT INTO webhooks (id, workspace_id, domain_id, name, url) \
+             SELECT gen_random_uuid(), d.ws, d.id, 'Prefill webhook ' || g, \
+                    'https://hooks.example.com/postback/' || g \
+             FROM generate_series(1, {webhooks}) g JOIN bench_prefill d ON d.n = 1 + g % {others}",
+            webhooks = fill.webhooks,
+        ),
+        format!(
+            "INSERT INTO events (id, workspace_id, domain_id, event_name, email, email_sha256, \
+                                 payload, products, occurred_at, received_at, value, currency, \
+                                 order_id, first_name, last_name) \
+             SELECT {event_id}, d.ws, d.id, 'purchase', x.email, \
+                    sha256(convert_to(x.email, 'UTF8')), '{{}}', '[]', x.t, x.t, \
+                    (500 + g % 49500) / 100.0, 'USD', 'PF-' || g, 'Ada', 'Lovelace' \
+             FROM generate_series(1::bigint, {events}) g \
+             JOIN bench_prefill d ON d.n = g % {all} \
+             CROSS JOIN LATERAL (SELECT now() - interval '7 days' * g / {events} AS t, \
+                                        'customer-' || (g * 7919 % 200000) || '@prefill.example' \
+                                        AS email) x",
+            events = fill.events.max(1),
+        ),
+        format!(
+            "INSERT INTO deliveries (id, workspace_id, webhook_id, event_id, url, status, \
+                                     attempts, round_attempts, next_attempt_at, \
+                                     last_status_code, created_at, completed_at) \
+             SELECT {delivery_id}, e.workspace_id, w.id, e.id, w.url, 'succeeded', 1, 1, \
+                    e.received_at, 200, e.received_at, e.received_at \
+             FROM events e \
+             JOIN LATERAL (SELECT id, url FROM webhooks \
+                           WHERE workspace_id = e.workspace_id AND domain_id = e.domain_id \
+                           ORDER BY id LIMIT 1) w ON true \
+             WHERE e.domain_id <> '{domain_id}'::uuid"
+        ),
+        "DROP TABLE bench_prefill".into(),
+        "VACUUM ANALYZE workspaces, domains, inbound_keys, webhooks, events, deliveries".into(),
+        // The fill wrote about a gigabyte of WAL: without this, the checkpoints it calls for
+        // (and the full-page images after each) would land in the measured window.
+        "CHECKPOINT".into(),
+    ]
+}
+
+/// Runs the fill on the server's database, printing how long each part took.
+pub async fn run(db_url: &str, fill: &Fill, workspace_id: &str, domain_id: &str) -> Result<()> {
+    ensure!(
+        uuid_like(workspace_id) && uuid_like(domain_id),
+        "unexpected ids from the server: {workspace_id} {domain_id}"
+    );
+    eprintln!(
+        "prefill: {} events, {} domains, {} keys, {} webhooks",
+        fill.events, fill.domains, fill.keys, fill.webhooks
+    );
+    let started = Instant::now();
+    for sql in statements(fill, workspace_id, domain_id) {
+        let t = Instant::now();
+        crate::db::exec(db_url, &sql)
+            .await
+            .context("filling the database")?;
+        let head: String = sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+        eprintln!("prefill: {head} … {:.1} s", t.elapsed().as_secs_f64());
+    }
+    eprintln!("prefill: done in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Only hex digits and dashes: the ids are spliced into the statements.
+fn uuid_like(s: &str) -> bool {
+    s.len() == 36 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked_before_they_are_spliced_in() {
+        assert!(uuid_like("0192f1c4-5b6e-7a8b-9c0d-1e2f3a4b5c6d"));
+        assert!(!uuid_like("0192f1c4'; DROP TABLE events; --aaaaa"));
+    }
+
+    #[test]
+    fn every_other_tenant_gets_a_share() {
+        let fill = Fill {
+            events: 1000,
+            domains: 100,
+            keys: 1000,
+            webhooks: 1000,
+        };
+        let sql = statements(&fill, "w", "d").join("\n");
+        assert!(sql.contains("generate_series(1, 99)"));
+        assert!(sql.contains("generate_series(1, 999) g JOIN bench_prefill d ON d.n = g % 100"));
+        assert!(sql.contains("generate_series(1, 1000) g JOIN bench_prefill d ON d.n = 1 + g % 99"));
+    }
+}
