@@ -54,40 +54,33 @@ pub async fn lift_quota(url: &str, workspace_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Rows in `events` for the domain.
-pub async fn count_events(url: &str, domain_id: &str) -> Result<u64> {
+/// One `count(*) AS n` statement with one id parameter.
+async fn count(url: &str, sql: &str, id: &str, what: &str) -> Result<u64> {
     #[derive(diesel::QueryableByName)]
     struct Count {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
     let mut conn = connect(url).await?;
-    let rows: Vec<Count> =
-        diesel::sql_query("SELECT count(*) AS n FROM events WHERE domain_id = $1::uuid")
-            .bind::<diesel::sql_types::Text, _>(domain_id)
-            .load(&mut conn)
-            .await
-            .context("counting the stored events")?;
+    let rows: Vec<Count> = diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Text, _>(id)
+        .load(&mut conn)
+        .await
+        .with_context(|| format!("counting {what}"))?;
     let n = <[Count]>::first(&rows).map_or(0, |c| c.n);
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
+/// Rows in `events` for the domain.
+pub async fn count_events(url: &str, domain_id: &str) -> Result<u64> {
+    let sql = "SELECT count(*) AS n FROM events WHERE domain_id = $1::uuid";
+    count(url, sql, domain_id, "the stored events").await
+}
+
 /// Touches (clicks) recorded for the tracking link.
 pub async fn count_clicks(url: &str, link_id: &str) -> Result<u64> {
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let mut conn = connect(url).await?;
-    let rows: Vec<Count> =
-        diesel::sql_query("SELECT count(*) AS n FROM touches WHERE link_id = $1::uuid")
-            .bind::<diesel::sql_types::Text, _>(link_id)
-            .load(&mut conn)
-            .await
-            .context("counting the stored clicks")?;
-    let n = <[Count]>::first(&rows).map_or(0, |c| c.n);
-    Ok(u64::try_from(n).unwrap_or(0))
+    let sql = "SELECT count(*) AS n FROM touches WHERE link_id = $1::uuid";
+    count(url, sql, link_id, "the stored clicks").await
 }
 
 /// The workspace's rows in `deliveries`: (all, not in status `succeeded`).
@@ -116,19 +109,7 @@ pub async fn count_deliveries(url: &str, workspace_id: &str) -> Result<(u64, u64
 
 /// The workspace's deliveries in status `pending` (through the partial index on pending rows).
 pub async fn count_pending(url: &str, workspace_id: &str) -> Result<u64> {
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let mut conn = connect(url).await?;
-    let rows: Vec<Count> = diesel::sql_query(
-        "SELECT count(*) AS n FROM deliveries WHERE status = 'pending' AND workspace_id = $1::uuid",
-    )
-    .bind::<diesel::sql_types::Text, _>(workspace_id)
-    .load(&mut conn)
-    .await
-    .context("counting the pending deliveries")?;
-    let n = <[Count]>::first(&rows).map_or(0, |c| c.n);
-    Ok(u64::try_from(n).unwrap_or(0))
+    let sql =
+        "SELECT count(*) AS n FROM deliveries WHERE status = 'pending' AND workspace_id = $1::uuid";
+    count(url, sql, workspace_id, "the pending deliveries").await
 }
