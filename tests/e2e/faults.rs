@@ -1218,3 +1218,108 @@ async fn two_instances_under_load_share_the_queue_and_a_graceful_shutdown_releas
     b.signal("-TERM");
     b.wait(Duration::from_secs(30)).await;
 }
+
+/// A batch can be stored in two parts: the unlimited plans' events in one statement, then the
+/// quota-checked ones in a transaction. When the second part fails after the first committed,
+/// only its own submissions may fail: the stored ones are answered 200 and never retried (a
+/// retry would store them twice).
+#[tokio::test]
+async fn a_batch_stored_in_part_answers_each_submission_for_itself() {
+    let app = TestApp::spawn().await;
+    let db = pg(&app.db_url).await;
+    let fast = app.signup("fast-path@batch.test").await;
+    let fast_domain = fast.add_domain("fast.batch.test").await;
+    let (_, fast_key) = fast.add_key(&fast_domain, "Backend").await;
+    // Command has no monthly quota: its events take the single-statement path.
+    app.sql(&format!(
+        "UPDATE workspaces SET plan = 'command' WHERE id = '{}'",
+        fast.workspace_id
+    ))
+    .await;
+    // Pulse does: its events take the exact path, which this trigger makes slow and then fail.
+    let exact = app.signup("exact-path@batch.test").await;
+    let exact_domain = exact.add_domain("exact.batch.test").await;
+    let (_, exact_key) = exact.add_key(&exact_domain, "Backend").await;
+    db.batch_execute(&format!(
+        "CREATE FUNCTION refuse_event() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN PERFORM pg_sleep(0.4); RAISE EXCEPTION 'refused by the test'; END $$;
+         CREATE TRIGGER refuse_event BEFORE INSERT ON events FOR EACH ROW
+         WHEN (NEW.workspace_id = '{}') EXECUTE FUNCTION refuse_event();",
+        exact.workspace_id
+    ))
+    .await
+    .expect("trigger");
+
+    let post = |key: String, n: usize| {
+        let url = app.url("/__cc/inbound");
+        tokio::spawn(async move {
+            let resp = reqwest::Client::new()
+                .post(url)
+                .header("X-CC-Api-Key", key)
+                .json(&json!({"email": format!("buyer{n}@batch.test"), "event": "purchase", "value": n}))
+                .send()
+                .await
+                .expect("inbound");
+            let status = resp.status();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        })
+    };
+    // Both committers busy with a slow exact-path batch...
+    let busy = [post(exact_key.clone(), 0), {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        post(exact_key.clone(), 1)
+    }];
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    // ...so these queue up and are committed together: 20 fast-path events and one that fails.
+    let mut mixed: Vec<_> = (0..20).map(|n| post(fast_key.clone(), 100 + n)).collect();
+    mixed.push(post(exact_key.clone(), 2));
+    let refused = mixed.pop().expect("exact").await.expect("task");
+
+    let mut ids = HashSet::new();
+    for task in mixed {
+        let (status, answer) = task.await.expect("task");
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["duplicate"], Value::Null, "{answer}");
+        ids.insert(answer["eventId"].as_str().expect("eventId").to_owned());
+    }
+    assert_eq!(ids.len(), 20);
+    let stored = count(
+        &db,
+        &format!(
+            "SELECT count(*) FROM events WHERE workspace_id = '{}'",
+            fast.workspace_id
+        ),
+    )
+    .await;
+    assert_eq!(stored, 20, "each event answered 200 is stored once");
+    let answered: i64 = db
+        .query_one(
+            "SELECT count(*) FROM events WHERE id::text = ANY($1)",
+            &[&ids.iter().cloned().collect::<Vec<String>>()],
+        )
+        .await
+        .expect("ids")
+        .get(0);
+    assert_eq!(answered, 20, "the ids answered are the ids stored");
+
+    for task in busy {
+        let (status, answer) = task.await.expect("task");
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{answer}");
+    }
+    assert_eq!(
+        refused.0,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        refused.1
+    );
+    assert!(refused.1["error"].is_string(), "{}", refused.1);
+    let none = count(
+        &db,
+        &format!(
+            "SELECT count(*) FROM events WHERE workspace_id = '{}'",
+            exact.workspace_id
+        ),
+    )
+    .await;
+    assert_eq!(none, 0);
+}

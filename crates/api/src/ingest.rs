@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::delivery::worker::{Direct, DirectSender};
+use crate::delivery::worker::DirectSender;
 use crate::error::ApiError;
 
 const MAX_BATCH: usize = 512;
@@ -27,6 +27,18 @@ struct Job {
     reply: oneshot::Sender<Result<Outcome, ApiError>>,
 }
 
+/// Deliveries claimed at insert (see [`Ingestor::start`]).
+#[derive(Clone)]
+pub struct Direct {
+    /// This instance's worker, which sends them.
+    pub sender: DirectSender,
+    /// The claim's lease, in seconds.
+    pub lease: f64,
+    /// How long after the commit an attempt may still start, in seconds.
+    pub window: f64,
+    pub platform_urls: postback_domain::deliveries::PlatformUrls,
+}
+
 #[derive(Clone)]
 pub struct Ingestor {
     tx: mpsc::Sender<Job>,
@@ -36,14 +48,10 @@ pub struct Ingestor {
 
 impl Ingestor {
     /// Spawns the committers on the current Tokio runtime. With `direct`, deliveries to active
-    /// webhooks are claimed by the statement that stores their event (for `lease` seconds, the
-    /// second element) and started only within `window` seconds of the commit (the third), and
-    /// handed to this instance's worker after the commit.
-    pub fn start(
-        pool: DbPool,
-        database_url: &str,
-        direct: Option<(DirectSender, f64, f64)>,
-    ) -> Self {
+    /// webhooks and enabled platform connections are claimed by the statement that stores their
+    /// event (for `direct.lease` seconds), handed to this instance's worker after the commit,
+    /// and started only within `direct.window` seconds of it.
+    pub fn start(pool: DbPool, database_url: &str, direct: Option<Direct>) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         let in_flight = Arc::new(AtomicUsize::new(0));
@@ -153,18 +161,21 @@ async fn commit(
     subs: &[Submission],
     shard: i16,
     prefetched: Option<Prefetched>,
-    direct: Option<&(DirectSender, f64, f64)>,
-) -> Result<Vec<Outcome>, DomainError> {
+    direct: Option<&Direct>,
+) -> Result<Vec<Result<Outcome, DomainError>>, DomainError> {
     let h = connection(database_url, held).await?;
-    let lease = direct.map(|d| d.1);
+    let claim = direct.map(|d| events::ClaimAtInsert {
+        lease: d.lease,
+        platform_urls: &d.platform_urls,
+    });
     let committed = std::time::Instant::now();
-    match events::ingest_batch(pool, &h.fast, subs, shard, prefetched, lease).await {
+    match events::ingest_batch(pool, &h.fast, subs, shard, prefetched, claim.as_ref()).await {
         Ok((outcomes, claimed)) => {
-            if let Some((tx, _, window)) = direct {
+            if let Some(d) = direct {
                 // Leave the attempt its whole timeout inside the lease.
-                let send_before = committed + std::time::Duration::from_secs_f64(*window);
+                let send_before = committed + std::time::Duration::from_secs_f64(d.window);
                 for c in claimed {
-                    let _ = tx.send(Direct {
+                    let _ = d.sender.send(crate::delivery::worker::Direct {
                         claimed: c,
                         send_before,
                     });
@@ -185,7 +196,7 @@ async fn committer(
     rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     in_flight: Arc<AtomicUsize>,
     shard: i16,
-    direct: Option<(DirectSender, f64, f64)>,
+    direct: Option<Direct>,
 ) {
     let mut held: Option<Held> = None;
     loop {
@@ -213,7 +224,7 @@ async fn committer(
         drop(queue);
         let (subs, replies): (Vec<Submission>, Vec<_>) =
             batch.into_iter().map(|j| (j.submission, j.reply)).unzip();
-        match commit(
+        let results = match commit(
             &pool,
             &database_url,
             &mut held,
@@ -224,46 +235,68 @@ async fn committer(
         )
         .await
         {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
-            }
-            Err(DomainError::Unavailable(cause)) => {
-                tracing::error!(%cause, size = subs.len(), "inbound batch: database unavailable");
-                for reply in replies {
-                    let _ = reply.send(Err(ApiError::Unavailable(
-                        "Database unavailable: the event was not stored, retry shortly".into(),
-                    )));
-                }
-            }
-            Err(err) if subs.len() > 1 => {
-                // One bad row must not fail its neighbours: commit each on its own.
-                tracing::warn!(cause = %err, size = subs.len(), "inbound batch failed; retrying one by one");
-                for (submission, reply) in subs.iter().zip(replies) {
-                    let result = commit(
-                        &pool,
-                        &database_url,
-                        &mut held,
-                        std::slice::from_ref(submission),
-                        shard,
-                        None,
-                        direct.as_ref(),
-                    )
-                    .await
-                    .map_err(api_error)
-                    .and_then(|mut o| {
-                        o.pop()
-                            .ok_or_else(|| ApiError::Internal("Internal server error".into()))
-                    });
-                    let _ = reply.send(result);
-                }
-            }
-            Err(err) => {
-                for reply in replies {
-                    let _ = reply.send(Err(api_error(DomainError::internal(err.to_string()))));
-                }
-            }
+            Ok(results) => results,
+            // Nothing was stored: every submission fails with the same error.
+            Err(err) => subs.iter().map(|_| Err(err.replicate())).collect(),
+        };
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        if failed > 0 {
+            let cause = results.iter().find_map(|r| r.as_ref().err());
+            tracing::warn!(
+                cause = %cause.map(ToString::to_string).unwrap_or_default(),
+                size = subs.len(),
+                failed,
+                "inbound batch: some submissions were not stored"
+            );
         }
+        for ((submission, reply), result) in subs.iter().zip(replies).zip(results) {
+            let answer = match result {
+                Ok(outcome) => Ok(outcome),
+                Err(DomainError::Unavailable(_)) => Err(unavailable()),
+                // One bad row must not fail its neighbours: a submission the batch did not store
+                // is committed on its own (the stored ones are not retried, which would store
+                // them twice).
+                Err(_) if subs.len() > 1 => {
+                    commit_alone(&pool, &database_url, &mut held, submission, shard, &direct).await
+                }
+                Err(err) => Err(api_error(err)),
+            };
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+fn unavailable() -> ApiError {
+    ApiError::Unavailable("Database unavailable: the event was not stored, retry shortly".into())
+}
+
+/// Commits one submission as a batch of its own.
+async fn commit_alone(
+    pool: &DbPool,
+    database_url: &str,
+    held: &mut Option<Held>,
+    submission: &Submission,
+    shard: i16,
+    direct: &Option<Direct>,
+) -> Result<Outcome, ApiError> {
+    let result = commit(
+        pool,
+        database_url,
+        held,
+        std::slice::from_ref(submission),
+        shard,
+        None,
+        direct.as_ref(),
+    )
+    .await
+    .and_then(|mut results| {
+        results
+            .pop()
+            .unwrap_or_else(|| Err(DomainError::internal("submission left unanswered")))
+    });
+    match result {
+        Ok(outcome) => Ok(outcome),
+        Err(DomainError::Unavailable(_)) => Err(unavailable()),
+        Err(err) => Err(api_error(err)),
     }
 }

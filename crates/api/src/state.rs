@@ -60,6 +60,7 @@ impl AppState {
         );
         let lease = worker::lease_secs(&delivery);
         let window = worker::direct_window_secs(&delivery);
+        let platform_urls = delivery.platform_urls.clone();
         Self {
             worker,
             metrics,
@@ -80,7 +81,16 @@ impl AppState {
             )),
             delivery,
             clicks: crate::clicks::ClickWriter::start(pool.clone(), database_url),
-            ingestor: Ingestor::start(pool.clone(), database_url, Some((direct, lease, window))),
+            ingestor: Ingestor::start(
+                pool.clone(),
+                database_url,
+                Some(crate::ingest::Direct {
+                    sender: direct,
+                    lease,
+                    window,
+                    platform_urls,
+                }),
+            ),
             pool,
             // The scheme as a URL parser reads it: `HTTPS://…` is https too.
             secure_cookies: url::Url::parse(&base_url).is_ok_and(|u| u.scheme() == "https"),

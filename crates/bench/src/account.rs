@@ -14,30 +14,42 @@ pub struct Account {
 
 /// Signs up a unique user (`bench-<run>@example.com`), adds `bench-<run>.example.com` and a key.
 /// With `webhook`, also a webhook to that URL for every event (an empty `events` list); with
-/// `link`, a tracking link with that slug and two targets weighted 1:3.
+/// `link`, a tracking link with that slug and two targets weighted 1:3; with `meta`, the
+/// domain's Meta connection (a pixel id and an access token; the server's `POSTBACK_META_URL`
+/// decides where its requests go).
 pub async fn create(
     base: &str,
     run_id: &str,
     webhook: Option<&str>,
     link: Option<&str>,
+    meta: bool,
 ) -> Result<Account> {
     let http = reqwest::Client::builder()
         .cookie_store(true)
         .timeout(std::time::Duration::from_secs(30))
         .build()?;
-    let post = |path: String, body: Value| {
-        let req = http.post(format!("{base}{path}")).json(&body);
+    let call = |method: reqwest::Method, path: String, body: Value| {
+        let req = http
+            .request(method.clone(), format!("{base}{path}"))
+            .json(&body);
         async move {
-            let resp = req.send().await.with_context(|| format!("POST {path}"))?;
+            let resp = req
+                .send()
+                .await
+                .with_context(|| format!("{method} {path}"))?;
             let status = resp.status();
-            let text = resp.text().await.with_context(|| format!("POST {path}"))?;
+            let text = resp
+                .text()
+                .await
+                .with_context(|| format!("{method} {path}"))?;
             if !status.is_success() {
-                bail!("POST {path} answered {status}: {text}");
+                bail!("{method} {path} answered {status}: {text}");
             }
             serde_json::from_str::<Value>(&text)
-                .with_context(|| format!("POST {path} answered non-JSON: {text}"))
+                .with_context(|| format!("{method} {path} answered non-JSON: {text}"))
         }
     };
+    let post = |path: String, body: Value| call(reqwest::Method::POST, path, body);
     let field = |v: &Value, name: &str, what: &str| -> Result<String> {
         v[name]
             .as_str()
@@ -70,6 +82,17 @@ pub async fn create(
         post(
             "/v1/integrations/webhooks".into(),
             json!({ "url": url, "events": [], "name": "bench receiver" }),
+        )
+        .await?;
+    }
+    if meta {
+        call(
+            reqwest::Method::PUT,
+            format!("/v1/domains/{domain_id}/connections/meta"),
+            json!({
+                "settings": { "pixelId": "1234567890123456" },
+                "credentials": { "accessToken": format!("EAAB-bench-{run_id}") },
+            }),
         )
         .await?;
     }

@@ -14,6 +14,11 @@
 //! distinct `webhook-id`s), events never delivered, and the deliveries rows not `succeeded`.
 //! Any event never delivered or any duplicate fails the run.
 //!
+//! `--platform` adds an ad platform: a second receiver playing Meta's Conversions API, the
+//! server started with `POSTBACK_META_URL` pointing at it, and the domain's Meta connection, so
+//! every event goes to the webhook (with `--webhook`) and to Meta; the same figures are reported
+//! for it.
+//!
 //! `postback-bench go`: the same load shape against a tracking link's redirect,
 //! `GET /__cc/go/{slug}?utm_source=…&gclid=…` with a browser's User-Agent; reports redirects/s
 //! and latency, and checks that the database holds exactly one touch per 302 (each click is
@@ -106,6 +111,12 @@ struct InboundArgs {
     /// (the bench's own runs with POSTBACK_ALLOW_PRIVATE_TARGETS=true).
     #[arg(long)]
     webhook: bool,
+    /// Also forward every event to an ad platform: a fake Meta Conversions API in this process
+    /// (answering as Meta does), the server started with POSTBACK_META_URL pointing at it, and
+    /// the domain's Meta connection. Reported like --webhook (the event id stands for the
+    /// delivery id). Only with the bench's own server.
+    #[arg(long, conflicts_with = "url")]
+    platform: bool,
     /// Print a sample every N seconds while the load runs: success answers per second in the
     /// interval, errors so far, the server's RSS and (with database access and --webhook) the
     /// deliveries still pending. For soak runs, e.g. `--seconds 600 --sample-seconds 30`.
@@ -174,11 +185,16 @@ fn run_id() -> String {
 }
 
 /// Sets up the account, runs the load, reads the server's memory and verifies the events.
-async fn measure(mode: Mode, args: &InboundArgs, target: &Target) -> Result<Report> {
+async fn measure(
+    mode: Mode,
+    args: &InboundArgs,
+    target: &Target,
+    platform: Option<&receiver::Receiver>,
+) -> Result<Report> {
     let base = format!("http://{}", target.host);
     let run_id = run_id();
     let receiver = match args.webhook {
-        true => Some(receiver::Receiver::start().await?),
+        true => Some(receiver::Receiver::start(receiver::Kind::Webhook).await?),
         false => None,
     };
     let slug = format!("bench-{run_id}");
@@ -187,6 +203,7 @@ async fn measure(mode: Mode, args: &InboundArgs, target: &Target) -> Result<Repo
         &run_id,
         receiver.as_ref().map(|r| r.url.as_str()),
         (mode == Mode::Go).then_some(slug.as_str()),
+        platform.is_some(),
     )
     .await
     .context("setting up the bench account")?;
@@ -232,7 +249,7 @@ async fn measure(mode: Mode, args: &InboundArgs, target: &Target) -> Result<Repo
             queue: target
                 .db_url
                 .clone()
-                .filter(|_| args.webhook)
+                .filter(|_| args.webhook || args.platform)
                 .map(|url| (url, account.workspace_id.clone())),
         };
         tokio::spawn(sampler.run(deadline))
@@ -253,24 +270,27 @@ async fn measure(mode: Mode, args: &InboundArgs, target: &Target) -> Result<Repo
         connections: args.connections as usize,
         measure_from,
         deadline,
-        track_accepted: receiver.is_some(),
+        track_accepted: receiver.is_some() || platform.is_some(),
     })
     .await?;
-    let webhook = match &receiver {
-        Some(r) => {
-            eprintln!("webhook: waiting for the deliveries");
-            let window = webhook::Window {
-                from: measure_from,
-                deadline,
-                db: target
-                    .db_url
-                    .as_deref()
-                    .map(|url| (url, account.workspace_id.as_str())),
-            };
-            Some(webhook::collect(r, &tally, window).await?)
-        }
+    let mut delivered = Vec::new();
+    for r in receiver.iter().chain(platform) {
+        eprintln!("{:?}: waiting for the deliveries", r.kind);
+        let window = webhook::Window {
+            from: measure_from,
+            deadline,
+            db: target
+                .db_url
+                .as_deref()
+                .map(|url| (url, account.workspace_id.as_str())),
+        };
+        delivered.push(webhook::collect(r, &tally, window).await?);
+    }
+    let platform_figures = match platform {
+        Some(_) => delivered.pop(),
         None => None,
     };
+    let webhook = delivered.pop();
 
     let memory = target.pid.map(server::memory_kib);
     let verification = match &target.db_url {
@@ -306,6 +326,7 @@ async fn measure(mode: Mode, args: &InboundArgs, target: &Target) -> Result<Repo
         verification,
     );
     report.webhook = webhook;
+    report.platform = platform_figures;
     if let Some(sampler) = sampler {
         report.samples = sampler.await.context("the sampler failed")??;
     }
@@ -314,9 +335,9 @@ async fn measure(mode: Mode, args: &InboundArgs, target: &Target) -> Result<Repo
 
 /// Resolves the target (starting a server if needed), measures, and always cleans up.
 async fn run(mode: Mode, args: &InboundArgs) -> Result<Report> {
-    if mode == Mode::Go && args.webhook {
+    if mode == Mode::Go && (args.webhook || args.platform) {
         return Err(anyhow!(
-            "--webhook measures inbound deliveries; `go` has no webhook"
+            "--webhook and --platform measure inbound deliveries; `go` has none"
         ));
     }
     if let Some(url) = &args.url {
@@ -328,7 +349,7 @@ async fn run(mode: Mode, args: &InboundArgs) -> Result<Report> {
             pid: None,
         };
         return tokio::select! {
-            r = measure(mode, args, &target) => r,
+            r = measure(mode, args, &target, None) => r,
             _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
         };
     }
@@ -337,15 +358,23 @@ async fn run(mode: Mode, args: &InboundArgs) -> Result<Report> {
     let admin_url = args.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL);
     let mut server = server::ManagedServer::new(admin_url)?;
     let run = async {
+        let platform = match args.platform {
+            true => Some(receiver::Receiver::start(receiver::Kind::Meta).await?),
+            false => None,
+        };
+        let env: Vec<(&str, &str)> = platform
+            .iter()
+            .map(|p| ("POSTBACK_META_URL", p.url.as_str()))
+            .collect();
         eprintln!("starting {} on a fresh database", binary.display());
-        let addr = server.start(&binary).await?;
+        let addr = server.start(&binary, &env).await?;
         let target = Target {
             addr,
             host: addr.to_string(),
             db_url: Some(server.db_url.clone()),
             pid: server.pid(),
         };
-        measure(mode, args, &target).await
+        measure(mode, args, &target, platform.as_ref()).await
     };
     let result = tokio::select! {
         r = run => r,

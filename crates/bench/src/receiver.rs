@@ -8,6 +8,11 @@
 //! workspace's Cargo.lock, which the bench may not change. It reads `Content-Length` bodies
 //! (what the delivery worker sends); a chunked request is counted as unrecognised and its
 //! connection closed.
+//!
+//! `--platform` starts a second one that plays Meta's Conversions API: the event id is read
+//! from `data[0].event_id`, it stands for the delivery id too (Meta deduplicates on it, and a
+//! platform delivery carries no `webhook-id`), and every request is answered the way Meta
+//! answers an accepted event.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -26,6 +31,16 @@ const MAX_HEAD: usize = 64 * 1024;
 /// A body longer than this closes the connection (deliveries are a few KiB).
 const MAX_BODY: usize = 16 * 1024 * 1024;
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+const META_OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 61\r\n\r\n{\"events_received\":1,\"messages\":[],\"fbtrace_id\":\"AbenchXYZ1\"}";
+
+/// What the receiver plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// An outbound webhook endpoint (Standard Webhooks headers, `{"id": …}` bodies).
+    Webhook,
+    /// Meta's Conversions API (`{"data": [{"event_id": …}]}` bodies).
+    Meta,
+}
 
 /// What the receiver has seen so far.
 #[derive(Default)]
@@ -41,15 +56,16 @@ pub struct Seen {
 }
 
 pub struct Receiver {
-    /// Where the webhook points.
+    /// Where the webhook points (`Kind::Webhook`), or the API's base URL (`Kind::Meta`).
     pub url: String,
+    pub kind: Kind,
     seen: Arc<Mutex<Seen>>,
     accept: JoinHandle<()>,
 }
 
 impl Receiver {
     /// Binds 127.0.0.1:<free port> and serves until dropped.
-    pub async fn start() -> Result<Self> {
+    pub async fn start(kind: Kind) -> Result<Self> {
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
             .await
             .context("binding the webhook receiver")?;
@@ -57,9 +73,13 @@ impl Receiver {
             .local_addr()
             .context("the webhook receiver's address")?;
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let accept = tokio::spawn(accept(listener, seen.clone()));
+        let accept = tokio::spawn(accept(listener, seen.clone(), kind));
         Ok(Self {
-            url: format!("http://{addr}/bench-hook"),
+            url: match kind {
+                Kind::Webhook => format!("http://{addr}/bench-hook"),
+                Kind::Meta => format!("http://{addr}"),
+            },
+            kind,
             seen,
             accept,
         })
@@ -77,12 +97,12 @@ impl Drop for Receiver {
     }
 }
 
-async fn accept(listener: TcpListener, seen: Arc<Mutex<Seen>>) {
+async fn accept(listener: TcpListener, seen: Arc<Mutex<Seen>>, kind: Kind) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve(stream, seen.clone()));
+                tokio::spawn(serve(stream, seen.clone(), kind));
             }
             // Out of file descriptors or similar: try again shortly rather than stop receiving.
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
@@ -134,10 +154,35 @@ struct DeliveryBody<'a> {
     id: &'a str,
 }
 
-fn record(seen: &Mutex<Seen>, webhook_id: Option<u128>, body: &[u8], at: Instant) {
-    let event_id = serde_json::from_slice::<DeliveryBody>(body)
-        .ok()
-        .and_then(|b| ids::parse_uuid(b.id.as_bytes()));
+/// The part of a Meta request the receiver reads: the event id of its one event.
+#[derive(serde::Deserialize)]
+struct MetaBody<'a> {
+    #[serde(borrow)]
+    data: Vec<MetaEvent<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct MetaEvent<'a> {
+    #[serde(borrow)]
+    event_id: &'a str,
+}
+
+fn record(seen: &Mutex<Seen>, kind: Kind, webhook_id: Option<u128>, body: &[u8], at: Instant) {
+    let (webhook_id, event_id) = match kind {
+        Kind::Webhook => (
+            webhook_id,
+            serde_json::from_slice::<DeliveryBody>(body)
+                .ok()
+                .and_then(|b| ids::parse_uuid(b.id.as_bytes())),
+        ),
+        Kind::Meta => {
+            let id = serde_json::from_slice::<MetaBody>(body)
+                .ok()
+                .filter(|b| b.data.len() == 1)
+                .and_then(|b| ids::parse_uuid(b.data[0].event_id.as_bytes()));
+            (id, id)
+        }
+    };
     let mut s = seen.lock().unwrap_or_else(|e| e.into_inner());
     s.requests += 1;
     match (webhook_id, event_id) {
@@ -150,7 +195,11 @@ fn record(seen: &Mutex<Seen>, webhook_id: Option<u128>, body: &[u8], at: Instant
 }
 
 /// One connection: requests one after another (keep-alive), each answered 200 once read.
-async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Seen>>) {
+async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Seen>>, kind: Kind) {
+    let ok = match kind {
+        Kind::Webhook => OK,
+        Kind::Meta => META_OK,
+    };
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
@@ -171,7 +220,7 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Seen>>) {
         let head = parse_head(&buf[..head_end]);
         if head.chunked || head.content_length > MAX_BODY {
             seen.lock().unwrap_or_else(|e| e.into_inner()).unrecognised += 1;
-            let _ = stream.write_all(OK).await;
+            let _ = stream.write_all(ok).await;
             return;
         }
         let end = head_end + head.content_length;
@@ -181,9 +230,15 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Seen>>) {
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         }
-        record(&seen, head.webhook_id, &buf[head_end..end], Instant::now());
+        record(
+            &seen,
+            kind,
+            head.webhook_id,
+            &buf[head_end..end],
+            Instant::now(),
+        );
         buf.drain(..end);
-        if stream.write_all(OK).await.is_err() || head.close {
+        if stream.write_all(ok).await.is_err() || head.close {
             return;
         }
     }
@@ -212,7 +267,7 @@ mod tests {
 
     #[tokio::test]
     async fn records_arrivals_and_duplicates() {
-        let r = Receiver::start().await.expect("receiver");
+        let r = Receiver::start(Kind::Webhook).await.expect("receiver");
         let http = reqwest::Client::new();
         let body =
             r#"{"id":"0190f5c2-7d3e-7a41-9b1c-3f2e4d5c6b7a","event":"purchase","data":{"id":"x"}}"#;
@@ -240,6 +295,36 @@ mod tests {
         assert!(s
             .first
             .contains_key(&0x0190_f5c2_7d3e_7a41_9b1c_3f2e_4d5c_6b7a));
+        assert_eq!(s.first.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn plays_meta_keyed_by_event_id() {
+        let r = Receiver::start(Kind::Meta).await.expect("receiver");
+        let http = reqwest::Client::new();
+        let url = format!("{}/v26.0/1234/events", r.url);
+        let body = r#"{"data":[{"event_name":"Purchase","event_id":"0190f5c2-7d3e-7a41-9b1c-3f2e4d5c6b7a","action_source":"website"}],"access_token":"t"}"#;
+        for _ in 0..2 {
+            let resp = http.post(&url).body(body).send().await.expect("sent");
+            assert_eq!(resp.status(), 200);
+            let answer: serde_json::Value = resp.json().await.expect("json");
+            assert_eq!(answer["events_received"], 1);
+        }
+        let resp = http
+            .post(&url)
+            .body(r#"{"data":[]}"#)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(resp.status(), 200);
+        let s = r.seen();
+        assert_eq!(s.requests, 3);
+        assert_eq!(
+            s.webhook_ids.len(),
+            1,
+            "the event id stands for the delivery"
+        );
+        assert_eq!(s.unrecognised, 1);
         assert_eq!(s.first.len(), 1);
     }
 }

@@ -32,6 +32,9 @@ pub struct Report {
     pub verification: Verification,
     /// With `--webhook`: what the receiver got.
     pub webhook: Option<crate::webhook::Figures>,
+    /// With `--platform`: what the fake Meta API got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<crate::webhook::Figures>,
     /// With `--sample-seconds`: the samples taken during the load.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub samples: Vec<crate::sample::Sample>,
@@ -118,6 +121,7 @@ impl Report {
             }),
             verification,
             webhook: None,
+            platform: None,
             samples: Vec::new(),
         }
     }
@@ -205,7 +209,7 @@ impl Report {
                 println!("not verified: no access to the server's database");
             }
         }
-        if let Some(w) = &self.webhook {
+        for w in self.webhook.iter().chain(&self.platform) {
             w.print();
         }
     }
@@ -224,7 +228,7 @@ impl Report {
         if self.errors() > 0 {
             bail!("{} requests failed", self.errors());
         }
-        if let Some(w) = &self.webhook {
+        for w in self.webhook.iter().chain(&self.platform) {
             w.check()?;
         }
         Ok(())

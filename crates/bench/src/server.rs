@@ -68,7 +68,12 @@ impl ManagedServer {
 
     /// Creates the database, starts the server and waits until `/readyz` answers 200.
     /// Returns the address the server listens on.
-    pub async fn start(&mut self, binary: &std::path::Path) -> Result<SocketAddr> {
+    /// `env` is added to the server's environment (`POSTBACK_META_URL` for `--platform`).
+    pub async fn start(
+        &mut self,
+        binary: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> Result<SocketAddr> {
         db::exec(
             &self.admin_url,
             &format!("CREATE DATABASE {}", self.db_name),
@@ -90,6 +95,7 @@ impl ManagedServer {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or("warn".into()),
             )
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

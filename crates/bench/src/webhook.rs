@@ -1,4 +1,4 @@
-//! `--webhook` figures: after the load, waits (bounded) until the receiver has seen every
+//! `--webhook` and `--platform` figures, one set per receiver: after the load, waits (bounded) until the receiver has seen every
 //! accepted event, lets the worker record its last results, then reports deliveries/s in the
 //! measured window, end-to-end latency (inbound 200 → arrival at the receiver), the time the
 //! queue took to drain after the load stopped, duplicate deliveries (requests minus distinct
@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::db;
 use crate::load::Tally;
-use crate::receiver::Receiver;
+use crate::receiver::{Kind, Receiver};
 use crate::report::Latency;
 
 /// How long the queue may take to drain after the load before the rest counts as never delivered.
@@ -34,6 +34,8 @@ pub struct Window<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Figures {
+    /// Which receiver: "webhook" or "meta".
+    pub receiver: &'static str,
     /// Events whose first delivery arrived inside the measured window, per second.
     pub deliveries_per_second: f64,
     /// Inbound 200 → first arrival, for events accepted in the measured window.
@@ -50,7 +52,7 @@ pub struct Figures {
     /// Requests the receiver got, repeats included.
     pub requests: u64,
     pub distinct_webhook_ids: u64,
-    /// Requests minus distinct `webhook-id`s: the same delivery sent again.
+    /// Requests minus distinct `webhook-id`s (Meta: event ids): the same delivery sent again.
     pub duplicates: u64,
     /// Requests without a `webhook-id` or an event id (should be none).
     pub unrecognised: u64,
@@ -122,6 +124,10 @@ pub async fn collect(r: &Receiver, tally: &Tally, window: Window<'_>) -> Result<
     let accepted = tally.accepted_at.len() as u64;
     let distinct_webhook_ids = seen.webhook_ids.len() as u64;
     Ok(Figures {
+        receiver: match r.kind {
+            Kind::Webhook => "webhook",
+            Kind::Meta => "meta",
+        },
         deliveries_per_second: arrived_in_window as f64 / seconds,
         latency_ms: Latency {
             p50: ms(latency.value_at_quantile(0.50)),
@@ -149,7 +155,8 @@ pub async fn collect(r: &Receiver, tally: &Tally, window: Window<'_>) -> Result<
 impl Figures {
     pub fn print(&self) {
         println!(
-            "webhook:      {:.0} deliveries/s in the window",
+            "{:<13} {:.0} deliveries/s in the window",
+            format!("{}:", self.receiver),
             self.deliveries_per_second
         );
         let l = &self.latency_ms;
@@ -162,7 +169,7 @@ impl Figures {
             self.drain_seconds
         );
         println!(
-            "delivered:    {} of {} accepted events, {} never delivered, {} duplicates ({} requests, {} distinct webhook-ids), {} unrecognised",
+            "delivered:    {} of {} accepted events, {} never delivered, {} duplicates ({} requests, {} distinct delivery ids), {} unrecognised",
             self.delivered,
             self.accepted,
             self.never_delivered,
@@ -194,7 +201,8 @@ impl Figures {
             || self.ok_without_event_id > 0
         {
             bail!(
-                "webhook: {} accepted events never delivered, {} duplicate deliveries, {} unrecognised deliveries, {} answers 200 without an eventId",
+                "{}: {} accepted events never delivered, {} duplicate deliveries, {} unrecognised deliveries, {} answers 200 without an eventId",
+                self.receiver,
                 self.never_delivered,
                 self.duplicates,
                 self.unrecognised,

@@ -51,6 +51,10 @@ pub struct Rule {
     pub event_map: HashMap<String, String>,
     /// Webhooks: the signing secret (opened), for sending a delivery straight after its commit.
     pub secret: Option<String>,
+    /// Connections: the settings and the credentials (sealed), for building the platform's
+    /// request straight after the commit; `Null` for webhooks.
+    pub settings: serde_json::Value,
+    pub credentials: serde_json::Value,
 }
 
 impl Rule {
@@ -70,14 +74,14 @@ pub type RuleBook = HashMap<Vec<u8>, Vec<Arc<Rule>>>;
 /// held), and the enabled platform connections of the key's domain.
 pub const RULES_SQL: &str = r#"
 SELECT k.key_hash, w.id, w.url, w.events, w.conditions, NULL::text AS platform, NULL::jsonb AS event_map,
-       w.secret
+       w.secret, NULL::jsonb AS settings, NULL::jsonb AS credentials
 FROM inbound_keys k
 JOIN webhooks w ON w.workspace_id = k.workspace_id
                AND (w.domain_id IS NULL OR w.domain_id = k.domain_id)
 WHERE k.key_hash = ANY($1) AND k.revoked_at IS NULL
 UNION ALL
 SELECT k.key_hash, c.id, c.platform, '{}'::text[], '[]'::jsonb, c.platform, c.event_map,
-       NULL::text
+       NULL::text, c.settings, c.credentials
 FROM inbound_keys k
 JOIN connections c ON c.workspace_id = k.workspace_id AND c.domain_id = k.domain_id AND c.enabled
 WHERE k.key_hash = ANY($1) AND k.revoked_at IS NULL
@@ -637,7 +641,11 @@ async fn claim_in(
                 None => continue,
             },
             (None, Some(connection_id)) => match connections.get(&connection_id) {
-                Some(c) => platform_send(c, event, &touches, platform_urls),
+                Some(c) => {
+                    let touch = |id: Option<TouchId>| id.and_then(|id| touches.get(&id));
+                    let (first, last) = (touch(event.first_touch_id), touch(event.last_touch_id));
+                    platform_send(c, event, first, last, platform_urls)
+                }
                 None => continue,
             },
             (None, None) => continue,
@@ -731,7 +739,8 @@ pub fn conversion(
 fn platform_send(
     c: &ConnectionRow,
     event: &Event,
-    touches: &HashMap<TouchId, Touch>,
+    first: Option<&Touch>,
+    last: Option<&Touch>,
     urls: &PlatformUrls,
 ) -> Send {
     let Some(platform) = Platform::parse(&c.platform) else {
@@ -740,46 +749,78 @@ fn platform_send(
             request: Err(format!("unknown platform {}", c.platform)),
         };
     };
-    let request = (|| {
-        if !c.enabled {
-            return Err(format!(
+    if !c.enabled {
+        return Send::Platform {
+            platform,
+            request: Err(format!(
                 "The {} connection was disabled before this was sent",
                 platform.label()
-            ));
-        }
-        let event_map: HashMap<String, String> =
-            serde_json::from_value(c.event_map.clone()).unwrap_or_default();
-        let name =
-            platform_event_name(platform, &event_map, &event.event_name).ok_or_else(|| {
-                format!(
-                    "The {} connection no longer sends \"{}\" events",
-                    platform.label(),
-                    event.event_name
-                )
-            })?;
-        let settings: platforms::Settings =
-            serde_json::from_value(c.settings.clone()).unwrap_or_default();
-        let credentials: platforms::Credentials = crate::crypto::open_json(&c.credentials)
-            .ok()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .ok_or_else(|| {
-                format!(
-                    "The {} credentials do not open with this server's POSTBACK_SECRET_KEY",
-                    platform.label()
-                )
-            })?;
-        let first = event.first_touch_id.and_then(|id| touches.get(&id));
-        let last = event.last_touch_id.and_then(|id| touches.get(&id));
-        let touch = click_touch(platform, first, last);
-        platforms::build(
-            platform,
-            urls.get(platform),
-            &settings,
-            &credentials,
-            &conversion(event, name, touch),
-        )
-    })();
-    Send::Platform { platform, request }
+            )),
+        };
+    }
+    let event_map: HashMap<String, String> =
+        serde_json::from_value(c.event_map.clone()).unwrap_or_default();
+    let connection = PlatformConnection {
+        platform,
+        event_map: &event_map,
+        settings: &c.settings,
+        credentials: &c.credentials,
+    };
+    connection.send(event, first, last, urls)
+}
+
+/// An enabled platform connection as a request is built from it.
+pub struct PlatformConnection<'a> {
+    pub platform: Platform,
+    /// Postback event name -> platform event name ("" = not sent).
+    pub event_map: &'a HashMap<String, String>,
+    pub settings: &'a serde_json::Value,
+    /// Sealed with the server's key, as stored.
+    pub credentials: &'a serde_json::Value,
+}
+
+impl PlatformConnection<'_> {
+    /// The request for a stored event and its touches, or why it cannot be built (which fails
+    /// the attempt without sending anything).
+    pub fn send(
+        &self,
+        event: &Event,
+        first: Option<&Touch>,
+        last: Option<&Touch>,
+        urls: &PlatformUrls,
+    ) -> Send {
+        let platform = self.platform;
+        let request = (|| {
+            let name = platform_event_name(platform, self.event_map, &event.event_name)
+                .ok_or_else(|| {
+                    format!(
+                        "The {} connection no longer sends \"{}\" events",
+                        platform.label(),
+                        event.event_name
+                    )
+                })?;
+            let settings: platforms::Settings =
+                serde_json::from_value(self.settings.clone()).unwrap_or_default();
+            let credentials: platforms::Credentials = crate::crypto::open_json(self.credentials)
+                .ok()
+                .and_then(|v| serde_json::from_value(v).ok())
+                .ok_or_else(|| {
+                    format!(
+                        "The {} credentials do not open with this server's POSTBACK_SECRET_KEY",
+                        platform.label()
+                    )
+                })?;
+            let touch = click_touch(platform, first, last);
+            platforms::build(
+                platform,
+                urls.get(platform),
+                &settings,
+                &credentials,
+                &conversion(event, name, touch),
+            )
+        })();
+        Send::Platform { platform, request }
+    }
 }
 
 /// When the earliest pending delivery falls due, if any.

@@ -42,6 +42,23 @@ impl DomainError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::Internal(message.into())
     }
+
+    /// The same error again, for each of several requests it answers (a diesel error is kept
+    /// as its text).
+    pub fn replicate(&self) -> Self {
+        match self {
+            Self::NotFound(what) => Self::NotFound(what),
+            Self::Invalid(m) => Self::Invalid(m.clone()),
+            Self::Conflict(m) => Self::Conflict(m.clone()),
+            Self::LimitReached(m) => Self::LimitReached(m.clone()),
+            Self::Unauthorized(m) => Self::Unauthorized(m.clone()),
+            Self::Suspended(m) => Self::Suspended(m.clone()),
+            Self::Forbidden(m) => Self::Forbidden(m.clone()),
+            Self::Unavailable(m) => Self::Unavailable(m.clone()),
+            Self::Database(e) => Self::Internal(format!("database error: {e}")),
+            Self::Internal(m) => Self::Internal(m.clone()),
+        }
+    }
 }
 
 /// A lost connection (the server shut down, restarted or failed over, or the socket broke) makes

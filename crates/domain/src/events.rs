@@ -564,11 +564,12 @@ queued AS (
                             attempts, round_attempts, next_attempt_at)
     SELECT d.id, ins.workspace_id, w.id, c.id, ins.id, d.url,
            CASE WHEN w.status = 'paused' THEN 'held' ELSE 'pending' END,
-           -- An active webhook's delivery is claimed by this instance as it is stored (the same
-           -- lease as a claim): it is sent straight after the commit, with no claim query.
-           CASE WHEN w.status = 'active' AND $37::float8 > 0 THEN 1 ELSE 0 END,
-           CASE WHEN w.status = 'active' AND $37::float8 > 0 THEN 1 ELSE 0 END,
-           CASE WHEN w.status = 'active' AND $37::float8 > 0
+           -- An active webhook's or an enabled connection's delivery is claimed by this
+           -- instance as it is stored (the same lease as a claim): it is sent straight after
+           -- the commit, with no claim query.
+           CASE WHEN (w.status = 'active' OR c.id IS NOT NULL) AND $37::float8 > 0 THEN 1 ELSE 0 END,
+           CASE WHEN (w.status = 'active' OR c.id IS NOT NULL) AND $37::float8 > 0 THEN 1 ELSE 0 END,
+           CASE WHEN (w.status = 'active' OR c.id IS NOT NULL) AND $37::float8 > 0
                 THEN now() + make_interval(secs => $37::float8) ELSE now() END
     FROM unnest($29::uuid[], $30::uuid[], $31::uuid[], $32::text[], $35::uuid[])
          AS d(id, event_id, webhook_id, url, connection_id)
@@ -680,6 +681,14 @@ impl FastPath {
                             Some(sealed) => Some(crate::crypto::open(&sealed)?),
                             None => None,
                         },
+                        settings: r
+                            .try_get::<_, Option<serde_json::Value>>(8)
+                            .map_err(get_err)?
+                            .unwrap_or_default(),
+                        credentials: r
+                            .try_get::<_, Option<serde_json::Value>>(9)
+                            .map_err(get_err)?
+                            .unwrap_or_default(),
                     });
                     parsed.insert(id, rule.clone());
                     rule
@@ -842,7 +851,8 @@ struct FastRow {
     domain_id: DomainId,
     workspace_id: WorkspaceId,
     inserted: bool,
-    /// Its deliveries claimed by this instance as they were stored (active webhooks).
+    /// Its deliveries claimed by this instance as they were stored (active webhooks, enabled
+    /// connections).
     claimed: Vec<uuid::Uuid>,
 }
 
@@ -895,8 +905,8 @@ async fn ingest_fast(
     found: &[Attribution],
     rules: &deliveries::RuleBook,
     shard: i16,
-    direct_lease: Option<f64>,
-) -> DomainResult<(Vec<Option<Outcome>>, Vec<deliveries::Claimed>)> {
+    direct: Option<&ClaimAtInsert<'_>>,
+) -> DomainResult<(Vec<Option<DomainResult<Outcome>>>, Vec<deliveries::Claimed>)> {
     let ids: Vec<EventId> = subs.iter().map(|_| EventId::time_ordered()).collect();
     let planned = plan_all(
         rules,
@@ -918,18 +928,20 @@ async fn ingest_fast(
             BatchParams {
                 shard,
                 received_at,
-                direct_lease: direct_lease.unwrap_or(0.0),
+                direct_lease: direct.map_or(0.0, |d| d.lease),
             },
         )
         .await?;
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; subs.len()];
+    // From here on the batch is committed: a failure answers only the submission it concerns.
+    let mut outcomes: Vec<Option<DomainResult<Outcome>>> = subs.iter().map(|_| None).collect();
     let mut claimed: Vec<deliveries::Claimed> = Vec::new();
     // A pooled connection only for the rare duplicate look-up.
     let mut conn: Option<crate::db::DbConn> = None;
     for row in rows {
         let i = row.ord;
         let Some(sub) = subs.get(i) else {
-            return Err(DomainError::internal("ordinal out of range"));
+            tracing::error!(ordinal = i, "inbound fast path: ordinal out of range");
+            continue;
         };
         if !row.claimed.is_empty() {
             let event = stored_event(sub, &row, received_at, &found[i]);
@@ -939,45 +951,78 @@ async fn ingest_fast(
                 found[i].last.as_ref(),
             ));
             for p in planned.iter().filter(|p| row.claimed.contains(&p.id.0)) {
-                let deliveries::Target::Webhook(webhook_id) = p.target else {
-                    continue;
-                };
-                let secret = rules
+                // A claimed delivery left out here is sent by a worker once its lease ends.
+                let Some(rule) = rules
                     .get(&sub.key_hash)
                     .and_then(|r| r.iter().find(|r| r.target == p.target))
-                    .and_then(|r| r.secret.clone());
+                else {
+                    continue;
+                };
+                let send = match p.target {
+                    deliveries::Target::Webhook(webhook_id) => deliveries::Send::Webhook {
+                        webhook_id,
+                        url: p.url.clone(),
+                        secret: rule.secret.clone(),
+                        body: body.clone(),
+                    },
+                    deliveries::Target::Connection(_, platform) => {
+                        let Some(urls) = direct.map(|d| d.platform_urls) else {
+                            continue;
+                        };
+                        deliveries::PlatformConnection {
+                            platform,
+                            event_map: &rule.event_map,
+                            settings: &rule.settings,
+                            credentials: &rule.credentials,
+                        }
+                        .send(
+                            &event,
+                            found[i].first.as_ref(),
+                            found[i].last.as_ref(),
+                            urls,
+                        )
+                    }
+                };
                 claimed.push(deliveries::Claimed {
                     id: p.id,
                     workspace_id: row.workspace_id,
                     attempt: 1,
                     round_attempt: 1,
-                    send: deliveries::Send::Webhook {
-                        webhook_id,
-                        url: p.url.clone(),
-                        secret,
-                        body: body.clone(),
-                    },
+                    send,
                 });
             }
         }
         outcomes[i] = Some(if row.inserted {
-            Outcome::Accepted(row.event_id, dispatched(&planned, row.event_id))
+            Ok(Outcome::Accepted(
+                row.event_id,
+                dispatched(&planned, row.event_id),
+            ))
         } else {
-            let c = match &mut conn {
-                Some(c) => c,
-                None => conn.insert(crate::db::conn(pool).await?),
-            };
-            match existing_event(c, row.domain_id, sub).await? {
-                Some(first) => Outcome::Duplicate(first),
-                None => {
-                    return Err(DomainError::internal(
-                        "event neither inserted nor a duplicate",
-                    ))
-                }
-            }
+            // Not stored (a duplicate): if its first event cannot be looked up, only this
+            // submission fails, and its retry is a duplicate again.
+            duplicate_of(pool, &mut conn, row.domain_id, sub).await
         });
     }
     Ok((outcomes, claimed))
+}
+
+/// The answer to a submission skipped as a duplicate: its first event.
+async fn duplicate_of(
+    pool: &crate::db::DbPool,
+    conn: &mut Option<crate::db::DbConn>,
+    domain_id: DomainId,
+    sub: &Submission,
+) -> DomainResult<Outcome> {
+    let c = match conn {
+        Some(c) => c,
+        None => conn.insert(crate::db::conn(pool).await?),
+    };
+    match existing_event(c, domain_id, sub).await? {
+        Some(first) => Ok(Outcome::Duplicate(first)),
+        None => Err(DomainError::internal(
+            "event neither inserted nor a duplicate",
+        )),
+    }
 }
 
 /// Webhook rules fetched ahead of a batch, and the key hashes they were fetched for.
@@ -1073,17 +1118,33 @@ async fn attribute(
     Ok(out)
 }
 
+/// Deliveries claimed by the statement that stores their event (active webhooks and enabled
+/// platform connections): claimed for `lease` seconds, platform requests built against
+/// `platform_urls`.
+pub struct ClaimAtInsert<'a> {
+    pub lease: f64,
+    pub platform_urls: &'a deliveries::PlatformUrls,
+}
+
+/// Each submission's answer (in order), and the deliveries claimed at insert.
+pub type BatchAnswers = (Vec<DomainResult<Outcome>>, Vec<deliveries::Claimed>);
+
 /// Commits a batch of submissions and answers each one; a 200 may only follow an Ok. Keys are
 /// checked in the same statement or transaction that stores the events, so a revocation
 /// committed before it is always seen. `shard` is the committer's own usage-counter row.
+///
+/// A batch may be stored in two parts (the fast path's statement, then the exact path's
+/// transaction). An `Err` means nothing was stored; once a part has committed, a failure
+/// answers only the submissions it left unstored, so none of the stored ones is retried
+/// (which would store it twice).
 pub async fn ingest_batch(
     pool: &crate::db::DbPool,
     fast: &FastPath,
     subs: &[Submission],
     shard: i16,
     prefetched: Option<Prefetched>,
-    direct_lease: Option<f64>,
-) -> DomainResult<(Vec<Outcome>, Vec<deliveries::Claimed>)> {
+    direct: Option<&ClaimAtInsert<'_>>,
+) -> DomainResult<BatchAnswers> {
     let (mut rules, covered) = prefetched.map_or_else(Default::default, |p| (p.book, p.covered));
     let mut missing: Vec<&[u8]> = subs
         .iter()
@@ -1097,21 +1158,33 @@ pub async fn ingest_batch(
     }
     let found = attribute(pool, fast, subs, &rules).await?;
     let (mut outcomes, claimed) =
-        ingest_fast(pool, fast, subs, &found, &rules, shard, direct_lease).await?;
+        ingest_fast(pool, fast, subs, &found, &rules, shard, direct).await?;
     let rest: Vec<usize> = (0..subs.len()).filter(|&i| outcomes[i].is_none()).collect();
     if !rest.is_empty() {
         let rest_subs: Vec<&Submission> = rest.iter().map(|&i| &subs[i]).collect();
         let rest_found: Vec<&Attribution> = rest.iter().map(|&i| &found[i]).collect();
-        let mut conn = crate::db::conn(pool).await?;
-        let exact = ingest_exact(&mut conn, &rest_subs, &rest_found, &rules, shard).await?;
-        for (i, outcome) in rest.into_iter().zip(exact) {
-            outcomes[i] = Some(outcome);
+        let exact = match crate::db::conn(pool).await {
+            Ok(mut conn) => ingest_exact(&mut conn, &rest_subs, &rest_found, &rules, shard).await,
+            Err(e) => Err(e),
+        };
+        match exact {
+            Ok(exact) => {
+                for (&i, outcome) in rest.iter().zip(exact) {
+                    outcomes[i] = Some(Ok(outcome));
+                }
+            }
+            // Nothing of the exact path's part was stored: only its submissions fail.
+            Err(e) => {
+                for &i in &rest {
+                    outcomes[i] = Some(Err(e.replicate()));
+                }
+            }
         }
     }
     let outcomes = outcomes
         .into_iter()
-        .map(|o| o.ok_or_else(|| DomainError::internal("submission left unanswered")))
-        .collect::<DomainResult<Vec<Outcome>>>()?;
+        .map(|o| o.unwrap_or_else(|| Err(DomainError::internal("submission left unanswered"))))
+        .collect();
     Ok((outcomes, claimed))
 }
 
