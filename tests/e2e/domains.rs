@@ -101,11 +101,44 @@ async fn domain_limit_follows_the_plan() {
 }
 
 #[tokio::test]
-async fn deleting_a_domain_removes_its_keys() {
+async fn deleting_a_domain_removes_its_keys_events_and_deliveries() {
+    let receiver = crate::receiver::Receiver::start().await;
+    receiver.always(crate::receiver::Reply::ok());
     let app = TestApp::spawn().await;
     let user = app.signup("owner@deldomain.test").await;
+    // Signal allows three domains.
+    app.sql(&format!(
+        "UPDATE workspaces SET plan = 'signal' WHERE id = '{}'",
+        user.workspace_id
+    ))
+    .await;
     let domain = user.add_domain("shop.example.com").await;
     let (_, key) = user.add_key(&domain, "Backend").await;
+    let (status, hook) = user
+        .post(
+            "/v1/integrations/webhooks",
+            serde_json::json!({"url": receiver.url("/hook")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    // A neighbour's event and delivery, which must stay.
+    let other = user.add_domain("other-shop.example.com").await;
+    let (_, other_key) = user.add_key(&other, "Backend").await;
+    user.add_domain("third.example.com").await;
+    for k in [&key, &other_key] {
+        assert_eq!(app.inbound(k, purchase()).await.0, StatusCode::OK);
+    }
+    let ws = &user.workspace_id;
+    let rows =
+        |table: &str| format!("SELECT count(*) AS n FROM {table} WHERE workspace_id = '{ws}'");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while count(&app, &rows("delivery_attempts")).await < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both deliveries attempted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let (status, _) = user.delete(&format!("/v1/domains/{domain}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(
@@ -116,6 +149,27 @@ async fn deleting_a_domain_removes_its_keys() {
         app.inbound(&key, purchase()).await.0,
         StatusCode::UNAUTHORIZED
     );
+    // Its events went, and with them their deliveries and the deliveries' attempts; the other
+    // domain's stayed.
+    for table in ["events", "deliveries", "delivery_attempts"] {
+        assert_eq!(count(&app, &rows(table)).await, 1, "{table}");
+    }
     // The slot is free again.
-    user.add_domain("other.example.com").await;
+    user.add_domain("fourth.example.com").await;
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    use diesel::sql_types::BigInt;
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut conn = app.conn().await;
+    diesel::sql_query(sql)
+        .get_result::<N>(&mut conn)
+        .await
+        .expect(sql)
+        .n
 }

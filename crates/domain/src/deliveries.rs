@@ -865,8 +865,18 @@ pub async fn record(conn: &mut AsyncPgConnection, results: &[AttemptResult]) -> 
     use diesel_async::AsyncConnection;
     conn.transaction::<_, DomainError, _>(|conn| {
         async move {
+            // An attempt is logged only while its delivery exists (it may have gone with its
+            // event meanwhile; nothing else removes an attempt whose delivery is gone).
+            let existing: std::collections::HashSet<DeliveryId> = deliveries::table
+                .filter(deliveries::id.eq_any(results.iter().map(|r| r.delivery_id)))
+                .select(deliveries::id)
+                .load::<DeliveryId>(conn)
+                .await?
+                .into_iter()
+                .collect();
             let rows: Vec<_> = results
                 .iter()
+                .filter(|r| existing.contains(&r.delivery_id))
                 .map(|r| {
                     (
                         delivery_attempts::id.eq(uuid::Uuid::now_v7()),
@@ -989,6 +999,8 @@ async fn record_without_give_ups(
                                            duration_ms, status_code, response_body, error)
             SELECT attempt_id, workspace_id, id, attempt, started_at, duration_ms, code, body, error
             FROM r
+            -- Only while the delivery exists (it may have gone with its event meanwhile).
+            WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = r.id)
         ),
         applied AS (
             UPDATE deliveries d
