@@ -1323,3 +1323,76 @@ async fn a_batch_stored_in_part_answers_each_submission_for_itself() {
     .await;
     assert_eq!(none, 0);
 }
+
+/// A delivery removed while its attempt is under way (its domain deleted, say, which takes the
+/// events with it): the attempt's result has no row left to be recorded against. Other results
+/// must still be recorded. (With the foreign key the attempt log had until migration 000013, the
+/// worker retried such a batch of results for ever, and every later result waited behind it.)
+#[tokio::test]
+async fn a_delivery_deleted_during_its_attempt_does_not_hold_up_other_results() {
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::ok().delay(Duration::from_millis(1500))]);
+    receiver.always(Reply::ok());
+    let app = TestApp::spawn().await;
+    let db = pg(&app.db_url).await;
+    let user = app.signup("deleted-mid-attempt@faults.test").await;
+    app.sql(&format!(
+        "UPDATE workspaces SET plan = 'signal' WHERE id = '{}'",
+        user.workspace_id
+    ))
+    .await;
+    let gone = user.add_domain("gone.faults.test").await;
+    let (_, gone_key) = user.add_key(&gone, "Backend").await;
+    let kept = user.add_domain("kept.faults.test").await;
+    let (_, kept_key) = user.add_key(&kept, "Backend").await;
+    let (status, hook) = user
+        .post(
+            "/v1/integrations/webhooks",
+            json!({"url": receiver.url("/hook")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+
+    assert_eq!(
+        app.inbound(&gone_key, purchase_of("a")).await.0,
+        StatusCode::OK
+    );
+    // Its attempt is under way (the receiver answers after 1.5 s): delete the domain.
+    receiver.wait_for(1, Duration::from_secs(5)).await;
+    let (status, _) = user.delete(&format!("/v1/domains/{gone}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+
+    let (status, kept_event) = app.inbound(&kept_key, purchase_of("b")).await;
+    assert_eq!(status, StatusCode::OK);
+    let event_id = kept_event["eventId"].as_str().expect("eventId").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let done = count(
+            &db,
+            &format!(
+                "SELECT count(*) FROM deliveries WHERE event_id = '{event_id}' AND status = 'succeeded'"
+            ),
+        )
+        .await;
+        if done == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the kept domain's delivery was not recorded as succeeded within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(receiver.received().len(), 2, "each delivery sent once");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM delivery_attempts").await,
+        1,
+        "only the kept delivery's attempt is logged"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM deliveries").await, 1);
+}
+
+fn purchase_of(who: &str) -> Value {
+    json!({"email": format!("{who}@faults.test"), "event": "purchase", "value": 10})
+}
