@@ -132,7 +132,7 @@ async fn deleting_a_domain_removes_its_keys_events_and_deliveries() {
     let rows =
         |table: &str| format!("SELECT count(*) AS n FROM {table} WHERE workspace_id = '{ws}'");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while count(&app, &rows("delivery_attempts")).await < 2 {
+    while app.count(&rows("delivery_attempts")).await < 2 {
         assert!(
             std::time::Instant::now() < deadline,
             "both deliveries attempted"
@@ -152,24 +152,8 @@ async fn deleting_a_domain_removes_its_keys_events_and_deliveries() {
     // Its events went, and with them their deliveries and the deliveries' attempts; the other
     // domain's stayed.
     for table in ["events", "deliveries", "delivery_attempts"] {
-        assert_eq!(count(&app, &rows(table)).await, 1, "{table}");
+        assert_eq!(app.count(&rows(table)).await, 1, "{table}");
     }
     // The slot is free again.
     user.add_domain("fourth.example.com").await;
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    use diesel::sql_types::BigInt;
-    use diesel_async::RunQueryDsl;
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let mut conn = app.conn().await;
-    diesel::sql_query(sql)
-        .get_result::<N>(&mut conn)
-        .await
-        .expect(sql)
-        .n
 }

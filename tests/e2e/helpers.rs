@@ -337,6 +337,21 @@ impl TestApp {
         let mut conn = self.conn().await;
         diesel::sql_query(sql).execute(&mut conn).await.expect(sql);
     }
+
+    /// The number a `SELECT count(*) AS n …` query returns.
+    pub async fn count(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.conn().await;
+        diesel::sql_query(sql)
+            .get_result::<N>(&mut conn)
+            .await
+            .expect(sql)
+            .n
+    }
 }
 
 /// The password of every account `TestApp::signup` makes.

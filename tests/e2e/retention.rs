@@ -5,22 +5,6 @@ use serde_json::json;
 
 use crate::helpers::TestApp;
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    use diesel::sql_types::BigInt;
-    use diesel_async::RunQueryDsl;
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let mut conn = app.conn().await;
-    diesel::sql_query(sql)
-        .get_result::<N>(&mut conn)
-        .await
-        .expect(sql)
-        .n
-}
-
 #[tokio::test]
 async fn the_retention_pass_deletes_only_what_the_plan_no_longer_keeps() {
     let receiver = crate::receiver::Receiver::start().await;
@@ -79,7 +63,7 @@ async fn the_retention_pass_deletes_only_what_the_plan_no_longer_keeps() {
         ))
         .await;
     }
-    assert_eq!(count(&app, "SELECT count(*) AS n FROM deliveries").await, 3);
+    assert_eq!(app.count("SELECT count(*) AS n FROM deliveries").await, 3);
 
     let purged = postback_api::retention::run_once(&app.pool)
         .await
@@ -87,28 +71,27 @@ async fn the_retention_pass_deletes_only_what_the_plan_no_longer_keeps() {
     assert_eq!(purged.events, 2);
     assert_eq!(purged.touches, 1);
     assert_eq!(
-        count(
-            &app,
-            &format!("SELECT count(*) AS n FROM events WHERE domain_id = '{pulse_domain}'")
-        )
+        app.count(&format!(
+            "SELECT count(*) AS n FROM events WHERE domain_id = '{pulse_domain}'"
+        ))
         .await,
         1
     );
     assert_eq!(
-        count(
-            &app,
-            &format!("SELECT count(*) AS n FROM events WHERE domain_id = '{command_domain}'")
-        )
+        app.count(&format!(
+            "SELECT count(*) AS n FROM events WHERE domain_id = '{command_domain}'"
+        ))
         .await,
         2
     );
     // The purged events' deliveries and attempts went with them.
-    assert_eq!(count(&app, "SELECT count(*) AS n FROM deliveries").await, 1);
+    assert_eq!(app.count("SELECT count(*) AS n FROM deliveries").await, 1);
     assert_eq!(
-        count(&app, "SELECT count(*) AS n FROM delivery_attempts").await,
+        app.count("SELECT count(*) AS n FROM delivery_attempts")
+            .await,
         1
     );
-    assert_eq!(count(&app, "SELECT count(*) AS n FROM touches").await, 3);
+    assert_eq!(app.count("SELECT count(*) AS n FROM touches").await, 3);
 
     // Passes are counted in /metrics.
     let metrics = postback_api::metrics::Metrics::new();

@@ -78,20 +78,11 @@ impl Fixture {
     }
 
     async fn count_deliveries(&self, sql_filter: &str) -> i64 {
-        use diesel_async::RunQueryDsl;
-        #[derive(diesel::QueryableByName)]
-        struct N {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let mut conn = self.app.conn().await;
-        diesel::sql_query(format!(
-            "SELECT count(*) AS n FROM deliveries WHERE {sql_filter}"
-        ))
-        .get_result::<N>(&mut conn)
-        .await
-        .expect("count")
-        .n
+        self.app
+            .count(&format!(
+                "SELECT count(*) AS n FROM deliveries WHERE {sql_filter}"
+            ))
+            .await
     }
 }
 
