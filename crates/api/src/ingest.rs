@@ -251,23 +251,28 @@ async fn committer(
         }
         for ((submission, reply), result) in subs.iter().zip(replies).zip(results) {
             let answer = match result {
-                Ok(outcome) => Ok(outcome),
-                Err(DomainError::Unavailable(_)) => Err(unavailable()),
                 // One bad row must not fail its neighbours: a submission the batch did not store
                 // is committed on its own (the stored ones are not retried, which would store
                 // them twice).
-                Err(_) if subs.len() > 1 => {
+                Err(ref e) if subs.len() > 1 && !matches!(e, DomainError::Unavailable(_)) => {
                     commit_alone(&pool, &database_url, &mut held, submission, shard, &direct).await
                 }
-                Err(err) => Err(api_error(err)),
+                other => answer(other),
             };
             let _ = reply.send(answer);
         }
     }
 }
 
-fn unavailable() -> ApiError {
-    ApiError::Unavailable("Database unavailable: the event was not stored, retry shortly".into())
+/// What a submission's request is answered.
+fn answer(result: Result<Outcome, DomainError>) -> Result<Outcome, ApiError> {
+    match result {
+        Ok(outcome) => Ok(outcome),
+        Err(DomainError::Unavailable(_)) => Err(ApiError::Unavailable(
+            "Database unavailable: the event was not stored, retry shortly".into(),
+        )),
+        Err(err) => Err(api_error(err)),
+    }
 }
 
 /// Commits one submission as a batch of its own.
@@ -294,9 +299,5 @@ async fn commit_alone(
             .pop()
             .unwrap_or_else(|| Err(DomainError::internal("submission left unanswered")))
     });
-    match result {
-        Ok(outcome) => Ok(outcome),
-        Err(DomainError::Unavailable(_)) => Err(unavailable()),
-        Err(err) => Err(api_error(err)),
-    }
+    answer(result)
 }
