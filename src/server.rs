@@ -14,6 +14,10 @@ pub fn build(listener: TcpListener, state: AppState, workers: usize) -> std::io:
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            // Text PostgreSQL cannot store is refused before any handler sees it.
+            .wrap(actix_web::middleware::from_fn(
+                postback_api::text_guard::text_guard,
+            ))
             .wrap(
                 DefaultHeaders::new()
                     .add(("X-Content-Type-Options", "nosniff"))

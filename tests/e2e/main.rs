@@ -10,6 +10,7 @@ mod domains;
 mod embedded;
 mod faults;
 mod helpers;
+mod hostile;
 mod inbound;
 mod keys;
 mod links;

@@ -133,16 +133,33 @@ async fn committer(database_url: String, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
         clicks.extend(batch.iter().map(|j| j.click.clone()));
         let outcome = commit(&database_url, &mut store, &clicks).await;
         clicks.clear();
-        if outcome.is_err() {
-            // A failed batch drops its connection; the next one reconnects.
-            store = None;
-        }
-        let outcome = outcome.map_err(ApiError::from);
-        for job in batch.drain(..) {
-            let _ = job.reply.send(match &outcome {
-                Ok(()) => Ok(()),
-                Err(e) => Err(ApiError::Unavailable(e.to_string())),
-            });
+        match outcome {
+            Ok(()) => {
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Ok(()));
+                }
+            }
+            // One click the batch could not store must not fail its neighbours: each is
+            // stored on its own, and only the one at fault is answered with its error.
+            Err(e) if batch.len() > 1 && !matches!(e, DomainError::Unavailable(_)) => {
+                store = None;
+                tracing::warn!(cause = %e, size = batch.len(), "click batch refused; storing its clicks one by one");
+                for job in batch.drain(..) {
+                    let alone =
+                        commit(&database_url, &mut store, std::slice::from_ref(&job.click)).await;
+                    if alone.is_err() {
+                        store = None;
+                    }
+                    let _ = job.reply.send(alone.map_err(ApiError::from));
+                }
+            }
+            Err(e) => {
+                // A failed batch drops its connection; the next one reconnects.
+                store = None;
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(ApiError::from(e.replicate())));
+                }
+            }
         }
     }
 }

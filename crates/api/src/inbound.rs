@@ -212,10 +212,21 @@ pub async fn receive(
             InboundOutcome::Quota,
             Err(ApiError::TooManyRequests(message)),
         ),
+        Err(ApiError::Unavailable(_)) => (InboundOutcome::Unavailable, Err(unavailable())),
         Err(e) => (InboundOutcome::of_error(&e), Err(e)),
     };
     state.metrics.inbound(outcome);
     answer
+}
+
+/// The 503 of inbound: the database failed at a moment when the event may or may not have been
+/// committed, so the client retries with what makes a retry safe.
+pub fn unavailable() -> ApiError {
+    ApiError::Unavailable(
+        "Database unavailable: the event may not have been stored. Retry with the same orderId \
+         or Idempotency-Key; a retry of an event that was stored answers its first result"
+            .into(),
+    )
 }
 
 /// Checks the key, decodes the body and submits the event; the ingestor's outcome, or the

@@ -268,9 +268,7 @@ async fn committer(
 fn answer(result: Result<Outcome, DomainError>) -> Result<Outcome, ApiError> {
     match result {
         Ok(outcome) => Ok(outcome),
-        Err(DomainError::Unavailable(_)) => Err(ApiError::Unavailable(
-            "Database unavailable: the event was not stored, retry shortly".into(),
-        )),
+        Err(DomainError::Unavailable(_)) => Err(crate::inbound::unavailable()),
         Err(err) => Err(api_error(err)),
     }
 }

@@ -13,6 +13,7 @@ pub mod ratelimit;
 pub mod retention;
 pub mod routes;
 pub mod state;
+pub mod text_guard;
 pub mod tracking;
 pub mod v1;
 

@@ -258,10 +258,22 @@ pub async fn go(
         user_agent: header_str(header::USER_AGENT).unwrap_or_default(),
         country: visitor_country(&req, &state),
     };
-    match state.clicks.destination(&path).await? {
+    // A slug PostgreSQL could not even compare is no link's.
+    let dest = if postback_domain::text::is_storable(&path) {
+        state.clicks.destination(&path).await?
+    } else {
+        None
+    };
+    match dest {
         Some(dest) => {
             let (r, touch) = links::route_click(&dest, &click)?;
-            state.clicks.store(touch).await?;
+            match state.clicks.store(touch).await {
+                Ok(()) => {}
+                // The visitor still goes where the link points when only this click could not
+                // be recorded; an outage answers 503 so the browser retries and nothing is lost.
+                Err(ApiError::Unavailable(cause)) => return Err(ApiError::Unavailable(cause)),
+                Err(e) => tracing::warn!(error = %e, "a click could not be recorded"),
+            }
             Ok(HttpResponse::Found()
                 .insert_header((header::LOCATION, r.location))
                 .insert_header((header::CACHE_CONTROL, "no-store"))

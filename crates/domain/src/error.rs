@@ -72,10 +72,7 @@ impl From<diesel::result::Error> for DomainError {
         // PostgreSQL text cannot hold U+0000 (SQLSTATE 22021): whatever field brought one, it
         // came from a client, so it is that client's error, not the server's.
         if let diesel::result::Error::DatabaseError(_, info) = &err {
-            if info
-                .message()
-                .contains("invalid byte sequence for encoding \"UTF8\": 0x00")
-            {
+            if crate::text::is_refused_text("", info.message()) {
                 return Self::Invalid("text must not contain NUL (\\u0000) characters".into());
             }
         }
@@ -129,6 +126,11 @@ pub fn is_pg_connection_loss(err: &tokio_postgres::Error) -> bool {
 pub fn pg_error(what: &str, e: tokio_postgres::Error) -> DomainError {
     if is_pg_connection_loss(&e) {
         DomainError::Unavailable(e.to_string())
+    } else if e
+        .as_db_error()
+        .is_some_and(|db| crate::text::is_refused_text(db.code().code(), db.message()))
+    {
+        DomainError::invalid("text must not contain NUL (\\u0000) characters")
     } else {
         DomainError::internal(format!("{what}: {e}"))
     }

@@ -381,6 +381,8 @@ pub fn parse(
     let Value::Object(obj) = &payload else {
         return Err(bad("body must be a JSON object"));
     };
+    // Every field, known or kept as sent, is stored: none may hold what PostgreSQL refuses.
+    crate::text::check_json(&payload)?;
 
     let email = match obj.get("email") {
         Some(Value::String(s)) if !s.trim().is_empty() => {

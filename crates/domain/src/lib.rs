@@ -26,6 +26,7 @@ pub mod schema;
 pub mod secrets;
 pub mod sessions;
 pub mod team;
+pub mod text;
 pub mod tokens;
 pub mod tracking;
 pub mod webhooks;

@@ -185,7 +185,10 @@ pub struct TouchFields {
     pub user_agent: Option<String>,
 }
 
+/// A visitor's text as it is kept: without what PostgreSQL cannot hold (see [`crate::text`]),
+/// trimmed, at most `max` characters; `None` when nothing is left.
 fn clip(s: &str, max: usize) -> Option<String> {
+    let s = crate::text::scrub(s);
     let s = s.trim();
     (!s.is_empty()).then(|| s.chars().take(max).collect())
 }

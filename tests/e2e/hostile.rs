@@ -1,0 +1,565 @@
+//! Hostile input (issue 17): text PostgreSQL cannot store, mixed into batches with good requests,
+//! on every path that writes; a seeded property run of arbitrary Unicode and JSON through the
+//! real endpoints into the real database.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{csrf_in, TestApp};
+
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36";
+
+async fn inbound_raw(
+    app: &TestApp,
+    key: &str,
+    content_type: &str,
+    body: String,
+) -> (StatusCode, Value) {
+    let resp = reqwest::Client::new()
+        .post(app.url("/__cc/inbound"))
+        .header("X-CC-Api-Key", key)
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("inbound");
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_in_any_inbound_field_is_refused_by_name_and_never_fails_its_batch() {
+    let app = TestApp::spawn().await;
+    let user = app.signup("nul@example.com").await;
+    let domain = user.add_domain("shop.example.com").await;
+    let (_, key) = user.add_key(&domain, "main").await;
+
+    let cases = [
+        (json!({"orderId": "A\u{0}1"}), "orderId"),
+        (json!({"firstName": "Ja\u{0}ne"}), "firstName"),
+        (json!({"note": "free \u{0} text"}), "note"),
+        (json!({"meta": {"deep": ["ok", "\u{0}"]}}), "meta.deep[1]"),
+        (
+            json!({"products": [{"name": "Mug\u{0}", "link": "https://shop.example.com/mug"}]}),
+            "products[0].name",
+        ),
+        (json!({"bad\u{0}key": 1}), "a field name"),
+    ];
+    for (extra, field) in cases {
+        let mut body = json!({"email": "buyer@example.com", "event": "purchase", "value": 10});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (status, answer) = app.inbound(&key, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {answer}");
+        assert_eq!(
+            answer["error"],
+            format!("{field} must not contain NUL (\\u0000) characters"),
+            "{answer}"
+        );
+    }
+    // Forms decode %00 to the same character, and are refused the same way.
+    let (status, answer) = inbound_raw(
+        &app,
+        &key,
+        "application/x-www-form-urlencoded",
+        "email=buyer%40example.com&event=purchase&city=Pa%00ris".into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(
+        answer["error"],
+        "city must not contain NUL (\\u0000) characters"
+    );
+
+    // Poison and good submissions in the same instants share the committers' batches: every good
+    // one is stored and answered 200, every poisoned one 400, none 5xx.
+    let sends = (0..120).map(|i| {
+        let app = &app;
+        let key = &key;
+        async move {
+            let poisoned = i % 2 == 0;
+            let order = if poisoned {
+                format!("P-{i}\u{0}")
+            } else {
+                format!("G-{i}")
+            };
+            let body = json!({"email": format!("b{i}@example.com"), "event": "purchase",
+                              "value": i, "orderId": order});
+            (poisoned, app.inbound(key, body).await)
+        }
+    });
+    for (poisoned, (status, answer)) in join_all(sends).await {
+        let want = if poisoned {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(status, want, "{answer}");
+    }
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM events WHERE order_id LIKE 'G-%'")
+            .await,
+        60
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 60);
+}
+
+fn clicker() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(UA)
+        .build()
+        .expect("client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clicks_with_nul_redirect_and_are_stored_cleaned_beside_good_ones() {
+    let app = TestApp::spawn().await;
+    let user = app.signup("go@example.com").await;
+    let domain = user.add_domain("shop.example.com").await;
+    let (status, link) = user
+        .post(
+            &format!("/v1/domains/{domain}/links"),
+            json!({"name": "Ad", "slug": "spring",
+                   "targets": [{"url": "https://shop.example.com/sale", "weight": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{link}");
+
+    let client = clicker();
+    let clicks = (0..80).map(|i| {
+        let client = &client;
+        let url = if i % 2 == 0 {
+            app.url(&format!(
+                "/__cc/go/spring?utm_source=%00bad{i}&utm_campaign=c%00{i}"
+            ))
+        } else {
+            app.url(&format!("/__cc/go/spring?utm_source=good{i}"))
+        };
+        async move { client.get(url).send().await.expect("click") }
+    });
+    for resp in join_all(clicks).await {
+        assert_eq!(resp.status(), StatusCode::FOUND);
+        let location = resp.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            location.starts_with("https://shop.example.com/sale?"),
+            "{location}"
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) AS n FROM touches").await, 80);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM touches WHERE utm_source LIKE 'bad%' AND utm_campaign LIKE 'c%'"
+        )
+        .await,
+        40,
+        "the poisoned clicks are stored without the NUL"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM touches WHERE utm_source LIKE 'good%'")
+            .await,
+        40
+    );
+    // A slug no link can have is the unknown-link page, not an error.
+    let resp = client
+        .get(app.url("/__cc/go/spr%00ing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert!(resp.text().await.unwrap().contains("Link not found"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracking_reports_with_nul_are_recorded_cleaned() {
+    let app = TestApp::spawn().await;
+    let user = app.signup("collect@example.com").await;
+    user.add_domain("shop.example.com").await;
+    let (_, domains) = user.get("/v1/domains").await;
+    let site = domains["items"][0]["siteId"].as_str().unwrap().to_owned();
+    let reports = (0..40).map(|i| {
+        let app = &app;
+        let site = &site;
+        async move {
+            let (url, referrer) = if i % 2 == 0 {
+                (
+                    format!("https://shop.example.com/?utm_source=x%00{i}"),
+                    "https://ref.example/\u{0}",
+                )
+            } else {
+                (
+                    format!("https://shop.example.com/?utm_source=ok{i}"),
+                    "https://ref.example/",
+                )
+            };
+            let body = json!({"site": site, "vid": format!("visitor-{i:04}"), "url": url,
+                              "referrer": referrer});
+            reqwest::Client::new()
+                .post(app.url("/__cc/collect"))
+                .header("Content-Type", "text/plain")
+                .header("User-Agent", UA)
+                .body(body.to_string())
+                .send()
+                .await
+                .expect("collect")
+                .status()
+        }
+    });
+    for status in join_all(reports).await {
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(app.count("SELECT count(*) AS n FROM touches").await, 40);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM touches WHERE utm_source LIKE 'x%' AND referrer = 'https://ref.example/'")
+            .await,
+        20
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_management_api_and_dashboard_refuse_nul_by_field_name() {
+    let app = TestApp::spawn().await;
+    let user = app.signup("mgmt@example.com").await;
+    let (status, body) = user
+        .post("/v1/domains", json!({"hostname": "sh\u{0}op.example.com"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["error"],
+        "hostname must not contain NUL (\\u0000) characters"
+    );
+    let domain = user.add_domain("shop.example.com").await;
+    let (status, body) = user
+        .post(
+            &format!("/v1/domains/{domain}/keys"),
+            json!({"name": "k\u{0}"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["error"],
+        "name must not contain NUL (\\u0000) characters"
+    );
+    let (status, body) = user
+        .post(
+            "/v1/integrations/webhooks",
+            json!({"url": "https://hooks.example.com/x", "conditions": [
+                {"field": "email", "op": "contains", "value": "\u{0}"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["error"],
+        "conditions[0].value must not contain NUL (\\u0000) characters"
+    );
+    let (status, body) = user.get("/v1/events?email=a%00b").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["error"],
+        "query parameter email must not contain NUL (\\u0000) characters"
+    );
+    // Nothing was stored by the refused requests.
+    assert_eq!(app.count("SELECT count(*) AS n FROM domains").await, 1);
+    assert_eq!(app.count("SELECT count(*) AS n FROM webhooks").await, 0);
+
+    // A dashboard form: a page that says what to fix, nothing saved.
+    let (_, page) = user.page("/domains").await;
+    let token = csrf_in(&page);
+    let resp = user
+        .client
+        .post(app.url("/domains"))
+        .header("Origin", &app.base)
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("hostname", "a\u{0}.example.com"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains("field hostname must not contain NUL"),
+        "{html}"
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM domains").await, 1);
+}
+
+/// A small deterministic generator (xorshift), so a failing run can be repeated with its seed.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+    /// Any Unicode scalar value, often the awkward ones.
+    fn char(&mut self) -> char {
+        const AWKWARD: &[char] = &[
+            '\u{0}',
+            '\u{1}',
+            '\u{7f}',
+            '\u{85}',
+            '\u{a0}',
+            '\u{200b}',
+            '\u{202e}',
+            '\u{feff}',
+            '\u{fffd}',
+            '\u{ffff}',
+            '\u{10ffff}',
+            '\'',
+            '"',
+            '\\',
+            '%',
+            '_',
+            '<',
+            '&',
+            '\n',
+        ];
+        match self.below(4) {
+            0 => *self.pick(AWKWARD),
+            1 => char::from_u32(self.below(0x80) as u32).unwrap_or('a'),
+            _ => loop {
+                if let Some(c) = char::from_u32(self.below(0x11_0000) as u32) {
+                    break c;
+                }
+            },
+        }
+    }
+    fn text(&mut self, max: u64) -> String {
+        let len = self.below(max + 1);
+        (0..len).map(|_| self.char()).collect()
+    }
+    fn json(&mut self, depth: u32) -> Value {
+        match if depth == 0 {
+            self.below(5)
+        } else {
+            self.below(7)
+        } {
+            0 => Value::Null,
+            1 => Value::Bool(self.below(2) == 0),
+            2 => json!(self.next() as i64 / (1 + self.below(1_000_000) as i64)),
+            3 => json!((self.next() as f64) / 1e6 * if self.below(2) == 0 { -1.0 } else { 1.0 }),
+            4 => Value::String(self.text(12)),
+            5 => Value::Array((0..self.below(4)).map(|_| self.json(depth - 1)).collect()),
+            _ => Value::Object(
+                (0..self.below(4))
+                    .map(|_| (self.text(6), self.json(depth - 1)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+const FIELDS: &[&str] = &[
+    "email",
+    "event",
+    "value",
+    "total",
+    "currency",
+    "orderId",
+    "firstName",
+    "lastName",
+    "phone",
+    "timestamp",
+    "ip",
+    "city",
+    "country",
+    "countryCode",
+    "state",
+    "stateCode",
+    "guid",
+    "productName",
+    "productLink",
+    "productImage",
+    "products",
+];
+
+/// An inbound body: mostly well-formed, with one to four fields replaced by arbitrary JSON.
+fn inbound_body(g: &mut Gen, i: usize) -> Value {
+    let mut body = json!({"email": format!("p{i}@example.com"), "event": "purchase",
+                          "value": 5, "orderId": format!("prop-{i}")});
+    for _ in 0..=g.below(3) {
+        let field = if g.below(4) == 0 {
+            g.text(8)
+        } else {
+            (*g.pick(FIELDS)).to_owned()
+        };
+        body[field] = g.json(3);
+    }
+    body
+}
+
+/// Arbitrary Unicode and JSON through the real endpoints into the real database: inbound (JSON
+/// and forms), tracking reports, clicks, and management-API writes. Every answer is 2xx or 4xx,
+/// and the database holds exactly what was acknowledged. `POSTBACK_PROPERTY_SEED` repeats a run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arbitrary_unicode_and_json_get_only_2xx_or_4xx_and_the_database_holds_what_was_acknowledged(
+) {
+    let seed: u64 = std::env::var("POSTBACK_PROPERTY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    println!("POSTBACK_PROPERTY_SEED={seed}");
+    let mut g = Gen(seed);
+    let app = TestApp::spawn_unthrottled().await;
+    let user = app.signup("property@example.com").await;
+    let domain = user.add_domain("shop.example.com").await;
+    let (_, key) = user.add_key(&domain, "main").await;
+    let (_, domains) = user.get("/v1/domains").await;
+    let site = domains["items"][0]["siteId"].as_str().unwrap().to_owned();
+    let (status, _) = user
+        .post(
+            &format!("/v1/domains/{domain}/links"),
+            json!({"name": "Ad", "slug": "prop",
+                   "targets": [{"url": "https://shop.example.com/", "weight": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let client = clicker();
+    let mut stored: Vec<String> = Vec::new();
+    for round in 0..6 {
+        // Inbound in concurrent groups, so arbitrary bodies share batches with good ones.
+        let bodies: Vec<(usize, Value)> = (0..40)
+            .map(|j| {
+                let i = round * 40 + j;
+                (i, inbound_body(&mut g, i))
+            })
+            .collect();
+        let answers = join_all(bodies.iter().map(|(_, b)| app.inbound(&key, b.clone()))).await;
+        for ((i, body), (status, answer)) in bodies.iter().zip(answers) {
+            assert!(
+                status.is_success() || status.is_client_error(),
+                "seed {seed}: inbound {body} answered {status} {answer}"
+            );
+            if status.is_client_error() {
+                assert!(answer["error"].is_string(), "seed {seed}: {answer}");
+            } else if answer["duplicate"] != true {
+                stored.push(answer["eventId"].as_str().unwrap().to_owned());
+                assert_eq!(answer["ok"], true);
+                let _ = i;
+            }
+        }
+        // Forms: arbitrary names and values, percent-encoded.
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("email", &format!("f{round}@example.com"))
+            .append_pair("event", "lead");
+        for _ in 0..g.below(4) {
+            let (k, v) = (g.text(6), g.text(10));
+            form.append_pair(&k, &v);
+        }
+        let (status, answer) = inbound_raw(
+            &app,
+            &key,
+            "application/x-www-form-urlencoded",
+            form.finish(),
+        )
+        .await;
+        assert!(
+            status.is_success() || status.is_client_error(),
+            "seed {seed}: form answered {status} {answer}"
+        );
+        if status.is_success() && answer["duplicate"] != true {
+            stored.push(answer["eventId"].as_str().unwrap().to_owned());
+        }
+        // Tracking reports and clicks with arbitrary text.
+        let reports = (0..10).map(|k| {
+            let body = json!({"site": site, "vid": format!("prop-visitor-{round}-{k}"),
+                "url": format!("https://shop.example.com/?utm_source={}",
+                    url::form_urlencoded::byte_serialize(g.text(10).as_bytes()).collect::<String>()),
+                "referrer": g.json(1)});
+            let app = &app;
+            async move {
+                reqwest::Client::new()
+                    .post(app.url("/__cc/collect"))
+                    .header("Content-Type", "text/plain")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .expect("collect")
+                    .status()
+            }
+        });
+        for status in join_all(reports.collect::<Vec<_>>()).await {
+            assert!(
+                status.is_success() || status.is_client_error(),
+                "seed {seed}: collect {status}"
+            );
+        }
+        let clicks = (0..10).map(|_| {
+            let q: String = url::form_urlencoded::byte_serialize(g.text(12).as_bytes()).collect();
+            let url = app.url(&format!("/__cc/go/prop?utm_campaign={q}&{q}={q}"));
+            let client = &client;
+            async move { client.get(url).send().await.expect("click").status() }
+        });
+        for status in join_all(clicks.collect::<Vec<_>>()).await {
+            assert_eq!(status, StatusCode::FOUND, "seed {seed}");
+        }
+        // Management API writes with arbitrary names.
+        let name = g.text(20);
+        let (status, answer) = user
+            .post(&format!("/v1/domains/{domain}/keys"), json!({"name": name}))
+            .await;
+        assert!(
+            status.is_success() || status.is_client_error(),
+            "seed {seed}: key {name:?} answered {status} {answer}"
+        );
+        let (status, answer) = user
+            .post(
+                "/v1/integrations/webhooks",
+                json!({"url": "http://127.0.0.1:9/p",
+                       "conditions": [{"field": "email", "op": "contains", "value": g.text(8)}]}),
+            )
+            .await;
+        assert!(
+            status.is_success() || status.is_client_error(),
+            "seed {seed}: webhook answered {status} {answer}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Every acknowledged event is stored, and nothing else is.
+    let n = app.count("SELECT count(*) AS n FROM events").await;
+    assert_eq!(n as usize, stored.len(), "seed {seed}");
+    let listed = stored
+        .iter()
+        .map(|id| format!("'{id}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    if !stored.is_empty() {
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(*) AS n FROM events WHERE id IN ({listed})"
+            ))
+            .await as usize,
+            stored.len(),
+            "seed {seed}"
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM touches WHERE link_id IS NOT NULL")
+            .await,
+        60,
+        "seed {seed}: every click was stored"
+    );
+}
