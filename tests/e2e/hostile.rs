@@ -563,3 +563,52 @@ async fn arbitrary_unicode_and_json_get_only_2xx_or_4xx_and_the_database_holds_w
         "seed {seed}: every click was stored"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_conditions_that_cannot_be_read_pause_the_webhook_and_send_nothing() {
+    let app = TestApp::spawn().await;
+    let receiver = crate::receiver::Receiver::start().await;
+    receiver.always(crate::receiver::Reply::ok());
+    let user = app.signup("closed@example.com").await;
+    let domain = user.add_domain("shop.example.com").await;
+    let (_, key) = user.add_key(&domain, "main").await;
+    let (status, hook) = user
+        .post(
+            "/v1/integrations/webhooks",
+            json!({"url": receiver.url("/guarded"), "conditions": [
+                {"field": "revenue", "op": "greater_than", "value": 100}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let id = hook["id"].as_str().unwrap().to_owned();
+    // The row is damaged (a field that no longer exists, say, after a downgrade).
+    app.sql(&format!(
+        "UPDATE webhooks SET conditions = '[{{\"field\": \"no_such_field\", \"op\": \"equals\", \"value\": \"x\"}}]' WHERE id = '{id}'"
+    ))
+    .await;
+    for i in 0..3 {
+        let (status, answer) = app
+            .inbound(
+                &key,
+                json!({"email": "c@example.com", "event": "purchase", "value": 500,
+                       "orderId": format!("closed-{i}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["dispatched"], json!([]), "{answer}");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(receiver.received().is_empty(), "nothing is sent");
+    assert_eq!(app.count("SELECT count(*) AS n FROM deliveries").await, 0);
+    let (_, shown) = user.get(&format!("/v1/integrations/webhooks/{id}")).await;
+    assert_eq!(shown["status"], "paused", "{shown}");
+    let reason = shown["pausedReason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("Its conditions could not be read (")
+            && reason.contains("no_such_field"),
+        "{reason}"
+    );
+    let (_, page) = user.page(&format!("/webhooks/{id}")).await;
+    assert!(page.contains("Its conditions could not be read"), "{page}");
+    assert!(!page.contains("New deliveries are held"), "{page}");
+}

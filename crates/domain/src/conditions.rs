@@ -188,6 +188,23 @@ pub struct Condition {
 const MAX_CONDITIONS: usize = 20;
 const MAX_VALUE_CHARS: usize = 500;
 
+/// Reads a webhook's stored conditions with the rules they were saved under; `Err` names what
+/// can no longer be read (a field or operator that no longer exists, a damaged row). A webhook
+/// whose conditions cannot be read fires for nothing: see [`unreadable_reason`].
+pub fn stored(raw: &Value) -> Result<Vec<Condition>, String> {
+    validate(raw).map_err(|e| e.to_string())
+}
+
+/// How the reason of a webhook paused for unreadable conditions starts.
+pub const UNREADABLE: &str = "Its conditions could not be read";
+
+/// What the owner is shown on a webhook paused because its conditions could not be read.
+pub fn unreadable_reason(why: &str) -> String {
+    format!(
+        "{UNREADABLE} ({why}), so no event is sent to it: edit the conditions, save, then resume"
+    )
+}
+
 /// Validates the `conditions` a client sent: each message names the row and the problem.
 pub fn validate(raw: &Value) -> DomainResult<Vec<Condition>> {
     let rows = match raw {

@@ -10,6 +10,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
 use crate::attribution::{self, Attribution};
+use crate::conditions;
 use crate::deliveries;
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{DomainId, EventId, KeyId, TouchId, WorkspaceId};
@@ -652,14 +653,24 @@ impl FastPath {
             .map_err(|e| self.db_error("webhook rules", e))?;
         let mut book = deliveries::RuleBook::new();
         let mut parsed: HashMap<uuid::Uuid, std::sync::Arc<deliveries::Rule>> = HashMap::new();
+        // Webhooks whose stored conditions cannot be read: they fire for nothing and are paused.
+        let mut unreadable: Vec<(uuid::Uuid, String)> = Vec::new();
         for r in rows {
             let get_err = |e: tokio_postgres::Error| DomainError::internal(e.to_string());
             let hash: Vec<u8> = r.try_get(0).map_err(get_err)?;
             let id: uuid::Uuid = r.try_get(1).map_err(get_err)?;
             let rule = match parsed.get(&id) {
                 Some(rule) => rule.clone(),
+                None if unreadable.iter().any(|(u, _)| *u == id) => continue,
                 None => {
                     let conditions: serde_json::Value = r.try_get(4).map_err(get_err)?;
+                    let conditions = match conditions::stored(&conditions) {
+                        Ok(c) => c,
+                        Err(reason) => {
+                            unreadable.push((id, reason));
+                            continue;
+                        }
+                    };
                     let platform: Option<String> = r.try_get(5).map_err(get_err)?;
                     let event_map: Option<serde_json::Value> = r.try_get(6).map_err(get_err)?;
                     let target = match platform.as_deref().map(Platform::parse) {
@@ -673,7 +684,7 @@ impl FastPath {
                         target,
                         url: r.try_get(2).map_err(get_err)?,
                         events: r.try_get(3).map_err(get_err)?,
-                        conditions: serde_json::from_value(conditions).unwrap_or_default(),
+                        conditions,
                         event_map: event_map
                             .and_then(|m| serde_json::from_value(m).ok())
                             .unwrap_or_default(),
@@ -696,7 +707,31 @@ impl FastPath {
             };
             book.entry(hash).or_default().push(rule);
         }
+        if !unreadable.is_empty() {
+            self.pause_unreadable(&unreadable).await?;
+        }
         Ok(book)
+    }
+
+    /// Pauses webhooks whose stored conditions cannot be read, with the reason the owner sees:
+    /// a webhook whose conditions are unknown must not fire for every event (fails closed).
+    async fn pause_unreadable(&self, unreadable: &[(uuid::Uuid, String)]) -> DomainResult<()> {
+        let ids: Vec<uuid::Uuid> = unreadable.iter().map(|(id, _)| *id).collect();
+        let reasons: Vec<String> = unreadable
+            .iter()
+            .map(|(_, why)| conditions::unreadable_reason(why))
+            .collect();
+        tracing::warn!(webhooks = ?ids, "webhooks paused: their stored conditions cannot be read");
+        tokio_postgres::Client::execute(
+                &self.client,
+                "UPDATE webhooks w SET status = 'paused', paused_reason = u.reason, updated_at = now()
+                 FROM unnest($1::uuid[], $2::text[]) AS u(id, reason)
+                 WHERE w.id = u.id AND (w.status <> 'paused' OR w.paused_reason IS DISTINCT FROM u.reason)",
+                &[&ids, &reasons],
+            )
+        .await
+        .map_err(|e| self.db_error("pausing webhooks", e))?;
+        Ok(())
     }
 
     /// Runs the fast path; see [`FAST_INSERT`]. One row per submission under a valid key.
