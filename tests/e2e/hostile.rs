@@ -612,3 +612,59 @@ async fn stored_conditions_that_cannot_be_read_pause_the_webhook_and_send_nothin
     assert!(page.contains("Its conditions could not be read"), "{page}");
     assert!(!page.contains("New deliveries are held"), "{page}");
 }
+
+/// Two owners demoting (or removing) each other at the same moment: one wins, the other is
+/// refused, and the workspace always keeps an owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_owners_demoting_each_other_at_once_leave_an_owner() {
+    let app = TestApp::spawn().await;
+    let a = app.signup("owner-a@race.example").await;
+    let b = app.signup("owner-b@race.example").await;
+    let (_, me) = a.get("/v1/me").await;
+    let a_id = me["userId"].as_str().unwrap().to_owned();
+    let (_, me) = b.get("/v1/me").await;
+    let b_id = me["userId"].as_str().unwrap().to_owned();
+    let ws = a.workspace_id.clone();
+    app.sql(&format!(
+        "INSERT INTO memberships (workspace_id, user_id, role) VALUES ('{ws}', '{b_id}', 'owner')"
+    ))
+    .await;
+    let (status, _) = b
+        .post(&format!("/v1/workspaces/{ws}/switch"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (b_path, a_path) = (format!("/v1/members/{b_id}"), format!("/v1/members/{a_id}"));
+    for round in 0..12 {
+        let demote_b = a.patch(&b_path, json!({"role": "member"}));
+        // The last round removes instead: a removed owner's sessions end with it.
+        let (ra, rb) = if round == 11 {
+            let remove_a = b.delete(&a_path);
+            tokio::join!(demote_b, remove_a)
+        } else {
+            let demote_a = b.patch(&a_path, json!({"role": "member"}));
+            tokio::join!(demote_b, demote_a)
+        };
+        let owners = app
+            .count(&format!(
+                "SELECT count(*) AS n FROM memberships WHERE workspace_id = '{ws}' AND role = 'owner'"
+            ))
+            .await;
+        assert_eq!(owners, 1, "round {round}: {ra:?} {rb:?}");
+        let won = [&ra, &rb].iter().filter(|r| r.0.is_success()).count();
+        assert_eq!(
+            won, 1,
+            "round {round}: exactly one change wins: {ra:?} {rb:?}"
+        );
+        let loser = if ra.0.is_success() { &rb } else { &ra };
+        assert!(
+            loser.0 == StatusCode::FORBIDDEN || loser.0 == StatusCode::CONFLICT,
+            "round {round}: {loser:?}"
+        );
+        // Put both back as owners for the next round.
+        app.sql(&format!(
+            "INSERT INTO memberships (workspace_id, user_id, role) VALUES ('{ws}', '{a_id}', 'owner'), ('{ws}', '{b_id}', 'owner')
+             ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = 'owner'"
+        ))
+        .await;
+    }
+}

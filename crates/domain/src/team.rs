@@ -5,7 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::scoped_futures::ScopedFutureExt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use serde_json::json;
 
@@ -206,13 +207,27 @@ pub async fn add(
     }
 }
 
-async fn owners(conn: &mut AsyncPgConnection, workspace_id: WorkspaceId) -> DomainResult<i64> {
-    Ok(memberships::table
-        .filter(memberships::workspace_id.eq(workspace_id))
+/// The workspace's owners, their membership rows locked until the transaction ends, so two
+/// owners changing each other at once take turns and each sees the other's change. The acting
+/// user must still be one of them (they may have been demoted a moment ago).
+async fn lock_owners(
+    conn: &mut AsyncPgConnection,
+    ctx: &SessionContext,
+) -> DomainResult<Vec<UserId>> {
+    let owners: Vec<UserId> = memberships::table
+        .filter(memberships::workspace_id.eq(ctx.workspace_id))
         .filter(memberships::role.eq("owner"))
-        .count()
-        .get_result(conn)
-        .await?)
+        .select(memberships::user_id)
+        .order(memberships::user_id)
+        .for_update()
+        .load(conn)
+        .await?;
+    if !owners.contains(&ctx.user_id) {
+        return Err(DomainError::Forbidden(
+            "Only owners of this workspace can manage its members".into(),
+        ));
+    }
+    Ok(owners)
 }
 
 async fn member(
@@ -236,12 +251,31 @@ pub async fn set_role(
 ) -> DomainResult<Member> {
     require_owner(ctx)?;
     validate_role(role)?;
-    let current = member(conn, ctx.workspace_id, user_id).await?;
-    if current.role == "owner" && role != "owner" && owners(conn, ctx.workspace_id).await? <= 1 {
-        return Err(DomainError::Conflict(
-            "A workspace needs an owner: make someone else an owner first".into(),
-        ));
-    }
+    let role = role.to_owned();
+    conn.transaction(|conn| {
+        async move {
+            let owners = lock_owners(conn, ctx).await?;
+            let current = member(conn, ctx.workspace_id, user_id).await?;
+            if current.role == "owner" && role != "owner" && owners.len() <= 1 {
+                return Err(DomainError::Conflict(
+                    "A workspace needs an owner: make someone else an owner first".into(),
+                ));
+            }
+            change_role(conn, ctx, &current, &role).await?;
+            member(conn, ctx.workspace_id, user_id).await
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+async fn change_role(
+    conn: &mut AsyncPgConnection,
+    ctx: &SessionContext,
+    current: &Member,
+    role: &str,
+) -> DomainResult<()> {
+    let user_id = current.user_id;
     diesel::update(
         memberships::table
             .filter(memberships::workspace_id.eq(ctx.workspace_id))
@@ -258,8 +292,7 @@ pub async fn set_role(
         json!({ "role": current.role }),
         json!({ "role": role }),
     )
-    .await?;
-    member(conn, ctx.workspace_id, user_id).await
+    .await
 }
 
 /// Removes a member (owners only; the last owner cannot be removed). Their sessions in this
@@ -270,12 +303,28 @@ pub async fn remove(
     user_id: UserId,
 ) -> DomainResult<()> {
     require_owner(ctx)?;
-    let current = member(conn, ctx.workspace_id, user_id).await?;
-    if current.role == "owner" && owners(conn, ctx.workspace_id).await? <= 1 {
-        return Err(DomainError::Conflict(
-            "A workspace needs an owner: the last owner cannot be removed".into(),
-        ));
-    }
+    conn.transaction(|conn| {
+        async move {
+            let owners = lock_owners(conn, ctx).await?;
+            let current = member(conn, ctx.workspace_id, user_id).await?;
+            if current.role == "owner" && owners.len() <= 1 {
+                return Err(DomainError::Conflict(
+                    "A workspace needs an owner: the last owner cannot be removed".into(),
+                ));
+            }
+            remove_member(conn, ctx, &current).await
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+async fn remove_member(
+    conn: &mut AsyncPgConnection,
+    ctx: &SessionContext,
+    current: &Member,
+) -> DomainResult<()> {
+    let user_id = current.user_id;
     diesel::delete(
         memberships::table
             .filter(memberships::workspace_id.eq(ctx.workspace_id))
