@@ -269,17 +269,54 @@ pub fn parse_timestamp(raw: &Value, now: DateTime<Utc>) -> DomainResult<DateTime
     Ok(at)
 }
 
-/// The first string anywhere in the payload that is a valid email address (seed 004).
+/// The first email address anywhere in the payload (seed 004: "we search for an email address
+/// inside the webhook data"). Order: the body's values as sent, depth first (an object's fields
+/// in their order, an array's items in theirs); inside one text, the first address in reading
+/// order, whether the text is the address itself, `Name <addr>`, `mailto:addr` or a sentence.
 pub fn find_email(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) => {
-            let t = s.trim().to_lowercase();
-            is_valid_email(&t).then_some(t)
-        }
+        Value::String(s) => email_in_text(s),
         Value::Array(a) => a.iter().find_map(find_email),
         Value::Object(o) => o.values().find_map(find_email),
         _ => None,
     }
+}
+
+/// The first valid address in a text, lowercased. Addresses are cut out at characters that
+/// delimit them in writing (spaces, `<>()[]{}`, quotes, `,;:`, `?&=/`), so `mailto:` and
+/// query strings give up their address; a sentence's closing dot is not part of it.
+pub fn email_in_text(text: &str) -> Option<String> {
+    let whole = text.trim().to_lowercase();
+    if is_valid_email(&whole) {
+        return Some(whole);
+    }
+    text.split(|c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '<' | '>'
+                    | '('
+                    | ')'
+                    | '['
+                    | ']'
+                    | '{'
+                    | '}'
+                    | '"'
+                    | '\''
+                    | '`'
+                    | ','
+                    | ';'
+                    | ':'
+                    | '?'
+                    | '&'
+                    | '='
+                    | '/'
+                    | '|'
+            )
+    })
+    .filter(|part| part.contains('@'))
+    .map(|part| part.trim_end_matches(['.', '!']).to_lowercase())
+    .find(|candidate| is_valid_email(candidate))
 }
 
 pub fn validate_event_name(raw: &str) -> DomainResult<String> {
@@ -597,6 +634,46 @@ mod tests {
         assert!(err(json!({"event": "lead", "name": "nobody"})).contains("email is required"));
         assert!(err(json!({"email": "nope", "event": "x"})).contains("valid email"));
         assert!(err(json!({"email": 5, "event": "x"})).contains("email must be a string"));
+    }
+
+    #[test]
+    fn an_address_inside_text_is_found_in_a_documented_order() {
+        let found = |v: Value| ok(v).email;
+        assert_eq!(
+            found(json!({"event": "lead", "contact": "Jane <Jane.Doe@Example.org>"})),
+            "jane.doe@example.org"
+        );
+        assert_eq!(
+            found(json!({"event": "lead", "link": "mailto:sales+eu@shop.example.com?subject=Hi"})),
+            "sales+eu@shop.example.com"
+        );
+        assert_eq!(
+            found(json!({"event": "lead", "note": "Write to bob@example.net. Or call."})),
+            "bob@example.net"
+        );
+        // Several: the first field as sent wins, then the first address within its text.
+        assert_eq!(
+            found(
+                json!({"event": "lead", "a": "no address", "b": "x@one.example, y@two.example",
+                         "c": "z@three.example"})
+            ),
+            "x@one.example"
+        );
+        assert_eq!(
+            found(
+                json!({"event": "lead", "nested": {"deep": ["(cc: Ann <ann@deep.example>)"]},
+                         "later": "later@example.org"})
+            ),
+            "ann@deep.example"
+        );
+        assert!(
+            err(json!({"event": "lead", "note": "user at example dot org"}))
+                .contains("email is required")
+        );
+        assert!(
+            err(json!({"event": "lead", "note": "broken@ and @host.example"}))
+                .contains("email is required")
+        );
     }
 
     #[test]
