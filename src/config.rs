@@ -161,6 +161,44 @@ pub struct Config {
         global = true
     )]
     pub token_rate_limit: u32,
+    /// Proxies (CIDRs, comma-separated) whose `X-Forwarded-For` names the client; unset: none.
+    #[arg(
+        long,
+        env = "POSTBACK_TRUSTED_PROXIES",
+        default_value = "",
+        value_parser = parse_trusted_proxies,
+        global = true
+    )]
+    pub trusted_proxies: postback_api::client_addr::TrustedProxies,
+    /// Requests per minute each client (IPv4 address or IPv6 /64) may make to the tracking
+    /// reports, and separately to tracking links, across every instance.
+    #[arg(
+        long,
+        env = "POSTBACK_CLIENT_RATE_LIMIT",
+        default_value_t = postback_api::shared_limit::CLIENT_REQUESTS_PER_MINUTE,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub client_rate_limit: u32,
+    /// Requests per minute each site may receive as tracking reports, and each link as clicks,
+    /// across every instance.
+    #[arg(
+        long,
+        env = "POSTBACK_SITE_RATE_LIMIT",
+        default_value_t = postback_api::shared_limit::SITE_REQUESTS_PER_MINUTE,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub site_rate_limit: u32,
+    /// Sign-ups per hour from one client, across every instance.
+    #[arg(
+        long,
+        env = "POSTBACK_SIGNUP_RATE_LIMIT",
+        default_value_t = postback_api::shared_limit::SIGNUPS_PER_HOUR,
+        value_parser = clap::value_parser!(u32).range(1..),
+        global = true
+    )]
+    pub signup_rate_limit: u32,
     /// IP ranges to countries for touches: `first,last,CC` lines (DB-IP "IP to Country Lite").
     #[arg(long, env = "POSTBACK_GEOIP_CSV", global = true)]
     pub geoip_csv: Option<PathBuf>,
@@ -179,7 +217,24 @@ fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
+fn parse_trusted_proxies(raw: &str) -> Result<postback_api::client_addr::TrustedProxies, String> {
+    raw.parse()
+}
+
 impl Config {
+    /// The budgets of the anonymous endpoints and sign-up.
+    pub fn budgets(&self) -> postback_api::shared_limit::AnonymousBudgets {
+        use postback_api::shared_limit::{AnonymousBudgets, Budget};
+        AnonymousBudgets {
+            per_client: Budget::per_minute(self.client_rate_limit),
+            per_site: Budget::per_minute(self.site_rate_limit),
+            signups: Budget {
+                limit: self.signup_rate_limit,
+                window: std::time::Duration::from_secs(3600),
+            },
+        }
+    }
+
     pub fn base_url(&self, bound: std::net::SocketAddr) -> String {
         match &self.base_url {
             Some(u) => u.trim_end_matches('/').to_owned(),

@@ -164,6 +164,8 @@ async fn serve(config: Config, database_url: &str) -> Result<(), String> {
     };
     let mut state = AppState::with_delivery(pool, database_url, &base_url, config.delivery()?);
     state.geoip = geoip;
+    state.budgets = config.budgets();
+    state.trusted_proxies = std::sync::Arc::new(config.trusted_proxies.clone());
     state.token_limiter = std::sync::Arc::new(postback_api::ratelimit::RateLimiter::new(
         config.token_rate_limit,
         std::time::Duration::from_secs(60),

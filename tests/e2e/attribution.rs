@@ -324,8 +324,8 @@ async fn the_event_page_shows_first_and_last_touch() {
     assert!(html.contains("before the event"));
 }
 
-/// With a GeoIP file configured, a touch gets the country of the visitor's address (as the proxy
-/// in front reports it), and the event page shows it.
+/// With a GeoIP file configured, a touch gets the country of the visitor's address (as the
+/// trusted proxy in front reports it), and the event page shows it.
 #[tokio::test]
 async fn touches_get_the_country_of_the_visitor_address() {
     let geoip = postback_domain::geoip::GeoIp::parse(

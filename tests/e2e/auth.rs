@@ -184,42 +184,75 @@ async fn login_rotates_the_session_and_logout_ends_it() {
     assert_eq!(resp.headers()["location"], "/login");
 }
 
-/// Log-in throttling: after 10 failed log-ins an account is refused for a while, even with the
-/// right password, through the API and the form alike; other accounts are not affected.
+/// Log-in throttling slows guessing without locking the owner out: after five failures from one
+/// address, that address waits a delay that doubles with each further failure (429 with
+/// `Retry-After`, through the API and the form alike), while the owner signing in from their own
+/// address, and other accounts, are not slowed; once the delay has passed, the right password
+/// works again from the guessing address too.
 #[tokio::test]
-async fn failed_log_ins_are_throttled_per_account() {
-    let app = crate::helpers::TestApp::spawn().await;
+async fn failed_log_ins_slow_the_guesser_and_never_lock_the_owner_out() {
+    let app = crate::helpers::TestApp::spawn_adjusted(None, |s| {
+        s.trusted_proxies = std::sync::Arc::new("127.0.0.1/32".parse().expect("cidr"))
+    })
+    .await;
     app.signup("guarded@example.com").await;
     app.signup("neighbour@example.com").await;
     let client = reqwest::Client::new();
-    let login = |email: &'static str, password: &'static str| {
+    let login = |email: &'static str, password: &'static str, from: &'static str| {
         let client = client.clone();
         let url = app.url("/v1/auth/login");
         async move {
             let resp = client
                 .post(url)
+                .header("X-Forwarded-For", from)
                 .json(&serde_json::json!({"email": email, "password": password}))
                 .send()
                 .await
                 .expect("login");
             let status = resp.status();
-            let retry = resp.headers().get("retry-after").is_some();
+            let retry = resp
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().expect("seconds"));
             let body: serde_json::Value = resp.json().await.unwrap_or_default();
             (status, retry, body)
         }
     };
-    for i in 0..10 {
-        let (status, _, _) = login("guarded@example.com", "wrong password 1").await;
-        assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED, "attempt {i}");
+    const OWNER: &str = "198.51.100.10";
+    const GUESSER: &str = "203.0.113.66";
+    // The owner has signed in from home before.
+    let (status, _, _) = login("guarded@example.com", crate::helpers::PASSWORD, OWNER).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    for i in 0..5 {
+        let (status, _, body) = login("guarded@example.com", "wrong password 1", GUESSER).await;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::UNAUTHORIZED,
+            "attempt {i}: {body}"
+        );
     }
-    let (status, retry, body) = login("guarded@example.com", crate::helpers::PASSWORD).await;
+    let (status, retry, body) =
+        login("guarded@example.com", crate::helpers::PASSWORD, GUESSER).await;
     assert_eq!(status, reqwest::StatusCode::TOO_MANY_REQUESTS, "{body}");
-    assert!(retry, "Retry-After");
+    assert_eq!(retry, Some(1), "the first delay is a second");
     assert!(body["error"]
         .as_str()
         .expect("error")
         .contains("Too many failed log-ins"));
-    // The form says the same.
+    // The owner, from their own address, is not slowed.
+    let (status, _, body) = login("guarded@example.com", crate::helpers::PASSWORD, OWNER).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    // Another account from the guessing address is not slowed either.
+    let (status, _, _) = login("neighbour@example.com", crate::helpers::PASSWORD, GUESSER).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    // Each further failure doubles the delay: 1 s, then 2 s, then 4 s.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, _, _) = login("guarded@example.com", "wrong password 2", GUESSER).await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+    let (status, retry, _) = login("guarded@example.com", "wrong password 3", GUESSER).await;
+    assert_eq!(status, reqwest::StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry, Some(2));
+    // The form says the same, with Retry-After on the page.
     let browser = app.browser();
     let html = browser
         .get(app.url("/login"))
@@ -232,6 +265,7 @@ async fn failed_log_ins_are_throttled_per_account() {
     let csrf = crate::helpers::csrf_in(&html);
     let resp = browser
         .post(app.url("/login"))
+        .header("X-Forwarded-For", GUESSER)
         .form(&[
             ("csrf_token", csrf.as_str()),
             ("email", "Guarded@Example.com"),
@@ -241,12 +275,17 @@ async fn failed_log_ins_are_throttled_per_account() {
         .await
         .expect("form");
     assert_eq!(resp.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        resp.headers().get("retry-after").is_some(),
+        "Retry-After on the page"
+    );
     assert!(resp
         .text()
         .await
         .expect("html")
         .contains("Too many failed log-ins"));
-    // Another account logs in as usual.
-    let (status, _, _) = login("neighbour@example.com", crate::helpers::PASSWORD).await;
-    assert_eq!(status, reqwest::StatusCode::OK);
+    // Not a lock: once the delay has passed the right password works from there too.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (status, _, body) = login("guarded@example.com", crate::helpers::PASSWORD, GUESSER).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
 }

@@ -222,6 +222,25 @@ impl TestApp {
         Self::spawn_state(db_url, delivery, |_| {}).await
     }
 
+    /// A server on `db_url` with its state adjusted (budgets, trusted proxies …) before it
+    /// starts; a fresh database when `db_url` is `None`.
+    pub async fn spawn_adjusted(db_url: Option<&str>, adjust: impl FnOnce(&mut AppState)) -> Self {
+        let db_url = match db_url {
+            Some(u) => u.to_owned(),
+            None => fresh_database().await,
+        };
+        Self::spawn_state(&db_url, test_delivery(), adjust).await
+    }
+
+    /// A server where one client may make as many anonymous requests as it likes (tests that
+    /// click or report thousands of times from loopback).
+    pub async fn spawn_without_client_budget() -> Self {
+        Self::spawn_adjusted(None, |s| {
+            s.budgets.per_client = postback_api::shared_limit::Budget::per_minute(u32::MAX)
+        })
+        .await
+    }
+
     /// A server whose public base URL (`POSTBACK_BASE_URL`) has this scheme, e.g. `https` as
     /// behind a TLS-terminating proxy; tests still reach it over plain http at `base`.
     pub async fn spawn_public(scheme: &str) -> Self {
@@ -233,7 +252,12 @@ impl TestApp {
     pub async fn spawn_with_geoip(geoip: postback_domain::geoip::GeoIp) -> Self {
         let db_url = fresh_database().await;
         let geoip = std::sync::Arc::new(geoip);
-        Self::spawn_state(&db_url, test_delivery(), move |s| s.geoip = Some(geoip)).await
+        Self::spawn_state(&db_url, test_delivery(), move |s| {
+            s.geoip = Some(geoip);
+            // The tests play the proxy in front, on loopback.
+            s.trusted_proxies = std::sync::Arc::new("127.0.0.1/32, ::1".parse().expect("cidrs"));
+        })
+        .await
     }
 
     /// A server without the per-token rate limit (for the API conformance run).

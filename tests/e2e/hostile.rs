@@ -668,3 +668,315 @@ async fn two_owners_demoting_each_other_at_once_leave_an_owner() {
         .await;
     }
 }
+
+/// Waits, when needed, until the current minute has at least 30 s left: budgets count in
+/// windows aligned to the minute, and a test must not straddle two.
+pub async fn fresh_minute() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let into = now.as_millis() % 60_000;
+    if into > 30_000 {
+        tokio::time::sleep(Duration::from_millis((60_000 - into + 50) as u64)).await;
+    }
+}
+
+fn budgets(per_client: u32, per_site: u32) -> impl FnOnce(&mut postback_api::AppState) {
+    move |s| {
+        s.budgets.per_client = postback_api::shared_limit::Budget::per_minute(per_client);
+        s.budgets.per_site = postback_api::shared_limit::Budget::per_minute(per_site);
+        s.trusted_proxies = std::sync::Arc::new("127.0.0.1/32".parse().unwrap());
+    }
+}
+
+async fn collect_from(
+    app: &TestApp,
+    site: &str,
+    vid: &str,
+    from: Option<&str>,
+) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(app.url("/__cc/collect"))
+        .header("Content-Type", "text/plain")
+        .header("User-Agent", UA)
+        .body(json!({"site": site, "vid": vid, "url": "https://shop.example.com/"}).to_string());
+    if let Some(ip) = from {
+        req = req.header("X-Forwarded-For", ip);
+    }
+    req.send().await.expect("collect")
+}
+
+async fn site_of(user: &crate::helpers::User) -> String {
+    user.add_domain("shop.example.com").await;
+    let (_, domains) = user.get("/v1/domains").await;
+    domains["items"][0]["siteId"].as_str().unwrap().to_owned()
+}
+
+/// Clients are counted by the address the trusted proxy reports, IPv6 by /64; without trusted
+/// proxies `X-Forwarded-For` means nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_are_counted_by_trusted_address_and_ipv6_by_64() {
+    fresh_minute().await;
+    let app = TestApp::spawn_adjusted(None, budgets(10, 100_000)).await;
+    let user = app.signup("v6@example.com").await;
+    let site = site_of(&user).await;
+    // Ten addresses of one /64 share one budget.
+    for i in 1..=10 {
+        let resp = collect_from(
+            &app,
+            &site,
+            "visitor-v6-1",
+            Some(&format!("2001:db8:1:2::{i:x}")),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::OK, "request {i}");
+    }
+    let resp = collect_from(&app, &site, "visitor-v6-1", Some("2001:db8:1:2:ffff::1")).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait));
+    // Another /64, and another IPv4 client, have their own.
+    let resp = collect_from(&app, &site, "visitor-v6-2", Some("2001:db8:1:3::1")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = collect_from(&app, &site, "visitor-v4-1", Some("198.51.100.1")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    // Without trusted proxies, every request from here is 127.0.0.1, whatever it claims.
+    let direct = TestApp::spawn_adjusted(None, |s| {
+        s.budgets.per_client = postback_api::shared_limit::Budget::per_minute(5);
+    })
+    .await;
+    let user = direct.signup("direct@example.com").await;
+    let site = site_of(&user).await;
+    for i in 1..=5 {
+        let resp = collect_from(
+            &direct,
+            &site,
+            "visitor-direct",
+            Some(&format!("198.51.100.{i}")),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    let resp = collect_from(&direct, &site, "visitor-direct", Some("198.51.100.99")).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// A site's budget holds whatever the number of clients, and is shared by every instance: two
+/// servers on one database refuse once their requests together spend it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn site_budgets_are_shared_by_every_instance() {
+    fresh_minute().await;
+    let a = TestApp::spawn_adjusted(None, budgets(1_000, 40)).await;
+    let b = TestApp::spawn_adjusted(Some(&a.db_url), budgets(1_000, 40)).await;
+    let user = a.signup("shared@example.com").await;
+    let site = site_of(&user).await;
+    let mut accepted = 0;
+    for i in 0..30 {
+        let resp = collect_from(
+            &a,
+            &site,
+            "visitor-shared",
+            Some(&format!("198.51.100.{i}")),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        accepted += 1;
+    }
+    // After a flush, the other instance knows: it accepts only what is left of the 40.
+    tokio::time::sleep(postback_api::shared_limit::FLUSH * 3).await;
+    let mut refused = None;
+    for i in 0..30 {
+        let resp = collect_from(&b, &site, "visitor-shared", Some(&format!("203.0.113.{i}"))).await;
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(resp.headers().get("retry-after").is_some());
+            let body: Value = resp.json().await.unwrap();
+            assert!(
+                body["error"].as_str().unwrap().contains("for this site"),
+                "{body}"
+            );
+            refused = Some(i);
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::OK);
+        accepted += 1;
+    }
+    assert_eq!(
+        refused,
+        Some(10),
+        "the second instance refuses the 41st request of the site"
+    );
+    assert_eq!(accepted, 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracking_links_have_budgets_too() {
+    fresh_minute().await;
+    let app = TestApp::spawn_adjusted(None, budgets(5, 1_000)).await;
+    let user = app.signup("go-budget@example.com").await;
+    let domain = user.add_domain("shop.example.com").await;
+    let (status, _) = user
+        .post(
+            &format!("/v1/domains/{domain}/links"),
+            json!({"name": "Ad", "slug": "budget",
+                   "targets": [{"url": "https://shop.example.com/", "weight": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let client = clicker();
+    for _ in 0..5 {
+        let resp = client.get(app.url("/__cc/go/budget")).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FOUND);
+    }
+    let resp = client.get(app.url("/__cc/go/budget")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().get("retry-after").is_some());
+    // Another client still gets through.
+    let resp = client
+        .get(app.url("/__cc/go/budget"))
+        .header("X-Forwarded-For", "198.51.100.77")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    assert_eq!(app.count("SELECT count(*) AS n FROM touches").await, 6);
+}
+
+/// What one anonymous visitor can make Postback store is capped: landings per visitor per day,
+/// and visitors linked to one email.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_visitor_and_one_email_cannot_grow_the_tables_without_bound() {
+    let app = TestApp::spawn_without_client_budget().await;
+    let user = app.signup("caps@example.com").await;
+    let site = site_of(&user).await;
+    let cap = postback_domain::tracking::MAX_TOUCHES_PER_VISITOR_PER_DAY;
+    for i in 0..cap {
+        let resp = collect_from(&app, &site, "visitor-capped", None).await;
+        assert_eq!(resp.status(), StatusCode::OK, "landing {i}");
+    }
+    let resp = collect_from(&app, &site, "visitor-capped", None).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "3600");
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM touches").await,
+        cap,
+        "the landing over the cap is not stored"
+    );
+    let per_email = postback_domain::tracking::MAX_VISITORS_PER_EMAIL;
+    for i in 0..per_email + 5 {
+        let resp = reqwest::Client::new()
+            .post(app.url("/__cc/identify"))
+            .header("Content-Type", "text/plain")
+            .body(
+                json!({"site": site, "vid": format!("visitor-email-{i:03}"),
+                       "email": "victim@example.com"})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM visitor_emails").await,
+        per_email
+    );
+}
+
+/// Sign-up is throttled per client, and every 429 carries `Retry-After` (API and pages).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_is_throttled_per_client_with_retry_after() {
+    let app = TestApp::spawn_adjusted(None, |s| {
+        s.budgets.signups = postback_api::shared_limit::Budget {
+            limit: 3,
+            window: Duration::from_secs(3600),
+        };
+    })
+    .await;
+    for i in 0..3 {
+        app.signup(&format!("many-{i}@example.com")).await;
+    }
+    let resp = reqwest::Client::new()
+        .post(app.url("/v1/auth/signup"))
+        .json(
+            &json!({"email": "many-x@example.com", "password": crate::helpers::PASSWORD,
+                      "workspaceName": "X"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&wait));
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("Too many sign-ups"),
+        "{body}"
+    );
+    // The form too.
+    let browser = app.browser();
+    let html = browser
+        .get(app.url("/signup"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&html);
+    let resp = browser
+        .post(app.url("/signup"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", "many-y@example.com"),
+            ("password", crate::helpers::PASSWORD),
+            ("workspace_name", "Y"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().get("retry-after").is_some());
+    assert!(resp.text().await.unwrap().contains("Too many sign-ups"));
+    assert_eq!(app.count("SELECT count(*) AS n FROM users").await, 3);
+}
+
+/// The monthly quota's 429 says when it renews.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_quota_answers_retry_after_the_month() {
+    let app = TestApp::spawn().await;
+    let user = app.signup("quota-retry@example.com").await;
+    let domain = user.add_domain("shop.example.com").await;
+    let (_, key) = user.add_key(&domain, "main").await;
+    let ws = &user.workspace_id;
+    app.sql(&format!(
+        "INSERT INTO usage_counters (workspace_id, month, shard, events) \
+         VALUES ('{ws}', date_trunc('month', now() AT TIME ZONE 'UTC')::date, 7, 10000)"
+    ))
+    .await;
+    let resp = reqwest::Client::new()
+        .post(app.url("/__cc/inbound"))
+        .header("X-CC-Api-Key", &key)
+        .json(&json!({"email": "q@example.com", "event": "lead"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=31 * 86_400).contains(&wait), "{wait}");
+}

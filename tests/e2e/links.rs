@@ -397,7 +397,7 @@ async fn a_click_redirects_with_its_query_and_is_stored_as_a_touch() {
 /// (0.75) are more than 25 standard deviations away.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weights_are_honoured_over_two_thousand_clicks() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_without_client_budget().await;
     let user = app.signup("weights@example.com").await;
     let domain = user.add_domain("shop.example.com").await;
     let link = add_link(

@@ -63,6 +63,29 @@ async fn the_retention_pass_deletes_only_what_the_plan_no_longer_keeps() {
         ))
         .await;
     }
+    // Visitors of Pulse's domain: one last seen 40 days ago with nothing left but an email (goes,
+    // with its email), one as old but still with a recent touch (stays), one seen now (stays).
+    app.sql(&format!(
+        "WITH v AS (INSERT INTO visitors (id, workspace_id, domain_id, browser_id, last_seen_at)
+                    SELECT gen_random_uuid(), workspace_id, id, b, now() - interval '40 days'
+                    FROM domains, (VALUES ('visitor-gone'), ('visitor-kept-touch')) AS x(b)
+                    WHERE id = '{pulse_domain}'
+                    RETURNING id, workspace_id, domain_id, browser_id)
+         INSERT INTO visitor_emails (domain_id, email_sha256, visitor_id, workspace_id)
+         SELECT domain_id, sha256(browser_id::bytea), id, workspace_id FROM v"
+    ))
+    .await;
+    app.sql(&format!(
+        "INSERT INTO touches (id, workspace_id, domain_id, visitor_id, occurred_at, device_type)
+         SELECT gen_random_uuid(), workspace_id, domain_id, id, now(), 'desktop'
+         FROM visitors WHERE browser_id = 'visitor-kept-touch' AND domain_id = '{pulse_domain}'"
+    ))
+    .await;
+    app.sql(&format!(
+        "INSERT INTO visitors (id, workspace_id, domain_id, browser_id)
+         SELECT gen_random_uuid(), workspace_id, id, 'visitor-recent' FROM domains WHERE id = '{pulse_domain}'"
+    ))
+    .await;
     assert_eq!(app.count("SELECT count(*) AS n FROM deliveries").await, 3);
 
     let purged = postback_api::retention::run_once(&app.pool)
@@ -70,6 +93,25 @@ async fn the_retention_pass_deletes_only_what_the_plan_no_longer_keeps() {
         .expect("pass ran");
     assert_eq!(purged.events, 2);
     assert_eq!(purged.touches, 1);
+    assert_eq!(purged.visitors, 1);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM visitors WHERE browser_id = 'visitor-gone'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM visitors WHERE browser_id IN ('visitor-kept-touch', 'visitor-recent', 'visitor-retention')"
+        )
+        .await,
+        4,
+        "visitors with a touch left or seen lately stay"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM visitor_emails").await,
+        1,
+        "the purged visitor's email went with it"
+    );
     assert_eq!(
         app.count(&format!(
             "SELECT count(*) AS n FROM events WHERE domain_id = '{pulse_domain}'"
@@ -91,7 +133,7 @@ async fn the_retention_pass_deletes_only_what_the_plan_no_longer_keeps() {
             .await,
         1
     );
-    assert_eq!(app.count("SELECT count(*) AS n FROM touches").await, 3);
+    assert_eq!(app.count("SELECT count(*) AS n FROM touches").await, 4);
 
     // Passes are counted in /metrics.
     let metrics = postback_api::metrics::Metrics::new();
@@ -107,5 +149,5 @@ async fn the_retention_pass_deletes_only_what_the_plan_no_longer_keeps() {
     let again = postback_api::retention::run_once(&app.pool)
         .await
         .expect("pass");
-    assert_eq!((again.events, again.touches), (0, 0));
+    assert_eq!((again.events, again.touches, again.visitors), (0, 0, 0));
 }

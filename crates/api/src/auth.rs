@@ -11,46 +11,65 @@ use postback_domain::tokens;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Failed log-ins allowed per account, and per client address, in [`LOGIN_WINDOW`]; beyond, log-in
-/// is refused (429) until the window ends, even with the right password.
-pub const LOGIN_FAILURES_PER_ACCOUNT: u32 = 10;
-pub const LOGIN_FAILURES_PER_ADDRESS: u32 = 50;
-pub const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-
-/// The keys a log-in attempt is throttled by: the account (its normalised email's hash) and the
-/// client address.
-fn login_keys(req: &HttpRequest, email: &str) -> [[u8; 32]; 2] {
-    use sha2::Digest;
-    let account: [u8; 32] =
-        sha2::Sha256::digest(format!("account:{}", email.trim().to_lowercase())).into();
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
-    let address: [u8; 32] = sha2::Sha256::digest(format!("address:{ip}")).into();
-    [account, address]
+/// The account a log-in attempt names (its normalised email) and the client's bucket.
+fn login_keys(req: &HttpRequest, state: &AppState, email: &str) -> (String, String) {
+    (
+        email.trim().to_lowercase(),
+        crate::client_addr::client_bucket(req, &state.trusted_proxies),
+    )
 }
 
-/// Seconds to wait when this account or address has failed to log in too often lately.
+/// Seconds to wait before this client may try this account again (see `login_throttle`).
 pub fn login_blocked(req: &HttpRequest, state: &AppState, email: &str) -> Option<u64> {
-    let [account, address] = login_keys(req, email);
+    let (account, client) = login_keys(req, state, email);
     state
-        .login_failures
-        .exceeded(account)
-        .or_else(|| state.login_address_failures.exceeded(address))
+        .login_throttle
+        .wait(&account, &client)
+        .map(|d| d.as_millis().div_ceil(1000).max(1) as u64)
 }
 
-/// Counts a failed log-in against the account and the address.
+/// Counts a failed log-in.
 pub fn login_failed(req: &HttpRequest, state: &AppState, email: &str) {
-    let [account, address] = login_keys(req, email);
-    state.login_failures.record(account);
-    state.login_address_failures.record(address);
+    let (account, client) = login_keys(req, state, email);
+    state.login_throttle.failed(&account, &client);
+}
+
+/// A successful log-in: this client's failures for the account are forgotten, and the client
+/// is known to the account (guesses from elsewhere no longer slow it).
+pub fn login_succeeded(req: &HttpRequest, state: &AppState, email: &str) {
+    let (account, client) = login_keys(req, state, email);
+    state.login_throttle.succeeded(&account, &client);
 }
 
 /// The message a throttled log-in gets.
 pub fn login_blocked_message(wait: u64) -> String {
+    if wait < 90 {
+        format!("Too many failed log-ins from here: try again in {wait} s")
+    } else {
+        format!(
+            "Too many failed log-ins from here: try again in {} minutes",
+            wait.div_ceil(60)
+        )
+    }
+}
+
+/// Seconds to wait when this client has signed up too often lately; otherwise counts the
+/// sign-up against the client's budget (shared by every instance).
+pub fn signup_blocked(req: &HttpRequest, state: &AppState) -> Option<u64> {
+    let bucket = format!(
+        "signup:client:{}",
+        crate::client_addr::client_bucket(req, &state.trusted_proxies)
+    );
+    state
+        .limits
+        .check(&[(bucket.as_str(), state.budgets.signups)])
+        .err()
+}
+
+/// The message a throttled sign-up gets.
+pub fn signup_blocked_message(wait: u64) -> String {
     format!(
-        "Too many failed log-ins: try again in {} minutes",
+        "Too many sign-ups from this address: try again in {} minutes",
         wait.div_ceil(60)
     )
 }

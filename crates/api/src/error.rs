@@ -54,6 +54,7 @@ impl From<DomainError> for ApiError {
             DomainError::LimitReached(m) => Self::Forbidden(m),
             DomainError::Unauthorized(m) => Self::Unauthorized(m),
             DomainError::Suspended(m) | DomainError::Forbidden(m) => Self::Forbidden(m),
+            DomainError::TooMany(m) => Self::RateLimited(m, 3600),
             DomainError::Unavailable(cause) => {
                 tracing::error!(%cause, "database unavailable");
                 Self::Unavailable("Service temporarily unavailable, retry shortly".into())

@@ -210,13 +210,26 @@ pub async fn receive(
         ),
         Ok(Outcome::QuotaExceeded(message)) => (
             InboundOutcome::Quota,
-            Err(ApiError::TooManyRequests(message)),
+            Err(ApiError::RateLimited(message, until_next_month(Utc::now()))),
         ),
         Err(ApiError::Unavailable(_)) => (InboundOutcome::Unavailable, Err(unavailable())),
         Err(e) => (InboundOutcome::of_error(&e), Err(e)),
     };
     state.metrics.inbound(outcome);
     answer
+}
+
+/// Seconds until the next calendar month (UTC) starts: when a used-up monthly quota renews.
+fn until_next_month(now: chrono::DateTime<Utc>) -> u64 {
+    use chrono::{Datelike, TimeZone};
+    let (y, m) = if now.month() == 12 {
+        (now.year() + 1, 1)
+    } else {
+        (now.year(), now.month() + 1)
+    };
+    Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0)
+        .single()
+        .map_or(3600, |next| (next - now).num_seconds().max(1) as u64)
 }
 
 /// The 503 of inbound: the database failed at a moment when the event may or may not have been
@@ -262,6 +275,17 @@ pub async fn receive_v1(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_spent_quota_renews_at_the_next_month() {
+        use chrono::TimeZone;
+        let at = chrono::Utc
+            .with_ymd_and_hms(2026, 12, 31, 23, 59, 0)
+            .unwrap();
+        assert_eq!(super::until_next_month(at), 60);
+        let at = chrono::Utc.with_ymd_and_hms(2026, 2, 28, 0, 0, 0).unwrap();
+        assert_eq!(super::until_next_month(at), 86_400);
+    }
+
     /// The document lists exactly the fields the parser knows.
     #[test]
     fn inbound_schema_lists_the_known_fields() {

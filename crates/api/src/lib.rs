@@ -2,16 +2,19 @@
 
 pub mod auth;
 pub mod clicks;
+pub mod client_addr;
 pub mod delivery;
 pub mod error;
 pub mod health;
 pub mod inbound;
 pub mod ingest;
+pub mod login_throttle;
 pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;
 pub mod retention;
 pub mod routes;
+pub mod shared_limit;
 pub mod state;
 pub mod text_guard;
 pub mod tracking;

@@ -238,6 +238,9 @@ impl Metrics {
                 self.retention_deleted
                     .with_label_values(&["touches"])
                     .inc_by(p.touches);
+                self.retention_deleted
+                    .with_label_values(&["visitors"])
+                    .inc_by(p.visitors);
             }
             None => self.retention_passes.with_label_values(&["failed"]).inc(),
         }

@@ -21,13 +21,15 @@ pub struct AppState {
     pub delivery: DeliveryConfig,
     /// The delivery client, for the Test button (the worker has its own).
     pub http: Client,
-    /// Per-IP limit on the public tracking endpoints.
-    pub tracking_limiter: std::sync::Arc<crate::tracking::RateLimiter>,
+    /// Budgets of the anonymous endpoints and sign-up, shared by every instance.
+    pub limits: crate::shared_limit::SharedLimiter,
+    pub budgets: crate::shared_limit::AnonymousBudgets,
+    /// Proxies whose `X-Forwarded-For` names the client (`POSTBACK_TRUSTED_PROXIES`).
+    pub trusted_proxies: std::sync::Arc<crate::client_addr::TrustedProxies>,
     /// Per-token limit on `/v1` requests made with a personal access token.
     pub token_limiter: std::sync::Arc<crate::ratelimit::RateLimiter<postback_domain::ids::TokenId>>,
-    /// Failed log-ins per account and per client address (see `auth::login_blocked`).
-    pub login_failures: std::sync::Arc<crate::ratelimit::RateLimiter<[u8; 32]>>,
-    pub login_address_failures: std::sync::Arc<crate::ratelimit::RateLimiter<[u8; 32]>>,
+    /// Failed log-ins (see `login_throttle`).
+    pub login_throttle: std::sync::Arc<crate::login_throttle::LoginThrottle>,
     /// Countries of visitors' addresses, when a GeoIP file is configured.
     pub geoip: Option<std::sync::Arc<postback_domain::geoip::GeoIp>>,
     /// The delivery worker, for a graceful shutdown.
@@ -65,20 +67,15 @@ impl AppState {
             worker,
             metrics,
             http: Client::new(&delivery),
-            tracking_limiter: std::sync::Arc::new(crate::tracking::tracking_limiter()),
+            limits: crate::shared_limit::SharedLimiter::start(pool.clone()),
+            budgets: crate::shared_limit::AnonymousBudgets::default(),
+            trusted_proxies: std::sync::Arc::default(),
             token_limiter: std::sync::Arc::new(crate::ratelimit::RateLimiter::new(
                 crate::auth::TOKEN_REQUESTS_PER_MINUTE,
                 std::time::Duration::from_secs(60),
             )),
             geoip: None,
-            login_failures: std::sync::Arc::new(crate::ratelimit::RateLimiter::new(
-                crate::auth::LOGIN_FAILURES_PER_ACCOUNT,
-                crate::auth::LOGIN_WINDOW,
-            )),
-            login_address_failures: std::sync::Arc::new(crate::ratelimit::RateLimiter::new(
-                crate::auth::LOGIN_FAILURES_PER_ADDRESS,
-                crate::auth::LOGIN_WINDOW,
-            )),
+            login_throttle: std::sync::Arc::default(),
             delivery,
             clicks: crate::clicks::ClickWriter::start(pool.clone(), database_url),
             ingestor: Ingestor::start(

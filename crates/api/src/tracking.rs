@@ -3,9 +3,6 @@
 //! a tracking link. Small bodies, CORS only for the domain's
 //! hostname and its subdomains, and a per-IP rate limit.
 
-use std::net::IpAddr;
-use std::time::Duration;
-
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -20,15 +17,35 @@ use crate::state::AppState;
 const SNIPPET: &str = include_str!("../../../static/t.js");
 /// The snippet's reports are a URL and a referrer: a few KiB at most.
 const MAX_BODY: usize = 8 * 1024;
-/// Requests per IP per window on the public tracking endpoints.
-const PER_IP: u32 = 300;
-const WINDOW: Duration = Duration::from_secs(60);
 
-/// The per-IP limiter of the public tracking endpoints.
-pub type RateLimiter = crate::ratelimit::RateLimiter<IpAddr>;
-
-pub fn tracking_limiter() -> RateLimiter {
-    RateLimiter::new(PER_IP, WINDOW)
+/// Counts a request of an anonymous endpoint against its budgets (see `shared_limit`): the
+/// client's, and the site's or link's once it is known. 429 with `Retry-After` when spent.
+fn within_budget(
+    state: &AppState,
+    endpoint: &str,
+    client: Option<&str>,
+    site: Option<&str>,
+) -> ApiResult<()> {
+    let client_bucket = client.map(|c| format!("{endpoint}:client:{c}"));
+    let site_bucket = site.map(|s| format!("{endpoint}:site:{s}"));
+    let mut buckets = Vec::with_capacity(2);
+    if let Some(b) = &client_bucket {
+        buckets.push((b.as_str(), state.budgets.per_client));
+    }
+    if let Some(b) = &site_bucket {
+        buckets.push((b.as_str(), state.budgets.per_site));
+    }
+    state.limits.check(&buckets).map_err(|wait| {
+        let whose = if site.is_some() && client.is_none() {
+            "for this site"
+        } else {
+            "from this address"
+        };
+        ApiError::RateLimited(
+            format!("Too many requests {whose}; retry in {wait} s"),
+            wait,
+        )
+    })
 }
 
 #[utoipa::path(operation_id = "trackingSnippet", get, path = "/__cc/t.js", tag = "tracking", responses((status = 200, description = "The tracking snippet", content_type = "application/javascript", body = String)))]
@@ -60,14 +77,8 @@ async fn admit<T: for<'de> Deserialize<'de>>(
     state: &AppState,
     payload: web::Payload,
 ) -> ApiResult<(T, Domain, Option<String>)> {
-    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
-        if let Err(wait) = state.tracking_limiter.check(ip) {
-            return Err(ApiError::RateLimited(
-                format!("Too many requests from this address; retry in {wait} s"),
-                wait,
-            ));
-        }
-    }
+    let client = crate::client_addr::client_bucket(req, &state.trusted_proxies);
+    within_budget(state, "tracking", Some(&client), None)?;
     let body = read_body(payload).await?;
     let parsed = serde_json::from_slice::<T>(&body);
     let not_json = |e: serde_json::Error| {
@@ -86,6 +97,7 @@ async fn admit<T: for<'de> Deserialize<'de>>(
     let parsed = parsed.map_err(not_json)?;
     let mut conn = state.conn().await?;
     let domain = tracking::domain_for_site(&mut conn, &site).await?;
+    within_budget(state, "tracking", None, Some(&domain.id.0.to_string()))?;
     let origin = req
         .headers()
         .get(header::ORIGIN)
@@ -150,13 +162,7 @@ pub struct CollectBody {
 /// a visitor can only misstate its own country this way.
 fn visitor_country(req: &HttpRequest, state: &AppState) -> Option<String> {
     let geoip = state.geoip.as_ref()?;
-    let info = req.connection_info();
-    let raw = info.realip_remote_addr()?;
-    let ip: std::net::IpAddr = raw
-        .parse()
-        .ok()
-        .or_else(|| raw.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))?;
-    geoip.country(ip)
+    geoip.country(crate::client_addr::client_ip(req, &state.trusted_proxies)?)
 }
 
 #[utoipa::path(operation_id = "trackingCollect", post, path = "/__cc/collect", tag = "tracking", request_body(content((CollectBody = "text/plain"), (CollectBody = "application/json")), description = "A page view, sent by t.js"), responses((status = 200, description = "Recorded", body = crate::openapi::Ok)))]
@@ -266,6 +272,9 @@ pub async fn go(
     };
     match dest {
         Some(dest) => {
+            let client = crate::client_addr::client_bucket(&req, &state.trusted_proxies);
+            within_budget(&state, "go", Some(&client), None)?;
+            within_budget(&state, "go", None, Some(&path))?;
             let (r, touch) = links::route_click(&dest, &click)?;
             match state.clicks.store(touch).await {
                 Ok(()) => {}

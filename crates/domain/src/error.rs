@@ -22,6 +22,10 @@ pub enum DomainError {
     /// The workspace is suspended.
     #[error("{0}")]
     Suspended(String),
+    /// A cap on what anonymous clients may store was reached (landings per visitor per day);
+    /// answered 429 with an hour to wait.
+    #[error("{0}")]
+    TooMany(String),
     /// The user may not do this (a member managing members, say).
     #[error("{0}")]
     Forbidden(String),
@@ -54,6 +58,7 @@ impl DomainError {
             Self::Unauthorized(m) => Self::Unauthorized(m.clone()),
             Self::Suspended(m) => Self::Suspended(m.clone()),
             Self::Forbidden(m) => Self::Forbidden(m.clone()),
+            Self::TooMany(m) => Self::TooMany(m.clone()),
             Self::Unavailable(m) => Self::Unavailable(m.clone()),
             Self::Database(e) => Self::Internal(format!("database error: {e}")),
             Self::Internal(m) => Self::Internal(m.clone()),

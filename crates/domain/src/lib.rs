@@ -17,6 +17,7 @@ pub mod geoip;
 pub mod ids;
 pub mod inbound;
 pub mod keys;
+pub mod limits;
 pub mod links;
 pub mod paging;
 pub mod plans;

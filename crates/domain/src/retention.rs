@@ -1,4 +1,5 @@
-//! Retention: events (with their deliveries and attempts) and touches older than the workspace's
+//! Retention: events (with their deliveries and attempts), touches, and visitors (with their
+//! emails) that have nothing left, older than the workspace's
 //! plan keeps them are deleted, a small batch per statement, so inbound never waits on a long
 //! delete.
 
@@ -16,6 +17,9 @@ pub const BATCH: i64 = 1000;
 pub struct Purged {
     pub events: u64,
     pub touches: u64,
+    /// Visitors not seen within the retention and with no touch left (their emails go with
+    /// them).
+    pub visitors: u64,
 }
 
 #[derive(diesel::QueryableByName)]
@@ -90,6 +94,31 @@ async fn touches_batch(
     .await?)
 }
 
+/// Deletes one batch of a domain's visitors last seen before `cutoff` with no touch left; their
+/// `visitor_emails` rows go with them (ON DELETE CASCADE).
+async fn visitors_batch(
+    conn: &mut AsyncPgConnection,
+    domain_id: uuid::Uuid,
+    cutoff: DateTime<Utc>,
+) -> DomainResult<usize> {
+    Ok(diesel::sql_query(
+        r#"
+        DELETE FROM visitors WHERE id IN (
+            SELECT v.id FROM visitors v
+            WHERE v.domain_id = $1 AND v.last_seen_at < $2
+              AND NOT EXISTS (SELECT 1 FROM touches t WHERE t.visitor_id = v.id)
+            ORDER BY v.last_seen_at
+            LIMIT $3
+        )
+        "#,
+    )
+    .bind::<SqlUuid, _>(domain_id)
+    .bind::<Timestamptz, _>(cutoff)
+    .bind::<BigInt, _>(BATCH)
+    .execute(conn)
+    .await?)
+}
+
 /// One pass over every domain, as of `now`. `pause` runs between batches (the job yields there).
 pub async fn purge(
     conn: &mut AsyncPgConnection,
@@ -109,6 +138,14 @@ pub async fn purge(
         loop {
             let n = touches_batch(conn, d.domain_id, d.cutoff).await?;
             total.touches += n as u64;
+            if (n as i64) < BATCH {
+                break;
+            }
+            pause().await;
+        }
+        loop {
+            let n = visitors_batch(conn, d.domain_id, d.cutoff).await?;
+            total.visitors += n as u64;
             if (n as i64) < BATCH {
                 break;
             }

@@ -13,7 +13,7 @@ use crate::conditions::TouchFacts;
 use crate::domains::Domain;
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{LinkId, LinkTargetId, TouchId, VisitorId};
-use crate::schema::{domains, touches, visitor_emails, visitors};
+use crate::schema::{domains, touches, visitors};
 use crate::secrets::sha256;
 
 const MAX_URL: usize = 2000;
@@ -193,6 +193,11 @@ fn clip(s: &str, max: usize) -> Option<String> {
     (!s.is_empty()).then(|| s.chars().take(max).collect())
 }
 
+/// Landings recorded per visitor in 24 hours; beyond, they are refused (429).
+pub const MAX_TOUCHES_PER_VISITOR_PER_DAY: i64 = 200;
+/// Visitors of a domain one email address is linked to; beyond, identifies link nothing new.
+pub const MAX_VISITORS_PER_EMAIL: i64 = 20;
+
 /// Reads click ids and UTM parameters from the landing page's query string.
 pub fn touch_fields(landing: &Landing) -> DomainResult<TouchFields> {
     let url = url::Url::parse(landing.url.trim())
@@ -261,6 +266,18 @@ pub async fn record_landing(
     let browser_id = validate_browser_id(browser_id)?;
     let fields = touch_fields(landing)?;
     let visitor_id = visitor(conn, domain, browser_id).await?;
+    let today: i64 = touches::table
+        .filter(touches::visitor_id.eq(visitor_id))
+        .filter(touches::occurred_at.gt(Utc::now() - chrono::Duration::hours(24)))
+        .count()
+        .get_result(conn)
+        .await?;
+    if today >= MAX_TOUCHES_PER_VISITOR_PER_DAY {
+        return Err(DomainError::TooMany(format!(
+            "this visitor has reported {MAX_TOUCHES_PER_VISITOR_PER_DAY} landings in 24 hours; \
+             further landings are not recorded"
+        )));
+    }
     let recent: i64 = touches::table
         .filter(touches::visitor_id.eq(visitor_id))
         .filter(touches::occurred_at.gt(Utc::now() - chrono::Duration::seconds(60)))
@@ -371,16 +388,23 @@ pub async fn identify(
     .bind::<diesel::sql_types::Integer, _>(QUALITY_RULES[2].0)
     .execute(conn)
     .await?;
-    diesel::insert_into(visitor_emails::table)
-        .values((
-            visitor_emails::domain_id.eq(domain.id),
-            visitor_emails::email_sha256.eq(sha256(email.as_bytes())),
-            visitor_emails::visitor_id.eq(visitor_id),
-            visitor_emails::workspace_id.eq(domain.workspace_id),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
+    // An email is linked to at most MAX_VISITORS_PER_EMAIL visitors of a domain: anyone can
+    // report any address, so one address must not grow without bound.
+    diesel::sql_query(
+        r#"
+        INSERT INTO visitor_emails (domain_id, email_sha256, visitor_id, workspace_id)
+        SELECT $1, $2, $3, $4
+        WHERE (SELECT count(*) FROM visitor_emails WHERE domain_id = $1 AND email_sha256 = $2) < $5
+        ON CONFLICT DO NOTHING
+        "#,
+    )
+    .bind::<diesel::sql_types::Uuid, _>(domain.id.0)
+    .bind::<diesel::sql_types::Bytea, _>(sha256(email.as_bytes()))
+    .bind::<diesel::sql_types::Uuid, _>(visitor_id.0)
+    .bind::<diesel::sql_types::Uuid, _>(domain.workspace_id.0)
+    .bind::<diesel::sql_types::BigInt, _>(MAX_VISITORS_PER_EMAIL)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -88,6 +88,15 @@ pub async fn signup(
 ) -> WebResult<HttpResponse> {
     verify_csrf(&req, &form.csrf_token)?;
     let form = form.into_inner();
+    if let Some(wait) = postback_api::auth::signup_blocked(&req, &state) {
+        let tpl = SignupPage {
+            csrf: form.csrf_token,
+            error: Some(postback_api::auth::signup_blocked_message(wait)),
+            email: form.email,
+            workspace_name: form.workspace_name,
+        };
+        return too_many(page(&tpl, false)?, wait);
+    }
     let mut conn = state.conn().await?;
     let result = accounts::sign_up(
         &mut conn,
@@ -114,6 +123,16 @@ pub async fn signup(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A page answered 429, with `Retry-After` (seconds) as every 429 of Postback has.
+fn too_many(mut resp: HttpResponse, wait: u64) -> WebResult<HttpResponse> {
+    *resp.status_mut() = actix_web::http::StatusCode::TOO_MANY_REQUESTS;
+    resp.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from(wait),
+    );
+    Ok(resp)
 }
 
 /// Field names in domain messages are the API's; the form labels them differently.
@@ -164,14 +183,18 @@ pub async fn login(
             Ok(resp)
         };
     if let Some(wait) = postback_api::auth::login_blocked(&req, &state, &form.email) {
-        return refused(
+        let resp = refused(
             postback_api::auth::login_blocked_message(wait),
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-        );
+        )?;
+        return too_many(resp, wait);
     }
     let mut conn = state.conn().await?;
     match accounts::log_in(&mut conn, &form.email, &form.password).await {
-        Ok(account) => start_session(&req, &state, account).await,
+        Ok(account) => {
+            postback_api::auth::login_succeeded(&req, &state, &form.email);
+            start_session(&req, &state, account).await
+        }
         Err(DomainError::Unauthorized(m)) => {
             postback_api::auth::login_failed(&req, &state, &form.email);
             refused(m, actix_web::http::StatusCode::UNAUTHORIZED)

@@ -67,6 +67,12 @@ pub async fn signup(
     body: web::Json<SignupBody>,
 ) -> ApiResult<HttpResponse> {
     refuse_cross_site(&req, &state)?;
+    if let Some(wait) = crate::auth::signup_blocked(&req, &state) {
+        return Err(ApiError::RateLimited(
+            crate::auth::signup_blocked_message(wait),
+            wait,
+        ));
+    }
     let body = body.into_inner();
     let mut conn = state.conn().await?;
     let account = accounts::sign_up(
@@ -117,6 +123,7 @@ pub async fn login(
             return Err(e.into());
         }
     };
+    crate::auth::login_succeeded(&req, &state, &body.email);
     // A fresh session id on every log-in; the old one, if any, stops working.
     if let Some(old) = req.cookie(COOKIE_NAME) {
         sessions::delete_by_token(&mut conn, old.value()).await?;

@@ -1,0 +1,2 @@
+DROP INDEX visitors_domain_last_seen_idx;
+DROP TABLE rate_limits;
