@@ -120,3 +120,62 @@ async fn schemathesis_finds_no_server_error_and_no_answer_the_document_does_not_
     let (_, events) = admin.get("/v1/events?limit=1").await;
     assert!(!events["items"].as_array().unwrap().is_empty(), "{events}");
 }
+
+/// Schemathesis again with NUL characters allowed in every generated string, and a real inbound
+/// key and site id, so `/__cc/*` and every `/v1` route get text PostgreSQL cannot store: no answer
+/// may be a server error (each such string is refused with a 400 naming its field, or cleaned
+/// from what visitors report).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_with_nul_characters_finds_no_server_error() {
+    let app = TestApp::spawn_unthrottled().await;
+    let admin = app.signup("nul-conformance@example.com").await;
+    let (status, token) = admin
+        .post("/v1/tokens", json!({ "name": "schemathesis-nul" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{token}");
+    let token = token["token"].as_str().unwrap().to_owned();
+    let domain = admin.add_domain("shop.example.com").await;
+    let (_, key) = admin.add_key(&domain, "conformance").await;
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let schemathesis = python().with_file_name("schemathesis");
+    let out = tokio::process::Command::new(&schemathesis)
+        .current_dir(std::env::temp_dir())
+        .arg("--config-file")
+        .arg(root.join("tests/api/schemathesis.toml"))
+        .arg("run")
+        .arg(app.url("/v1/openapi.json"))
+        .args(["--generation-allow-x00", "true"])
+        .args(["--checks", "not_a_server_error"])
+        .args(["--max-examples", "15", "--workers", "1"])
+        .args(["--seed", "20261204"])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .args(["-H", &format!("X-CC-Api-Key: {key}")])
+        .args(["--exclude-path", "/v1/auth/logout"])
+        .args(["--exclude-path", "/v1/tokens/{id}"])
+        .output()
+        .await
+        .expect("run schemathesis");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "schemathesis found failures:\n{text}");
+    assert!(text.contains("Tested:"), "{text}");
+    // It reached inbound with the key, and NUL characters were among what it sent: requests were
+    // refused with 400 (and none answered 500, which the run itself checks).
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused = metrics
+        .lines()
+        .find(|l| l.starts_with("postback_inbound_events_total{outcome=\"bad_request\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(refused > 0.0, "{metrics}");
+}
