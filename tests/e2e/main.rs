@@ -24,6 +24,7 @@ mod security;
 mod seed_snippets;
 mod team;
 mod tenancy;
+mod tls;
 mod tokens;
 mod tracking;
 mod webhooks;

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod attribution;
+pub mod audit;
 pub mod conditions;
 pub mod connections;
 pub mod crypto;
@@ -19,6 +20,7 @@ pub mod inbound;
 pub mod keys;
 pub mod links;
 pub mod paging;
+pub mod pg;
 pub mod plans;
 pub mod platforms;
 pub mod retention;
