@@ -2,6 +2,7 @@
 
 mod admin;
 mod attribution;
+mod audit;
 mod auth;
 mod browser;
 mod conditions;
