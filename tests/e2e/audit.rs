@@ -140,6 +140,12 @@ async fn every_mutating_route_writes_an_audit_entry() {
     let mate = app.signup("mate@audit.example").await;
     let (_, page) = owner.page("/settings").await;
     let csrf = csrf_in(&page);
+    // Room for a domain made over the API and one in the dashboard.
+    app.sql(&format!(
+        "UPDATE workspaces SET plan = 'command' WHERE id = '{}'",
+        owner.workspace_id
+    ))
+    .await;
     let receiver = Receiver::start().await;
     receiver.always(Reply::ok());
     let mut w = Walk {
@@ -304,7 +310,7 @@ async fn every_mutating_route_writes_an_audit_entry() {
     w.form(
         "/admin/plans/{tier}",
         "/admin/plans/pulse",
-        &[("max_keys_per_domain", ""), ("max_domains", ""), ("max_webhooks", "8"), ("max_events_per_month", ""), ("retention_days", "")],
+        &[("max_keys_per_domain", ""), ("max_domains", ""), ("max_webhooks", "8"), ("max_events_per_month", ""), ("retention_days", "30")],
         "plan.limits",
     )
     .await;

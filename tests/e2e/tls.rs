@@ -162,15 +162,20 @@ impl TlsCluster {
              hostssl all all 127.0.0.1/32 trust\n",
         )
         .expect("hba");
-        run(
-            cluster
-                .pg("pg_ctl")
-                .arg("-D")
-                .arg(&data)
-                .arg("-l")
-                .arg(dir.join("server.log"))
-                .args(["-w", "-t", "60", "start"]),
-            "pg_ctl start",
+        let started = cluster
+            .pg("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(data.join("server.log"))
+            .args(["-w", "-t", "60", "start"])
+            .output()
+            .expect("pg_ctl");
+        assert!(
+            started.status.success(),
+            "pg_ctl start: {}\nserver.log:\n{}",
+            String::from_utf8_lossy(&started.stdout),
+            std::fs::read_to_string(data.join("server.log")).unwrap_or_default()
         );
         cluster
     }
@@ -231,6 +236,15 @@ async fn postback_runs_on_postgresql_with_verify_full_and_every_connection_is_en
             && stderr.contains(&format!("localhost:{}", pg.port))
             && stderr.contains("UnknownIssuer"),
         "the error names the mode, the server and the reason: {stderr}"
+    );
+
+    // A mode libpq does not have is named before anything starts (exit status 2).
+    let out = migrate(pg.url("localhost", "verify", "ca.pem"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("DATABASE_URL: sslmode must be disable, prefer, require, verify-ca or verify-full"),
+        "{stderr}"
     );
 
     // The name is checked by verify-full only; the chain by verify-ca too; disable is refused
