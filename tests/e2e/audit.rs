@@ -15,19 +15,63 @@ use crate::receiver::{Receiver, Reply};
 
 /// Routes that write no audit entry, and why.
 const EXEMPT: &[(&str, &str, &str)] = &[
-    ("post", "/v1/auth/signup", "creates the account itself; nobody acts in a workspace yet"),
-    ("post", "/v1/auth/login", "a session, not a workspace change"),
-    ("post", "/v1/auth/logout", "a session, not a workspace change"),
-    ("post", "/signup", "creates the account itself; nobody acts in a workspace yet"),
+    (
+        "post",
+        "/v1/auth/signup",
+        "creates the account itself; nobody acts in a workspace yet",
+    ),
+    (
+        "post",
+        "/v1/auth/login",
+        "a session, not a workspace change",
+    ),
+    (
+        "post",
+        "/v1/auth/logout",
+        "a session, not a workspace change",
+    ),
+    (
+        "post",
+        "/signup",
+        "creates the account itself; nobody acts in a workspace yet",
+    ),
     ("post", "/login", "a session, not a workspace change"),
     ("post", "/logout", "a session, not a workspace change"),
-    ("post", "/v1/workspaces/{id}/switch", "changes only which workspace the session shows"),
-    ("post", "/settings/workspaces/{id}/switch", "changes only which workspace the session shows"),
-    ("post", "/v1/inbound", "events sent with an inbound key, not a member's action"),
-    ("post", "/v1/integrations/webhooks/{id}/test", "sends a sample; changes and reveals nothing"),
-    ("post", "/webhooks/{id}/test", "sends a sample; changes and reveals nothing"),
-    ("post", "/v1/domains/{id}/connections/{platform}/test", "sends a sample; changes and reveals nothing"),
-    ("post", "/domains/{id}/connections/{platform}/test", "sends a sample; changes and reveals nothing"),
+    (
+        "post",
+        "/v1/workspaces/{id}/switch",
+        "changes only which workspace the session shows",
+    ),
+    (
+        "post",
+        "/settings/workspaces/{id}/switch",
+        "changes only which workspace the session shows",
+    ),
+    (
+        "post",
+        "/v1/inbound",
+        "events sent with an inbound key, not a member's action",
+    ),
+    (
+        "post",
+        "/v1/integrations/webhooks/{id}/test",
+        "sends a sample; changes and reveals nothing",
+    ),
+    (
+        "post",
+        "/webhooks/{id}/test",
+        "sends a sample; changes and reveals nothing",
+    ),
+    (
+        "post",
+        "/v1/domains/{id}/connections/{platform}/test",
+        "sends a sample; changes and reveals nothing",
+    ),
+    (
+        "post",
+        "/domains/{id}/connections/{platform}/test",
+        "sends a sample; changes and reveals nothing",
+    ),
 ];
 
 /// GET routes that expose a secret, walked like the mutating ones.
@@ -157,22 +201,68 @@ async fn every_mutating_route_writes_an_audit_entry() {
 
     // ---- The API ----
     let d = w
-        .api("post", "/v1/domains", "/v1/domains", Some(json!({"hostname": "api.audit.example"})), "domain.create")
+        .api(
+            "post",
+            "/v1/domains",
+            "/v1/domains",
+            Some(json!({"hostname": "api.audit.example"})),
+            "domain.create",
+        )
         .await;
     let domain = d["id"].as_str().expect("id").to_owned();
-    w.api("patch", "/v1/domains/{id}", &format!("/v1/domains/{domain}"), Some(json!({"attributionWindowDays": 7})), "domain.update").await;
+    w.api(
+        "patch",
+        "/v1/domains/{id}",
+        &format!("/v1/domains/{domain}"),
+        Some(json!({"attributionWindowDays": 7})),
+        "domain.update",
+    )
+    .await;
     let k = w
-        .api("post", "/v1/domains/{id}/keys", &format!("/v1/domains/{domain}/keys"), Some(json!({"name": "Backend"})), "key.create")
+        .api(
+            "post",
+            "/v1/domains/{id}/keys",
+            &format!("/v1/domains/{domain}/keys"),
+            Some(json!({"name": "Backend"})),
+            "key.create",
+        )
         .await;
     let key_id = k["id"].as_str().expect("id").to_owned();
     let key = k["key"].as_str().expect("key").to_owned();
-    w.api("post", "/v1/keys/{id}/revoke", &format!("/v1/keys/{key_id}/revoke"), None, "key.revoke").await;
-    w.api("post", "/v1/keys/{id}/restore", &format!("/v1/keys/{key_id}/restore"), None, "key.restore").await;
+    w.api(
+        "post",
+        "/v1/keys/{id}/revoke",
+        &format!("/v1/keys/{key_id}/revoke"),
+        None,
+        "key.revoke",
+    )
+    .await;
+    w.api(
+        "post",
+        "/v1/keys/{id}/restore",
+        &format!("/v1/keys/{key_id}/restore"),
+        None,
+        "key.restore",
+    )
+    .await;
     let t = w
-        .api("post", "/v1/tokens", "/v1/tokens", Some(json!({"name": "CI"})), "token.create")
+        .api(
+            "post",
+            "/v1/tokens",
+            "/v1/tokens",
+            Some(json!({"name": "CI"})),
+            "token.create",
+        )
         .await;
     let token = t["id"].as_str().expect("id").to_owned();
-    w.api("delete", "/v1/tokens/{id}", &format!("/v1/tokens/{token}"), None, "token.revoke").await;
+    w.api(
+        "delete",
+        "/v1/tokens/{id}",
+        &format!("/v1/tokens/{token}"),
+        None,
+        "token.revoke",
+    )
+    .await;
     let connection = format!("/v1/domains/{domain}/connections/meta");
     w.api(
         "put",
@@ -182,7 +272,14 @@ async fn every_mutating_route_writes_an_audit_entry() {
         "connection.save",
     )
     .await;
-    w.api("delete", "/v1/domains/{id}/connections/{platform}", &connection, None, "connection.delete").await;
+    w.api(
+        "delete",
+        "/v1/domains/{id}/connections/{platform}",
+        &connection,
+        None,
+        "connection.delete",
+    )
+    .await;
     let h = w
         .api(
             "post",
@@ -194,15 +291,43 @@ async fn every_mutating_route_writes_an_audit_entry() {
         .await;
     let hook = h["id"].as_str().expect("id").to_owned();
     let hook_path = format!("/v1/integrations/webhooks/{hook}");
-    w.api("patch", "/v1/integrations/webhooks/{id}", &hook_path, Some(json!({"name": "Orders"})), "webhook.update").await;
-    w.api("get", "/v1/integrations/webhooks/{id}/secret", &format!("{hook_path}/secret"), None, "webhook.secret.reveal").await;
-    w.api("post", "/v1/integrations/webhooks/{id}/secret/rotate", &format!("{hook_path}/secret/rotate"), None, "webhook.secret.rotate").await;
+    w.api(
+        "patch",
+        "/v1/integrations/webhooks/{id}",
+        &hook_path,
+        Some(json!({"name": "Orders"})),
+        "webhook.update",
+    )
+    .await;
+    w.api(
+        "get",
+        "/v1/integrations/webhooks/{id}/secret",
+        &format!("{hook_path}/secret"),
+        None,
+        "webhook.secret.reveal",
+    )
+    .await;
+    w.api(
+        "post",
+        "/v1/integrations/webhooks/{id}/secret/rotate",
+        &format!("{hook_path}/secret/rotate"),
+        None,
+        "webhook.secret.rotate",
+    )
+    .await;
     for _ in 0..2 {
         let (status, answer) = w.app.inbound(&key, purchase()).await;
         assert_eq!(status, StatusCode::OK, "{answer}");
     }
     let deliveries = delivery_ids(&w.owner, &hook, 2).await;
-    w.api("post", "/v1/deliveries/{id}/redeliver", &format!("/v1/deliveries/{}/redeliver", deliveries[0]), None, "delivery.redeliver").await;
+    w.api(
+        "post",
+        "/v1/deliveries/{id}/redeliver",
+        &format!("/v1/deliveries/{}/redeliver", deliveries[0]),
+        None,
+        "delivery.redeliver",
+    )
+    .await;
     let l = w
         .api(
             "post",
@@ -214,18 +339,58 @@ async fn every_mutating_route_writes_an_audit_entry() {
         .await;
     let link = l["id"].as_str().expect("id").to_owned();
     w.api("patch", "/v1/links/{id}", &format!("/v1/links/{link}"), Some(json!({"name": "Spring sale", "slug": "api-sale", "targets": [{"url": "https://a.test/", "weight": 1}]})), "link.update").await;
-    w.api("delete", "/v1/links/{id}", &format!("/v1/links/{link}"), None, "link.delete").await;
+    w.api(
+        "delete",
+        "/v1/links/{id}",
+        &format!("/v1/links/{link}"),
+        None,
+        "link.delete",
+    )
+    .await;
     let added = w
-        .api("post", "/v1/members", "/v1/members", Some(json!({"email": "mate@audit.example", "role": "member"})), "member.add")
+        .api(
+            "post",
+            "/v1/members",
+            "/v1/members",
+            Some(json!({"email": "mate@audit.example", "role": "member"})),
+            "member.add",
+        )
         .await;
     let mate_id = added["userId"].as_str().expect("userId").to_owned();
-    w.api("patch", "/v1/members/{id}", &format!("/v1/members/{mate_id}"), Some(json!({"role": "owner"})), "member.role").await;
-    w.api("delete", "/v1/members/{id}", &format!("/v1/members/{mate_id}"), None, "member.remove").await;
+    w.api(
+        "patch",
+        "/v1/members/{id}",
+        &format!("/v1/members/{mate_id}"),
+        Some(json!({"role": "owner"})),
+        "member.role",
+    )
+    .await;
+    w.api(
+        "delete",
+        "/v1/members/{id}",
+        &format!("/v1/members/{mate_id}"),
+        None,
+        "member.remove",
+    )
+    .await;
     let inv = w
-        .api("post", "/v1/members", "/v1/members", Some(json!({"email": "later@audit.example", "role": "member"})), "member.invite")
+        .api(
+            "post",
+            "/v1/members",
+            "/v1/members",
+            Some(json!({"email": "later@audit.example", "role": "member"})),
+            "member.invite",
+        )
         .await;
     let inv_id = inv["id"].as_str().expect("invitation id").to_owned();
-    w.api("delete", "/v1/invitations/{id}", &format!("/v1/invitations/{inv_id}"), None, "member.uninvite").await;
+    w.api(
+        "delete",
+        "/v1/invitations/{id}",
+        &format!("/v1/invitations/{inv_id}"),
+        None,
+        "member.uninvite",
+    )
+    .await;
     w.api(
         "patch",
         "/v1/admin/workspaces/{id}",
@@ -234,33 +399,92 @@ async fn every_mutating_route_writes_an_audit_entry() {
         "workspace.plan",
     )
     .await;
-    w.api("patch", "/v1/admin/plans/{tier}", "/v1/admin/plans/pulse", Some(json!({"maxWebhooks": 9})), "plan.limits").await;
+    w.api(
+        "patch",
+        "/v1/admin/plans/{tier}",
+        "/v1/admin/plans/pulse",
+        Some(json!({"maxWebhooks": 9})),
+        "plan.limits",
+    )
+    .await;
     let api_domain = domain.clone();
     let api_key = key_id.clone();
 
     // ---- The dashboard ----
-    w.form("/domains", "/domains", &[("hostname", "web.audit.example")], "domain.create").await;
+    w.form(
+        "/domains",
+        "/domains",
+        &[("hostname", "web.audit.example")],
+        "domain.create",
+    )
+    .await;
     let (_, list) = w.owner.get("/v1/domains").await;
     let domain = list["items"][0]["id"].as_str().expect("id").to_owned();
-    w.form("/domains/{id}/attribution", &format!("/domains/{domain}/attribution"), &[("days", "14")], "domain.update").await;
-    w.form("/domains/{id}/keys", &format!("/domains/{domain}/keys"), &[("name", "Shop")], "key.create").await;
+    w.form(
+        "/domains/{id}/attribution",
+        &format!("/domains/{domain}/attribution"),
+        &[("days", "14")],
+        "domain.update",
+    )
+    .await;
+    w.form(
+        "/domains/{id}/keys",
+        &format!("/domains/{domain}/keys"),
+        &[("name", "Shop")],
+        "key.create",
+    )
+    .await;
     let (_, keys) = w.owner.get(&format!("/v1/domains/{domain}/keys")).await;
     let key_id = keys["items"][0]["id"].as_str().expect("id").to_owned();
-    w.form("/keys/{id}/revoke", &format!("/keys/{key_id}/revoke"), &[], "key.revoke").await;
-    w.form("/keys/{id}/restore", &format!("/keys/{key_id}/restore"), &[], "key.restore").await;
-    w.form("/settings/tokens", "/settings/tokens", &[("name", "Deploys")], "token.create").await;
+    w.form(
+        "/keys/{id}/revoke",
+        &format!("/keys/{key_id}/revoke"),
+        &[],
+        "key.revoke",
+    )
+    .await;
+    w.form(
+        "/keys/{id}/restore",
+        &format!("/keys/{key_id}/restore"),
+        &[],
+        "key.restore",
+    )
+    .await;
+    w.form(
+        "/settings/tokens",
+        "/settings/tokens",
+        &[("name", "Deploys")],
+        "token.create",
+    )
+    .await;
     let (_, tokens) = w.owner.get("/v1/tokens").await;
     let token = tokens["items"][0]["id"].as_str().expect("id").to_owned();
-    w.form("/settings/tokens/{id}/revoke", &format!("/settings/tokens/{token}/revoke"), &[], "token.revoke").await;
+    w.form(
+        "/settings/tokens/{id}/revoke",
+        &format!("/settings/tokens/{token}/revoke"),
+        &[],
+        "token.revoke",
+    )
+    .await;
     let connection = format!("/domains/{domain}/connections/tiktok");
     w.form(
         "/domains/{id}/connections/{platform}",
         &connection,
-        &[("enabled", "on"), ("pixel_code", "CABCDEF123"), ("access_token", "tt-secret")],
+        &[
+            ("enabled", "on"),
+            ("pixel_code", "CABCDEF123"),
+            ("access_token", "tt-secret"),
+        ],
         "connection.save",
     )
     .await;
-    w.form("/domains/{id}/connections/{platform}/delete", &format!("{connection}/delete"), &[], "connection.delete").await;
+    w.form(
+        "/domains/{id}/connections/{platform}/delete",
+        &format!("{connection}/delete"),
+        &[],
+        "connection.delete",
+    )
+    .await;
     w.form(
         "/webhooks",
         "/webhooks",
@@ -270,36 +494,124 @@ async fn every_mutating_route_writes_an_audit_entry() {
     .await;
     let (_, hooks) = w.owner.get("/v1/integrations/webhooks").await;
     let hook = hooks["items"][0]["id"].as_str().expect("id").to_owned();
-    w.form("/webhooks/{id}", &format!("/webhooks/{hook}"), &[("url", &receiver.url("/web2")), ("trigger", "conversion"), ("name", "Web")], "webhook.update").await;
-    w.form("/webhooks/{id}/reveal", &format!("/webhooks/{hook}/reveal"), &[], "webhook.secret.reveal").await;
-    w.form("/webhooks/{id}/rotate", &format!("/webhooks/{hook}/rotate"), &[], "webhook.secret.rotate").await;
-    w.form("/webhooks/{id}/status", &format!("/webhooks/{hook}/status"), &[("status", "paused")], "webhook.status").await;
-    w.form("/deliveries/{id}/redeliver", &format!("/deliveries/{}/redeliver", deliveries[1]), &[], "delivery.redeliver").await;
+    w.form(
+        "/webhooks/{id}",
+        &format!("/webhooks/{hook}"),
+        &[
+            ("url", &receiver.url("/web2")),
+            ("trigger", "conversion"),
+            ("name", "Web"),
+        ],
+        "webhook.update",
+    )
+    .await;
+    w.form(
+        "/webhooks/{id}/reveal",
+        &format!("/webhooks/{hook}/reveal"),
+        &[],
+        "webhook.secret.reveal",
+    )
+    .await;
+    w.form(
+        "/webhooks/{id}/rotate",
+        &format!("/webhooks/{hook}/rotate"),
+        &[],
+        "webhook.secret.rotate",
+    )
+    .await;
+    w.form(
+        "/webhooks/{id}/status",
+        &format!("/webhooks/{hook}/status"),
+        &[("status", "paused")],
+        "webhook.status",
+    )
+    .await;
+    w.form(
+        "/deliveries/{id}/redeliver",
+        &format!("/deliveries/{}/redeliver", deliveries[1]),
+        &[],
+        "delivery.redeliver",
+    )
+    .await;
     w.form(
         "/domains/{id}/links",
         &format!("/domains/{domain}/links"),
-        &[("name", "Web sale"), ("slug", "web-sale"), ("target_id", ""), ("target_url", "https://b.test/"), ("target_weight", "1")],
+        &[
+            ("name", "Web sale"),
+            ("slug", "web-sale"),
+            ("target_id", ""),
+            ("target_url", "https://b.test/"),
+            ("target_weight", "1"),
+        ],
         "link.create",
     )
     .await;
     let (_, links) = w.owner.get(&format!("/v1/domains/{domain}/links")).await;
     let link = links["items"][0]["id"].as_str().expect("id").to_owned();
-    let target = links["items"][0]["targets"][0]["id"].as_str().unwrap_or("").to_owned();
+    let target = links["items"][0]["targets"][0]["id"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
     w.form(
         "/links/{id}",
         &format!("/links/{link}"),
-        &[("name", "Web sale 2"), ("slug", "web-sale"), ("target_id", &target), ("target_url", "https://b.test/"), ("target_weight", "1")],
+        &[
+            ("name", "Web sale 2"),
+            ("slug", "web-sale"),
+            ("target_id", &target),
+            ("target_url", "https://b.test/"),
+            ("target_weight", "1"),
+        ],
         "link.update",
     )
     .await;
-    w.form("/links/{id}/delete", &format!("/links/{link}/delete"), &[], "link.delete").await;
-    w.form("/settings/members", "/settings/members", &[("email", "mate@audit.example"), ("role", "member")], "member.add").await;
-    w.form("/settings/members/{id}/role", &format!("/settings/members/{mate_id}/role"), &[("role", "owner")], "member.role").await;
-    w.form("/settings/members/{id}/remove", &format!("/settings/members/{mate_id}/remove"), &[], "member.remove").await;
-    w.form("/settings/members", "/settings/members", &[("email", "soon@audit.example"), ("role", "member")], "member.invite").await;
+    w.form(
+        "/links/{id}/delete",
+        &format!("/links/{link}/delete"),
+        &[],
+        "link.delete",
+    )
+    .await;
+    w.form(
+        "/settings/members",
+        "/settings/members",
+        &[("email", "mate@audit.example"), ("role", "member")],
+        "member.add",
+    )
+    .await;
+    w.form(
+        "/settings/members/{id}/role",
+        &format!("/settings/members/{mate_id}/role"),
+        &[("role", "owner")],
+        "member.role",
+    )
+    .await;
+    w.form(
+        "/settings/members/{id}/remove",
+        &format!("/settings/members/{mate_id}/remove"),
+        &[],
+        "member.remove",
+    )
+    .await;
+    w.form(
+        "/settings/members",
+        "/settings/members",
+        &[("email", "soon@audit.example"), ("role", "member")],
+        "member.invite",
+    )
+    .await;
     let (_, team) = w.owner.get("/v1/members").await;
-    let inv_id = team["invitations"][0]["id"].as_str().expect("invitation").to_owned();
-    w.form("/settings/invitations/{id}/cancel", &format!("/settings/invitations/{inv_id}/cancel"), &[], "member.uninvite").await;
+    let inv_id = team["invitations"][0]["id"]
+        .as_str()
+        .expect("invitation")
+        .to_owned();
+    w.form(
+        "/settings/invitations/{id}/cancel",
+        &format!("/settings/invitations/{inv_id}/cancel"),
+        &[],
+        "member.uninvite",
+    )
+    .await;
     w.form(
         "/admin/workspaces/{id}",
         &format!("/admin/workspaces/{}", mate.workspace_id),
@@ -310,16 +622,61 @@ async fn every_mutating_route_writes_an_audit_entry() {
     w.form(
         "/admin/plans/{tier}",
         "/admin/plans/pulse",
-        &[("max_keys_per_domain", ""), ("max_domains", ""), ("max_webhooks", "8"), ("max_events_per_month", ""), ("retention_days", "30")],
+        &[
+            ("max_keys_per_domain", ""),
+            ("max_domains", ""),
+            ("max_webhooks", "8"),
+            ("max_events_per_month", ""),
+            ("retention_days", "30"),
+        ],
         "plan.limits",
     )
     .await;
-    w.form("/webhooks/{id}/delete", &format!("/webhooks/{hook}/delete"), &[], "webhook.delete").await;
-    w.form("/keys/{id}/delete", &format!("/keys/{key_id}/delete"), &[], "key.delete").await;
-    w.form("/domains/{id}/delete", &format!("/domains/{domain}/delete"), &[], "domain.delete").await;
-    w.api("delete", "/v1/integrations/webhooks/{id}", &hook_path, None, "webhook.delete").await;
-    w.api("delete", "/v1/keys/{id}", &format!("/v1/keys/{api_key}"), None, "key.delete").await;
-    w.api("delete", "/v1/domains/{id}", &format!("/v1/domains/{api_domain}"), None, "domain.delete").await;
+    w.form(
+        "/webhooks/{id}/delete",
+        &format!("/webhooks/{hook}/delete"),
+        &[],
+        "webhook.delete",
+    )
+    .await;
+    w.form(
+        "/keys/{id}/delete",
+        &format!("/keys/{key_id}/delete"),
+        &[],
+        "key.delete",
+    )
+    .await;
+    w.form(
+        "/domains/{id}/delete",
+        &format!("/domains/{domain}/delete"),
+        &[],
+        "domain.delete",
+    )
+    .await;
+    w.api(
+        "delete",
+        "/v1/integrations/webhooks/{id}",
+        &hook_path,
+        None,
+        "webhook.delete",
+    )
+    .await;
+    w.api(
+        "delete",
+        "/v1/keys/{id}",
+        &format!("/v1/keys/{api_key}"),
+        None,
+        "key.delete",
+    )
+    .await;
+    w.api(
+        "delete",
+        "/v1/domains/{id}",
+        &format!("/v1/domains/{api_domain}"),
+        None,
+        "domain.delete",
+    )
+    .await;
 
     // Every mutating route (and every exposing one) was walked or is exempt with a reason.
     let mut missing = Vec::new();
@@ -345,7 +702,13 @@ async fn every_mutating_route_writes_an_audit_entry() {
     // The owner sees them in the audit view of Settings, with who did it.
     let (status, page) = w.owner.page("/settings").await;
     assert_eq!(status, StatusCode::OK);
-    for action in ["key.revoke", "token.create", "webhook.secret.reveal", "connection.delete", "link.delete"] {
+    for action in [
+        "key.revoke",
+        "token.create",
+        "webhook.secret.reveal",
+        "connection.delete",
+        "link.delete",
+    ] {
         assert!(page.contains(action), "Settings shows {action}");
     }
     assert!(page.contains("owner@audit.example"));

@@ -53,11 +53,25 @@ fn make_ca(dir: &Path, name: &str) {
     openssl(
         dir,
         &[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "2", "-subj", &format!("/CN=Postback test {name}"),
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout", &format!("{name}.key"), "-out", &format!("{name}.pem"),
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=Postback test {name}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
         ],
     );
 }
@@ -113,15 +127,40 @@ impl TlsCluster {
         openssl(
             &dir,
             &[
-                "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr",
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
             ],
         );
         openssl(
             &dir,
             &[
-                "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-set_serial", "2", "-days", "2", "-extfile", "server.ext", "-out", "server.crt",
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                "2",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+                "-out",
+                "server.crt",
             ],
         );
 
@@ -135,12 +174,20 @@ impl TlsCluster {
         }
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir.join("server.key"), std::fs::Permissions::from_mode(0o600))
-                .expect("key mode");
+            std::fs::set_permissions(
+                dir.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .expect("key mode");
         }
         run(
             cluster.pg("initdb").args(["-D"]).arg(&data).args([
-                "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C",
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
             ]),
             "initdb",
         );
@@ -209,6 +256,22 @@ async fn refusal(url: &str) -> String {
     }
 }
 
+/// Connects as `url` says and asks PostgreSQL whether this connection is encrypted.
+async fn encrypted(url: &str) -> bool {
+    let (client, connection) = postback_domain::pg::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    tokio::spawn(connection);
+    client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .expect("pg_stat_ssl")
+        .get(0)
+}
+
 #[tokio::test]
 async fn postback_runs_on_postgresql_with_verify_full_and_every_connection_is_encrypted() {
     let pg = TlsCluster::start();
@@ -244,17 +307,23 @@ async fn postback_runs_on_postgresql_with_verify_full_and_every_connection_is_en
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("DATABASE_URL: sslmode must be disable, prefer, require, verify-ca or verify-full"),
+        stderr.contains(
+            "DATABASE_URL: sslmode must be disable, prefer, require, verify-ca or verify-full"
+        ),
         "{stderr}"
     );
 
     // The name is checked by verify-full only; the chain by verify-ca too; disable is refused
     // by the server, which takes only encrypted connections.
     let wrong_name = refusal(&pg.url("127.0.0.1", "verify-full", "ca.pem")).await;
-    assert!(wrong_name.contains("not valid for name \"127.0.0.1\""), "{wrong_name}");
-    postback_domain::pg::connect(&pg.url("127.0.0.1", "verify-ca", "ca.pem"))
-        .await
-        .expect("verify-ca does not compare the name");
+    assert!(
+        wrong_name.contains("not valid for name \"127.0.0.1\""),
+        "{wrong_name}"
+    );
+    assert!(
+        encrypted(&pg.url("127.0.0.1", "verify-ca", "ca.pem")).await,
+        "verify-ca does not compare the name"
+    );
     let wrong_ca = refusal(&pg.url("127.0.0.1", "verify-ca", "wrong-ca.pem")).await;
     assert!(wrong_ca.contains("UnknownIssuer"), "{wrong_ca}");
     let plain = refusal(&format!(
@@ -264,12 +333,13 @@ async fn postback_runs_on_postgresql_with_verify_full_and_every_connection_is_en
     .await;
     assert!(plain.contains("no encryption"), "{plain}");
     // require without a root file encrypts without checking (libpq's meaning).
-    postback_domain::pg::connect(&format!(
-        "postgres://postgres@localhost:{}/postgres?sslmode=require",
-        pg.port
-    ))
-    .await
-    .expect("require");
+    assert!(
+        encrypted(&format!(
+            "postgres://postgres@localhost:{}/postgres?sslmode=require",
+            pg.port
+        ))
+        .await
+    );
 
     // The product on it: inbound, a webhook delivery, a click and dashboard pages.
     let app = TestApp::spawn_on(&url).await;
@@ -310,7 +380,11 @@ async fn postback_runs_on_postgresql_with_verify_full_and_every_connection_is_en
         .await
         .expect("click");
     assert_eq!(click.status(), StatusCode::FOUND);
-    assert_eq!(app.count("SELECT count(*) AS n FROM touches WHERE link_id IS NOT NULL").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM touches WHERE link_id IS NOT NULL")
+            .await,
+        1
+    );
 
     let (status, page) = user.page(&format!("/domains/{domain}/events")).await;
     assert_eq!(status, StatusCode::OK);
@@ -335,7 +409,10 @@ async fn postback_runs_on_postgresql_with_verify_full_and_every_connection_is_en
     let (encrypted, plain, listening): (i64, i64, i64) =
         (row.get("encrypted"), row.get("plain"), row.get("listening"));
     assert_eq!(plain, 0, "no connection is in clear");
-    assert!(encrypted >= 4, "pool, fast path, click store, LISTEN: {encrypted}");
+    assert!(
+        encrypted >= 4,
+        "pool, fast path, click store, LISTEN: {encrypted}"
+    );
     assert_eq!(listening, 1, "the delivery worker listens over TLS");
     let version: String = row.get("version");
     assert!(version.starts_with("TLSv1."), "{version}");

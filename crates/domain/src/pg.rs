@@ -30,7 +30,9 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::config::{Host, SslMode as WireMode};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
@@ -70,14 +72,15 @@ impl SslMode {
             }
             other => {
                 return Err(format!(
-                    "sslmode must be disable, prefer, require, verify-ca or verify-full, not {other:?}"
-                ))
+                "sslmode must be disable, prefer, require, verify-ca or verify-full, not {other:?}"
+            ))
             }
         })
     }
 }
 
 /// A connection string taken apart: tokio-postgres's settings, and the TLS ones it does not know.
+#[derive(Debug)]
 pub struct Settings {
     pub config: tokio_postgres::Config,
     pub mode: SslMode,
@@ -111,13 +114,12 @@ impl Settings {
 /// Parses a `postgres://` URL or a `key=value` connection string, taking out `sslmode` and
 /// `sslrootcert`. The error names the setting and never repeats the password.
 pub fn settings(url: &str) -> Result<Settings, String> {
-    let (rest, mode, root_cert) = if url.starts_with("postgres://")
-        || url.starts_with("postgresql://")
-    {
-        split_url(url)?
-    } else {
-        split_key_values(url)?
-    };
+    let (rest, mode, root_cert) =
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            split_url(url)?
+        } else {
+            split_key_values(url)?
+        };
     let mode = match mode {
         Some(m) => SslMode::parse(&m)?,
         None => SslMode::Prefer,
@@ -250,7 +252,8 @@ pub type Connection = tokio_postgres::Connection<tokio_postgres::Socket, TlsStre
 
 /// Opens one connection as `url` says. Errors say where to and with which `sslmode`.
 pub async fn connect(url: &str) -> DomainResult<(tokio_postgres::Client, Connection)> {
-    let settings = settings(url).map_err(|e| DomainError::Unavailable(format!("DATABASE_URL: {e}")))?;
+    let settings =
+        settings(url).map_err(|e| DomainError::Unavailable(format!("DATABASE_URL: {e}")))?;
     let tls = MakeTls::for_settings(&settings)
         .map_err(|e| DomainError::Unavailable(format!("DATABASE_URL: {e}")))?;
     settings.config.connect(tls).await.map_err(|e| {
@@ -345,9 +348,7 @@ fn client_config(mode: SslMode, root_cert: Option<&str>) -> Result<Arc<ClientCon
                 .build()
                 .map_err(|e| e.to_string())?;
         if mode == SslMode::VerifyFull {
-            builder
-                .with_webpki_verifier(verifier)
-                .with_no_client_auth()
+            builder.with_webpki_verifier(verifier).with_no_client_auth()
         } else {
             builder
                 .dangerous()
@@ -589,7 +590,10 @@ mod tests {
     #[test]
     fn the_default_is_prefer_and_sockets_are_never_encrypted() {
         let s = settings("postgres://u@localhost/app").expect("valid");
-        assert_eq!((s.mode, s.config.get_ssl_mode()), (SslMode::Prefer, WireMode::Prefer));
+        assert_eq!(
+            (s.mode, s.config.get_ssl_mode()),
+            (SslMode::Prefer, WireMode::Prefer)
+        );
         let s = settings("host='/var/run/post gres' port=5432 user=postgres sslmode=verify-full")
             .expect("valid");
         assert_eq!(s.mode, SslMode::VerifyFull);
@@ -611,19 +615,21 @@ mod tests {
 
     #[test]
     fn bad_modes_are_named() {
-        let e = settings("postgres://h/db?sslmode=strict").err().expect("refused");
-        assert!(e.contains("sslmode must be disable, prefer, require, verify-ca or verify-full"), "{e}");
-        let e = settings("postgres://h/db?sslmode=allow").err().expect("refused");
+        let e = settings("postgres://h/db?sslmode=strict").expect_err("refused");
+        assert!(
+            e.contains("sslmode must be disable, prefer, require, verify-ca or verify-full"),
+            "{e}"
+        );
+        let e = settings("postgres://h/db?sslmode=allow").expect_err("refused");
         assert!(e.contains("allow is not supported"), "{e}");
-        let e = settings("postgres://u:secret@h/db?nosuch=1").err().expect("refused");
+        let e = settings("postgres://u:secret@h/db?nosuch=1").expect_err("refused");
         assert!(!e.contains("secret"), "{e}");
     }
 
     #[test]
     fn a_missing_root_file_is_named() {
-        let e = client_config(SslMode::VerifyFull, Some("/nonexistent/ca.pem"))
-            .err()
-            .expect("refused");
+        let e =
+            client_config(SslMode::VerifyFull, Some("/nonexistent/ca.pem")).expect_err("refused");
         assert!(e.contains("sslrootcert /nonexistent/ca.pem"), "{e}");
     }
 }

@@ -354,7 +354,8 @@ pub async fn save(
     if let Ok(c) = &saved {
         let detail = json!({"domainId": domain_id, "enabled": c.enabled});
         let mut conn = state.conn().await?;
-        postback_domain::audit::record(&mut conn, &user.ctx, "connection.save", p.as_str(), detail).await?;
+        postback_domain::audit::record(&mut conn, &user.ctx, "connection.save", p.as_str(), detail)
+            .await?;
     }
     match saved {
         Ok(c) => Ok(redirect_with(
@@ -479,7 +480,14 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     connections::delete(&mut conn, user.ctx.workspace_id, domain_id, p).await?;
     let detail = json!({"domainId": domain_id});
-    postback_domain::audit::record(&mut conn, &user.ctx, "connection.delete", p.as_str(), detail).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.ctx,
+        "connection.delete",
+        p.as_str(),
+        detail,
+    )
+    .await?;
     Ok(redirect_with(
         &connections_path(domain_id),
         "success",
@@ -514,10 +522,12 @@ pub async fn set_window(
         ));
     };
     let mut conn = state.conn().await?;
-    let set = domains::set_attribution_window(&mut conn, user.ctx.workspace_id, domain_id, days).await;
+    let set =
+        domains::set_attribution_window(&mut conn, user.ctx.workspace_id, domain_id, days).await;
     if let Ok(d) = &set {
         let window = json!({"attributionWindowDays": d.attribution_window_days});
-        postback_domain::audit::record(&mut conn, &user.ctx, "domain.update", &d.hostname, window).await?;
+        postback_domain::audit::record(&mut conn, &user.ctx, "domain.update", &d.hostname, window)
+            .await?;
     }
     match set {
         Ok(d) => Ok(redirect_with(

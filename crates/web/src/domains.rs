@@ -93,7 +93,14 @@ pub async fn add(
     let mut conn = state.conn().await?;
     let created = domains::create(&mut conn, user.ctx.workspace_id, &form.hostname).await;
     if let Ok(d) = &created {
-        postback_domain::audit::record(&mut conn, &user.ctx, "domain.create", &d.hostname, json!({"id": d.id})).await?;
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "domain.create",
+            &d.hostname,
+            json!({"id": d.id}),
+        )
+        .await?;
     }
     match created {
         Ok(d) => Ok(redirect_with(
@@ -156,7 +163,14 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     let d = domains::get(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
     domains::delete(&mut conn, user.ctx.workspace_id, d.id).await?;
-    postback_domain::audit::record(&mut conn, &user.ctx, "domain.delete", &d.hostname, json!({"id": d.id})).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.ctx,
+        "domain.delete",
+        &d.hostname,
+        json!({"id": d.id}),
+    )
+    .await?;
     state.clicks.forget_destinations();
     Ok(redirect_with(
         "/domains",

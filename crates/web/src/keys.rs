@@ -158,7 +158,14 @@ pub async fn create(
     let back = keys_path(domain.id);
     let created = keys::create(&mut conn, ws, domain.id, &form.name).await;
     if let Ok(k) = &created {
-        postback_domain::audit::record(&mut conn, &user.ctx, "key.create", &k.name, json!({"id": k.id, "prefix": k.prefix})).await?;
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "key.create",
+            &k.name,
+            json!({"id": k.id, "prefix": k.prefix}),
+        )
+        .await?;
     }
     match created {
         Ok(view) => {
@@ -257,7 +264,14 @@ pub async fn revoke(
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
     let k = keys::revoke(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
-    postback_domain::audit::record(&mut conn, &user.ctx, "key.revoke", &k.name, json!({"id": k.id, "prefix": k.prefix})).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.ctx,
+        "key.revoke",
+        &k.name,
+        json!({"id": k.id, "prefix": k.prefix}),
+    )
+    .await?;
     Ok(redirect_with(
         &keys_path(k.domain_id),
         "success",
@@ -281,7 +295,14 @@ pub async fn restore(
     let back = keys_path(before.domain_id);
     let restored = keys::restore(&mut conn, ws, id).await;
     if let Ok(k) = &restored {
-        postback_domain::audit::record(&mut conn, &user.ctx, "key.restore", &k.name, json!({"id": k.id, "prefix": k.prefix})).await?;
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "key.restore",
+            &k.name,
+            json!({"id": k.id, "prefix": k.prefix}),
+        )
+        .await?;
     }
     match restored {
         Ok(k) => Ok(redirect_with(
@@ -307,7 +328,14 @@ pub async fn delete(
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
     let k = keys::delete(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
-    postback_domain::audit::record(&mut conn, &user.ctx, "key.delete", &k.name, json!({"id": k.id, "prefix": k.prefix})).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.ctx,
+        "key.delete",
+        &k.name,
+        json!({"id": k.id, "prefix": k.prefix}),
+    )
+    .await?;
     Ok(redirect_with(
         &keys_path(k.domain_id),
         "success",

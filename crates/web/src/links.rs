@@ -199,7 +199,14 @@ pub async fn create(
     let created = links::create(&mut conn, user.ctx.workspace_id, domain_id, form.input).await;
     state.clicks.forget_destinations();
     if let Ok(l) = &created {
-        postback_domain::audit::record(&mut conn, &user.ctx, "link.create", &l.row.slug, json!({"id": l.row.id})).await?;
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "link.create",
+            &l.row.slug,
+            json!({"id": l.row.id}),
+        )
+        .await?;
     }
     match created {
         Ok(l) => Ok(redirect_with(
@@ -415,7 +422,14 @@ pub async fn update(
     let updated = links::update(&mut conn, user.ctx.workspace_id, id, form.input).await;
     state.clicks.forget_destinations();
     if let Ok(l) = &updated {
-        postback_domain::audit::record(&mut conn, &user.ctx, "link.update", &l.row.slug, json!({"id": l.row.id})).await?;
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "link.update",
+            &l.row.slug,
+            json!({"id": l.row.id}),
+        )
+        .await?;
     }
     match updated {
         Ok(l) => Ok(redirect_with(
@@ -465,7 +479,14 @@ pub async fn delete(
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
     let link = links::delete(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
-    postback_domain::audit::record(&mut conn, &user.ctx, "link.delete", &link.row.slug, json!({"id": link.row.id})).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.ctx,
+        "link.delete",
+        &link.row.slug,
+        json!({"id": link.row.id}),
+    )
+    .await?;
     state.clicks.forget_destinations();
     Ok(redirect_with(
         &tracking_path(link.row.domain_id),

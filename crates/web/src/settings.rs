@@ -172,7 +172,14 @@ pub async fn create(
         let created = tokens::create(&mut conn, &user.ctx, &form.name).await;
         if let Ok(c) = &created {
             let detail = json!({"id": c.token.id, "prefix": c.token.prefix});
-            postback_domain::audit::record(&mut conn, &user.ctx, "token.create", &c.token.name, detail).await?;
+            postback_domain::audit::record(
+                &mut conn,
+                &user.ctx,
+                "token.create",
+                &c.token.name,
+                detail,
+            )
+            .await?;
         }
         created
     };
@@ -231,7 +238,14 @@ pub async fn revoke(
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
     let t = tokens::revoke(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
-    postback_domain::audit::record(&mut conn, &user.ctx, "token.revoke", &t.name, json!({"id": t.id, "prefix": t.prefix})).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.ctx,
+        "token.revoke",
+        &t.name,
+        json!({"id": t.id, "prefix": t.prefix}),
+    )
+    .await?;
     Ok(redirect_with(
         "/settings",
         "success",

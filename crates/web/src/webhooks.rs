@@ -553,7 +553,14 @@ pub async fn create(
         },
     };
     if let Ok(view) = &result {
-        postback_domain::audit::record(&mut conn, &user.ctx, "webhook.create", &view.url, json!({"id": view.id})).await?;
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "webhook.create",
+            &view.url,
+            json!({"id": view.id}),
+        )
+        .await?;
     }
     match result {
         Ok(view) => Ok(redirect_with(
@@ -775,7 +782,14 @@ pub async fn update(
         },
     };
     if result.is_ok() {
-        postback_domain::audit::record(&mut conn, &user.ctx, "webhook.update", &hook.url, json!({"id": id})).await?;
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "webhook.update",
+            &hook.url,
+            json!({"id": id}),
+        )
+        .await?;
     }
     match result {
         Ok(()) => Ok(redirect_with(
@@ -831,7 +845,14 @@ pub async fn reveal(
     let secret = {
         let mut conn = state.conn().await?;
         let secret = webhooks::secret(&mut conn, user.ctx.workspace_id, id).await?;
-        postback_domain::audit::record(&mut conn, &user.ctx, "webhook.secret.reveal", &format!("webhook {id}"), Value::Null).await?;
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "webhook.secret.reveal",
+            &format!("webhook {id}"),
+            Value::Null,
+        )
+        .await?;
         secret
     };
     let extras = Extras {
@@ -857,7 +878,14 @@ pub async fn rotate(
             ..Changes::default()
         };
         let view = webhooks::update(&mut conn, user.ctx.workspace_id, id, changes).await?;
-        postback_domain::audit::record(&mut conn, &user.ctx, "webhook.secret.rotate", &view.url, json!({"id": id})).await?;
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "webhook.secret.rotate",
+            &view.url,
+            json!({"id": id}),
+        )
+        .await?;
         view
     };
     let extras = Extras {
@@ -891,7 +919,14 @@ pub async fn set_status(
         ..Changes::default()
     };
     let view = webhooks::update(&mut conn, user.ctx.workspace_id, id, changes).await?;
-    postback_domain::audit::record(&mut conn, &user.ctx, "webhook.status", &view.url, json!({"status": view.status})).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.ctx,
+        "webhook.status",
+        &view.url,
+        json!({"status": view.status}),
+    )
+    .await?;
     let message = if view.status == "active" {
         "Webhook resumed: held deliveries are being sent."
     } else {
@@ -939,7 +974,14 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     let id = path.into_inner();
     webhooks::delete(&mut conn, user.ctx.workspace_id, id).await?;
-    postback_domain::audit::record(&mut conn, &user.ctx, "webhook.delete", &format!("webhook {id}"), Value::Null).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.ctx,
+        "webhook.delete",
+        &format!("webhook {id}"),
+        Value::Null,
+    )
+    .await?;
     Ok(redirect_with(
         "/webhooks",
         "success",
@@ -966,7 +1008,14 @@ pub async fn redeliver(
     };
     let queued = deliveries::redeliver(&mut conn, ws, id).await;
     if let Ok(d) = &queued {
-        postback_domain::audit::record(&mut conn, &user.ctx, "delivery.redeliver", &d.url, json!({"id": d.id})).await?;
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "delivery.redeliver",
+            &d.url,
+            json!({"id": d.id}),
+        )
+        .await?;
     }
     match queued {
         Ok(d) if d.status == "held" => Ok(redirect_with(

@@ -80,7 +80,11 @@ const V6_BLOCKS: &[(u128, u8, Rule)] = &[
     (0x2001_0020_0000_0000_0000_0000_0000_0000, 28, Rule::Public),
     (0x2001_0030_0000_0000_0000_0000_0000_0000, 28, Rule::Public),
     (0x2001_0db8_0000_0000_0000_0000_0000_0000, 32, DOCS),
-    (0x2002_0000_0000_0000_0000_0000_0000_0000, 16, Rule::SixToFour),
+    (
+        0x2002_0000_0000_0000_0000_0000_0000_0000,
+        16,
+        Rule::SixToFour,
+    ),
     (0x3fff_0000_0000_0000_0000_0000_0000_0000, 20, DOCS),
     (0x5f00_0000_0000_0000_0000_0000_0000_0000, 16, SPECIAL),
     (
@@ -376,7 +380,12 @@ mod tests {
             // Teredo: refused.
             ("2001:0:4136:e378:8000:63bf:3fff:fdd2", true),
         ] {
-            assert_eq!(refused(ip), refused_, "{ip}: {:?}", refusal(ip.parse().expect("ip")));
+            assert_eq!(
+                refused(ip),
+                refused_,
+                "{ip}: {:?}",
+                refusal(ip.parse().expect("ip"))
+            );
         }
     }
 
@@ -406,7 +415,11 @@ mod tests {
             "5f01::1",
             "fbff:ffff::1",
         ] {
-            assert!(!refused(ip), "{ip} is public: {:?}", refusal(ip.parse().expect("ip")));
+            assert!(
+                !refused(ip),
+                "{ip} is public: {:?}",
+                refusal(ip.parse().expect("ip"))
+            );
         }
     }
 

@@ -62,7 +62,8 @@ pub async fn put(
     )
     .await?;
     let detail = json!({"domainId": domain_id, "enabled": c.enabled});
-    postback_domain::audit::record(&mut conn, &user.0, "connection.save", p.as_str(), detail).await?;
+    postback_domain::audit::record(&mut conn, &user.0, "connection.save", p.as_str(), detail)
+        .await?;
     Ok(HttpResponse::Ok().json(c))
 }
 
@@ -77,7 +78,8 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     connections::delete(&mut conn, user.0.workspace_id, domain_id, p).await?;
     let detail = json!({"domainId": domain_id});
-    postback_domain::audit::record(&mut conn, &user.0, "connection.delete", p.as_str(), detail).await?;
+    postback_domain::audit::record(&mut conn, &user.0, "connection.delete", p.as_str(), detail)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

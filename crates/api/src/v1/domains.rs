@@ -47,7 +47,14 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let domain = domains::create(&mut conn, user.0.workspace_id, &body.hostname).await?;
-    postback_domain::audit::record(&mut conn, &user.0, "domain.create", &domain.hostname, json!({"id": domain.id})).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "domain.create",
+        &domain.hostname,
+        json!({"id": domain.id}),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(domain))
 }
 
@@ -82,7 +89,14 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     let id = path.into_inner();
     domains::delete(&mut conn, user.0.workspace_id, id).await?;
-    postback_domain::audit::record(&mut conn, &user.0, "domain.delete", &format!("domain {id}"), Value::Null).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "domain.delete",
+        &format!("domain {id}"),
+        Value::Null,
+    )
+    .await?;
     state.clicks.forget_destinations();
     Ok(HttpResponse::NoContent().finish())
 }
@@ -114,6 +128,13 @@ pub async fn update(
     )
     .await?;
     let window = json!({"attributionWindowDays": domain.attribution_window_days});
-    postback_domain::audit::record(&mut conn, &user.0, "domain.update", &domain.hostname, window).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "domain.update",
+        &domain.hostname,
+        window,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(domain))
 }

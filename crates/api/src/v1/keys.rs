@@ -40,7 +40,14 @@ pub async fn create(
         &body.name,
     )
     .await?;
-    postback_domain::audit::record(&mut conn, &user.0, "key.create", &key.name, json!({"id": key.id, "prefix": key.prefix})).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "key.create",
+        &key.name,
+        json!({"id": key.id, "prefix": key.prefix}),
+    )
+    .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .json(key))
@@ -68,7 +75,14 @@ pub async fn revoke(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let key = keys::revoke(&mut conn, user.0.workspace_id, path.into_inner()).await?;
-    postback_domain::audit::record(&mut conn, &user.0, "key.revoke", &key.name, json!({"id": key.id, "prefix": key.prefix})).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "key.revoke",
+        &key.name,
+        json!({"id": key.id, "prefix": key.prefix}),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(KeyView::from(key)))
 }
 
@@ -80,7 +94,14 @@ pub async fn restore(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let key = keys::restore(&mut conn, user.0.workspace_id, path.into_inner()).await?;
-    postback_domain::audit::record(&mut conn, &user.0, "key.restore", &key.name, json!({"id": key.id, "prefix": key.prefix})).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "key.restore",
+        &key.name,
+        json!({"id": key.id, "prefix": key.prefix}),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(KeyView::from(key)))
 }
 
@@ -93,6 +114,13 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     let id = path.into_inner();
     keys::delete(&mut conn, user.0.workspace_id, id).await?;
-    postback_domain::audit::record(&mut conn, &user.0, "key.delete", &format!("key {id}"), Value::Null).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "key.delete",
+        &format!("key {id}"),
+        Value::Null,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

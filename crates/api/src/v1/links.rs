@@ -220,7 +220,14 @@ pub async fn create(
     let input = LinkBody::from_json(&body)?.input();
     let mut conn = state.conn().await?;
     let link = links::create(&mut conn, user.0.workspace_id, path.into_inner(), input).await?;
-    postback_domain::audit::record(&mut conn, &user.0, "link.create", &link.row.slug, json!({"id": link.row.id})).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "link.create",
+        &link.row.slug,
+        json!({"id": link.row.id}),
+    )
+    .await?;
     state.clicks.forget_destinations();
     Ok(HttpResponse::Created().json(LinkView::new(link, &state.base_url)))
 }
@@ -271,7 +278,14 @@ pub async fn update(
     let input = LinkBody::from_json(&body)?.input();
     let mut conn = state.conn().await?;
     let link = links::update(&mut conn, user.0.workspace_id, path.into_inner(), input).await?;
-    postback_domain::audit::record(&mut conn, &user.0, "link.update", &link.row.slug, json!({"id": link.row.id})).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "link.update",
+        &link.row.slug,
+        json!({"id": link.row.id}),
+    )
+    .await?;
     state.clicks.forget_destinations();
     Ok(HttpResponse::Ok().json(LinkView::new(link, &state.base_url)))
 }
@@ -285,7 +299,14 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     let id = path.into_inner();
     links::delete(&mut conn, user.0.workspace_id, id).await?;
-    postback_domain::audit::record(&mut conn, &user.0, "link.delete", &format!("link {id}"), Value::Null).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "link.delete",
+        &format!("link {id}"),
+        Value::Null,
+    )
+    .await?;
     state.clicks.forget_destinations();
     Ok(HttpResponse::NoContent().finish())
 }

@@ -51,7 +51,14 @@ pub async fn create(
     let mut conn = state.conn().await?;
     let created = tokens::create(&mut conn, &user.0, &body.name).await?;
     let detail = json!({"id": created.token.id, "prefix": created.token.prefix});
-    postback_domain::audit::record(&mut conn, &user.0, "token.create", &created.token.name, detail).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "token.create",
+        &created.token.name,
+        detail,
+    )
+    .await?;
     Ok(HttpResponse::Created().json(NewToken {
         id: created.token.id,
         name: created.token.name,
@@ -82,6 +89,13 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     let id = path.into_inner();
     tokens::revoke(&mut conn, user.0.workspace_id, id).await?;
-    postback_domain::audit::record(&mut conn, &user.0, "token.revoke", &format!("token {id}"), Value::Null).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "token.revoke",
+        &format!("token {id}"),
+        Value::Null,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
