@@ -341,6 +341,20 @@ async fn postback_runs_on_postgresql_with_verify_full_and_every_connection_is_en
         .await
     );
 
+    // The system roots (the default, or `sslrootcert=system`) do not include the test CA.
+    let base = format!("postgres://postgres@localhost:{}/postgres", pg.port);
+    for url in [
+        format!("{base}?sslmode=verify-full"),
+        format!("{base}?sslmode=verify-full&sslrootcert=system"),
+    ] {
+        let refused = refusal(&url).await;
+        assert!(refused.contains("UnknownIssuer"), "{url}: {refused}");
+    }
+    // require checks the chain once a root file is given; prefer never checks it.
+    let refused = refusal(&pg.url("localhost", "require", "wrong-ca.pem")).await;
+    assert!(refused.contains("UnknownIssuer"), "{refused}");
+    assert!(encrypted(&pg.url("localhost", "prefer", "wrong-ca.pem")).await);
+
     // The product on it: inbound, a webhook delivery, a click and dashboard pages.
     let app = TestApp::spawn_on(&url).await;
     let user = app.signup("tls@example.com").await;
