@@ -207,6 +207,7 @@ impl TlsCluster {
             "local all all trust\n\
              hostnossl all all 0.0.0.0/0 reject\n\
              hostnossl all all ::/0 reject\n\
+             hostssl all binder 127.0.0.1/32 scram-sha-256\n\
              hostssl all all 127.0.0.1/32 trust\n",
         )
         .expect("hba");
@@ -224,6 +225,28 @@ impl TlsCluster {
             "pg_ctl start: {}\nserver.log:\n{}",
             String::from_utf8_lossy(&started.stdout),
             std::fs::read_to_string(data.join("server.log")).unwrap_or_default()
+        );
+        // A role that logs in with a password (SCRAM), for channel binding.
+        let role = cluster
+            .pg("psql")
+            .arg("-h")
+            .arg(&data)
+            .args([
+                "-p",
+                &port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-c",
+            ])
+            .arg("CREATE ROLE binder LOGIN PASSWORD 'binder-pw'")
+            .output()
+            .expect("psql");
+        assert!(
+            role.status.success(),
+            "{}",
+            String::from_utf8_lossy(&role.stderr)
         );
         cluster
     }
@@ -357,6 +380,17 @@ async fn postback_runs_on_postgresql_with_verify_full_and_every_connection_is_en
     let refused = refusal(&pg.url("localhost", "require", "wrong-ca.pem")).await;
     assert!(refused.contains("UnknownIssuer"), "{refused}");
     assert!(encrypted(&pg.url("localhost", "prefer", "wrong-ca.pem")).await);
+
+    // SCRAM over TLS binds the password exchange to the session (tls-server-end-point), so a
+    // man in the middle cannot relay it; `channel_binding=require` fails without it.
+    assert!(
+        encrypted(&format!(
+            "postgres://binder:binder-pw@localhost:{}/postgres?sslmode=verify-full&sslrootcert={}&channel_binding=require",
+            pg.port,
+            pg.dir.join("ca.pem").display()
+        ))
+        .await
+    );
 
     // The product on it: inbound, a webhook delivery, a click and dashboard pages.
     let app = TestApp::spawn_on(&url).await;

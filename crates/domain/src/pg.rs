@@ -14,7 +14,8 @@
 //!
 //! `sslrootcert` is a PEM file of the trusted roots, or `system` for the operating system's
 //! roots; without it the system roots are trusted. As with libpq, `sslmode` does not apply to
-//! Unix-socket connections, which PostgreSQL never encrypts. TLS is rustls (ring).
+//! Unix-socket connections, which PostgreSQL never encrypts. TLS is rustls (ring), with SCRAM
+//! channel binding (`tls-server-end-point`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -527,13 +528,84 @@ where
             let tls = tokio_rustls::TlsConnector::from(config)
                 .connect(name, stream)
                 .await?;
-            Ok(TlsStream(tls))
+            let end_point = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .and_then(|cert| server_end_point(cert));
+            Ok(TlsStream(tls, end_point))
         })
     }
 }
 
-/// An encrypted connection to PostgreSQL.
-pub struct TlsStream<S = tokio_postgres::Socket>(tokio_rustls::client::TlsStream<S>);
+/// An encrypted connection to PostgreSQL, with its `tls-server-end-point` channel binding data.
+pub struct TlsStream<S = tokio_postgres::Socket>(
+    tokio_rustls::client::TlsStream<S>,
+    Option<Vec<u8>>,
+);
+
+/// RFC 5929's `tls-server-end-point`: the hash of the server's certificate with the hash of its
+/// signature algorithm (SHA-256 for MD5 and SHA-1). SCRAM then binds the password exchange to
+/// this TLS session (`SCRAM-SHA-256-PLUS`), so a man in the middle cannot relay it. None for an
+/// algorithm the RFC leaves undefined (RSASSA-PSS, EdDSA): SCRAM runs without binding.
+fn server_end_point(cert: &[u8]) -> Option<Vec<u8>> {
+    use sha2::Digest;
+    // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm SEQUENCE { OID, … }, … }
+    let (_, certificate, _) = der(cert, 0x30)?;
+    let (_, _, rest) = der(certificate, 0x30)?;
+    let (_, algorithm, _) = der(rest, 0x30)?;
+    let (_, oid, _) = der(algorithm, 0x06)?;
+    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01];
+    const ECDSA_SHA2: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03];
+    const ECDSA_SHA1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01];
+    let bits = match oid {
+        [rsa @ .., n] if rsa == RSA => match n {
+            4 | 5 | 11 => 256,
+            12 => 384,
+            13 => 512,
+            _ => return None,
+        },
+        [ecdsa @ .., n] if ecdsa == ECDSA_SHA2 => match n {
+            2 => 256,
+            3 => 384,
+            4 => 512,
+            _ => return None,
+        },
+        o if o == ECDSA_SHA1 => 256,
+        _ => return None,
+    };
+    Some(match bits {
+        256 => sha2::Sha256::digest(cert).to_vec(),
+        384 => sha2::Sha384::digest(cert).to_vec(),
+        _ => sha2::Sha512::digest(cert).to_vec(),
+    })
+}
+
+/// One DER element of `tag` at the start of `input`: (tag, content, what follows).
+fn der(input: &[u8], tag: u8) -> Option<(u8, &[u8], &[u8])> {
+    let (&found, rest) = input.split_first()?;
+    if found != tag {
+        return None;
+    }
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (len, &rest[n..])
+    };
+    if rest.len() < len {
+        return None;
+    }
+    Some((found, &rest[..len], &rest[len..]))
+}
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
     fn poll_read(
@@ -565,7 +637,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for TlsStream<S> {
     fn channel_binding(&self) -> ChannelBinding {
-        ChannelBinding::none()
+        match &self.1 {
+            Some(hash) => ChannelBinding::tls_server_end_point(hash.clone()),
+            None => ChannelBinding::none(),
+        }
     }
 }
 
