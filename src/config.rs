@@ -3,7 +3,7 @@
 //!
 //! | setting | default | what |
 //! |---|---|---|
-//! | `DATABASE_URL` | unset: a private cluster under `$POSTBACK_DATA_DIR/postgres` | PostgreSQL to use |
+//! | `DATABASE_URL` | unset: a private cluster under `$POSTBACK_DATA_DIR/postgres` | PostgreSQL to use; its `sslmode` and `sslrootcert` apply to every connection (`postback_domain::pg`) |
 //! | `POSTBACK_LISTEN` | `127.0.0.1:8080` | address to bind |
 //! | `POSTBACK_BASE_URL` | `http://<listen>` | public URL (links, cookie `Secure`, Origin check) |
 //! | `POSTBACK_DATA_DIR` | `./data` | where the private cluster lives |
@@ -257,6 +257,10 @@ impl Config {
             if !matches!(parsed.scheme(), "http" | "https") {
                 return Err("POSTBACK_BASE_URL must start with http:// or https://".into());
             }
+        }
+        if let Some(url) = &self.database_url {
+            // A bad sslmode or connection string is named before anything starts.
+            postback_domain::pg::settings(url).map_err(|e| format!("DATABASE_URL: {e}"))?;
         }
         if self.db_pool_size == 0 {
             return Err("POSTBACK_DB_POOL_SIZE must be at least 1".into());

@@ -1,5 +1,6 @@
 // Settings › API tokens in a real browser: create a token (shown once, with Copy), use it against
-// the API, see it listed with its last use, revoke it after confirming, and see the API refuse it.
+// the API, see it listed with its last use, revoke it after confirming, and see the API refuse it;
+// the audit log shows the creation and the revocation.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { BASE_URL, TEST_OPTIONS, withPage, closeBrowser, clickAndLoad, signUp, text } from "./lib.mjs";
@@ -42,5 +43,13 @@ test("settings: create, use and revoke an API token", TEST_OPTIONS, async (t) =>
     await page.locator("#no-tokens").waitFor();
     const after = await fetch(`${BASE_URL}/v1/me`, { headers: { Authorization: `Bearer ${value}` } });
     assert.equal(after.status, 401);
+
+    // The audit log under Settings shows both actions, by whom, without the token's value.
+    await page.goto("/settings");
+    const audit = page.locator("#audit tbody tr");
+    const revoked = audit.filter({ hasText: "token.revoke" });
+    assert.match(await text(revoked), /Deploy script/);
+    assert.match(await text(audit.filter({ hasText: "token.create" })), /Deploy script/);
+    assert.ok(!(await text(page.locator("#audit"))).includes(value));
   });
 });

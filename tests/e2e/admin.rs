@@ -145,17 +145,26 @@ async fn plan_changes_and_suspension_apply_at_once_and_are_audited() {
         .iter()
         .map(|a| a["action"].as_str().expect("action"))
         .collect();
+    // The owner's own actions before them (audited since issue 17) come last, oldest.
     assert_eq!(
         actions,
-        vec!["workspace.restore", "workspace.suspend", "workspace.plan"]
+        vec![
+            "workspace.restore",
+            "delivery.redeliver",
+            "workspace.suspend",
+            "workspace.plan",
+            "webhook.create",
+            "key.create",
+            "domain.create"
+        ]
     );
-    let plan_entry = &audit["items"][2];
+    let plan_entry = &audit["items"][3];
     assert_eq!(plan_entry["actorEmail"], "ops@example.com");
     assert_eq!(plan_entry["before"]["plan"], "pulse");
     assert_eq!(plan_entry["after"]["plan"], "signal");
     let (status, own) = user.get("/v1/audit").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(own["items"].as_array().expect("items").len(), 3);
+    assert_eq!(own["items"].as_array().expect("items").len(), 7);
 }
 
 #[tokio::test]

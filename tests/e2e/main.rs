@@ -2,6 +2,7 @@
 
 mod admin;
 mod attribution;
+mod audit;
 mod auth;
 mod browser;
 mod conditions;
@@ -25,6 +26,7 @@ mod security;
 mod seed_snippets;
 mod team;
 mod tenancy;
+mod tls;
 mod tokens;
 mod tracking;
 mod webhooks;

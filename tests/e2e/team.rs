@@ -97,7 +97,15 @@ async fn owners_manage_members_and_members_switch_workspaces() {
         .iter()
         .map(|a| a["action"].as_str().expect("action"))
         .collect();
-    assert_eq!(actions, vec!["member.remove", "member.role", "member.add"]);
+    assert_eq!(
+        actions,
+        vec![
+            "member.remove",
+            "member.role",
+            "member.add",
+            "domain.create"
+        ]
+    );
 }
 
 #[tokio::test]

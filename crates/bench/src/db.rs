@@ -2,7 +2,7 @@
 //! quota, count the stored events (or a link's clicks), and (`--webhook`) count the deliveries not yet succeeded.
 
 use anyhow::{Context, Result};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// `url` with its database name replaced by `db` (query parameters kept).
 pub fn with_database(url: &str, db: &str) -> Result<String> {
@@ -23,7 +23,8 @@ pub fn redact(url: &str) -> &str {
 }
 
 async fn connect(url: &str) -> Result<AsyncPgConnection> {
-    AsyncPgConnection::establish(url)
+    // As the server connects: `sslmode` and `sslrootcert` in the URL are honoured.
+    postback_domain::pg::establish(url)
         .await
         .with_context(|| format!("connecting to PostgreSQL at {}", redact(url)))
 }

@@ -1,9 +1,8 @@
 //! Connection pool and embedded migrations.
 
-use diesel::Connection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::AsyncPgConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -16,7 +15,18 @@ pub type DbConn = Object<AsyncPgConnection>;
 
 /// Builds the pool. Connections are opened lazily, so this never blocks.
 pub fn pool(database_url: &str, max_size: usize) -> DomainResult<DbPool> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+    // Every pooled connection is opened by crate::pg, which honours `sslmode`.
+    let mut setup = ManagerConfig::default();
+    setup.custom_setup = Box::new(|url| {
+        let url = url.to_owned();
+        Box::pin(async move {
+            crate::pg::establish(&url)
+                .await
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
+        })
+    });
+    let manager =
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, setup);
     Pool::builder(manager)
         .max_size(max_size)
         .wait_timeout(Some(std::time::Duration::from_secs(5)))
@@ -30,8 +40,9 @@ pub fn pool(database_url: &str, max_size: usize) -> DomainResult<DbPool> {
 pub async fn run_migrations(database_url: &str) -> DomainResult<Vec<String>> {
     let url = database_url.to_owned();
     tokio::task::spawn_blocking(move || {
-        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
-            .map_err(|e| DomainError::Unavailable(e.to_string()))?;
+        // Opened on the runtime (crate::pg, for `sslmode`), then driven synchronously here.
+        let conn = tokio::runtime::Handle::current().block_on(crate::pg::establish(&url))?;
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
         let applied = conn
             .run_pending_migrations(MIGRATIONS)
             .map_err(|e| DomainError::internal(format!("migrations failed: {e}")))?;

@@ -602,9 +602,7 @@ pub struct FastPath {
 
 impl FastPath {
     pub async fn connect(database_url: &str) -> DomainResult<Self> {
-        let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
-            .await
-            .map_err(|e| DomainError::Unavailable(e.to_string()))?;
+        let (client, connection) = crate::pg::connect(database_url).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(error = %e, "inbound fast-path connection closed");

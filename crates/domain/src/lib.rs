@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod attribution;
+pub mod audit;
 pub mod conditions;
 pub mod connections;
 pub mod crypto;
@@ -20,6 +21,7 @@ pub mod keys;
 pub mod limits;
 pub mod links;
 pub mod paging;
+pub mod pg;
 pub mod plans;
 pub mod platforms;
 pub mod retention;

@@ -690,9 +690,7 @@ pub struct ClickStore {
 
 impl ClickStore {
     pub async fn connect(database_url: &str) -> DomainResult<Self> {
-        let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
-            .await
-            .map_err(|e| DomainError::Unavailable(e.to_string()))?;
+        let (client, connection) = crate::pg::connect(database_url).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(error = %e, "click store connection closed");

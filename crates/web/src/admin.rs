@@ -76,7 +76,11 @@ pub(crate) fn audit_rows(entries: Vec<AuditEntry>) -> Vec<AuditRow> {
         .into_iter()
         .map(|e| AuditRow {
             at: absolute(e.created_at),
-            change: format!("{} → {}", show(&e.before), show(&e.after)),
+            // Actions without a "before" (a deletion, a reveal) show only what they name.
+            change: match &e.before {
+                Some(_) => format!("{} → {}", show(&e.before), show(&e.after)),
+                None => show(&e.after),
+            },
             actor: e.actor_email,
             action: e.action,
             target: e.target,

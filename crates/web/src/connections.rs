@@ -13,6 +13,7 @@ use postback_domain::ids::DomainId;
 use postback_domain::platforms::{Credentials, Platform, Settings};
 use postback_domain::DomainError;
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::auth::CsrfOnly;
 use crate::confirm::ConfirmPage;
@@ -350,6 +351,12 @@ pub async fn save(
         let mut conn = state.conn().await?;
         connections::put(&mut conn, ws, domain_id, p, input).await
     };
+    if let Ok(c) = &saved {
+        let detail = json!({"domainId": domain_id, "enabled": c.enabled});
+        let mut conn = state.conn().await?;
+        postback_domain::audit::record(&mut conn, &user.ctx, "connection.save", p.as_str(), detail)
+            .await?;
+    }
     match saved {
         Ok(c) => Ok(redirect_with(
             &connections_path(domain_id),
@@ -472,6 +479,15 @@ pub async fn delete(
     let p = platform(&raw)?;
     let mut conn = state.conn().await?;
     connections::delete(&mut conn, user.ctx.workspace_id, domain_id, p).await?;
+    let detail = json!({"domainId": domain_id});
+    postback_domain::audit::record(
+        &mut conn,
+        &user.ctx,
+        "connection.delete",
+        p.as_str(),
+        detail,
+    )
+    .await?;
     Ok(redirect_with(
         &connections_path(domain_id),
         "success",
@@ -506,7 +522,14 @@ pub async fn set_window(
         ));
     };
     let mut conn = state.conn().await?;
-    match domains::set_attribution_window(&mut conn, user.ctx.workspace_id, domain_id, days).await {
+    let set =
+        domains::set_attribution_window(&mut conn, user.ctx.workspace_id, domain_id, days).await;
+    if let Ok(d) = &set {
+        let window = json!({"attributionWindowDays": d.attribution_window_days});
+        postback_domain::audit::record(&mut conn, &user.ctx, "domain.update", &d.hostname, window)
+            .await?;
+    }
+    match set {
         Ok(d) => Ok(redirect_with(
             &back,
             "success",

@@ -8,6 +8,7 @@ use postback_domain::ids::DomainId;
 use postback_domain::paging::PageRequest;
 use postback_domain::{plans, DomainError};
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::auth::CsrfOnly;
 use crate::confirm::ConfirmPage;
@@ -90,7 +91,18 @@ pub async fn add(
     verify_csrf(&req, &form.csrf_token)?;
     let secure = state.secure_cookies;
     let mut conn = state.conn().await?;
-    match domains::create(&mut conn, user.ctx.workspace_id, &form.hostname).await {
+    let created = domains::create(&mut conn, user.ctx.workspace_id, &form.hostname).await;
+    if let Ok(d) = &created {
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "domain.create",
+            &d.hostname,
+            json!({"id": d.id}),
+        )
+        .await?;
+    }
+    match created {
         Ok(d) => Ok(redirect_with(
             &format!("/domains/{}/keys", d.id),
             "success",
@@ -151,6 +163,14 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     let d = domains::get(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
     domains::delete(&mut conn, user.ctx.workspace_id, d.id).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.ctx,
+        "domain.delete",
+        &d.hostname,
+        json!({"id": d.id}),
+    )
+    .await?;
     state.clicks.forget_destinations();
     Ok(redirect_with(
         "/domains",

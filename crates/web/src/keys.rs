@@ -10,6 +10,7 @@ use postback_domain::keys::{self, InboundKey};
 use postback_domain::paging::PageRequest;
 use postback_domain::{domains, plans, DomainError};
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::auth::CsrfOnly;
 use crate::confirm::ConfirmPage;
@@ -155,7 +156,18 @@ pub async fn create(
     let mut conn = state.conn().await?;
     let domain = domains::get(&mut conn, ws, path.into_inner()).await?;
     let back = keys_path(domain.id);
-    match keys::create(&mut conn, ws, domain.id, &form.name).await {
+    let created = keys::create(&mut conn, ws, domain.id, &form.name).await;
+    if let Ok(k) = &created {
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "key.create",
+            &k.name,
+            json!({"id": k.id, "prefix": k.prefix}),
+        )
+        .await?;
+    }
+    match created {
         Ok(view) => {
             let value = view.key.unwrap_or_default();
             let cookie = Cookie::build(NEW_KEY_COOKIE, format!("{}:{}", view.id, value))
@@ -252,6 +264,14 @@ pub async fn revoke(
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
     let k = keys::revoke(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.ctx,
+        "key.revoke",
+        &k.name,
+        json!({"id": k.id, "prefix": k.prefix}),
+    )
+    .await?;
     Ok(redirect_with(
         &keys_path(k.domain_id),
         "success",
@@ -273,7 +293,18 @@ pub async fn restore(
     let mut conn = state.conn().await?;
     let before = keys::get(&mut conn, ws, id).await?;
     let back = keys_path(before.domain_id);
-    match keys::restore(&mut conn, ws, id).await {
+    let restored = keys::restore(&mut conn, ws, id).await;
+    if let Ok(k) = &restored {
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "key.restore",
+            &k.name,
+            json!({"id": k.id, "prefix": k.prefix}),
+        )
+        .await?;
+    }
+    match restored {
         Ok(k) => Ok(redirect_with(
             &back,
             "success",
@@ -297,6 +328,14 @@ pub async fn delete(
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
     let k = keys::delete(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.ctx,
+        "key.delete",
+        &k.name,
+        json!({"id": k.id, "prefix": k.prefix}),
+    )
+    .await?;
     Ok(redirect_with(
         &keys_path(k.domain_id),
         "success",

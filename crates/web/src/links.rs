@@ -11,6 +11,7 @@ use postback_domain::ids::{DomainId, LinkId, LinkTargetId};
 use postback_domain::links::{self, Attributed, Link, LinkInput, TargetInput};
 use postback_domain::paging::PageRequest;
 use postback_domain::{plans, DomainError};
+use serde_json::json;
 
 use crate::auth::CsrfOnly;
 use crate::confirm::ConfirmPage;
@@ -197,6 +198,16 @@ pub async fn create(
     let mut conn = state.conn().await?;
     let created = links::create(&mut conn, user.ctx.workspace_id, domain_id, form.input).await;
     state.clicks.forget_destinations();
+    if let Ok(l) = &created {
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "link.create",
+            &l.row.slug,
+            json!({"id": l.row.id}),
+        )
+        .await?;
+    }
     match created {
         Ok(l) => Ok(redirect_with(
             &back,
@@ -410,6 +421,16 @@ pub async fn update(
     let mut conn = state.conn().await?;
     let updated = links::update(&mut conn, user.ctx.workspace_id, id, form.input).await;
     state.clicks.forget_destinations();
+    if let Ok(l) = &updated {
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "link.update",
+            &l.row.slug,
+            json!({"id": l.row.id}),
+        )
+        .await?;
+    }
     match updated {
         Ok(l) => Ok(redirect_with(
             &back,
@@ -458,6 +479,14 @@ pub async fn delete(
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
     let link = links::delete(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.ctx,
+        "link.delete",
+        &link.row.slug,
+        json!({"id": link.row.id}),
+    )
+    .await?;
     state.clicks.forget_destinations();
     Ok(redirect_with(
         &tracking_path(link.row.domain_id),

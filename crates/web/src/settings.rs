@@ -11,6 +11,7 @@ use postback_domain::team;
 use postback_domain::tokens::{self, ApiToken};
 use postback_domain::DomainError;
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::auth::CsrfOnly;
 use crate::confirm::ConfirmPage;
@@ -168,7 +169,19 @@ pub async fn create(
     verify_csrf(&req, &form.csrf_token)?;
     let created = {
         let mut conn = state.conn().await?;
-        tokens::create(&mut conn, &user.ctx, &form.name).await
+        let created = tokens::create(&mut conn, &user.ctx, &form.name).await;
+        if let Ok(c) = &created {
+            let detail = json!({"id": c.token.id, "prefix": c.token.prefix});
+            postback_domain::audit::record(
+                &mut conn,
+                &user.ctx,
+                "token.create",
+                &c.token.name,
+                detail,
+            )
+            .await?;
+        }
+        created
     };
     match created {
         Ok(c) => {
@@ -225,6 +238,14 @@ pub async fn revoke(
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
     let t = tokens::revoke(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.ctx,
+        "token.revoke",
+        &t.name,
+        json!({"id": t.id, "prefix": t.prefix}),
+    )
+    .await?;
     Ok(redirect_with(
         "/settings",
         "success",

@@ -552,6 +552,16 @@ pub async fn create(
             },
         },
     };
+    if let Ok(view) = &result {
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "webhook.create",
+            &view.url,
+            json!({"id": view.id}),
+        )
+        .await?;
+    }
     match result {
         Ok(view) => Ok(redirect_with(
             &format!("/webhooks/{}", view.id),
@@ -771,6 +781,16 @@ pub async fn update(
             },
         },
     };
+    if result.is_ok() {
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "webhook.update",
+            &hook.url,
+            json!({"id": id}),
+        )
+        .await?;
+    }
     match result {
         Ok(()) => Ok(redirect_with(
             &format!("/webhooks/{id}"),
@@ -824,7 +844,16 @@ pub async fn reveal(
     let id = path.into_inner();
     let secret = {
         let mut conn = state.conn().await?;
-        webhooks::secret(&mut conn, user.ctx.workspace_id, id).await?
+        let secret = webhooks::secret(&mut conn, user.ctx.workspace_id, id).await?;
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "webhook.secret.reveal",
+            &format!("webhook {id}"),
+            Value::Null,
+        )
+        .await?;
+        secret
     };
     let extras = Extras {
         secret,
@@ -848,7 +877,16 @@ pub async fn rotate(
             secret: Some(None),
             ..Changes::default()
         };
-        webhooks::update(&mut conn, user.ctx.workspace_id, id, changes).await?
+        let view = webhooks::update(&mut conn, user.ctx.workspace_id, id, changes).await?;
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "webhook.secret.rotate",
+            &view.url,
+            json!({"id": id}),
+        )
+        .await?;
+        view
     };
     let extras = Extras {
         secret: view.secret,
@@ -881,6 +919,14 @@ pub async fn set_status(
         ..Changes::default()
     };
     let view = webhooks::update(&mut conn, user.ctx.workspace_id, id, changes).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.ctx,
+        "webhook.status",
+        &view.url,
+        json!({"status": view.status}),
+    )
+    .await?;
     let message = if view.status == "active" {
         "Webhook resumed: held deliveries are being sent."
     } else {
@@ -926,7 +972,16 @@ pub async fn delete(
 ) -> WebResult<HttpResponse> {
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
-    webhooks::delete(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
+    let id = path.into_inner();
+    webhooks::delete(&mut conn, user.ctx.workspace_id, id).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.ctx,
+        "webhook.delete",
+        &format!("webhook {id}"),
+        Value::Null,
+    )
+    .await?;
     Ok(redirect_with(
         "/webhooks",
         "success",
@@ -951,7 +1006,18 @@ pub async fn redeliver(
         Some(hook) => format!("/webhooks/{hook}"),
         None => format!("/events/{}", current.event_id),
     };
-    match deliveries::redeliver(&mut conn, ws, id).await {
+    let queued = deliveries::redeliver(&mut conn, ws, id).await;
+    if let Ok(d) = &queued {
+        postback_domain::audit::record(
+            &mut conn,
+            &user.ctx,
+            "delivery.redeliver",
+            &d.url,
+            json!({"id": d.id}),
+        )
+        .await?;
+    }
+    match queued {
         Ok(d) if d.status == "held" => Ok(redirect_with(
             &back,
             "success",

@@ -275,7 +275,7 @@ async fn release(pool: &DbPool, unstarted: Vec<Direct>) {
 /// Holds a LISTEN connection and turns notifications into wake-ups; reconnects on loss.
 async fn listen(database_url: String, wake: Arc<Notify>) {
     loop {
-        match tokio_postgres::connect(&database_url, tokio_postgres::NoTls).await {
+        match postback_domain::pg::connect(&database_url).await {
             Ok((client, mut connection)) => {
                 let (tx, mut rx) = mpsc::unbounded_channel();
                 let pump = tokio::spawn(async move {

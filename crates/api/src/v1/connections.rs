@@ -7,6 +7,7 @@ use postback_domain::deliveries::EXCERPT_BYTES;
 use postback_domain::ids::DomainId;
 use postback_domain::platforms::{self, Answer, Platform};
 use serde::Serialize;
+use serde_json::json;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult};
@@ -60,6 +61,9 @@ pub async fn put(
         body.into_inner(),
     )
     .await?;
+    let detail = json!({"domainId": domain_id, "enabled": c.enabled});
+    postback_domain::audit::record(&mut conn, &user.0, "connection.save", p.as_str(), detail)
+        .await?;
     Ok(HttpResponse::Ok().json(c))
 }
 
@@ -73,6 +77,9 @@ pub async fn delete(
     let p = platform(&raw)?;
     let mut conn = state.conn().await?;
     connections::delete(&mut conn, user.0.workspace_id, domain_id, p).await?;
+    let detail = json!({"domainId": domain_id});
+    postback_domain::audit::record(&mut conn, &user.0, "connection.delete", p.as_str(), detail)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

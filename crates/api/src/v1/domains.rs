@@ -5,6 +5,7 @@ use postback_domain::domains::{self, Domain};
 use postback_domain::ids::DomainId;
 use postback_domain::paging::{Page, PageRequest};
 use serde::Deserialize;
+use serde_json::{json, Value};
 
 use crate::auth::Authenticated;
 use crate::error::ApiResult;
@@ -46,6 +47,14 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let domain = domains::create(&mut conn, user.0.workspace_id, &body.hostname).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "domain.create",
+        &domain.hostname,
+        json!({"id": domain.id}),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(domain))
 }
 
@@ -78,7 +87,16 @@ pub async fn delete(
     path: web::Path<DomainId>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
-    domains::delete(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    let id = path.into_inner();
+    domains::delete(&mut conn, user.0.workspace_id, id).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "domain.delete",
+        &format!("domain {id}"),
+        Value::Null,
+    )
+    .await?;
     state.clicks.forget_destinations();
     Ok(HttpResponse::NoContent().finish())
 }
@@ -107,6 +125,15 @@ pub async fn update(
         user.0.workspace_id,
         path.into_inner(),
         body.attribution_window_days,
+    )
+    .await?;
+    let window = json!({"attributionWindowDays": domain.attribution_window_days});
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "domain.update",
+        &domain.hostname,
+        window,
     )
     .await?;
     Ok(HttpResponse::Ok().json(domain))

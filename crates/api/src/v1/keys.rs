@@ -6,6 +6,7 @@ use postback_domain::ids::{DomainId, KeyId};
 use postback_domain::keys::{self, KeyView};
 use postback_domain::paging::Page;
 use serde::Deserialize;
+use serde_json::{json, Value};
 
 use crate::auth::Authenticated;
 use crate::error::ApiResult;
@@ -39,6 +40,14 @@ pub async fn create(
         &body.name,
     )
     .await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "key.create",
+        &key.name,
+        json!({"id": key.id, "prefix": key.prefix}),
+    )
+    .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .json(key))
@@ -66,6 +75,14 @@ pub async fn revoke(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let key = keys::revoke(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "key.revoke",
+        &key.name,
+        json!({"id": key.id, "prefix": key.prefix}),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(KeyView::from(key)))
 }
 
@@ -77,6 +94,14 @@ pub async fn restore(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let key = keys::restore(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "key.restore",
+        &key.name,
+        json!({"id": key.id, "prefix": key.prefix}),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(KeyView::from(key)))
 }
 
@@ -87,6 +112,15 @@ pub async fn delete(
     path: web::Path<KeyId>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
-    keys::delete(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    let id = path.into_inner();
+    keys::delete(&mut conn, user.0.workspace_id, id).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "key.delete",
+        &format!("key {id}"),
+        Value::Null,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use postback_domain::ids::{DomainId, LinkId, LinkTargetId};
 use postback_domain::links::{self, Link, LinkInput, TargetInput};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult};
@@ -220,6 +220,14 @@ pub async fn create(
     let input = LinkBody::from_json(&body)?.input();
     let mut conn = state.conn().await?;
     let link = links::create(&mut conn, user.0.workspace_id, path.into_inner(), input).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "link.create",
+        &link.row.slug,
+        json!({"id": link.row.id}),
+    )
+    .await?;
     state.clicks.forget_destinations();
     Ok(HttpResponse::Created().json(LinkView::new(link, &state.base_url)))
 }
@@ -270,6 +278,14 @@ pub async fn update(
     let input = LinkBody::from_json(&body)?.input();
     let mut conn = state.conn().await?;
     let link = links::update(&mut conn, user.0.workspace_id, path.into_inner(), input).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "link.update",
+        &link.row.slug,
+        json!({"id": link.row.id}),
+    )
+    .await?;
     state.clicks.forget_destinations();
     Ok(HttpResponse::Ok().json(LinkView::new(link, &state.base_url)))
 }
@@ -281,7 +297,16 @@ pub async fn delete(
     path: web::Path<LinkId>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
-    links::delete(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    let id = path.into_inner();
+    links::delete(&mut conn, user.0.workspace_id, id).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "link.delete",
+        &format!("link {id}"),
+        Value::Null,
+    )
+    .await?;
     state.clicks.forget_destinations();
     Ok(HttpResponse::NoContent().finish())
 }

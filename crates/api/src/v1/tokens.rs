@@ -8,6 +8,7 @@ use postback_domain::paging::Page;
 use postback_domain::tokens;
 use postback_domain::tokens::ApiToken;
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use crate::auth::Authenticated;
 use crate::error::ApiResult;
@@ -49,6 +50,15 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let created = tokens::create(&mut conn, &user.0, &body.name).await?;
+    let detail = json!({"id": created.token.id, "prefix": created.token.prefix});
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "token.create",
+        &created.token.name,
+        detail,
+    )
+    .await?;
     Ok(HttpResponse::Created().json(NewToken {
         id: created.token.id,
         name: created.token.name,
@@ -77,6 +87,15 @@ pub async fn delete(
     path: web::Path<TokenId>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
-    tokens::revoke(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    let id = path.into_inner();
+    tokens::revoke(&mut conn, user.0.workspace_id, id).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "token.revoke",
+        &format!("token {id}"),
+        Value::Null,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -7,7 +7,7 @@ use postback_domain::deliveries::DeliveryView;
 use postback_domain::ids::{DeliveryId, DomainId, WebhookId};
 use postback_domain::paging::Page;
 use postback_domain::webhooks::{self, Changes, WebhookView};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::auth::Authenticated;
 use crate::delivery::ssrf;
@@ -119,6 +119,14 @@ pub async fn create(
     check_target(&state, Some(changes.url.as_deref().unwrap_or(""))).await?;
     let mut conn = state.conn().await?;
     let view = webhooks::create(&mut conn, user.0.workspace_id, changes).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "webhook.create",
+        &view.url,
+        json!({"id": view.id}),
+    )
+    .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .json(view))
@@ -157,6 +165,14 @@ pub async fn update(
     check_target(&state, changes.url.as_deref()).await?;
     let mut conn = state.conn().await?;
     let view = webhooks::update(&mut conn, user.0.workspace_id, path.into_inner(), changes).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "webhook.update",
+        &view.url,
+        json!({"id": view.id}),
+    )
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(view))
@@ -169,7 +185,16 @@ pub async fn delete(
     path: web::Path<WebhookId>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
-    webhooks::delete(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    let id = path.into_inner();
+    webhooks::delete(&mut conn, user.0.workspace_id, id).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "webhook.delete",
+        &format!("webhook {id}"),
+        Value::Null,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -181,7 +206,16 @@ pub async fn secret(
     path: web::Path<WebhookId>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
-    let secret = webhooks::secret(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    let id = path.into_inner();
+    let secret = webhooks::secret(&mut conn, user.0.workspace_id, id).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "webhook.secret.reveal",
+        &format!("webhook {id}"),
+        Value::Null,
+    )
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(Secret { secret }))
@@ -200,6 +234,14 @@ pub async fn rotate_secret(
         ..Changes::default()
     };
     let view = webhooks::update(&mut conn, user.0.workspace_id, path.into_inner(), changes).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "webhook.secret.rotate",
+        &view.url,
+        json!({"id": view.id}),
+    )
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(Secret {
@@ -296,6 +338,14 @@ pub async fn redeliver(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let d = deliveries::redeliver(&mut conn, user.0.workspace_id, path.into_inner()).await?;
+    postback_domain::audit::record(
+        &mut conn,
+        &user.0,
+        "delivery.redeliver",
+        &d.url,
+        json!({"id": d.id}),
+    )
+    .await?;
     Ok(HttpResponse::Accepted().json(d))
 }
 
