@@ -36,10 +36,10 @@ fn within_budget(
         buckets.push((b.as_str(), state.budgets.per_site));
     }
     state.limits.check(&buckets).map_err(|wait| {
-        let whose = if site.is_some() && client.is_none() {
-            "for this site"
-        } else {
-            "from this address"
+        let whose = match (client, site) {
+            (None, Some(_)) => "for this site",
+            (Some(_), None) => "from this address",
+            _ => "from this address or for this link",
         };
         ApiError::RateLimited(
             format!("Too many requests {whose}; retry in {wait} s"),
@@ -244,9 +244,11 @@ const UNKNOWN_LINK: &str = "<!doctype html>\n<html lang=\"en\"><head><meta chars
 /// `GET /__cc/go/{slug}`: a tracking-link click. 302 to a target picked by weight, with the
 /// click's query string and `pb_click` added, once the click's touch is committed; a plain 404
 /// page for an unknown slug. The touch is committed with other clicks arriving at the same
-/// time (see `clicks`), before the answer. Not rate limited: a person's click must always go through, and a
-/// flood of clicks from one address scores as bot or unconfirmed clicks rather than failing.
-#[utoipa::path(operation_id = "trackingGo", get, path = "/__cc/go/{slug}", tag = "tracking", params(("slug" = String, Path, description = "The link's slug")), responses((status = 302, description = "To a target picked by weight, with the query string and `pb_click` added", headers(("Location" = String, description = "The target URL"))), (status = 404, description = "No such link: a plain HTML page", content_type = "text/html", body = String)))]
+/// time (see `clicks`), before the answer. Each client (and each link) has a budget of clicks per
+/// minute shared by every instance (`POSTBACK_CLIENT_RATE_LIMIT`, `POSTBACK_SITE_RATE_LIMIT`):
+/// past it, 429 with `Retry-After`, so no one can grow the touches table without bound. A click
+/// carrying text PostgreSQL cannot store is redirected and stored without it.
+#[utoipa::path(operation_id = "trackingGo", get, path = "/__cc/go/{slug}", tag = "tracking", params(("slug" = String, Path, description = "The link's slug")), responses((status = 302, description = "To a target picked by weight, with the query string and `pb_click` added", headers(("Location" = String, description = "The target URL"))), (status = 404, description = "No such link: a plain HTML page", content_type = "text/html", body = String))))]
 pub async fn go(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -273,8 +275,7 @@ pub async fn go(
     match dest {
         Some(dest) => {
             let client = crate::client_addr::client_bucket(&req, &state.trusted_proxies);
-            within_budget(&state, "go", Some(&client), None)?;
-            within_budget(&state, "go", None, Some(&path))?;
+            within_budget(&state, "go", Some(&client), Some(&path))?;
             let (r, touch) = links::route_click(&dest, &click)?;
             match state.clicks.store(touch).await {
                 Ok(()) => {}
