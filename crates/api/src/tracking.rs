@@ -248,7 +248,7 @@ const UNKNOWN_LINK: &str = "<!doctype html>\n<html lang=\"en\"><head><meta chars
 /// minute shared by every instance (`POSTBACK_CLIENT_RATE_LIMIT`, `POSTBACK_SITE_RATE_LIMIT`):
 /// past it, 429 with `Retry-After`, so no one can grow the touches table without bound. A click
 /// carrying text PostgreSQL cannot store is redirected and stored without it.
-#[utoipa::path(operation_id = "trackingGo", get, path = "/__cc/go/{slug}", tag = "tracking", params(("slug" = String, Path, description = "The link's slug")), responses((status = 302, description = "To a target picked by weight, with the query string and `pb_click` added", headers(("Location" = String, description = "The target URL"))), (status = 404, description = "No such link: a plain HTML page", content_type = "text/html", body = String))))]
+#[utoipa::path(operation_id = "trackingGo", get, path = "/__cc/go/{slug}", tag = "tracking", params(("slug" = String, Path, description = "The link's slug")), responses((status = 302, description = "To a target picked by weight, with the query string and `pb_click` added", headers(("Location" = String, description = "The target URL"))), (status = 404, description = "No such link: a plain HTML page", content_type = "text/html", body = String)))]
 pub async fn go(
     req: HttpRequest,
     state: web::Data<AppState>,
