@@ -7,6 +7,7 @@ pub mod error;
 pub mod health;
 pub mod inbound;
 pub mod ingest;
+pub mod mail;
 pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;

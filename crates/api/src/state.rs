@@ -28,6 +28,8 @@ pub struct AppState {
     /// Failed log-ins per account and per client address (see `auth::login_blocked`).
     pub login_failures: std::sync::Arc<crate::ratelimit::RateLimiter<[u8; 32]>>,
     pub login_address_failures: std::sync::Arc<crate::ratelimit::RateLimiter<[u8; 32]>>,
+    /// Throttles of password-reset and verification mails asked for.
+    pub mail_throttle: crate::mail::SharedThrottle,
     /// Countries of visitors' addresses, when a GeoIP file is configured.
     pub geoip: Option<std::sync::Arc<postback_domain::geoip::GeoIp>>,
     /// The delivery worker, for a graceful shutdown.
@@ -51,6 +53,7 @@ impl AppState {
         delivery: DeliveryConfig,
     ) -> Self {
         let base_url = base_url.trim_end_matches('/').to_owned();
+        postback_domain::mail::notify::install_base_url(&base_url);
         let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
         let (direct, worker) = worker::start(
             pool.clone(),
@@ -71,6 +74,7 @@ impl AppState {
                 std::time::Duration::from_secs(60),
             )),
             geoip: None,
+            mail_throttle: Default::default(),
             login_failures: std::sync::Arc::new(crate::ratelimit::RateLimiter::new(
                 crate::auth::LOGIN_FAILURES_PER_ACCOUNT,
                 crate::auth::LOGIN_WINDOW,

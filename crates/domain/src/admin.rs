@@ -216,6 +216,7 @@ pub async fn change_workspace(
                     ))
                     .execute(conn)
                     .await?;
+                crate::mail::notify::suspension(conn, id, suspending, reason.as_deref()).await?;
                 if suspending {
                     diesel::update(
                         deliveries::table

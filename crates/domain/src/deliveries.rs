@@ -968,6 +968,7 @@ pub async fn record(conn: &mut AsyncPgConnection, results: &[AttemptResult]) -> 
                 .bind::<Int4, _>(AUTO_PAUSE_AFTER)
                 .execute(conn)
                 .await?;
+                crate::mail::notify::webhook_paused(conn, hook).await?;
             }
             Ok(())
         }

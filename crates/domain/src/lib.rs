@@ -1,6 +1,7 @@
 //! Postback's domain: the schema, its models, and repositories that every query scopes by
 //! workspace. Pure logic and SQL; nothing here knows about HTTP.
 
+pub mod account_links;
 pub mod accounts;
 pub mod admin;
 pub mod attribution;
@@ -18,6 +19,7 @@ pub mod ids;
 pub mod inbound;
 pub mod keys;
 pub mod links;
+pub mod mail;
 pub mod paging;
 pub mod plans;
 pub mod platforms;
@@ -29,5 +31,6 @@ pub mod team;
 pub mod tokens;
 pub mod tracking;
 pub mod webhooks;
+pub mod workspace_deletion;
 
 pub use error::{DomainError, DomainResult};

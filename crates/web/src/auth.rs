@@ -96,6 +96,7 @@ pub async fn signup(
             password: form.password,
             workspace_name: form.workspace_name.clone(),
             admin: false,
+            verify_with: Some(state.base_url.clone()),
         },
     )
     .await;

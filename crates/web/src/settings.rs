@@ -267,11 +267,10 @@ pub async fn add_member(
 ) -> WebResult<HttpResponse> {
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
-    let added = team::add(&mut conn, &user.ctx, &form.email, &form.role).await;
+    let added = team::add(&mut conn, &user.ctx, &state.base_url, &form.email, &form.role).await;
     outcome(&state, added, |a| match a {
-        team::Added::Member(m) => format!("{} joined as {}.", m.email, m.role),
         team::Added::Invitation(i) => format!(
-            "Invited {}: they join as {} when they sign up with that email.",
+            "Invited {}: they join as {} with the link in the invitation mail (valid 7 days).",
             i.email, i.role
         ),
     })

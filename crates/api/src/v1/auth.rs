@@ -76,6 +76,7 @@ pub async fn signup(
             password: body.password,
             workspace_name: body.workspace_name,
             admin: false,
+            verify_with: Some(state.base_url.clone()),
         },
     )
     .await?;
