@@ -234,6 +234,7 @@ impl Config {
             from: self.mail_from.clone(),
             outbox_dir: self.data_dir.join("outbox"),
             poll: std::time::Duration::from_secs(1),
+            quota_every: std::time::Duration::from_secs(60),
         }
     }
 

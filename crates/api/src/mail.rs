@@ -27,6 +27,8 @@ pub struct MailConfig {
     pub outbox_dir: PathBuf,
     /// How often the worker looks for due mail.
     pub poll: Duration,
+    /// How often workspaces' event usage is checked against their quota.
+    pub quota_every: Duration,
 }
 
 impl MailConfig {
@@ -135,12 +137,18 @@ pub fn start(pool: DbPool, config: MailConfig) -> Result<(), String> {
         .from
         .parse()
         .map_err(|e| format!("POSTBACK_MAIL_FROM: {e}"))?;
-    tokio::spawn(run(pool, transport, from, config.poll));
+    tokio::spawn(run(pool, transport, from, config.poll, config.quota_every));
     Ok(())
 }
 
-async fn run(pool: DbPool, transport: Transport, from: Mailbox, poll: Duration) {
-    let mut last_quota_check = std::time::Instant::now() - Duration::from_secs(3600);
+async fn run(
+    pool: DbPool,
+    transport: Transport,
+    from: Mailbox,
+    poll: Duration,
+    quota_every: Duration,
+) {
+    let mut last_quota_check: Option<std::time::Instant> = None;
     loop {
         let busy = match tick(&pool, &transport, &from).await {
             Ok(busy) => busy,
@@ -149,8 +157,8 @@ async fn run(pool: DbPool, transport: Transport, from: Mailbox, poll: Duration) 
                 false
             }
         };
-        if last_quota_check.elapsed() >= Duration::from_secs(60) {
-            last_quota_check = std::time::Instant::now();
+        if last_quota_check.is_none_or(|t| t.elapsed() >= quota_every) {
+            last_quota_check = Some(std::time::Instant::now());
             if let Ok(mut conn) = postback_domain::db::conn(&pool).await {
                 if let Err(e) = mail::notify::quota(&mut conn).await {
                     tracing::warn!(error = %e, "quota notifications");

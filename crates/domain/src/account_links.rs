@@ -11,7 +11,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::accounts::{hash_password, normalize_email, validate_password, verify_password};
 use crate::error::{DomainError, DomainResult};
-use crate::ids::UserId;
+use crate::ids::{UserId, WorkspaceId};
 use crate::mail::{self, messages};
 use crate::schema::{account_tokens, memberships, users, workspaces};
 use crate::secrets::{random_bytes, sha256};
@@ -323,14 +323,16 @@ pub async fn sign_out_others(
 }
 
 /// Deletes the signed-in user's account (password required). Refused while the user is the last
-/// owner of a workspace, naming it and what to do.
+/// owner of a workspace that has other members, naming it and what to do; a workspace the user
+/// is alone in is deleted with the account.
 pub async fn delete_account(
     conn: &mut AsyncPgConnection,
+    base_url: &str,
     ctx: &SessionContext,
     password: &str,
 ) -> DomainResult<()> {
     check_password(conn, ctx.user_id, password).await?;
-    let owned: Vec<(uuid::Uuid, String)> = memberships::table
+    let owned: Vec<(WorkspaceId, String)> = memberships::table
         .inner_join(workspaces::table)
         .filter(memberships::user_id.eq(ctx.user_id))
         .filter(memberships::role.eq("owner"))
@@ -338,19 +340,33 @@ pub async fn delete_account(
         .select((workspaces::id, workspaces::name))
         .load(conn)
         .await?;
+    let mut alone_in = Vec::new();
     for (workspace_id, name) in owned {
-        let owners: i64 = memberships::table
+        let roles: Vec<String> = memberships::table
             .filter(memberships::workspace_id.eq(workspace_id))
-            .filter(memberships::role.eq("owner"))
-            .count()
-            .get_result(conn)
+            .select(memberships::role)
+            .load(conn)
             .await?;
-        if owners <= 1 {
+        if roles.len() == 1 {
+            alone_in.push((workspace_id, name));
+        } else if roles.iter().filter(|r| *r == "owner").count() <= 1 {
             return Err(DomainError::Conflict(format!(
                 "You are the last owner of the workspace \"{name}\": make another member its owner, or delete the workspace first (Settings > Workspace)"
             )));
         }
     }
+    for (workspace_id, name) in alone_in {
+        crate::workspace_deletion::request(
+            conn,
+            base_url,
+            ctx.user_id,
+            &ctx.email,
+            workspace_id,
+            &name,
+        )
+        .await?;
+    }
+    audit(conn, ctx.user_id, &ctx.email, "account.delete").await?;
     diesel::delete(users::table.find(ctx.user_id))
         .execute(conn)
         .await?;

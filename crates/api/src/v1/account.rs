@@ -216,15 +216,14 @@ pub struct PasswordBody {
     password: String,
 }
 
-#[utoipa::path(operation_id = "authDeleteAccount", post, path = "/v1/me/delete", tag = "auth", request_body = PasswordBody, responses((status = 204, description = "The account is deleted"), (status = 409, description = "The user is the last owner of a workspace (the message names it and what to do)", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "authDeleteAccount", post, path = "/v1/me/delete", tag = "auth", request_body = PasswordBody, responses((status = 204, description = "The account is deleted"), (status = 409, description = "The user is the last owner of a workspace with other members (the message names it and what to do); a workspace the user is alone in goes with the account", body = crate::openapi::ErrorBody)))]
 pub async fn delete_account(
     state: web::Data<AppState>,
     user: Authenticated,
     body: web::Json<PasswordBody>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
-    account_links::delete_account(&mut conn, &user.0, &body.password).await?;
-    account_links::audit(&mut conn, user.0.user_id, &user.0.email, "account.delete").await?;
+    account_links::delete_account(&mut conn, &state.base_url, &user.0, &body.password).await?;
     Ok(HttpResponse::NoContent()
         .cookie(crate::auth::removal_cookie(
             postback_domain::sessions::COOKIE_NAME,

@@ -26,6 +26,8 @@ pub struct SessionStarted {
 pub struct Me {
     user_id: UserId,
     email: String,
+    /// Whether the address was confirmed with the mailed link.
+    email_verified: bool,
     is_admin: bool,
     /// `owner` or `member`.
     role: String,
@@ -154,6 +156,7 @@ pub async fn me(state: web::Data<AppState>, user: Authenticated) -> ApiResult<Ht
     Ok(HttpResponse::Ok().json(Me {
         user_id: ctx.user_id,
         email: ctx.email,
+        email_verified: ctx.email_verified,
         is_admin: ctx.is_admin,
         role: ctx.role,
         workspace: MeWorkspace {
