@@ -294,3 +294,19 @@ pub async fn workspace(conn: &mut AsyncPgConnection, id: WorkspaceId) -> DomainR
         .optional()?
         .ok_or(DomainError::NotFound("workspace"))
 }
+
+/// The workspace a user works in first (the oldest membership), for a session started without
+/// a log-in form (after a password reset).
+pub async fn first_workspace(
+    conn: &mut AsyncPgConnection,
+    user_id: UserId,
+) -> DomainResult<WorkspaceId> {
+    memberships::table
+        .filter(memberships::user_id.eq(user_id))
+        .order(memberships::created_at.asc())
+        .select(memberships::workspace_id)
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(DomainError::NotFound("workspace"))
+}

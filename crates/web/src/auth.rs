@@ -17,6 +17,7 @@ use crate::session::{pre_session_csrf, redirect, verify_csrf, CurrentUser, PRE_S
 #[template(path = "auth/signup.html")]
 struct SignupPage {
     csrf: String,
+    next: String,
     error: Option<String>,
     email: String,
     workspace_name: String,
@@ -26,6 +27,7 @@ struct SignupPage {
 #[template(path = "auth/login.html")]
 struct LoginPage {
     csrf: String,
+    next: String,
     error: Option<String>,
     email: String,
 }
@@ -40,10 +42,21 @@ fn with_csrf_cookie(
     resp
 }
 
-pub async fn signup_form(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpResponse> {
+#[derive(Deserialize)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn signup_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<NextQuery>,
+) -> WebResult<HttpResponse> {
     let (csrf, cookie) = pre_session_csrf(&req, state.secure_cookies);
     let tpl = SignupPage {
         csrf,
+        next: query.into_inner().next,
         error: None,
         email: String::new(),
         workspace_name: String::new(),
@@ -61,6 +74,8 @@ pub struct SignupForm {
     password: String,
     #[serde(default)]
     workspace_name: String,
+    #[serde(default)]
+    next: String,
 }
 
 /// Starts a fresh session for the account (rotating any old one) and goes to the dashboard.
@@ -68,6 +83,7 @@ async fn start_session(
     req: &HttpRequest,
     state: &AppState,
     account: accounts::Account,
+    next: &str,
 ) -> WebResult<HttpResponse> {
     let mut conn = state.conn().await?;
     if let Some(old) = req.cookie(COOKIE_NAME) {
@@ -75,7 +91,7 @@ async fn start_session(
     }
     let token = sessions::create(&mut conn, account.user_id, account.workspace_id).await?;
     Ok(HttpResponse::SeeOther()
-        .insert_header(("Location", "/domains"))
+        .insert_header(("Location", destination(next)))
         .cookie(session_cookie(&token, state.secure_cookies))
         .cookie(removal_cookie(PRE_SESSION_COOKIE, state.secure_cookies))
         .finish())
@@ -101,10 +117,11 @@ pub async fn signup(
     )
     .await;
     match result {
-        Ok(account) => start_session(&req, &state, account).await,
+        Ok(account) => start_session(&req, &state, account, &form.next).await,
         Err(DomainError::Invalid(m) | DomainError::Conflict(m)) => {
             let tpl = SignupPage {
                 csrf: form.csrf_token,
+                next: form.next,
                 error: Some(humanize(&m)),
                 email: form.email,
                 workspace_name: form.workspace_name,
@@ -114,6 +131,24 @@ pub async fn signup(
             Ok(resp)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A message with its first letter capitalised.
+pub fn capitalize(m: &str) -> String {
+    let mut chars = m.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().collect::<String>() + chars.as_str(),
+        None => m.to_owned(),
+    }
+}
+
+/// Where to go after log-in or sign-up: a local path given as `next`, else the dashboard.
+fn destination(next: &str) -> String {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next.to_owned()
+    } else {
+        "/domains".to_owned()
     }
 }
 
@@ -127,10 +162,15 @@ fn humanize(message: &str) -> String {
     }
 }
 
-pub async fn login_form(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpResponse> {
+pub async fn login_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<NextQuery>,
+) -> WebResult<HttpResponse> {
     let (csrf, cookie) = pre_session_csrf(&req, state.secure_cookies);
     let tpl = LoginPage {
         csrf,
+        next: query.into_inner().next,
         error: None,
         email: String::new(),
     };
@@ -145,6 +185,8 @@ pub struct LoginForm {
     email: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    next: String,
 }
 
 pub async fn login(
@@ -157,6 +199,7 @@ pub async fn login(
         |message: String, status: actix_web::http::StatusCode| -> WebResult<HttpResponse> {
             let tpl = LoginPage {
                 csrf: form.csrf_token.clone(),
+                next: form.next.clone(),
                 error: Some(message),
                 email: form.email.clone(),
             };
@@ -172,7 +215,7 @@ pub async fn login(
     }
     let mut conn = state.conn().await?;
     match accounts::log_in(&mut conn, &form.email, &form.password).await {
-        Ok(account) => start_session(&req, &state, account).await,
+        Ok(account) => start_session(&req, &state, account, &form.next).await,
         Err(DomainError::Unauthorized(m)) => {
             postback_api::auth::login_failed(&req, &state, &form.email);
             refused(m, actix_web::http::StatusCode::UNAUTHORIZED)
