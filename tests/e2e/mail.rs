@@ -36,6 +36,11 @@ impl Smtp {
     }
 
     pub async fn start_on(port: u16) -> Self {
+        Self::start_logging(port, None).await
+    }
+
+    /// Also appends every mail, as a JSON line, to `log` (the browser tests read it).
+    pub async fn start_logging(port: u16, log: Option<&std::path::Path>) -> Self {
         let python = std::env::var("POSTBACK_PYTHON").expect(
             "POSTBACK_PYTHON is unset: run the suite with scripts/test, which installs \
              tests/api/requirements.txt (aiosmtpd) into a virtualenv",
@@ -44,6 +49,7 @@ impl Smtp {
         let mut child = Command::new(python)
             .arg(script)
             .arg(port.to_string())
+            .args(log.map(|p| p.as_os_str().to_owned()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -118,21 +124,48 @@ impl Smtp {
 /// part has the same link).
 pub fn token_in(mail: &Value, base: &str, path: &str) -> String {
     let text = mail["text"].as_str().expect("a plain-text part");
+    let token = token_from(text, base, path);
     let prefix = format!("{base}{path}?token=");
-    let start = text
-        .find(&prefix)
-        .unwrap_or_else(|| panic!("no {prefix} link in:\n{text}"))
-        + prefix.len();
-    let token: String = text[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
     let html = mail["html"].as_str().expect("an HTML part");
     assert!(
         html.contains(&format!("href=\"{prefix}{token}\"")),
         "{html}"
     );
     token
+}
+
+/// The token of the `{base}{path}?token=` link in the newest mail to `to` still waiting in the
+/// outbox (for tests of other areas that run no mail worker; this module reads what SMTP got).
+pub async fn queued_token(app: &TestApp, to: &str, path: &str) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Body {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        text_body: String,
+    }
+    use diesel_async::RunQueryDsl;
+    let mut conn = app.conn().await;
+    let body: Body = diesel::sql_query(
+        "SELECT text_body FROM mail_outbox WHERE to_address = $1 AND status = 'queued' \
+         ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind::<diesel::sql_types::Text, _>(to)
+    .get_result(&mut conn)
+    .await
+    .expect("a queued mail");
+    let text = postback_domain::crypto::open(&body.text_body).expect("sealed body");
+    token_from(&text, &app.base, path)
+}
+
+fn token_from(text: &str, base: &str, path: &str) -> String {
+    let prefix = format!("{base}{path}?token=");
+    let start = text
+        .find(&prefix)
+        .unwrap_or_else(|| panic!("no {prefix} link in:\n{text}"))
+        + prefix.len();
+    text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
 }
 
 /// Starts the mail worker of a test server, sending to `smtp_url`.

@@ -28,6 +28,8 @@ struct SignupPage {
 struct LoginPage {
     csrf: String,
     next: String,
+    /// What happened before landing here (account or workspace deleted).
+    flash: Option<crate::session::Flash>,
     error: Option<String>,
     email: String,
 }
@@ -168,13 +170,16 @@ pub async fn login_form(
     query: web::Query<NextQuery>,
 ) -> WebResult<HttpResponse> {
     let (csrf, cookie) = pre_session_csrf(&req, state.secure_cookies);
+    let flash = crate::session::take_flash(&req);
+    let had_flash = flash.is_some();
     let tpl = LoginPage {
         csrf,
+        flash,
         next: query.into_inner().next,
         error: None,
         email: String::new(),
     };
-    Ok(with_csrf_cookie(page(&tpl, false)?, cookie))
+    Ok(with_csrf_cookie(page(&tpl, had_flash)?, cookie))
 }
 
 #[derive(Deserialize)]
@@ -198,6 +203,7 @@ pub async fn login(
     let refused =
         |message: String, status: actix_web::http::StatusCode| -> WebResult<HttpResponse> {
             let tpl = LoginPage {
+                flash: None,
                 csrf: form.csrf_token.clone(),
                 next: form.next.clone(),
                 error: Some(message),

@@ -72,6 +72,9 @@ pub async fn claim(conn: &mut AsyncPgConnection, limit: i64) -> DomainResult<Vec
     .bind::<diesel::sql_types::Double, _>(LEASE_SECS as f64)
     .load(conn)
     .await?;
+    // In the order they were queued (ids are time-ordered), whatever order UPDATE returned.
+    let mut rows = rows;
+    rows.sort_by_key(|r| r.id);
     rows.into_iter()
         .map(|r| {
             Ok(Claimed {
