@@ -134,7 +134,7 @@ pub fn token_in(mail: &Value, base: &str, path: &str) -> String {
     token
 }
 
-/// The token of the `{base}{path}?token=` link in the newest mail to `to` still waiting in the
+/// The token of the `{base}{path}?token=` link in the newest mail to `to` with one, waiting in the
 /// outbox (for tests of other areas that run no mail worker; this module reads what SMTP got).
 pub async fn queued_token(app: &TestApp, to: &str, path: &str) -> String {
     #[derive(diesel::QueryableByName)]
@@ -144,15 +144,20 @@ pub async fn queued_token(app: &TestApp, to: &str, path: &str) -> String {
     }
     use diesel_async::RunQueryDsl;
     let mut conn = app.conn().await;
-    let body: Body = diesel::sql_query(
+    let bodies: Vec<Body> = diesel::sql_query(
         "SELECT text_body FROM mail_outbox WHERE to_address = $1 AND status = 'queued' \
-         ORDER BY created_at DESC, id DESC LIMIT 1",
+         ORDER BY id DESC",
     )
     .bind::<diesel::sql_types::Text, _>(to)
-    .get_result(&mut conn)
+    .load(&mut conn)
     .await
-    .expect("a queued mail");
-    let text = postback_domain::crypto::open(&body.text_body).expect("sealed body");
+    .expect("queued mails");
+    let link = format!("{}{path}?token=", app.base);
+    let text = bodies
+        .iter()
+        .map(|b| postback_domain::crypto::open(&b.text_body).expect("sealed body"))
+        .find(|t| t.contains(&link))
+        .unwrap_or_else(|| panic!("no queued mail to {to} with a {link} link"));
     token_from(&text, &app.base, path)
 }
 
