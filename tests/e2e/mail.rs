@@ -95,11 +95,11 @@ impl Smtp {
     pub async fn wait_for(&self, to: &str, subject: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(m) = self.to(to).into_iter().find(|m| {
-                m["subject"]
-                    .as_str()
-                    .is_some_and(|s| s.contains(subject))
-            }) {
+            if let Some(m) = self
+                .to(to)
+                .into_iter()
+                .find(|m| m["subject"].as_str().is_some_and(|s| s.contains(subject)))
+            {
                 return m;
             }
             assert!(
@@ -263,7 +263,10 @@ async fn signing_up_with_an_invited_address_joins_nothing_and_the_mailed_link_jo
 
     // The invitation mail has the link; a wrong token joins nothing.
     let mail = smtp.wait_for("newhire@corp.example", "invited you").await;
-    assert!(mail["subject"].as_str().expect("subject").contains("Test Co"));
+    assert!(mail["subject"]
+        .as_str()
+        .expect("subject")
+        .contains("Test Co"));
     assert_eq!(mail["from"], "Postback Tests <postback@tests.example>");
     let token = token_in(&mail, &app.base, "/invitations/accept");
     let (status, e) = hijacker
@@ -282,7 +285,10 @@ async fn signing_up_with_an_invited_address_joins_nothing_and_the_mailed_link_jo
         .post("/v1/invitations/accept", json!({"token": token}))
         .await;
     assert_eq!(status, StatusCode::OK, "{joined}");
-    assert_eq!(joined["workspaceId"].as_str(), Some(owner.workspace_id.as_str()));
+    assert_eq!(
+        joined["workspaceId"].as_str(),
+        Some(owner.workspace_id.as_str())
+    );
     assert_eq!(joined["role"], "owner");
     let (_, list) = hijacker.get("/v1/workspaces").await;
     assert_eq!(list["items"].as_array().expect("items").len(), 2);
@@ -319,7 +325,9 @@ async fn signing_up_with_an_invited_address_joins_nothing_and_the_mailed_link_jo
         assert!(Instant::now() < deadline, "resent mail");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let second = invitations_to("existing@corp.example").pop().expect("second");
+    let second = invitations_to("existing@corp.example")
+        .pop()
+        .expect("second");
     let new = token_in(&second, &app.base, "/invitations/accept");
     assert_ne!(old, new);
     let (status, _) = existing
@@ -396,7 +404,11 @@ async fn sign_up_sends_a_single_use_verification_link() {
     let (status, _) = anon(&app)
         .post("/v1/auth/verify", json!({"token": old}))
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "a new link replaces the old");
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a new link replaces the old"
+    );
     // An expired link is refused.
     let newest = smtp.to("resend.me@mail.example").pop().expect("mail");
     let newest = token_in(&newest, &app.base, "/verify-email");
@@ -455,7 +467,10 @@ async fn password_reset_by_mail_signs_out_everywhere_and_works_once() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     // Every session is signed out; the old password fails, the new one works.
     assert_eq!(user.get("/v1/me").await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(other_session.get("/v1/me").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        other_session.get("/v1/me").await.0,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(
         login(&app, "forgetful@mail.example", PASSWORD).await.0,
         StatusCode::UNAUTHORIZED
@@ -502,7 +517,10 @@ async fn account_settings_password_email_sessions_and_deletion() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(e["error"].as_str().expect("error").contains("currentPassword"));
+    assert!(e["error"]
+        .as_str()
+        .expect("error")
+        .contains("currentPassword"));
     let (status, _) = user
         .post(
             "/v1/auth/password",
@@ -538,7 +556,10 @@ async fn account_settings_password_email_sessions_and_deletion() {
         .contains("moved@mail.example"));
     let confirm = smtp.wait_for("moved@mail.example", "new email").await;
     let (_, me) = user.get("/v1/me").await;
-    assert_eq!(me["email"], "settings@mail.example", "not before confirmation");
+    assert_eq!(
+        me["email"], "settings@mail.example",
+        "not before confirmation"
+    );
     let token = token_in(&confirm, &app.base, "/verify-email");
     let (status, done) = anon(&app)
         .post("/v1/auth/verify", json!({"token": token}))
@@ -568,7 +589,9 @@ async fn account_settings_password_email_sessions_and_deletion() {
     let inv = smtp.wait_for("leaving@mail.example", "invited you").await;
     let t = token_in(&inv, &app.base, "/invitations/accept");
     assert_eq!(
-        mate.post("/v1/invitations/accept", json!({"token": t})).await.0,
+        mate.post("/v1/invitations/accept", json!({"token": t}))
+            .await
+            .0,
         StatusCode::OK
     );
     let (status, e) = user
@@ -576,7 +599,10 @@ async fn account_settings_password_email_sessions_and_deletion() {
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{e}");
     let msg = e["error"].as_str().expect("error");
-    assert!(msg.contains("last owner") && msg.contains("Test Co"), "{msg}");
+    assert!(
+        msg.contains("last owner") && msg.contains("Test Co"),
+        "{msg}"
+    );
     // The member can delete theirs (the password is required); the workspace they were alone in
     // goes with it, the one they were a member of stays.
     let (status, _) = mate
@@ -617,7 +643,9 @@ async fn owners_delete_a_workspace_with_its_data_and_members_are_told() {
     let inv = smtp.wait_for("mate@gone.example", "invited you").await;
     let t = token_in(&inv, &app.base, "/invitations/accept");
     assert_eq!(
-        mate.post("/v1/invitations/accept", json!({"token": t})).await.0,
+        mate.post("/v1/invitations/accept", json!({"token": t}))
+            .await
+            .0,
         StatusCode::OK
     );
     let domain = owner.add_domain("gone.example.com").await;
@@ -663,9 +691,12 @@ async fn owners_delete_a_workspace_with_its_data_and_members_are_told() {
     // Gone at once for everyone: the key stops working, members are told.
     assert_eq!(owner.get("/v1/me").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        app.inbound(&key, json!({"email": "late@x.example", "event": "purchase"}))
-            .await
-            .0,
+        app.inbound(
+            &key,
+            json!({"email": "late@x.example", "event": "purchase"})
+        )
+        .await
+        .0,
         StatusCode::UNAUTHORIZED
     );
     smtp.wait_for("mate@gone.example", "was deleted").await;
@@ -739,9 +770,7 @@ async fn owners_are_notified_once_a_day_per_cause_unless_they_opt_out() {
             assert_eq!(code, StatusCode::OK, "{body}");
         }
     }
-    let mail = smtp
-        .wait_for("owner@notify.example", "was suspended")
-        .await;
+    let mail = smtp.wait_for("owner@notify.example", "was suspended").await;
     assert!(mail["text"]
         .as_str()
         .expect("text")

@@ -112,7 +112,12 @@ async fn owners_manage_members_and_members_switch_workspaces() {
         .collect();
     assert_eq!(
         actions,
-        vec!["member.remove", "member.role", "member.join", "member.invite"]
+        vec![
+            "member.remove",
+            "member.role",
+            "member.join",
+            "member.invite"
+        ]
     );
 }
 

@@ -177,7 +177,9 @@ async fn tick(pool: &DbPool, transport: &Transport, from: &Mailbox) -> Result<bo
     let mut conn = postback_domain::db::conn(pool)
         .await
         .map_err(|e| e.to_string())?;
-    let due = mail::claim(&mut conn, 10).await.map_err(|e| e.to_string())?;
+    let due = mail::claim(&mut conn, 10)
+        .await
+        .map_err(|e| e.to_string())?;
     let sent_any = !due.is_empty();
     for m in due {
         let outcome = match build(from, &m) {

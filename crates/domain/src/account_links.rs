@@ -65,9 +65,7 @@ async fn consume(
     token: &str,
     purposes: &[&str],
 ) -> DomainResult<(UserId, String, Option<String>)> {
-    let invalid = || {
-        DomainError::invalid("token is invalid or has expired; ask for a new link")
-    };
+    let invalid = || DomainError::invalid("token is invalid or has expired; ask for a new link");
     let token = token.trim();
     if token.is_empty() || token.len() > 128 {
         return Err(invalid());
@@ -217,10 +215,11 @@ pub async fn reset_password(
             diesel::update(users::table.find(user_id))
                 .set((
                     users::password_hash.eq(&hash),
-                    users::email_verified_at
-                        .eq(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>>(
-                            "COALESCE(email_verified_at, now())",
-                        )),
+                    users::email_verified_at.eq(diesel::dsl::sql::<
+                        diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+                    >(
+                        "COALESCE(email_verified_at, now())"
+                    )),
                 ))
                 .execute(conn)
                 .await?;
@@ -245,7 +244,9 @@ async fn check_password(
     if verify_password(password.to_owned(), hash).await? {
         Ok(())
     } else {
-        Err(DomainError::invalid("currentPassword is not your current password"))
+        Err(DomainError::invalid(
+            "currentPassword is not your current password",
+        ))
     }
 }
 

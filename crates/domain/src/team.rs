@@ -13,10 +13,10 @@ use serde_json::json;
 use crate::account_links::new_token;
 use crate::accounts::normalize_email;
 use crate::error::{DomainError, DomainResult};
-use crate::mail::{self, messages};
-use crate::secrets::sha256;
 use crate::ids::{SessionId, UserId, WorkspaceId};
+use crate::mail::{self, messages};
 use crate::schema::{audit_log, invitations, memberships, sessions, users, workspaces};
+use crate::secrets::sha256;
 use crate::sessions::SessionContext;
 
 pub const ROLES: [&str; 2] = ["owner", "member"];
@@ -181,7 +181,14 @@ pub async fn add(
     })?;
     mail::queue(
         conn,
-        &messages::invitation(base_url, &email, &token, &ctx.workspace_name, &ctx.email, role)?,
+        &messages::invitation(
+            base_url,
+            &email,
+            &token,
+            &ctx.workspace_name,
+            &ctx.email,
+            role,
+        )?,
     )
     .await?;
     audit(

@@ -105,7 +105,9 @@ pub async fn request(
                     audit_log::actor_email.eq(&actor_email),
                     audit_log::action.eq("workspace.delete"),
                     audit_log::target.eq(&name),
-                    audit_log::before.eq(Some(json!({ "id": workspace_id, "members": members.len() }))),
+                    audit_log::before.eq(Some(
+                        json!({ "id": workspace_id, "members": members.len() }),
+                    )),
                     audit_log::after.eq(None::<serde_json::Value>),
                 ))
                 .execute(conn)

@@ -60,7 +60,10 @@ struct AccountPage {
     owner: bool,
 }
 
-fn with_cookie(mut resp: HttpResponse, cookie: Option<actix_web::cookie::Cookie<'static>>) -> HttpResponse {
+fn with_cookie(
+    mut resp: HttpResponse,
+    cookie: Option<actix_web::cookie::Cookie<'static>>,
+) -> HttpResponse {
     if let Some(c) = cookie {
         let _ = resp.add_cookie(&c);
     }
@@ -106,7 +109,10 @@ pub async fn forgot(
                 wait.div_ceil(60)
             )),
         };
-        return Ok(status(page(&tpl, false)?, actix_web::http::StatusCode::TOO_MANY_REQUESTS));
+        return Ok(status(
+            page(&tpl, false)?,
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+        ));
     }
     let email = form.email.clone();
     let pool = state.pool.clone();
@@ -187,7 +193,10 @@ pub async fn reset(
                 token: form.token.clone(),
                 error: Some(m),
             };
-            Ok(status(page(&tpl, false)?, actix_web::http::StatusCode::UNPROCESSABLE_ENTITY))
+            Ok(status(
+                page(&tpl, false)?,
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            ))
         }
         Err(e) => Err(e.into()),
     }
@@ -240,20 +249,36 @@ pub async fn resend_verification(
         .map(|u| u.path().to_owned())
         .unwrap_or_else(|| "/domains".into());
     if state.mail_throttle.check(&req, &user.ctx.email).is_err() {
-        return Ok(redirect_with(&back, "error", "Too many mails asked for: try again later.", state.secure_cookies));
+        return Ok(redirect_with(
+            &back,
+            "error",
+            "Too many mails asked for: try again later.",
+            state.secure_cookies,
+        ));
     }
     let mut conn = state.conn().await?;
     match account_links::resend_verification(&mut conn, &state.base_url, &user.ctx).await {
         Ok(()) => {
-            account_links::audit(&mut conn, user.ctx.user_id, &user.ctx.email, "account.verify_resend").await?;
+            account_links::audit(
+                &mut conn,
+                user.ctx.user_id,
+                &user.ctx.email,
+                "account.verify_resend",
+            )
+            .await?;
             Ok(redirect_with(
                 &back,
                 "success",
-                &format!("A new confirmation link is on its way to {}.", user.ctx.email),
+                &format!(
+                    "A new confirmation link is on its way to {}.",
+                    user.ctx.email
+                ),
                 state.secure_cookies,
             ))
         }
-        Err(DomainError::Conflict(m)) => Ok(redirect_with(&back, "error", &m, state.secure_cookies)),
+        Err(DomainError::Conflict(m)) => {
+            Ok(redirect_with(&back, "error", &m, state.secure_cookies))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -306,7 +331,13 @@ pub async fn accept_invitation(
     let mut conn = state.conn().await?;
     match team::accept(&mut conn, user.ctx.user_id, &user.ctx.email, &form.token).await {
         Ok(joined) => {
-            team::switch(&mut conn, &user.ctx, user.ctx.session_id, joined.workspace_id).await?;
+            team::switch(
+                &mut conn,
+                &user.ctx,
+                user.ctx.session_id,
+                joined.workspace_id,
+            )
+            .await?;
             Ok(redirect_with(
                 "/domains",
                 "success",
@@ -314,7 +345,12 @@ pub async fn accept_invitation(
                 state.secure_cookies,
             ))
         }
-        Err(DomainError::Invalid(m)) => Ok(redirect_with("/domains", "error", &crate::auth::capitalize(&m), state.secure_cookies)),
+        Err(DomainError::Invalid(m)) => Ok(redirect_with(
+            "/domains",
+            "error",
+            &crate::auth::capitalize(&m),
+            state.secure_cookies,
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -340,9 +376,19 @@ pub async fn settings(
 
 fn back(state: &AppState, result: Result<String, DomainError>) -> WebResult<HttpResponse> {
     match result {
-        Ok(m) => Ok(redirect_with("/settings/account", "success", &m, state.secure_cookies)),
+        Ok(m) => Ok(redirect_with(
+            "/settings/account",
+            "success",
+            &m,
+            state.secure_cookies,
+        )),
         Err(DomainError::Invalid(m) | DomainError::Conflict(m) | DomainError::Forbidden(m)) => {
-            Ok(redirect_with("/settings/account", "error", &crate::auth::capitalize(&m), state.secure_cookies))
+            Ok(redirect_with(
+                "/settings/account",
+                "error",
+                &crate::auth::capitalize(&m),
+                state.secure_cookies,
+            ))
         }
         Err(e) => Err(e.into()),
     }
@@ -365,11 +411,26 @@ pub async fn change_password(
 ) -> WebResult<HttpResponse> {
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
-    let r = account_links::change_password(&mut conn, &user.ctx, &form.current_password, &form.new_password).await;
+    let r = account_links::change_password(
+        &mut conn,
+        &user.ctx,
+        &form.current_password,
+        &form.new_password,
+    )
+    .await;
     if r.is_ok() {
-        account_links::audit(&mut conn, user.ctx.user_id, &user.ctx.email, "account.password_change").await?;
+        account_links::audit(
+            &mut conn,
+            user.ctx.user_id,
+            &user.ctx.email,
+            "account.password_change",
+        )
+        .await?;
     }
-    back(&state, r.map(|_| "Password changed. Your other sessions were signed out.".to_owned()))
+    back(
+        &state,
+        r.map(|_| "Password changed. Your other sessions were signed out.".to_owned()),
+    )
 }
 
 #[derive(Deserialize)]
@@ -389,11 +450,27 @@ pub async fn change_email(
 ) -> WebResult<HttpResponse> {
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
-    let r = account_links::request_email_change(&mut conn, &state.base_url, &user.ctx, &form.new_email, &form.password).await;
+    let r = account_links::request_email_change(
+        &mut conn,
+        &state.base_url,
+        &user.ctx,
+        &form.new_email,
+        &form.password,
+    )
+    .await;
     if r.is_ok() {
-        account_links::audit(&mut conn, user.ctx.user_id, &user.ctx.email, "account.email_change").await?;
+        account_links::audit(
+            &mut conn,
+            user.ctx.user_id,
+            &user.ctx.email,
+            "account.email_change",
+        )
+        .await?;
     }
-    back(&state, r.map(|e| format!("We sent a link to {e}: your address changes when you open it.")))
+    back(
+        &state,
+        r.map(|e| format!("We sent a link to {e}: your address changes when you open it.")),
+    )
 }
 
 pub async fn sign_out_others(
@@ -406,9 +483,18 @@ pub async fn sign_out_others(
     let mut conn = state.conn().await?;
     let r = account_links::sign_out_others(&mut conn, &user.ctx).await;
     if r.is_ok() {
-        account_links::audit(&mut conn, user.ctx.user_id, &user.ctx.email, "account.sign_out_others").await?;
+        account_links::audit(
+            &mut conn,
+            user.ctx.user_id,
+            &user.ctx.email,
+            "account.sign_out_others",
+        )
+        .await?;
     }
-    back(&state, r.map(|n| format!("Signed out {n} other session(s).")))
+    back(
+        &state,
+        r.map(|n| format!("Signed out {n} other session(s).")),
+    )
 }
 
 #[derive(Deserialize)]
@@ -428,7 +514,16 @@ pub async fn set_notifications(
     let enabled = form.enabled.is_some();
     let mut conn = state.conn().await?;
     let r = account_links::set_notifications(&mut conn, &user.ctx, enabled).await;
-    back(&state, r.map(|_| if enabled { "Owner notifications are on.".to_owned() } else { "Owner notifications are off.".to_owned() }))
+    back(
+        &state,
+        r.map(|_| {
+            if enabled {
+                "Owner notifications are on.".to_owned()
+            } else {
+                "Owner notifications are off.".to_owned()
+            }
+        }),
+    )
 }
 
 #[derive(Deserialize)]
@@ -446,8 +541,14 @@ pub async fn delete_account(
 ) -> WebResult<HttpResponse> {
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
-    match account_links::delete_account(&mut conn, &state.base_url, &user.ctx, &form.password).await {
-        Ok(()) => Ok(redirect_with("/login", "success", "Your account was deleted.", state.secure_cookies)),
+    match account_links::delete_account(&mut conn, &state.base_url, &user.ctx, &form.password).await
+    {
+        Ok(()) => Ok(redirect_with(
+            "/login",
+            "success",
+            "Your account was deleted.",
+            state.secure_cookies,
+        )),
         Err(e) => back(&state, Err(e)),
     }
 }
@@ -480,7 +581,10 @@ pub async fn delete_workspace(
         Ok(()) => Ok(redirect_with(
             "/login",
             "success",
-            &format!("The workspace {} was deleted; its members were told by mail.", user.ctx.workspace_name),
+            &format!(
+                "The workspace {} was deleted; its members were told by mail.",
+                user.ctx.workspace_name
+            ),
             state.secure_cookies,
         )),
         Err(e) => back(&state, Err(e)),

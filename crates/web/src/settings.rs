@@ -267,7 +267,14 @@ pub async fn add_member(
 ) -> WebResult<HttpResponse> {
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
-    let added = team::add(&mut conn, &user.ctx, &state.base_url, &form.email, &form.role).await;
+    let added = team::add(
+        &mut conn,
+        &user.ctx,
+        &state.base_url,
+        &form.email,
+        &form.role,
+    )
+    .await;
     outcome(&state, added, |a| match a {
         team::Added::Invitation(i) => format!(
             "Invited {}: they join as {} with the link in the invitation mail (valid 7 days).",

@@ -65,7 +65,13 @@ pub async fn resend(
         .map_err(throttled)?;
     let mut conn = state.conn().await?;
     account_links::resend_verification(&mut conn, &state.base_url, &user.0).await?;
-    account_links::audit(&mut conn, user.0.user_id, &user.0.email, "account.verify_resend").await?;
+    account_links::audit(
+        &mut conn,
+        user.0.user_id,
+        &user.0.email,
+        "account.verify_resend",
+    )
+    .await?;
     Ok(HttpResponse::Accepted().finish())
 }
 
@@ -148,10 +154,20 @@ pub async fn change_password(
     body: web::Json<ChangePasswordBody>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
-    account_links::change_password(&mut conn, &user.0, &body.current_password, &body.new_password)
-        .await?;
-    account_links::audit(&mut conn, user.0.user_id, &user.0.email, "account.password_change")
-        .await?;
+    account_links::change_password(
+        &mut conn,
+        &user.0,
+        &body.current_password,
+        &body.new_password,
+    )
+    .await?;
+    account_links::audit(
+        &mut conn,
+        user.0.user_id,
+        &user.0.email,
+        "account.password_change",
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -185,8 +201,13 @@ pub async fn change_email(
         &body.password,
     )
     .await?;
-    account_links::audit(&mut conn, user.0.user_id, &user.0.email, "account.email_change")
-        .await?;
+    account_links::audit(
+        &mut conn,
+        user.0.user_id,
+        &user.0.email,
+        "account.email_change",
+    )
+    .await?;
     Ok(HttpResponse::Accepted().finish())
 }
 
@@ -203,8 +224,13 @@ pub async fn sign_out_others(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let ended = account_links::sign_out_others(&mut conn, &user.0).await?;
-    account_links::audit(&mut conn, user.0.user_id, &user.0.email, "account.sign_out_others")
-        .await?;
+    account_links::audit(
+        &mut conn,
+        user.0.user_id,
+        &user.0.email,
+        "account.sign_out_others",
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(Ended { ended }))
 }
 
