@@ -948,3 +948,69 @@ async fn a_restart_between_queueing_and_sending_loses_no_mail() {
     assert!(text.contains(&base) || text.contains(&base2), "{text}");
     smtp.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_webhook_and_refused_platform_credentials_notify_owners() {
+    use crate::receiver::{Receiver, Reply};
+    let smtp = Smtp::start().await;
+    let fake = Receiver::start().await;
+    fake.always(Reply::status(401).body(r#"{"error": {"message": "Invalid OAuth access token"}}"#));
+    let app = TestApp::spawn_with_platforms(&fake.url("")).await;
+    start_mail(&app, Some(smtp.url()), std::path::Path::new("/nonexistent"));
+    let owner = app.signup("hooks@notify.example").await;
+    let domain = owner.add_domain("hooks.notify.example").await;
+    let (_, key) = owner.add_key(&domain, "k").await;
+
+    // Meta refuses the credentials: the owner is asked to reconnect, once.
+    let (status, body) = owner
+        .put(
+            &format!("/v1/domains/{domain}/connections/meta"),
+            json!({"settings": {"pixelId": "42"}, "credentials": {"accessToken": "EAAB"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for i in 0..2 {
+        let body = json!({"email": format!("r{i}@x.example"), "event": "lead"});
+        assert_eq!(app.inbound(&key, body).await.0, StatusCode::OK);
+    }
+    let mail = smtp
+        .wait_for("hooks@notify.example", "Reconnect Meta")
+        .await;
+    assert!(mail["text"]
+        .as_str()
+        .expect("text")
+        .contains(&format!("/domains/{domain}/connections")));
+    let (status, _) = owner
+        .delete(&format!("/v1/domains/{domain}/connections/meta"))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // A webhook whose receiver keeps failing pauses itself: the owner is told, once.
+    let (status, hook) = owner
+        .post(
+            "/v1/integrations/webhooks",
+            json!({"url": fake.url("/hook")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    for i in 0..12 {
+        let body = json!({"email": format!("h{i}@x.example"), "event": "purchase"});
+        assert_eq!(app.inbound(&key, body).await.0, StatusCode::OK);
+    }
+    let mail = smtp
+        .wait_for("hooks@notify.example", "paused itself")
+        .await;
+    let text = mail["text"].as_str().expect("text");
+    assert!(text.contains("Resume"), "{text}");
+    assert!(!text.contains("/hook"), "only the target's host: {text}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let count = |subject: &str| {
+        smtp.to("hooks@notify.example")
+            .iter()
+            .filter(|m| m["subject"].as_str().unwrap_or("").contains(subject))
+            .count()
+    };
+    assert_eq!(count("paused itself"), 1);
+    assert_eq!(count("Reconnect"), 1);
+    smtp.stop().await;
+}

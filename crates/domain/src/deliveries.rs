@@ -970,6 +970,7 @@ pub async fn record(conn: &mut AsyncPgConnection, results: &[AttemptResult]) -> 
                 .await?;
                 crate::mail::notify::webhook_paused(conn, hook).await?;
             }
+            crate::mail::notify::reconnect_needed(conn, results).await?;
             Ok(())
         }
         .scope_boxed()

@@ -38,10 +38,6 @@ pub async fn queue(conn: &mut AsyncPgConnection, mail: &Mail) -> DomainResult<uu
         ))
         .execute(conn)
         .await?;
-    // Wakes the mail workers of every instance at once (they also poll).
-    diesel::sql_query("SELECT pg_notify('postback_mail', '')")
-        .execute(conn)
-        .await?;
     Ok(id)
 }
 

@@ -113,8 +113,35 @@ pub async fn webhook_paused(conn: &mut AsyncPgConnection, hook: WebhookId) -> Do
     Ok(())
 }
 
-/// A platform connection's credentials were refused: it needs reconnecting.
+/// Called where delivery results are recorded: a platform that refused a connection's credentials
+/// (HTTP 401 or 403, no retry left) means it needs reconnecting, and the owners hear of it.
 pub async fn reconnect_needed(
+    conn: &mut AsyncPgConnection,
+    results: &[crate::deliveries::AttemptResult],
+) -> DomainResult<()> {
+    use crate::schema::{connections, deliveries};
+    for r in results.iter().filter(|r| {
+        r.webhook_id.is_none() && r.outcome == "failed" && matches!(r.status_code, Some(401 | 403))
+    }) {
+        let row: Option<(uuid::Uuid, uuid::Uuid, String)> = deliveries::table
+            .inner_join(connections::table.on(deliveries::connection_id.eq(connections::id.nullable())))
+            .filter(deliveries::id.eq(r.delivery_id))
+            .filter(connections::workspace_id.eq(r.workspace_id))
+            .select((connections::id, connections::domain_id, connections::platform))
+            .first(conn)
+            .await
+            .optional()?;
+        if let Some((connection_id, domain_id, platform)) = row {
+            let label = crate::platforms::Platform::parse(&platform)
+                .map(|p| p.label().to_owned())
+                .unwrap_or(platform);
+            reconnect(conn, r.workspace_id, connection_id, domain_id, &label).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn reconnect(
     conn: &mut AsyncPgConnection,
     workspace_id: WorkspaceId,
     connection_id: uuid::Uuid,
