@@ -997,9 +997,7 @@ async fn a_paused_webhook_and_refused_platform_credentials_notify_owners() {
         let body = json!({"email": format!("h{i}@x.example"), "event": "purchase"});
         assert_eq!(app.inbound(&key, body).await.0, StatusCode::OK);
     }
-    let mail = smtp
-        .wait_for("hooks@notify.example", "paused itself")
-        .await;
+    let mail = smtp.wait_for("hooks@notify.example", "paused itself").await;
     let text = mail["text"].as_str().expect("text");
     assert!(text.contains("Resume"), "{text}");
     assert!(!text.contains("/hook"), "only the target's host: {text}");

@@ -124,10 +124,16 @@ pub async fn reconnect_needed(
         r.webhook_id.is_none() && r.outcome == "failed" && matches!(r.status_code, Some(401 | 403))
     }) {
         let row: Option<(uuid::Uuid, uuid::Uuid, String)> = deliveries::table
-            .inner_join(connections::table.on(deliveries::connection_id.eq(connections::id.nullable())))
+            .inner_join(
+                connections::table.on(deliveries::connection_id.eq(connections::id.nullable())),
+            )
             .filter(deliveries::id.eq(r.delivery_id))
             .filter(connections::workspace_id.eq(r.workspace_id))
-            .select((connections::id, connections::domain_id, connections::platform))
+            .select((
+                connections::id,
+                connections::domain_id,
+                connections::platform,
+            ))
             .first(conn)
             .await
             .optional()?;
