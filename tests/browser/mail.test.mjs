@@ -66,6 +66,11 @@ test("invitations: joining from the mailed link, signed in or after signing up",
       await clickAndLoad(page, page.getByRole("button", { name: "Add member" }));
       await page.locator(".flash", { hasText: `Invited ${email}` }).waitFor();
     }
+    // Resend: a second mail with a new link; the first stops working.
+    await waitForMail(newcomer, "invited you");
+    const row = page.locator(`#members tr[data-invitation="${newcomer}"]`);
+    await clickAndLoad(page, row.getByRole("button", { name: "Resend" }));
+    await page.locator(".flash", { hasText: `Invitation sent again to ${newcomer}` }).waitFor();
   });
   // An existing account: signed in, it joins with one click.
   await withPage(t, async (page) => {
@@ -79,9 +84,13 @@ test("invitations: joining from the mailed link, signed in or after signing up",
     await page.locator(".flash", { hasText: `You joined ${workspace} as member` }).waitFor();
     assert.match(await text(page.locator(".who")), new RegExp(workspace));
   });
-  // Someone new: the link asks to sign up first, then comes back to join.
+  // Someone new: the link of the newest mail asks to sign up first, then comes back to join.
   await withPage(t, async (page) => {
-    const link = linkIn(await waitForMail(newcomer, "invited you"), "/invitations/accept");
+    const first = linkIn(await waitForMail(newcomer, "invited you"), "/invitations/accept");
+    const link = linkIn(await waitForMail(newcomer, "invited you", 1), "/invitations/accept");
+    assert.notEqual(first, link);
+    await page.goto(first);
+    await page.locator(".flash-error", { hasText: "Token is not a valid invitation" }).waitFor();
     await page.goto(link);
     await clickAndLoad(page, page.getByRole("link", { name: "Sign up" }));
     await page.getByLabel("Email", { exact: true }).fill(newcomer);

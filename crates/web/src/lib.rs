@@ -108,6 +108,7 @@ page_table!(ROUTES, mount, [
     get "/settings/members/{id}/remove" => settings::confirm_remove,
     post "/settings/members/{id}/remove" => settings::remove_member,
     post "/settings/invitations/{id}/cancel" => settings::cancel_invitation,
+    post "/settings/invitations/{id}/resend" => settings::resend_invitation,
     post "/settings/workspaces/{id}/switch" => settings::switch_workspace,
     get "/settings/tokens/{id}/revoke" => settings::confirm_revoke,
     post "/settings/tokens/{id}/revoke" => settings::revoke,

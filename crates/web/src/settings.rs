@@ -366,6 +366,25 @@ pub async fn cancel_invitation(
     outcome(&state, cancelled, |_| "Invitation withdrawn.".to_owned())
 }
 
+pub async fn resend_invitation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<uuid::Uuid>,
+    form: web::Form<CsrfOnly>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let mut conn = state.conn().await?;
+    let resent =
+        team::resend_invitation(&mut conn, &user.ctx, &state.base_url, path.into_inner()).await;
+    outcome(&state, resent, |i| {
+        format!(
+            "Invitation sent again to {}, with a new link valid 7 days.",
+            i.email
+        )
+    })
+}
+
 pub async fn switch_workspace(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -608,6 +608,10 @@ fn web_probes(method: &str, pattern: &str, v: &Victim) -> Option<Vec<PageProbe>>
             format!("/settings/invitations/{}/cancel", v.invitation),
             Vec::new(),
         ),
+        ("post", "/settings/invitations/{id}/resend") => one(
+            format!("/settings/invitations/{}/resend", v.invitation),
+            Vec::new(),
+        ),
         // Membership-scoped: the attacker is not a member of the victim's workspace.
         ("post", "/settings/workspaces/{id}/switch") => one(
             format!("/settings/workspaces/{}/switch", v.workspace),
