@@ -363,6 +363,14 @@ async fn sign_up_sends_a_single_use_verification_link() {
     let user = app.signup("verify.me@mail.example").await;
     let (_, me) = user.get("/v1/me").await;
     assert_eq!(me["emailVerified"], false);
+    // Queued or sent, the outbox never holds a link in clear.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM mail_outbox WHERE text_body LIKE '%token=%' OR html_body LIKE '%token=%'"
+        )
+        .await,
+        0
+    );
     let mail = smtp
         .wait_for("verify.me@mail.example", "Confirm your email")
         .await;

@@ -129,6 +129,9 @@ fn build(from: &Mailbox, mail: &Claimed) -> Result<Message, String> {
         .map_err(|e| format!("building the message: {e}"))
 }
 
+/// Mails claimed, and sent side by side, per round.
+const BATCH: i64 = 16;
+
 /// Starts the mail worker on the current runtime.
 pub fn start(pool: DbPool, config: MailConfig) -> Result<(), String> {
     config.validate()?;
@@ -177,22 +180,46 @@ async fn tick(pool: &DbPool, transport: &Transport, from: &Mailbox) -> Result<bo
     let mut conn = postback_domain::db::conn(pool)
         .await
         .map_err(|e| e.to_string())?;
-    let due = mail::claim(&mut conn, 10)
+    let due = mail::claim(&mut conn, BATCH)
         .await
         .map_err(|e| e.to_string())?;
     let sent_any = !due.is_empty();
-    for m in due {
-        let outcome = match build(from, &m) {
-            Ok(message) => transport.send(&m, message).await,
-            Err(e) => Err(e),
-        };
+    // Side by side across recipients (the SMTP transport pools its connections); in queue order
+    // for each recipient, so a resent link arrives after the one it replaces.
+    let mut by_recipient: Vec<Vec<usize>> = Vec::new();
+    for (i, m) in due.iter().enumerate() {
+        match by_recipient.iter_mut().find(|g| due[g[0]].to == m.to) {
+            Some(g) => g.push(i),
+            None => by_recipient.push(vec![i]),
+        }
+    }
+    let sent = futures_util::future::join_all(by_recipient.into_iter().map(|group| {
+        let due = &due;
+        async move {
+            let mut out = Vec::new();
+            for i in group {
+                let m = &due[i];
+                let outcome = match build(from, m) {
+                    Ok(message) => transport.send(m, message).await,
+                    Err(e) => Err(e),
+                };
+                out.push((i, outcome));
+            }
+            out
+        }
+    }))
+    .await;
+    let mut outcomes: Vec<(usize, Result<(), String>)> = sent.into_iter().flatten().collect();
+    outcomes.sort_by_key(|(i, _)| *i);
+    let outcomes = outcomes.into_iter().map(|(_, o)| o);
+    for (m, outcome) in due.iter().zip(outcomes) {
         match outcome {
             Ok(()) => mail::mark_sent(&mut conn, m.id)
                 .await
                 .map_err(|e| e.to_string())?,
             Err(e) => {
                 tracing::warn!(kind = %m.kind, attempt = m.attempts, error = %e, "mail not sent; retried later");
-                mail::mark_failed(&mut conn, &m, &e)
+                mail::mark_failed(&mut conn, m, &e)
                     .await
                     .map_err(|e| e.to_string())?;
             }
