@@ -62,7 +62,7 @@ pub struct SignupBody {
     workspace_name: String,
 }
 
-#[utoipa::path(operation_id = "authSignup", post, path = "/v1/auth/signup", tag = "auth", request_body = SignupBody, responses((status = 201, description = "Account and workspace created; the session cookie is set", body = SessionStarted), (status = 409, description = "An account with this email exists", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "authSignup", post, path = "/v1/auth/signup", tag = "auth", request_body = SignupBody, responses((status = 201, description = "Account and workspace created; the session cookie is set and a verification mail is on its way (joining another workspace takes an invitation's link)", body = SessionStarted), (status = 409, description = "An account with this email exists", body = crate::openapi::ErrorBody)))]
 pub async fn signup(
     req: HttpRequest,
     state: web::Data<AppState>,
