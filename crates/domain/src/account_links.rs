@@ -200,19 +200,20 @@ pub async fn forgot_password(
 }
 
 /// Sets a new password from a reset link; every session of the user ends, the old password
-/// stops working and the address counts as confirmed (the link reached it).
+/// stops working and the address counts as confirmed (the link reached it). Returns the user
+/// and their address.
 pub async fn reset_password(
     conn: &mut AsyncPgConnection,
     token: &str,
     password: &str,
-) -> DomainResult<UserId> {
+) -> DomainResult<(UserId, String)> {
     validate_password(password)?;
     let hash = hash_password(password.to_owned()).await?;
     let token = token.to_owned();
     conn.transaction::<_, DomainError, _>(|conn| {
         async move {
             let (user_id, _, _) = consume(conn, &token, &["reset"]).await?;
-            diesel::update(users::table.find(user_id))
+            let email: String = diesel::update(users::table.find(user_id))
                 .set((
                     users::password_hash.eq(&hash),
                     users::email_verified_at.eq(diesel::dsl::sql::<
@@ -221,10 +222,11 @@ pub async fn reset_password(
                         "COALESCE(email_verified_at, now())"
                     )),
                 ))
-                .execute(conn)
+                .returning(users::email)
+                .get_result(conn)
                 .await?;
             sessions::delete_all_of(conn, user_id, None).await?;
-            Ok(user_id)
+            Ok((user_id, email))
         }
         .scope_boxed()
     })

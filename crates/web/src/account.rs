@@ -173,8 +173,8 @@ pub async fn reset(
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
     match account_links::reset_password(&mut conn, &form.token, &form.password).await {
-        Ok(user_id) => {
-            account_links::audit(&mut conn, user_id, "", "account.password_reset").await?;
+        Ok((user_id, email)) => {
+            account_links::audit(&mut conn, user_id, &email, "account.password_reset").await?;
             let account = postback_domain::accounts::first_workspace(&mut conn, user_id).await?;
             let token = sessions::create(&mut conn, user_id, account).await?;
             Ok(HttpResponse::SeeOther()
@@ -246,7 +246,7 @@ pub async fn resend_verification(
         .get("Referer")
         .and_then(|r| r.to_str().ok())
         .and_then(|r| url::Url::parse(r).ok())
-        .map(|u| u.path().to_owned())
+        .map(|u| crate::auth::destination(u.path()))
         .unwrap_or_else(|| "/domains".into());
     if state.mail_throttle.check(&req, &user.ctx.email).is_err() {
         return Ok(redirect_with(

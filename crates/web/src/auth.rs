@@ -146,8 +146,14 @@ pub fn capitalize(m: &str) -> String {
 }
 
 /// Where to go after log-in or sign-up: a local path given as `next`, else the dashboard.
-fn destination(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+pub(crate) fn destination(next: &str) -> String {
+    // Only a path on this site: not `//host` (nor what a browser reads as it: a backslash, or
+    // a tab or newline it drops).
+    if next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control)
+    {
         next.to_owned()
     } else {
         "/domains".to_owned()
@@ -256,5 +262,27 @@ pub async fn home(user: Result<CurrentUser, WebError>) -> HttpResponse {
     match user {
         Ok(_) => redirect("/domains"),
         Err(_) => redirect("/login"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::destination;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(
+            destination("/invitations/accept?token=abc"),
+            "/invitations/accept?token=abc"
+        );
+        for away in [
+            "//evil.example/",
+            "/\\evil.example",
+            "https://evil.example/",
+            "/\t/evil.example",
+            "",
+        ] {
+            assert_eq!(destination(away), "/domains", "{away:?}");
+        }
     }
 }

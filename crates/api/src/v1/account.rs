@@ -133,8 +133,9 @@ pub async fn reset(
 ) -> ApiResult<HttpResponse> {
     refuse_cross_site(&req, &state)?;
     let mut conn = state.conn().await?;
-    let user_id = account_links::reset_password(&mut conn, &body.token, &body.password).await?;
-    account_links::audit(&mut conn, user_id, "", "account.password_reset").await?;
+    let (user_id, email) =
+        account_links::reset_password(&mut conn, &body.token, &body.password).await?;
+    account_links::audit(&mut conn, user_id, &email, "account.password_reset").await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
