@@ -851,6 +851,15 @@ async fn mail_queued_while_smtp_is_down_is_delivered_when_it_is_back() {
         assert!(Instant::now() < deadline, "a failing mail is listed");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let (status, html) = admin.page("/admin").await;
+    assert_eq!(status, StatusCode::OK);
+    let section = &html[html
+        .find("id=\"failing-mail\"")
+        .expect("the failing mails table")..];
+    assert!(
+        section.contains("outage@mail.example") && section.contains("SMTP"),
+        "{section}"
+    );
     let user = app.signup("user@outage.example").await;
     assert_eq!(user.get("/v1/admin/mail").await.0, StatusCode::NOT_FOUND);
     // The server comes up on that port: every mail arrives, none lost.
