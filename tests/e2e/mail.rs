@@ -508,6 +508,21 @@ async fn password_reset_by_mail_signs_out_everywhere_and_works_once() {
             .0;
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    // And per client, whatever the address.
+    let mut refused = 0;
+    for i in 0..40 {
+        let (status, body) = anon(&app)
+            .post(
+                "/v1/auth/password/forgot",
+                json!({"email": format!("someone{i}@mail.example")}),
+            )
+            .await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(body["error"].as_str().expect("error").contains("Too many"));
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "one client is limited across addresses");
     smtp.stop().await;
 }
 
