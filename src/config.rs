@@ -19,6 +19,8 @@
 //! | `POSTBACK_GEOIP_CSV` | unset | IP ranges to countries (`first,last,CC` lines, e.g. DB-IP's lite CSV) for touches |
 //! | `POSTBACK_RETENTION_INTERVAL` | `60m` | how often events and touches past the plan's retention are deleted |
 //! | `POSTBACK_SECRET_KEY` | unset: a key file `$POSTBACK_DATA_DIR/secret.key`, created on first start | 32 bytes (base64 or hex) sealing webhook secrets and platform credentials at rest |
+//! | `POSTBACK_SMTP_URL` | unset: mails are written to `$POSTBACK_DATA_DIR/outbox/*.eml` | SMTP server (`smtp://host:25`, `smtp://user:pass@host:587?tls=required`, `smtps://user:pass@host:465`) |
+//! | `POSTBACK_MAIL_FROM` | `Postback <postback@localhost>` | the `From` of every mail |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::path::PathBuf;
@@ -211,6 +213,19 @@ pub struct Config {
     /// TikTok Business API root.
     #[arg(long, env = "POSTBACK_TIKTOK_URL", global = true)]
     pub tiktok_url: Option<String>,
+    /// SMTP server for mail, in lettre's URL form: `smtp://host:25`,
+    /// `smtp://user:pass@host:587?tls=required`, `smtps://user:pass@host:465`. Unset: mails are
+    /// written as `.eml` files under `$POSTBACK_DATA_DIR/outbox/`.
+    #[arg(long, env = "POSTBACK_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<String>,
+    /// The `From` of every mail Postback sends.
+    #[arg(
+        long,
+        env = "POSTBACK_MAIL_FROM",
+        default_value = "Postback <postback@localhost>",
+        global = true
+    )]
+    pub mail_from: String,
 }
 
 fn default_workers() -> usize {
@@ -267,7 +282,19 @@ impl Config {
         }
         self.delivery()?;
         self.retention()?;
+        self.mail().validate()?;
         Ok(())
+    }
+
+    /// Where mail goes.
+    pub fn mail(&self) -> postback_api::mail::MailConfig {
+        postback_api::mail::MailConfig {
+            smtp_url: self.smtp_url.clone().filter(|u| !u.trim().is_empty()),
+            from: self.mail_from.clone(),
+            outbox_dir: self.data_dir.join("outbox"),
+            poll: std::time::Duration::from_secs(1),
+            quota_every: std::time::Duration::from_secs(60),
+        }
     }
 
     /// The key that seals secrets at rest: from `POSTBACK_SECRET_KEY`, else from the key file in

@@ -112,6 +112,7 @@ async fn run(command: Option<Command>, config: Config, database_url: String) -> 
                     password,
                     workspace_name,
                     admin,
+                    verify_with: None,
                 },
             )
             .await
@@ -176,6 +177,7 @@ async fn serve(config: Config, database_url: &str) -> Result<(), String> {
         config.retention()?,
         std::time::Duration::from_secs(60),
     );
+    postback_api::mail::start(state.pool.clone(), config.mail())?;
     let worker = state.worker.clone();
     let server =
         postback::server::build(listener, state, config.workers).map_err(|e| e.to_string())?;

@@ -183,3 +183,33 @@ export async function sendEvent(
   }
   return { status: res.status, body: json };
 }
+
+/**
+ * The first mail to `to` whose subject contains `subject`, as the real SMTP server of
+ * tests/e2e/browser.rs received it (MAIL_LOG: one JSON line per mail). Waits up to 20 s.
+ * `skip` mails matching first are passed over (for a second mail of the same kind).
+ */
+export async function waitForMail(to, subject, skip = 0) {
+  const log = process.env.MAIL_LOG;
+  if (!log) throw new Error("MAIL_LOG must name the SMTP server's log (tests/e2e/browser.rs sets it)");
+  const { readFileSync, existsSync } = await import("node:fs");
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const mails = existsSync(log)
+      ? readFileSync(log, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l))
+      : [];
+    const found = mails.filter((m) => m.rcptTo.includes(to) && m.subject.includes(subject));
+    if (found.length > skip) return found[skip];
+    if (Date.now() > deadline) throw new Error(`no mail to ${to} about "${subject}" (got ${mails.length} mails)`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The link to BASE_URL + path in a mail's plain-text part. */
+export function linkIn(mail, path) {
+  const prefix = `${BASE_URL}${path}?token=`;
+  const at = mail.text.indexOf(prefix);
+  if (at < 0) throw new Error(`no ${prefix} link in: ${mail.text}`);
+  const token = mail.text.slice(at + prefix.length).match(/^[A-Za-z0-9_-]+/)[0];
+  return `${prefix}${token}`;
+}

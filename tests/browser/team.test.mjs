@@ -1,13 +1,15 @@
-// The team on the Settings page in a real browser: an owner adds an existing account as a
-// member, invites an unknown email and withdraws it, changes the member's role; the member
-// switches to the owner's workspace; the owner removes the member after confirming.
+// The team on the Settings page in a real browser: an owner invites an existing account, which
+// joins with the mailed link; invites another email and withdraws it; changes the member's role;
+// the member switches between workspaces; the owner removes the member after confirming.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { TEST_OPTIONS, withPage, closeBrowser, clickAndLoad, signUp, uniqueEmail, logIn, text } from "./lib.mjs";
+import {
+  TEST_OPTIONS, withPage, closeBrowser, clickAndLoad, signUp, uniqueEmail, logIn, text, waitForMail, linkIn,
+} from "./lib.mjs";
 
 after(closeBrowser);
 
-test("team: add, invite, change role, switch workspace, remove", TEST_OPTIONS, async (t) => {
+test("team: invite, join by mail, change role, switch workspace, remove", TEST_OPTIONS, async (t) => {
   let mate;
   await withPage(t, async (page) => {
     mate = await signUp(page);
@@ -19,7 +21,16 @@ test("team: add, invite, change role, switch workspace, remove", TEST_OPTIONS, a
 
     await page.getByLabel("Add by email").fill(mate);
     await clickAndLoad(page, page.getByRole("button", { name: "Add member" }));
-    await page.locator(".flash", { hasText: `${mate} joined as member` }).waitFor();
+    await page.locator(".flash", { hasText: `Invited ${mate}` }).waitFor();
+    // The member joins with the mailed link, in their own browser.
+    const other = await page.context().browser().newContext({ baseURL: new URL(page.url()).origin });
+    const mpage = await other.newPage();
+    await mpage.goto("/login");
+    await logIn(mpage, mate);
+    await mpage.goto(linkIn(await waitForMail(mate, "invited you"), "/invitations/accept"));
+    await clickAndLoad(mpage, mpage.getByRole("button", { name: `Join ${ownerWorkspace}` }));
+    await mpage.locator(".flash", { hasText: `You joined ${ownerWorkspace} as member` }).waitFor();
+    await page.goto("/settings");
     const row = () => page.locator(`#members tr[data-member="${mate}"]`);
     assert.match(await text(row()), /Member/);
 
@@ -37,11 +48,11 @@ test("team: add, invite, change role, switch workspace, remove", TEST_OPTIONS, a
     await clickAndLoad(page, row().getByRole("button", { name: "Change role" }));
     await page.locator(".flash", { hasText: `${mate} is now owner` }).waitFor();
 
-    // The member switches to the owner's workspace in their own browser.
-    const other = await page.context().browser().newContext({ baseURL: new URL(page.url()).origin });
-    const mpage = await other.newPage();
-    await mpage.goto("/login");
-    await logIn(mpage, mate);
+    // The member switches to their own workspace and back to the owner's.
+    const mateWorkspace = `Workspace ${mate.split("@")[0]}`;
+    await mpage.goto("/settings");
+    await clickAndLoad(mpage, mpage.getByRole("button", { name: `Switch to ${mateWorkspace}` }));
+    await mpage.locator(".flash", { hasText: `Switched to ${mateWorkspace}` }).waitFor();
     await mpage.goto("/settings");
     await clickAndLoad(mpage, mpage.getByRole("button", { name: `Switch to ${ownerWorkspace}` }));
     await mpage.locator(".flash", { hasText: `Switched to ${ownerWorkspace}` }).waitFor();

@@ -17,6 +17,11 @@ async fn dashboard_in_a_real_browser() {
         crate::receiver::Reply::ok().body(r#"{"events_received": 1, "code": 0, "message": "OK"}"#),
     );
     let app = TestApp::spawn_with_platforms(&platforms.url("")).await;
+    // A real SMTP server; the browser tests read what it received from MAIL_LOG.
+    let mail_dir = tempfile::tempdir().expect("tempdir");
+    let mail_log = mail_dir.path().join("mails.jsonl");
+    let smtp = crate::mail::Smtp::start_logging(crate::mail::free_port(), Some(&mail_log)).await;
+    crate::mail::start_mail(&app, Some(smtp.url()), &mail_dir.path().join("outbox"));
     // The install's first account is its platform admin; admin.test.mjs logs in as it.
     let admin = app.signup("platform.admin@example.com").await;
     let (_, me) = admin.get("/v1/me").await;
@@ -27,6 +32,7 @@ async fn dashboard_in_a_real_browser() {
         .env("BASE_URL", &app.base)
         .env("ADMIN_EMAIL", "platform.admin@example.com")
         .env("ADMIN_PASSWORD", crate::helpers::PASSWORD)
+        .env("MAIL_LOG", &mail_log)
         .output()
         .await
         .expect("node runs");
@@ -42,4 +48,5 @@ async fn dashboard_in_a_real_browser() {
         stdout.contains("# fail 0"),
         "no browser test failed:\n{stdout}"
     );
+    smtp.stop().await;
 }

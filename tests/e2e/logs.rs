@@ -1,7 +1,9 @@
 //! Nothing secret in the logs: the real binary, at `info` with Postback's own crates at `debug`,
 //! goes through sign-up, a failed log-in, keys, inbound events with personal data, a signed
-//! webhook, a platform connection, an access token and the tracking endpoints; its whole output
-//! must not contain any password, key, token, secret, email or phone number it handled.
+//! webhook, a platform connection, an access token, the tracking endpoints and the mail flows
+//! (verification, invitation, password reset, with mails written to the outbox directory); its
+//! whole output must not contain any password, key, token, link, secret, email or phone number
+//! it handled.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -155,6 +157,45 @@ async fn logs_never_contain_secrets_or_personal_data() {
         .expect("inbound");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     receiver.wait_for(2, Duration::from_secs(15)).await;
+
+    // Mail flows, with no SMTP configured: each mail is an .eml file in the data directory.
+    let outbox = dir.path().join("outbox");
+    let verify = mailed_token(&outbox, "/verify-email?token=", 1).await;
+    let (status, _) = send(
+        &http,
+        &base,
+        "/v1/members",
+        json!({"email": "invitee.private@example.com"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let invitation = mailed_token(&outbox, "/invitations/accept?token=", 1).await;
+    let page = anon
+        .get(format!("{base}/invitations/accept?token={invitation}"))
+        .send()
+        .await
+        .expect("invitation page");
+    assert_eq!(page.status(), StatusCode::OK);
+    let (status, _) = send(&anon, &base, "/v1/auth/verify", json!({"token": verify})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = send(
+        &anon,
+        &base,
+        "/v1/auth/password/forgot",
+        json!({"email": "secret.owner@example.com"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let reset = mailed_token(&outbox, "/reset-password?token=", 1).await;
+    let new_password = "Log-New-Password-43";
+    let (status, _) = send(
+        &anon,
+        &base,
+        "/v1/auth/password/reset",
+        json!({"token": reset, "password": new_password}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let pid = child.id().expect("pid").to_string();
@@ -172,6 +213,10 @@ async fn logs_never_contain_secrets_or_personal_data() {
         logs.contains("/__cc/inbound"),
         "requests are logged:\n{logs}"
     );
+    assert!(
+        logs.contains("mail written to the outbox"),
+        "the outbox default says where mail went:\n{logs}"
+    );
     for secret in [
         password,
         "wrong-password-99",
@@ -186,6 +231,12 @@ async fn logs_never_contain_secrets_or_personal_data() {
         "refused.person@example.com",
         "8675309",
         "privatefirst",
+        "invitee.private@example.com",
+        new_password,
+        &verify,
+        &invitation,
+        &reset,
+        "token=",
     ] {
         assert!(
             !logs.contains(&secret.to_lowercase()),
@@ -208,4 +259,64 @@ async fn send(
         .expect("request");
     let status = resp.status();
     (status, resp.json().await.unwrap_or_default())
+}
+
+/// Waits until `count` mails in `outbox` hold a link with `marker` (e.g. `/verify-email?token=`)
+/// and returns the token of the newest. Bodies are quoted-printable or base64 in the `.eml`.
+async fn mailed_token(outbox: &std::path::Path, marker: &str, count: usize) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut found: Vec<(std::time::SystemTime, String)> = Vec::new();
+        for entry in std::fs::read_dir(outbox).into_iter().flatten().flatten() {
+            let raw = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let text = decoded(&raw);
+            if let Some(at) = text.find(marker) {
+                let token: String = text[at + marker.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                    .collect();
+                let when = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH);
+                found.push((when, token));
+            }
+        }
+        if found.len() >= count {
+            found.sort();
+            return found.pop().expect("a token").1;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no mail with {marker} in {}",
+            outbox.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The raw mail with quoted-printable undone, followed by every base64 block decoded.
+fn decoded(raw: &str) -> String {
+    use base64::Engine;
+    let mut out = raw
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let mut block = String::new();
+    for line in raw.lines().chain(std::iter::once("")) {
+        let line = line.trim_end();
+        if line.len() >= 16
+            && line
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '=')
+        {
+            block.push_str(line);
+        } else if !block.is_empty() {
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(&block) {
+                out.push_str(&String::from_utf8_lossy(&bytes));
+            }
+            block.clear();
+        }
+    }
+    out
 }

@@ -16,6 +16,7 @@ mod inbound;
 mod keys;
 mod links;
 mod logs;
+mod mail;
 mod metrics;
 mod migrations;
 mod openapi;

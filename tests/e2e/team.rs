@@ -1,11 +1,13 @@
-//! The team: owners add members by email (invitations for unknown emails, accepted at sign-up),
-//! change roles and remove members; members do everything but manage members; a user in several
-//! workspaces switches between them.
+//! The team: owners invite people by email (an invitation mail whose link alone joins, whether or
+//! not the address has an account), change roles and remove members; members do everything but
+//! manage members; a user in several workspaces switches between them. tests/e2e/mail.rs reads
+//! the invitation mails over real SMTP; here the link is read from the queued mail.
 
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::TestApp;
+use crate::mail::queued_token;
 
 #[tokio::test]
 async fn owners_manage_members_and_members_switch_workspaces() {
@@ -21,12 +23,23 @@ async fn owners_manage_members_and_members_switch_workspaces() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{added}");
-    assert_eq!(added["kind"], "member");
-    let mate_id = added["userId"].as_str().expect("userId").to_owned();
+    assert_eq!(added["kind"], "invitation");
     let (status, again) = owner
         .post("/v1/members", json!({"email": "mate@team.example"}))
         .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert_eq!(status, StatusCode::CONFLICT, "already invited: {again}");
+    let token = queued_token(&app, "mate@team.example", "/invitations/accept").await;
+    let (status, joined) = mate
+        .post("/v1/invitations/accept", json!({"token": token}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{joined}");
+    assert_eq!(joined["role"], "member");
+    let (_, me) = mate.get("/v1/me").await;
+    let mate_id = me["userId"].as_str().expect("userId").to_owned();
+    let (status, again) = owner
+        .post("/v1/members", json!({"email": "mate@team.example"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "already a member: {again}");
 
     // The mate sees both workspaces and switches to the owner's.
     let (_, list) = mate.get("/v1/workspaces").await;
@@ -102,14 +115,15 @@ async fn owners_manage_members_and_members_switch_workspaces() {
         vec![
             "member.remove",
             "member.role",
-            "member.add",
+            "member.join",
+            "member.invite",
             "domain.create"
         ]
     );
 }
 
 #[tokio::test]
-async fn an_invitation_is_accepted_at_sign_up() {
+async fn an_invitation_joins_with_its_link_not_at_sign_up() {
     let app = TestApp::spawn().await;
     let owner = app.signup("boss@invite.example").await;
     let (status, inv) = owner
@@ -124,6 +138,13 @@ async fn an_invitation_is_accepted_at_sign_up() {
     assert_eq!(team["invitations"][0]["email"], "newbie@invite.example");
 
     let newbie = app.signup("newbie@invite.example").await;
+    let (_, list) = newbie.get("/v1/workspaces").await;
+    assert_eq!(list["items"].as_array().expect("items").len(), 1, "{list}");
+    let token = queued_token(&app, "newbie@invite.example", "/invitations/accept").await;
+    let (status, _) = newbie
+        .post("/v1/invitations/accept", json!({"token": token}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
     let (_, list) = newbie.get("/v1/workspaces").await;
     let roles: Vec<(&str, bool)> = list["items"]
         .as_array()

@@ -9,6 +9,7 @@ pub mod health;
 pub mod inbound;
 pub mod ingest;
 pub mod login_throttle;
+pub mod mail;
 pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;

@@ -82,12 +82,20 @@ fn matches(pattern: &str, path: &str) -> bool {
     }
 }
 
-/// The methods the API answers on a path, upper case, in table order.
+/// The methods the API answers on a path, upper case, in table order. When patterns of different
+/// specificity match (`/v1/invitations/accept` and `/v1/invitations/{id}`), only the ones with
+/// the most literal segments count.
 pub fn allowed_methods(path: &str) -> Vec<String> {
+    let literal = |p: &str| p.split('/').filter(|s| !s.starts_with('{')).count();
+    let matching: Vec<(&str, &str)> = all()
+        .into_iter()
+        .filter(|(_, pattern)| matches(pattern, path))
+        .collect();
+    let best = matching.iter().map(|(_, p)| literal(p)).max().unwrap_or(0);
     let mut out: Vec<String> = Vec::new();
-    for (method, pattern) in all() {
+    for (method, pattern) in matching {
         let m = method.to_ascii_uppercase();
-        if matches(pattern, path) && !out.contains(&m) {
+        if literal(pattern) == best && !out.contains(&m) {
             out.push(m);
         }
     }
@@ -128,6 +136,8 @@ mod tests {
             ["GET", "PATCH", "DELETE"]
         );
         assert_eq!(allowed_methods("/__cc/collect"), ["POST", "OPTIONS"]);
+        assert_eq!(allowed_methods("/v1/invitations/accept"), ["POST"]);
+        assert_eq!(allowed_methods("/v1/invitations/x"), ["DELETE"]);
         assert!(allowed_methods("/v1/nothing").is_empty());
     }
 }

@@ -30,6 +30,8 @@ pub struct AppState {
     pub token_limiter: std::sync::Arc<crate::ratelimit::RateLimiter<postback_domain::ids::TokenId>>,
     /// Failed log-ins (see `login_throttle`).
     pub login_throttle: std::sync::Arc<crate::login_throttle::LoginThrottle>,
+    /// Throttles of password-reset and verification mails asked for.
+    pub mail_throttle: crate::mail::SharedThrottle,
     /// Countries of visitors' addresses, when a GeoIP file is configured.
     pub geoip: Option<std::sync::Arc<postback_domain::geoip::GeoIp>>,
     /// The delivery worker, for a graceful shutdown.
@@ -53,6 +55,7 @@ impl AppState {
         delivery: DeliveryConfig,
     ) -> Self {
         let base_url = base_url.trim_end_matches('/').to_owned();
+        postback_domain::mail::notify::install_base_url(&base_url);
         let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
         let (direct, worker) = worker::start(
             pool.clone(),
@@ -76,6 +79,7 @@ impl AppState {
             )),
             geoip: None,
             login_throttle: std::sync::Arc::default(),
+            mail_throttle: Default::default(),
             delivery,
             clicks: crate::clicks::ClickWriter::start(pool.clone(), database_url),
             ingestor: Ingestor::start(

@@ -25,6 +25,7 @@ pub struct User {
     pub password_hash: String,
     pub is_admin: bool,
     pub created_at: DateTime<Utc>,
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
@@ -52,6 +53,9 @@ pub struct NewAccount {
     pub workspace_name: String,
     /// Forces the platform-admin flag (the CLI's `--admin`); the first user of an install gets it anyway.
     pub admin: bool,
+    /// The public base URL for the verification mail's link. None (the CLI's `user create`):
+    /// no mail, the address counts as confirmed.
+    pub verify_with: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -94,7 +98,7 @@ pub fn is_valid_email(s: &str) -> bool {
             .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
 }
 
-fn validate_password(password: &str) -> DomainResult<()> {
+pub fn validate_password(password: &str) -> DomainResult<()> {
     let len = password.chars().count();
     if len < MIN_PASSWORD_LEN {
         return Err(DomainError::invalid(format!(
@@ -139,7 +143,7 @@ pub async fn hash_password(password: String) -> DomainResult<String> {
 /// email costs as much time as a wrong password.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Q0RHHVIdg8dLSi5LJ/LiSbo7wSZ8sdaIP0rLCq+pbD0";
 
-async fn verify_password(password: String, hash: String) -> DomainResult<bool> {
+pub async fn verify_password(password: String, hash: String) -> DomainResult<bool> {
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash)
             .map_err(|e| DomainError::internal(format!("stored hash unreadable: {e}")))?;
@@ -158,6 +162,7 @@ pub async fn sign_up(conn: &mut AsyncPgConnection, input: NewAccount) -> DomainR
     let workspace_name = validate_workspace_name(&input.workspace_name)?;
     let password_hash = hash_password(input.password).await?;
     let force_admin = input.admin;
+    let verify_with = input.verify_with;
 
     conn.transaction::<_, DomainError, _>(|conn| {
         async move {
@@ -185,6 +190,7 @@ pub async fn sign_up(conn: &mut AsyncPgConnection, input: NewAccount) -> DomainR
                     users::email.eq(&email),
                     users::password_hash.eq(&password_hash),
                     users::is_admin.eq(is_admin),
+                    users::email_verified_at.eq(verify_with.is_none().then(Utc::now)),
                 ))
                 .execute(conn)
                 .await?;
@@ -204,8 +210,10 @@ pub async fn sign_up(conn: &mut AsyncPgConnection, input: NewAccount) -> DomainR
                 ))
                 .execute(conn)
                 .await?;
-            // Workspaces that invited this email: joined now.
-            crate::team::accept_invitations(conn, user_id, &email).await?;
+            // Invitations to this address are not joined here: only their mailed link joins.
+            if let Some(base_url) = &verify_with {
+                crate::account_links::send_verification(conn, base_url, user_id, &email).await?;
+            }
             Ok(Account {
                 user_id,
                 workspace_id,
@@ -239,14 +247,37 @@ pub async fn log_in(
     if !verify_password(password.to_owned(), user.password_hash.clone()).await? {
         return Err(wrong());
     }
-    let workspace_id: WorkspaceId = memberships::table
+    let workspace_id: Option<WorkspaceId> = memberships::table
         .filter(memberships::user_id.eq(user.id))
         .order(memberships::created_at.asc())
         .select(memberships::workspace_id)
         .first(conn)
         .await
-        .optional()?
-        .ok_or_else(wrong)?;
+        .optional()?;
+    // Every workspace of the user was deleted: a new empty one of their own.
+    let workspace_id = match workspace_id {
+        Some(id) => id,
+        None => {
+            let id = WorkspaceId::new();
+            diesel::insert_into(workspaces::table)
+                .values((
+                    workspaces::id.eq(id),
+                    workspaces::name.eq("My workspace"),
+                    workspaces::plan.eq(DEFAULT_TIER),
+                ))
+                .execute(conn)
+                .await?;
+            diesel::insert_into(memberships::table)
+                .values((
+                    memberships::workspace_id.eq(id),
+                    memberships::user_id.eq(user.id),
+                    memberships::role.eq("owner"),
+                ))
+                .execute(conn)
+                .await?;
+            id
+        }
+    };
     Ok(Account {
         user_id: user.id,
         workspace_id,
@@ -258,6 +289,22 @@ pub async fn workspace(conn: &mut AsyncPgConnection, id: WorkspaceId) -> DomainR
     workspaces::table
         .find(id)
         .select(Workspace::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or(DomainError::NotFound("workspace"))
+}
+
+/// The workspace a user works in first (the oldest membership), for a session started without
+/// a log-in form (after a password reset).
+pub async fn first_workspace(
+    conn: &mut AsyncPgConnection,
+    user_id: UserId,
+) -> DomainResult<WorkspaceId> {
+    memberships::table
+        .filter(memberships::user_id.eq(user_id))
+        .order(memberships::created_at.asc())
+        .select(memberships::workspace_id)
         .first(conn)
         .await
         .optional()?

@@ -160,6 +160,10 @@ pub async fn change_workspace(
     change: WorkspaceChange,
 ) -> DomainResult<WorkspaceRow> {
     let current = workspace(conn, id).await?;
+    // Being deleted: nothing to change (restoring it would bring back an emptied workspace).
+    if current.status == "deleting" {
+        return Err(DomainError::NotFound("workspace"));
+    }
     if let Some(tier) = &change.plan {
         if !plans::TIERS.contains(&tier.as_str()) {
             return Err(DomainError::invalid(format!(
@@ -216,6 +220,7 @@ pub async fn change_workspace(
                     ))
                     .execute(conn)
                     .await?;
+                crate::mail::notify::suspension(conn, id, suspending, reason.as_deref()).await?;
                 if suspending {
                     diesel::update(
                         deliveries::table

@@ -968,7 +968,9 @@ pub async fn record(conn: &mut AsyncPgConnection, results: &[AttemptResult]) -> 
                 .bind::<Int4, _>(AUTO_PAUSE_AFTER)
                 .execute(conn)
                 .await?;
+                crate::mail::notify::webhook_paused(conn, hook).await?;
             }
+            crate::mail::notify::reconnect_needed(conn, results).await?;
             Ok(())
         }
         .scope_boxed()

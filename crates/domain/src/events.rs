@@ -167,6 +167,7 @@ async fn resolve_keys(
         .inner_join(plans::table.on(plans::tier.eq(workspaces::plan)))
         .filter(inbound_keys::key_hash.eq_any(hashes))
         .filter(inbound_keys::revoked_at.is_null())
+        .filter(workspaces::status.ne("deleting"))
         .select((
             inbound_keys::key_hash,
             inbound_keys::id,

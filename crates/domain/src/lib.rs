@@ -1,6 +1,7 @@
 //! Postback's domain: the schema, its models, and repositories that every query scopes by
 //! workspace. Pure logic and SQL; nothing here knows about HTTP.
 
+pub mod account_links;
 pub mod accounts;
 pub mod admin;
 pub mod attribution;
@@ -20,6 +21,7 @@ pub mod inbound;
 pub mod keys;
 pub mod limits;
 pub mod links;
+pub mod mail;
 pub mod paging;
 pub mod pg;
 pub mod plans;
@@ -33,5 +35,6 @@ pub mod text;
 pub mod tokens;
 pub mod tracking;
 pub mod webhooks;
+pub mod workspace_deletion;
 
 pub use error::{DomainError, DomainResult};

@@ -21,6 +21,8 @@ diesel::table! {
         password_hash -> Text,
         is_admin -> Bool,
         created_at -> Timestamptz,
+        email_verified_at -> Nullable<Timestamptz>,
+        notifications_enabled -> Bool,
     }
 }
 
@@ -277,6 +279,8 @@ diesel::table! {
         role -> Text,
         invited_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
+        token_hash -> Nullable<Bytea>,
+        expires_at -> Timestamptz,
     }
 }
 
@@ -302,9 +306,48 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mail_outbox (id) {
+        id -> Uuid,
+        to_address -> Text,
+        kind -> Text,
+        subject -> Text,
+        text_body -> Text,
+        html_body -> Text,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    account_tokens (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        purpose -> Text,
+        token_hash -> Bytea,
+        new_email -> Nullable<Text>,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    notifications_sent (workspace_id, cause, day) {
+        workspace_id -> Uuid,
+        cause -> Text,
+        day -> Date,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> workspaces (workspace_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(account_tokens -> users (user_id));
 diesel::joinable!(domains -> workspaces (workspace_id));
 diesel::joinable!(inbound_keys -> domains (domain_id));
 diesel::joinable!(workspaces -> plans (plan));
@@ -316,6 +359,9 @@ diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
 diesel::joinable!(link_targets -> links (link_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    mail_outbox,
+    account_tokens,
+    notifications_sent,
     plans,
     users,
     workspaces,

@@ -28,6 +28,8 @@ pub struct SessionContext {
     /// Why the workspace is suspended, when it is.
     pub suspended_reason: Option<String>,
     pub role: String,
+    /// Whether the user confirmed their address (else the dashboard shows a banner).
+    pub email_verified: bool,
 }
 
 impl SessionContext {
@@ -79,6 +81,7 @@ pub async fn lookup(
         Option<String>,
         String,
         DateTime<Utc>,
+        Option<DateTime<Utc>>,
     );
     let row: Option<Row> = sessions::table
         .inner_join(users::table)
@@ -101,6 +104,7 @@ pub async fn lookup(
             workspaces::suspended_reason,
             memberships::role,
             sessions::expires_at,
+            users::email_verified_at,
         ))
         .first(conn)
         .await
@@ -118,6 +122,7 @@ pub async fn lookup(
             suspended_reason,
             role,
             expires_at,
+            verified_at,
         )| {
             (expires_at > Utc::now()).then_some(SessionContext {
                 session_id,
@@ -130,6 +135,7 @@ pub async fn lookup(
                 status,
                 suspended_reason,
                 role,
+                email_verified: verified_at.is_some(),
             })
         },
     ))
@@ -146,4 +152,19 @@ pub async fn delete_by_token(conn: &mut AsyncPgConnection, token: &str) -> Domai
 /// cookie value, so a page on another site, which cannot read the cookie, cannot compute it.
 pub fn csrf_token(cookie_secret: &str) -> String {
     sha256_hex(format!("postback-csrf:{cookie_secret}").as_bytes())[..40].to_owned()
+}
+
+/// Ends every session of a user (after a password reset), or every one but `keep`.
+pub async fn delete_all_of(
+    conn: &mut AsyncPgConnection,
+    user_id: UserId,
+    keep: Option<SessionId>,
+) -> DomainResult<usize> {
+    let mut q = diesel::delete(sessions::table)
+        .filter(sessions::user_id.eq(user_id))
+        .into_boxed();
+    if let Some(keep) = keep {
+        q = q.filter(sessions::id.ne(keep));
+    }
+    Ok(q.execute(conn).await?)
 }

@@ -1,7 +1,8 @@
-//! A workspace's team: owners add people by email (an existing account joins at once; anyone
-//! else gets an invitation, accepted when they sign up with that email), change roles and remove
-//! members. Members can do everything but manage members. A workspace always keeps an owner.
-//! A user in several workspaces switches between them.
+//! A workspace's team: owners invite people by email (every address gets an invitation mail with
+//! a single-use link, valid 7 days, whether it has an account or not; only that link joins),
+//! resend or withdraw invitations, change roles and remove members. Members can do everything
+//! but manage members. A workspace always keeps an owner. A user in several workspaces switches
+//! between them.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -10,10 +11,13 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::account_links::new_token;
 use crate::accounts::normalize_email;
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{SessionId, UserId, WorkspaceId};
+use crate::mail::{self, messages};
 use crate::schema::{audit_log, invitations, memberships, sessions, users, workspaces};
+use crate::secrets::sha256;
 use crate::sessions::SessionContext;
 
 pub const ROLES: [&str; 2] = ["owner", "member"];
@@ -35,17 +39,20 @@ pub struct Invitation {
     pub email: String,
     pub role: String,
     pub created_at: DateTime<Utc>,
+    /// The mailed link stops working then (7 days after it was last sent).
+    pub expires_at: DateTime<Utc>,
 }
 
-/// What adding someone did.
+/// What adding someone did: an invitation was mailed (the same answer whether or not the address
+/// has an account).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum Added {
-    /// An existing account joined the workspace.
-    Member(Member),
-    /// No account has this email yet: it joins when it signs up.
+    /// The invitation mail is on its way; its link joins the workspace.
     Invitation(Invitation),
 }
+
+pub const INVITATION_DAYS: i64 = 7;
 
 fn require_owner(ctx: &SessionContext) -> DomainResult<()> {
     if ctx.is_owner() {
@@ -128,83 +135,206 @@ pub async fn invitations(
         .await?)
 }
 
-/// Adds a person by email with a role (owners only).
+/// Invites a person by email with a role (owners only): an invitation mail with a link that
+/// joins. An address that already has an account gets the same mail and the same answer.
 pub async fn add(
     conn: &mut AsyncPgConnection,
     ctx: &SessionContext,
+    base_url: &str,
     email: &str,
     role: &str,
 ) -> DomainResult<Added> {
     require_owner(ctx)?;
     validate_role(role)?;
     let email = normalize_email("email", email)?;
-    let user: Option<UserId> = users::table
+    let already: i64 = memberships::table
+        .inner_join(users::table)
+        .filter(memberships::workspace_id.eq(ctx.workspace_id))
         .filter(users::email.eq(&email))
-        .select(users::id)
+        .count()
+        .get_result(conn)
+        .await?;
+    if already > 0 {
+        return Err(DomainError::Conflict(format!(
+            "{email} is already a member of this workspace"
+        )));
+    }
+    let (token, hash) = new_token();
+    let inv: Option<Invitation> = diesel::insert_into(invitations::table)
+        .values((
+            invitations::id.eq(uuid::Uuid::new_v4()),
+            invitations::workspace_id.eq(ctx.workspace_id),
+            invitations::email.eq(&email),
+            invitations::role.eq(role),
+            invitations::invited_by.eq(Some(ctx.user_id.0)),
+            invitations::token_hash.eq(Some(hash)),
+            invitations::expires_at.eq(Utc::now() + chrono::Duration::days(INVITATION_DAYS)),
+        ))
+        .on_conflict_do_nothing()
+        .returning(Invitation::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?;
+    let inv = inv.ok_or_else(|| {
+        DomainError::Conflict(format!(
+            "{email} has already been invited; resend the invitation instead"
+        ))
+    })?;
+    mail::queue(
+        conn,
+        &messages::invitation(
+            base_url,
+            &email,
+            &token,
+            &ctx.workspace_name,
+            &ctx.email,
+            role,
+        )?,
+    )
+    .await?;
+    audit(
+        conn,
+        ctx,
+        "member.invite",
+        &email,
+        json!(null),
+        json!({ "role": role }),
+    )
+    .await?;
+    Ok(Added::Invitation(inv))
+}
+
+/// Mails an invitation again with a new link (the old one stops working) valid 7 more days.
+pub async fn resend_invitation(
+    conn: &mut AsyncPgConnection,
+    ctx: &SessionContext,
+    base_url: &str,
+    id: uuid::Uuid,
+) -> DomainResult<Invitation> {
+    require_owner(ctx)?;
+    let (token, hash) = new_token();
+    let inv: Invitation = diesel::update(
+        invitations::table
+            .filter(invitations::workspace_id.eq(ctx.workspace_id))
+            .filter(invitations::id.eq(id)),
+    )
+    .set((
+        invitations::token_hash.eq(Some(hash)),
+        invitations::expires_at.eq(Utc::now() + chrono::Duration::days(INVITATION_DAYS)),
+    ))
+    .returning(Invitation::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?
+    .ok_or(DomainError::NotFound("invitation"))?;
+    mail::queue(
+        conn,
+        &messages::invitation(
+            base_url,
+            &inv.email,
+            &token,
+            &ctx.workspace_name,
+            &ctx.email,
+            &inv.role,
+        )?,
+    )
+    .await?;
+    audit(
+        conn,
+        ctx,
+        "member.reinvite",
+        &inv.email,
+        json!(null),
+        json!({ "role": inv.role }),
+    )
+    .await?;
+    Ok(inv)
+}
+
+/// What an invitation link offers, for the page that accepts it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InvitationOffer {
+    pub workspace_id: WorkspaceId,
+    pub workspace_name: String,
+    pub email: String,
+    pub role: String,
+}
+
+fn invalid_invitation() -> DomainError {
+    DomainError::invalid("token is not a valid invitation: it was used, withdrawn or has expired")
+}
+
+/// The invitation a link's token stands for, while it is valid.
+pub async fn offer(conn: &mut AsyncPgConnection, token: &str) -> DomainResult<InvitationOffer> {
+    let token = token.trim();
+    if token.is_empty() || token.len() > 128 {
+        return Err(invalid_invitation());
+    }
+    let row: Option<(WorkspaceId, String, String, String)> = invitations::table
+        .inner_join(workspaces::table.on(workspaces::id.eq(invitations::workspace_id)))
+        .filter(invitations::token_hash.eq(sha256(token.as_bytes())))
+        .filter(invitations::expires_at.gt(Utc::now()))
+        .filter(workspaces::status.ne("deleting"))
+        .select((
+            workspaces::id,
+            workspaces::name,
+            invitations::email,
+            invitations::role,
+        ))
         .first(conn)
         .await
         .optional()?;
-    match user {
-        Some(user_id) => {
-            let n = diesel::insert_into(memberships::table)
-                .values((
-                    memberships::workspace_id.eq(ctx.workspace_id),
-                    memberships::user_id.eq(user_id),
-                    memberships::role.eq(role),
-                ))
-                .on_conflict_do_nothing()
-                .execute(conn)
-                .await?;
-            if n == 0 {
-                return Err(DomainError::Conflict(format!(
-                    "{email} is already a member of this workspace"
-                )));
-            }
-            audit(
-                conn,
-                ctx,
-                "member.add",
-                &email,
-                json!(null),
-                json!({ "role": role }),
-            )
-            .await?;
-            let member = members(conn, ctx.workspace_id)
-                .await?
-                .into_iter()
-                .find(|m| m.user_id == user_id)
-                .ok_or(DomainError::NotFound("member"))?;
-            Ok(Added::Member(member))
-        }
-        None => {
-            let inv: Option<Invitation> = diesel::insert_into(invitations::table)
-                .values((
-                    invitations::id.eq(uuid::Uuid::new_v4()),
-                    invitations::workspace_id.eq(ctx.workspace_id),
-                    invitations::email.eq(&email),
-                    invitations::role.eq(role),
-                    invitations::invited_by.eq(Some(ctx.user_id.0)),
-                ))
-                .on_conflict_do_nothing()
-                .returning(Invitation::as_returning())
-                .get_result(conn)
-                .await
-                .optional()?;
-            let inv = inv.ok_or_else(|| {
-                DomainError::Conflict(format!("{email} has already been invited"))
-            })?;
-            audit(
-                conn,
-                ctx,
-                "member.invite",
-                &email,
-                json!(null),
-                json!({ "role": role }),
-            )
-            .await?;
-            Ok(Added::Invitation(inv))
-        }
-    }
+    let (workspace_id, workspace_name, email, role) = row.ok_or_else(invalid_invitation)?;
+    Ok(InvitationOffer {
+        workspace_id,
+        workspace_name,
+        email,
+        role,
+    })
+}
+
+/// Joins the workspace of an invitation link as the signed-in user (the link is used up).
+pub async fn accept(
+    conn: &mut AsyncPgConnection,
+    user_id: UserId,
+    user_email: &str,
+    token: &str,
+) -> DomainResult<InvitationOffer> {
+    let offer = offer(conn, token).await?;
+    let used: Option<(uuid::Uuid, String)> = diesel::delete(
+        invitations::table
+            .filter(invitations::token_hash.eq(sha256(token.trim().as_bytes())))
+            .filter(invitations::expires_at.gt(Utc::now())),
+    )
+    .returning((invitations::workspace_id, invitations::role))
+    .get_result(conn)
+    .await
+    .optional()?;
+    let (workspace_id, role) = used.ok_or_else(invalid_invitation)?;
+    diesel::insert_into(memberships::table)
+        .values((
+            memberships::workspace_id.eq(workspace_id),
+            memberships::user_id.eq(user_id),
+            memberships::role.eq(&role),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    diesel::insert_into(audit_log::table)
+        .values((
+            audit_log::id.eq(uuid::Uuid::now_v7()),
+            audit_log::workspace_id.eq(Some(workspace_id)),
+            audit_log::actor_id.eq(Some(user_id.0)),
+            audit_log::actor_email.eq(user_email),
+            audit_log::action.eq("member.join"),
+            audit_log::target.eq(&offer.email),
+            audit_log::before.eq(None::<serde_json::Value>),
+            audit_log::after.eq(Some(json!({ "role": role }))),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(offer)
 }
 
 /// The workspace's owners, their membership rows locked until the transaction ends, so two
@@ -376,31 +506,6 @@ pub async fn cancel_invitation(
         json!(null),
     )
     .await
-}
-
-/// Turns the invitations for this email into memberships (at sign-up).
-pub async fn accept_invitations(
-    conn: &mut AsyncPgConnection,
-    user_id: UserId,
-    email: &str,
-) -> DomainResult<usize> {
-    let accepted: Vec<(uuid::Uuid, String)> =
-        diesel::delete(invitations::table.filter(invitations::email.eq(email)))
-            .returning((invitations::workspace_id, invitations::role))
-            .get_results(conn)
-            .await?;
-    for (workspace_id, role) in &accepted {
-        diesel::insert_into(memberships::table)
-            .values((
-                memberships::workspace_id.eq(*workspace_id),
-                memberships::user_id.eq(user_id),
-                memberships::role.eq(role),
-            ))
-            .on_conflict_do_nothing()
-            .execute(conn)
-            .await?;
-    }
-    Ok(accepted.len())
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

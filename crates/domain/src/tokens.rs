@@ -217,6 +217,7 @@ pub async fn authenticate(
             status,
             suspended_reason,
             role,
+            email_verified: true,
         },
     )))
 }

@@ -96,6 +96,8 @@ struct IndexPage {
     rows: Vec<Row>,
     next_link: Option<String>,
     audit: Vec<AuditRow>,
+    /// Mails that keep failing: (to, subject, attempts, status, last error, queued).
+    failing_mail: Vec<(String, String, i32, String, String, String)>,
 }
 
 #[derive(Deserialize)]
@@ -126,6 +128,24 @@ pub async fn index(
     let audit = admin::audit(&mut conn, None, PageRequest::first(50))
         .await?
         .items;
+    let failing_mail = postback_domain::mail::failing(&mut conn, 50)
+        .await?
+        .into_iter()
+        .map(|m| {
+            (
+                m.to_address,
+                m.subject,
+                m.attempts,
+                if m.status == "failed" {
+                    "Given up".to_owned()
+                } else {
+                    "Retrying".to_owned()
+                },
+                m.last_error.unwrap_or_default(),
+                crate::format::relative(m.created_at),
+            )
+        })
+        .collect();
     let chrome = Chrome::new(&req, &user, "admin");
     let had_flash = chrome.flash.is_some();
     page(
@@ -135,6 +155,7 @@ pub async fn index(
             rows: listed.items.into_iter().map(Row::from).collect(),
             next_link,
             audit: audit_rows(audit),
+            failing_mail,
         },
         had_flash,
     )

@@ -17,6 +17,7 @@ use crate::session::{pre_session_csrf, redirect, verify_csrf, CurrentUser, PRE_S
 #[template(path = "auth/signup.html")]
 struct SignupPage {
     csrf: String,
+    next: String,
     error: Option<String>,
     email: String,
     workspace_name: String,
@@ -26,6 +27,9 @@ struct SignupPage {
 #[template(path = "auth/login.html")]
 struct LoginPage {
     csrf: String,
+    next: String,
+    /// What happened before landing here (account or workspace deleted).
+    flash: Option<crate::session::Flash>,
     error: Option<String>,
     email: String,
 }
@@ -40,10 +44,21 @@ fn with_csrf_cookie(
     resp
 }
 
-pub async fn signup_form(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpResponse> {
+#[derive(Deserialize)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn signup_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<NextQuery>,
+) -> WebResult<HttpResponse> {
     let (csrf, cookie) = pre_session_csrf(&req, state.secure_cookies);
     let tpl = SignupPage {
         csrf,
+        next: query.into_inner().next,
         error: None,
         email: String::new(),
         workspace_name: String::new(),
@@ -61,6 +76,8 @@ pub struct SignupForm {
     password: String,
     #[serde(default)]
     workspace_name: String,
+    #[serde(default)]
+    next: String,
 }
 
 /// Starts a fresh session for the account (rotating any old one) and goes to the dashboard.
@@ -68,6 +85,7 @@ async fn start_session(
     req: &HttpRequest,
     state: &AppState,
     account: accounts::Account,
+    next: &str,
 ) -> WebResult<HttpResponse> {
     let mut conn = state.conn().await?;
     if let Some(old) = req.cookie(COOKIE_NAME) {
@@ -75,7 +93,7 @@ async fn start_session(
     }
     let token = sessions::create(&mut conn, account.user_id, account.workspace_id).await?;
     Ok(HttpResponse::SeeOther()
-        .insert_header(("Location", "/domains"))
+        .insert_header(("Location", destination(next)))
         .cookie(session_cookie(&token, state.secure_cookies))
         .cookie(removal_cookie(PRE_SESSION_COOKIE, state.secure_cookies))
         .finish())
@@ -91,6 +109,7 @@ pub async fn signup(
     if let Some(wait) = postback_api::auth::signup_blocked(&req, &state) {
         let tpl = SignupPage {
             csrf: form.csrf_token,
+            next: form.next,
             error: Some(postback_api::auth::signup_blocked_message(wait)),
             email: form.email,
             workspace_name: form.workspace_name,
@@ -105,14 +124,16 @@ pub async fn signup(
             password: form.password,
             workspace_name: form.workspace_name.clone(),
             admin: false,
+            verify_with: Some(state.base_url.clone()),
         },
     )
     .await;
     match result {
-        Ok(account) => start_session(&req, &state, account).await,
+        Ok(account) => start_session(&req, &state, account, &form.next).await,
         Err(DomainError::Invalid(m) | DomainError::Conflict(m)) => {
             let tpl = SignupPage {
                 csrf: form.csrf_token,
+                next: form.next,
                 error: Some(humanize(&m)),
                 email: form.email,
                 workspace_name: form.workspace_name,
@@ -135,6 +156,30 @@ fn too_many(mut resp: HttpResponse, wait: u64) -> WebResult<HttpResponse> {
     Ok(resp)
 }
 
+/// A message with its first letter capitalised.
+pub fn capitalize(m: &str) -> String {
+    let mut chars = m.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().collect::<String>() + chars.as_str(),
+        None => m.to_owned(),
+    }
+}
+
+/// Where to go after log-in or sign-up: a local path given as `next`, else the dashboard.
+pub(crate) fn destination(next: &str) -> String {
+    // Only a path on this site: not `//host` (nor what a browser reads as it: a backslash, or
+    // a tab or newline it drops).
+    if next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control)
+    {
+        next.to_owned()
+    } else {
+        "/domains".to_owned()
+    }
+}
+
 /// Field names in domain messages are the API's; the form labels them differently.
 fn humanize(message: &str) -> String {
     let m = message.replacen("workspaceName", "Workspace name", 1);
@@ -145,14 +190,22 @@ fn humanize(message: &str) -> String {
     }
 }
 
-pub async fn login_form(req: HttpRequest, state: web::Data<AppState>) -> WebResult<HttpResponse> {
+pub async fn login_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<NextQuery>,
+) -> WebResult<HttpResponse> {
     let (csrf, cookie) = pre_session_csrf(&req, state.secure_cookies);
+    let flash = crate::session::take_flash(&req);
+    let had_flash = flash.is_some();
     let tpl = LoginPage {
         csrf,
+        flash,
+        next: query.into_inner().next,
         error: None,
         email: String::new(),
     };
-    Ok(with_csrf_cookie(page(&tpl, false)?, cookie))
+    Ok(with_csrf_cookie(page(&tpl, had_flash)?, cookie))
 }
 
 #[derive(Deserialize)]
@@ -163,6 +216,8 @@ pub struct LoginForm {
     email: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    next: String,
 }
 
 pub async fn login(
@@ -174,7 +229,9 @@ pub async fn login(
     let refused =
         |message: String, status: actix_web::http::StatusCode| -> WebResult<HttpResponse> {
             let tpl = LoginPage {
+                flash: None,
                 csrf: form.csrf_token.clone(),
+                next: form.next.clone(),
                 error: Some(message),
                 email: form.email.clone(),
             };
@@ -193,7 +250,7 @@ pub async fn login(
     match accounts::log_in(&mut conn, &form.email, &form.password).await {
         Ok(account) => {
             postback_api::auth::login_succeeded(&req, &state, &form.email);
-            start_session(&req, &state, account).await
+            start_session(&req, &state, account, &form.next).await
         }
         Err(DomainError::Unauthorized(m)) => {
             postback_api::auth::login_failed(&req, &state, &form.email);
@@ -229,5 +286,27 @@ pub async fn home(user: Result<CurrentUser, WebError>) -> HttpResponse {
     match user {
         Ok(_) => redirect("/domains"),
         Err(_) => redirect("/login"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::destination;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(
+            destination("/invitations/accept?token=abc"),
+            "/invitations/accept?token=abc"
+        );
+        for away in [
+            "//evil.example/",
+            "/\\evil.example",
+            "https://evil.example/",
+            "/\t/evil.example",
+            "",
+        ] {
+            assert_eq!(destination(away), "/domains", "{away:?}");
+        }
     }
 }

@@ -11,6 +11,8 @@ pub struct Chrome {
     pub workspace_name: String,
     pub suspended: bool,
     pub suspended_reason: String,
+    /// The address is not confirmed yet: a banner with "resend".
+    pub unverified: bool,
     /// Platform admins see the Admin link.
     pub admin: bool,
     pub csrf: String,
@@ -25,6 +27,7 @@ impl Chrome {
             workspace_name: user.ctx.workspace_name.clone(),
             suspended: user.ctx.is_suspended(),
             suspended_reason: user.ctx.suspended_reason.clone().unwrap_or_default(),
+            unverified: !user.ctx.email_verified,
             admin: user.ctx.is_admin,
             csrf: user.csrf.clone(),
             flash: take_flash(req),

@@ -1,6 +1,7 @@
 //! The dashboard: server-rendered pages for marketers, with server-side sessions, CSRF tokens on
 //! every form and flash messages. Uses the same domain code as the `/v1` API.
 
+mod account;
 mod admin;
 mod assets;
 mod auth;
@@ -50,6 +51,21 @@ page_table!(ROUTES, mount, [
     get "/login" => auth::login_form,
     post "/login" => auth::login,
     post "/logout" => auth::logout,
+    get "/forgot-password" => account::forgot_form,
+    post "/forgot-password" => account::forgot,
+    get "/reset-password" => account::reset_form,
+    post "/reset-password" => account::reset,
+    get "/verify-email" => account::verify,
+    post "/verify-email/resend" => account::resend_verification,
+    get "/invitations/accept" => account::invitation,
+    post "/invitations/accept" => account::accept_invitation,
+    get "/settings/account" => account::settings,
+    post "/settings/account/password" => account::change_password,
+    post "/settings/account/email" => account::change_email,
+    post "/settings/account/sessions" => account::sign_out_others,
+    post "/settings/account/notifications" => account::set_notifications,
+    post "/settings/account/delete" => account::delete_account,
+    post "/settings/workspace/delete" => account::delete_workspace,
     get "/domains" => domains::list,
     post "/domains" => domains::add,
     get "/domains/{id}" => domains::show,
@@ -92,6 +108,7 @@ page_table!(ROUTES, mount, [
     get "/settings/members/{id}/remove" => settings::confirm_remove,
     post "/settings/members/{id}/remove" => settings::remove_member,
     post "/settings/invitations/{id}/cancel" => settings::cancel_invitation,
+    post "/settings/invitations/{id}/resend" => settings::resend_invitation,
     post "/settings/workspaces/{id}/switch" => settings::switch_workspace,
     get "/settings/tokens/{id}/revoke" => settings::confirm_revoke,
     post "/settings/tokens/{id}/revoke" => settings::revoke,

@@ -288,11 +288,17 @@ pub async fn add_member(
 ) -> WebResult<HttpResponse> {
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
-    let added = team::add(&mut conn, &user.ctx, &form.email, &form.role).await;
+    let added = team::add(
+        &mut conn,
+        &user.ctx,
+        &state.base_url,
+        &form.email,
+        &form.role,
+    )
+    .await;
     outcome(&state, added, |a| match a {
-        team::Added::Member(m) => format!("{} joined as {}.", m.email, m.role),
         team::Added::Invitation(i) => format!(
-            "Invited {}: they join as {} when they sign up with that email.",
+            "Invited {}: they join as {} with the link in the invitation mail (valid 7 days).",
             i.email, i.role
         ),
     })
@@ -379,6 +385,25 @@ pub async fn cancel_invitation(
     let mut conn = state.conn().await?;
     let cancelled = team::cancel_invitation(&mut conn, &user.ctx, path.into_inner()).await;
     outcome(&state, cancelled, |_| "Invitation withdrawn.".to_owned())
+}
+
+pub async fn resend_invitation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<uuid::Uuid>,
+    form: web::Form<CsrfOnly>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let mut conn = state.conn().await?;
+    let resent =
+        team::resend_invitation(&mut conn, &user.ctx, &state.base_url, path.into_inner()).await;
+    outcome(&state, resent, |i| {
+        format!(
+            "Invitation sent again to {}, with a new link valid 7 days.",
+            i.email
+        )
+    })
 }
 
 pub async fn switch_workspace(

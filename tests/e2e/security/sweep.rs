@@ -82,11 +82,17 @@ async fn victim(app: &TestApp, fake: &Receiver) -> Victim {
         .post("/v1/tokens", json!({"name": "Victim script"}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{token}");
-    app.signup("carol@victim.test").await;
-    let (status, member) = user
+    let carol = app.signup("carol@victim.test").await;
+    let (status, invited) = user
         .post("/v1/members", json!({"email": "carol@victim.test"}))
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{member}");
+    assert_eq!(status, StatusCode::CREATED, "{invited}");
+    let invite = crate::mail::queued_token(app, "carol@victim.test", "/invitations/accept").await;
+    let (status, joined) = carol
+        .post("/v1/invitations/accept", json!({"token": invite}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{joined}");
+    let (_, member) = carol.get("/v1/me").await;
     let (status, invitation) = user
         .post("/v1/members", json!({"email": "invitee@victim.test"}))
         .await;
@@ -274,6 +280,14 @@ fn api_probes(method: &str, pattern: &str, v: &Victim, auth: Auth<'_>) -> Option
         ("delete", "/v1/invitations/{id}") => {
             one(format!("/v1/invitations/{}", v.invitation), None)
         }
+        ("post", "/v1/invitations/{id}/resend") => {
+            one(format!("/v1/invitations/{}/resend", v.invitation), None)
+        }
+        // The name is right: only membership keeps the attacker out.
+        ("post", "/v1/workspaces/{id}/delete") => one(
+            format!("/v1/workspaces/{}/delete", v.workspace),
+            Some(json!({"name": "Test Co"})),
+        ),
         ("post", "/v1/workspaces/{id}/switch") => Some(vec![Probe {
             path: format!("/v1/workspaces/{}/switch", v.workspace),
             body: None,
@@ -601,6 +615,10 @@ fn web_probes(method: &str, pattern: &str, v: &Victim) -> Option<Vec<PageProbe>>
         }
         ("post", "/settings/invitations/{id}/cancel") => one(
             format!("/settings/invitations/{}/cancel", v.invitation),
+            Vec::new(),
+        ),
+        ("post", "/settings/invitations/{id}/resend") => one(
+            format!("/settings/invitations/{}/resend", v.invitation),
             Vec::new(),
         ),
         // Membership-scoped: the attacker is not a member of the victim's workspace.

@@ -26,6 +26,8 @@ pub struct SessionStarted {
 pub struct Me {
     user_id: UserId,
     email: String,
+    /// Whether the address was confirmed with the mailed link.
+    email_verified: bool,
     is_admin: bool,
     /// `owner` or `member`.
     role: String,
@@ -60,7 +62,7 @@ pub struct SignupBody {
     workspace_name: String,
 }
 
-#[utoipa::path(operation_id = "authSignup", post, path = "/v1/auth/signup", tag = "auth", request_body = SignupBody, responses((status = 201, description = "Account and workspace created; the session cookie is set", body = SessionStarted), (status = 409, description = "An account with this email exists", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "authSignup", post, path = "/v1/auth/signup", tag = "auth", request_body = SignupBody, responses((status = 201, description = "Account and workspace created; the session cookie is set and a verification mail is on its way (joining another workspace takes an invitation's link)", body = SessionStarted), (status = 409, description = "An account with this email exists", body = crate::openapi::ErrorBody)))]
 pub async fn signup(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -82,6 +84,7 @@ pub async fn signup(
             password: body.password,
             workspace_name: body.workspace_name,
             admin: false,
+            verify_with: Some(state.base_url.clone()),
         },
     )
     .await?;
@@ -160,6 +163,7 @@ pub async fn me(state: web::Data<AppState>, user: Authenticated) -> ApiResult<Ht
     Ok(HttpResponse::Ok().json(Me {
         user_id: ctx.user_id,
         email: ctx.email,
+        email_verified: ctx.email_verified,
         is_admin: ctx.is_admin,
         role: ctx.role,
         workspace: MeWorkspace {

@@ -1,12 +1,15 @@
 //! The `/v1` management API: JSON in camelCase, `{"error"}` on failure, newest-first cursor lists.
 
+pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod connections;
 pub mod domains;
 pub mod events;
+pub mod invitations;
 pub mod keys;
 pub mod links;
+pub mod mail;
 pub mod team;
 pub mod tokens;
 pub mod webhooks;
@@ -16,6 +19,19 @@ crate::route_table!(ROUTES, configure, "/v1", [
     post "/auth/login" => auth::login,
     post "/auth/logout" => auth::logout,
     get "/me" => auth::me,
+    post "/auth/verify" => account::verify,
+    post "/auth/verify/resend" => account::resend,
+    post "/auth/password/forgot" => account::forgot,
+    post "/auth/password/reset" => account::reset,
+    post "/auth/password" => account::change_password,
+    post "/auth/email" => account::change_email,
+    delete "/auth/sessions/others" => account::sign_out_others,
+    post "/me/delete" => account::delete_account,
+    put "/me/notifications" => account::set_notifications,
+    post "/invitations/accept" => invitations::accept,
+    post "/invitations/{id}/resend" => invitations::resend,
+    post "/workspaces/{id}/delete" => team::delete_workspace,
+    get "/admin/mail" => mail::failing,
     get "/admin/workspaces" => admin::workspaces,
     get "/admin/workspaces/{id}" => admin::workspace,
     patch "/admin/workspaces/{id}" => admin::change_workspace,

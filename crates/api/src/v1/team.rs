@@ -49,14 +49,14 @@ fn member_role() -> String {
     "member".into()
 }
 
-#[utoipa::path(operation_id = "teamAdd", post, path = "/v1/members", tag = "team", request_body = AddBody, responses((status = 201, description = "An existing account joined, or an invitation waits for sign-up", body = Added), (status = 409, description = "Already a member or invited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "teamAdd", post, path = "/v1/members", tag = "team", request_body = AddBody, responses((status = 201, description = "An invitation mail with a joining link is on its way (the same answer whether or not the address has an account)", body = Added), (status = 409, description = "Already a member or invited", body = crate::openapi::ErrorBody)))]
 pub async fn add(
     state: web::Data<AppState>,
     user: Authenticated,
     body: web::Json<AddBody>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
-    let added = team::add(&mut conn, &user.0, &body.email, &body.role).await?;
+    let added = team::add(&mut conn, &user.0, &state.base_url, &body.email, &body.role).await?;
     Ok(HttpResponse::Created().json(added))
 }
 
@@ -130,4 +130,34 @@ pub async fn switch(
     let mut conn = state.conn().await?;
     team::switch(&mut conn, &user.0, user.0.session_id, path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteWorkspaceBody {
+    /// The workspace's name, typed to confirm.
+    #[schema(min_length = 1, max_length = 100)]
+    name: String,
+}
+
+/// Deletes a workspace (owners only): it disappears at once for every member (who is told by
+/// mail), and its data is removed in the background.
+#[utoipa::path(operation_id = "teamDeleteWorkspace", post, path = "/v1/workspaces/{id}/delete", tag = "team", params(("id" = uuid::Uuid, Path, description = "Workspace id")), request_body = DeleteWorkspaceBody, responses((status = 202, description = "The workspace is gone for its members; its data is being removed"), (status = 400, description = "The name does not match", body = crate::openapi::ErrorBody)))]
+pub async fn delete_workspace(
+    state: web::Data<AppState>,
+    user: Authenticated,
+    path: web::Path<WorkspaceId>,
+    body: web::Json<DeleteWorkspaceBody>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.conn().await?;
+    postback_domain::workspace_deletion::request(
+        &mut conn,
+        &state.base_url,
+        user.0.user_id,
+        &user.0.email,
+        path.into_inner(),
+        &body.name,
+    )
+    .await?;
+    Ok(HttpResponse::Accepted().finish())
 }
