@@ -286,6 +286,10 @@ impl Submitted {
             domain_id: Some(domain_id),
             status: Some(if self.active { "active" } else { "paused" }.into()),
             name: Some(self.name.clone()),
+            // Set in the page's Delivery section (see `flow`).
+            rate_limit: None,
+            max_in_flight: None,
+            headers: None,
         })
     }
 
