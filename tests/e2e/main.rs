@@ -11,6 +11,7 @@ mod embedded;
 mod faults;
 mod helpers;
 mod inbound;
+mod isolation;
 mod keys;
 mod links;
 mod logs;

@@ -656,6 +656,17 @@ struct SlotCounts {
     recent: i64,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     oldest_recent: Option<DateTime<Utc>>,
+    /// Started in the last 100 ms.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    burst: i64,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    oldest_burst: Option<DateTime<Utc>>,
+}
+
+/// A rate limit is spread over the second: at most a tenth of it (at least 1) starts in any
+/// 100 ms, so a receiver never gets the whole second's allowance in one burst.
+pub fn burst_of(rate: i32) -> i64 {
+    (i64::from(rate) + 9) / 10
 }
 
 /// How many deliveries a governed webhook may start now, and otherwise when to look again.
@@ -679,12 +690,17 @@ fn governed_room(
     }
     if let Some(rate) = g.rate_limit {
         let left = i64::from(rate) - counts.recent;
+        let burst_left = burst_of(rate) - counts.burst;
         if left <= 0 {
             recheck = counts
                 .oldest_recent
                 .map(|t| t + chrono::Duration::seconds(1));
+        } else if burst_left <= 0 {
+            recheck = counts
+                .oldest_burst
+                .map(|t| t + chrono::Duration::milliseconds(100));
         }
-        room = room.min(left);
+        room = room.min(left).min(burst_left);
     }
     (room.max(0), recheck)
 }
@@ -745,7 +761,9 @@ async fn claim_governed(
             )
             SELECT count(*) FILTER (WHERE held_until > now()) AS in_flight,
                    count(*) FILTER (WHERE started_at > now() - interval '1 second') AS recent,
-                   min(started_at) FILTER (WHERE started_at > now() - interval '1 second') AS oldest_recent
+                   min(started_at) FILTER (WHERE started_at > now() - interval '1 second') AS oldest_recent,
+                   count(*) FILTER (WHERE started_at > now() - interval '100 milliseconds') AS burst,
+                   min(started_at) FILTER (WHERE started_at > now() - interval '100 milliseconds') AS oldest_burst
             FROM webhook_slots WHERE webhook_id = $1
             "#,
         )
