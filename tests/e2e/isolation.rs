@@ -67,7 +67,8 @@ async fn events(app: &TestApp, key: &str, n: usize, parallel: usize) {
 async fn node(script: &str, env: &[(&str, &str)]) -> (bool, String) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut cmd = tokio::process::Command::new("node");
-    cmd.current_dir(root.join("tests/browser")).args(["-e", script]);
+    cmd.current_dir(root.join("tests/browser"))
+        .args(["-e", script]);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -137,7 +138,11 @@ async fn seed_accepts(r: &Received, header: &str, secret: &str) -> bool {
     let body = String::from_utf8(r.body.clone()).expect("utf-8");
     let (ok, out) = node(
         SEED_003_VERIFY,
-        &[("SECRET", secret), ("BODY", &body), ("SIGNATURE", signature)],
+        &[
+            ("SECRET", secret),
+            ("BODY", &body),
+            ("SIGNATURE", signature),
+        ],
     )
     .await;
     // timingSafeEqual throws on a length mismatch; a wrong signature of the right length is false.
@@ -190,8 +195,14 @@ async fn during_a_rotation_overlap_old_and_new_secrets_both_verify_and_after_it_
     event(&app, &t.key).await;
     let got = receiver.wait_for(2, WAIT).await;
     let r = &got[1];
-    assert!(standard_accepts(r, &new).await, "new secret after the overlap");
-    assert!(!standard_accepts(r, &old).await, "old secret after the overlap");
+    assert!(
+        standard_accepts(r, &new).await,
+        "new secret after the overlap"
+    );
+    assert!(
+        !standard_accepts(r, &old).await,
+        "old secret after the overlap"
+    );
     assert!(seed_accepts(r, "X-Webhook-Signature", &new).await);
     assert!(r.header("X-Webhook-Signature-Previous").is_none());
 
@@ -210,7 +221,10 @@ async fn during_a_rotation_overlap_old_and_new_secrets_both_verify_and_after_it_
         .expect("default overlap");
     let until = chrono::DateTime::parse_from_rfc3339(until).expect("time");
     let hours = (until.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes();
-    assert!((23 * 60..=24 * 60).contains(&hours), "default 24 h, got {hours} min");
+    assert!(
+        (23 * 60..=24 * 60).contains(&hours),
+        "default 24 h, got {hours} min"
+    );
     let (status, ended) = t
         .user
         .delete(&format!("/v1/integrations/webhooks/{id}/secret/previous"))
@@ -253,16 +267,31 @@ async fn rotation_and_recovery_refuse_bad_input_and_other_tenants() {
     let hook = webhook(&a.user, json!({ "url": "http://127.0.0.1:9/hook" })).await;
     let id = hook["id"].as_str().expect("id");
     for (path, body, field) in [
-        ("secret/rotate", json!({ "overlapSeconds": 604801 }), "overlapSeconds"),
-        ("secret/rotate", json!({ "overlapSeconds": "1h" }), "overlapSeconds"),
+        (
+            "secret/rotate",
+            json!({ "overlapSeconds": 604801 }),
+            "overlapSeconds",
+        ),
+        (
+            "secret/rotate",
+            json!({ "overlapSeconds": "1h" }),
+            "overlapSeconds",
+        ),
         ("secret/rotate", json!({ "overlap": 5 }), "overlap"),
         ("recover", json!({ "since": "yesterday" }), "since"),
-        ("recover", json!({ "since": "2026-12-04T10:00:00Z", "until": "2026-12-04T09:00:00Z" }), "until"),
+        (
+            "recover",
+            json!({ "since": "2026-12-04T10:00:00Z", "until": "2026-12-04T09:00:00Z" }),
+            "until",
+        ),
         ("recover", json!({}), "since"),
     ] {
         let (status, answer) = a
             .user
-            .post(&format!("/v1/integrations/webhooks/{id}/{path}"), body.clone())
+            .post(
+                &format!("/v1/integrations/webhooks/{id}/{path}"),
+                body.clone(),
+            )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {answer}");
         assert!(
@@ -274,9 +303,18 @@ async fn rotation_and_recovery_refuse_bad_input_and_other_tenants() {
         (json!({ "rateLimit": 0 }), "rateLimit"),
         (json!({ "rateLimit": 1.5 }), "rateLimit"),
         (json!({ "maxInFlight": 5000 }), "maxInFlight"),
-        (json!({ "headers": [{ "name": "webhook-signature", "value": "x" }] }), "headers"),
-        (json!({ "headers": [{ "name": "Bad Name", "value": "x" }] }), "headers"),
-        (json!({ "headers": [{ "name": "X-A", "value": "a\r\nX-B: b" }] }), "headers"),
+        (
+            json!({ "headers": [{ "name": "webhook-signature", "value": "x" }] }),
+            "headers",
+        ),
+        (
+            json!({ "headers": [{ "name": "Bad Name", "value": "x" }] }),
+            "headers",
+        ),
+        (
+            json!({ "headers": [{ "name": "X-A", "value": "a\r\nX-B: b" }] }),
+            "headers",
+        ),
         (json!({ "headers": { "X-A": "b" } }), "headers"),
     ] {
         let (status, answer) = a
@@ -296,9 +334,13 @@ async fn rotation_and_recovery_refuse_bad_input_and_other_tenants() {
         (reqwest::Method::POST, "recover"),
         (reqwest::Method::GET, "queue"),
     ] {
-        let body = (method == reqwest::Method::POST)
-            .then(|| json!({ "since": "2026-01-01T00:00:00Z" }));
-        let body = if path == "secret/rotate" { Some(json!({})) } else { body };
+        let body =
+            (method == reqwest::Method::POST).then(|| json!({ "since": "2026-01-01T00:00:00Z" }));
+        let body = if path == "secret/rotate" {
+            Some(json!({}))
+        } else {
+            body
+        };
         let (status, answer) = b
             .user
             .send(
@@ -395,7 +437,10 @@ async fn a_thousand_failed_deliveries_are_recovered_once_each_within_the_rate_li
     assert!(done > 0 && waiting > 0, "{queue}");
     assert_eq!(queue["recovery"]["failed"], 0, "{queue}");
     assert_eq!(done + waiting, (N - 1) as i64, "{queue}");
-    assert!(queue["backlog"].as_i64().expect("backlog") >= waiting, "{queue}");
+    assert!(
+        queue["backlog"].as_i64().expect("backlog") >= waiting,
+        "{queue}"
+    );
 
     let got = receiver.wait_for(N - 1, Duration::from_secs(60)).await;
     let elapsed = begun.elapsed();
@@ -484,11 +529,40 @@ async fn the_breaker_stops_sending_after_timeouts_and_probes_after_a_pause() {
         assert!(Instant::now() < deadline, "breaker never tripped: {h}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert!(tripped["consecutiveTimeouts"].as_i64().expect("n") >= 5, "{tripped}");
+    assert!(
+        tripped["consecutiveTimeouts"].as_i64().expect("n") >= 5,
+        "{tripped}"
+    );
+    let opened = tripped["circuitOpenUntil"]
+        .as_str()
+        .expect("until")
+        .to_owned();
+    // After the 1 s pause: one probe, alone (it hangs too, so it times out after 2 s)…
+    let sent = receiver.received().len();
+    let probe = receiver.wait_for(sent + 1, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(receiver.received().len(), sent + 1, "one probe at a time");
+    assert!(probe.len() == sent + 1);
+    // …whose timeout opens the breaker again, for another pause.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, h) = t.user.get(&format!("/v1/integrations/webhooks/{id}")).await;
+        if h["circuitOpenUntil"]
+            .as_str()
+            .is_some_and(|u| u > opened.as_str())
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the failed probe did not reopen it: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // While open nothing is sent (the retries wait), and nothing failed: they are pending.
     let sent = receiver.received().len();
     receiver.always(Reply::ok());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         app.count(&format!(
             "SELECT count(*) AS n FROM deliveries WHERE webhook_id = '{id}' AND status = 'failed'"
@@ -507,7 +581,10 @@ async fn the_breaker_stops_sending_after_timeouts_and_probes_after_a_pause() {
         if ok == 6 {
             break;
         }
-        assert!(Instant::now() < deadline, "{ok} of 6 delivered after the breaker");
+        assert!(
+            Instant::now() < deadline,
+            "{ok} of 6 delivered after the breaker"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(receiver.received().len() > sent);

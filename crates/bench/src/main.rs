@@ -216,11 +216,9 @@ async fn measure(
     let slow = match args.slow_webhook_ms {
         0 => None,
         ms => {
-            let r = receiver::Receiver::start_slow(
-                receiver::Kind::Webhook,
-                Duration::from_millis(ms),
-            )
-            .await?;
+            let r =
+                receiver::Receiver::start_slow(receiver::Kind::Webhook, Duration::from_millis(ms))
+                    .await?;
             let acct = account::create(&base, &format!("{run_id}-slow"), Some(&r.url), None, false)
                 .await
                 .context("setting up the slow tenant")?;

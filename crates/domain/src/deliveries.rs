@@ -781,7 +781,7 @@ async fn claim_governed(
         if room <= 0 {
             continue;
         }
-        let taken: Vec<ClaimRow> = diesel::sql_query(format!(
+        let taken: Vec<ClaimRow> = diesel::sql_query(
             r#"
             WITH due AS (
                 SELECT id FROM deliveries
@@ -809,8 +809,8 @@ async fn claim_governed(
                    CASE WHEN h.previous_secret_until > now() THEN h.previous_secret END AS previous_secret,
                    h.headers AS webhook_headers
             FROM d JOIN webhooks h ON h.id = d.webhook_id
-            "#
-        ))
+            "#,
+        )
         .bind::<SqlUuid, _>(g.id)
         .bind::<diesel::sql_types::BigInt, _>(room)
         .bind::<Float8, _>(limits.lease_secs)
@@ -1665,4 +1665,96 @@ pub async fn backlog(conn: &mut AsyncPgConnection) -> DomainResult<i64> {
         .count()
         .get_result(conn)
         .await?)
+}
+
+#[cfg(test)]
+mod governed_tests {
+    use super::*;
+
+    fn hook(rate: Option<i32>, cap: Option<i32>, open: Option<DateTime<Utc>>) -> GovernedRow {
+        GovernedRow {
+            id: uuid::Uuid::nil(),
+            rate_limit: rate,
+            max_in_flight: cap,
+            circuit_open_until: open,
+        }
+    }
+
+    fn counts(in_flight: i64, recent: i64, burst: i64, at: DateTime<Utc>) -> SlotCounts {
+        SlotCounts {
+            in_flight,
+            recent,
+            oldest_recent: Some(at),
+            burst,
+            oldest_burst: Some(at),
+        }
+    }
+
+    #[test]
+    fn room_under_limits_caps_and_the_breaker() {
+        let now = Utc::now();
+        let at = now - chrono::Duration::milliseconds(400);
+        // A cap of 5 with 3 in flight leaves 2.
+        assert_eq!(
+            governed_room(&hook(None, Some(5), None), &counts(3, 0, 0, at), 64, now).0,
+            2
+        );
+        // 100/s: at most 10 per 100 ms; with 10 started in the last 100 ms, none until they age.
+        let (room, recheck) = governed_room(
+            &hook(Some(100), None, None),
+            &counts(0, 10, 10, at),
+            64,
+            now,
+        );
+        assert_eq!(room, 0);
+        assert_eq!(recheck, Some(at + chrono::Duration::milliseconds(100)));
+        // A whole second's allowance used: none until the oldest start is a second old.
+        let (room, recheck) = governed_room(
+            &hook(Some(100), None, None),
+            &counts(0, 100, 0, at),
+            64,
+            now,
+        );
+        assert_eq!(room, 0);
+        assert_eq!(recheck, Some(at + chrono::Duration::seconds(1)));
+        // The worker's share bounds it too.
+        assert_eq!(
+            governed_room(&hook(None, Some(500), None), &counts(0, 0, 0, at), 64, now).0,
+            64
+        );
+        // Breaker open: nothing until it ends; then one probe at a time.
+        let until = now + chrono::Duration::seconds(5);
+        assert_eq!(
+            governed_room(
+                &hook(None, None, Some(until)),
+                &counts(0, 0, 0, at),
+                64,
+                now
+            ),
+            (0, Some(until))
+        );
+        let ended = now - chrono::Duration::seconds(1);
+        assert_eq!(
+            governed_room(
+                &hook(None, None, Some(ended)),
+                &counts(0, 0, 0, at),
+                64,
+                now
+            )
+            .0,
+            1
+        );
+        assert_eq!(
+            governed_room(
+                &hook(None, None, Some(ended)),
+                &counts(1, 0, 0, at),
+                64,
+                now
+            )
+            .0,
+            0
+        );
+        assert_eq!(burst_of(1), 1);
+        assert_eq!(burst_of(15), 2);
+    }
 }

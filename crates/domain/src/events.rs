@@ -696,15 +696,18 @@ impl FastPath {
                             .try_get::<_, Option<serde_json::Value>>(9)
                             .map_err(get_err)?
                             .unwrap_or_default(),
-                        previous_secret: match r.try_get::<_, Option<String>>(10).map_err(get_err)? {
+                        previous_secret: match r
+                            .try_get::<_, Option<String>>(10)
+                            .map_err(get_err)?
+                        {
                             Some(sealed) => Some(crate::crypto::open(&sealed)?),
                             None => None,
                         },
-                        headers: std::sync::Arc::new(
-                            crate::webhooks::open_header_pairs(
-                                r.try_get::<_, Option<String>>(11).map_err(get_err)?.as_deref(),
-                            )?,
-                        ),
+                        headers: std::sync::Arc::new(crate::webhooks::open_header_pairs(
+                            r.try_get::<_, Option<String>>(11)
+                                .map_err(get_err)?
+                                .as_deref(),
+                        )?),
                     });
                     parsed.insert(id, rule.clone());
                     rule

@@ -254,7 +254,10 @@ pub fn mask(value: &str) -> String {
     if chars.len() <= 8 {
         "••••".into()
     } else {
-        format!("••••{}", chars[chars.len() - 4..].iter().collect::<String>())
+        format!(
+            "••••{}",
+            chars[chars.len() - 4..].iter().collect::<String>()
+        )
     }
 }
 
@@ -582,10 +585,7 @@ pub async fn create(
     let domain_id = changes.domain_id.flatten();
     let rate_limit = validate_rate_limit(changes.rate_limit.flatten())?;
     let max_in_flight = validate_max_in_flight(changes.max_in_flight.flatten())?;
-    let headers = seal_headers(&validate_headers(
-        changes.headers.unwrap_or_default(),
-        &[],
-    )?)?;
+    let headers = seal_headers(&validate_headers(changes.headers.unwrap_or_default(), &[])?)?;
     conn.transaction::<_, DomainError, _>(|conn| {
         async move {
             // Serialises limit checks per workspace.
@@ -952,7 +952,11 @@ pub async fn recover(
             }
             let queued = q
                 .set((
-                    deliveries::status.eq(if status == "active" { "pending" } else { "held" }),
+                    deliveries::status.eq(if status == "active" {
+                        "pending"
+                    } else {
+                        "held"
+                    }),
                     deliveries::round_attempts.eq(0),
                     deliveries::next_attempt_at.eq(diesel::dsl::now),
                     deliveries::completed_at.eq(None::<DateTime<Utc>>),
@@ -975,14 +979,23 @@ pub async fn recover(
             if queued > 0 && status == "active" {
                 crate::deliveries::wake_workers(conn).await?;
             }
-            Ok(latest_recovery(conn, workspace_id, id)
+            latest_recovery(conn, workspace_id, id)
                 .await?
-                .ok_or(DomainError::NotFound("recovery"))?)
+                .ok_or(DomainError::NotFound("recovery"))
         }
         .scope_boxed()
     })
     .await
 }
+
+/// A recovery as stored: id, since, until, queued, created at.
+type RecoveryRow = (
+    uuid::Uuid,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    i32,
+    DateTime<Utc>,
+);
 
 /// The webhook's latest bulk recovery with its progress, if it had one.
 pub async fn latest_recovery(
@@ -990,21 +1003,20 @@ pub async fn latest_recovery(
     workspace_id: WorkspaceId,
     id: WebhookId,
 ) -> DomainResult<Option<Recovery>> {
-    let row: Option<(uuid::Uuid, DateTime<Utc>, Option<DateTime<Utc>>, i32, DateTime<Utc>)> =
-        webhook_recoveries::table
-            .filter(webhook_recoveries::workspace_id.eq(workspace_id))
-            .filter(webhook_recoveries::webhook_id.eq(id))
-            .order(webhook_recoveries::created_at.desc())
-            .select((
-                webhook_recoveries::id,
-                webhook_recoveries::since,
-                webhook_recoveries::until,
-                webhook_recoveries::queued,
-                webhook_recoveries::created_at,
-            ))
-            .first(conn)
-            .await
-            .optional()?;
+    let row: Option<RecoveryRow> = webhook_recoveries::table
+        .filter(webhook_recoveries::workspace_id.eq(workspace_id))
+        .filter(webhook_recoveries::webhook_id.eq(id))
+        .order(webhook_recoveries::created_at.desc())
+        .select((
+            webhook_recoveries::id,
+            webhook_recoveries::since,
+            webhook_recoveries::until,
+            webhook_recoveries::queued,
+            webhook_recoveries::created_at,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
     let Some((rid, since, until, queued, created_at)) = row else {
         return Ok(None);
     };

@@ -705,7 +705,10 @@ async fn flow_view(
     Ok(FlowView {
         overlap_until: hook.overlap_until().map(absolute),
         rate_limit: hook.rate_limit.map(|n| n.to_string()).unwrap_or_default(),
-        max_in_flight: hook.max_in_flight.map(|n| n.to_string()).unwrap_or_default(),
+        max_in_flight: hook
+            .max_in_flight
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
         headers: header_lines(hook),
         backlog: webhooks::backlog(conn, ws, hook.id).await?,
         breaker_until: hook.circuit_open_until.map(absolute),
@@ -1053,7 +1056,12 @@ pub async fn save_delivery(
         let rate_limit = optional_number("rateLimit", &form.rate_limit)?;
         let max_in_flight = optional_number("maxInFlight", &form.max_in_flight)?;
         let mut headers = Vec::new();
-        for line in form.headers.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        for line in form
+            .headers
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
             let (name, value) = line
                 .split_once(':')
                 .ok_or_else(|| format!("headers: \"{line}\" is not \"Name: value\""))?;
@@ -1133,15 +1141,15 @@ pub async fn recover(
         Err(m) => return flow_refused(&req, &state, &user, id, m, None).await,
     };
     let mut conn = state.conn().await?;
-    let recovery =
-        match webhooks::recover(&mut conn, user.ctx.workspace_id, id, since, until).await {
-            Ok(r) => r,
-            Err(DomainError::Invalid(m)) => {
-                drop(conn);
-                return flow_refused(&req, &state, &user, id, m, None).await;
-            }
-            Err(e) => return Err(e.into()),
-        };
+    let recovery = match webhooks::recover(&mut conn, user.ctx.workspace_id, id, since, until).await
+    {
+        Ok(r) => r,
+        Err(DomainError::Invalid(m)) => {
+            drop(conn);
+            return flow_refused(&req, &state, &user, id, m, None).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
     webhooks::audit(
         &mut conn,
         &user.ctx,

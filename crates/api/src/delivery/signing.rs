@@ -93,7 +93,10 @@ mod tests {
                 standard_signature("old-secret", "msg_1", 1, b"{}")
             )
         );
-        assert_eq!(get("X-Webhook-Signature"), Some(seed_signature("new-secret", b"{}")));
+        assert_eq!(
+            get("X-Webhook-Signature"),
+            Some(seed_signature("new-secret", b"{}"))
+        );
         assert_eq!(
             get(PREVIOUS_SIGNATURE_HEADER),
             Some(seed_signature("old-secret", b"{}"))

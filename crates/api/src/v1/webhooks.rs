@@ -419,8 +419,7 @@ pub async fn run_test(state: &AppState, hook: &webhooks::Webhook) -> TestResult 
             .map(|h| (h.name, h.value))
             .collect::<Vec<_>>(),
         hook.secret.as_deref(),
-        hook.overlap_until()
-            .and(hook.previous_secret.as_deref()),
+        hook.overlap_until().and(hook.previous_secret.as_deref()),
         &id,
         chrono::Utc::now().timestamp(),
         &body,
