@@ -927,9 +927,6 @@ pub async fn recover(
     since: DateTime<Utc>,
     until: Option<DateTime<Utc>>,
 ) -> DomainResult<Recovery> {
-    if until.is_some_and(|u| u <= since) {
-        return Err(DomainError::invalid("until must be later than since"));
-    }
     conn.transaction::<_, DomainError, _>(|conn| {
         async move {
             let status: String = webhooks::table

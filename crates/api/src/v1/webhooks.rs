@@ -69,6 +69,15 @@ pub struct Secret {
     secret: Option<String>,
 }
 
+/// A JSON number that is whole (`5` or `5.0`, as JSON Schema's `integer` allows).
+fn whole(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    })
+}
+
 /// Reads a create or update body; absent fields stay unchanged, unknown ones are refused.
 pub fn changes_from(body: &Map<String, Value>) -> ApiResult<Changes> {
     if let Some(unknown) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
@@ -107,7 +116,7 @@ pub fn changes_from(body: &Map<String, Value>) -> ApiResult<Changes> {
         match body.get(field) {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),
-            Some(Value::Number(n)) => match n.as_i64().and_then(|n| i32::try_from(n).ok()) {
+            Some(v @ Value::Number(_)) => match whole(v).and_then(|n| i32::try_from(n).ok()) {
                 Some(n) => Ok(Some(Some(n))),
                 None => Err(ApiError::bad_request(format!(
                     "{field} must be a whole number, or null"
@@ -231,23 +240,22 @@ pub async fn secret(
         .json(Secret { secret }))
 }
 
-/// What a rotation may ask for; both optional.
-#[derive(utoipa::ToSchema)]
+/// What a rotation may ask for (optional).
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[allow(dead_code)]
 pub struct RotateInput {
     /// How long the previous secret keeps signing deliveries too, in seconds: 0 to 604800
     /// (7 days); default 86400 (24 h).
     #[schema(rename = "overlapSeconds", minimum = 0, maximum = 604800)]
     overlap_seconds: Option<i64>,
-    /// The new secret; empty or left out: generate one.
-    secret: Option<String>,
 }
 
-const ROTATE_FIELDS: &[&str] = &["overlapSeconds", "secret"];
+const ROTATE_FIELDS: &[&str] = &["overlapSeconds"];
 
 /// `POST …/secret/rotate`: a new secret, signing from the next attempt; the previous one keeps
 /// signing too during the overlap (default 24 h), so receivers can move over without failures.
-#[utoipa::path(operation_id = "webhooksRotateSecret", post, path = "/v1/integrations/webhooks/{id}/secret/rotate", tag = "webhooks", params(("id" = uuid::Uuid, Path, description = "Webhook id")), request_body(content = Option<RotateInput>, description = "Optional; an empty body rotates with a 24 h overlap"), responses((status = 200, description = "The new secret, with the webhook (`previousSecretExpiresAt`: until when the previous secret still signs)", body = WebhookView)))]
+#[utoipa::path(operation_id = "webhooksRotateSecret", post, path = "/v1/integrations/webhooks/{id}/secret/rotate", tag = "webhooks", params(("id" = uuid::Uuid, Path, description = "Webhook id")), request_body(content = Option<RotateInput>, description = "Optional; an empty body rotates with a 24 h overlap to a generated secret"), responses((status = 200, description = "The new secret, with the webhook (`previousSecretExpiresAt`: until when the previous secret still signs)", body = WebhookView)))]
 pub async fn rotate_secret(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -257,8 +265,15 @@ pub async fn rotate_secret(
     let input: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
         Map::new()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|_| ApiError::bad_request("the body must be a JSON object (or empty)"))?
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(m)) => m,
+            Ok(Value::Null) => Map::new(),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "the body must be a JSON object (or empty)",
+                ))
+            }
+        }
     };
     if let Some(unknown) = input.keys().find(|k| !ROTATE_FIELDS.contains(&k.as_str())) {
         return Err(ApiError::bad_request(format!(
@@ -268,18 +283,13 @@ pub async fn rotate_secret(
     }
     let overlap = match input.get("overlapSeconds") {
         None | Some(Value::Null) => webhooks::DEFAULT_OVERLAP_SECS,
-        Some(v) => v.as_i64().ok_or_else(|| {
+        Some(v) => whole(v).ok_or_else(|| {
             ApiError::bad_request("overlapSeconds must be a whole number of seconds (0 to 604800)")
         })?,
     };
-    let secret = match input.get("secret") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(ApiError::bad_request("secret must be a string")),
-    };
     let id = path.into_inner();
     let mut conn = state.conn().await?;
-    let view = webhooks::rotate(&mut conn, user.0.workspace_id, id, secret, overlap).await?;
+    let view = webhooks::rotate(&mut conn, user.0.workspace_id, id, None, overlap).await?;
     webhooks::audit(
         &mut conn,
         &user.0,
@@ -319,9 +329,11 @@ pub async fn end_overlap(
 #[serde(deny_unknown_fields)]
 pub struct RecoverInput {
     /// RFC 3339: failed deliveries created at or after this time are sent again.
-    #[schema(example = "2026-12-04T08:00:00Z")]
+    #[schema(example = "2026-12-04T08:00:00Z", format = DateTime)]
     pub since: String,
-    /// RFC 3339, optional: … and before this time.
+    /// RFC 3339, optional: … and before this time (a window that ends before it starts holds
+    /// nothing).
+    #[schema(format = DateTime)]
     pub until: Option<String>,
 }
 
