@@ -1049,13 +1049,19 @@ pub async fn backlog(
     workspace_id: WorkspaceId,
     id: WebhookId,
 ) -> DomainResult<i64> {
-    Ok(deliveries::table
-        .filter(deliveries::workspace_id.eq(workspace_id))
-        .filter(deliveries::webhook_id.eq(id))
-        .filter(deliveries::status.eq_any(["pending", "held"]))
-        .count()
-        .get_result(conn)
-        .await?)
+    // One count per status, so each can use its partial index (pending, held).
+    let mut total = 0;
+    for status in ["pending", "held"] {
+        let n: i64 = deliveries::table
+            .filter(deliveries::status.eq(status))
+            .filter(deliveries::webhook_id.eq(id))
+            .filter(deliveries::workspace_id.eq(workspace_id))
+            .count()
+            .get_result(conn)
+            .await?;
+        total += n;
+    }
+    Ok(total)
 }
 
 /// An audit-log entry for a webhook action (rotation, end of overlap, recovery).
