@@ -234,6 +234,14 @@ test("webhooks: rotate with an overlap and end it, limits and custom headers, re
       assert.deepEqual(new Set(resent.map((r) => r.headers["webhook-id"])), failedIds);
       assert.equal(resent[0].headers["authorization"], "Bearer tok_live_123456");
       assert.equal(resent[0].headers["x-tenant"], "acme");
+
+      // Each action is in the workspace's audit log, without the header values.
+      await clickAndLoad(page, page.getByRole("link", { name: "Settings", exact: true }).first());
+      const audit = await page.locator("#audit").textContent();
+      for (const action of ["webhook.secret_rotated", "webhook.secret_overlap_ended", "webhook.delivery_settings_changed", "webhook.recovered"]) {
+        assert.match(audit, new RegExp(action.replace(/[.]/g, "\\.")));
+      }
+      assert.doesNotMatch(audit, /tok_live/);
     });
   } finally {
     await receiver.close();

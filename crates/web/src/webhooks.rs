@@ -1083,12 +1083,24 @@ pub async fn save_delivery(
     };
     let mut conn = state.conn().await?;
     match webhooks::update(&mut conn, user.ctx.workspace_id, id, changes).await {
-        Ok(_) => Ok(redirect_with(
-            &format!("/webhooks/{id}"),
-            "success",
-            "Delivery settings saved.",
-            state.secure_cookies,
-        )),
+        Ok(view) => {
+            // Header names only: values may be credentials.
+            let names: Vec<&str> = view.headers.iter().map(|h| h.name.as_str()).collect();
+            webhooks::audit(
+                &mut conn,
+                &user.ctx,
+                "webhook.delivery_settings_changed",
+                id,
+                json!({ "rateLimit": view.rate_limit, "maxInFlight": view.max_in_flight, "headers": names }),
+            )
+            .await?;
+            Ok(redirect_with(
+                &format!("/webhooks/{id}"),
+                "success",
+                "Delivery settings saved.",
+                state.secure_cookies,
+            ))
+        }
         Err(DomainError::Invalid(m)) => {
             drop(conn);
             flow_refused(&req, &state, &user, id, m, Some(&form)).await
