@@ -749,7 +749,8 @@ async fn claim_governed(
         .get_result(conn)
         .await?;
         if !lock.locked {
-            // Another instance is claiming for it right now.
+            // Another instance is claiming for it right now; look again shortly.
+            soonest(Some(Utc::now() + chrono::Duration::seconds(1)));
             continue;
         }
         let counts: SlotCounts = diesel::sql_query(
@@ -777,7 +778,9 @@ async fn claim_governed(
             .map_or(0, |(_, n)| *n);
         let local = (limits.share - busy_here).min(budget);
         let (room, recheck) = governed_room(&g, &counts, local, Utc::now());
-        soonest(recheck);
+        // Held back by a cap: a result coming in wakes the worker; a second at most, should it
+        // come in on another instance.
+        soonest(recheck.or_else(|| (room <= 0).then(|| Utc::now() + chrono::Duration::seconds(1))));
         if room <= 0 {
             continue;
         }
@@ -801,6 +804,9 @@ async fn claim_governed(
             slots AS (
                 INSERT INTO webhook_slots (delivery_id, attempt, webhook_id, held_until)
                 SELECT d.id, d.attempts, d.webhook_id, now() + make_interval(secs => $3) FROM d
+                -- The same attempt again after a hold gave its number back.
+                ON CONFLICT (delivery_id, attempt)
+                DO UPDATE SET started_at = now(), held_until = EXCLUDED.held_until
             )
             SELECT d.id, d.workspace_id, d.webhook_id, d.connection_id, d.event_id, d.url,
                    d.attempts, d.round_attempts,
