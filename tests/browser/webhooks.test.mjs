@@ -153,8 +153,11 @@ test("webhooks: create with conditions, test, pause and resume, redeliver", TEST
   }
 });
 
-test("webhooks: rotate with an overlap and end it, limits and custom headers, resend failed", TEST_OPTIONS, async (t) => {
+test("webhooks: rotate with an overlap and end it, limits and custom headers, resend failed", { timeout: 180_000 }, async (t) => {
   const receiver = await startReceiver();
+  // Where it got to, with the time since the start (shown if it fails).
+  const started = Date.now();
+  const step = (what) => t.diagnostic(`${((Date.now() - started) / 1000).toFixed(1)} s: ${what}`);
   try {
     await withPage(t, async (page) => {
       await signUp(page);
@@ -166,6 +169,7 @@ test("webhooks: rotate with an overlap and end it, limits and custom headers, re
       await clickAndLoad(page, page.getByRole("button", { name: "Create webhook" }));
       await page.getByText("Webhook created").waitFor();
 
+      step("webhook created");
       // Rotate with the default 24 h overlap: the new secret is shown, and until when the old
       // one still signs.
       assert.equal(await page.getByLabel("Old secret keeps working for").inputValue(), "86400");
@@ -179,6 +183,7 @@ test("webhooks: rotate with an overlap and end it, limits and custom headers, re
       assert.equal(receiver.got[0].headers["webhook-signature"].split(" ").length, 2);
       assert.ok(receiver.got[0].headers["x-webhook-signature-previous"].startsWith("sha256="));
 
+      step("delivered during the overlap");
       // End it now: one signature from the next delivery on.
       await clickAndLoad(page, page.getByRole("button", { name: "End overlap now" }));
       await page.getByText("Overlap ended").waitFor();
@@ -188,6 +193,7 @@ test("webhooks: rotate with an overlap and end it, limits and custom headers, re
       assert.equal(receiver.got[1].headers["webhook-signature"].split(" ").length, 1);
       assert.equal(receiver.got[1].headers["x-webhook-signature-previous"], undefined);
 
+      step("overlap ended");
       // Limits and headers: a signature header is refused next to the form, as typed.
       await page.getByLabel("Rate limit").fill("50");
       await page.getByLabel("Concurrency cap").fill("5");
@@ -202,6 +208,7 @@ test("webhooks: rotate with an overlap and end it, limits and custom headers, re
       assert.equal(await page.getByLabel("Concurrency cap").inputValue(), "5");
       assert.equal(await page.getByLabel("Custom headers").inputValue(), "Authorization: ••••3456\nX-Tenant: acme");
 
+      step("delivery settings saved");
       // An outage: two deliveries fail every attempt.
       receiver.status.code = 503;
       await sendEvent(key, { email: "x@example.com", event: "purchase", value: 1 });
@@ -214,6 +221,7 @@ test("webhooks: rotate with an overlap and end it, limits and custom headers, re
       });
       assert.match(await page.locator("#delivery-backlog").textContent(), /^0 deliveries waiting/);
 
+      step("two deliveries failed");
       // Back up: resend what failed in the last hour; each keeps its id.
       receiver.status.code = 200;
       const failedIds = new Set(receiver.got.slice(2).map((r) => r.headers["webhook-id"]));
@@ -235,6 +243,7 @@ test("webhooks: rotate with an overlap and end it, limits and custom headers, re
       assert.equal(resent[0].headers["authorization"], "Bearer tok_live_123456");
       assert.equal(resent[0].headers["x-tenant"], "acme");
 
+      step("recovered");
       // Each action is in the workspace's audit log, without the header values.
       await clickAndLoad(page, page.getByRole("link", { name: "Settings", exact: true }).first());
       const audit = await page.locator("#audit").textContent();
@@ -242,8 +251,10 @@ test("webhooks: rotate with an overlap and end it, limits and custom headers, re
         assert.match(audit, new RegExp(action.replace(/[.]/g, "\\.")));
       }
       assert.doesNotMatch(audit, /tok_live/);
+      step("audit log read");
     });
   } finally {
     await receiver.close();
+    step("receiver closed");
   }
 });
