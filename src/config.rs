@@ -394,6 +394,7 @@ impl Config {
             allow_private_targets: self.allow_private_targets,
             platform_urls,
             lookup: postback_api::delivery::lookup::Lookup::system(),
+            ..Default::default()
         })
     }
 }

@@ -384,13 +384,14 @@ impl TestApp {
 /// The password of every account `TestApp::signup` makes.
 pub const PASSWORD: &str = "correct horse 1";
 
-/// Retries after 200 ms each, a 2 s timeout, loopback receivers allowed.
+/// Retries after 200 ms each, a 2 s timeout, a 1 s breaker pause, loopback receivers allowed.
 pub fn test_delivery() -> postback_api::delivery::DeliveryConfig {
     postback_api::delivery::DeliveryConfig {
         retry_schedule: vec![Duration::from_millis(200); 3],
         timeout: Duration::from_secs(2),
         lease: None,
         allow_private_targets: true,
+        breaker_pause: Duration::from_secs(1),
         platform_urls: Default::default(),
         lookup: Default::default(),
     }

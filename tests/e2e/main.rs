@@ -13,6 +13,7 @@ mod faults;
 mod helpers;
 mod hostile;
 mod inbound;
+mod isolation;
 mod keys;
 mod links;
 mod logs;

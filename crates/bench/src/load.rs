@@ -38,6 +38,8 @@ pub struct Plan {
     pub deadline: Instant,
     /// Keep each 200's `eventId` and when it arrived (for `--webhook`'s end-to-end times).
     pub track_accepted: bool,
+    /// Each connection sends at most one request per this interval (None: back to back).
+    pub pace: Option<Duration>,
     /// Running counts, for `--sample-seconds`.
     pub progress: Arc<Progress>,
 }
@@ -154,7 +156,12 @@ async fn connection(plan: Arc<Plan>, index: usize) -> Result<Tally> {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) << 20));
     let mut conn: Option<http::Connection> = None;
     let mut n: u64 = 0;
+    let mut next_send = Instant::now();
     while Instant::now() < plan.deadline {
+        if let Some(pace) = plan.pace {
+            tokio::time::sleep_until(next_send.min(plan.deadline)).await;
+            next_send += pace;
+        }
         let c = match conn.as_mut() {
             Some(c) => c,
             None => match tokio::time::timeout_at(plan.deadline, http::Connection::open(plan.addr))

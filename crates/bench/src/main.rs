@@ -19,6 +19,11 @@
 //! every event goes to the webhook (with `--webhook`) and to Meta; the same figures are reported
 //! for it.
 //!
+//! `--slow-webhook-ms N` (with `--webhook`) adds a second tenant whose webhook points at a
+//! receiver that answers N ms after each request, and a side load of `--slow-rate` events per
+//! second for it over `--slow-connections` connections in the same seconds: the healthy
+//! webhook's figures then show whether the slow one delays it (slow-receiver isolation).
+//!
 //! `postback-bench go`: the same load shape against a tracking link's redirect,
 //! `GET /__cc/go/{slug}?utm_source=…&gclid=…` with a browser's User-Agent; reports redirects/s
 //! and latency, and checks that the database holds exactly one touch per 302 (each click is
@@ -111,6 +116,17 @@ struct InboundArgs {
     /// (the bench's own runs with POSTBACK_ALLOW_PRIVATE_TARGETS=true).
     #[arg(long)]
     webhook: bool,
+    /// With --webhook: also a second tenant whose webhook's receiver answers this many
+    /// milliseconds after each request, sent --slow-rate events per second during the load and
+    /// its warm-up (its deliveries are not waited for).
+    #[arg(long, default_value_t = 0, requires = "webhook", value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    slow_webhook_ms: u64,
+    /// Events per second sent to the slow tenant.
+    #[arg(long, default_value_t = 150, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    slow_rate: u64,
+    /// Connections the slow tenant's events go over (each paced).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    slow_connections: u32,
     /// Also forward every event to an ad platform: a fake Meta Conversions API in this process
     /// (answering as Meta does), the server started with POSTBACK_META_URL pointing at it, and
     /// the domain's Meta connection. Reported like --webhook (the event id stands for the
@@ -197,6 +213,21 @@ async fn measure(
         true => Some(receiver::Receiver::start(receiver::Kind::Webhook).await?),
         false => None,
     };
+    let slow = match args.slow_webhook_ms {
+        0 => None,
+        ms => {
+            let r =
+                receiver::Receiver::start_slow(receiver::Kind::Webhook, Duration::from_millis(ms))
+                    .await?;
+            let acct = account::create(&base, &format!("{run_id}-slow"), Some(&r.url), None, false)
+                .await
+                .context("setting up the slow tenant")?;
+            if let Some(url) = &target.db_url {
+                db::lift_quota(url, &acct.workspace_id).await?;
+            }
+            Some((r, acct))
+        }
+    };
     let slug = format!("bench-{run_id}");
     let account = account::create(
         &base,
@@ -254,7 +285,26 @@ async fn measure(
         };
         tokio::spawn(sampler.run(deadline))
     });
-    let tally = load::run(load::Plan {
+    let slow_load = slow.as_ref().map(|(_, acct)| {
+        let connections = args.slow_connections as usize;
+        load::run(load::Plan {
+            progress: std::sync::Arc::new(load::Progress::default()),
+            addr: target.addr,
+            host: target.host.clone(),
+            request: load::Request::Inbound {
+                key: acct.key.clone(),
+            },
+            run_id: format!("{run_id}-slow"),
+            connections,
+            measure_from,
+            deadline,
+            track_accepted: false,
+            pace: Some(Duration::from_secs_f64(
+                connections as f64 / args.slow_rate as f64,
+            )),
+        })
+    });
+    let main_load = load::run(load::Plan {
         progress,
         addr: target.addr,
         host: target.host.clone(),
@@ -271,8 +321,24 @@ async fn measure(
         measure_from,
         deadline,
         track_accepted: receiver.is_some() || platform.is_some(),
-    })
-    .await?;
+        pace: None,
+    });
+    let tally = match slow_load {
+        Some(slow_load) => {
+            let (tally, slow_tally) = tokio::join!(main_load, slow_load);
+            let slow_tally = slow_tally?;
+            let requests = slow.as_ref().map_or(0, |(r, _)| r.seen().requests);
+            eprintln!(
+                "slow tenant: {} events accepted, {} errors; its receiver ({} ms) got {} requests by the end of the load",
+                slow_tally.total_ok,
+                slow_tally.transport_errors + slow_tally.errors_by_status.values().sum::<u64>(),
+                args.slow_webhook_ms,
+                requests
+            );
+            tally?
+        }
+        None => main_load.await?,
+    };
     let mut delivered = Vec::new();
     for r in receiver.iter().chain(platform) {
         eprintln!("{:?}: waiting for the deliveries", r.kind);

@@ -64,8 +64,14 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// Binds 127.0.0.1:<free port> and serves until dropped.
+    /// Binds 127.0.0.1:<free port> and serves until dropped, answering at once.
     pub async fn start(kind: Kind) -> Result<Self> {
+        Self::start_slow(kind, std::time::Duration::ZERO).await
+    }
+
+    /// A receiver that answers each request `delay` after reading it (a slow or hanging
+    /// receiver, for `--slow-webhook-ms`).
+    pub async fn start_slow(kind: Kind, delay: std::time::Duration) -> Result<Self> {
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
             .await
             .context("binding the webhook receiver")?;
@@ -73,7 +79,7 @@ impl Receiver {
             .local_addr()
             .context("the webhook receiver's address")?;
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let accept = tokio::spawn(accept(listener, seen.clone(), kind));
+        let accept = tokio::spawn(accept(listener, seen.clone(), kind, delay));
         Ok(Self {
             url: match kind {
                 Kind::Webhook => format!("http://{addr}/bench-hook"),
@@ -97,12 +103,17 @@ impl Drop for Receiver {
     }
 }
 
-async fn accept(listener: TcpListener, seen: Arc<Mutex<Seen>>, kind: Kind) {
+async fn accept(
+    listener: TcpListener,
+    seen: Arc<Mutex<Seen>>,
+    kind: Kind,
+    delay: std::time::Duration,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(serve(stream, seen.clone(), kind));
+                tokio::spawn(serve(stream, seen.clone(), kind, delay));
             }
             // Out of file descriptors or similar: try again shortly rather than stop receiving.
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
@@ -195,7 +206,12 @@ fn record(seen: &Mutex<Seen>, kind: Kind, webhook_id: Option<u128>, body: &[u8],
 }
 
 /// One connection: requests one after another (keep-alive), each answered 200 once read.
-async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Seen>>, kind: Kind) {
+async fn serve(
+    mut stream: TcpStream,
+    seen: Arc<Mutex<Seen>>,
+    kind: Kind,
+    delay: std::time::Duration,
+) {
     let ok = match kind {
         Kind::Webhook => OK,
         Kind::Meta => META_OK,
@@ -238,6 +254,9 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Seen>>, kind: Kind) {
             Instant::now(),
         );
         buf.drain(..end);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         if stream.write_all(ok).await.is_err() || head.close {
             return;
         }

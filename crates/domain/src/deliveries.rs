@@ -51,6 +51,10 @@ pub struct Rule {
     pub event_map: HashMap<String, String>,
     /// Webhooks: the signing secret (opened), for sending a delivery straight after its commit.
     pub secret: Option<String>,
+    /// Webhooks: during a rotation's overlap, the previous secret (opened), which signs too.
+    pub previous_secret: Option<String>,
+    /// Webhooks: the custom headers (opened).
+    pub headers: Arc<Vec<(String, String)>>,
     /// Connections: the settings and the credentials (sealed), for building the platform's
     /// request straight after the commit; `Null` for webhooks.
     pub settings: serde_json::Value,
@@ -74,14 +78,16 @@ pub type RuleBook = HashMap<Vec<u8>, Vec<Arc<Rule>>>;
 /// held), and the enabled platform connections of the key's domain.
 pub const RULES_SQL: &str = r#"
 SELECT k.key_hash, w.id, w.url, w.events, w.conditions, NULL::text AS platform, NULL::jsonb AS event_map,
-       w.secret, NULL::jsonb AS settings, NULL::jsonb AS credentials
+       w.secret, NULL::jsonb AS settings, NULL::jsonb AS credentials,
+       CASE WHEN w.previous_secret_until > now() THEN w.previous_secret END AS previous_secret,
+       w.headers
 FROM inbound_keys k
 JOIN webhooks w ON w.workspace_id = k.workspace_id
                AND (w.domain_id IS NULL OR w.domain_id = k.domain_id)
 WHERE k.key_hash = ANY($1) AND k.revoked_at IS NULL
 UNION ALL
 SELECT k.key_hash, c.id, c.platform, '{}'::text[], '[]'::jsonb, c.platform, c.event_map,
-       NULL::text, c.settings, c.credentials
+       NULL::text, c.settings, c.credentials, NULL::text, NULL::text
 FROM inbound_keys k
 JOIN connections c ON c.workspace_id = k.workspace_id AND c.domain_id = k.domain_id AND c.enabled
 WHERE k.key_hash = ANY($1) AND k.revoked_at IS NULL
@@ -438,6 +444,9 @@ pub struct Claimed {
     pub attempt: i32,
     pub round_attempt: i32,
     pub send: Send,
+    /// Claimed under a rate limit, a concurrency cap or a tripped breaker: holds a row in
+    /// `webhook_slots` until its result is written.
+    pub slotted: bool,
 }
 
 /// What a claimed delivery sends.
@@ -447,6 +456,10 @@ pub enum Send {
         webhook_id: WebhookId,
         url: String,
         secret: Option<String>,
+        /// During a rotation's overlap: the previous secret, which signs too.
+        previous_secret: Option<String>,
+        /// Custom headers, sent as they are.
+        headers: Arc<Vec<(String, String)>>,
         body: Arc<Vec<u8>>,
     },
     /// The platform's request, or why it cannot be built (missing credentials, say), which
@@ -491,7 +504,31 @@ struct ClaimRow {
     /// None when the delivery is a platform's, or its webhook is gone.
     #[diesel(sql_type = Nullable<Text>)]
     webhook_status: Option<String>,
+    /// During a rotation's overlap, the previous secret (sealed).
+    #[diesel(sql_type = Nullable<Text>)]
+    previous_secret: Option<String>,
+    /// The custom headers (sealed JSON).
+    #[diesel(sql_type = Nullable<Text>)]
+    webhook_headers: Option<String>,
 }
+
+/// What a claim returns for each row it took.
+const CLAIM_RETURNING: &str = r#"
+        RETURNING d.id, d.workspace_id, d.webhook_id, d.connection_id, d.event_id, d.url,
+                  d.attempts, d.round_attempts,
+                  (SELECT w.status FROM workspaces w WHERE w.id = d.workspace_id) AS workspace_status,
+                  (SELECT h.secret FROM webhooks h WHERE h.id = d.webhook_id) AS webhook_secret,
+                  (SELECT h.status FROM webhooks h WHERE h.id = d.webhook_id) AS webhook_status,
+                  (SELECT CASE WHEN h.previous_secret_until > now() THEN h.previous_secret END
+                   FROM webhooks h WHERE h.id = d.webhook_id) AS previous_secret,
+                  (SELECT h.headers FROM webhooks h WHERE h.id = d.webhook_id) AS webhook_headers
+"#;
+
+/// A webhook is "governed" while it is active and has a rate limit, a concurrency cap or a
+/// tripped breaker: its deliveries are claimed only by [`claim_governed`], never at insert nor
+/// by the plain claim. (`w` names the webhook.)
+pub const GOVERNED: &str = "(w.status = 'active' AND (w.rate_limit IS NOT NULL \
+     OR w.max_in_flight IS NOT NULL OR w.circuit_open_until IS NOT NULL))";
 
 /// A connection as the worker needs it.
 #[derive(Debug, Clone, Queryable)]
@@ -504,59 +541,311 @@ struct ConnectionRow {
     event_map: serde_json::Value,
 }
 
-/// Claims up to `limit` due deliveries for `lease_secs`: another worker sees them again only if
-/// this one has not recorded a result by then. Deliveries of a paused webhook are held instead.
-/// Platform requests are built against `platform_urls`. One transaction: a claim whose rows
-/// could not be read (the connection was lost half way) is undone rather than left to its lease.
-pub async fn claim(
-    conn: &mut AsyncPgConnection,
-    limit: i64,
-    lease_secs: f64,
-    platform_urls: &PlatformUrls,
-) -> DomainResult<Vec<Claimed>> {
-    use diesel_async::scoped_futures::ScopedFutureExt;
-    use diesel_async::AsyncConnection;
-    conn.transaction::<_, DomainError, _>(|conn| {
-        claim_in(conn, limit, lease_secs, platform_urls).scope_boxed()
-    })
-    .await
+/// What one claim may take.
+#[derive(Debug, Clone)]
+pub struct ClaimLimits<'a> {
+    /// Deliveries in all.
+    pub limit: i64,
+    /// How long the claimed deliveries stay reserved for this worker, in seconds.
+    pub lease_secs: f64,
+    /// The most attempts one webhook may have in flight in this worker (its fair share).
+    pub share: i64,
+    /// This worker's attempts in flight, per webhook.
+    pub busy: &'a [(WebhookId, i64)],
+    pub platform_urls: &'a PlatformUrls,
 }
 
-async fn claim_in(
+/// What a claim took, and when governed work held back may be sendable again.
+#[derive(Debug, Default)]
+pub struct Claim {
+    pub claimed: Vec<Claimed>,
+    /// The earliest time a governed webhook's due deliveries, held back by its rate limit or
+    /// breaker, may be sent (None: nothing held back for a time; a cap frees when results come).
+    pub recheck_at: Option<DateTime<Utc>>,
+}
+
+/// Claims up to `limits.limit` due deliveries for `limits.lease_secs`: another worker sees them
+/// again only if this one has not recorded a result by then. Deliveries of a paused webhook are
+/// held instead. No webhook gets more than its share of this worker's attempts in flight; a
+/// governed webhook's deliveries are claimed within its rate limit, its concurrency cap and its
+/// breaker, counted across every instance in `webhook_slots`. Platform requests are built
+/// against `platform_urls`. One transaction: a claim whose rows could not be read (the
+/// connection was lost half way) is undone rather than left to its lease.
+pub async fn claim(conn: &mut AsyncPgConnection, limits: &ClaimLimits<'_>) -> DomainResult<Claim> {
+    use diesel_async::scoped_futures::ScopedFutureExt;
+    use diesel_async::AsyncConnection;
+    conn.transaction::<_, DomainError, _>(|conn| claim_in(conn, limits).scope_boxed())
+        .await
+}
+
+/// The plain claim: due deliveries of webhooks that are not governed (and of platforms), the
+/// oldest first, at most `share - busy` per webhook, none of a webhook at its share.
+async fn claim_plain(
     conn: &mut AsyncPgConnection,
-    limit: i64,
-    lease_secs: f64,
-    platform_urls: &PlatformUrls,
-) -> DomainResult<Vec<Claimed>> {
-    let rows: Vec<ClaimRow> = diesel::sql_query(
+    limits: &ClaimLimits<'_>,
+) -> DomainResult<Vec<ClaimRow>> {
+    let full: Vec<uuid::Uuid> = limits
+        .busy
+        .iter()
+        .filter(|(_, n)| *n >= limits.share)
+        .map(|(w, _)| w.0)
+        .collect();
+    let busy_ids: Vec<uuid::Uuid> = limits.busy.iter().map(|(w, _)| w.0).collect();
+    let busy_counts: Vec<i64> = limits.busy.iter().map(|(_, n)| *n).collect();
+    let sql = format!(
         r#"
-        WITH due AS (
-            SELECT id FROM deliveries
-            WHERE status = 'pending' AND next_attempt_at <= now()
-            ORDER BY next_attempt_at
+        WITH cand AS (
+            SELECT d.id, d.webhook_id, d.next_attempt_at FROM deliveries d
+            WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+              AND (d.webhook_id IS NULL OR (
+                    d.webhook_id <> ALL($3::uuid[])
+                    AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND {GOVERNED})))
+            ORDER BY d.next_attempt_at
+            LIMIT $1 * 2
+            FOR UPDATE OF d SKIP LOCKED
+        ),
+        ranked AS (
+            SELECT c.id, c.webhook_id, c.next_attempt_at,
+                   row_number() OVER (PARTITION BY c.webhook_id ORDER BY c.next_attempt_at) AS n
+            FROM cand c
+        ),
+        due AS (
+            SELECT r.id FROM ranked r
+            LEFT JOIN unnest($4::uuid[], $5::int8[]) AS b(webhook_id, busy)
+                   ON b.webhook_id = r.webhook_id
+            WHERE r.webhook_id IS NULL OR r.n <= $6 - COALESCE(b.busy, 0)
+            ORDER BY r.next_attempt_at
             LIMIT $1
-            FOR UPDATE SKIP LOCKED
         )
         UPDATE deliveries d
         SET next_attempt_at = now() + make_interval(secs => $2),
             attempts = d.attempts + 1,
             round_attempts = d.round_attempts + 1
         FROM due WHERE d.id = due.id
-        RETURNING d.id, d.workspace_id, d.webhook_id, d.connection_id, d.event_id, d.url,
-                  d.attempts, d.round_attempts,
-                  (SELECT w.status FROM workspaces w WHERE w.id = d.workspace_id) AS workspace_status,
-                  (SELECT h.secret FROM webhooks h WHERE h.id = d.webhook_id) AS webhook_secret,
-                  (SELECT h.status FROM webhooks h WHERE h.id = d.webhook_id) AS webhook_status
-        "#,
-    )
-    .bind::<diesel::sql_types::BigInt, _>(limit)
-    .bind::<Float8, _>(lease_secs)
+        {CLAIM_RETURNING}
+        "#
+    );
+    Ok(diesel::sql_query(sql)
+        .bind::<diesel::sql_types::BigInt, _>(limits.limit)
+        .bind::<Float8, _>(limits.lease_secs)
+        .bind::<Array<SqlUuid>, _>(full)
+        .bind::<Array<SqlUuid>, _>(busy_ids)
+        .bind::<Array<diesel::sql_types::BigInt>, _>(busy_counts)
+        .bind::<diesel::sql_types::BigInt, _>(limits.share)
+        .load(conn)
+        .await?)
+}
+
+#[derive(QueryableByName)]
+struct GovernedRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: uuid::Uuid,
+    #[diesel(sql_type = Nullable<Int4>)]
+    rate_limit: Option<i32>,
+    #[diesel(sql_type = Nullable<Int4>)]
+    max_in_flight: Option<i32>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    circuit_open_until: Option<DateTime<Utc>>,
+}
+
+#[derive(QueryableByName)]
+struct SlotCounts {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    in_flight: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    recent: i64,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    oldest_recent: Option<DateTime<Utc>>,
+    /// Started in the last 100 ms.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    burst: i64,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    oldest_burst: Option<DateTime<Utc>>,
+}
+
+/// A rate limit is spread over the second: at most a tenth of it (at least 1) starts in any
+/// 100 ms, so a receiver never gets the whole second's allowance in one burst.
+pub fn burst_of(rate: i32) -> i64 {
+    (i64::from(rate) + 9) / 10
+}
+
+/// How many deliveries a governed webhook may start now, and otherwise when to look again.
+fn governed_room(
+    g: &GovernedRow,
+    counts: &SlotCounts,
+    local_room: i64,
+    now: DateTime<Utc>,
+) -> (i64, Option<DateTime<Utc>>) {
+    let mut room = local_room;
+    let mut recheck = None;
+    if let Some(open_until) = g.circuit_open_until {
+        if open_until > now {
+            return (0, Some(open_until));
+        }
+        // Half-open: one probe at a time until an attempt succeeds.
+        room = room.min(1 - counts.in_flight);
+    }
+    if let Some(cap) = g.max_in_flight {
+        room = room.min(i64::from(cap) - counts.in_flight);
+    }
+    if let Some(rate) = g.rate_limit {
+        let left = i64::from(rate) - counts.recent;
+        let burst_left = burst_of(rate) - counts.burst;
+        if left <= 0 {
+            recheck = counts
+                .oldest_recent
+                .map(|t| t + chrono::Duration::seconds(1));
+        } else if burst_left <= 0 {
+            recheck = counts
+                .oldest_burst
+                .map(|t| t + chrono::Duration::milliseconds(100));
+        }
+        room = room.min(left).min(burst_left);
+    }
+    (room.max(0), recheck)
+}
+
+/// Claims for governed webhooks with due deliveries, each under a transaction-scoped advisory
+/// lock (so two instances never count the same slots at once): at most what its rate limit
+/// (starts in the last second), its concurrency cap (slots still held) and its breaker allow,
+/// and no more than this worker's share.
+async fn claim_governed(
+    conn: &mut AsyncPgConnection,
+    limits: &ClaimLimits<'_>,
+    mut budget: i64,
+) -> DomainResult<(Vec<ClaimRow>, Option<DateTime<Utc>>)> {
+    let governed: Vec<GovernedRow> = diesel::sql_query(format!(
+        r#"
+        SELECT w.id, w.rate_limit, w.max_in_flight, w.circuit_open_until
+        FROM webhooks w
+        WHERE {GOVERNED}
+          AND w.id IN (SELECT d.webhook_id FROM deliveries d
+                       WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+                         AND d.webhook_id IS NOT NULL)
+        "#
+    ))
     .load(conn)
     .await?;
-    if rows.is_empty() {
-        return Ok(Vec::new());
+    let mut rows = Vec::new();
+    let mut recheck_at: Option<DateTime<Utc>> = None;
+    let mut soonest = |t: Option<DateTime<Utc>>| {
+        if let Some(t) = t {
+            recheck_at = Some(recheck_at.map_or(t, |r: DateTime<Utc>| r.min(t)));
+        }
+    };
+    for g in governed {
+        if budget <= 0 {
+            break;
+        }
+        #[derive(QueryableByName)]
+        struct Locked {
+            #[diesel(sql_type = Bool)]
+            locked: bool,
+        }
+        let lock: Locked = diesel::sql_query(
+            "SELECT pg_try_advisory_xact_lock(1812, hashtext($1::text)) AS locked",
+        )
+        .bind::<SqlUuid, _>(g.id)
+        .get_result(conn)
+        .await?;
+        if !lock.locked {
+            // Another instance is claiming for it right now; look again shortly.
+            soonest(Some(Utc::now() + chrono::Duration::seconds(1)));
+            continue;
+        }
+        let counts: SlotCounts = diesel::sql_query(
+            r#"
+            WITH gone AS (
+                DELETE FROM webhook_slots
+                WHERE webhook_id = $1 AND held_until <= now()
+                  AND started_at <= now() - interval '1 second'
+            )
+            SELECT count(*) FILTER (WHERE held_until > now()) AS in_flight,
+                   count(*) FILTER (WHERE started_at > now() - interval '1 second') AS recent,
+                   min(started_at) FILTER (WHERE started_at > now() - interval '1 second') AS oldest_recent,
+                   count(*) FILTER (WHERE started_at > now() - interval '100 milliseconds') AS burst,
+                   min(started_at) FILTER (WHERE started_at > now() - interval '100 milliseconds') AS oldest_burst
+            FROM webhook_slots WHERE webhook_id = $1
+            "#,
+        )
+        .bind::<SqlUuid, _>(g.id)
+        .get_result(conn)
+        .await?;
+        let busy_here = limits
+            .busy
+            .iter()
+            .find(|(w, _)| w.0 == g.id)
+            .map_or(0, |(_, n)| *n);
+        let local = (limits.share - busy_here).min(budget);
+        let (room, recheck) = governed_room(&g, &counts, local, Utc::now());
+        // Held back by a cap: a result coming in wakes the worker; a second at most, should it
+        // come in on another instance.
+        soonest(recheck.or_else(|| (room <= 0).then(|| Utc::now() + chrono::Duration::seconds(1))));
+        if room <= 0 {
+            continue;
+        }
+        let taken: Vec<ClaimRow> = diesel::sql_query(
+            r#"
+            WITH due AS (
+                SELECT id FROM deliveries
+                WHERE status = 'pending' AND next_attempt_at <= now() AND webhook_id = $1
+                ORDER BY next_attempt_at
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+            ),
+            d AS (
+                UPDATE deliveries d
+                SET next_attempt_at = now() + make_interval(secs => $3),
+                    attempts = d.attempts + 1,
+                    round_attempts = d.round_attempts + 1
+                FROM due WHERE d.id = due.id
+                RETURNING d.*
+            ),
+            slots AS (
+                INSERT INTO webhook_slots (delivery_id, attempt, webhook_id, held_until)
+                SELECT d.id, d.attempts, d.webhook_id, now() + make_interval(secs => $3) FROM d
+                -- The same attempt again after a hold gave its number back.
+                ON CONFLICT (delivery_id, attempt)
+                DO UPDATE SET started_at = now(), held_until = EXCLUDED.held_until
+            )
+            SELECT d.id, d.workspace_id, d.webhook_id, d.connection_id, d.event_id, d.url,
+                   d.attempts, d.round_attempts,
+                   (SELECT w.status FROM workspaces w WHERE w.id = d.workspace_id) AS workspace_status,
+                   h.secret AS webhook_secret, h.status AS webhook_status,
+                   CASE WHEN h.previous_secret_until > now() THEN h.previous_secret END AS previous_secret,
+                   h.headers AS webhook_headers
+            FROM d JOIN webhooks h ON h.id = d.webhook_id
+            "#,
+        )
+        .bind::<SqlUuid, _>(g.id)
+        .bind::<diesel::sql_types::BigInt, _>(room)
+        .bind::<Float8, _>(limits.lease_secs)
+        .load(conn)
+        .await?;
+        budget -= taken.len() as i64;
+        rows.extend(taken);
     }
-    let connection_ids: Vec<uuid::Uuid> = rows.iter().filter_map(|r| r.connection_id).collect();
+    Ok((rows, recheck_at))
+}
+
+async fn claim_in(conn: &mut AsyncPgConnection, limits: &ClaimLimits<'_>) -> DomainResult<Claim> {
+    let platform_urls = limits.platform_urls;
+    let mut rows: Vec<(ClaimRow, bool)> = claim_plain(conn, limits)
+        .await?
+        .into_iter()
+        .map(|r| (r, false))
+        .collect();
+    let (governed, recheck_at) =
+        claim_governed(conn, limits, limits.limit - rows.len() as i64).await?;
+    rows.extend(governed.into_iter().map(|r| (r, true)));
+    if rows.is_empty() {
+        return Ok(Claim {
+            claimed: Vec::new(),
+            recheck_at,
+        });
+    }
+    let connection_ids: Vec<uuid::Uuid> =
+        rows.iter().filter_map(|(r, _)| r.connection_id).collect();
     let connections: HashMap<uuid::Uuid, ConnectionRow> = if connection_ids.is_empty() {
         HashMap::new()
     } else {
@@ -576,7 +865,7 @@ async fn claim_in(
             .map(|c| (c.id, c))
             .collect()
     };
-    let event_ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.event_id).collect();
+    let event_ids: Vec<uuid::Uuid> = rows.iter().map(|(r, _)| r.event_id).collect();
     // One index probe per claimed id (a plain `= ANY` let the planner scan the table).
     let events: HashMap<uuid::Uuid, Event> = diesel::sql_query(
         "SELECT e.* FROM unnest($1::uuid[]) AS x(id) JOIN events e ON e.id = x.id",
@@ -594,9 +883,12 @@ async fn claim_in(
         .collect();
     let touches = crate::attribution::touches_by_id(conn, &touch_ids).await?;
     let mut bodies: HashMap<uuid::Uuid, Arc<Vec<u8>>> = HashMap::new();
+    // Secrets and headers opened once per webhook.
+    type Opened = Option<(Option<String>, Option<String>, Arc<Vec<(String, String)>>)>;
+    let mut opened: HashMap<uuid::Uuid, Opened> = HashMap::new();
     let mut claimed = Vec::with_capacity(rows.len());
     let mut held: Vec<uuid::Uuid> = Vec::new();
-    for r in rows {
+    for (r, slotted) in rows {
         // The workspace was suspended: nothing new is sent; restoring it releases the row.
         if r.workspace_status.as_deref() == Some("suspended") {
             held.push(r.id);
@@ -608,31 +900,53 @@ async fn claim_in(
         };
         let send = match (r.webhook_id, r.connection_id) {
             (Some(hook_id), _) => match r.webhook_status.as_deref() {
-                Some("active") => Send::Webhook {
-                    webhook_id: WebhookId(hook_id),
-                    url: r.url,
-                    secret: match r.webhook_secret.as_deref().map(crate::crypto::open) {
-                        Some(Ok(s)) => Some(s),
-                        None => None,
-                        // A secret that does not open (another key): leave the row to its
-                        // lease rather than send unsigned.
-                        Some(Err(e)) => {
-                            tracing::error!(error = %e, webhook = %hook_id, "webhook secret does not open");
-                            continue;
-                        }
-                    },
-                    body: bodies
-                        .entry(r.event_id)
+                Some("active") => {
+                    let keys = opened
+                        .entry(hook_id)
                         .or_insert_with(|| {
-                            let touch = |id: Option<TouchId>| id.and_then(|id| touches.get(&id));
-                            Arc::new(body(
-                                event,
-                                touch(event.first_touch_id),
-                                touch(event.last_touch_id),
-                            ))
+                            let open = |s: Option<&str>| match s.map(crate::crypto::open) {
+                                Some(Ok(s)) => Ok(Some(s)),
+                                None => Ok(None),
+                                Some(Err(e)) => Err(e),
+                            };
+                            match (
+                                open(r.webhook_secret.as_deref()),
+                                open(r.previous_secret.as_deref()),
+                                crate::webhooks::open_header_pairs(r.webhook_headers.as_deref()).ok(),
+                            ) {
+                                (Ok(s), Ok(p), Some(h)) => Some((s, p, Arc::new(h))),
+                                _ => {
+                                    // Another key: leave the row to its lease rather than
+                                    // send it unsigned or without its headers.
+                                    tracing::error!(webhook = %hook_id, "webhook secret or headers do not open");
+                                    None
+                                }
+                            }
                         })
-                        .clone(),
-                },
+                        .clone();
+                    let Some((secret, previous_secret, headers)) = keys else {
+                        continue;
+                    };
+                    Send::Webhook {
+                        webhook_id: WebhookId(hook_id),
+                        url: r.url,
+                        secret,
+                        previous_secret,
+                        headers,
+                        body: bodies
+                            .entry(r.event_id)
+                            .or_insert_with(|| {
+                                let touch =
+                                    |id: Option<TouchId>| id.and_then(|id| touches.get(&id));
+                                Arc::new(body(
+                                    event,
+                                    touch(event.first_touch_id),
+                                    touch(event.last_touch_id),
+                                ))
+                            })
+                            .clone(),
+                    }
+                }
                 // Paused meanwhile: hold it (the claim does not count as an attempt).
                 Some(_) => {
                     held.push(r.id);
@@ -656,6 +970,7 @@ async fn claim_in(
             attempt: r.attempts,
             round_attempt: r.round_attempts,
             send,
+            slotted,
         });
     }
     if !held.is_empty() {
@@ -668,7 +983,10 @@ async fn claim_in(
             .execute(conn)
             .await?;
     }
-    Ok(claimed)
+    Ok(Claim {
+        claimed,
+        recheck_at,
+    })
 }
 
 /// The touch whose click a platform gets: the last touch if it carries the platform's click id,
@@ -823,10 +1141,13 @@ impl PlatformConnection<'_> {
     }
 }
 
-/// When the earliest pending delivery falls due, if any.
+/// When the earliest pending delivery not due yet falls due, if any. (Deliveries due already
+/// that a claim left are held back by a share, a limit or a breaker; what frees them wakes the
+/// worker.)
 pub async fn next_due(conn: &mut AsyncPgConnection) -> DomainResult<Option<DateTime<Utc>>> {
     Ok(deliveries::table
         .filter(deliveries::status.eq("pending"))
+        .filter(deliveries::next_attempt_at.gt(diesel::dsl::now))
         .select(diesel::dsl::min(deliveries::next_attempt_at))
         .first::<Option<DateTime<Utc>>>(conn)
         .await?)
@@ -848,19 +1169,110 @@ pub struct AttemptResult {
     /// "succeeded", "failed" (no attempts left) or "pending" (retry at `retry_at`).
     pub outcome: &'static str,
     pub retry_at: Option<DateTime<Utc>>,
+    /// The receiver did not answer within the timeout (counts towards the breaker).
+    pub timed_out: bool,
+    /// The claim held a row in `webhook_slots`, freed now.
+    pub slotted: bool,
 }
+
+/// The circuit breaker: after `after` attempts in a row to one webhook time out, nothing is
+/// sent to it for `pause`; then one probe at a time, until an attempt succeeds (which closes it)
+/// or a probe times out (which opens it for another pause).
+#[derive(Debug, Clone, Copy)]
+pub struct Breaker {
+    pub after: i32,
+    pub pause: std::time::Duration,
+}
+
+/// Timeouts in a row that trip the breaker.
+pub const BREAKER_AFTER: i32 = 5;
 
 /// Records a batch of attempts: the attempt log, each delivery's new state (only if its claim is
 /// still the latest: a result that comes back after its lease ran out and another worker took
 /// over is logged but does not overwrite), and each webhook's run of failures, pausing it at
 /// [`AUTO_PAUSE_AFTER`].
-pub async fn record(conn: &mut AsyncPgConnection, results: &[AttemptResult]) -> DomainResult<()> {
+pub async fn record(
+    conn: &mut AsyncPgConnection,
+    results: &[AttemptResult],
+    breaker: Breaker,
+) -> DomainResult<()> {
     if results.is_empty() {
         return Ok(());
     }
     if results.iter().all(|r| r.outcome != "failed") {
-        return record_without_give_ups(conn, results).await;
+        record_without_give_ups(conn, results).await?;
+    } else {
+        record_with_give_ups(conn, results).await?;
     }
+    record_breaker_and_slots(conn, results, breaker).await
+}
+
+/// Frees the slots of governed attempts, and moves each webhook's breaker: a run of timeouts
+/// (after its last success in this batch) extends the webhook's count, tripping the breaker at
+/// `breaker.after` (a success was already recorded as a reset).
+async fn record_breaker_and_slots(
+    conn: &mut AsyncPgConnection,
+    results: &[AttemptResult],
+    breaker: Breaker,
+) -> DomainResult<()> {
+    let slotted: Vec<&AttemptResult> = results.iter().filter(|r| r.slotted).collect();
+    if !slotted.is_empty() {
+        diesel::sql_query(
+            r#"
+            UPDATE webhook_slots s SET held_until = now()
+            FROM unnest($1::uuid[], $2::int4[]) AS r(id, attempt)
+            WHERE s.delivery_id = r.id AND s.attempt = r.attempt
+            "#,
+        )
+        .bind::<Array<SqlUuid>, _>(slotted.iter().map(|r| r.delivery_id.0).collect::<Vec<_>>())
+        .bind::<Array<Int4>, _>(slotted.iter().map(|r| r.attempt).collect::<Vec<_>>())
+        .execute(conn)
+        .await?;
+    }
+    if !results.iter().any(|r| r.timed_out) {
+        return Ok(());
+    }
+    // Per webhook, in arrival order: (a success came first, timeouts after the last success).
+    let mut runs: HashMap<WebhookId, (bool, i32)> = HashMap::new();
+    for r in results {
+        let Some(hook) = r.webhook_id else {
+            continue;
+        };
+        if r.outcome == "succeeded" {
+            runs.insert(hook, (true, 0));
+        } else if r.timed_out {
+            runs.entry(hook).or_insert((false, 0)).1 += 1;
+        }
+    }
+    for (hook, (reset, timeouts)) in runs.into_iter().filter(|(_, (_, n))| *n > 0) {
+        diesel::sql_query(
+            r#"
+            UPDATE webhooks
+            SET consecutive_timeouts = n.count,
+                circuit_open_until = CASE WHEN n.count >= $4
+                                          THEN now() + make_interval(secs => $5)
+                                          ELSE circuit_open_until END
+            FROM (SELECT CASE WHEN $2 THEN $3 ELSE consecutive_timeouts + $3 END AS count
+                  FROM webhooks WHERE id = $1) n
+            WHERE id = $1
+            "#,
+        )
+        .bind::<SqlUuid, _>(hook.0)
+        .bind::<Bool, _>(reset)
+        .bind::<Int4, _>(timeouts)
+        .bind::<Int4, _>(breaker.after)
+        .bind::<Float8, _>(breaker.pause.as_secs_f64())
+        .execute(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// [`record`] for a batch in which some delivery used up its attempts.
+async fn record_with_give_ups(
+    conn: &mut AsyncPgConnection,
+    results: &[AttemptResult],
+) -> DomainResult<()> {
     use diesel_async::scoped_futures::ScopedFutureExt;
     use diesel_async::AsyncConnection;
     conn.transaction::<_, DomainError, _>(|conn| {
@@ -952,6 +1364,8 @@ pub async fn record(conn: &mut AsyncPgConnection, results: &[AttemptResult]) -> 
                     r#"
                     UPDATE webhooks
                     SET consecutive_failures = n.count,
+                        consecutive_timeouts = CASE WHEN $2 THEN 0 ELSE consecutive_timeouts END,
+                        circuit_open_until = CASE WHEN $2 THEN NULL ELSE circuit_open_until END,
                         status = CASE WHEN n.count >= $4 THEN 'paused' ELSE status END,
                         paused_reason = CASE WHEN n.count >= $4 AND status = 'active'
                                              THEN 'Paused automatically after ' || $4 || ' consecutive failed deliveries'
@@ -959,7 +1373,9 @@ pub async fn record(conn: &mut AsyncPgConnection, results: &[AttemptResult]) -> 
                         updated_at = CASE WHEN n.count >= $4 AND status = 'active' THEN now() ELSE updated_at END
                     FROM (SELECT CASE WHEN $2 THEN $3 ELSE consecutive_failures + $3 END AS count
                           FROM webhooks WHERE id = $1) n
-                    WHERE id = $1 AND consecutive_failures IS DISTINCT FROM n.count
+                    WHERE id = $1 AND (consecutive_failures IS DISTINCT FROM n.count
+                                       OR ($2 AND (consecutive_timeouts <> 0
+                                                   OR circuit_open_until IS NOT NULL)))
                     "#,
                 )
                 .bind::<SqlUuid, _>(hook.0)
@@ -1015,9 +1431,11 @@ async fn record_without_give_ups(
             WHERE d.id = r.id AND d.attempts = r.attempt AND d.status = 'pending'
             RETURNING d.webhook_id, r.status
         )
-        UPDATE webhooks SET consecutive_failures = 0
+        UPDATE webhooks
+        SET consecutive_failures = 0, consecutive_timeouts = 0, circuit_open_until = NULL
         WHERE id IN (SELECT webhook_id FROM applied WHERE status = 'succeeded')
-          AND consecutive_failures <> 0
+          AND (consecutive_failures <> 0 OR consecutive_timeouts <> 0
+               OR circuit_open_until IS NOT NULL)
         "#,
     )
     .bind::<Array<SqlUuid>, _>(ids)
@@ -1255,4 +1673,96 @@ pub async fn backlog(conn: &mut AsyncPgConnection) -> DomainResult<i64> {
         .count()
         .get_result(conn)
         .await?)
+}
+
+#[cfg(test)]
+mod governed_tests {
+    use super::*;
+
+    fn hook(rate: Option<i32>, cap: Option<i32>, open: Option<DateTime<Utc>>) -> GovernedRow {
+        GovernedRow {
+            id: uuid::Uuid::nil(),
+            rate_limit: rate,
+            max_in_flight: cap,
+            circuit_open_until: open,
+        }
+    }
+
+    fn counts(in_flight: i64, recent: i64, burst: i64, at: DateTime<Utc>) -> SlotCounts {
+        SlotCounts {
+            in_flight,
+            recent,
+            oldest_recent: Some(at),
+            burst,
+            oldest_burst: Some(at),
+        }
+    }
+
+    #[test]
+    fn room_under_limits_caps_and_the_breaker() {
+        let now = Utc::now();
+        let at = now - chrono::Duration::milliseconds(400);
+        // A cap of 5 with 3 in flight leaves 2.
+        assert_eq!(
+            governed_room(&hook(None, Some(5), None), &counts(3, 0, 0, at), 64, now).0,
+            2
+        );
+        // 100/s: at most 10 per 100 ms; with 10 started in the last 100 ms, none until they age.
+        let (room, recheck) = governed_room(
+            &hook(Some(100), None, None),
+            &counts(0, 10, 10, at),
+            64,
+            now,
+        );
+        assert_eq!(room, 0);
+        assert_eq!(recheck, Some(at + chrono::Duration::milliseconds(100)));
+        // A whole second's allowance used: none until the oldest start is a second old.
+        let (room, recheck) = governed_room(
+            &hook(Some(100), None, None),
+            &counts(0, 100, 0, at),
+            64,
+            now,
+        );
+        assert_eq!(room, 0);
+        assert_eq!(recheck, Some(at + chrono::Duration::seconds(1)));
+        // The worker's share bounds it too.
+        assert_eq!(
+            governed_room(&hook(None, Some(500), None), &counts(0, 0, 0, at), 64, now).0,
+            64
+        );
+        // Breaker open: nothing until it ends; then one probe at a time.
+        let until = now + chrono::Duration::seconds(5);
+        assert_eq!(
+            governed_room(
+                &hook(None, None, Some(until)),
+                &counts(0, 0, 0, at),
+                64,
+                now
+            ),
+            (0, Some(until))
+        );
+        let ended = now - chrono::Duration::seconds(1);
+        assert_eq!(
+            governed_room(
+                &hook(None, None, Some(ended)),
+                &counts(0, 0, 0, at),
+                64,
+                now
+            )
+            .0,
+            1
+        );
+        assert_eq!(
+            governed_room(
+                &hook(None, None, Some(ended)),
+                &counts(1, 0, 0, at),
+                64,
+                now
+            )
+            .0,
+            0
+        );
+        assert_eq!(burst_of(1), 1);
+        assert_eq!(burst_of(15), 2);
+    }
 }

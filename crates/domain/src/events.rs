@@ -569,9 +569,16 @@ queued AS (
            -- An active webhook's or an enabled connection's delivery is claimed by this
            -- instance as it is stored (the same lease as a claim): it is sent straight after
            -- the commit, with no claim query.
-           CASE WHEN (w.status = 'active' OR c.id IS NOT NULL) AND $37::float8 > 0 THEN 1 ELSE 0 END,
-           CASE WHEN (w.status = 'active' OR c.id IS NOT NULL) AND $37::float8 > 0 THEN 1 ELSE 0 END,
-           CASE WHEN (w.status = 'active' OR c.id IS NOT NULL) AND $37::float8 > 0
+           -- Not a webhook with a rate limit, a concurrency cap or a tripped breaker: the
+           -- worker claims those within their limits.
+           CASE WHEN (w.status = 'active' AND w.rate_limit IS NULL AND w.max_in_flight IS NULL
+                      AND w.circuit_open_until IS NULL OR c.id IS NOT NULL) AND $37::float8 > 0
+                THEN 1 ELSE 0 END,
+           CASE WHEN (w.status = 'active' AND w.rate_limit IS NULL AND w.max_in_flight IS NULL
+                      AND w.circuit_open_until IS NULL OR c.id IS NOT NULL) AND $37::float8 > 0
+                THEN 1 ELSE 0 END,
+           CASE WHEN (w.status = 'active' AND w.rate_limit IS NULL AND w.max_in_flight IS NULL
+                      AND w.circuit_open_until IS NULL OR c.id IS NOT NULL) AND $37::float8 > 0
                 THEN now() + make_interval(secs => $37::float8) ELSE now() END
     FROM unnest($29::uuid[], $30::uuid[], $31::uuid[], $32::text[], $35::uuid[])
          AS d(id, event_id, webhook_id, url, connection_id)
@@ -699,6 +706,18 @@ impl FastPath {
                             .try_get::<_, Option<serde_json::Value>>(9)
                             .map_err(get_err)?
                             .unwrap_or_default(),
+                        previous_secret: match r
+                            .try_get::<_, Option<String>>(10)
+                            .map_err(get_err)?
+                        {
+                            Some(sealed) => Some(crate::crypto::open(&sealed)?),
+                            None => None,
+                        },
+                        headers: std::sync::Arc::new(crate::webhooks::open_header_pairs(
+                            r.try_get::<_, Option<String>>(11)
+                                .map_err(get_err)?
+                                .as_deref(),
+                        )?),
                     });
                     parsed.insert(id, rule.clone());
                     rule
@@ -997,6 +1016,8 @@ async fn ingest_fast(
                         webhook_id,
                         url: p.url.clone(),
                         secret: rule.secret.clone(),
+                        previous_secret: rule.previous_secret.clone(),
+                        headers: rule.headers.clone(),
                         body: body.clone(),
                     },
                     deliveries::Target::Connection(_, platform) => {
@@ -1023,6 +1044,7 @@ async fn ingest_fast(
                     attempt: 1,
                     round_attempt: 1,
                     send,
+                    slotted: false,
                 });
             }
         }

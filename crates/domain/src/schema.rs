@@ -141,6 +141,35 @@ diesel::table! {
         consecutive_failures -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<Timestamptz>,
+        rate_limit -> Nullable<Int4>,
+        max_in_flight -> Nullable<Int4>,
+        headers -> Nullable<Text>,
+        consecutive_timeouts -> Int4,
+        circuit_open_until -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    webhook_slots (delivery_id, attempt) {
+        delivery_id -> Uuid,
+        attempt -> Int4,
+        webhook_id -> Uuid,
+        started_at -> Timestamptz,
+        held_until -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_recoveries (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        webhook_id -> Uuid,
+        since -> Timestamptz,
+        until -> Nullable<Timestamptz>,
+        queued -> Int4,
+        created_at -> Timestamptz,
     }
 }
 
@@ -160,6 +189,7 @@ diesel::table! {
         created_at -> Timestamptz,
         completed_at -> Nullable<Timestamptz>,
         connection_id -> Nullable<Uuid>,
+        recovery_id -> Nullable<Uuid>,
     }
 }
 
@@ -372,6 +402,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     usage_counters,
     webhooks,
+    webhook_slots,
+    webhook_recoveries,
     deliveries,
     delivery_attempts,
     visitors,

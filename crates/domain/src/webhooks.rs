@@ -15,7 +15,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::ids::{DomainId, WebhookId, WorkspaceId};
 use crate::paging::{Cursor, Page, PageRequest};
 use crate::plans::{self, ensure_below};
-use crate::schema::{deliveries, domains, webhooks, workspaces};
+use crate::schema::{deliveries, domains, webhook_recoveries, webhooks, workspaces};
 use crate::secrets::random_bytes;
 
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -50,9 +50,30 @@ pub struct Webhook {
     pub consecutive_failures: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The secret before the last rotation (opened by [`get`]), signing too until
+    /// `previous_secret_until`.
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<DateTime<Utc>>,
+    pub rate_limit: Option<i32>,
+    pub max_in_flight: Option<i32>,
+    /// Sealed JSON; see [`Webhook::custom_headers`].
+    pub headers: Option<String>,
+    pub consecutive_timeouts: i32,
+    pub circuit_open_until: Option<DateTime<Utc>>,
 }
 
 impl Webhook {
+    /// The custom headers, opened (empty when none or when they do not open).
+    pub fn custom_headers(&self) -> Vec<Header> {
+        open_headers(self.headers.as_deref()).unwrap_or_default()
+    }
+
+    /// Until when the previous secret still signs, while it does.
+    pub fn overlap_until(&self) -> Option<DateTime<Utc>> {
+        self.previous_secret_until
+            .filter(|t| *t > Utc::now() && self.previous_secret.is_some())
+    }
+
     pub fn is_active(&self) -> bool {
         self.status == "active"
     }
@@ -79,12 +100,36 @@ pub struct WebhookView {
     pub has_secret: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// While a rotation's overlap lasts: until when the previous secret still signs deliveries.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// Deliveries started per second at most, across every instance (null: no limit).
+    pub rate_limit: Option<i32>,
+    /// Attempts in flight at once at most, across every instance (null: the worker's share).
+    pub max_in_flight: Option<i32>,
+    /// Custom request headers; values that look like credentials are masked.
+    pub headers: Vec<HeaderView>,
+    /// The circuit breaker: attempts in a row that timed out.
+    pub consecutive_timeouts: i32,
+    /// Set while the breaker is tripped: nothing is sent before this time, then one probe at a
+    /// time until an attempt succeeds.
+    pub circuit_open_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
+/// A custom header as the API and the page show it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HeaderView {
+    pub name: String,
+    /// The value, or `••••` and its last four characters when it looks like a credential.
+    pub value: String,
+    pub masked: bool,
+}
+
 impl From<Webhook> for WebhookView {
     fn from(w: Webhook) -> Self {
+        let overlap_until = w.overlap_until();
+        let headers = w.custom_headers();
         Self {
             id: w.id,
             domain_id: w.domain_id,
@@ -97,6 +142,19 @@ impl From<Webhook> for WebhookView {
             consecutive_failures: w.consecutive_failures,
             has_secret: w.secret.is_some(),
             secret: None,
+            previous_secret_expires_at: overlap_until,
+            rate_limit: w.rate_limit,
+            max_in_flight: w.max_in_flight,
+            headers: headers
+                .into_iter()
+                .map(|h| HeaderView {
+                    masked: looks_secret(&h.name, &h.value),
+                    value: shown_value(&h.name, &h.value),
+                    name: h.name,
+                })
+                .collect(),
+            consecutive_timeouts: w.consecutive_timeouts,
+            circuit_open_until: w.circuit_open_until,
             created_at: w.created_at,
             updated_at: w.updated_at,
         }
@@ -129,6 +187,189 @@ pub struct Changes {
     pub domain_id: Option<Option<DomainId>>,
     pub status: Option<String>,
     pub name: Option<String>,
+    /// Some(None): no limit.
+    pub rate_limit: Option<Option<i32>>,
+    /// Some(None): the worker's fair share.
+    pub max_in_flight: Option<Option<i32>>,
+    /// The whole list, replacing the current one.
+    pub headers: Option<Vec<Header>>,
+}
+
+/// A custom request header sent with every delivery.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+/// Headers Postback sets itself; a custom header may not replace them.
+pub const RESERVED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "transfer-encoding",
+    "connection",
+    "host",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "x-webhook-signature",
+    "x-webhook-signature-previous",
+];
+pub const MAX_HEADERS: usize = 20;
+pub const MAX_RATE_LIMIT: i32 = 10_000;
+pub const MAX_IN_FLIGHT_CAP: i32 = 1_000;
+/// The longest overlap a rotation may give the previous secret: 7 days.
+pub const MAX_OVERLAP_SECS: i64 = 7 * 24 * 3600;
+/// The overlap when none is asked for: 24 hours.
+pub const DEFAULT_OVERLAP_SECS: i64 = 24 * 3600;
+
+/// Whether a header carries a credential, to be masked when shown: by its name (authorization,
+/// token, key, secret, password, cookie, signature, session, credential) or a value that
+/// starts with `Bearer ` / `Basic `.
+pub fn looks_secret(name: &str, value: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "auth",
+        "token",
+        "key",
+        "secret",
+        "password",
+        "passwd",
+        "cookie",
+        "signature",
+        "session",
+        "credential",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+        || value.starts_with("Bearer ")
+        || value.starts_with("Basic ")
+}
+
+/// `••••` and the last four characters (all of it masked when it is short).
+pub fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    if chars.len() <= 8 {
+        "••••".into()
+    } else {
+        format!(
+            "••••{}",
+            chars[chars.len() - 4..].iter().collect::<String>()
+        )
+    }
+}
+
+fn shown_value(name: &str, value: &str) -> String {
+    if looks_secret(name, value) {
+        mask(value)
+    } else {
+        value.to_owned()
+    }
+}
+
+fn open_headers(stored: Option<&str>) -> DomainResult<Vec<Header>> {
+    match stored {
+        None => Ok(Vec::new()),
+        Some(sealed) => serde_json::from_str(&crate::crypto::open(sealed)?)
+            .map_err(|_| DomainError::internal("stored webhook headers are not JSON")),
+    }
+}
+
+/// Custom headers as stored (sealed JSON) → name/value pairs, for sending.
+pub fn open_header_pairs(stored: Option<&str>) -> DomainResult<Vec<(String, String)>> {
+    Ok(open_headers(stored)?
+        .into_iter()
+        .map(|h| (h.name, h.value))
+        .collect())
+}
+
+/// The stored form of custom headers (None when there are none).
+pub fn seal_headers(headers: &[Header]) -> DomainResult<Option<String>> {
+    if headers.is_empty() {
+        return Ok(None);
+    }
+    let json = serde_json::to_string(headers).unwrap_or_default();
+    Ok(Some(crate::crypto::seal(&json)?))
+}
+
+/// Checks custom headers: at most [`MAX_HEADERS`], names HTTP tokens of up to 64 characters,
+/// not one Postback sets itself nor twice; values up to 1,024 visible characters. A value sent
+/// back masked exactly as shown keeps the value stored under that name.
+pub fn validate_headers(given: Vec<Header>, current: &[Header]) -> DomainResult<Vec<Header>> {
+    if given.len() > MAX_HEADERS {
+        return Err(DomainError::invalid(format!(
+            "headers: at most {MAX_HEADERS} custom headers"
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(given.len());
+    for h in given {
+        let name = h.name.trim().to_owned();
+        if name.is_empty() || name.len() > 64 {
+            return Err(DomainError::invalid(
+                "headers: a header name must have 1 to 64 characters",
+            ));
+        }
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        {
+            return Err(DomainError::invalid(format!(
+                "headers: \"{name}\" is not a valid header name (letters, digits and !#$%&'*+-.^_`|~)"
+            )));
+        }
+        let lower = name.to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            return Err(DomainError::invalid(format!(
+                "headers: {name} is set by Postback and cannot be replaced"
+            )));
+        }
+        if !seen.insert(lower.clone()) {
+            return Err(DomainError::invalid(format!(
+                "headers: {name} is given twice"
+            )));
+        }
+        let mut value = h.value.trim().to_owned();
+        if value.chars().count() > 1024 {
+            return Err(DomainError::invalid(format!(
+                "headers: the value of {name} must be at most 1024 characters"
+            )));
+        }
+        if value.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(DomainError::invalid(format!(
+                "headers: the value of {name} must not contain control characters (line breaks)"
+            )));
+        }
+        if let Some(old) = current
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(&name))
+            .filter(|c| looks_secret(&c.name, &c.value) && mask(&c.value) == value)
+        {
+            value = old.value.clone();
+        }
+        out.push(Header { name, value });
+    }
+    Ok(out)
+}
+
+fn validate_rate_limit(v: Option<i32>) -> DomainResult<Option<i32>> {
+    match v {
+        Some(n) if !(1..=MAX_RATE_LIMIT).contains(&n) => Err(DomainError::invalid(format!(
+            "rateLimit must be between 1 and {MAX_RATE_LIMIT} deliveries per second, or null"
+        ))),
+        other => Ok(other),
+    }
+}
+
+fn validate_max_in_flight(v: Option<i32>) -> DomainResult<Option<i32>> {
+    match v {
+        Some(n) if !(1..=MAX_IN_FLIGHT_CAP).contains(&n) => Err(DomainError::invalid(format!(
+            "maxInFlight must be between 1 and {MAX_IN_FLIGHT_CAP}, or null"
+        ))),
+        other => Ok(other),
+    }
 }
 
 /// Checks a target URL's form: http(s), a host, tokens only after the host. Whether the host
@@ -342,6 +583,9 @@ pub async fn create(
     let status = validate_status(changes.status.as_deref().unwrap_or("active"))?;
     let name = validate_name(changes.name.as_deref().unwrap_or(""))?;
     let domain_id = changes.domain_id.flatten();
+    let rate_limit = validate_rate_limit(changes.rate_limit.flatten())?;
+    let max_in_flight = validate_max_in_flight(changes.max_in_flight.flatten())?;
+    let headers = seal_headers(&validate_headers(changes.headers.unwrap_or_default(), &[])?)?;
     conn.transaction::<_, DomainError, _>(|conn| {
         async move {
             // Serialises limit checks per workspace.
@@ -372,6 +616,9 @@ pub async fn create(
                     webhooks::events.eq(&events),
                     webhooks::conditions.eq(serde_json::to_value(&rules).unwrap_or_default()),
                     webhooks::status.eq(status),
+                    webhooks::rate_limit.eq(rate_limit),
+                    webhooks::max_in_flight.eq(max_in_flight),
+                    webhooks::headers.eq(&headers),
                 ))
                 .returning(Webhook::as_returning())
                 .get_result(conn)
@@ -432,6 +679,11 @@ pub async fn get(
         .as_deref()
         .map(crate::crypto::open)
         .transpose()?;
+    hook.previous_secret = hook
+        .previous_secret
+        .as_deref()
+        .map(crate::crypto::open)
+        .transpose()?;
     Ok(hook)
 }
 
@@ -462,6 +714,12 @@ pub async fn update(
     let status = changes.status.as_deref().map(validate_status).transpose()?;
     let name = changes.name.as_deref().map(validate_name).transpose()?;
     let domain_id = changes.domain_id;
+    let rate_limit = changes.rate_limit.map(validate_rate_limit).transpose()?;
+    let max_in_flight = changes
+        .max_in_flight
+        .map(validate_max_in_flight)
+        .transpose()?;
+    let new_headers = changes.headers;
     conn.transaction::<_, DomainError, _>(|conn| {
         async move {
             let current = webhooks::table
@@ -476,6 +734,13 @@ pub async fn update(
             if let Some(Some(d)) = domain_id {
                 ensure_domain(conn, workspace_id, d).await?;
             }
+            let headers = match new_headers {
+                Some(given) => {
+                    let current_headers = open_headers(current.headers.as_deref())?;
+                    seal_headers(&validate_headers(given, &current_headers)?)?
+                }
+                None => current.headers.clone(),
+            };
             let target = webhooks::table.filter(webhooks::id.eq(id));
             let resumed = status == Some("active");
             let paused_by_hand = status == Some("paused") && current.is_active();
@@ -493,6 +758,9 @@ pub async fn update(
                     webhooks::domain_id.eq(domain_id.unwrap_or(current.domain_id)),
                     webhooks::name.eq(name.unwrap_or(current.name)),
                     webhooks::status.eq(status.unwrap_or(&current.status)),
+                    webhooks::rate_limit.eq(rate_limit.unwrap_or(current.rate_limit)),
+                    webhooks::max_in_flight.eq(max_in_flight.unwrap_or(current.max_in_flight)),
+                    webhooks::headers.eq(headers),
                     webhooks::updated_at.eq(diesel::dsl::now),
                 ))
                 .execute(conn)
@@ -502,6 +770,8 @@ pub async fn update(
                     .set((
                         webhooks::consecutive_failures.eq(0),
                         webhooks::paused_reason.eq(None::<String>),
+                        webhooks::consecutive_timeouts.eq(0),
+                        webhooks::circuit_open_until.eq(None::<DateTime<Utc>>),
                     ))
                     .execute(conn)
                     .await?;
@@ -550,6 +820,272 @@ pub async fn secret(
     id: WebhookId,
 ) -> DomainResult<Option<String>> {
     Ok(get(conn, workspace_id, id).await?.secret)
+}
+
+/// Rotates the signing secret: `new_secret` (or a generated one) signs from the next attempt,
+/// and the current one keeps signing too for `overlap_secs` (0: not at all), so receivers
+/// verifying with either accept every delivery meanwhile. A rotation during an overlap drops
+/// the oldest secret. The answer carries the new secret.
+pub async fn rotate(
+    conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
+    id: WebhookId,
+    new_secret: Option<String>,
+    overlap_secs: i64,
+) -> DomainResult<WebhookView> {
+    if !(0..=MAX_OVERLAP_SECS).contains(&overlap_secs) {
+        return Err(DomainError::invalid(format!(
+            "overlapSeconds must be between 0 and {MAX_OVERLAP_SECS} (7 days)"
+        )));
+    }
+    let secret = match new_secret {
+        Some(s) if !s.trim().is_empty() => validate_secret(&s)?,
+        _ => generate_secret(),
+    };
+    conn.transaction::<_, DomainError, _>(|conn| {
+        async move {
+            let current: Option<String> = webhooks::table
+                .filter(webhooks::workspace_id.eq(workspace_id))
+                .filter(webhooks::id.eq(id))
+                .select(webhooks::secret)
+                .for_update()
+                .first::<Option<String>>(conn)
+                .await
+                .optional()?
+                .ok_or(DomainError::NotFound("webhook"))?;
+            let keep = current.filter(|_| overlap_secs > 0);
+            let until = keep
+                .as_ref()
+                .map(|_| Utc::now() + chrono::Duration::seconds(overlap_secs));
+            diesel::update(webhooks::table.filter(webhooks::id.eq(id)))
+                .set((
+                    webhooks::secret.eq(Some(crate::crypto::seal(&secret)?)),
+                    webhooks::previous_secret.eq(keep),
+                    webhooks::previous_secret_until.eq(until),
+                    webhooks::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?;
+            let mut view = WebhookView::from(get(conn, workspace_id, id).await?);
+            view.secret = Some(secret);
+            Ok(view)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Ends a rotation's overlap now: only the current secret signs from the next attempt.
+pub async fn end_overlap(
+    conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
+    id: WebhookId,
+) -> DomainResult<WebhookView> {
+    let n = diesel::update(
+        webhooks::table
+            .filter(webhooks::workspace_id.eq(workspace_id))
+            .filter(webhooks::id.eq(id)),
+    )
+    .set((
+        webhooks::previous_secret.eq(None::<String>),
+        webhooks::previous_secret_until.eq(None::<DateTime<Utc>>),
+        webhooks::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+    .await?;
+    if n == 0 {
+        return Err(DomainError::NotFound("webhook"));
+    }
+    Ok(WebhookView::from(get(conn, workspace_id, id).await?))
+}
+
+/// A bulk recovery ("Resend failed since …") and how far it has come.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Recovery {
+    pub id: uuid::Uuid,
+    pub since: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+    /// Failed deliveries queued again.
+    pub queued: i32,
+    /// Of those: delivered since, still waiting (or held while the webhook is paused), and
+    /// failed again after their new round.
+    pub succeeded: i64,
+    pub waiting: i64,
+    pub failed: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Queues a new round of attempts for every failed delivery of the webhook created in
+/// `[since, until)` (held while the webhook is paused). Each keeps its id and body, so receivers
+/// can deduplicate; the worker sends them at the pace the rate limit and the concurrency cap
+/// allow.
+pub async fn recover(
+    conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
+    id: WebhookId,
+    since: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+) -> DomainResult<Recovery> {
+    conn.transaction::<_, DomainError, _>(|conn| {
+        async move {
+            let status: String = webhooks::table
+                .filter(webhooks::workspace_id.eq(workspace_id))
+                .filter(webhooks::id.eq(id))
+                .select(webhooks::status)
+                .first(conn)
+                .await
+                .optional()?
+                .ok_or(DomainError::NotFound("webhook"))?;
+            let recovery_id = uuid::Uuid::now_v7();
+            let mut q = diesel::update(deliveries::table)
+                .filter(deliveries::workspace_id.eq(workspace_id))
+                .filter(deliveries::webhook_id.eq(id))
+                .filter(deliveries::status.eq("failed"))
+                .filter(deliveries::created_at.ge(since))
+                .into_boxed();
+            if let Some(u) = until {
+                q = q.filter(deliveries::created_at.lt(u));
+            }
+            let queued = q
+                .set((
+                    deliveries::status.eq(if status == "active" {
+                        "pending"
+                    } else {
+                        "held"
+                    }),
+                    deliveries::round_attempts.eq(0),
+                    deliveries::next_attempt_at.eq(diesel::dsl::now),
+                    deliveries::completed_at.eq(None::<DateTime<Utc>>),
+                    deliveries::recovery_id.eq(Some(recovery_id)),
+                ))
+                .execute(conn)
+                .await?;
+            let queued = i32::try_from(queued).unwrap_or(i32::MAX);
+            diesel::insert_into(webhook_recoveries::table)
+                .values((
+                    webhook_recoveries::id.eq(recovery_id),
+                    webhook_recoveries::workspace_id.eq(workspace_id),
+                    webhook_recoveries::webhook_id.eq(id),
+                    webhook_recoveries::since.eq(since),
+                    webhook_recoveries::until.eq(until),
+                    webhook_recoveries::queued.eq(queued),
+                ))
+                .execute(conn)
+                .await?;
+            if queued > 0 && status == "active" {
+                crate::deliveries::wake_workers(conn).await?;
+            }
+            latest_recovery(conn, workspace_id, id)
+                .await?
+                .ok_or(DomainError::NotFound("recovery"))
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// A recovery as stored: id, since, until, queued, created at.
+type RecoveryRow = (
+    uuid::Uuid,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    i32,
+    DateTime<Utc>,
+);
+
+/// The webhook's latest bulk recovery with its progress, if it had one.
+pub async fn latest_recovery(
+    conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
+    id: WebhookId,
+) -> DomainResult<Option<Recovery>> {
+    let row: Option<RecoveryRow> = webhook_recoveries::table
+        .filter(webhook_recoveries::workspace_id.eq(workspace_id))
+        .filter(webhook_recoveries::webhook_id.eq(id))
+        .order(webhook_recoveries::created_at.desc())
+        .select((
+            webhook_recoveries::id,
+            webhook_recoveries::since,
+            webhook_recoveries::until,
+            webhook_recoveries::queued,
+            webhook_recoveries::created_at,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    let Some((rid, since, until, queued, created_at)) = row else {
+        return Ok(None);
+    };
+    let counts: Vec<(String, i64)> = deliveries::table
+        .filter(deliveries::recovery_id.eq(rid))
+        .filter(deliveries::workspace_id.eq(workspace_id))
+        .group_by(deliveries::status)
+        .select((deliveries::status, diesel::dsl::count_star()))
+        .load(conn)
+        .await?;
+    let of = |s: &[&str]| {
+        counts
+            .iter()
+            .filter(|(k, _)| s.contains(&k.as_str()))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    Ok(Some(Recovery {
+        id: rid,
+        since,
+        until,
+        queued,
+        succeeded: of(&["succeeded"]),
+        waiting: of(&["pending", "held"]),
+        failed: of(&["failed"]),
+        created_at,
+    }))
+}
+
+/// Deliveries of the webhook waiting to be sent (pending, due or retrying, and held).
+pub async fn backlog(
+    conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
+    id: WebhookId,
+) -> DomainResult<i64> {
+    // One count per status, so each can use its partial index (pending, held).
+    let mut total = 0;
+    for status in ["pending", "held"] {
+        let n: i64 = deliveries::table
+            .filter(deliveries::status.eq(status))
+            .filter(deliveries::webhook_id.eq(id))
+            .filter(deliveries::workspace_id.eq(workspace_id))
+            .count()
+            .get_result(conn)
+            .await?;
+        total += n;
+    }
+    Ok(total)
+}
+
+/// An audit-log entry for a webhook action (rotation, end of overlap, recovery).
+pub async fn audit(
+    conn: &mut AsyncPgConnection,
+    ctx: &crate::sessions::SessionContext,
+    action: &str,
+    id: WebhookId,
+    after: Value,
+) -> DomainResult<()> {
+    diesel::insert_into(crate::schema::audit_log::table)
+        .values((
+            crate::schema::audit_log::id.eq(uuid::Uuid::now_v7()),
+            crate::schema::audit_log::workspace_id.eq(Some(ctx.workspace_id.0)),
+            crate::schema::audit_log::actor_id.eq(Some(ctx.user_id.0)),
+            crate::schema::audit_log::actor_email.eq(&ctx.email),
+            crate::schema::audit_log::action.eq(action),
+            crate::schema::audit_log::target.eq(format!("webhook {id}")),
+            crate::schema::audit_log::before.eq(None::<Value>),
+            crate::schema::audit_log::after.eq(Some(after)),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Deletes a webhook with its delivery log.

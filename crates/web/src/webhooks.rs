@@ -286,6 +286,10 @@ impl Submitted {
             domain_id: Some(domain_id),
             status: Some(if self.active { "active" } else { "paused" }.into()),
             name: Some(self.name.clone()),
+            // Set in the page's Delivery section (see `flow`).
+            rate_limit: None,
+            max_in_flight: None,
+            headers: None,
         })
     }
 
@@ -666,6 +670,70 @@ struct ShowPage {
     test: Option<TestResult>,
     deliveries: Vec<DeliveryRow>,
     next_cursor: Option<String>,
+    flow: FlowView,
+}
+
+/// The page's Delivery section: the rotation's overlap, limits, headers, the breaker, the
+/// backlog and the latest bulk recovery.
+pub struct FlowView {
+    /// Until when the previous secret still signs (absolute, UTC).
+    pub overlap_until: Option<String>,
+    pub rate_limit: String,
+    pub max_in_flight: String,
+    /// `Name: value` lines, credentials masked.
+    pub headers: String,
+    pub backlog: i64,
+    pub breaker_until: Option<String>,
+    pub timeouts: i32,
+    pub recovery: Option<RecoveryRow>,
+    pub error: Option<String>,
+}
+
+pub struct RecoveryRow {
+    pub since: String,
+    pub queued: i32,
+    pub succeeded: i64,
+    pub waiting: i64,
+    pub failed: i64,
+}
+
+fn header_lines(hook: &Webhook) -> String {
+    postback_domain::webhooks::WebhookView::from(hook.clone())
+        .headers
+        .iter()
+        .map(|h| format!("{}: {}", h.name, h.value))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn flow_view(
+    conn: &mut postback_domain::db::DbConn,
+    hook: &Webhook,
+    error: Option<String>,
+) -> WebResult<FlowView> {
+    let ws = hook.workspace_id;
+    Ok(FlowView {
+        overlap_until: hook.overlap_until().map(absolute),
+        rate_limit: hook.rate_limit.map(|n| n.to_string()).unwrap_or_default(),
+        max_in_flight: hook
+            .max_in_flight
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+        headers: header_lines(hook),
+        backlog: webhooks::backlog(conn, ws, hook.id).await?,
+        breaker_until: hook.circuit_open_until.map(absolute),
+        timeouts: hook.consecutive_timeouts,
+        recovery: webhooks::latest_recovery(conn, ws, hook.id)
+            .await?
+            .map(|r| RecoveryRow {
+                since: absolute(r.since),
+                queued: r.queued,
+                succeeded: r.succeeded,
+                waiting: r.waiting,
+                failed: r.failed,
+            }),
+        error,
+    })
 }
 
 #[derive(serde::Deserialize)]
@@ -678,6 +746,10 @@ struct Extras {
     test: Option<TestResult>,
     form: Option<FormView>,
     cursor: Option<String>,
+    /// A refusal from the Delivery section's forms.
+    flow_error: Option<String>,
+    /// What was typed in the Delivery form: rate limit, cap, headers.
+    flow_typed: Option<(String, String, String)>,
 }
 
 async fn show_page(
@@ -697,7 +769,14 @@ async fn show_page(
     let page_req =
         PageRequest::parse(Some(50), extras.cursor.as_deref()).unwrap_or(PageRequest::first(50));
     let log = deliveries::list_for_webhook(&mut conn, ws, id, page_req).await?;
+    let mut flow = flow_view(&mut conn, &hook, extras.flow_error).await?;
+    if let Some((rate, cap, headers)) = extras.flow_typed {
+        flow.rate_limit = rate;
+        flow.max_in_flight = cap;
+        flow.headers = headers;
+    }
     Ok(ShowPage {
+        flow,
         chrome: Chrome::new(req, user, "webhooks"),
         id: hook.id.to_string(),
         title: if hook.name.is_empty() {
@@ -738,6 +817,8 @@ fn no_extras() -> Extras {
         test: None,
         form: None,
         cursor: None,
+        flow_error: None,
+        flow_typed: None,
     }
 }
 
@@ -862,7 +943,61 @@ pub async fn reveal(
     render(&req, &state, &user, id, extras).await
 }
 
+#[derive(serde::Deserialize)]
+pub struct RotateForm {
+    #[serde(default)]
+    csrf_token: String,
+    /// Seconds the previous secret keeps signing; blank: 24 h.
+    #[serde(default)]
+    overlap: String,
+}
+
+/// Rotate: a new secret, shown once; the previous one keeps signing for the chosen overlap.
 pub async fn rotate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<WebhookId>,
+    form: web::Form<RotateForm>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let id = path.into_inner();
+    let overlap = match form.overlap.trim() {
+        "" => webhooks::DEFAULT_OVERLAP_SECS,
+        v => v.parse::<i64>().unwrap_or(-1),
+    };
+    let mut conn = state.conn().await?;
+    let view = match webhooks::rotate(&mut conn, user.ctx.workspace_id, id, None, overlap).await {
+        Ok(v) => v,
+        Err(DomainError::Invalid(m)) => {
+            drop(conn);
+            let extras = Extras {
+                flow_error: Some(m),
+                ..no_extras()
+            };
+            let tpl = show_page(&req, &state, &user, id, extras).await?;
+            return unprocessable(&tpl);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    webhooks::audit(
+        &mut conn,
+        &user.ctx,
+        "webhook.secret_rotated",
+        id,
+        json!({ "overlapSeconds": overlap }),
+    )
+    .await?;
+    drop(conn);
+    let extras = Extras {
+        secret: view.secret,
+        ..no_extras()
+    };
+    render(&req, &state, &user, id, extras).await
+}
+
+/// End overlap now: only the current secret signs from the next attempt.
+pub async fn end_overlap(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -871,28 +1006,208 @@ pub async fn rotate(
 ) -> WebResult<HttpResponse> {
     verify_csrf(&req, &form.csrf_token)?;
     let id = path.into_inner();
-    let view = {
-        let mut conn = state.conn().await?;
-        let changes = Changes {
-            secret: Some(None),
-            ..Changes::default()
-        };
-        let view = webhooks::update(&mut conn, user.ctx.workspace_id, id, changes).await?;
-        postback_domain::audit::record(
-            &mut conn,
-            &user.ctx,
-            "webhook.secret.rotate",
-            &view.url,
-            json!({"id": id}),
-        )
-        .await?;
-        view
-    };
+    let mut conn = state.conn().await?;
+    webhooks::end_overlap(&mut conn, user.ctx.workspace_id, id).await?;
+    webhooks::audit(
+        &mut conn,
+        &user.ctx,
+        "webhook.secret_overlap_ended",
+        id,
+        json!({}),
+    )
+    .await?;
+    Ok(redirect_with(
+        &format!("/webhooks/{id}"),
+        "success",
+        "Overlap ended: only the current secret signs deliveries now.",
+        state.secure_cookies,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+pub struct DeliveryForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    rate_limit: String,
+    #[serde(default)]
+    max_in_flight: String,
+    #[serde(default)]
+    headers: String,
+}
+
+/// Re-renders the page with a refusal next to the Delivery section's forms.
+async fn flow_refused(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &CurrentUser,
+    id: WebhookId,
+    message: String,
+    typed: Option<&DeliveryForm>,
+) -> WebResult<HttpResponse> {
     let extras = Extras {
-        secret: view.secret,
+        flow_error: Some(message),
+        flow_typed: typed.map(|f| {
+            (
+                f.rate_limit.clone(),
+                f.max_in_flight.clone(),
+                f.headers.clone(),
+            )
+        }),
         ..no_extras()
     };
-    render(&req, &state, &user, id, extras).await
+    let tpl = show_page(req, state, user, id, extras).await?;
+    unprocessable(&tpl)
+}
+
+fn optional_number(field: &str, raw: &str) -> Result<Option<Option<i32>>, String> {
+    match raw.trim() {
+        "" => Ok(Some(None)),
+        v => v
+            .parse::<i32>()
+            .map(|n| Some(Some(n)))
+            .map_err(|_| format!("{field} must be a whole number, or empty")),
+    }
+}
+
+/// The Delivery section's save: rate limit, concurrency cap, custom headers (`Name: value`
+/// lines; a value left masked as shown stays).
+pub async fn save_delivery(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<WebhookId>,
+    form: web::Form<DeliveryForm>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let id = path.into_inner();
+    let parsed = (|| {
+        let rate_limit = optional_number("rateLimit", &form.rate_limit)?;
+        let max_in_flight = optional_number("maxInFlight", &form.max_in_flight)?;
+        let mut headers = Vec::new();
+        for line in form
+            .headers
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| format!("headers: \"{line}\" is not \"Name: value\""))?;
+            headers.push(webhooks::Header {
+                name: name.trim().to_owned(),
+                value: value.trim().to_owned(),
+            });
+        }
+        Ok::<_, String>(Changes {
+            rate_limit,
+            max_in_flight,
+            headers: Some(headers),
+            ..Changes::default()
+        })
+    })();
+    let changes = match parsed {
+        Ok(c) => c,
+        Err(m) => return flow_refused(&req, &state, &user, id, m, Some(&form)).await,
+    };
+    let mut conn = state.conn().await?;
+    match webhooks::update(&mut conn, user.ctx.workspace_id, id, changes).await {
+        Ok(view) => {
+            // Header names only: values may be credentials.
+            let names: Vec<&str> = view.headers.iter().map(|h| h.name.as_str()).collect();
+            webhooks::audit(
+                &mut conn,
+                &user.ctx,
+                "webhook.delivery_settings_changed",
+                id,
+                json!({ "rateLimit": view.rate_limit, "maxInFlight": view.max_in_flight, "headers": names }),
+            )
+            .await?;
+            Ok(redirect_with(
+                &format!("/webhooks/{id}"),
+                "success",
+                "Delivery settings saved.",
+                state.secure_cookies,
+            ))
+        }
+        Err(DomainError::Invalid(m)) => {
+            drop(conn);
+            flow_refused(&req, &state, &user, id, m, Some(&form)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct RecoverForm {
+    #[serde(default)]
+    csrf_token: String,
+    /// `datetime-local` (UTC).
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+}
+
+/// A `datetime-local` value read as UTC.
+fn local_utc(field: &str, raw: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    let raw = raw.trim();
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(raw, f).ok())
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("{field}: enter a date and time (UTC)"))
+}
+
+/// "Resend failed since …": a new round for every failed delivery in the window.
+pub async fn recover(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<WebhookId>,
+    form: web::Form<RecoverForm>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let id = path.into_inner();
+    let window = (|| {
+        let since = local_utc("since", &form.since)?;
+        let until = match form.until.trim() {
+            "" => None,
+            u => Some(local_utc("until", u)?),
+        };
+        Ok::<_, String>((since, until))
+    })();
+    let (since, until) = match window {
+        Ok(w) => w,
+        Err(m) => return flow_refused(&req, &state, &user, id, m, None).await,
+    };
+    let mut conn = state.conn().await?;
+    let recovery = match webhooks::recover(&mut conn, user.ctx.workspace_id, id, since, until).await
+    {
+        Ok(r) => r,
+        Err(DomainError::Invalid(m)) => {
+            drop(conn);
+            return flow_refused(&req, &state, &user, id, m, None).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    webhooks::audit(
+        &mut conn,
+        &user.ctx,
+        "webhook.recovered",
+        id,
+        json!({ "since": since, "until": until, "queued": recovery.queued }),
+    )
+    .await?;
+    Ok(redirect_with(
+        &format!("/webhooks/{id}"),
+        "success",
+        &format!(
+            "{} failed deliveries queued again; progress below.",
+            recovery.queued
+        ),
+        state.secure_cookies,
+    ))
 }
 
 #[derive(serde::Deserialize)]

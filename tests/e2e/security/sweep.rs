@@ -334,6 +334,17 @@ fn api_probes(method: &str, pattern: &str, v: &Victim, auth: Auth<'_>) -> Option
         ("post", "/v1/integrations/webhooks/{id}/secret/rotate") => {
             one(format!("/v1/integrations/webhooks/{w}/secret/rotate"), None)
         }
+        ("delete", "/v1/integrations/webhooks/{id}/secret/previous") => one(
+            format!("/v1/integrations/webhooks/{w}/secret/previous"),
+            None,
+        ),
+        ("post", "/v1/integrations/webhooks/{id}/recover") => one(
+            format!("/v1/integrations/webhooks/{w}/recover"),
+            Some(json!({"since": "2000-01-01T00:00:00Z"})),
+        ),
+        ("get", "/v1/integrations/webhooks/{id}/queue") => {
+            one(format!("/v1/integrations/webhooks/{w}/queue"), None)
+        }
         ("get", "/v1/integrations/webhooks/{id}/deliveries") => {
             one(format!("/v1/integrations/webhooks/{w}/deliveries"), None)
         }
@@ -645,6 +656,20 @@ fn web_probes(method: &str, pattern: &str, v: &Victim) -> Option<Vec<PageProbe>>
         ("post", "/webhooks/{id}/status") => one(
             format!("/webhooks/{w}/status"),
             vec![("status", "paused".into())],
+        ),
+        ("post", "/webhooks/{id}/end-overlap") => {
+            one(format!("/webhooks/{w}/end-overlap"), Vec::new())
+        }
+        ("post", "/webhooks/{id}/delivery") => one(
+            format!("/webhooks/{w}/delivery"),
+            vec![
+                ("rate_limit", "1".into()),
+                ("headers", "X-Hijacked: yes".into()),
+            ],
+        ),
+        ("post", "/webhooks/{id}/recover") => one(
+            format!("/webhooks/{w}/recover"),
+            vec![("since", "2000-01-01T00:00".into())],
         ),
         ("post", "/deliveries/{id}/redeliver") => {
             one(format!("/deliveries/{}/redeliver", v.delivery), Vec::new())

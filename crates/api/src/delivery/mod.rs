@@ -21,6 +21,9 @@ pub struct DeliveryConfig {
     /// crash, the attempts that were under way are retried once their lease runs out.
     pub lease: Option<Duration>,
     pub allow_private_targets: bool,
+    /// How long the circuit breaker stops sending to a webhook whose last
+    /// [`postback_domain::deliveries::BREAKER_AFTER`] attempts timed out, before probing it.
+    pub breaker_pause: Duration,
     /// Where the ad platforms' APIs live.
     pub platform_urls: postback_domain::deliveries::PlatformUrls,
     /// How webhook host names are resolved, when a target is saved and when it is sent: the
@@ -39,6 +42,7 @@ impl Default for DeliveryConfig {
             timeout: Duration::from_secs(5),
             lease: None,
             allow_private_targets: false,
+            breaker_pause: Duration::from_secs(30),
             platform_urls: Default::default(),
             lookup: lookup::Lookup::system(),
         }

@@ -33,9 +33,17 @@ pub fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -
     format!("v1,{}", STANDARD.encode(sig))
 }
 
-/// The signature headers for one attempt.
+/// The header that carries the previous secret's seed-003 signature during a rotation's overlap
+/// (`X-Webhook-Signature` carries the new secret's).
+pub const PREVIOUS_SIGNATURE_HEADER: &str = "X-Webhook-Signature-Previous";
+
+/// The signature headers for one attempt. During a rotation's overlap (`previous` given),
+/// `webhook-signature` carries both signatures, the new secret's first, space-separated (the
+/// Standard Webhooks libraries accept any that matches), and the previous secret's seed-003
+/// signature goes in [`PREVIOUS_SIGNATURE_HEADER`].
 pub fn headers(
     secret: Option<&str>,
+    previous: Option<&str>,
     id: &str,
     timestamp: i64,
     body: &[u8],
@@ -46,10 +54,13 @@ pub fn headers(
     ];
     if let Some(secret) = secret {
         h.push(("X-Webhook-Signature", seed_signature(secret, body)));
-        h.push((
-            "webhook-signature",
-            standard_signature(secret, id, timestamp, body),
-        ));
+        let mut standard = standard_signature(secret, id, timestamp, body);
+        if let Some(previous) = previous {
+            h.push((PREVIOUS_SIGNATURE_HEADER, seed_signature(previous, body)));
+            standard.push(' ');
+            standard.push_str(&standard_signature(previous, id, timestamp, body));
+        }
+        h.push(("webhook-signature", standard));
     }
     h
 }
@@ -68,6 +79,30 @@ mod tests {
             br#"{"test": 2432232314}"#,
         );
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn an_overlap_signs_with_both_secrets() {
+        let h = headers(Some("new-secret"), Some("old-secret"), "msg_1", 1, b"{}");
+        let get = |k: &str| h.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+        assert_eq!(
+            get("webhook-signature").expect("standard"),
+            format!(
+                "{} {}",
+                standard_signature("new-secret", "msg_1", 1, b"{}"),
+                standard_signature("old-secret", "msg_1", 1, b"{}")
+            )
+        );
+        assert_eq!(
+            get("X-Webhook-Signature"),
+            Some(seed_signature("new-secret", b"{}"))
+        );
+        assert_eq!(
+            get(PREVIOUS_SIGNATURE_HEADER),
+            Some(seed_signature("old-secret", b"{}"))
+        );
+        let plain = headers(Some("new-secret"), None, "msg_1", 1, b"{}");
+        assert!(plain.iter().all(|(n, _)| *n != PREVIOUS_SIGNATURE_HEADER));
     }
 
     #[test]

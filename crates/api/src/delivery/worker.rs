@@ -2,14 +2,24 @@
 //! number of instances share the queue), sends them concurrently, and records the results in
 //! batches. It sleeps until woken by `NOTIFY` (new deliveries, a resume, a redelivery) or until
 //! the next retry falls due; it never polls in a loop.
+//!
+//! Isolation: no webhook has more than [`WEBHOOK_SHARE`] of this instance's attempts in flight,
+//! so a receiver that hangs holds a quarter of the slots at most and every other webhook is sent
+//! at once. Deliveries over the share stay in the queue (a delivery claimed at insert is handed
+//! back) until one of the webhook's attempts finishes. Webhooks with a rate limit, a
+//! concurrency cap or a tripped circuit breaker are claimed within those, counted in PostgreSQL
+//! across every instance (see `postback_domain::deliveries::claim`).
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use std::collections::HashMap;
 
 use chrono::Utc;
 use futures_util::StreamExt;
 use postback_domain::db::DbPool;
 use postback_domain::deliveries::{self, AttemptResult, Claimed, Send, EXCERPT_BYTES};
+use postback_domain::ids::{DeliveryId, WebhookId};
 use postback_domain::platforms::{self, Answer};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
@@ -21,6 +31,8 @@ use crate::metrics::{DeliveryOutcome, Metrics};
 
 /// Attempts in flight per instance.
 const MAX_IN_FLIGHT: usize = 256;
+/// The most attempts one webhook may have in flight in one instance: a quarter of its slots.
+pub const WEBHOOK_SHARE: usize = MAX_IN_FLIGHT / 4;
 /// Deliveries claimed per query.
 const CLAIM_BATCH: usize = 128;
 /// After a claim that found work, the longest wait for a wake-up before claiming again.
@@ -56,6 +68,84 @@ pub fn lease_secs(config: &DeliveryConfig) -> f64 {
 /// inside the lease (with the default lease, 15 s).
 pub fn direct_window_secs(config: &DeliveryConfig) -> f64 {
     ((lease_secs(config) - config.timeout.as_secs_f64()) / 2.0).max(0.0)
+}
+
+/// Attempts in flight per webhook in this instance, against [`WEBHOOK_SHARE`].
+#[derive(Clone)]
+struct Shares {
+    busy: Arc<std::sync::Mutex<HashMap<WebhookId, usize>>>,
+    /// Woken when a webhook at its share finishes an attempt (its queue may move again).
+    wake: Arc<Notify>,
+}
+
+/// One attempt's place in its webhook's share, given back when dropped.
+struct ShareGuard {
+    shares: Shares,
+    webhook: WebhookId,
+}
+
+impl Shares {
+    fn new(wake: Arc<Notify>) -> Self {
+        Self {
+            busy: Arc::default(),
+            wake,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<WebhookId, usize>> {
+        self.busy.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A place within the webhook's share, or None when it has its share in flight.
+    fn try_take(&self, webhook: WebhookId) -> Option<ShareGuard> {
+        let mut busy = self.lock();
+        let n = busy.entry(webhook).or_insert(0);
+        if *n >= WEBHOOK_SHARE {
+            return None;
+        }
+        *n += 1;
+        Some(ShareGuard {
+            shares: self.clone(),
+            webhook,
+        })
+    }
+
+    /// A place for a delivery the claim already limited to the share.
+    fn take(&self, webhook: WebhookId) -> ShareGuard {
+        *self.lock().entry(webhook).or_insert(0) += 1;
+        ShareGuard {
+            shares: self.clone(),
+            webhook,
+        }
+    }
+
+    /// Attempts in flight per webhook, for the claim.
+    fn snapshot(&self) -> Vec<(WebhookId, i64)> {
+        self.lock()
+            .iter()
+            .map(|(w, n)| (*w, i64::try_from(*n).unwrap_or(i64::MAX)))
+            .collect()
+    }
+}
+
+impl Drop for ShareGuard {
+    fn drop(&mut self) {
+        let was_full = {
+            let mut busy = self.shares.lock();
+            let Some(n) = busy.get_mut(&self.webhook) else {
+                return;
+            };
+            let was_full = *n >= WEBHOOK_SHARE;
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                busy.remove(&self.webhook);
+            }
+            was_full
+        };
+        if was_full {
+            self.shares.wake.notify_one();
+        }
+    }
 }
 
 /// Where attempts' results go to be written, counting those not written yet (so a shutdown can
@@ -149,8 +239,15 @@ pub fn start(
         results_rx,
         wake.clone(),
         unrecorded.clone(),
+        deliveries::Breaker {
+            after: deliveries::BREAKER_AFTER,
+            pause: config.breaker_pause,
+        },
     ));
     let client = Client::new(&config);
+    let shares = Shares::new(wake.clone());
+    let (release_tx, release_rx) = mpsc::unbounded_channel();
+    tokio::spawn(releaser(pool.clone(), release_rx));
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let timeout = config.timeout;
     let config = Arc::new(config);
@@ -160,6 +257,8 @@ pub fn start(
         direct_rx,
         client.clone(),
         slots.clone(),
+        shares.clone(),
+        release_tx,
         config.clone(),
         results_tx.clone(),
         metrics.clone(),
@@ -174,6 +273,7 @@ pub fn start(
         metrics,
         client,
         slots.clone(),
+        shares,
         stop_rx,
     ));
     let worker = Worker {
@@ -196,6 +296,8 @@ async fn direct(
     mut rx: mpsc::UnboundedReceiver<Direct>,
     client: Client,
     slots: Arc<Semaphore>,
+    shares: Shares,
+    handback: mpsc::UnboundedSender<(DeliveryId, i32)>,
     config: Arc<DeliveryConfig>,
     results: Results,
     metrics: Arc<Metrics>,
@@ -211,6 +313,18 @@ async fn direct(
                 Some(d) => d,
                 None => return,
             },
+        };
+        // A webhook with its share in flight: back to the queue, for the claim once one of its
+        // attempts finishes.
+        let share = match d.claimed.webhook_id() {
+            Some(w) => match shares.try_take(w) {
+                Some(g) => Some(g),
+                None => {
+                    let _ = handback.send((d.claimed.id, d.claimed.attempt));
+                    continue;
+                }
+            },
+            None => None,
         };
         let permit = tokio::select! {
             biased;
@@ -236,6 +350,7 @@ async fn direct(
         tokio::spawn(async move {
             let result = attempt(&client, &config, &metrics, d.claimed).await;
             results.send(result);
+            drop(share);
             drop(permit);
         });
     }
@@ -243,6 +358,29 @@ async fn direct(
         unstarted.push(d);
     }
     release(&pool, unstarted).await;
+}
+
+/// Hands back, in batches, deliveries claimed at insert whose webhook had its share in flight:
+/// due at once, for a claim once the webhook has room.
+async fn releaser(pool: DbPool, mut rx: mpsc::UnboundedReceiver<(DeliveryId, i32)>) {
+    let mut batch = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < 1024 {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let released = match postback_domain::db::conn(&pool).await {
+            Ok(mut conn) => deliveries::release(&mut conn, &batch).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = released {
+            tracing::warn!(error = %e, count = batch.len(), "handing back deliveries over a webhook's share failed; they are retried when their lease ends");
+        }
+        batch.clear();
+    }
 }
 
 /// Hands back deliveries claimed at insert that this instance will not send (it is shutting
@@ -326,6 +464,7 @@ async fn claimer(
     metrics: Arc<Metrics>,
     client: Client,
     slots: Arc<Semaphore>,
+    shares: Shares,
     mut stop: watch::Receiver<bool>,
 ) {
     let lease = lease_secs(&config);
@@ -343,14 +482,20 @@ async fn claimer(
             }
             continue;
         }
+        let busy = shares.snapshot();
+        let limits = deliveries::ClaimLimits {
+            limit: free as i64,
+            lease_secs: lease,
+            share: WEBHOOK_SHARE as i64,
+            busy: &busy,
+            platform_urls: &config.platform_urls,
+        };
         let claimed = match postback_domain::db::conn(&pool).await {
-            Ok(mut conn) => {
-                deliveries::claim(&mut conn, free as i64, lease, &config.platform_urls).await
-            }
+            Ok(mut conn) => deliveries::claim(&mut conn, &limits).await,
             Err(e) => Err(e),
         };
-        let claimed = match claimed {
-            Ok(c) => c,
+        let (claimed, recheck_at) = match claimed {
+            Ok(c) => (c.claimed, c.recheck_at),
             Err(e) => {
                 tracing::warn!(error = %e, "claiming deliveries failed; retrying");
                 tokio::select! {
@@ -367,6 +512,7 @@ async fn claimer(
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return;
             };
+            let share = c.webhook_id().map(|w| shares.take(w));
             let client = client.clone();
             let results = results.clone();
             let config = config.clone();
@@ -374,6 +520,7 @@ async fn claimer(
             tokio::spawn(async move {
                 let result = attempt(&client, &config, &metrics, c).await;
                 results.send(result);
+                drop(share);
                 drop(permit);
             });
         }
@@ -393,11 +540,13 @@ async fn claimer(
         // Nothing more due now: sleep until woken or until the next retry is due.
         let until_due = match postback_domain::db::conn(&pool).await {
             Ok(mut conn) => match deliveries::next_due(&mut conn).await {
-                Ok(Some(at)) => (at - Utc::now())
-                    .to_std()
-                    .unwrap_or(Duration::ZERO)
-                    .min(IDLE_CHECK),
-                Ok(None) => IDLE_CHECK,
+                Ok(next) => match next.into_iter().chain(recheck_at).min() {
+                    Some(at) => (at - Utc::now())
+                        .to_std()
+                        .unwrap_or(Duration::ZERO)
+                        .min(IDLE_CHECK),
+                    None => IDLE_CHECK,
+                },
                 Err(_) => Duration::from_secs(1),
             },
             Err(_) => Duration::from_secs(1),
@@ -436,10 +585,22 @@ async fn attempt(
     // (response, whether a failure is worth retrying, the platform's own error message)
     let (resp, retryable, rejection) = match c.send {
         Send::Webhook {
-            url, secret, body, ..
+            url,
+            secret,
+            previous_secret,
+            headers: custom,
+            body,
+            ..
         } => {
             let id = c.id.to_string();
-            let headers = signing::headers(secret.as_deref(), &id, started_at.timestamp(), &body);
+            let headers = webhook_headers(
+                &custom,
+                secret.as_deref(),
+                previous_secret.as_deref(),
+                &id,
+                started_at.timestamp(),
+                &body,
+            );
             let resp = client
                 .post(&url, &headers, body.as_ref().clone(), EXCERPT_BYTES)
                 .await;
@@ -481,6 +642,11 @@ async fn attempt(
         ),
     };
     let succeeded = resp.succeeded() && rejection.is_none();
+    let timed_out = resp.status.is_none()
+        && resp
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("timed out"));
     let (outcome, retry_at) = if succeeded {
         ("succeeded", None)
     } else if !retryable {
@@ -520,7 +686,30 @@ async fn attempt(
         error: rejection.or(resp.error),
         outcome,
         retry_at,
+        timed_out,
+        slotted: c.slotted,
     }
+}
+
+/// A webhook request's headers: the custom ones, then the signatures (a custom header never
+/// has a signature header's name; saving refuses it).
+pub fn webhook_headers(
+    custom: &[(String, String)],
+    secret: Option<&str>,
+    previous: Option<&str>,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    custom
+        .iter()
+        .cloned()
+        .chain(
+            signing::headers(secret, previous, id, timestamp, body)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v)),
+        )
+        .collect()
 }
 
 /// Writes results in batches; keeps them and retries while the database is away (the lease
@@ -530,6 +719,7 @@ async fn recorder(
     mut rx: mpsc::UnboundedReceiver<AttemptResult>,
     wake: Arc<Notify>,
     unrecorded: Arc<AtomicUsize>,
+    breaker: deliveries::Breaker,
 ) {
     const MAX: usize = 512;
     let mut batch: Vec<AttemptResult> = Vec::with_capacity(MAX);
@@ -543,7 +733,7 @@ async fn recorder(
         }
         loop {
             let written = match postback_domain::db::conn(&pool).await {
-                Ok(mut conn) => deliveries::record(&mut conn, &batch).await,
+                Ok(mut conn) => deliveries::record(&mut conn, &batch, breaker).await,
                 Err(e) => Err(e),
             };
             match written {
@@ -557,8 +747,8 @@ async fn recorder(
                 }
             }
         }
-        if batch.iter().any(|r| r.retry_at.is_some()) {
-            // A retry may now be the earliest thing due.
+        if batch.iter().any(|r| r.retry_at.is_some() || r.slotted) {
+            // A retry may now be the earliest thing due, or a capped webhook has room again.
             wake.notify_one();
         }
         batch.clear();
