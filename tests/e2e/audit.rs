@@ -419,7 +419,23 @@ async fn every_mutating_route_writes_an_audit_entry() {
         "/v1/integrations/webhooks/{id}/secret/rotate",
         &format!("{hook_path}/secret/rotate"),
         None,
-        "webhook.secret.rotate",
+        "webhook.secret_rotated",
+    )
+    .await;
+    w.api(
+        "delete",
+        "/v1/integrations/webhooks/{id}/secret/previous",
+        &format!("{hook_path}/secret/previous"),
+        None,
+        "webhook.secret_overlap_ended",
+    )
+    .await;
+    w.api(
+        "post",
+        "/v1/integrations/webhooks/{id}/recover",
+        &format!("{hook_path}/recover"),
+        Some(json!({"since": "2020-01-01T00:00:00Z"})),
+        "webhook.recovered",
     )
     .await;
     for _ in 0..2 {
@@ -661,7 +677,32 @@ async fn every_mutating_route_writes_an_audit_entry() {
         "/webhooks/{id}/rotate",
         &format!("/webhooks/{hook}/rotate"),
         &[],
-        "webhook.secret.rotate",
+        "webhook.secret_rotated",
+    )
+    .await;
+    w.form(
+        "/webhooks/{id}/end-overlap",
+        &format!("/webhooks/{hook}/end-overlap"),
+        &[],
+        "webhook.secret_overlap_ended",
+    )
+    .await;
+    w.form(
+        "/webhooks/{id}/delivery",
+        &format!("/webhooks/{hook}/delivery"),
+        &[
+            ("rate_limit", "5"),
+            ("max_in_flight", "2"),
+            ("headers", "X-Team: growth"),
+        ],
+        "webhook.delivery_settings_changed",
+    )
+    .await;
+    w.form(
+        "/webhooks/{id}/recover",
+        &format!("/webhooks/{hook}/recover"),
+        &[("since", "2020-01-01T00:00"), ("until", "")],
+        "webhook.recovered",
     )
     .await;
     w.form(

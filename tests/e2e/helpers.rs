@@ -192,6 +192,14 @@ impl TestApp {
 
     /// A server whose ad platform adapters send to `platforms` (a local fake).
     pub async fn spawn_with_platforms(platforms: &str) -> Self {
+        Self::spawn_with_platforms_and(platforms, |_| {}).await
+    }
+
+    /// [`TestApp::spawn_with_platforms`], its state adjusted before it starts.
+    pub async fn spawn_with_platforms_and(
+        platforms: &str,
+        adjust: impl FnOnce(&mut AppState),
+    ) -> Self {
         let db_url = fresh_database().await;
         let url = platforms.trim_end_matches('/').to_owned();
         let delivery = postback_api::delivery::DeliveryConfig {
@@ -202,7 +210,7 @@ impl TestApp {
             },
             ..test_delivery()
         };
-        Self::spawn_with(&db_url, delivery).await
+        Self::spawn_state(&db_url, delivery, adjust).await
     }
 
     /// A server with production's refusal of private webhook targets.
