@@ -109,6 +109,11 @@ impl SharedLimiter {
             counts.retain(|_, c| {
                 c.window_start + chrono::Duration::from_std(c.window).unwrap_or_default() > now
             });
+            // Still too many live buckets (a flood from countless addresses): start over rather
+            // than grow; the shared totals stay in PostgreSQL and come back at the next flush.
+            if counts.len() > MAX_BUCKETS {
+                counts.clear();
+            }
         }
         let mut wait: Option<u64> = None;
         for (bucket, budget) in buckets {
