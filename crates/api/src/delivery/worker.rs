@@ -551,12 +551,14 @@ async fn claimer(
             },
             Err(_) => Duration::from_secs(1),
         };
-        if until_due > Duration::ZERO {
-            tokio::select! {
-                biased;
-                () = stopping(&mut stop) => return,
-                _ = tokio::time::timeout(until_due, wake.notified()) => {}
-            }
+        // Something is due yet was not claimed (its webhook has its share in flight, or the
+        // row is locked by another worker's claim): look again shortly, or when woken, rather
+        // than at once in a loop.
+        let until_due = until_due.max(BUSY_WAIT);
+        tokio::select! {
+            biased;
+            () = stopping(&mut stop) => return,
+            _ = tokio::time::timeout(until_due, wake.notified()) => {}
         }
     }
 }
