@@ -1145,20 +1145,14 @@ impl PlatformConnection<'_> {
 /// that a claim left are held back by a share, a limit or a breaker; what frees them wakes the
 /// worker.)
 pub async fn next_due(conn: &mut AsyncPgConnection) -> DomainResult<Option<DateTime<Utc>>> {
-    #[derive(QueryableByName)]
-    struct Next {
-        #[diesel(sql_type = Nullable<Timestamptz>)]
-        at: Option<DateTime<Utc>>,
-    }
     // Rows already due count too: one that became due after the claim looked must not wait for
-    // the idle check. Governed webhooks' rows are left out: their time is the claim's
-    // `recheck_at` (a rate limit or breaker holds them back while they are due).
-    let sql = format!(
-        "SELECT min(d.next_attempt_at) AS at FROM deliveries d
-         WHERE d.status = 'pending'
-           AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND {GOVERNED})"
-    );
-    Ok(diesel::sql_query(sql).get_result::<Next>(conn).await?.at)
+    // the idle check (the claimer waits at least a moment when what is due cannot be claimed
+    // yet: a webhook at its share, a rate limit or breaker holding it back).
+    Ok(deliveries::table
+        .filter(deliveries::status.eq("pending"))
+        .select(diesel::dsl::min(deliveries::next_attempt_at))
+        .first::<Option<DateTime<Utc>>>(conn)
+        .await?)
 }
 
 /// What happened to one attempt, and what comes next.

@@ -551,9 +551,9 @@ async fn claimer(
             },
             Err(_) => Duration::from_secs(1),
         };
-        // Something is due yet was not claimed (its webhook has its share in flight, or the
-        // row is locked by another worker's claim): look again shortly, or when woken, rather
-        // than at once in a loop.
+        // Something is due yet was not claimed (its webhook has its share in flight, a rate
+        // limit or an open breaker holds it back, or another worker's claim has it locked): look
+        // again shortly, or when woken, rather than at once in a loop.
         let until_due = until_due.max(BUSY_WAIT);
         tokio::select! {
             biased;
