@@ -3,7 +3,7 @@
 //!
 //! | setting | default | what |
 //! |---|---|---|
-//! | `DATABASE_URL` | unset: a private cluster under `$POSTBACK_DATA_DIR/postgres` | PostgreSQL to use; its `sslmode` and `sslrootcert` apply to every connection (`postback_domain::pg`) |
+//! | `DATABASE_URL` | unset: a private cluster under `$POSTBACK_DATA_DIR/postgres` | PostgreSQL to use; its `sslmode` and `sslrootcert` apply to every connection (`postback_domain::store::pg`) |
 //! | `POSTBACK_LISTEN` | `127.0.0.1:8080` | address to bind |
 //! | `POSTBACK_BASE_URL` | `http://<listen>` | public URL (links, cookie `Secure`, Origin check) |
 //! | `POSTBACK_DATA_DIR` | `./data` | where the private cluster lives |
@@ -275,7 +275,7 @@ impl Config {
         }
         if let Some(url) = &self.database_url {
             // A bad sslmode or connection string is named before anything starts.
-            postback_domain::pg::settings(url).map_err(|e| format!("DATABASE_URL: {e}"))?;
+            postback_domain::store::pg::settings(url).map_err(|e| format!("DATABASE_URL: {e}"))?;
         }
         if self.db_pool_size == 0 {
             return Err("POSTBACK_DB_POOL_SIZE must be at least 1".into());
@@ -300,7 +300,7 @@ impl Config {
     /// The key that seals secrets at rest: from `POSTBACK_SECRET_KEY`, else from the key file in
     /// the data directory (created, readable by this user only, when absent).
     pub fn secret_key(&self) -> Result<[u8; 32], String> {
-        use postback_domain::crypto::{generate_key, parse_key};
+        use postback_domain::secrets::seal::{generate_key, parse_key};
         if let Some(raw) = &self.secret_key {
             return parse_key(raw).map_err(|e| format!("POSTBACK_SECRET_KEY {e}"));
         }
@@ -364,7 +364,7 @@ impl Config {
                 Some(lease)
             }
         };
-        let mut platform_urls = postback_domain::deliveries::PlatformUrls::default();
+        let mut platform_urls = postback_domain::delivery::queue::PlatformUrls::default();
         for (name, given, slot) in [
             (
                 "POSTBACK_GOOGLEADS_URL",

@@ -7,7 +7,7 @@ use clap::Parser;
 use postback::config::{Cli, Command, Config, UserCommand};
 use postback::embedded_pg::EmbeddedPg;
 use postback_api::AppState;
-use postback_domain::accounts::{self, NewAccount};
+use postback_domain::tenancy::accounts::{self, NewAccount};
 use tracing_subscriber::EnvFilter;
 
 // glibc malloc showed up as a fifth of the CPU under inbound load; mimalloc's per-thread heaps
@@ -72,7 +72,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(command: Option<Command>, config: Config, database_url: String) -> Result<(), String> {
-    let applied = postback_domain::db::run_migrations(&database_url)
+    let applied = postback_domain::store::db::run_migrations(&database_url)
         .await
         .map_err(|e| format!("migrating the database: {e}"))?;
     if !applied.is_empty() {
@@ -95,8 +95,8 @@ async fn run(command: Option<Command>, config: Config, database_url: String) -> 
                     workspace_name,
                 },
         } => {
-            let pool = postback_domain::db::pool(&database_url, 2).map_err(|e| e.to_string())?;
-            let mut conn = postback_domain::db::conn(&pool)
+            let pool = postback_domain::store::db::pool(&database_url, 2).map_err(|e| e.to_string())?;
+            let mut conn = postback_domain::store::db::conn(&pool)
                 .await
                 .map_err(|e| e.to_string())?;
             let workspace_name = workspace_name.unwrap_or_else(|| {
@@ -134,14 +134,14 @@ async fn run(command: Option<Command>, config: Config, database_url: String) -> 
 }
 
 async fn serve(config: Config, database_url: &str) -> Result<(), String> {
-    postback_domain::crypto::install(&config.secret_key()?)?;
+    postback_domain::secrets::seal::install(&config.secret_key()?)?;
     let pool =
-        postback_domain::db::pool(database_url, config.db_pool_size).map_err(|e| e.to_string())?;
+        postback_domain::store::db::pool(database_url, config.db_pool_size).map_err(|e| e.to_string())?;
     {
-        let mut conn = postback_domain::db::conn(&pool)
+        let mut conn = postback_domain::store::db::conn(&pool)
             .await
             .map_err(|e| e.to_string())?;
-        let sealed = postback_domain::crypto::seal_legacy(&mut conn)
+        let sealed = postback_domain::secrets::seal::seal_legacy(&mut conn)
             .await
             .map_err(|e| e.to_string())?;
         if sealed > 0 {
@@ -157,7 +157,7 @@ async fn serve(config: Config, database_url: &str) -> Result<(), String> {
     let base_url = config.base_url(bound);
     let geoip = match &config.geoip_csv {
         Some(path) => {
-            let g = postback_domain::geoip::GeoIp::load(path)?;
+            let g = postback_domain::tracking::geoip::GeoIp::load(path)?;
             tracing::info!(ranges = g.len(), "GeoIP ranges loaded");
             Some(std::sync::Arc::new(g))
         }

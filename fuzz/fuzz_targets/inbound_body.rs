@@ -11,9 +11,10 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
-use postback_domain::accounts::is_valid_email;
-use postback_domain::inbound::{self, ParsedEvent, KNOWN_FIELDS, MAX_DEPTH};
-use postback_domain::{geo, secrets};
+use postback_domain::tenancy::accounts::is_valid_email;
+use postback_domain::ingest::parse::{self as inbound, ParsedEvent, KNOWN_FIELDS, MAX_DEPTH};
+use postback_domain::secrets;
+use postback_domain::tracking::geo;
 use serde_json::Value;
 
 /// The API refuses larger bodies before parsing them.

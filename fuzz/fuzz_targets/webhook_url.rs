@@ -8,7 +8,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use percent_encoding::percent_decode_str;
-use postback_domain::webhooks::{expand_tokens, validate_url, TokenValues, TOKENS};
+use postback_domain::delivery::webhooks::{expand_tokens, validate_url, TokenValues, TOKENS};
 
 #[derive(Arbitrary, Debug)]
 struct Values {

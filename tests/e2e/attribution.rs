@@ -328,7 +328,7 @@ async fn the_event_page_shows_first_and_last_touch() {
 /// trusted proxy in front reports it), and the event page shows it.
 #[tokio::test]
 async fn touches_get_the_country_of_the_visitor_address() {
-    let geoip = postback_domain::geoip::GeoIp::parse(
+    let geoip = postback_domain::tracking::geoip::GeoIp::parse(
         "198.51.100.0,198.51.100.255,NL\n2001:db8::,2001:db8::ffff:ffff,DE\n",
     )
     .expect("geoip");

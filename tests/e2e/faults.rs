@@ -568,7 +568,7 @@ async fn postgres_stopped_and_restarted_under_load() {
     let _ = std::fs::remove_dir_all(&dir);
     let mut cluster = OwnCluster::start(dir).await;
     let db_url = cluster.pg.as_ref().expect("running").url();
-    postback_domain::db::run_migrations(&db_url)
+    postback_domain::store::db::run_migrations(&db_url)
         .await
         .expect("migrations");
     let receiver = Receiver::start().await;

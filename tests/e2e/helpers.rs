@@ -10,7 +10,7 @@ use std::time::Duration;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use postback::embedded_pg::EmbeddedPg;
 use postback_api::AppState;
-use postback_domain::db::DbPool;
+use postback_domain::store::db::DbPool;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -146,7 +146,7 @@ fn cluster() -> &'static Cluster {
         block_on(async {
             drop_stale(&admin).await;
             admin_exec(&admin, &format!("CREATE DATABASE {template}")).await;
-            postback_domain::db::run_migrations(&template_url)
+            postback_domain::store::db::run_migrations(&template_url)
                 .await
                 .expect("migrating the template database");
         });
@@ -203,7 +203,7 @@ impl TestApp {
         let db_url = fresh_database().await;
         let url = platforms.trim_end_matches('/').to_owned();
         let delivery = postback_api::delivery::DeliveryConfig {
-            platform_urls: postback_domain::deliveries::PlatformUrls {
+            platform_urls: postback_domain::delivery::queue::PlatformUrls {
                 googleads: url.clone(),
                 meta: url.clone(),
                 tiktok: url,
@@ -257,7 +257,7 @@ impl TestApp {
     }
 
     /// A server whose touches get their country from this GeoIP table.
-    pub async fn spawn_with_geoip(geoip: postback_domain::geoip::GeoIp) -> Self {
+    pub async fn spawn_with_geoip(geoip: postback_domain::tracking::geoip::GeoIp) -> Self {
         let db_url = fresh_database().await;
         let geoip = std::sync::Arc::new(geoip);
         Self::spawn_state(&db_url, test_delivery(), move |s| {
@@ -299,8 +299,8 @@ impl TestApp {
         adjust: impl FnOnce(&mut AppState),
     ) -> Self {
         // Every server in this test process seals secrets with the same key.
-        postback_domain::crypto::install(&[0x5e; 32]).expect("secret key");
-        let pool = postback_domain::db::pool(db_url, 4).expect("pool");
+        postback_domain::secrets::seal::install(&[0x5e; 32]).expect("secret key");
+        let pool = postback_domain::store::db::pool(db_url, 4).expect("pool");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let base = format!("http://127.0.0.1:{port}");
@@ -329,8 +329,8 @@ impl TestApp {
             .expect("client")
     }
 
-    pub async fn conn(&self) -> postback_domain::db::DbConn {
-        postback_domain::db::conn(&self.pool).await.expect("conn")
+    pub async fn conn(&self) -> postback_domain::store::db::DbConn {
+        postback_domain::store::db::conn(&self.pool).await.expect("conn")
     }
 
     /// Signs a new user up through `/v1/auth/signup`; the returned client carries the session.

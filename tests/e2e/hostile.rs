@@ -859,7 +859,7 @@ async fn one_visitor_and_one_email_cannot_grow_the_tables_without_bound() {
     let app = TestApp::spawn_without_client_budget().await;
     let user = app.signup("caps@example.com").await;
     let site = site_of(&user).await;
-    let cap = postback_domain::tracking::MAX_TOUCHES_PER_VISITOR_PER_DAY;
+    let cap = postback_domain::tracking::touches::MAX_TOUCHES_PER_VISITOR_PER_DAY;
     for i in 0..cap {
         let resp = collect_from(&app, &site, "visitor-capped", None).await;
         assert_eq!(resp.status(), StatusCode::OK, "landing {i}");
@@ -872,7 +872,7 @@ async fn one_visitor_and_one_email_cannot_grow_the_tables_without_bound() {
         cap,
         "the landing over the cap is not stored"
     );
-    let per_email = postback_domain::tracking::MAX_VISITORS_PER_EMAIL;
+    let per_email = postback_domain::tracking::touches::MAX_VISITORS_PER_EMAIL;
     for i in 0..per_email + 5 {
         let resp = reqwest::Client::new()
             .post(app.url("/__cc/identify"))

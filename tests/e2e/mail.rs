@@ -155,7 +155,7 @@ pub async fn queued_token(app: &TestApp, to: &str, path: &str) -> String {
     let link = format!("{}{path}?token=", app.base);
     let text = bodies
         .iter()
-        .map(|b| postback_domain::crypto::open(&b.text_body).expect("sealed body"))
+        .map(|b| postback_domain::secrets::seal::open(&b.text_body).expect("sealed body"))
         .find(|t| t.contains(&link))
         .unwrap_or_else(|| panic!("no queued mail to {to} with a {link} link"));
     token_from(&text, &app.base, path)

@@ -4,7 +4,7 @@ use diesel::Connection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::AsyncPgConnection;
 use diesel_migrations::MigrationHarness;
-use postback_domain::db::MIGRATIONS;
+use postback_domain::store::db::MIGRATIONS;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_run_down_and_up_again() {

@@ -273,7 +273,7 @@ impl Drop for TlsCluster {
 }
 
 async fn refusal(url: &str) -> String {
-    match postback_domain::pg::connect(url).await {
+    match postback_domain::store::pg::connect(url).await {
         Ok(_) => panic!("{url} should be refused"),
         Err(e) => e.to_string(),
     }
@@ -281,7 +281,7 @@ async fn refusal(url: &str) -> String {
 
 /// Connects as `url` says and asks PostgreSQL whether this connection is encrypted.
 async fn encrypted(url: &str) -> bool {
-    let (client, connection) = postback_domain::pg::connect(url)
+    let (client, connection) = postback_domain::store::pg::connect(url)
         .await
         .unwrap_or_else(|e| panic!("{url}: {e}"));
     tokio::spawn(connection);
@@ -443,7 +443,7 @@ async fn postback_runs_on_postgresql_with_verify_full_and_every_connection_is_en
 
     // Every client connection of the cluster (pool, fast path, click store, LISTEN, this one)
     // is encrypted.
-    let (client, connection) = postback_domain::pg::connect(&url).await.expect("connect");
+    let (client, connection) = postback_domain::store::pg::connect(&url).await.expect("connect");
     tokio::spawn(connection);
     let row = client
         .query_one(

@@ -5,8 +5,8 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
-use postback_domain::sessions::{self, SessionContext, COOKIE_NAME};
-use postback_domain::tokens;
+use postback_domain::tenancy::sessions::{self, SessionContext, COOKIE_NAME};
+use postback_domain::tenancy::tokens;
 
 use crate::error::ApiError;
 use crate::state::AppState;

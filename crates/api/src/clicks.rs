@@ -14,9 +14,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use postback_domain::db::DbPool;
+use postback_domain::store::db::DbPool;
 use postback_domain::error::DomainError;
-use postback_domain::links::{self, ClickStore, Destination, NewClick};
+use postback_domain::tracking::links::{self, ClickStore, Destination, NewClick};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::error::ApiError;
@@ -70,7 +70,7 @@ impl ClickWriter {
             }
         }
         let dest = {
-            let mut conn = postback_domain::db::conn(&self.pool).await?;
+            let mut conn = postback_domain::store::db::conn(&self.pool).await?;
             links::destination(&mut conn, slug).await?.map(Arc::new)
         };
         let mut cache = self

@@ -4,9 +4,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use futures_util::StreamExt;
-use postback_domain::events::{Outcome, Submission};
+use postback_domain::ingest::store::{Outcome, Submission};
 use postback_domain::ids::EventId;
-use postback_domain::{inbound, keys};
+use postback_domain::ingest::parse as inbound;
+use postback_domain::tenancy::keys;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -32,7 +33,7 @@ pub struct Accepted {
 
 /// The documented fields of an inbound conversion (seeds 000 and 004). `email` and `event` are
 /// required (`event` may come as `?event=` instead); any other field is kept as sent. Forms use bracket notation
-/// (`products[0][name]=…`). Read by `postback_domain::inbound::parse`; a test keeps this list
+/// (`products[0][name]=…`). Read by `postback_domain::ingest::parse::parse`; a test keeps this list
 /// equal to its `KNOWN_FIELDS`.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
@@ -86,7 +87,7 @@ pub struct InboundEvent {
     product_link: Option<String>,
     #[schema(rename = "productImage", max_length = 2048)]
     product_image: Option<String>,
-    products: Option<Vec<postback_domain::inbound::Product>>,
+    products: Option<Vec<postback_domain::ingest::parse::Product>>,
 }
 
 /// The key from `X-CC-Api-Key`, or from `Authorization: Bearer cc_…`.
@@ -291,7 +292,7 @@ mod tests {
     fn inbound_schema_lists_the_known_fields() {
         assert_eq!(
             crate::openapi::property_names::<super::InboundEvent>(),
-            crate::openapi::sorted(&postback_domain::inbound::KNOWN_FIELDS)
+            crate::openapi::sorted(&postback_domain::ingest::parse::KNOWN_FIELDS)
         );
     }
 }

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use postback_domain::db::DbPool;
-use postback_domain::events::{self, FastPath, Outcome, Prefetched, Submission};
+use postback_domain::store::db::DbPool;
+use postback_domain::ingest::store::{self as events, FastPath, Outcome, Prefetched, Submission};
 use postback_domain::DomainError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -36,7 +36,7 @@ pub struct Direct {
     pub lease: f64,
     /// How long after the commit an attempt may still start, in seconds.
     pub window: f64,
-    pub platform_urls: postback_domain::deliveries::PlatformUrls,
+    pub platform_urls: postback_domain::delivery::queue::PlatformUrls,
 }
 
 #[derive(Clone)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use postback_domain::db::DbPool;
+use postback_domain::store::db::DbPool;
 use postback_domain::mail::{self, Claimed};
 
 use crate::ratelimit::RateLimiter;
@@ -162,7 +162,7 @@ async fn run(
         };
         if last_quota_check.is_none_or(|t| t.elapsed() >= quota_every) {
             last_quota_check = Some(std::time::Instant::now());
-            if let Ok(mut conn) = postback_domain::db::conn(&pool).await {
+            if let Ok(mut conn) = postback_domain::store::db::conn(&pool).await {
                 if let Err(e) = mail::notify::quota(&mut conn).await {
                     tracing::warn!(error = %e, "quota notifications");
                 }
@@ -177,7 +177,7 @@ async fn run(
 /// One round: send what is due, then one batch of workspace purging. True when there may be
 /// more to do at once.
 async fn tick(pool: &DbPool, transport: &Transport, from: &Mailbox) -> Result<bool, String> {
-    let mut conn = postback_domain::db::conn(pool)
+    let mut conn = postback_domain::store::db::conn(pool)
         .await
         .map_err(|e| e.to_string())?;
     let due = mail::claim(&mut conn, BATCH)
@@ -225,7 +225,7 @@ async fn tick(pool: &DbPool, transport: &Transport, from: &Mailbox) -> Result<bo
             }
         }
     }
-    let purging = postback_domain::workspace_deletion::purge_step(&mut conn)
+    let purging = postback_domain::tenancy::workspace_deletion::purge_step(&mut conn)
         .await
         .map_err(|e| e.to_string())?;
     Ok(sent_any || purging)

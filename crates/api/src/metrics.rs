@@ -16,7 +16,7 @@ use actix_web::{web, HttpResponse};
 use diesel::sql_types::{BigInt, Double, Text};
 use diesel_async::RunQueryDsl;
 use futures_util::future::LocalBoxFuture;
-use postback_domain::db::DbPool;
+use postback_domain::store::db::DbPool;
 use prometheus::{
     Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -228,7 +228,7 @@ impl Metrics {
     }
 
     /// One retention pass: what it deleted, or None when it failed.
-    pub fn retention(&self, purged: Option<postback_domain::retention::Purged>) {
+    pub fn retention(&self, purged: Option<postback_domain::store::retention::Purged>) {
         match purged {
             Some(p) => {
                 self.retention_passes.with_label_values(&["ok"]).inc();
@@ -359,7 +359,7 @@ struct OldestDue {
 }
 
 async fn queue_stats(pool: &DbPool) -> postback_domain::DomainResult<QueueStats> {
-    let mut conn = postback_domain::db::conn(pool).await?;
+    let mut conn = postback_domain::store::db::conn(pool).await?;
     let counts: Vec<StatusCount> = diesel::sql_query(
         "SELECT status, count(*) AS n FROM deliveries \
          WHERE status IN ('pending', 'held') GROUP BY status",

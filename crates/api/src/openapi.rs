@@ -268,7 +268,7 @@ impl Modify for Conventions {
         components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                postback_domain::sessions::COOKIE_NAME,
+                postback_domain::tenancy::sessions::COOKIE_NAME,
                 "The dashboard's session cookie (same-site requests only)",
             ))),
         );

@@ -1,11 +1,11 @@
-//! The retention job: every `interval`, one pass of [`postback_domain::retention::purge`], with
+//! The retention job: every `interval`, one pass of [`postback_domain::store::retention::purge`], with
 //! a short pause between batches so inbound traffic is never held up. Each pass is logged.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use postback_domain::db::DbPool;
-use postback_domain::retention;
+use postback_domain::store::db::DbPool;
+use postback_domain::store::retention;
 
 use crate::metrics::Metrics;
 
@@ -27,7 +27,7 @@ pub fn start(pool: DbPool, metrics: Arc<Metrics>, interval: Duration, first_afte
 /// One logged pass; failures are logged and retried at the next interval.
 pub async fn run_once(pool: &DbPool) -> Option<retention::Purged> {
     let started = std::time::Instant::now();
-    let result = match postback_domain::db::conn(pool).await {
+    let result = match postback_domain::store::db::conn(pool).await {
         Ok(mut conn) => {
             retention::purge(&mut conn, chrono::Utc::now(), || {
                 Box::pin(tokio::time::sleep(BETWEEN_BATCHES))

@@ -3,7 +3,7 @@
 //!
 //! Counting in PostgreSQL on every request would cost the hot paths a round trip, so each
 //! instance counts locally and, every [`FLUSH`], adds what it counted to the shared counters
-//! (`postback_domain::limits`) in one statement that returns every instance's total. A request is
+//! (`postback_domain::store::limits`) in one statement that returns every instance's total. A request is
 //! refused when the total last learned plus what this instance counted since reaches the budget:
 //! every instance sees the others' requests within one flush, so together they overshoot a budget
 //! by at most what they receive in one flush interval.
@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use postback_domain::db::DbPool;
-use postback_domain::limits::{self, Hits};
+use postback_domain::store::db::DbPool;
+use postback_domain::store::limits::{self, Hits};
 
 /// How often counts are shared.
 pub const FLUSH: Duration = Duration::from_millis(250);
@@ -77,7 +77,7 @@ impl SharedLimiter {
                 }
                 // Now and then, windows that ended long ago leave the table.
                 if rounds.is_multiple_of(240) {
-                    if let Ok(mut conn) = postback_domain::db::conn(&pool).await {
+                    if let Ok(mut conn) = postback_domain::store::db::conn(&pool).await {
                         let before = Utc::now() - chrono::Duration::hours(2);
                         let _ = limits::forget_older_than(&mut conn, before, 10_000).await;
                     }
@@ -177,7 +177,7 @@ impl SharedLimiter {
         if hits.is_empty() {
             return Ok(());
         }
-        let mut conn = postback_domain::db::conn(pool).await?;
+        let mut conn = postback_domain::store::db::conn(pool).await?;
         let totals = limits::add(&mut conn, &hits).await?;
         let mut counts = self
             .counts

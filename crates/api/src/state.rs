@@ -1,6 +1,6 @@
 //! Shared application state handed to every handler.
 
-use postback_domain::db::{DbConn, DbPool};
+use postback_domain::store::db::{DbConn, DbPool};
 use postback_domain::DomainResult;
 
 use crate::delivery::client::Client;
@@ -33,7 +33,7 @@ pub struct AppState {
     /// Throttles of password-reset and verification mails asked for.
     pub mail_throttle: crate::mail::SharedThrottle,
     /// Countries of visitors' addresses, when a GeoIP file is configured.
-    pub geoip: Option<std::sync::Arc<postback_domain::geoip::GeoIp>>,
+    pub geoip: Option<std::sync::Arc<postback_domain::tracking::geoip::GeoIp>>,
     /// The delivery worker, for a graceful shutdown.
     pub worker: worker::Worker,
     /// Counters and histograms for `GET /metrics` (shared with the delivery worker).
@@ -100,6 +100,6 @@ impl AppState {
     }
 
     pub async fn conn(&self) -> DomainResult<DbConn> {
-        postback_domain::db::conn(&self.pool).await
+        postback_domain::store::db::conn(&self.pool).await
     }
 }

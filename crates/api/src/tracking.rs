@@ -6,9 +6,9 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use postback_domain::domains::Domain;
-use postback_domain::links;
-use postback_domain::tracking::{self, Landing};
+use postback_domain::tenancy::domains::Domain;
+use postback_domain::tracking::links;
+use postback_domain::tracking::touches::{self as tracking, Landing};
 use serde::Deserialize;
 
 use crate::error::{ApiError, ApiResult};

@@ -24,7 +24,7 @@ pub fn redact(url: &str) -> &str {
 
 async fn connect(url: &str) -> Result<AsyncPgConnection> {
     // As the server connects: `sslmode` and `sslrootcert` in the URL are honoured.
-    postback_domain::pg::establish(url)
+    postback_domain::store::pg::establish(url)
         .await
         .with_context(|| format!("connecting to PostgreSQL at {}", redact(url)))
 }

@@ -11,10 +11,10 @@ use serde_json::{json, Value};
 
 use crate::error::{DomainError, DomainResult};
 use crate::ids::WorkspaceId;
-use crate::paging::{Cursor, Page, PageRequest};
-use crate::plans::{self, Plan};
+use crate::store::paging::{Cursor, Page, PageRequest};
+use crate::tenancy::plans::{self, Plan};
 use crate::schema::{audit_log, deliveries, plans as plans_table, workspaces};
-use crate::sessions::SessionContext;
+use crate::tenancy::sessions::SessionContext;
 
 /// A workspace as the admin list shows it.
 #[derive(Debug, Clone, QueryableByName, Serialize, utoipa::ToSchema)]
@@ -246,7 +246,7 @@ pub async fn change_workspace(
                     .bind::<SqlUuid, _>(id.0)
                     .execute(conn)
                     .await?;
-                    crate::deliveries::wake_workers(conn).await?;
+                    crate::delivery::queue::wake_workers(conn).await?;
                 }
                 record(
                     conn,

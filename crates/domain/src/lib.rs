@@ -1,40 +1,34 @@
 //! Postback's domain: the schema, its models, and repositories that every query scopes by
 //! workspace. Pure logic and SQL; nothing here knows about HTTP.
+//!
+//! The capability folders, lowest first; a folder may use the ones above it in this list and
+//! never one below it (`tests/e2e/architecture.rs` checks this):
+//! - root leaves: [`error`], [`ids`], [`schema`], [`text`], [`conditions`]
+//! - [`store`]: connections to PostgreSQL, paging, shared counters, retention's deletes
+//! - [`secrets`]: random tokens, hashes, sealing at rest
+//! - [`mail`]: the durable outbox and the messages
+//! - [`tenancy`]: accounts, sessions, tokens, teams, keys, domains, plans, audit
+//! - [`events`]: the stored event and the queries that show it
+//! - [`tracking`]: touches, visitors, tracking links, clicks, attribution
+//! - [`platforms`]: ad-platform adapters and their connections
+//! - [`delivery`]: webhooks, routing, the queue's claim and record, what a receiver gets
+//! - [`ingest`]: inbound parsing and the batch commit that stores events and plans deliveries
+//! - [`admin`]: the platform admin's cross-tenant views and actions
 
-pub mod account_links;
-pub mod accounts;
-pub mod admin;
-pub mod attribution;
-pub mod audit;
-pub mod conditions;
-pub mod connections;
-pub mod crypto;
-pub mod db;
-pub mod deliveries;
-pub mod domains;
 pub mod error;
-pub mod events;
-pub mod geo;
-pub mod geoip;
 pub mod ids;
-pub mod inbound;
-pub mod keys;
-pub mod limits;
-pub mod links;
-pub mod mail;
-pub mod paging;
-pub mod pg;
-pub mod plans;
-pub mod platforms;
-pub mod retention;
 pub mod schema;
-pub mod secrets;
-pub mod sessions;
-pub mod team;
 pub mod text;
-pub mod tokens;
+pub mod conditions;
+
+pub mod store;
+pub mod secrets;
+pub mod mail;
+pub mod tenancy;
 pub mod tracking;
-pub mod webhooks;
-pub mod workspace_deletion;
+pub mod platforms;
+pub mod delivery;
+pub mod ingest;
+pub mod admin;
 
 pub use error::{DomainError, DomainResult};

@@ -7,9 +7,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::auth::session_cookie;
 use postback_api::AppState;
-use postback_domain::account_links::{self, Verified};
-use postback_domain::sessions;
-use postback_domain::{team, DomainError};
+use postback_domain::tenancy::account_links::{self, Verified};
+use postback_domain::tenancy::sessions;
+use postback_domain::tenancy::team;
+use postback_domain::DomainError;
 use serde::Deserialize;
 
 use crate::auth::CsrfOnly;
@@ -118,7 +119,7 @@ pub async fn forgot(
     let pool = state.pool.clone();
     let base_url = state.base_url.clone();
     tokio::spawn(async move {
-        let result = match postback_domain::db::conn(&pool).await {
+        let result = match postback_domain::store::db::conn(&pool).await {
             Ok(mut conn) => account_links::forgot_password(&mut conn, &base_url, &email).await,
             Err(e) => Err(e),
         };
@@ -175,7 +176,7 @@ pub async fn reset(
     match account_links::reset_password(&mut conn, &form.token, &form.password).await {
         Ok((user_id, email)) => {
             account_links::audit(&mut conn, user_id, &email, "account.password_reset").await?;
-            let account = postback_domain::accounts::first_workspace(&mut conn, user_id).await?;
+            let account = postback_domain::tenancy::accounts::first_workspace(&mut conn, user_id).await?;
             let token = sessions::create(&mut conn, user_id, account).await?;
             Ok(HttpResponse::SeeOther()
                 .insert_header(("Location", "/domains"))
@@ -568,7 +569,7 @@ pub async fn delete_workspace(
 ) -> WebResult<HttpResponse> {
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
-    match postback_domain::workspace_deletion::request(
+    match postback_domain::tenancy::workspace_deletion::request(
         &mut conn,
         &state.base_url,
         user.ctx.user_id,

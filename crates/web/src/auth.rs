@@ -4,8 +4,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::auth::{removal_cookie, session_cookie};
 use postback_api::AppState;
-use postback_domain::accounts::{self, NewAccount};
-use postback_domain::sessions::{self, COOKIE_NAME};
+use postback_domain::tenancy::accounts::{self, NewAccount};
+use postback_domain::tenancy::sessions::{self, COOKIE_NAME};
 use postback_domain::DomainError;
 use serde::Deserialize;
 

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::AppState;
-use postback_domain::connections::{self, Connection, ConnectionInput};
-use postback_domain::domains::{self, Domain};
+use postback_domain::platforms::connections::{self, Connection, ConnectionInput};
+use postback_domain::tenancy::domains::{self, Domain};
 use postback_domain::ids::DomainId;
 use postback_domain::platforms::{Credentials, Platform, Settings};
 use postback_domain::DomainError;
@@ -354,7 +354,7 @@ pub async fn save(
     if let Ok(c) = &saved {
         let detail = json!({"domainId": domain_id, "enabled": c.enabled});
         let mut conn = state.conn().await?;
-        postback_domain::audit::record(&mut conn, &user.ctx, "connection.save", p.as_str(), detail)
+        postback_domain::tenancy::audit::record(&mut conn, &user.ctx, "connection.save", p.as_str(), detail)
             .await?;
     }
     match saved {
@@ -480,7 +480,7 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     connections::delete(&mut conn, user.ctx.workspace_id, domain_id, p).await?;
     let detail = json!({"domainId": domain_id});
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.ctx,
         "connection.delete",
@@ -526,7 +526,7 @@ pub async fn set_window(
         domains::set_attribution_window(&mut conn, user.ctx.workspace_id, domain_id, days).await;
     if let Ok(d) = &set {
         let window = json!({"attributionWindowDays": d.attribution_window_days});
-        postback_domain::audit::record(&mut conn, &user.ctx, "domain.update", &d.hostname, window)
+        postback_domain::tenancy::audit::record(&mut conn, &user.ctx, "domain.update", &d.hostname, window)
             .await?;
     }
     match set {

@@ -3,10 +3,11 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::AppState;
-use postback_domain::domains::{self, Domain};
+use postback_domain::tenancy::domains::{self, Domain};
 use postback_domain::ids::DomainId;
-use postback_domain::paging::PageRequest;
-use postback_domain::{plans, DomainError};
+use postback_domain::store::paging::PageRequest;
+use postback_domain::tenancy::plans;
+use postback_domain::DomainError;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -93,7 +94,7 @@ pub async fn add(
     let mut conn = state.conn().await?;
     let created = domains::create(&mut conn, user.ctx.workspace_id, &form.hostname).await;
     if let Ok(d) = &created {
-        postback_domain::audit::record(
+        postback_domain::tenancy::audit::record(
             &mut conn,
             &user.ctx,
             "domain.create",
@@ -163,7 +164,7 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     let d = domains::get(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
     domains::delete(&mut conn, user.ctx.workspace_id, d.id).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.ctx,
         "domain.delete",

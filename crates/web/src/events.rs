@@ -3,13 +3,13 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::AppState;
-use postback_domain::attribution::{self, human_duration};
-use postback_domain::domains;
-use postback_domain::events::{self, Event, EventFilter};
+use postback_domain::tracking::attribution::{self, human_duration};
+use postback_domain::tenancy::domains;
+use postback_domain::ingest::store::{self as events, Event, EventFilter};
 use postback_domain::ids::{DomainId, EventId};
-use postback_domain::inbound::Product;
-use postback_domain::paging::PageRequest;
-use postback_domain::tracking::Touch;
+use postback_domain::ingest::parse::Product;
+use postback_domain::store::paging::PageRequest;
+use postback_domain::tracking::touches::Touch;
 use serde::Deserialize;
 
 use crate::error::WebResult;
@@ -283,7 +283,7 @@ pub async fn show(
     let products: Vec<Product> = serde_json::from_value(e.products.clone()).unwrap_or_default();
     let chrome = Chrome::new(&req, &user, "domains");
     let had_flash = chrome.flash.is_some();
-    let deliveries = postback_domain::deliveries::list_for_event(&mut conn, ws, e.id)
+    let deliveries = postback_domain::delivery::queue::list_for_event(&mut conn, ws, e.id)
         .await?
         .into_iter()
         .map(crate::webhooks::delivery_row)
@@ -294,7 +294,7 @@ pub async fn show(
         .flatten()
         .filter_map(|t| t.link_id)
         .collect();
-    let link_names = postback_domain::links::names(&mut conn, ws, &link_ids).await?;
+    let link_names = postback_domain::tracking::links::names(&mut conn, ws, &link_ids).await?;
     let tpl = EventPage {
         deliveries,
         touches: [

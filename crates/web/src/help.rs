@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
-use postback_domain::tracking::QUALITY_RULES;
+use postback_domain::tracking::touches::QUALITY_RULES;
 
 use crate::error::WebResult;
 use crate::layout::{page, Chrome};

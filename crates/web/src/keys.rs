@@ -6,9 +6,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::AppState;
 use postback_domain::ids::{DomainId, KeyId};
-use postback_domain::keys::{self, InboundKey};
-use postback_domain::paging::PageRequest;
-use postback_domain::{domains, plans, DomainError};
+use postback_domain::tenancy::keys::{self, InboundKey};
+use postback_domain::store::paging::PageRequest;
+use postback_domain::tenancy::{domains, plans};
+use postback_domain::DomainError;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -158,7 +159,7 @@ pub async fn create(
     let back = keys_path(domain.id);
     let created = keys::create(&mut conn, ws, domain.id, &form.name).await;
     if let Ok(k) = &created {
-        postback_domain::audit::record(
+        postback_domain::tenancy::audit::record(
             &mut conn,
             &user.ctx,
             "key.create",
@@ -264,7 +265,7 @@ pub async fn revoke(
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
     let k = keys::revoke(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.ctx,
         "key.revoke",
@@ -295,7 +296,7 @@ pub async fn restore(
     let back = keys_path(before.domain_id);
     let restored = keys::restore(&mut conn, ws, id).await;
     if let Ok(k) = &restored {
-        postback_domain::audit::record(
+        postback_domain::tenancy::audit::record(
             &mut conn,
             &user.ctx,
             "key.restore",
@@ -328,7 +329,7 @@ pub async fn delete(
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
     let k = keys::delete(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.ctx,
         "key.delete",

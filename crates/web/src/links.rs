@@ -6,11 +6,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::Utc;
 use postback_api::AppState;
-use postback_domain::domains::{self, Domain};
+use postback_domain::tenancy::domains::{self, Domain};
 use postback_domain::ids::{DomainId, LinkId, LinkTargetId};
-use postback_domain::links::{self, Attributed, Link, LinkInput, TargetInput};
-use postback_domain::paging::PageRequest;
-use postback_domain::{plans, DomainError};
+use postback_domain::tracking::links::{self, Attributed, Link, LinkInput, TargetInput};
+use postback_domain::store::paging::PageRequest;
+use postback_domain::tenancy::plans;
+use postback_domain::DomainError;
 use serde_json::json;
 
 use crate::auth::CsrfOnly;
@@ -199,7 +200,7 @@ pub async fn create(
     let created = links::create(&mut conn, user.ctx.workspace_id, domain_id, form.input).await;
     state.clicks.forget_destinations();
     if let Ok(l) = &created {
-        postback_domain::audit::record(
+        postback_domain::tenancy::audit::record(
             &mut conn,
             &user.ctx,
             "link.create",
@@ -422,7 +423,7 @@ pub async fn update(
     let updated = links::update(&mut conn, user.ctx.workspace_id, id, form.input).await;
     state.clicks.forget_destinations();
     if let Ok(l) = &updated {
-        postback_domain::audit::record(
+        postback_domain::tenancy::audit::record(
             &mut conn,
             &user.ctx,
             "link.update",
@@ -479,7 +480,7 @@ pub async fn delete(
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
     let link = links::delete(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.ctx,
         "link.delete",

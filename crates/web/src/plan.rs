@@ -3,8 +3,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::AppState;
-use postback_domain::paging::PageRequest;
-use postback_domain::{domains, events, keys, plans, webhooks};
+use postback_domain::store::paging::PageRequest;
+use postback_domain::delivery::webhooks;
+use postback_domain::ingest::store as events;
+use postback_domain::tenancy::{domains, keys, plans};
 
 use crate::error::WebResult;
 use crate::layout::{page, Chrome};

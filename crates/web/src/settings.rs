@@ -6,9 +6,9 @@ use askama::Template;
 use postback_api::AppState;
 use postback_domain::ids::TokenId;
 use postback_domain::ids::{UserId, WorkspaceId};
-use postback_domain::paging::PageRequest;
-use postback_domain::team;
-use postback_domain::tokens::{self, ApiToken};
+use postback_domain::store::paging::PageRequest;
+use postback_domain::tenancy::team;
+use postback_domain::tenancy::tokens::{self, ApiToken};
 use postback_domain::DomainError;
 use serde::Deserialize;
 use serde_json::json;
@@ -112,7 +112,7 @@ async fn render(
         let entries = postback_domain::admin::audit(
             &mut conn,
             Some(user.ctx.workspace_id),
-            postback_domain::paging::PageRequest::first(50),
+            postback_domain::store::paging::PageRequest::first(50),
         )
         .await?
         .items;
@@ -172,7 +172,7 @@ pub async fn create(
         let created = tokens::create(&mut conn, &user.ctx, &form.name).await;
         if let Ok(c) = &created {
             let detail = json!({"id": c.token.id, "prefix": c.token.prefix});
-            postback_domain::audit::record(
+            postback_domain::tenancy::audit::record(
                 &mut conn,
                 &user.ctx,
                 "token.create",
@@ -238,7 +238,7 @@ pub async fn revoke(
     verify_csrf(&req, &form.csrf_token)?;
     let mut conn = state.conn().await?;
     let t = tokens::revoke(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.ctx,
         "token.revoke",

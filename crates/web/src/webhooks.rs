@@ -7,11 +7,12 @@ use askama::Template;
 use postback_api::v1::webhooks::{run_test, TestResult};
 use postback_api::AppState;
 use postback_domain::conditions::{self, Kind, Source, FIELDS, OPERATORS, TRIGGERS};
-use postback_domain::deliveries::{self, DeliveryView};
+use postback_domain::delivery::queue::{self as deliveries, DeliveryView};
 use postback_domain::ids::{DeliveryId, DomainId, WebhookId};
-use postback_domain::paging::PageRequest;
-use postback_domain::webhooks::{self, Changes, Webhook, TOKENS};
-use postback_domain::{domains, DomainError};
+use postback_domain::store::paging::PageRequest;
+use postback_domain::delivery::webhooks::{self, Changes, Webhook, TOKENS};
+use postback_domain::tenancy::domains;
+use postback_domain::DomainError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -90,7 +91,7 @@ fn operator_options() -> Vec<(&'static str, &'static str)> {
 }
 
 async fn domain_choices(
-    conn: &mut postback_domain::db::DbConn,
+    conn: &mut postback_domain::store::db::DbConn,
     user: &CurrentUser,
     selected: Option<DomainId>,
 ) -> WebResult<Vec<Choice>> {
@@ -142,7 +143,7 @@ fn cond_rows(conditions: &Value) -> Vec<CondRow> {
 }
 
 async fn form_for(
-    conn: &mut postback_domain::db::DbConn,
+    conn: &mut postback_domain::store::db::DbConn,
     user: &CurrentUser,
     hook: Option<&Webhook>,
 ) -> WebResult<FormView> {
@@ -393,7 +394,7 @@ struct DomainTab {
 /// The workspace's webhooks as rows (only those that apply to `domain`, when given), with the
 /// plan usage line and whether the limit is reached.
 async fn rows(
-    conn: &mut postback_domain::db::DbConn,
+    conn: &mut postback_domain::store::db::DbConn,
     user: &CurrentUser,
     domain: Option<DomainId>,
 ) -> WebResult<(Vec<HookRow>, String, bool)> {
@@ -406,7 +407,7 @@ async fn rows(
             .into_iter()
             .map(|d| (d.id, d.hostname))
             .collect();
-    let plan = postback_domain::plans::get(conn, &user.ctx.plan).await?;
+    let plan = postback_domain::tenancy::plans::get(conn, &user.ctx.plan).await?;
     let used = webhooks::count(conn, ws).await?;
     let limit = plan.max_webhooks.map(i64::from);
     let rows = hooks
@@ -431,7 +432,7 @@ async fn rows(
         rows,
         format!(
             "{} webhooks used",
-            postback_domain::plans::usage_label(used, limit)
+            postback_domain::tenancy::plans::usage_label(used, limit)
         ),
         limit.is_some_and(|l| used >= l),
     ))
@@ -557,7 +558,7 @@ pub async fn create(
         },
     };
     if let Ok(view) = &result {
-        postback_domain::audit::record(
+        postback_domain::tenancy::audit::record(
             &mut conn,
             &user.ctx,
             "webhook.create",
@@ -698,7 +699,7 @@ pub struct RecoveryRow {
 }
 
 fn header_lines(hook: &Webhook) -> String {
-    postback_domain::webhooks::WebhookView::from(hook.clone())
+    postback_domain::delivery::webhooks::WebhookView::from(hook.clone())
         .headers
         .iter()
         .map(|h| format!("{}: {}", h.name, h.value))
@@ -707,7 +708,7 @@ fn header_lines(hook: &Webhook) -> String {
 }
 
 async fn flow_view(
-    conn: &mut postback_domain::db::DbConn,
+    conn: &mut postback_domain::store::db::DbConn,
     hook: &Webhook,
     error: Option<String>,
 ) -> WebResult<FlowView> {
@@ -863,7 +864,7 @@ pub async fn update(
         },
     };
     if result.is_ok() {
-        postback_domain::audit::record(
+        postback_domain::tenancy::audit::record(
             &mut conn,
             &user.ctx,
             "webhook.update",
@@ -926,7 +927,7 @@ pub async fn reveal(
     let secret = {
         let mut conn = state.conn().await?;
         let secret = webhooks::secret(&mut conn, user.ctx.workspace_id, id).await?;
-        postback_domain::audit::record(
+        postback_domain::tenancy::audit::record(
             &mut conn,
             &user.ctx,
             "webhook.secret.reveal",
@@ -1234,7 +1235,7 @@ pub async fn set_status(
         ..Changes::default()
     };
     let view = webhooks::update(&mut conn, user.ctx.workspace_id, id, changes).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.ctx,
         "webhook.status",
@@ -1289,7 +1290,7 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     let id = path.into_inner();
     webhooks::delete(&mut conn, user.ctx.workspace_id, id).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.ctx,
         "webhook.delete",
@@ -1323,7 +1324,7 @@ pub async fn redeliver(
     };
     let queued = deliveries::redeliver(&mut conn, ws, id).await;
     if let Ok(d) = &queued {
-        postback_domain::audit::record(
+        postback_domain::tenancy::audit::record(
             &mut conn,
             &user.ctx,
             "delivery.redeliver",

@@ -22,10 +22,10 @@ pub struct DeliveryConfig {
     pub lease: Option<Duration>,
     pub allow_private_targets: bool,
     /// How long the circuit breaker stops sending to a webhook whose last
-    /// [`postback_domain::deliveries::BREAKER_AFTER`] attempts timed out, before probing it.
+    /// [`postback_domain::delivery::queue::BREAKER_AFTER`] attempts timed out, before probing it.
     pub breaker_pause: Duration,
     /// Where the ad platforms' APIs live.
-    pub platform_urls: postback_domain::deliveries::PlatformUrls,
+    pub platform_urls: postback_domain::delivery::queue::PlatformUrls,
     /// How webhook host names are resolved, when a target is saved and when it is sent: the
     /// system resolver (tests hand in a fake; no setting changes it).
     pub lookup: lookup::Lookup,

@@ -27,7 +27,7 @@ pub fn seed_signature(secret: &str, body: &[u8]) -> String {
 
 /// `v1,` + base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}").
 pub fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
-    let key = postback_domain::webhooks::standard_key(secret);
+    let key = postback_domain::delivery::webhooks::standard_key(secret);
     let ts = timestamp.to_string();
     let sig = hmac(&key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
     format!("v1,{}", STANDARD.encode(sig))

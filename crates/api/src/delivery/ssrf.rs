@@ -161,9 +161,9 @@ pub async fn check_target(url: &str, config: &DeliveryConfig) -> Result<(), Stri
     if config.allow_private_targets {
         return Ok(());
     }
-    let sample = postback_domain::webhooks::expand_tokens(
+    let sample = postback_domain::delivery::webhooks::expand_tokens(
         url,
-        &postback_domain::webhooks::TokenValues::sample(),
+        &postback_domain::delivery::webhooks::TokenValues::sample(),
     );
     let parsed = url::Url::parse(&sample).map_err(|e| format!("url is not a valid URL ({e})"))?;
     match parsed.host() {

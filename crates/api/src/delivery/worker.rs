@@ -8,7 +8,7 @@
 //! at once. Deliveries over the share stay in the queue (a delivery claimed at insert is handed
 //! back) until one of the webhook's attempts finishes. Webhooks with a rate limit, a
 //! concurrency cap or a tripped circuit breaker are claimed within those, counted in PostgreSQL
-//! across every instance (see `postback_domain::deliveries::claim`).
+//! across every instance (see `postback_domain::delivery::queue::claim`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +17,8 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use futures_util::StreamExt;
-use postback_domain::db::DbPool;
-use postback_domain::deliveries::{self, AttemptResult, Claimed, Send, EXCERPT_BYTES};
+use postback_domain::store::db::DbPool;
+use postback_domain::delivery::queue::{self as deliveries, AttemptResult, Claimed, Send, EXCERPT_BYTES};
 use postback_domain::ids::{DeliveryId, WebhookId};
 use postback_domain::platforms::{self, Answer};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -372,7 +372,7 @@ async fn releaser(pool: DbPool, mut rx: mpsc::UnboundedReceiver<(DeliveryId, i32
                 Err(_) => break,
             }
         }
-        let released = match postback_domain::db::conn(&pool).await {
+        let released = match postback_domain::store::db::conn(&pool).await {
             Ok(mut conn) => deliveries::release(&mut conn, &batch).await,
             Err(e) => Err(e),
         };
@@ -393,7 +393,7 @@ async fn release(pool: &DbPool, unstarted: Vec<Direct>) {
         .iter()
         .map(|d| (d.claimed.id, d.claimed.attempt))
         .collect();
-    let released = match postback_domain::db::conn(pool).await {
+    let released = match postback_domain::store::db::conn(pool).await {
         Ok(mut conn) => deliveries::release(&mut conn, &claims).await,
         Err(e) => Err(e),
     };
@@ -413,7 +413,7 @@ async fn release(pool: &DbPool, unstarted: Vec<Direct>) {
 /// Holds a LISTEN connection and turns notifications into wake-ups; reconnects on loss.
 async fn listen(database_url: String, wake: Arc<Notify>) {
     loop {
-        match postback_domain::pg::connect(&database_url).await {
+        match postback_domain::store::pg::connect(&database_url).await {
             Ok((client, mut connection)) => {
                 let (tx, mut rx) = mpsc::unbounded_channel();
                 let pump = tokio::spawn(async move {
@@ -490,7 +490,7 @@ async fn claimer(
             busy: &busy,
             platform_urls: &config.platform_urls,
         };
-        let claimed = match postback_domain::db::conn(&pool).await {
+        let claimed = match postback_domain::store::db::conn(&pool).await {
             Ok(mut conn) => deliveries::claim(&mut conn, &limits).await,
             Err(e) => Err(e),
         };
@@ -538,7 +538,7 @@ async fn claimer(
             continue;
         }
         // Nothing more due now: sleep until woken or until the next retry is due.
-        let until_due = match postback_domain::db::conn(&pool).await {
+        let until_due = match postback_domain::store::db::conn(&pool).await {
             Ok(mut conn) => match deliveries::next_due(&mut conn).await {
                 Ok(next) => match next.into_iter().chain(recheck_at).min() {
                     Some(at) => (at - Utc::now())
@@ -734,7 +734,7 @@ async fn recorder(
             }
         }
         loop {
-            let written = match postback_domain::db::conn(&pool).await {
+            let written = match postback_domain::store::db::conn(&pool).await {
                 Ok(mut conn) => deliveries::record(&mut conn, &batch, breaker).await,
                 Err(e) => Err(e),
             };

@@ -3,7 +3,7 @@
 //! change of address) and the signed-in user's own account settings.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use postback_domain::account_links::{self, Verified};
+use postback_domain::tenancy::account_links::{self, Verified};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{refuse_cross_site, Authenticated};
@@ -104,7 +104,7 @@ pub async fn forgot(
     let pool = state.pool.clone();
     let base_url = state.base_url.clone();
     tokio::spawn(async move {
-        let result = match postback_domain::db::conn(&pool).await {
+        let result = match postback_domain::store::db::conn(&pool).await {
             Ok(mut conn) => account_links::forgot_password(&mut conn, &base_url, &email).await,
             Err(e) => Err(e),
         };
@@ -253,7 +253,7 @@ pub async fn delete_account(
     account_links::delete_account(&mut conn, &state.base_url, &user.0, &body.password).await?;
     Ok(HttpResponse::NoContent()
         .cookie(crate::auth::removal_cookie(
-            postback_domain::sessions::COOKIE_NAME,
+            postback_domain::tenancy::sessions::COOKIE_NAME,
             state.secure_cookies,
         ))
         .finish())

@@ -5,9 +5,9 @@ use actix_web::{web, HttpResponse};
 use postback_domain::admin::{self, PlanChange, WorkspaceChange};
 use postback_domain::admin::{AuditEntry, WorkspaceRow};
 use postback_domain::ids::WorkspaceId;
-use postback_domain::paging::{Page, PageRequest};
-use postback_domain::plans;
-use postback_domain::plans::Plan;
+use postback_domain::store::paging::{Page, PageRequest};
+use postback_domain::tenancy::plans;
+use postback_domain::tenancy::plans::Plan;
 use serde::Deserialize;
 
 use crate::auth::Authenticated;

@@ -2,8 +2,8 @@
 //! Meta, TikTok). Credentials are write-only; a test sends a sample conversion now.
 
 use actix_web::{web, HttpResponse};
-use postback_domain::connections::{self, Connection, ConnectionInput};
-use postback_domain::deliveries::EXCERPT_BYTES;
+use postback_domain::platforms::connections::{self, Connection, ConnectionInput};
+use postback_domain::delivery::queue::EXCERPT_BYTES;
 use postback_domain::ids::DomainId;
 use postback_domain::platforms::{self, Answer, Platform};
 use serde::Serialize;
@@ -62,7 +62,7 @@ pub async fn put(
     )
     .await?;
     let detail = json!({"domainId": domain_id, "enabled": c.enabled});
-    postback_domain::audit::record(&mut conn, &user.0, "connection.save", p.as_str(), detail)
+    postback_domain::tenancy::audit::record(&mut conn, &user.0, "connection.save", p.as_str(), detail)
         .await?;
     Ok(HttpResponse::Ok().json(c))
 }
@@ -78,7 +78,7 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     connections::delete(&mut conn, user.0.workspace_id, domain_id, p).await?;
     let detail = json!({"domainId": domain_id});
-    postback_domain::audit::record(&mut conn, &user.0, "connection.delete", p.as_str(), detail)
+    postback_domain::tenancy::audit::record(&mut conn, &user.0, "connection.delete", p.as_str(), detail)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,9 +1,9 @@
 //! `/v1/domains`: add, list, show and delete the workspace's websites.
 
 use actix_web::{web, HttpResponse};
-use postback_domain::domains::{self, Domain};
+use postback_domain::tenancy::domains::{self, Domain};
 use postback_domain::ids::DomainId;
-use postback_domain::paging::{Page, PageRequest};
+use postback_domain::store::paging::{Page, PageRequest};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -47,7 +47,7 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let domain = domains::create(&mut conn, user.0.workspace_id, &body.hostname).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "domain.create",
@@ -89,7 +89,7 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     let id = path.into_inner();
     domains::delete(&mut conn, user.0.workspace_id, id).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "domain.delete",
@@ -128,7 +128,7 @@ pub async fn update(
     )
     .await?;
     let window = json!({"attributionWindowDays": domain.attribution_window_days});
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "domain.update",

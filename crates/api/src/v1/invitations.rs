@@ -2,7 +2,7 @@
 //! resending one.
 
 use actix_web::{web, HttpResponse};
-use postback_domain::team::{self, Invitation, InvitationOffer};
+use postback_domain::tenancy::team::{self, Invitation, InvitationOffer};
 use serde::Deserialize;
 
 use crate::auth::Authenticated;

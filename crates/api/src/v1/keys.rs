@@ -1,10 +1,10 @@
 //! `/v1/domains/{id}/keys` and `/v1/keys/{id}/…`: the inbound integration key lifecycle.
 
 use actix_web::{web, HttpResponse};
-use postback_domain::domains;
+use postback_domain::tenancy::domains;
 use postback_domain::ids::{DomainId, KeyId};
-use postback_domain::keys::{self, KeyView};
-use postback_domain::paging::Page;
+use postback_domain::tenancy::keys::{self, KeyView};
+use postback_domain::store::paging::Page;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -40,7 +40,7 @@ pub async fn create(
         &body.name,
     )
     .await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "key.create",
@@ -75,7 +75,7 @@ pub async fn revoke(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let key = keys::revoke(&mut conn, user.0.workspace_id, path.into_inner()).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "key.revoke",
@@ -94,7 +94,7 @@ pub async fn restore(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let key = keys::restore(&mut conn, user.0.workspace_id, path.into_inner()).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "key.restore",
@@ -114,7 +114,7 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     let id = path.into_inner();
     keys::delete(&mut conn, user.0.workspace_id, id).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "key.delete",

@@ -4,7 +4,7 @@
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use postback_domain::ids::{DomainId, LinkId, LinkTargetId};
-use postback_domain::links::{self, Link, LinkInput, TargetInput};
+use postback_domain::tracking::links::{self, Link, LinkInput, TargetInput};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -220,7 +220,7 @@ pub async fn create(
     let input = LinkBody::from_json(&body)?.input();
     let mut conn = state.conn().await?;
     let link = links::create(&mut conn, user.0.workspace_id, path.into_inner(), input).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "link.create",
@@ -278,7 +278,7 @@ pub async fn update(
     let input = LinkBody::from_json(&body)?.input();
     let mut conn = state.conn().await?;
     let link = links::update(&mut conn, user.0.workspace_id, path.into_inner(), input).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "link.update",
@@ -299,7 +299,7 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     let id = path.into_inner();
     links::delete(&mut conn, user.0.workspace_id, id).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "link.delete",

@@ -3,8 +3,8 @@
 
 use actix_web::{web, HttpResponse};
 use postback_domain::ids::{UserId, WorkspaceId};
-use postback_domain::team;
-use postback_domain::team::{Added, Invitation, Member, WorkspaceChoice};
+use postback_domain::tenancy::team;
+use postback_domain::tenancy::team::{Added, Invitation, Member, WorkspaceChoice};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Authenticated;
@@ -150,7 +150,7 @@ pub async fn delete_workspace(
     body: web::Json<DeleteWorkspaceBody>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
-    postback_domain::workspace_deletion::request(
+    postback_domain::tenancy::workspace_deletion::request(
         &mut conn,
         &state.base_url,
         user.0.user_id,

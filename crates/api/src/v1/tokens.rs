@@ -4,9 +4,9 @@
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use postback_domain::ids::TokenId;
-use postback_domain::paging::Page;
-use postback_domain::tokens;
-use postback_domain::tokens::ApiToken;
+use postback_domain::store::paging::Page;
+use postback_domain::tenancy::tokens;
+use postback_domain::tenancy::tokens::ApiToken;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -51,7 +51,7 @@ pub async fn create(
     let mut conn = state.conn().await?;
     let created = tokens::create(&mut conn, &user.0, &body.name).await?;
     let detail = json!({"id": created.token.id, "prefix": created.token.prefix});
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "token.create",
@@ -89,7 +89,7 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     let id = path.into_inner();
     tokens::revoke(&mut conn, user.0.workspace_id, id).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "token.revoke",

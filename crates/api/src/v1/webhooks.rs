@@ -2,11 +2,11 @@
 //! test them, read their delivery log, redeliver.
 
 use actix_web::{web, HttpResponse};
-use postback_domain::deliveries;
-use postback_domain::deliveries::DeliveryView;
+use postback_domain::delivery::queue as deliveries;
+use postback_domain::delivery::queue::DeliveryView;
 use postback_domain::ids::{DeliveryId, DomainId, WebhookId};
-use postback_domain::paging::Page;
-use postback_domain::webhooks::{self, Changes, WebhookView};
+use postback_domain::store::paging::Page;
+use postback_domain::delivery::webhooks::{self, Changes, WebhookView};
 use serde_json::{json, Map, Value};
 
 use crate::auth::Authenticated;
@@ -172,7 +172,7 @@ pub async fn create(
     check_target(&state, Some(changes.url.as_deref().unwrap_or(""))).await?;
     let mut conn = state.conn().await?;
     let view = webhooks::create(&mut conn, user.0.workspace_id, changes).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "webhook.create",
@@ -218,7 +218,7 @@ pub async fn update(
     check_target(&state, changes.url.as_deref()).await?;
     let mut conn = state.conn().await?;
     let view = webhooks::update(&mut conn, user.0.workspace_id, path.into_inner(), changes).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "webhook.update",
@@ -240,7 +240,7 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     let id = path.into_inner();
     webhooks::delete(&mut conn, user.0.workspace_id, id).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "webhook.delete",
@@ -261,7 +261,7 @@ pub async fn secret(
     let mut conn = state.conn().await?;
     let id = path.into_inner();
     let secret = webhooks::secret(&mut conn, user.0.workspace_id, id).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "webhook.secret.reveal",
@@ -534,7 +534,7 @@ pub async fn redeliver(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.conn().await?;
     let d = deliveries::redeliver(&mut conn, user.0.workspace_id, path.into_inner()).await?;
-    postback_domain::audit::record(
+    postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "delivery.redeliver",

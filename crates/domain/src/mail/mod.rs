@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
-use crate::crypto;
+use crate::secrets::seal;
 use crate::error::DomainResult;
 use crate::schema::mail_outbox;
 
@@ -33,8 +33,8 @@ pub async fn queue(conn: &mut AsyncPgConnection, mail: &Mail) -> DomainResult<uu
             mail_outbox::to_address.eq(&mail.to),
             mail_outbox::kind.eq(mail.kind),
             mail_outbox::subject.eq(&mail.subject),
-            mail_outbox::text_body.eq(crypto::seal(&mail.text)?),
-            mail_outbox::html_body.eq(crypto::seal(&mail.html)?),
+            mail_outbox::text_body.eq(seal::seal(&mail.text)?),
+            mail_outbox::html_body.eq(seal::seal(&mail.html)?),
         ))
         .execute(conn)
         .await?;
@@ -78,8 +78,8 @@ pub async fn claim(conn: &mut AsyncPgConnection, limit: i64) -> DomainResult<Vec
                 to: r.to_address,
                 kind: r.kind,
                 subject: r.subject,
-                text: crypto::open(&r.text_body)?,
-                html: crypto::open(&r.html_body)?,
+                text: seal::open(&r.text_body)?,
+                html: seal::open(&r.html_body)?,
                 attempts: r.attempts,
                 created_at: r.created_at,
             })

@@ -117,7 +117,7 @@ pub async fn webhook_paused(conn: &mut AsyncPgConnection, hook: WebhookId) -> Do
 /// (HTTP 401 or 403, no retry left) means it needs reconnecting, and the owners hear of it.
 pub async fn reconnect_needed(
     conn: &mut AsyncPgConnection,
-    results: &[crate::deliveries::AttemptResult],
+    results: &[crate::delivery::queue::AttemptResult],
 ) -> DomainResult<()> {
     use crate::schema::{connections, deliveries};
     for r in results.iter().filter(|r| {

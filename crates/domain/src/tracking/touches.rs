@@ -8,9 +8,9 @@ use diesel::sql_types::{Array, Integer, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
-use crate::accounts::is_valid_email;
+use crate::tenancy::accounts::is_valid_email;
 use crate::conditions::TouchFacts;
-use crate::domains::Domain;
+use crate::tenancy::domains::Domain;
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{LinkId, LinkTargetId, TouchId, VisitorId};
 use crate::schema::{domains, touches, visitors};

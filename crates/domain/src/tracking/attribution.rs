@@ -12,10 +12,10 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
 use crate::error::DomainResult;
-use crate::events::Event;
+use crate::ingest::store::Event;
 use crate::ids::{TouchId, WorkspaceId};
 use crate::schema::touches;
-use crate::tracking::Touch;
+use crate::tracking::touches::Touch;
 
 /// What attribution found for one event.
 #[derive(Debug, Clone, Default)]

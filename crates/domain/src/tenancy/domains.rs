@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{DomainId, WorkspaceId};
-use crate::paging::{Cursor, Page, PageRequest};
-use crate::plans::{self, ensure_below};
+use crate::store::paging::{Cursor, Page, PageRequest};
+use crate::tenancy::plans::{self, ensure_below};
 use crate::schema::{domains, workspaces};
 use crate::secrets::random_bytes;
 

@@ -76,7 +76,7 @@ impl Connection {
     }
 
     fn from_row(platform: Platform, row: Row) -> Self {
-        let credentials: Credentials = crate::crypto::open_json(&row.credentials)
+        let credentials: Credentials = crate::secrets::seal::open_json(&row.credentials)
             .ok()
             .and_then(|v| serde_json::from_value(v).ok())
             .unwrap_or_default();
@@ -101,7 +101,7 @@ impl Connection {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        crate::deliveries::platform_event_name(self.platform, &map, event)
+        crate::delivery::queue::platform_event_name(self.platform, &map, event)
     }
 }
 
@@ -142,7 +142,7 @@ pub async fn list(
     workspace_id: WorkspaceId,
     domain_id: DomainId,
 ) -> DomainResult<Vec<Connection>> {
-    crate::domains::get(conn, workspace_id, domain_id).await?;
+    crate::tenancy::domains::get(conn, workspace_id, domain_id).await?;
     let mut rows: Vec<Row> = connections::table
         .filter(connections::workspace_id.eq(workspace_id))
         .filter(connections::domain_id.eq(domain_id))
@@ -167,7 +167,7 @@ pub async fn get(
     domain_id: DomainId,
     platform: Platform,
 ) -> DomainResult<Connection> {
-    crate::domains::get(conn, workspace_id, domain_id).await?;
+    crate::tenancy::domains::get(conn, workspace_id, domain_id).await?;
     Ok(match row(conn, workspace_id, domain_id, platform).await? {
         Some(r) => Connection::from_row(platform, r),
         None => Connection::unconnected(platform),
@@ -181,13 +181,13 @@ pub async fn secrets(
     domain_id: DomainId,
     platform: Platform,
 ) -> DomainResult<(Settings, Credentials)> {
-    crate::domains::get(conn, workspace_id, domain_id).await?;
+    crate::tenancy::domains::get(conn, workspace_id, domain_id).await?;
     let r = row(conn, workspace_id, domain_id, platform)
         .await?
         .ok_or(DomainError::NotFound("connection"))?;
     Ok((
         serde_json::from_value(r.settings).unwrap_or_default(),
-        serde_json::from_value(crate::crypto::open_json(&r.credentials)?).unwrap_or_default(),
+        serde_json::from_value(crate::secrets::seal::open_json(&r.credentials)?).unwrap_or_default(),
     ))
 }
 
@@ -230,11 +230,11 @@ pub async fn put(
     platform: Platform,
     input: ConnectionInput,
 ) -> DomainResult<Connection> {
-    crate::domains::get(conn, workspace_id, domain_id).await?;
+    crate::tenancy::domains::get(conn, workspace_id, domain_id).await?;
     let existing = row(conn, workspace_id, domain_id, platform).await?;
     let stored: Credentials = match &existing {
         Some(r) => {
-            serde_json::from_value(crate::crypto::open_json(&r.credentials)?).unwrap_or_default()
+            serde_json::from_value(crate::secrets::seal::open_json(&r.credentials)?).unwrap_or_default()
         }
         None => Credentials::default(),
     };
@@ -259,7 +259,7 @@ pub async fn put(
         v.map_err(|e| DomainError::internal(e.to_string()))
     };
     let settings_json = to_json(serde_json::to_value(&settings))?;
-    let credentials_json = crate::crypto::seal_json(&to_json(serde_json::to_value(&credentials))?)?;
+    let credentials_json = crate::secrets::seal::seal_json(&to_json(serde_json::to_value(&credentials))?)?;
     let map_json = to_json(serde_json::to_value(&event_map))?;
     let saved: Row = diesel::insert_into(connections::table)
         .values((

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::error::DomainResult;
 use crate::schema::audit_log;
-use crate::sessions::SessionContext;
+use crate::tenancy::sessions::SessionContext;
 
 /// Records `action` (`noun.verb`, e.g. `key.revoke`) on `target` (what a reader recognises:
 /// a name, a hostname, a URL) by the signed-in user, in their current workspace; `detail`

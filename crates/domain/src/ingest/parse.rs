@@ -5,9 +5,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::accounts::is_valid_email;
+use crate::tenancy::accounts::is_valid_email;
 use crate::error::{DomainError, DomainResult};
-use crate::geo;
+use crate::tracking::geo;
 use crate::secrets::sha256;
 
 pub const MAX_DEPTH: usize = 32;

@@ -9,14 +9,14 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
-use crate::attribution::{self, Attribution};
+use crate::tracking::attribution::{self, Attribution};
 use crate::conditions;
-use crate::deliveries;
+use crate::delivery::queue;
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{DomainId, EventId, KeyId, TouchId, WorkspaceId};
-use crate::inbound::ParsedEvent;
-use crate::keys::LAST_USED_RESOLUTION;
-use crate::paging::{Cursor, Page, PageRequest};
+use crate::ingest::parse::ParsedEvent;
+use crate::tenancy::keys::LAST_USED_RESOLUTION;
+use crate::store::paging::{Cursor, Page, PageRequest};
 use crate::platforms::Platform;
 use crate::schema::{events, inbound_keys, plans, usage_counters, workspaces};
 
@@ -324,7 +324,7 @@ async fn ingest_exact(
     conn: &mut AsyncPgConnection,
     subs: &[&Submission],
     found: &[&Attribution],
-    rules: &deliveries::RuleBook,
+    rules: &queue::RuleBook,
     shard: i16,
 ) -> DomainResult<Vec<Outcome>> {
     let mut exclusive = std::collections::BTreeSet::new();
@@ -343,7 +343,7 @@ async fn try_ingest(
     conn: &mut AsyncPgConnection,
     subs: &[&Submission],
     found: &[&Attribution],
-    rules: &deliveries::RuleBook,
+    rules: &queue::RuleBook,
     shard: i16,
     exclusive: &std::collections::BTreeSet<WorkspaceId>,
 ) -> Result<Vec<Outcome>, TxError> {
@@ -475,7 +475,7 @@ async fn try_ingest(
             }
 
             let planned = plan_all(rules, accepted.iter().map(|(s, a, id)| (*s, *a, id)));
-            deliveries::insert_planned(conn, &planned).await?;
+            queue::insert_planned(conn, &planned).await?;
             for o in outcomes.iter_mut().flatten() {
                 if let Outcome::Accepted(id, platforms) = o {
                     *platforms = dispatched(&planned, *id);
@@ -610,7 +610,7 @@ pub struct FastPath {
 
 impl FastPath {
     pub async fn connect(database_url: &str) -> DomainResult<Self> {
-        let (client, connection) = crate::pg::connect(database_url).await?;
+        let (client, connection) = crate::store::pg::connect(database_url).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(error = %e, "inbound fast-path connection closed");
@@ -621,7 +621,7 @@ impl FastPath {
             .await
             .map_err(|e| crate::error::pg_error("preparing the inbound insert", e))?;
         let rules = client
-            .prepare(deliveries::RULES_SQL)
+            .prepare(queue::RULES_SQL)
             .await
             .map_err(|e| crate::error::pg_error("preparing the rules query", e))?;
         let attribution = client
@@ -651,14 +651,14 @@ impl FastPath {
     /// The webhooks that events under these keys may fire, by key hash (one round trip, no
     /// writes). The committer starts it as soon as a batch's first request arrives, so it runs
     /// while the batch is still filling.
-    pub async fn rules_for(&self, hashes: &[&[u8]]) -> DomainResult<deliveries::RuleBook> {
+    pub async fn rules_for(&self, hashes: &[&[u8]]) -> DomainResult<queue::RuleBook> {
         let rows = self
             .client
             .query(&self.rules, &[&hashes])
             .await
             .map_err(|e| self.db_error("webhook rules", e))?;
-        let mut book = deliveries::RuleBook::new();
-        let mut parsed: HashMap<uuid::Uuid, std::sync::Arc<deliveries::Rule>> = HashMap::new();
+        let mut book = queue::RuleBook::new();
+        let mut parsed: HashMap<uuid::Uuid, std::sync::Arc<queue::Rule>> = HashMap::new();
         // Webhooks whose stored conditions cannot be read: they fire for nothing and are paused.
         let mut unreadable: Vec<(uuid::Uuid, String)> = Vec::new();
         for r in rows {
@@ -680,13 +680,13 @@ impl FastPath {
                     let platform: Option<String> = r.try_get(5).map_err(get_err)?;
                     let event_map: Option<serde_json::Value> = r.try_get(6).map_err(get_err)?;
                     let target = match platform.as_deref().map(Platform::parse) {
-                        None => deliveries::Target::Webhook(crate::ids::WebhookId(id)),
+                        None => queue::Target::Webhook(crate::ids::WebhookId(id)),
                         Some(Some(p)) => {
-                            deliveries::Target::Connection(crate::ids::ConnectionId(id), p)
+                            queue::Target::Connection(crate::ids::ConnectionId(id), p)
                         }
                         Some(None) => continue,
                     };
-                    let rule = std::sync::Arc::new(deliveries::Rule {
+                    let rule = std::sync::Arc::new(queue::Rule {
                         target,
                         url: r.try_get(2).map_err(get_err)?,
                         events: r.try_get(3).map_err(get_err)?,
@@ -695,7 +695,7 @@ impl FastPath {
                             .and_then(|m| serde_json::from_value(m).ok())
                             .unwrap_or_default(),
                         secret: match r.try_get::<_, Option<String>>(7).map_err(get_err)? {
-                            Some(sealed) => Some(crate::crypto::open(&sealed)?),
+                            Some(sealed) => Some(crate::secrets::seal::open(&sealed)?),
                             None => None,
                         },
                         settings: r
@@ -710,10 +710,10 @@ impl FastPath {
                             .try_get::<_, Option<String>>(10)
                             .map_err(get_err)?
                         {
-                            Some(sealed) => Some(crate::crypto::open(&sealed)?),
+                            Some(sealed) => Some(crate::secrets::seal::open(&sealed)?),
                             None => None,
                         },
-                        headers: std::sync::Arc::new(crate::webhooks::open_header_pairs(
+                        headers: std::sync::Arc::new(crate::delivery::webhooks::open_header_pairs(
                             r.try_get::<_, Option<String>>(11)
                                 .map_err(get_err)?
                                 .as_deref(),
@@ -758,7 +758,7 @@ impl FastPath {
         subs: &[Submission],
         found: &[Attribution],
         event_ids: &[EventId],
-        planned: &[deliveries::Planned],
+        planned: &[queue::Planned],
         batch: BatchParams,
     ) -> DomainResult<Vec<FastRow>> {
         let BatchParams {
@@ -773,11 +773,11 @@ impl FastPath {
         let d_events: Vec<uuid::Uuid> = planned.iter().map(|p| p.event_id.0).collect();
         let d_hooks: Vec<Option<uuid::Uuid>> = planned
             .iter()
-            .map(deliveries::Planned::webhook_id)
+            .map(queue::Planned::webhook_id)
             .collect();
         let d_connections: Vec<Option<uuid::Uuid>> = planned
             .iter()
-            .map(deliveries::Planned::connection_id)
+            .map(queue::Planned::connection_id)
             .collect();
         let first_touches: Vec<Option<uuid::Uuid>> =
             found.iter().map(Attribution::first_id).collect();
@@ -952,14 +952,14 @@ fn stored_event(
 }
 
 async fn ingest_fast(
-    pool: &crate::db::DbPool,
+    pool: &crate::store::db::DbPool,
     fast: &FastPath,
     subs: &[Submission],
     found: &[Attribution],
-    rules: &deliveries::RuleBook,
+    rules: &queue::RuleBook,
     shard: i16,
     direct: Option<&ClaimAtInsert<'_>>,
-) -> DomainResult<(Vec<Option<DomainResult<Outcome>>>, Vec<deliveries::Claimed>)> {
+) -> DomainResult<(Vec<Option<DomainResult<Outcome>>>, Vec<queue::Claimed>)> {
     let ids: Vec<EventId> = subs.iter().map(|_| EventId::time_ordered()).collect();
     let planned = plan_all(
         rules,
@@ -987,9 +987,9 @@ async fn ingest_fast(
         .await?;
     // From here on the batch is committed: a failure answers only the submission it concerns.
     let mut outcomes: Vec<Option<DomainResult<Outcome>>> = subs.iter().map(|_| None).collect();
-    let mut claimed: Vec<deliveries::Claimed> = Vec::new();
+    let mut claimed: Vec<queue::Claimed> = Vec::new();
     // A pooled connection only for the rare duplicate look-up.
-    let mut conn: Option<crate::db::DbConn> = None;
+    let mut conn: Option<crate::store::db::DbConn> = None;
     for row in rows {
         let i = row.ord;
         let Some(sub) = subs.get(i) else {
@@ -998,7 +998,7 @@ async fn ingest_fast(
         };
         if !row.claimed.is_empty() {
             let event = stored_event(sub, &row, received_at, &found[i]);
-            let body = std::sync::Arc::new(deliveries::body(
+            let body = std::sync::Arc::new(queue::body(
                 &event,
                 found[i].first.as_ref(),
                 found[i].last.as_ref(),
@@ -1012,7 +1012,7 @@ async fn ingest_fast(
                     continue;
                 };
                 let send = match p.target {
-                    deliveries::Target::Webhook(webhook_id) => deliveries::Send::Webhook {
+                    queue::Target::Webhook(webhook_id) => queue::Send::Webhook {
                         webhook_id,
                         url: p.url.clone(),
                         secret: rule.secret.clone(),
@@ -1020,11 +1020,11 @@ async fn ingest_fast(
                         headers: rule.headers.clone(),
                         body: body.clone(),
                     },
-                    deliveries::Target::Connection(_, platform) => {
+                    queue::Target::Connection(_, platform) => {
                         let Some(urls) = direct.map(|d| d.platform_urls) else {
                             continue;
                         };
-                        deliveries::PlatformConnection {
+                        queue::PlatformConnection {
                             platform,
                             event_map: &rule.event_map,
                             settings: &rule.settings,
@@ -1038,7 +1038,7 @@ async fn ingest_fast(
                         )
                     }
                 };
-                claimed.push(deliveries::Claimed {
+                claimed.push(queue::Claimed {
                     id: p.id,
                     workspace_id: row.workspace_id,
                     attempt: 1,
@@ -1064,14 +1064,14 @@ async fn ingest_fast(
 
 /// The answer to a submission skipped as a duplicate: its first event.
 async fn duplicate_of(
-    pool: &crate::db::DbPool,
-    conn: &mut Option<crate::db::DbConn>,
+    pool: &crate::store::db::DbPool,
+    conn: &mut Option<crate::store::db::DbConn>,
     domain_id: DomainId,
     sub: &Submission,
 ) -> DomainResult<Outcome> {
     let c = match conn {
         Some(c) => c,
-        None => conn.insert(crate::db::conn(pool).await?),
+        None => conn.insert(crate::store::db::conn(pool).await?),
     };
     match existing_event(c, domain_id, sub).await? {
         Some(first) => Ok(Outcome::Duplicate(first)),
@@ -1083,32 +1083,32 @@ async fn duplicate_of(
 
 /// Webhook rules fetched ahead of a batch, and the key hashes they were fetched for.
 pub struct Prefetched {
-    pub book: deliveries::RuleBook,
+    pub book: queue::RuleBook,
     pub covered: Vec<Vec<u8>>,
 }
 
 /// The deliveries each (submission, attribution, event id) fires, from the rules of its key.
 fn plan_all<'a>(
-    rules: &deliveries::RuleBook,
+    rules: &queue::RuleBook,
     events: impl Iterator<Item = (&'a Submission, &'a Attribution, &'a EventId)>,
-) -> Vec<deliveries::Planned> {
+) -> Vec<queue::Planned> {
     let mut planned = Vec::new();
     for (sub, found, id) in events {
         if let Some(r) = rules.get(&sub.key_hash) {
-            planned.extend(deliveries::plan(r, &sub.event, *id, found));
+            planned.extend(queue::plan(r, &sub.event, *id, found));
         }
     }
     planned
 }
 
 /// The platforms an event was queued to, in a stable order (seed 000's `dispatched`).
-fn dispatched(planned: &[deliveries::Planned], id: EventId) -> Vec<&'static str> {
+fn dispatched(planned: &[queue::Planned], id: EventId) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = planned
         .iter()
         .filter(|p| p.event_id == id)
         .filter_map(|p| match p.target {
-            deliveries::Target::Connection(_, platform) => Some(platform.as_str()),
-            deliveries::Target::Webhook(_) => None,
+            queue::Target::Connection(_, platform) => Some(platform.as_str()),
+            queue::Target::Webhook(_) => None,
         })
         .collect();
     out.sort_unstable();
@@ -1118,10 +1118,10 @@ fn dispatched(planned: &[deliveries::Planned], id: EventId) -> Vec<&'static str>
 /// Finds each submission's first and last touch (and, where a rule asks, its earlier
 /// conversions and events) in one round trip; touches are loaded only for events that have one.
 async fn attribute(
-    pool: &crate::db::DbPool,
+    pool: &crate::store::db::DbPool,
     fast: &FastPath,
     subs: &[Submission],
-    rules: &deliveries::RuleBook,
+    rules: &queue::RuleBook,
 ) -> DomainResult<Vec<Attribution>> {
     let ords: Vec<i32> = (0..subs.len() as i32).collect();
     let hashes: Vec<&[u8]> = subs.iter().map(|s| s.key_hash.as_slice()).collect();
@@ -1164,7 +1164,7 @@ async fn attribute(
     }
     let ids: Vec<TouchId> = found.iter().flat_map(|(f, l)| [*f, *l]).flatten().collect();
     if !ids.is_empty() {
-        let mut conn = crate::db::conn(pool).await?;
+        let mut conn = crate::store::db::conn(pool).await?;
         let touches = attribution::touches_by_id(&mut conn, &ids).await?;
         for ((first, last), a) in found.into_iter().zip(out.iter_mut()) {
             a.first = first.and_then(|id| touches.get(&id).cloned());
@@ -1179,11 +1179,11 @@ async fn attribute(
 /// `platform_urls`.
 pub struct ClaimAtInsert<'a> {
     pub lease: f64,
-    pub platform_urls: &'a deliveries::PlatformUrls,
+    pub platform_urls: &'a queue::PlatformUrls,
 }
 
 /// Each submission's answer (in order), and the deliveries claimed at insert.
-pub type BatchAnswers = (Vec<DomainResult<Outcome>>, Vec<deliveries::Claimed>);
+pub type BatchAnswers = (Vec<DomainResult<Outcome>>, Vec<queue::Claimed>);
 
 /// Commits a batch of submissions and answers each one; a 200 may only follow an Ok. Keys are
 /// checked in the same statement or transaction that stores the events, so a revocation
@@ -1194,7 +1194,7 @@ pub type BatchAnswers = (Vec<DomainResult<Outcome>>, Vec<deliveries::Claimed>);
 /// answers only the submissions it left unstored, so none of the stored ones is retried
 /// (which would store it twice).
 pub async fn ingest_batch(
-    pool: &crate::db::DbPool,
+    pool: &crate::store::db::DbPool,
     fast: &FastPath,
     subs: &[Submission],
     shard: i16,
@@ -1219,7 +1219,7 @@ pub async fn ingest_batch(
     if !rest.is_empty() {
         let rest_subs: Vec<&Submission> = rest.iter().map(|&i| &subs[i]).collect();
         let rest_found: Vec<&Attribution> = rest.iter().map(|&i| &found[i]).collect();
-        let exact = match crate::db::conn(pool).await {
+        let exact = match crate::store::db::conn(pool).await {
             Ok(mut conn) => ingest_exact(&mut conn, &rest_subs, &rest_found, &rules, shard).await,
             Err(e) => Err(e),
         };

@@ -15,12 +15,12 @@ pub type DbConn = Object<AsyncPgConnection>;
 
 /// Builds the pool. Connections are opened lazily, so this never blocks.
 pub fn pool(database_url: &str, max_size: usize) -> DomainResult<DbPool> {
-    // Every pooled connection is opened by crate::pg, which honours `sslmode`.
+    // Every pooled connection is opened by crate::store::pg, which honours `sslmode`.
     let mut setup = ManagerConfig::default();
     setup.custom_setup = Box::new(|url| {
         let url = url.to_owned();
         Box::pin(async move {
-            crate::pg::establish(&url)
+            crate::store::pg::establish(&url)
                 .await
                 .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
         })
@@ -40,8 +40,8 @@ pub fn pool(database_url: &str, max_size: usize) -> DomainResult<DbPool> {
 pub async fn run_migrations(database_url: &str) -> DomainResult<Vec<String>> {
     let url = database_url.to_owned();
     tokio::task::spawn_blocking(move || {
-        // Opened on the runtime (crate::pg, for `sslmode`), then driven synchronously here.
-        let conn = tokio::runtime::Handle::current().block_on(crate::pg::establish(&url))?;
+        // Opened on the runtime (crate::store::pg, for `sslmode`), then driven synchronously here.
+        let conn = tokio::runtime::Handle::current().block_on(crate::store::pg::establish(&url))?;
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
         let applied = conn
             .run_pending_migrations(MIGRATIONS)

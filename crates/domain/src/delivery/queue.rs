@@ -12,17 +12,17 @@ use diesel::sql_types::{Array, Bool, Float8, Int4, Nullable, Text, Timestamptz, 
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
-use crate::attribution::Attribution;
+use crate::tracking::attribution::Attribution;
 use crate::conditions::{self, Condition, Facts};
 use crate::error::{DomainError, DomainResult};
-use crate::events::Event;
+use crate::ingest::store::Event;
 use crate::ids::{ConnectionId, DeliveryId, EventId, TouchId, WebhookId, WorkspaceId};
-use crate::inbound::ParsedEvent;
-use crate::paging::{Cursor, Page, PageRequest};
+use crate::ingest::parse::ParsedEvent;
+use crate::store::paging::{Cursor, Page, PageRequest};
 use crate::platforms::{self, Platform};
 use crate::schema::{connections, deliveries, delivery_attempts, webhooks};
-use crate::tracking::Touch;
-use crate::webhooks::{expand_tokens, TokenValues, AUTO_PAUSE_AFTER};
+use crate::tracking::touches::Touch;
+use crate::delivery::webhooks::{expand_tokens, TokenValues, AUTO_PAUSE_AFTER};
 
 /// The channel workers LISTEN on; a notification means "there may be due deliveries".
 pub const CHANNEL: &str = "postback_deliveries";
@@ -881,7 +881,7 @@ async fn claim_in(conn: &mut AsyncPgConnection, limits: &ClaimLimits<'_>) -> Dom
         .flat_map(|e| [e.first_touch_id, e.last_touch_id])
         .flatten()
         .collect();
-    let touches = crate::attribution::touches_by_id(conn, &touch_ids).await?;
+    let touches = crate::tracking::attribution::touches_by_id(conn, &touch_ids).await?;
     let mut bodies: HashMap<uuid::Uuid, Arc<Vec<u8>>> = HashMap::new();
     // Secrets and headers opened once per webhook.
     type Opened = Option<(Option<String>, Option<String>, Arc<Vec<(String, String)>>)>;
@@ -904,7 +904,7 @@ async fn claim_in(conn: &mut AsyncPgConnection, limits: &ClaimLimits<'_>) -> Dom
                     let keys = opened
                         .entry(hook_id)
                         .or_insert_with(|| {
-                            let open = |s: Option<&str>| match s.map(crate::crypto::open) {
+                            let open = |s: Option<&str>| match s.map(crate::secrets::seal::open) {
                                 Some(Ok(s)) => Ok(Some(s)),
                                 None => Ok(None),
                                 Some(Err(e)) => Err(e),
@@ -912,7 +912,7 @@ async fn claim_in(conn: &mut AsyncPgConnection, limits: &ClaimLimits<'_>) -> Dom
                             match (
                                 open(r.webhook_secret.as_deref()),
                                 open(r.previous_secret.as_deref()),
-                                crate::webhooks::open_header_pairs(r.webhook_headers.as_deref()).ok(),
+                                crate::delivery::webhooks::open_header_pairs(r.webhook_headers.as_deref()).ok(),
                             ) {
                                 (Ok(s), Ok(p), Some(h)) => Some((s, p, Arc::new(h))),
                                 _ => {
@@ -1012,7 +1012,7 @@ pub fn conversion(
     platform_event: String,
     touch: Option<&Touch>,
 ) -> platforms::Conversion {
-    let products: Vec<crate::inbound::Product> =
+    let products: Vec<crate::ingest::parse::Product> =
         serde_json::from_value(event.products.clone()).unwrap_or_default();
     platforms::Conversion {
         event_id: event.id.to_string(),
@@ -1119,7 +1119,7 @@ impl PlatformConnection<'_> {
                 })?;
             let settings: platforms::Settings =
                 serde_json::from_value(self.settings.clone()).unwrap_or_default();
-            let credentials: platforms::Credentials = crate::crypto::open_json(self.credentials)
+            let credentials: platforms::Credentials = crate::secrets::seal::open_json(self.credentials)
                 .ok()
                 .and_then(|v| serde_json::from_value(v).ok())
                 .ok_or_else(|| {
@@ -1571,7 +1571,7 @@ pub async fn list_for_webhook(
     webhook_id: WebhookId,
     page: PageRequest,
 ) -> DomainResult<Page<DeliveryView>> {
-    crate::webhooks::get(conn, workspace_id, webhook_id).await?;
+    crate::delivery::webhooks::get(conn, workspace_id, webhook_id).await?;
     let q = crate::after_cursor!(
         deliveries::table
             .filter(deliveries::workspace_id.eq(workspace_id))

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{DomainId, KeyId, WorkspaceId};
-use crate::paging::{Cursor, Page, PageRequest};
-use crate::plans::{self, ensure_below, Plan};
+use crate::store::paging::{Cursor, Page, PageRequest};
+use crate::tenancy::plans::{self, ensure_below, Plan};
 use crate::schema::{domains, inbound_keys, workspaces};
 use crate::secrets::{random_bytes, sha256};
 

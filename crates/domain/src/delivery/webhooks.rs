@@ -13,8 +13,8 @@ use serde_json::Value;
 use crate::conditions::{self, Condition};
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{DomainId, WebhookId, WorkspaceId};
-use crate::paging::{Cursor, Page, PageRequest};
-use crate::plans::{self, ensure_below};
+use crate::store::paging::{Cursor, Page, PageRequest};
+use crate::tenancy::plans::{self, ensure_below};
 use crate::schema::{deliveries, domains, webhook_recoveries, webhooks, workspaces};
 use crate::secrets::random_bytes;
 
@@ -272,7 +272,7 @@ fn shown_value(name: &str, value: &str) -> String {
 fn open_headers(stored: Option<&str>) -> DomainResult<Vec<Header>> {
     match stored {
         None => Ok(Vec::new()),
-        Some(sealed) => serde_json::from_str(&crate::crypto::open(sealed)?)
+        Some(sealed) => serde_json::from_str(&crate::secrets::seal::open(sealed)?)
             .map_err(|_| DomainError::internal("stored webhook headers are not JSON")),
     }
 }
@@ -291,7 +291,7 @@ pub fn seal_headers(headers: &[Header]) -> DomainResult<Option<String>> {
         return Ok(None);
     }
     let json = serde_json::to_string(headers).unwrap_or_default();
-    Ok(Some(crate::crypto::seal(&json)?))
+    Ok(Some(crate::secrets::seal::seal(&json)?))
 }
 
 /// Checks custom headers: at most [`MAX_HEADERS`], names HTTP tokens of up to 64 characters,
@@ -612,7 +612,7 @@ pub async fn create(
                     webhooks::domain_id.eq(domain_id),
                     webhooks::name.eq(&name),
                     webhooks::url.eq(&url),
-                    webhooks::secret.eq(Some(crate::crypto::seal(&secret)?)),
+                    webhooks::secret.eq(Some(crate::secrets::seal::seal(&secret)?)),
                     webhooks::events.eq(&events),
                     webhooks::conditions.eq(serde_json::to_value(&rules).unwrap_or_default()),
                     webhooks::status.eq(status),
@@ -677,12 +677,12 @@ pub async fn get(
     hook.secret = hook
         .secret
         .as_deref()
-        .map(crate::crypto::open)
+        .map(crate::secrets::seal::open)
         .transpose()?;
     hook.previous_secret = hook
         .previous_secret
         .as_deref()
-        .map(crate::crypto::open)
+        .map(crate::secrets::seal::open)
         .transpose()?;
     Ok(hook)
 }
@@ -748,7 +748,7 @@ pub async fn update(
                 .set((
                     webhooks::url.eq(url.unwrap_or(current.url)),
                     webhooks::secret.eq(match &secret {
-                        Some(s) => Some(crate::crypto::seal(s)?),
+                        Some(s) => Some(crate::secrets::seal::seal(s)?),
                         None => current.secret,
                     }),
                     webhooks::events.eq(events.unwrap_or(current.events)),
@@ -808,7 +808,7 @@ async fn release_held(conn: &mut AsyncPgConnection, id: WebhookId) -> DomainResu
     .execute(conn)
     .await?;
     if n > 0 {
-        crate::deliveries::wake_workers(conn).await?;
+        crate::delivery::queue::wake_workers(conn).await?;
     }
     Ok(n)
 }
@@ -859,7 +859,7 @@ pub async fn rotate(
                 .map(|_| Utc::now() + chrono::Duration::seconds(overlap_secs));
             diesel::update(webhooks::table.filter(webhooks::id.eq(id)))
                 .set((
-                    webhooks::secret.eq(Some(crate::crypto::seal(&secret)?)),
+                    webhooks::secret.eq(Some(crate::secrets::seal::seal(&secret)?)),
                     webhooks::previous_secret.eq(keep),
                     webhooks::previous_secret_until.eq(until),
                     webhooks::updated_at.eq(diesel::dsl::now),
@@ -974,7 +974,7 @@ pub async fn recover(
                 .execute(conn)
                 .await?;
             if queued > 0 && status == "active" {
-                crate::deliveries::wake_workers(conn).await?;
+                crate::delivery::queue::wake_workers(conn).await?;
             }
             latest_recovery(conn, workspace_id, id)
                 .await?
@@ -1067,7 +1067,7 @@ pub async fn backlog(
 /// An audit-log entry for a webhook action (rotation, end of overlap, recovery).
 pub async fn audit(
     conn: &mut AsyncPgConnection,
-    ctx: &crate::sessions::SessionContext,
+    ctx: &crate::tenancy::sessions::SessionContext,
     action: &str,
     id: WebhookId,
     after: Value,

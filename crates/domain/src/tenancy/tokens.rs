@@ -9,10 +9,10 @@ use serde::Serialize;
 
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{SessionId, TokenId, UserId, WorkspaceId};
-use crate::paging::{Cursor, Page, PageRequest};
+use crate::store::paging::{Cursor, Page, PageRequest};
 use crate::schema::{api_tokens, memberships, users, workspaces};
 use crate::secrets::{random_bytes, sha256};
-use crate::sessions::SessionContext;
+use crate::tenancy::sessions::SessionContext;
 
 pub const PREFIX: &str = "pb_";
 /// `last_used_at` is written at most this often per token.

@@ -1,7 +1,7 @@
 //! Tracking links (SPEC "Tracking links and click quality"): per domain, a name, a slug and one
 //! or more weighted targets. A click on `/__cc/go/{slug}` picks a target by weight and is stored
 //! as a touch with the link and target ids; the landing page's snippet later joins that touch to
-//! its visitor (see `tracking::record_landing`). Every management query starts from the
+//! its visitor (see `touches::record_landing`). Every management query starts from the
 //! workspace.
 
 use std::collections::HashMap;
@@ -15,10 +15,10 @@ use serde::Serialize;
 
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{DomainId, LinkId, LinkTargetId, TouchId, WorkspaceId};
-use crate::paging::{Cursor, Page, PageRequest};
-use crate::plans::{self, ensure_below};
+use crate::store::paging::{Cursor, Page, PageRequest};
+use crate::tenancy::plans::{self, ensure_below};
 use crate::schema::{domains, link_targets, links, touches, workspaces};
-use crate::tracking::{self, Landing, TouchFields};
+use crate::tracking::touches::{self as touch_store, Landing, TouchFields};
 
 /// Links per domain: the plan's webhook limit (SPEC names no limit of its own for links).
 const LIMIT_WHAT: plans::LimitNoun = ("tracking link per domain", "tracking links per domain");
@@ -371,7 +371,7 @@ pub async fn list(
     domain_id: DomainId,
     page: PageRequest,
 ) -> DomainResult<Page<Link>> {
-    crate::domains::get(conn, workspace_id, domain_id).await?;
+    crate::tenancy::domains::get(conn, workspace_id, domain_id).await?;
     let q = crate::after_cursor!(
         links::table
             .filter(links::workspace_id.eq(workspace_id))
@@ -631,7 +631,7 @@ pub fn route_click(dest: &Destination, click: &Click) -> DomainResult<(Redirect,
         .or(dest.targets.as_slice().first())
         .ok_or_else(|| DomainError::internal("a tracking link without targets"))?;
     let mut url = merge_query(&target.url, &click.query)?;
-    let fields: TouchFields = tracking::touch_fields(&Landing {
+    let fields: TouchFields = touch_store::touch_fields(&Landing {
         url: url.to_string(),
         referrer: click.referrer.clone(),
         webdriver: false,
@@ -639,7 +639,7 @@ pub fn route_click(dest: &Destination, click: &Click) -> DomainResult<(Redirect,
         country: click.country.clone(),
         click: None,
     })?;
-    let (quality_score, quality_reasons) = tracking::click_quality(&fields);
+    let (quality_score, quality_reasons) = touch_store::click_quality(&fields);
     let touch_id = TouchId(uuid::Uuid::now_v7());
     url.query_pairs_mut()
         .append_pair(CLICK_PARAM, &touch_id.0.to_string());
@@ -690,7 +690,7 @@ pub struct ClickStore {
 
 impl ClickStore {
     pub async fn connect(database_url: &str) -> DomainResult<Self> {
-        let (client, connection) = crate::pg::connect(database_url).await?;
+        let (client, connection) = crate::store::pg::connect(database_url).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(error = %e, "click store connection closed");

@@ -11,14 +11,14 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::account_links::new_token;
-use crate::accounts::normalize_email;
+use crate::tenancy::account_links::new_token;
+use crate::tenancy::accounts::normalize_email;
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{SessionId, UserId, WorkspaceId};
 use crate::mail::{self, messages};
 use crate::schema::{audit_log, invitations, memberships, sessions, users, workspaces};
 use crate::secrets::sha256;
-use crate::sessions::SessionContext;
+use crate::tenancy::sessions::SessionContext;
 
 pub const ROLES: [&str; 2] = ["owner", "member"];
 

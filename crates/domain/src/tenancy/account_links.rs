@@ -9,13 +9,13 @@ use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use crate::accounts::{hash_password, normalize_email, validate_password, verify_password};
+use crate::tenancy::accounts::{hash_password, normalize_email, validate_password, verify_password};
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{UserId, WorkspaceId};
 use crate::mail::{self, messages};
 use crate::schema::{account_tokens, memberships, users, workspaces};
 use crate::secrets::{random_bytes, sha256};
-use crate::sessions::{self, SessionContext};
+use crate::tenancy::sessions::{self, SessionContext};
 
 pub const VERIFY_HOURS: i64 = 24;
 pub const RESET_HOURS: i64 = 1;
@@ -359,7 +359,7 @@ pub async fn delete_account(
         }
     }
     for (workspace_id, name) in alone_in {
-        crate::workspace_deletion::request(
+        crate::tenancy::workspace_deletion::request(
             conn,
             base_url,
             ctx.user_id,
