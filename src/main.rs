@@ -95,7 +95,8 @@ async fn run(command: Option<Command>, config: Config, database_url: String) -> 
                     workspace_name,
                 },
         } => {
-            let pool = postback_domain::store::db::pool(&database_url, 2).map_err(|e| e.to_string())?;
+            let pool =
+                postback_domain::store::db::pool(&database_url, 2).map_err(|e| e.to_string())?;
             let mut conn = postback_domain::store::db::conn(&pool)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -135,8 +136,8 @@ async fn run(command: Option<Command>, config: Config, database_url: String) -> 
 
 async fn serve(config: Config, database_url: &str) -> Result<(), String> {
     postback_domain::secrets::seal::install(&config.secret_key()?)?;
-    let pool =
-        postback_domain::store::db::pool(database_url, config.db_pool_size).map_err(|e| e.to_string())?;
+    let pool = postback_domain::store::db::pool(database_url, config.db_pool_size)
+        .map_err(|e| e.to_string())?;
     {
         let mut conn = postback_domain::store::db::conn(&pool)
             .await

@@ -330,7 +330,9 @@ impl TestApp {
     }
 
     pub async fn conn(&self) -> postback_domain::store::db::DbConn {
-        postback_domain::store::db::conn(&self.pool).await.expect("conn")
+        postback_domain::store::db::conn(&self.pool)
+            .await
+            .expect("conn")
     }
 
     /// Signs a new user up through `/v1/auth/signup`; the returned client carries the session.

@@ -4,9 +4,9 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use futures_util::StreamExt;
-use postback_domain::ingest::store::{Outcome, Submission};
 use postback_domain::ids::EventId;
 use postback_domain::ingest::parse as inbound;
+use postback_domain::ingest::store::{Outcome, Submission};
 use postback_domain::tenancy::keys;
 use serde::Serialize;
 use serde_json::Value;

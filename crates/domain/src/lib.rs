@@ -15,20 +15,21 @@
 //! - [`ingest`]: inbound parsing and the batch commit that stores events and plans deliveries
 //! - [`admin`]: the platform admin's cross-tenant views and actions
 
+pub mod conditions;
 pub mod error;
 pub mod ids;
 pub mod schema;
 pub mod text;
-pub mod conditions;
 
-pub mod store;
-pub mod secrets;
+pub mod admin;
+pub mod delivery;
+pub mod events;
+pub mod ingest;
 pub mod mail;
+pub mod platforms;
+pub mod secrets;
+pub mod store;
 pub mod tenancy;
 pub mod tracking;
-pub mod platforms;
-pub mod delivery;
-pub mod ingest;
-pub mod admin;
 
 pub use error::{DomainError, DomainResult};

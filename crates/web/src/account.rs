@@ -176,7 +176,8 @@ pub async fn reset(
     match account_links::reset_password(&mut conn, &form.token, &form.password).await {
         Ok((user_id, email)) => {
             account_links::audit(&mut conn, user_id, &email, "account.password_reset").await?;
-            let account = postback_domain::tenancy::accounts::first_workspace(&mut conn, user_id).await?;
+            let account =
+                postback_domain::tenancy::accounts::first_workspace(&mut conn, user_id).await?;
             let token = sessions::create(&mut conn, user_id, account).await?;
             Ok(HttpResponse::SeeOther()
                 .insert_header(("Location", "/domains"))

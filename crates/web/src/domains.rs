@@ -3,9 +3,9 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::AppState;
-use postback_domain::tenancy::domains::{self, Domain};
 use postback_domain::ids::DomainId;
 use postback_domain::store::paging::PageRequest;
+use postback_domain::tenancy::domains::{self, Domain};
 use postback_domain::tenancy::plans;
 use postback_domain::DomainError;
 use serde::Deserialize;

@@ -4,9 +4,9 @@
 use actix_web::{web, HttpResponse};
 use postback_domain::delivery::queue as deliveries;
 use postback_domain::delivery::queue::DeliveryView;
+use postback_domain::delivery::webhooks::{self, Changes, WebhookView};
 use postback_domain::ids::{DeliveryId, DomainId, WebhookId};
 use postback_domain::store::paging::Page;
-use postback_domain::delivery::webhooks::{self, Changes, WebhookView};
 use serde_json::{json, Map, Value};
 
 use crate::auth::Authenticated;

@@ -12,17 +12,18 @@ use diesel::sql_types::{Array, Bool, Float8, Int4, Nullable, Text, Timestamptz, 
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
-use crate::tracking::attribution::Attribution;
 use crate::conditions::{self, Condition, Facts};
+use crate::delivery::webhooks::{expand_tokens, TokenValues, AUTO_PAUSE_AFTER};
 use crate::error::{DomainError, DomainResult};
-use crate::ingest::store::Event;
+use crate::events::fields::rfc3339;
+use crate::events::ParsedEvent;
+use crate::events::{Event, EventFields};
 use crate::ids::{ConnectionId, DeliveryId, EventId, TouchId, WebhookId, WorkspaceId};
-use crate::ingest::parse::ParsedEvent;
-use crate::store::paging::{Cursor, Page, PageRequest};
 use crate::platforms::{self, Platform};
 use crate::schema::{connections, deliveries, delivery_attempts, webhooks};
+use crate::store::paging::{Cursor, Page, PageRequest};
+use crate::tracking::attribution::Attribution;
 use crate::tracking::touches::Touch;
-use crate::delivery::webhooks::{expand_tokens, TokenValues, AUTO_PAUSE_AFTER};
 
 /// The channel workers LISTEN on; a notification means "there may be due deliveries".
 pub const CHANNEL: &str = "postback_deliveries";
@@ -120,24 +121,11 @@ impl Planned {
 
 pub fn token_values(event: &ParsedEvent, event_id: EventId) -> TokenValues {
     TokenValues {
-        revenue: event.value,
-        transaction: event.order_id.clone(),
-        event: event.event.clone(),
-        currency: event.currency.clone(),
+        revenue: event.fields.value,
+        transaction: event.fields.order_id.clone(),
+        event: event.fields.event_name.clone(),
+        currency: event.fields.currency.clone(),
         event_id: event_id.to_string(),
-    }
-}
-
-/// The platform's name for an event under a connection's mapping, or None when it is not sent.
-pub fn platform_event_name(
-    platform: Platform,
-    event_map: &HashMap<String, String>,
-    event: &str,
-) -> Option<String> {
-    match event_map.get(event) {
-        Some(name) if name.trim().is_empty() => None,
-        Some(name) => Some(name.trim().to_owned()),
-        None => platform.default_event_name(event),
     }
 }
 
@@ -155,9 +143,9 @@ pub fn plan(
     let first = attribution.first.as_ref().map(Touch::facts);
     let last = attribution.last.as_ref().map(Touch::facts);
     let facts = Facts {
-        event: &event.event,
-        revenue: event.value,
-        currency: &event.currency,
+        event: &event.fields.event_name,
+        revenue: event.fields.value,
+        currency: &event.fields.currency,
         conversion_count: attribution.conversion_count,
         event_count: attribution.event_count,
         first_touch: first.as_ref(),
@@ -168,11 +156,13 @@ pub fn plan(
         .iter()
         .filter_map(|r| {
             match r.target {
-                Target::Webhook(_) => (conditions::event_matches(&r.events, &event.event)
-                    && conditions::all_hold(&r.conditions, &facts))
-                .then(|| expand_tokens(&r.url, &tokens)),
+                Target::Webhook(_) => {
+                    (conditions::event_matches(&r.events, &event.fields.event_name)
+                        && conditions::all_hold(&r.conditions, &facts))
+                    .then(|| expand_tokens(&r.url, &tokens))
+                }
                 Target::Connection(_, platform) => {
-                    platform_event_name(platform, &r.event_map, &event.event)
+                    platforms::platform_event_name(platform, &r.event_map, &event.fields.event_name)
                         .map(|_| platform.as_str().to_owned())
                 }
             }
@@ -279,39 +269,18 @@ pub struct Body<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct BodyData<'a> {
     pub event_id: EventId,
-    pub event: &'a str,
     /// 1–10 for seed 002's custom events `event1` … `event10`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_number: Option<i64>,
-    pub email: &'a str,
-    pub value: Option<f64>,
-    pub currency: &'a str,
-    pub order_id: Option<&'a str>,
-    pub first_name: Option<&'a str>,
-    pub last_name: Option<&'a str>,
-    pub phone: Option<&'a str>,
-    pub ip: Option<&'a str>,
-    pub city: Option<&'a str>,
-    pub country: Option<&'a str>,
-    pub country_code: Option<&'a str>,
-    pub state: Option<&'a str>,
-    pub state_code: Option<&'a str>,
-    pub guid: Option<&'a str>,
-    pub product_name: Option<&'a str>,
-    pub product_link: Option<&'a str>,
-    pub product_image: Option<&'a str>,
-    pub products: &'a serde_json::Value,
+    /// Every documented field (`event`, `email`, `value`, … `timestamp`, `products`).
+    #[serde(flatten)]
+    pub fields: &'a EventFields,
     pub domain_id: crate::ids::DomainId,
-    pub timestamp: String,
     pub received_at: String,
     /// Fields the sender added beyond the documented ones, as received.
     pub custom: &'a serde_json::Value,
     /// First and last touch once attribution finds the visitor; null without a match.
     pub attribution: Option<serde_json::Value>,
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// `data.attribution` of a delivery: the event's first and last touch, or null without a match.
@@ -325,34 +294,15 @@ fn attribution_json(first: Option<&Touch>, last: Option<&Touch>) -> Option<serde
 pub fn body(event: &Event, first: Option<&Touch>, last: Option<&Touch>) -> Vec<u8> {
     let b = Body {
         id: event.id,
-        event: &event.event_name,
+        event: &event.fields.event_name,
         workspace_id: event.workspace_id,
-        timestamp: rfc3339(event.occurred_at),
+        timestamp: rfc3339(&event.fields.occurred_at),
         data: BodyData {
             event_id: event.id,
-            event: &event.event_name,
-            event_number: conditions::event_number(&event.event_name),
-            email: &event.email,
-            value: event.value,
-            currency: &event.currency,
-            order_id: event.order_id.as_deref(),
-            first_name: event.first_name.as_deref(),
-            last_name: event.last_name.as_deref(),
-            phone: event.phone.as_deref(),
-            ip: event.ip.as_deref(),
-            city: event.city.as_deref(),
-            country: event.country.as_deref(),
-            country_code: event.country_code.as_deref(),
-            state: event.state.as_deref(),
-            state_code: event.state_code.as_deref(),
-            guid: event.guid.as_deref(),
-            product_name: event.product_name.as_deref(),
-            product_link: event.product_link.as_deref(),
-            product_image: event.product_image.as_deref(),
-            products: &event.products,
+            event_number: conditions::event_number(&event.fields.event_name),
+            fields: &event.fields,
             domain_id: event.domain_id,
-            timestamp: rfc3339(event.occurred_at),
-            received_at: rfc3339(event.received_at),
+            received_at: rfc3339(&event.received_at),
             custom: &event.payload,
             attribution: attribution_json(first, last),
         },
@@ -368,30 +318,32 @@ pub fn sample_body(workspace_id: WorkspaceId, domain_id: Option<crate::ids::Doma
         workspace_id,
         domain_id: domain_id.unwrap_or(crate::ids::DomainId(uuid::Uuid::nil())),
         key_id: None,
-        event_name: "purchase".into(),
-        email: "test.customer@example.com".into(),
+        fields: EventFields {
+            event_name: "purchase".into(),
+            email: "test.customer@example.com".into(),
+            email_sha256: Vec::new(),
+            value: Some(99.99),
+            currency: "USD".into(),
+            order_id: Some("TEST-ORDER-1001".into()),
+            first_name: Some("Test".into()),
+            last_name: Some("Customer".into()),
+            phone: None,
+            occurred_at: now,
+            ip: None,
+            city: None,
+            country: None,
+            country_code: None,
+            state: None,
+            state_code: None,
+            guid: None,
+            product_name: Some("Sample product".into()),
+            product_link: None,
+            product_image: None,
+            products: serde_json::json!([]),
+        },
         payload: serde_json::json!({ "test": true }),
-        occurred_at: now,
         received_at: now,
-        email_sha256: Vec::new(),
-        value: Some(99.99),
-        currency: "USD".into(),
-        order_id: Some("TEST-ORDER-1001".into()),
         idempotency_key: None,
-        first_name: Some("Test".into()),
-        last_name: Some("Customer".into()),
-        phone: None,
-        ip: None,
-        city: None,
-        country: None,
-        country_code: None,
-        state: None,
-        state_code: None,
-        guid: None,
-        product_name: Some("Sample product".into()),
-        product_link: None,
-        product_image: None,
-        products: serde_json::json!([]),
         first_touch_id: None,
         last_touch_id: None,
     };
@@ -1013,23 +965,23 @@ pub fn conversion(
     touch: Option<&Touch>,
 ) -> platforms::Conversion {
     let products: Vec<crate::ingest::parse::Product> =
-        serde_json::from_value(event.products.clone()).unwrap_or_default();
+        serde_json::from_value(event.fields.products.clone()).unwrap_or_default();
     platforms::Conversion {
         event_id: event.id.to_string(),
         event_name: platform_event,
-        occurred_at: event.occurred_at,
-        email: event.email.clone(),
-        phone: event.phone.clone(),
-        first_name: event.first_name.clone(),
-        last_name: event.last_name.clone(),
-        city: event.city.clone(),
-        state_code: event.state_code.clone(),
-        country_code: event.country_code.clone(),
-        ip: event.ip.clone(),
+        occurred_at: event.fields.occurred_at,
+        email: event.fields.email.clone(),
+        phone: event.fields.phone.clone(),
+        first_name: event.fields.first_name.clone(),
+        last_name: event.fields.last_name.clone(),
+        city: event.fields.city.clone(),
+        state_code: event.fields.state_code.clone(),
+        country_code: event.fields.country_code.clone(),
+        ip: event.fields.ip.clone(),
         user_agent: touch.and_then(|t| t.user_agent.clone()),
-        value: event.value,
-        currency: event.currency.clone(),
-        order_id: event.order_id.clone(),
+        value: event.fields.value,
+        currency: event.fields.currency.clone(),
+        order_id: event.fields.order_id.clone(),
         products: products
             .into_iter()
             .map(|p| platforms::Product {
@@ -1109,25 +1061,27 @@ impl PlatformConnection<'_> {
     ) -> Send {
         let platform = self.platform;
         let request = (|| {
-            let name = platform_event_name(platform, self.event_map, &event.event_name)
-                .ok_or_else(|| {
-                    format!(
-                        "The {} connection no longer sends \"{}\" events",
-                        platform.label(),
-                        event.event_name
-                    )
-                })?;
+            let name =
+                platforms::platform_event_name(platform, self.event_map, &event.fields.event_name)
+                    .ok_or_else(|| {
+                        format!(
+                            "The {} connection no longer sends \"{}\" events",
+                            platform.label(),
+                            event.fields.event_name
+                        )
+                    })?;
             let settings: platforms::Settings =
                 serde_json::from_value(self.settings.clone()).unwrap_or_default();
-            let credentials: platforms::Credentials = crate::secrets::seal::open_json(self.credentials)
-                .ok()
-                .and_then(|v| serde_json::from_value(v).ok())
-                .ok_or_else(|| {
-                    format!(
-                        "The {} credentials do not open with this server's POSTBACK_SECRET_KEY",
-                        platform.label()
-                    )
-                })?;
+            let credentials: platforms::Credentials =
+                crate::secrets::seal::open_json(self.credentials)
+                    .ok()
+                    .and_then(|v| serde_json::from_value(v).ok())
+                    .ok_or_else(|| {
+                        format!(
+                            "The {} credentials do not open with this server's POSTBACK_SECRET_KEY",
+                            platform.label()
+                        )
+                    })?;
             let touch = click_touch(platform, first, last);
             platforms::build(
                 platform,
@@ -1386,9 +1340,9 @@ async fn record_with_give_ups(
                 .bind::<Int4, _>(AUTO_PAUSE_AFTER)
                 .execute(conn)
                 .await?;
-                crate::mail::notify::webhook_paused(conn, hook).await?;
+                super::notify::webhook_paused(conn, hook).await?;
             }
-            crate::mail::notify::reconnect_needed(conn, results).await?;
+            super::notify::reconnect_needed(conn, results).await?;
             Ok(())
         }
         .scope_boxed()

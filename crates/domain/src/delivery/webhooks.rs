@@ -13,10 +13,10 @@ use serde_json::Value;
 use crate::conditions::{self, Condition};
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{DomainId, WebhookId, WorkspaceId};
-use crate::store::paging::{Cursor, Page, PageRequest};
-use crate::tenancy::plans::{self, ensure_below};
 use crate::schema::{deliveries, domains, webhook_recoveries, webhooks, workspaces};
 use crate::secrets::random_bytes;
+use crate::store::paging::{Cursor, Page, PageRequest};
+use crate::tenancy::plans::{self, ensure_below};
 
 pub const SECRET_PREFIX: &str = "whsec_";
 /// After this many deliveries in a row fail, the webhook pauses itself (seed 003).
