@@ -33,3 +33,6 @@ pub mod tenancy;
 pub mod tracking;
 
 pub use error::{DomainError, DomainResult};
+
+#[cfg(test)]
+mod layers;

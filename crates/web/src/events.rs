@@ -280,11 +280,10 @@ pub async fn show(
         ("Product link", opt(&e.fields.product_link)),
         ("Product image", opt(&e.fields.product_image)),
     ];
-    let products: Vec<Product> =
-        serde_json::from_value(e.fields.products.clone()).unwrap_or_default();
+    let products: Vec<Product> = e.fields.products();
     let chrome = Chrome::new(&req, &user, "domains");
     let had_flash = chrome.flash.is_some();
-    let deliveries = postback_domain::delivery::queue::list_for_event(&mut conn, ws, e.id)
+    let deliveries = postback_domain::delivery::list_for_event(&mut conn, ws, e.id)
         .await?
         .into_iter()
         .map(crate::webhooks::delivery_row)

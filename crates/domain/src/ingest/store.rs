@@ -9,7 +9,7 @@ use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::conditions;
-use crate::delivery::queue;
+use crate::delivery as queue;
 use crate::error::{DomainError, DomainResult};
 use crate::events::ParsedEvent;
 use crate::events::{fields, Event, EventFields};
