@@ -6,6 +6,7 @@
 const ORDER: &[&str] = &[
     "error",
     "ids",
+    "states",
     "schema",
     "text",
     "conditions",

@@ -3,7 +3,7 @@
 //!
 //! The capability folders, lowest first; a folder may use the ones above it in this list and
 //! never one below it (`tests/e2e/architecture.rs` checks this):
-//! - root leaves: [`error`], [`ids`], [`schema`], [`text`], [`conditions`]
+//! - root leaves: [`error`], [`ids`], [`states`], [`schema`], [`text`], [`conditions`]
 //! - [`store`]: connections to PostgreSQL, paging, shared counters, retention's deletes
 //! - [`secrets`]: random tokens, hashes, sealing at rest
 //! - [`mail`]: the durable outbox and the messages
@@ -19,6 +19,7 @@ pub mod conditions;
 pub mod error;
 pub mod ids;
 pub mod schema;
+pub mod states;
 pub mod text;
 
 pub mod admin;

@@ -61,7 +61,9 @@ pub async fn reconnect_needed(
 ) -> DomainResult<()> {
     use crate::schema::{connections, deliveries};
     for r in results.iter().filter(|r| {
-        r.webhook_id.is_none() && r.outcome == "failed" && matches!(r.status_code, Some(401 | 403))
+        r.webhook_id.is_none()
+            && r.outcome == crate::states::AttemptOutcome::Failed
+            && matches!(r.status_code, Some(401 | 403))
     }) {
         let row: Option<(uuid::Uuid, uuid::Uuid, String)> = deliveries::table
             .inner_join(

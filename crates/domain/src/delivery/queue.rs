@@ -4,6 +4,7 @@
 //! attempt is recorded, retried, held or given up.
 
 use super::*;
+use crate::states::AttemptOutcome;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -833,8 +834,7 @@ pub struct AttemptResult {
     pub status_code: Option<i32>,
     pub response_body: Option<String>,
     pub error: Option<String>,
-    /// "succeeded", "failed" (no attempts left) or "pending" (retry at `retry_at`).
-    pub outcome: &'static str,
+    pub outcome: AttemptOutcome,
     pub retry_at: Option<DateTime<Utc>>,
     /// The receiver did not answer within the timeout (counts towards the breaker).
     pub timed_out: bool,
@@ -866,7 +866,7 @@ pub async fn record(
     if results.is_empty() {
         return Ok(());
     }
-    if results.iter().all(|r| r.outcome != "failed") {
+    if results.iter().all(|r| r.outcome != AttemptOutcome::Failed) {
         record_without_give_ups(conn, results).await?;
     } else {
         record_with_give_ups(conn, results).await?;
@@ -905,7 +905,7 @@ async fn record_breaker_and_slots(
         let Some(hook) = r.webhook_id else {
             continue;
         };
-        if r.outcome == "succeeded" {
+        if r.outcome == AttemptOutcome::Succeeded {
             runs.insert(hook, (true, 0));
         } else if r.timed_out {
             runs.entry(hook).or_insert((false, 0)).1 += 1;
@@ -996,7 +996,9 @@ async fn record_with_give_ups(
             )
             .bind::<Array<SqlUuid>, _>(results.iter().map(|r| r.delivery_id.0).collect::<Vec<_>>())
             .bind::<Array<Int4>, _>(results.iter().map(|r| r.attempt).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(results.iter().map(|r| r.outcome).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(
+                results.iter().map(|r| r.outcome.status().as_str()).collect::<Vec<_>>(),
+            )
             .bind::<Array<Nullable<Timestamptz>>, _>(
                 results.iter().map(|r| r.retry_at).collect::<Vec<_>>(),
             )
@@ -1019,11 +1021,11 @@ async fn record_with_give_ups(
                     continue;
                 };
                 match r.outcome {
-                    "succeeded" => {
+                    AttemptOutcome::Succeeded => {
                         runs.insert(hook, (true, 0));
                     }
-                    "failed" => runs.entry(hook).or_insert((false, 0)).1 += 1,
-                    _ => {}
+                    AttemptOutcome::Failed => runs.entry(hook).or_insert((false, 0)).1 += 1,
+                    AttemptOutcome::Retry => {}
                 }
             }
             for (hook, (reset, failures)) in runs {
@@ -1124,7 +1126,12 @@ async fn record_without_give_ups(
             .map(|r| r.error.as_deref())
             .collect::<Vec<_>>(),
     )
-    .bind::<Array<Text>, _>(results.iter().map(|r| r.outcome).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(
+        results
+            .iter()
+            .map(|r| r.outcome.status().as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind::<Array<Nullable<Timestamptz>>, _>(results.iter().map(|r| r.retry_at).collect::<Vec<_>>())
     .execute(conn)
     .await?;

@@ -12,6 +12,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::ids::{ConnectionId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use crate::platforms::Platform;
 use crate::schema::{deliveries, delivery_attempts, webhooks};
+use crate::states::DeliveryStatus;
 use crate::store::paging::{Cursor, Page, PageRequest};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -23,7 +24,7 @@ pub struct Delivery {
     pub connection_id: Option<ConnectionId>,
     pub event_id: EventId,
     pub url: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub round_attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
@@ -61,7 +62,7 @@ pub struct DeliveryView {
     pub platform: Option<&'static str>,
     pub event_id: EventId,
     pub url: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub last_status_code: Option<i32>,
@@ -101,7 +102,7 @@ async fn with_attempts(
             connection_id: d.connection_id,
             event_id: d.event_id,
             url: d.url,
-            next_attempt_at: (d.status == "pending").then_some(d.next_attempt_at),
+            next_attempt_at: (d.status == DeliveryStatus::Pending).then_some(d.next_attempt_at),
             status: d.status,
             attempts: d.attempts,
             last_status_code: d.last_status_code,
@@ -181,7 +182,7 @@ pub async fn redeliver(
     id: DeliveryId,
 ) -> DomainResult<DeliveryView> {
     let current = get(conn, workspace_id, id).await?;
-    if current.status == "pending" {
+    if current.status == DeliveryStatus::Pending {
         return Err(DomainError::Conflict(
             "This delivery is already queued; it will be sent shortly".into(),
         ));
