@@ -613,7 +613,7 @@ async fn secrets_and_credentials_are_sealed_at_rest() {
         .iter()
         .find(|r| r.path == "/hook")
         .expect("webhook delivery");
-    use hmac::Mac;
+    use hmac::{KeyInit, Mac};
     let mut mac =
         hmac::Hmac::<sha2::Sha256>::new_from_slice(b"my-own-signing-secret").expect("key");
     mac.update(&hook_req.body);

@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz, Uuid as SqlUuid};
-use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -189,83 +188,76 @@ pub async fn change_workspace(
         ));
     }
     let actor = actor.clone();
-    conn.transaction::<_, DomainError, _>(|conn| {
-        async move {
-            if let Some(tier) = change.plan.filter(|t| *t != current.plan) {
-                diesel::update(workspaces::table.find(id))
-                    .set(workspaces::plan.eq(&tier))
-                    .execute(conn)
-                    .await?;
-                record(
-                    conn,
-                    &actor,
-                    Some(id),
-                    "workspace.plan",
-                    &current.name,
-                    json!({ "plan": current.plan }),
-                    json!({ "plan": tier }),
-                )
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        if let Some(tier) = change.plan.filter(|t| *t != current.plan) {
+            diesel::update(workspaces::table.find(id))
+                .set(workspaces::plan.eq(&tier))
+                .execute(conn)
                 .await?;
-            }
-            if let Some(status) = status.filter(|s| *s != current.status) {
-                let suspending = status == "suspended";
-                diesel::update(workspaces::table.find(id))
-                    .set((
-                        workspaces::status.eq(&status),
-                        workspaces::suspended_reason.eq(if suspending {
-                            reason.clone()
-                        } else {
-                            None
-                        }),
-                    ))
-                    .execute(conn)
-                    .await?;
-                crate::mail::notify::suspension(conn, id, suspending, reason.as_deref()).await?;
-                if suspending {
-                    diesel::update(
-                        deliveries::table
-                            .filter(deliveries::workspace_id.eq(id))
-                            .filter(deliveries::status.eq("pending")),
-                    )
-                    .set((
-                        deliveries::status.eq("held"),
-                        deliveries::round_attempts.eq(0),
-                    ))
-                    .execute(conn)
-                    .await?;
-                } else {
-                    // Held for the suspension: everything but the deliveries of paused webhooks.
-                    diesel::sql_query(
-                        r#"
+            record(
+                conn,
+                &actor,
+                Some(id),
+                "workspace.plan",
+                &current.name,
+                json!({ "plan": current.plan }),
+                json!({ "plan": tier }),
+            )
+            .await?;
+        }
+        if let Some(status) = status.filter(|s| *s != current.status) {
+            let suspending = status == "suspended";
+            diesel::update(workspaces::table.find(id))
+                .set((
+                    workspaces::status.eq(&status),
+                    workspaces::suspended_reason.eq(if suspending { reason.clone() } else { None }),
+                ))
+                .execute(conn)
+                .await?;
+            crate::mail::notify::suspension(conn, id, suspending, reason.as_deref()).await?;
+            if suspending {
+                diesel::update(
+                    deliveries::table
+                        .filter(deliveries::workspace_id.eq(id))
+                        .filter(deliveries::status.eq("pending")),
+                )
+                .set((
+                    deliveries::status.eq("held"),
+                    deliveries::round_attempts.eq(0),
+                ))
+                .execute(conn)
+                .await?;
+            } else {
+                // Held for the suspension: everything but the deliveries of paused webhooks.
+                diesel::sql_query(
+                    r#"
                         UPDATE deliveries d SET status = 'pending', next_attempt_at = now()
                         WHERE d.workspace_id = $1 AND d.status = 'held'
                           AND NOT EXISTS (SELECT 1 FROM webhooks w
                                           WHERE w.id = d.webhook_id AND w.status = 'paused')
                         "#,
-                    )
-                    .bind::<SqlUuid, _>(id.0)
-                    .execute(conn)
-                    .await?;
-                    crate::delivery::queue::wake_workers(conn).await?;
-                }
-                record(
-                    conn,
-                    &actor,
-                    Some(id),
-                    if suspending {
-                        "workspace.suspend"
-                    } else {
-                        "workspace.restore"
-                    },
-                    &current.name,
-                    json!({ "status": current.status, "reason": current.suspended_reason }),
-                    json!({ "status": status, "reason": if suspending { reason } else { None } }),
                 )
+                .bind::<SqlUuid, _>(id.0)
+                .execute(conn)
                 .await?;
+                crate::delivery::queue::wake_workers(conn).await?;
             }
-            Ok(())
+            record(
+                conn,
+                &actor,
+                Some(id),
+                if suspending {
+                    "workspace.suspend"
+                } else {
+                    "workspace.restore"
+                },
+                &current.name,
+                json!({ "status": current.status, "reason": current.suspended_reason }),
+                json!({ "status": status, "reason": if suspending { reason } else { None } }),
+            )
+            .await?;
         }
-        .scope_boxed()
+        Ok(())
     })
     .await?;
     workspace(conn, id).await

@@ -143,18 +143,7 @@ pub fn scrub_json(v: &mut Value) {
 
 /// 10000 → "10,000".
 pub fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        out.insert(0, '-');
-    }
-    out
+    num_format::ToFormattedString::to_formatted_string(&n, &num_format::Locale::en)
 }
 
 #[cfg(test)]
@@ -217,5 +206,7 @@ mod tests {
         assert_eq!(thousands(10000), "10,000");
         assert_eq!(thousands(1000000), "1,000,000");
         assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(-1234567), "-1,234,567");
+        assert_eq!(thousands(i64::MIN), "-9,223,372,036,854,775,808");
     }
 }

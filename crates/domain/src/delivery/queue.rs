@@ -237,9 +237,8 @@ pub struct Claim {
 /// against `platform_urls`. One transaction: a claim whose rows could not be read (the
 /// connection was lost half way) is undone rather than left to its lease.
 pub async fn claim(conn: &mut AsyncPgConnection, limits: &ClaimLimits<'_>) -> DomainResult<Claim> {
-    use diesel_async::scoped_futures::ScopedFutureExt;
     use diesel_async::AsyncConnection;
-    conn.transaction::<_, DomainError, _>(|conn| claim_in(conn, limits).scope_boxed())
+    conn.transaction::<_, DomainError, _>(async move |conn| claim_in(conn, limits).await)
         .await
 }
 
@@ -940,10 +939,8 @@ async fn record_with_give_ups(
     conn: &mut AsyncPgConnection,
     results: &[AttemptResult],
 ) -> DomainResult<()> {
-    use diesel_async::scoped_futures::ScopedFutureExt;
     use diesel_async::AsyncConnection;
-    conn.transaction::<_, DomainError, _>(|conn| {
-        async move {
+    conn.transaction::<_, DomainError, _>(async move |conn| {
             // An attempt is logged only while its delivery exists (it may have gone with its
             // event meanwhile; nothing else removes an attempt whose delivery is gone).
             let existing: std::collections::HashSet<DeliveryId> = deliveries::table
@@ -1057,9 +1054,7 @@ async fn record_with_give_ups(
             }
             super::notify::reconnect_needed(conn, results).await?;
             Ok(())
-        }
-        .scope_boxed()
-    })
+        })
     .await
 }
 

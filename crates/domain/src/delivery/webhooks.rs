@@ -5,7 +5,6 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use serde_json::Value;
@@ -587,48 +586,45 @@ pub async fn create(
     let rate_limit = validate_rate_limit(changes.rate_limit.flatten())?;
     let max_in_flight = validate_max_in_flight(changes.max_in_flight.flatten())?;
     let headers = seal_headers(&validate_headers(changes.headers.unwrap_or_default(), &[])?)?;
-    conn.transaction::<_, DomainError, _>(|conn| {
-        async move {
-            // Serialises limit checks per workspace.
-            let tier: String = workspaces::table
-                .find(workspace_id)
-                .select(workspaces::plan)
-                .for_update()
-                .first(conn)
-                .await?;
-            let plan = plans::get(conn, &tier).await?;
-            let used: i64 = webhooks::table
-                .filter(webhooks::workspace_id.eq(workspace_id))
-                .count()
-                .get_result(conn)
-                .await?;
-            ensure_below(&plan, plan.max_webhooks.map(i64::from), used, LIMIT_WHAT)?;
-            if let Some(d) = domain_id {
-                ensure_domain(conn, workspace_id, d).await?;
-            }
-            let row: Webhook = diesel::insert_into(webhooks::table)
-                .values((
-                    webhooks::id.eq(WebhookId::new()),
-                    webhooks::workspace_id.eq(workspace_id),
-                    webhooks::domain_id.eq(domain_id),
-                    webhooks::name.eq(&name),
-                    webhooks::url.eq(&url),
-                    webhooks::secret.eq(Some(crate::secrets::seal::seal(&secret)?)),
-                    webhooks::events.eq(&events),
-                    webhooks::conditions.eq(serde_json::to_value(&rules).unwrap_or_default()),
-                    webhooks::status.eq(status),
-                    webhooks::rate_limit.eq(rate_limit),
-                    webhooks::max_in_flight.eq(max_in_flight),
-                    webhooks::headers.eq(&headers),
-                ))
-                .returning(Webhook::as_returning())
-                .get_result(conn)
-                .await?;
-            let mut view = WebhookView::from(row);
-            view.secret = Some(secret);
-            Ok(view)
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        // Serialises limit checks per workspace.
+        let tier: String = workspaces::table
+            .find(workspace_id)
+            .select(workspaces::plan)
+            .for_update()
+            .first(conn)
+            .await?;
+        let plan = plans::get(conn, &tier).await?;
+        let used: i64 = webhooks::table
+            .filter(webhooks::workspace_id.eq(workspace_id))
+            .count()
+            .get_result(conn)
+            .await?;
+        ensure_below(&plan, plan.max_webhooks.map(i64::from), used, LIMIT_WHAT)?;
+        if let Some(d) = domain_id {
+            ensure_domain(conn, workspace_id, d).await?;
         }
-        .scope_boxed()
+        let row: Webhook = diesel::insert_into(webhooks::table)
+            .values((
+                webhooks::id.eq(WebhookId::new()),
+                webhooks::workspace_id.eq(workspace_id),
+                webhooks::domain_id.eq(domain_id),
+                webhooks::name.eq(&name),
+                webhooks::url.eq(&url),
+                webhooks::secret.eq(Some(crate::secrets::seal::seal(&secret)?)),
+                webhooks::events.eq(&events),
+                webhooks::conditions.eq(serde_json::to_value(&rules).unwrap_or_default()),
+                webhooks::status.eq(status),
+                webhooks::rate_limit.eq(rate_limit),
+                webhooks::max_in_flight.eq(max_in_flight),
+                webhooks::headers.eq(&headers),
+            ))
+            .returning(Webhook::as_returning())
+            .get_result(conn)
+            .await?;
+        let mut view = WebhookView::from(row);
+        view.secret = Some(secret);
+        Ok(view)
     })
     .await
 }
@@ -721,75 +717,72 @@ pub async fn update(
         .map(validate_max_in_flight)
         .transpose()?;
     let new_headers = changes.headers;
-    conn.transaction::<_, DomainError, _>(|conn| {
-        async move {
-            let current = webhooks::table
-                .filter(webhooks::workspace_id.eq(workspace_id))
-                .filter(webhooks::id.eq(id))
-                .select(Webhook::as_select())
-                .for_update()
-                .first(conn)
-                .await
-                .optional()?
-                .ok_or(DomainError::NotFound("webhook"))?;
-            if let Some(Some(d)) = domain_id {
-                ensure_domain(conn, workspace_id, d).await?;
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        let current = webhooks::table
+            .filter(webhooks::workspace_id.eq(workspace_id))
+            .filter(webhooks::id.eq(id))
+            .select(Webhook::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or(DomainError::NotFound("webhook"))?;
+        if let Some(Some(d)) = domain_id {
+            ensure_domain(conn, workspace_id, d).await?;
+        }
+        let headers = match new_headers {
+            Some(given) => {
+                let current_headers = open_headers(current.headers.as_deref())?;
+                seal_headers(&validate_headers(given, &current_headers)?)?
             }
-            let headers = match new_headers {
-                Some(given) => {
-                    let current_headers = open_headers(current.headers.as_deref())?;
-                    seal_headers(&validate_headers(given, &current_headers)?)?
-                }
-                None => current.headers.clone(),
-            };
-            let target = webhooks::table.filter(webhooks::id.eq(id));
-            let resumed = status == Some("active");
-            let paused_by_hand = status == Some("paused") && current.is_active();
+            None => current.headers.clone(),
+        };
+        let target = webhooks::table.filter(webhooks::id.eq(id));
+        let resumed = status == Some("active");
+        let paused_by_hand = status == Some("paused") && current.is_active();
+        diesel::update(target)
+            .set((
+                webhooks::url.eq(url.unwrap_or(current.url)),
+                webhooks::secret.eq(match &secret {
+                    Some(s) => Some(crate::secrets::seal::seal(s)?),
+                    None => current.secret,
+                }),
+                webhooks::events.eq(events.unwrap_or(current.events)),
+                webhooks::conditions.eq(rules
+                    .map(|r| serde_json::to_value(r).unwrap_or_default())
+                    .unwrap_or(current.conditions)),
+                webhooks::domain_id.eq(domain_id.unwrap_or(current.domain_id)),
+                webhooks::name.eq(name.unwrap_or(current.name)),
+                webhooks::status.eq(status.unwrap_or(current.status.as_str())),
+                webhooks::rate_limit.eq(rate_limit.unwrap_or(current.rate_limit)),
+                webhooks::max_in_flight.eq(max_in_flight.unwrap_or(current.max_in_flight)),
+                webhooks::headers.eq(headers),
+                webhooks::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await?;
+        if resumed {
             diesel::update(target)
                 .set((
-                    webhooks::url.eq(url.unwrap_or(current.url)),
-                    webhooks::secret.eq(match &secret {
-                        Some(s) => Some(crate::secrets::seal::seal(s)?),
-                        None => current.secret,
-                    }),
-                    webhooks::events.eq(events.unwrap_or(current.events)),
-                    webhooks::conditions.eq(rules
-                        .map(|r| serde_json::to_value(r).unwrap_or_default())
-                        .unwrap_or(current.conditions)),
-                    webhooks::domain_id.eq(domain_id.unwrap_or(current.domain_id)),
-                    webhooks::name.eq(name.unwrap_or(current.name)),
-                    webhooks::status.eq(status.unwrap_or(current.status.as_str())),
-                    webhooks::rate_limit.eq(rate_limit.unwrap_or(current.rate_limit)),
-                    webhooks::max_in_flight.eq(max_in_flight.unwrap_or(current.max_in_flight)),
-                    webhooks::headers.eq(headers),
-                    webhooks::updated_at.eq(diesel::dsl::now),
+                    webhooks::consecutive_failures.eq(0),
+                    webhooks::paused_reason.eq(None::<String>),
+                    webhooks::consecutive_timeouts.eq(0),
+                    webhooks::circuit_open_until.eq(None::<DateTime<Utc>>),
                 ))
                 .execute(conn)
                 .await?;
-            if resumed {
-                diesel::update(target)
-                    .set((
-                        webhooks::consecutive_failures.eq(0),
-                        webhooks::paused_reason.eq(None::<String>),
-                        webhooks::consecutive_timeouts.eq(0),
-                        webhooks::circuit_open_until.eq(None::<DateTime<Utc>>),
-                    ))
-                    .execute(conn)
-                    .await?;
-                release_held(conn, id).await?;
-            }
-            if paused_by_hand {
-                diesel::update(target)
-                    .set(webhooks::paused_reason.eq(None::<String>))
-                    .execute(conn)
-                    .await?;
-            }
-            let row = get(conn, workspace_id, id).await?;
-            let mut view = WebhookView::from(row);
-            view.secret = secret;
-            Ok(view)
+            release_held(conn, id).await?;
         }
-        .scope_boxed()
+        if paused_by_hand {
+            diesel::update(target)
+                .set(webhooks::paused_reason.eq(None::<String>))
+                .execute(conn)
+                .await?;
+        }
+        let row = get(conn, workspace_id, id).await?;
+        let mut view = WebhookView::from(row);
+        view.secret = secret;
+        Ok(view)
     })
     .await
 }
@@ -843,35 +836,32 @@ pub async fn rotate(
         Some(s) if !s.trim().is_empty() => validate_secret(&s)?,
         _ => generate_secret(),
     };
-    conn.transaction::<_, DomainError, _>(|conn| {
-        async move {
-            let current: Option<String> = webhooks::table
-                .filter(webhooks::workspace_id.eq(workspace_id))
-                .filter(webhooks::id.eq(id))
-                .select(webhooks::secret)
-                .for_update()
-                .first::<Option<String>>(conn)
-                .await
-                .optional()?
-                .ok_or(DomainError::NotFound("webhook"))?;
-            let keep = current.filter(|_| overlap_secs > 0);
-            let until = keep
-                .as_ref()
-                .map(|_| Utc::now() + chrono::Duration::seconds(overlap_secs));
-            diesel::update(webhooks::table.filter(webhooks::id.eq(id)))
-                .set((
-                    webhooks::secret.eq(Some(crate::secrets::seal::seal(&secret)?)),
-                    webhooks::previous_secret.eq(keep),
-                    webhooks::previous_secret_until.eq(until),
-                    webhooks::updated_at.eq(diesel::dsl::now),
-                ))
-                .execute(conn)
-                .await?;
-            let mut view = WebhookView::from(get(conn, workspace_id, id).await?);
-            view.secret = Some(secret);
-            Ok(view)
-        }
-        .scope_boxed()
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        let current: Option<String> = webhooks::table
+            .filter(webhooks::workspace_id.eq(workspace_id))
+            .filter(webhooks::id.eq(id))
+            .select(webhooks::secret)
+            .for_update()
+            .first::<Option<String>>(conn)
+            .await
+            .optional()?
+            .ok_or(DomainError::NotFound("webhook"))?;
+        let keep = current.filter(|_| overlap_secs > 0);
+        let until = keep
+            .as_ref()
+            .map(|_| Utc::now() + chrono::Duration::seconds(overlap_secs));
+        diesel::update(webhooks::table.filter(webhooks::id.eq(id)))
+            .set((
+                webhooks::secret.eq(Some(crate::secrets::seal::seal(&secret)?)),
+                webhooks::previous_secret.eq(keep),
+                webhooks::previous_secret_until.eq(until),
+                webhooks::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await?;
+        let mut view = WebhookView::from(get(conn, workspace_id, id).await?);
+        view.secret = Some(secret);
+        Ok(view)
     })
     .await
 }
@@ -928,60 +918,57 @@ pub async fn recover(
     since: DateTime<Utc>,
     until: Option<DateTime<Utc>>,
 ) -> DomainResult<Recovery> {
-    conn.transaction::<_, DomainError, _>(|conn| {
-        async move {
-            let status: String = webhooks::table
-                .filter(webhooks::workspace_id.eq(workspace_id))
-                .filter(webhooks::id.eq(id))
-                .select(webhooks::status)
-                .first(conn)
-                .await
-                .optional()?
-                .ok_or(DomainError::NotFound("webhook"))?;
-            let recovery_id = uuid::Uuid::now_v7();
-            let mut q = diesel::update(deliveries::table)
-                .filter(deliveries::workspace_id.eq(workspace_id))
-                .filter(deliveries::webhook_id.eq(id))
-                .filter(deliveries::status.eq("failed"))
-                .filter(deliveries::created_at.ge(since))
-                .into_boxed();
-            if let Some(u) = until {
-                q = q.filter(deliveries::created_at.lt(u));
-            }
-            let queued = q
-                .set((
-                    deliveries::status.eq(if status == "active" {
-                        "pending"
-                    } else {
-                        "held"
-                    }),
-                    deliveries::round_attempts.eq(0),
-                    deliveries::next_attempt_at.eq(diesel::dsl::now),
-                    deliveries::completed_at.eq(None::<DateTime<Utc>>),
-                    deliveries::recovery_id.eq(Some(recovery_id)),
-                ))
-                .execute(conn)
-                .await?;
-            let queued = i32::try_from(queued).unwrap_or(i32::MAX);
-            diesel::insert_into(webhook_recoveries::table)
-                .values((
-                    webhook_recoveries::id.eq(recovery_id),
-                    webhook_recoveries::workspace_id.eq(workspace_id),
-                    webhook_recoveries::webhook_id.eq(id),
-                    webhook_recoveries::since.eq(since),
-                    webhook_recoveries::until.eq(until),
-                    webhook_recoveries::queued.eq(queued),
-                ))
-                .execute(conn)
-                .await?;
-            if queued > 0 && status == "active" {
-                crate::delivery::queue::wake_workers(conn).await?;
-            }
-            latest_recovery(conn, workspace_id, id)
-                .await?
-                .ok_or(DomainError::NotFound("recovery"))
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        let status: String = webhooks::table
+            .filter(webhooks::workspace_id.eq(workspace_id))
+            .filter(webhooks::id.eq(id))
+            .select(webhooks::status)
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or(DomainError::NotFound("webhook"))?;
+        let recovery_id = uuid::Uuid::now_v7();
+        let mut q = diesel::update(deliveries::table)
+            .filter(deliveries::workspace_id.eq(workspace_id))
+            .filter(deliveries::webhook_id.eq(id))
+            .filter(deliveries::status.eq("failed"))
+            .filter(deliveries::created_at.ge(since))
+            .into_boxed();
+        if let Some(u) = until {
+            q = q.filter(deliveries::created_at.lt(u));
         }
-        .scope_boxed()
+        let queued = q
+            .set((
+                deliveries::status.eq(if status == "active" {
+                    "pending"
+                } else {
+                    "held"
+                }),
+                deliveries::round_attempts.eq(0),
+                deliveries::next_attempt_at.eq(diesel::dsl::now),
+                deliveries::completed_at.eq(None::<DateTime<Utc>>),
+                deliveries::recovery_id.eq(Some(recovery_id)),
+            ))
+            .execute(conn)
+            .await?;
+        let queued = i32::try_from(queued).unwrap_or(i32::MAX);
+        diesel::insert_into(webhook_recoveries::table)
+            .values((
+                webhook_recoveries::id.eq(recovery_id),
+                webhook_recoveries::workspace_id.eq(workspace_id),
+                webhook_recoveries::webhook_id.eq(id),
+                webhook_recoveries::since.eq(since),
+                webhook_recoveries::until.eq(until),
+                webhook_recoveries::queued.eq(queued),
+            ))
+            .execute(conn)
+            .await?;
+        if queued > 0 && status == "active" {
+            crate::delivery::queue::wake_workers(conn).await?;
+        }
+        latest_recovery(conn, workspace_id, id)
+            .await?
+            .ok_or(DomainError::NotFound("recovery"))
     })
     .await
 }

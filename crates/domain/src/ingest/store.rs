@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::conditions;
@@ -246,165 +245,159 @@ async fn try_ingest(
     shard: i16,
     exclusive: &std::collections::BTreeSet<WorkspaceId>,
 ) -> Result<Vec<Outcome>, TxError> {
-    conn.transaction::<_, TxError, _>(|conn| {
-        async move {
-            let now = Utc::now();
-            let mut hashes: Vec<Vec<u8>> = subs.iter().map(|s| s.key_hash.clone()).collect();
-            hashes.sort();
-            hashes.dedup();
-            let keys = resolve_keys(conn, hashes).await?;
+    conn.transaction::<_, TxError, _>(async move |conn| {
+        let now = Utc::now();
+        let mut hashes: Vec<Vec<u8>> = subs.iter().map(|s| s.key_hash.clone()).collect();
+        hashes.sort();
+        hashes.dedup();
+        let keys = resolve_keys(conn, hashes).await?;
 
-            let mut outcomes: Vec<Option<Outcome>> = vec![None; subs.len()];
-            let mut accepted: Vec<(&Submission, &Attribution, EventId)> = Vec::new();
-            // Candidates per workspace, in arrival order; a BTreeMap so quota locks are always
-            // taken in the same order by concurrent batches.
-            let mut by_workspace: BTreeMap<WorkspaceId, Vec<usize>> = BTreeMap::new();
-            for (i, sub) in subs.iter().enumerate() {
-                match keys.get(&sub.key_hash) {
-                    None => outcomes[i] = Some(Outcome::InvalidKey),
-                    Some(k) if k.suspended => outcomes[i] = Some(Outcome::Suspended),
-                    Some(k) => by_workspace.entry(k.workspace_id).or_default().push(i),
-                }
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; subs.len()];
+        let mut accepted: Vec<(&Submission, &Attribution, EventId)> = Vec::new();
+        // Candidates per workspace, in arrival order; a BTreeMap so quota locks are always
+        // taken in the same order by concurrent batches.
+        let mut by_workspace: BTreeMap<WorkspaceId, Vec<usize>> = BTreeMap::new();
+        for (i, sub) in subs.iter().enumerate() {
+            match keys.get(&sub.key_hash) {
+                None => outcomes[i] = Some(Outcome::InvalidKey),
+                Some(k) if k.suspended => outcomes[i] = Some(Outcome::Suspended),
+                Some(k) => by_workspace.entry(k.workspace_id).or_default().push(i),
             }
+        }
 
-            let month = month_start(now);
-            for (workspace_id, candidates) in &by_workspace {
-                let first = &keys[&subs[candidates[0]].key_hash];
-                let mut allowance = match first.quota {
-                    None => None,
-                    Some(quota) => {
-                        let take_turns =
-                            exclusive.contains(workspace_id) || quota <= 4 * QUOTA_SAFETY;
-                        let lock = if take_turns {
-                            "SELECT pg_advisory_xact_lock($1, $2)"
-                        } else {
-                            "SELECT pg_advisory_xact_lock_shared($1, $2)"
-                        };
-                        diesel::sql_query(lock)
-                            .bind::<diesel::sql_types::Integer, _>(QUOTA_LOCK_CLASS)
-                            .bind::<diesel::sql_types::Integer, _>(lock_key(*workspace_id))
-                            .execute(conn)
-                            .await?;
-                        let used = month_usage(conn, *workspace_id, month).await?;
-                        let remaining = (quota - used).max(0);
-                        if take_turns {
-                            Some(remaining)
-                        } else if remaining <= QUOTA_SAFETY {
-                            return Err(TxError::NeedExclusive(*workspace_id));
-                        } else {
-                            None
-                        }
-                    }
-                };
-                let mut pending: &[usize] = candidates;
-                let mut inserted_total = 0i64;
-                while !pending.is_empty() {
-                    let take = allowance.map_or(pending.len(), |a| (a as usize).min(pending.len()));
-                    if take == 0 {
-                        break;
-                    }
-                    let (now_batch, rest) = pending.split_at(take);
-                    pending = rest;
-                    let ids: Vec<EventId> =
-                        now_batch.iter().map(|_| EventId::time_ordered()).collect();
-                    let rows: Vec<NewEventRow> = now_batch
-                        .iter()
-                        .zip(&ids)
-                        .map(|(&i, &id)| row_for(id, &keys[&subs[i].key_hash], subs[i], found[i]))
-                        .collect();
-                    let inserted: Vec<EventId> = diesel::insert_into(events::table)
-                        .values(&rows)
-                        .on_conflict_do_nothing()
-                        .returning(events::id)
-                        .get_results(conn)
-                        .await?;
-                    let inserted: std::collections::HashSet<EventId> =
-                        inserted.into_iter().collect();
-                    for (&i, id) in now_batch.iter().zip(&ids) {
-                        if inserted.contains(id) {
-                            outcomes[i] = Some(Outcome::Accepted(*id, Vec::new()));
-                            accepted.push((subs[i], found[i], *id));
-                        } else {
-                            let domain_id = keys[&subs[i].key_hash].domain_id;
-                            let existing = existing_event(conn, domain_id, subs[i]).await?;
-                            outcomes[i] = Some(match existing {
-                                Some(e) => Outcome::Duplicate(e),
-                                None => {
-                                    return Err(TxError::Domain(DomainError::internal(
-                                        "event neither inserted nor found as a duplicate",
-                                    )))
-                                }
-                            });
-                        }
-                    }
-                    let n = inserted.len() as i64;
-                    inserted_total += n;
-                    allowance = allowance.map(|a| a - n);
-                }
-                // Over the quota: a retry of an accepted event is still a duplicate, not a 429.
-                for &i in pending {
-                    let k = &keys[&subs[i].key_hash];
-                    outcomes[i] = Some(match existing_event(conn, k.domain_id, subs[i]).await? {
-                        Some(e) => Outcome::Duplicate(e),
-                        None => Outcome::QuotaExceeded(format!(
-                            "The {} plan allows {} inbound events per month",
-                            k.plan_name,
-                            crate::text::thousands(k.quota.unwrap_or(0))
-                        )),
-                    });
-                }
-                if inserted_total > 0 {
-                    diesel::insert_into(usage_counters::table)
-                        .values((
-                            usage_counters::workspace_id.eq(workspace_id),
-                            usage_counters::month.eq(month),
-                            usage_counters::shard.eq(shard),
-                            usage_counters::events.eq(inserted_total),
-                        ))
-                        .on_conflict((
-                            usage_counters::workspace_id,
-                            usage_counters::month,
-                            usage_counters::shard,
-                        ))
-                        .do_update()
-                        .set(usage_counters::events.eq(usage_counters::events + inserted_total))
+        let month = month_start(now);
+        for (workspace_id, candidates) in &by_workspace {
+            let first = &keys[&subs[candidates[0]].key_hash];
+            let mut allowance = match first.quota {
+                None => None,
+                Some(quota) => {
+                    let take_turns = exclusive.contains(workspace_id) || quota <= 4 * QUOTA_SAFETY;
+                    let lock = if take_turns {
+                        "SELECT pg_advisory_xact_lock($1, $2)"
+                    } else {
+                        "SELECT pg_advisory_xact_lock_shared($1, $2)"
+                    };
+                    diesel::sql_query(lock)
+                        .bind::<diesel::sql_types::Integer, _>(QUOTA_LOCK_CLASS)
+                        .bind::<diesel::sql_types::Integer, _>(lock_key(*workspace_id))
                         .execute(conn)
                         .await?;
+                    let used = month_usage(conn, *workspace_id, month).await?;
+                    let remaining = (quota - used).max(0);
+                    if take_turns {
+                        Some(remaining)
+                    } else if remaining <= QUOTA_SAFETY {
+                        return Err(TxError::NeedExclusive(*workspace_id));
+                    } else {
+                        None
+                    }
                 }
-            }
-
-            let planned = plan_all(rules, accepted.iter().map(|(s, a, id)| (*s, *a, id)));
-            queue::insert_planned(conn, &planned).await?;
-            for o in outcomes.iter_mut().flatten() {
-                if let Outcome::Accepted(id, platforms) = o {
-                    *platforms = dispatched(&planned, *id);
+            };
+            let mut pending: &[usize] = candidates;
+            let mut inserted_total = 0i64;
+            while !pending.is_empty() {
+                let take = allowance.map_or(pending.len(), |a| (a as usize).min(pending.len()));
+                if take == 0 {
+                    break;
                 }
+                let (now_batch, rest) = pending.split_at(take);
+                pending = rest;
+                let ids: Vec<EventId> = now_batch.iter().map(|_| EventId::time_ordered()).collect();
+                let rows: Vec<NewEventRow> = now_batch
+                    .iter()
+                    .zip(&ids)
+                    .map(|(&i, &id)| row_for(id, &keys[&subs[i].key_hash], subs[i], found[i]))
+                    .collect();
+                let inserted: Vec<EventId> = diesel::insert_into(events::table)
+                    .values(&rows)
+                    .on_conflict_do_nothing()
+                    .returning(events::id)
+                    .get_results(conn)
+                    .await?;
+                let inserted: std::collections::HashSet<EventId> = inserted.into_iter().collect();
+                for (&i, id) in now_batch.iter().zip(&ids) {
+                    if inserted.contains(id) {
+                        outcomes[i] = Some(Outcome::Accepted(*id, Vec::new()));
+                        accepted.push((subs[i], found[i], *id));
+                    } else {
+                        let domain_id = keys[&subs[i].key_hash].domain_id;
+                        let existing = existing_event(conn, domain_id, subs[i]).await?;
+                        outcomes[i] = Some(match existing {
+                            Some(e) => Outcome::Duplicate(e),
+                            None => {
+                                return Err(TxError::Domain(DomainError::internal(
+                                    "event neither inserted nor found as a duplicate",
+                                )))
+                            }
+                        });
+                    }
+                }
+                let n = inserted.len() as i64;
+                inserted_total += n;
+                allowance = allowance.map(|a| a - n);
             }
-
-            let stale: Vec<KeyId> = keys
-                .values()
-                .filter(|k| {
-                    k.last_used_at
-                        .is_none_or(|t| now - t >= LAST_USED_RESOLUTION)
-                })
-                .map(|k| k.key_id)
-                .collect();
-            if !stale.is_empty() {
-                diesel::update(inbound_keys::table.filter(inbound_keys::id.eq_any(stale)))
-                    .set(inbound_keys::last_used_at.eq(now))
+            // Over the quota: a retry of an accepted event is still a duplicate, not a 429.
+            for &i in pending {
+                let k = &keys[&subs[i].key_hash];
+                outcomes[i] = Some(match existing_event(conn, k.domain_id, subs[i]).await? {
+                    Some(e) => Outcome::Duplicate(e),
+                    None => Outcome::QuotaExceeded(format!(
+                        "The {} plan allows {} inbound events per month",
+                        k.plan_name,
+                        crate::text::thousands(k.quota.unwrap_or(0))
+                    )),
+                });
+            }
+            if inserted_total > 0 {
+                diesel::insert_into(usage_counters::table)
+                    .values((
+                        usage_counters::workspace_id.eq(workspace_id),
+                        usage_counters::month.eq(month),
+                        usage_counters::shard.eq(shard),
+                        usage_counters::events.eq(inserted_total),
+                    ))
+                    .on_conflict((
+                        usage_counters::workspace_id,
+                        usage_counters::month,
+                        usage_counters::shard,
+                    ))
+                    .do_update()
+                    .set(usage_counters::events.eq(usage_counters::events + inserted_total))
                     .execute(conn)
                     .await?;
             }
-            outcomes
-                .into_iter()
-                .map(|o| {
-                    o.ok_or_else(|| {
-                        TxError::Domain(DomainError::internal("submission left unanswered"))
-                    })
-                })
-                .collect()
         }
-        .scope_boxed()
+
+        let planned = plan_all(rules, accepted.iter().map(|(s, a, id)| (*s, *a, id)));
+        queue::insert_planned(conn, &planned).await?;
+        for o in outcomes.iter_mut().flatten() {
+            if let Outcome::Accepted(id, platforms) = o {
+                *platforms = dispatched(&planned, *id);
+            }
+        }
+
+        let stale: Vec<KeyId> = keys
+            .values()
+            .filter(|k| {
+                k.last_used_at
+                    .is_none_or(|t| now - t >= LAST_USED_RESOLUTION)
+            })
+            .map(|k| k.key_id)
+            .collect();
+        if !stale.is_empty() {
+            diesel::update(inbound_keys::table.filter(inbound_keys::id.eq_any(stale)))
+                .set(inbound_keys::last_used_at.eq(now))
+                .execute(conn)
+                .await?;
+        }
+        outcomes
+            .into_iter()
+            .map(|o| {
+                o.ok_or_else(|| {
+                    TxError::Domain(DomainError::internal("submission left unanswered"))
+                })
+            })
+            .collect()
     })
     .await
 }

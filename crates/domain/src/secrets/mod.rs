@@ -1,12 +1,15 @@
 //! Random tokens from the OS CSPRNG and the one-way hashes they are stored as.
 
-use rand::rngs::OsRng;
-use rand::RngCore;
+use rand::rngs::SysRng;
+use rand::TryRng;
 use sha2::{Digest, Sha256};
 
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
-    OsRng.fill_bytes(&mut bytes);
+    // As rand 0.8's `OsRng.fill_bytes` did, a failing OS generator is a panic, never weak bytes.
+    SysRng
+        .try_fill_bytes(&mut bytes)
+        .unwrap_or_else(|e| panic!("the OS random generator failed: {e}"));
     bytes
 }
 

@@ -64,7 +64,7 @@ fn cipher() -> DomainResult<&'static Aes256Gcm> {
 pub fn seal(plain: &str) -> DomainResult<String> {
     let nonce_bytes = random_bytes::<12>();
     let ct = cipher()?
-        .encrypt(Nonce::from_slice(&nonce_bytes), plain.as_bytes())
+        .encrypt(&Nonce::from(nonce_bytes), plain.as_bytes())
         .map_err(|_| DomainError::internal("sealing failed"))?;
     let mut out = nonce_bytes.to_vec();
     out.extend_from_slice(&ct);
@@ -82,7 +82,9 @@ fn open_with(cipher: &Aes256Gcm, stored: &str) -> DomainResult<String> {
         return Err(DomainError::internal("sealed value is too short"));
     }
     let (nonce, ct) = raw.split_at(12);
-    let plain = cipher.decrypt(Nonce::from_slice(nonce), ct).map_err(|_| {
+    let nonce =
+        Nonce::try_from(nonce).map_err(|_| DomainError::internal("sealed value is too short"))?;
+    let plain = cipher.decrypt(&nonce, ct).map_err(|_| {
         DomainError::internal("a stored secret does not open with this POSTBACK_SECRET_KEY")
     })?;
     String::from_utf8(plain).map_err(|_| DomainError::internal("sealed value is not UTF-8"))

@@ -6,7 +6,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::error::{DomainError, DomainResult};
@@ -114,9 +113,8 @@ pub async fn resend_verification(
             "Your address is already confirmed".into(),
         ));
     }
-    conn.transaction::<_, DomainError, _>(|conn| {
-        async move { send_verification(conn, base_url, ctx.user_id, &ctx.email).await }
-            .scope_boxed()
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        send_verification(conn, base_url, ctx.user_id, &ctx.email).await
     })
     .await
 }
@@ -133,40 +131,37 @@ pub enum Verified {
 /// Uses a verification or change-of-address link.
 pub async fn verify(conn: &mut AsyncPgConnection, token: &str) -> DomainResult<Verified> {
     let token = token.to_owned();
-    conn.transaction::<_, DomainError, _>(|conn| {
-        async move {
-            let (user_id, purpose, new_email) =
-                consume(conn, &token, &["verify", "email_change"]).await?;
-            if purpose == "email_change" {
-                let new_email = new_email.ok_or_else(|| DomainError::internal("no new email"))?;
-                let taken: i64 = users::table
-                    .filter(users::email.eq(&new_email))
-                    .filter(users::id.ne(user_id))
-                    .count()
-                    .get_result(conn)
-                    .await?;
-                if taken > 0 {
-                    return Err(DomainError::Conflict(
-                        "Another account uses this address now; the change was not made".into(),
-                    ));
-                }
-                diesel::update(users::table.find(user_id))
-                    .set((
-                        users::email.eq(&new_email),
-                        users::email_verified_at.eq(Some(Utc::now())),
-                    ))
-                    .execute(conn)
-                    .await?;
-                return Ok(Verified::Changed(new_email));
-            }
-            let email: String = diesel::update(users::table.find(user_id))
-                .set(users::email_verified_at.eq(Some(Utc::now())))
-                .returning(users::email)
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        let (user_id, purpose, new_email) =
+            consume(conn, &token, &["verify", "email_change"]).await?;
+        if purpose == "email_change" {
+            let new_email = new_email.ok_or_else(|| DomainError::internal("no new email"))?;
+            let taken: i64 = users::table
+                .filter(users::email.eq(&new_email))
+                .filter(users::id.ne(user_id))
+                .count()
                 .get_result(conn)
                 .await?;
-            Ok(Verified::Address(email))
+            if taken > 0 {
+                return Err(DomainError::Conflict(
+                    "Another account uses this address now; the change was not made".into(),
+                ));
+            }
+            diesel::update(users::table.find(user_id))
+                .set((
+                    users::email.eq(&new_email),
+                    users::email_verified_at.eq(Some(Utc::now())),
+                ))
+                .execute(conn)
+                .await?;
+            return Ok(Verified::Changed(new_email));
         }
-        .scope_boxed()
+        let email: String = diesel::update(users::table.find(user_id))
+            .set(users::email_verified_at.eq(Some(Utc::now())))
+            .returning(users::email)
+            .get_result(conn)
+            .await?;
+        Ok(Verified::Address(email))
     })
     .await
 }
@@ -190,13 +185,10 @@ pub async fn forgot_password(
     let Some(user_id) = user else {
         return Ok(());
     };
-    conn.transaction::<_, DomainError, _>(|conn| {
-        async move {
-            let token = issue(conn, user_id, "reset", None, Duration::hours(RESET_HOURS)).await?;
-            mail::queue(conn, &messages::password_reset(base_url, &email, &token)?).await?;
-            Ok(())
-        }
-        .scope_boxed()
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        let token = issue(conn, user_id, "reset", None, Duration::hours(RESET_HOURS)).await?;
+        mail::queue(conn, &messages::password_reset(base_url, &email, &token)?).await?;
+        Ok(())
     })
     .await
 }
@@ -212,25 +204,20 @@ pub async fn reset_password(
     validate_password(password)?;
     let hash = hash_password(password.to_owned()).await?;
     let token = token.to_owned();
-    conn.transaction::<_, DomainError, _>(|conn| {
-        async move {
-            let (user_id, _, _) = consume(conn, &token, &["reset"]).await?;
-            let email: String = diesel::update(users::table.find(user_id))
-                .set((
-                    users::password_hash.eq(&hash),
-                    users::email_verified_at.eq(diesel::dsl::sql::<
-                        diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
-                    >(
-                        "COALESCE(email_verified_at, now())"
-                    )),
-                ))
-                .returning(users::email)
-                .get_result(conn)
-                .await?;
-            sessions::delete_all_of(conn, user_id, None).await?;
-            Ok((user_id, email))
-        }
-        .scope_boxed()
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        let (user_id, _, _) = consume(conn, &token, &["reset"]).await?;
+        let email: String = diesel::update(users::table.find(user_id))
+            .set((
+                users::password_hash.eq(&hash),
+                users::email_verified_at.eq(diesel::dsl::sql::<
+                    diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+                >("COALESCE(email_verified_at, now())")),
+            ))
+            .returning(users::email)
+            .get_result(conn)
+            .await?;
+        sessions::delete_all_of(conn, user_id, None).await?;
+        Ok((user_id, email))
     })
     .await
 }
@@ -288,32 +275,29 @@ pub async fn request_email_change(
     if new_email == ctx.email {
         return Err(DomainError::invalid("newEmail is already your address"));
     }
-    conn.transaction::<_, DomainError, _>(|conn| {
-        async move {
-            let taken: i64 = users::table
-                .filter(users::email.eq(&new_email))
-                .count()
-                .get_result(conn)
-                .await?;
-            if taken == 0 {
-                let token = issue(
-                    conn,
-                    ctx.user_id,
-                    "email_change",
-                    Some(&new_email),
-                    Duration::hours(VERIFY_HOURS),
-                )
-                .await?;
-                mail::queue(conn, &messages::email_change(base_url, &new_email, &token)?).await?;
-            }
-            mail::queue(
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        let taken: i64 = users::table
+            .filter(users::email.eq(&new_email))
+            .count()
+            .get_result(conn)
+            .await?;
+        if taken == 0 {
+            let token = issue(
                 conn,
-                &messages::email_change_notice(base_url, &ctx.email, &new_email)?,
+                ctx.user_id,
+                "email_change",
+                Some(&new_email),
+                Duration::hours(VERIFY_HOURS),
             )
             .await?;
-            Ok(new_email)
+            mail::queue(conn, &messages::email_change(base_url, &new_email, &token)?).await?;
         }
-        .scope_boxed()
+        mail::queue(
+            conn,
+            &messages::email_change_notice(base_url, &ctx.email, &new_email)?,
+        )
+        .await?;
+        Ok(new_email)
     })
     .await
 }

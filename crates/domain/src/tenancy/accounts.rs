@@ -1,10 +1,8 @@
 //! Users, workspaces and memberships: sign-up, log-in and the password hashing behind them.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
@@ -129,11 +127,11 @@ pub fn validate_workspace_name(raw: &str) -> DomainResult<String> {
 /// argon2id with the crate's default (OWASP) parameters, on a blocking thread.
 pub async fn hash_password(password: String) -> DomainResult<String> {
     tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| DomainError::internal(format!("hashing password: {e}")))
+        // A random 16-byte salt from the system's generator (argon2's `getrandom` feature).
+        let hash: DomainResult<PasswordHash> = Argon2::default()
+            .hash_password(password.as_bytes())
+            .map_err(|e| DomainError::internal(format!("hashing password: {e}")));
+        hash.map(|h| h.to_string())
     })
     .await
     .map_err(|e| DomainError::internal(format!("hashing task: {e}")))?
@@ -164,64 +162,61 @@ pub async fn sign_up(conn: &mut AsyncPgConnection, input: NewAccount) -> DomainR
     let force_admin = input.admin;
     let verify_with = input.verify_with;
 
-    conn.transaction::<_, DomainError, _>(|conn| {
-        async move {
-            // Serialises sign-ups so exactly one "first user" becomes the platform admin.
-            diesel::sql_query("SELECT pg_advisory_xact_lock(727001)")
-                .execute(conn)
-                .await?;
-            let taken: i64 = users::table
-                .filter(users::email.eq(&email))
-                .count()
-                .get_result(conn)
-                .await?;
-            if taken > 0 {
-                return Err(DomainError::Conflict(
-                    "An account with this email already exists; log in instead".into(),
-                ));
-            }
-            let any_user: i64 = users::table.count().get_result(conn).await?;
-            let user_id = UserId::new();
-            let workspace_id = WorkspaceId::new();
-            let is_admin = force_admin || any_user == 0;
-            diesel::insert_into(users::table)
-                .values((
-                    users::id.eq(user_id),
-                    users::email.eq(&email),
-                    users::password_hash.eq(&password_hash),
-                    users::is_admin.eq(is_admin),
-                    users::email_verified_at.eq(verify_with.is_none().then(Utc::now)),
-                ))
-                .execute(conn)
-                .await?;
-            diesel::insert_into(workspaces::table)
-                .values((
-                    workspaces::id.eq(workspace_id),
-                    workspaces::name.eq(&workspace_name),
-                    workspaces::plan.eq(DEFAULT_TIER),
-                ))
-                .execute(conn)
-                .await?;
-            diesel::insert_into(memberships::table)
-                .values((
-                    memberships::workspace_id.eq(workspace_id),
-                    memberships::user_id.eq(user_id),
-                    memberships::role.eq("owner"),
-                ))
-                .execute(conn)
-                .await?;
-            // Invitations to this address are not joined here: only their mailed link joins.
-            if let Some(base_url) = &verify_with {
-                crate::tenancy::account_links::send_verification(conn, base_url, user_id, &email)
-                    .await?;
-            }
-            Ok(Account {
-                user_id,
-                workspace_id,
-                is_admin,
-            })
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        // Serialises sign-ups so exactly one "first user" becomes the platform admin.
+        diesel::sql_query("SELECT pg_advisory_xact_lock(727001)")
+            .execute(conn)
+            .await?;
+        let taken: i64 = users::table
+            .filter(users::email.eq(&email))
+            .count()
+            .get_result(conn)
+            .await?;
+        if taken > 0 {
+            return Err(DomainError::Conflict(
+                "An account with this email already exists; log in instead".into(),
+            ));
         }
-        .scope_boxed()
+        let any_user: i64 = users::table.count().get_result(conn).await?;
+        let user_id = UserId::new();
+        let workspace_id = WorkspaceId::new();
+        let is_admin = force_admin || any_user == 0;
+        diesel::insert_into(users::table)
+            .values((
+                users::id.eq(user_id),
+                users::email.eq(&email),
+                users::password_hash.eq(&password_hash),
+                users::is_admin.eq(is_admin),
+                users::email_verified_at.eq(verify_with.is_none().then(Utc::now)),
+            ))
+            .execute(conn)
+            .await?;
+        diesel::insert_into(workspaces::table)
+            .values((
+                workspaces::id.eq(workspace_id),
+                workspaces::name.eq(&workspace_name),
+                workspaces::plan.eq(DEFAULT_TIER),
+            ))
+            .execute(conn)
+            .await?;
+        diesel::insert_into(memberships::table)
+            .values((
+                memberships::workspace_id.eq(workspace_id),
+                memberships::user_id.eq(user_id),
+                memberships::role.eq("owner"),
+            ))
+            .execute(conn)
+            .await?;
+        // Invitations to this address are not joined here: only their mailed link joins.
+        if let Some(base_url) = &verify_with {
+            crate::tenancy::account_links::send_verification(conn, base_url, user_id, &email)
+                .await?;
+        }
+        Ok(Account {
+            user_id,
+            workspace_id,
+            is_admin,
+        })
     })
     .await
 }

@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
@@ -81,52 +80,49 @@ pub async fn create(
     raw_hostname: &str,
 ) -> DomainResult<Domain> {
     let hostname = normalize_hostname(raw_hostname)?;
-    conn.transaction::<_, DomainError, _>(|conn| {
-        async move {
-            // Locking the workspace row serialises concurrent creates against the plan limit.
-            let plan_tier: String = workspaces::table
-                .find(workspace_id)
-                .select(workspaces::plan)
-                .for_update()
-                .first(conn)
-                .await
-                .optional()?
-                .ok_or(DomainError::NotFound("workspace"))?;
-            let plan = plans::get(conn, &plan_tier).await?;
-            let used: i64 = domains::table
-                .filter(domains::workspace_id.eq(workspace_id))
-                .count()
-                .get_result(conn)
-                .await?;
-            ensure_below(
-                &plan,
-                plan.max_domains.map(i64::from),
-                used,
-                ("domain per workspace", "domains per workspace"),
-            )?;
-            let taken: i64 = domains::table
-                .filter(domains::workspace_id.eq(workspace_id))
-                .filter(domains::hostname.eq(&hostname))
-                .count()
-                .get_result(conn)
-                .await?;
-            if taken > 0 {
-                return Err(DomainError::Conflict(format!(
-                    "hostname {hostname} is already added to this workspace"
-                )));
-            }
-            Ok(diesel::insert_into(domains::table)
-                .values((
-                    domains::id.eq(DomainId::new()),
-                    domains::workspace_id.eq(workspace_id),
-                    domains::hostname.eq(&hostname),
-                    domains::site_id.eq(new_site_id()),
-                ))
-                .returning(Domain::as_returning())
-                .get_result(conn)
-                .await?)
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        // Locking the workspace row serialises concurrent creates against the plan limit.
+        let plan_tier: String = workspaces::table
+            .find(workspace_id)
+            .select(workspaces::plan)
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or(DomainError::NotFound("workspace"))?;
+        let plan = plans::get(conn, &plan_tier).await?;
+        let used: i64 = domains::table
+            .filter(domains::workspace_id.eq(workspace_id))
+            .count()
+            .get_result(conn)
+            .await?;
+        ensure_below(
+            &plan,
+            plan.max_domains.map(i64::from),
+            used,
+            ("domain per workspace", "domains per workspace"),
+        )?;
+        let taken: i64 = domains::table
+            .filter(domains::workspace_id.eq(workspace_id))
+            .filter(domains::hostname.eq(&hostname))
+            .count()
+            .get_result(conn)
+            .await?;
+        if taken > 0 {
+            return Err(DomainError::Conflict(format!(
+                "hostname {hostname} is already added to this workspace"
+            )));
         }
-        .scope_boxed()
+        Ok(diesel::insert_into(domains::table)
+            .values((
+                domains::id.eq(DomainId::new()),
+                domains::workspace_id.eq(workspace_id),
+                domains::hostname.eq(&hostname),
+                domains::site_id.eq(new_site_id()),
+            ))
+            .returning(Domain::as_returning())
+            .get_result(conn)
+            .await?)
     })
     .await
 }

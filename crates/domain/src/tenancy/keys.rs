@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
@@ -161,34 +160,31 @@ pub async fn create(
     raw_name: &str,
 ) -> DomainResult<KeyView> {
     let name = validate_name(raw_name)?;
-    conn.transaction::<_, DomainError, _>(|conn| {
-        async move {
-            let plan = lock_domain_plan(conn, workspace_id, domain_id).await?;
-            let active = count_active(conn, workspace_id, domain_id).await?;
-            ensure_below(
-                &plan,
-                plan.max_keys_per_domain.map(i64::from),
-                active,
-                LIMIT_WHAT,
-            )?;
-            let key = generate();
-            let row: InboundKey = diesel::insert_into(inbound_keys::table)
-                .values((
-                    inbound_keys::id.eq(KeyId::new()),
-                    inbound_keys::workspace_id.eq(workspace_id),
-                    inbound_keys::domain_id.eq(domain_id),
-                    inbound_keys::name.eq(&name),
-                    inbound_keys::key_hash.eq(hash(&key)),
-                    inbound_keys::prefix.eq(&key[..DISPLAY_PREFIX_LEN]),
-                ))
-                .returning(InboundKey::as_returning())
-                .get_result(conn)
-                .await?;
-            let mut view = KeyView::from(row);
-            view.key = Some(key);
-            Ok(view)
-        }
-        .scope_boxed()
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        let plan = lock_domain_plan(conn, workspace_id, domain_id).await?;
+        let active = count_active(conn, workspace_id, domain_id).await?;
+        ensure_below(
+            &plan,
+            plan.max_keys_per_domain.map(i64::from),
+            active,
+            LIMIT_WHAT,
+        )?;
+        let key = generate();
+        let row: InboundKey = diesel::insert_into(inbound_keys::table)
+            .values((
+                inbound_keys::id.eq(KeyId::new()),
+                inbound_keys::workspace_id.eq(workspace_id),
+                inbound_keys::domain_id.eq(domain_id),
+                inbound_keys::name.eq(&name),
+                inbound_keys::key_hash.eq(hash(&key)),
+                inbound_keys::prefix.eq(&key[..DISPLAY_PREFIX_LEN]),
+            ))
+            .returning(InboundKey::as_returning())
+            .get_result(conn)
+            .await?;
+        let mut view = KeyView::from(row);
+        view.key = Some(key);
+        Ok(view)
     })
     .await
 }
@@ -254,29 +250,26 @@ pub async fn restore(
     workspace_id: WorkspaceId,
     id: KeyId,
 ) -> DomainResult<InboundKey> {
-    conn.transaction::<_, DomainError, _>(|conn| {
-        async move {
-            let key = get(conn, workspace_id, id).await?;
-            if key.is_active() {
-                return Ok(key);
-            }
-            let plan = lock_domain_plan(conn, workspace_id, key.domain_id).await?;
-            let active = count_active(conn, workspace_id, key.domain_id).await?;
-            ensure_below(
-                &plan,
-                plan.max_keys_per_domain.map(i64::from),
-                active,
-                LIMIT_WHAT,
-            )?;
-            Ok(
-                diesel::update(inbound_keys::table.filter(inbound_keys::id.eq(id)))
-                    .set(inbound_keys::revoked_at.eq(None::<DateTime<Utc>>))
-                    .returning(InboundKey::as_returning())
-                    .get_result(conn)
-                    .await?,
-            )
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        let key = get(conn, workspace_id, id).await?;
+        if key.is_active() {
+            return Ok(key);
         }
-        .scope_boxed()
+        let plan = lock_domain_plan(conn, workspace_id, key.domain_id).await?;
+        let active = count_active(conn, workspace_id, key.domain_id).await?;
+        ensure_below(
+            &plan,
+            plan.max_keys_per_domain.map(i64::from),
+            active,
+            LIMIT_WHAT,
+        )?;
+        Ok(
+            diesel::update(inbound_keys::table.filter(inbound_keys::id.eq(id)))
+                .set(inbound_keys::revoked_at.eq(None::<DateTime<Utc>>))
+                .returning(InboundKey::as_returning())
+                .get_result(conn)
+                .await?,
+        )
     })
     .await
 }

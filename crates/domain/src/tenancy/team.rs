@@ -6,7 +6,6 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use serde_json::json;
@@ -382,19 +381,16 @@ pub async fn set_role(
     require_owner(ctx)?;
     validate_role(role)?;
     let role = role.to_owned();
-    conn.transaction(|conn| {
-        async move {
-            let owners = lock_owners(conn, ctx).await?;
-            let current = member(conn, ctx.workspace_id, user_id).await?;
-            if current.role == "owner" && role != "owner" && owners.len() <= 1 {
-                return Err(DomainError::Conflict(
-                    "A workspace needs an owner: make someone else an owner first".into(),
-                ));
-            }
-            change_role(conn, ctx, &current, &role).await?;
-            member(conn, ctx.workspace_id, user_id).await
+    conn.transaction(async move |conn| {
+        let owners = lock_owners(conn, ctx).await?;
+        let current = member(conn, ctx.workspace_id, user_id).await?;
+        if current.role == "owner" && role != "owner" && owners.len() <= 1 {
+            return Err(DomainError::Conflict(
+                "A workspace needs an owner: make someone else an owner first".into(),
+            ));
         }
-        .scope_boxed()
+        change_role(conn, ctx, &current, &role).await?;
+        member(conn, ctx.workspace_id, user_id).await
     })
     .await
 }
@@ -433,18 +429,15 @@ pub async fn remove(
     user_id: UserId,
 ) -> DomainResult<()> {
     require_owner(ctx)?;
-    conn.transaction(|conn| {
-        async move {
-            let owners = lock_owners(conn, ctx).await?;
-            let current = member(conn, ctx.workspace_id, user_id).await?;
-            if current.role == "owner" && owners.len() <= 1 {
-                return Err(DomainError::Conflict(
-                    "A workspace needs an owner: the last owner cannot be removed".into(),
-                ));
-            }
-            remove_member(conn, ctx, &current).await
+    conn.transaction(async move |conn| {
+        let owners = lock_owners(conn, ctx).await?;
+        let current = member(conn, ctx.workspace_id, user_id).await?;
+        if current.role == "owner" && owners.len() <= 1 {
+            return Err(DomainError::Conflict(
+                "A workspace needs an owner: the last owner cannot be removed".into(),
+            ));
         }
-        .scope_boxed()
+        remove_member(conn, ctx, &current).await
     })
     .await
 }

@@ -5,7 +5,6 @@
 //! webhooks, links, connections).
 
 use diesel::prelude::*;
-use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
 
@@ -65,56 +64,53 @@ pub async fn request(
         ));
     }
     let actor_email = actor_email.to_owned();
-    conn.transaction::<_, DomainError, _>(|conn| {
-        async move {
-            let members: Vec<String> = memberships::table
-                .inner_join(users::table)
-                .filter(memberships::workspace_id.eq(workspace_id))
-                .select(users::email)
-                .load(conn)
-                .await?;
-            diesel::update(workspaces::table.find(workspace_id))
-                .set(workspaces::status.eq("deleting"))
-                .execute(conn)
-                .await?;
-            diesel::delete(sessions::table.filter(sessions::workspace_id.eq(workspace_id)))
-                .execute(conn)
-                .await?;
-            diesel::delete(api_tokens::table.filter(api_tokens::workspace_id.eq(workspace_id)))
-                .execute(conn)
-                .await?;
-            diesel::delete(invitations::table.filter(invitations::workspace_id.eq(workspace_id)))
-                .execute(conn)
-                .await?;
-            diesel::delete(memberships::table.filter(memberships::workspace_id.eq(workspace_id)))
-                .execute(conn)
-                .await?;
-            for to in &members {
-                mail::queue(
-                    conn,
-                    &messages::workspace_deleted(base_url, to, &name, &actor_email)?,
-                )
-                .await?;
-            }
-            // Kept in the platform's log (no workspace: the workspace's own log goes with it).
-            diesel::insert_into(audit_log::table)
-                .values((
-                    audit_log::id.eq(uuid::Uuid::now_v7()),
-                    audit_log::workspace_id.eq(None::<uuid::Uuid>),
-                    audit_log::actor_id.eq(Some(actor.0)),
-                    audit_log::actor_email.eq(&actor_email),
-                    audit_log::action.eq("workspace.delete"),
-                    audit_log::target.eq(&name),
-                    audit_log::before.eq(Some(
-                        json!({ "id": workspace_id, "members": members.len() }),
-                    )),
-                    audit_log::after.eq(None::<serde_json::Value>),
-                ))
-                .execute(conn)
-                .await?;
-            Ok(())
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        let members: Vec<String> = memberships::table
+            .inner_join(users::table)
+            .filter(memberships::workspace_id.eq(workspace_id))
+            .select(users::email)
+            .load(conn)
+            .await?;
+        diesel::update(workspaces::table.find(workspace_id))
+            .set(workspaces::status.eq("deleting"))
+            .execute(conn)
+            .await?;
+        diesel::delete(sessions::table.filter(sessions::workspace_id.eq(workspace_id)))
+            .execute(conn)
+            .await?;
+        diesel::delete(api_tokens::table.filter(api_tokens::workspace_id.eq(workspace_id)))
+            .execute(conn)
+            .await?;
+        diesel::delete(invitations::table.filter(invitations::workspace_id.eq(workspace_id)))
+            .execute(conn)
+            .await?;
+        diesel::delete(memberships::table.filter(memberships::workspace_id.eq(workspace_id)))
+            .execute(conn)
+            .await?;
+        for to in &members {
+            mail::queue(
+                conn,
+                &messages::workspace_deleted(base_url, to, &name, &actor_email)?,
+            )
+            .await?;
         }
-        .scope_boxed()
+        // Kept in the platform's log (no workspace: the workspace's own log goes with it).
+        diesel::insert_into(audit_log::table)
+            .values((
+                audit_log::id.eq(uuid::Uuid::now_v7()),
+                audit_log::workspace_id.eq(None::<uuid::Uuid>),
+                audit_log::actor_id.eq(Some(actor.0)),
+                audit_log::actor_email.eq(&actor_email),
+                audit_log::action.eq("workspace.delete"),
+                audit_log::target.eq(&name),
+                audit_log::before.eq(Some(
+                    json!({ "id": workspace_id, "members": members.len() }),
+                )),
+                audit_log::after.eq(None::<serde_json::Value>),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(())
     })
     .await
 }

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Nullable, Text, Uuid as SqlUuid};
-use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
@@ -297,48 +296,45 @@ pub async fn create(
         ));
     }
     let id = conn
-        .transaction::<_, DomainError, _>(|conn| {
-            async move {
-                // The domain must be the workspace's; its row lock serialises the limit check.
-                let found: Option<DomainId> = domains::table
-                    .filter(domains::workspace_id.eq(workspace_id))
-                    .filter(domains::id.eq(domain_id))
-                    .select(domains::id)
-                    .for_update()
-                    .first(conn)
-                    .await
-                    .optional()?;
-                found.ok_or(DomainError::NotFound("domain"))?;
-                let tier: String = workspaces::table
-                    .find(workspace_id)
-                    .select(workspaces::plan)
-                    .first(conn)
-                    .await?;
-                let plan = plans::get(conn, &tier).await?;
-                let used: i64 = links::table
-                    .filter(links::workspace_id.eq(workspace_id))
-                    .filter(links::domain_id.eq(domain_id))
-                    .count()
-                    .get_result(conn)
-                    .await?;
-                ensure_below(&plan, plan.max_webhooks.map(i64::from), used, LIMIT_WHAT)?;
-                slug_free(conn, &slug, None).await?;
-                let id = LinkId::new();
-                diesel::insert_into(links::table)
-                    .values((
-                        links::id.eq(id),
-                        links::workspace_id.eq(workspace_id),
-                        links::domain_id.eq(domain_id),
-                        links::name.eq(&name),
-                        links::slug.eq(&slug),
-                    ))
-                    .execute(conn)
-                    .await
-                    .map_err(|e| map_slug_violation(e, &slug))?;
-                write_targets(conn, id, &targets).await?;
-                Ok(id)
-            }
-            .scope_boxed()
+        .transaction::<_, DomainError, _>(async move |conn| {
+            // The domain must be the workspace's; its row lock serialises the limit check.
+            let found: Option<DomainId> = domains::table
+                .filter(domains::workspace_id.eq(workspace_id))
+                .filter(domains::id.eq(domain_id))
+                .select(domains::id)
+                .for_update()
+                .first(conn)
+                .await
+                .optional()?;
+            found.ok_or(DomainError::NotFound("domain"))?;
+            let tier: String = workspaces::table
+                .find(workspace_id)
+                .select(workspaces::plan)
+                .first(conn)
+                .await?;
+            let plan = plans::get(conn, &tier).await?;
+            let used: i64 = links::table
+                .filter(links::workspace_id.eq(workspace_id))
+                .filter(links::domain_id.eq(domain_id))
+                .count()
+                .get_result(conn)
+                .await?;
+            ensure_below(&plan, plan.max_webhooks.map(i64::from), used, LIMIT_WHAT)?;
+            slug_free(conn, &slug, None).await?;
+            let id = LinkId::new();
+            diesel::insert_into(links::table)
+                .values((
+                    links::id.eq(id),
+                    links::workspace_id.eq(workspace_id),
+                    links::domain_id.eq(domain_id),
+                    links::name.eq(&name),
+                    links::slug.eq(&slug),
+                ))
+                .execute(conn)
+                .await
+                .map_err(|e| map_slug_violation(e, &slug))?;
+            write_targets(conn, id, &targets).await?;
+            Ok(id)
         })
         .await?;
     get(conn, workspace_id, id).await
@@ -421,50 +417,47 @@ pub async fn update(
     let name = input.name.as_deref().map(validate_name).transpose()?;
     let slug = input.slug.as_deref().map(validate_slug).transpose()?;
     let targets = input.targets.as_deref().map(validate_targets).transpose()?;
-    conn.transaction::<_, DomainError, _>(|conn| {
-        async move {
-            let current = links::table
-                .filter(links::workspace_id.eq(workspace_id))
-                .filter(links::id.eq(id))
-                .select(LinkRow::as_select())
-                .for_update()
-                .first(conn)
-                .await
-                .optional()?
-                .ok_or(DomainError::NotFound("link"))?;
-            if let Some(s) = &slug {
-                slug_free(conn, s, Some(id)).await?;
-            }
-            if let Some(targets) = &targets {
-                let existing: Vec<LinkTargetId> = link_targets::table
-                    .filter(link_targets::link_id.eq(id))
-                    .select(link_targets::id)
-                    .load(conn)
-                    .await?;
-                for (i, t) in targets.iter().enumerate() {
-                    if let Some(tid) = t.id {
-                        if !existing.contains(&tid) {
-                            return Err(DomainError::invalid(format!(
-                                "targets[{i}].id does not name a target of this link"
-                            )));
-                        }
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        let current = links::table
+            .filter(links::workspace_id.eq(workspace_id))
+            .filter(links::id.eq(id))
+            .select(LinkRow::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or(DomainError::NotFound("link"))?;
+        if let Some(s) = &slug {
+            slug_free(conn, s, Some(id)).await?;
+        }
+        if let Some(targets) = &targets {
+            let existing: Vec<LinkTargetId> = link_targets::table
+                .filter(link_targets::link_id.eq(id))
+                .select(link_targets::id)
+                .load(conn)
+                .await?;
+            for (i, t) in targets.iter().enumerate() {
+                if let Some(tid) = t.id {
+                    if !existing.contains(&tid) {
+                        return Err(DomainError::invalid(format!(
+                            "targets[{i}].id does not name a target of this link"
+                        )));
                     }
                 }
-                write_targets(conn, id, targets).await?;
             }
-            let new_slug = slug.unwrap_or(current.slug);
-            diesel::update(links::table.filter(links::id.eq(id)))
-                .set((
-                    links::name.eq(name.unwrap_or(current.name)),
-                    links::slug.eq(&new_slug),
-                    links::updated_at.eq(diesel::dsl::now),
-                ))
-                .execute(conn)
-                .await
-                .map_err(|e| map_slug_violation(e, &new_slug))?;
-            Ok(())
+            write_targets(conn, id, targets).await?;
         }
-        .scope_boxed()
+        let new_slug = slug.unwrap_or(current.slug);
+        diesel::update(links::table.filter(links::id.eq(id)))
+            .set((
+                links::name.eq(name.unwrap_or(current.name)),
+                links::slug.eq(&new_slug),
+                links::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await
+            .map_err(|e| map_slug_violation(e, &new_slug))?;
+        Ok(())
     })
     .await?;
     get(conn, workspace_id, id).await
@@ -625,7 +618,7 @@ pub fn route_click(dest: &Destination, click: &Click) -> DomainResult<(Redirect,
     let roll = if total == 0 {
         0
     } else {
-        rand::Rng::gen_range(&mut rand::thread_rng(), 0..total)
+        rand::RngExt::random_range(&mut rand::rng(), 0..total)
     };
     let target = pick(&dest.targets, roll)
         .or(dest.targets.as_slice().first())
