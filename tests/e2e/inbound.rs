@@ -577,7 +577,7 @@ async fn events_page_lists_filters_pages_and_shows_detail() {
         "Florida (FL)",
         "United States (US)",
         "T-Shirt",
-        "&quot;note&quot;: &quot;kept&quot;",
+        "&#34;note&#34;: &#34;kept&#34;",
     ] {
         assert!(html.contains(needle), "event page shows {needle}");
     }

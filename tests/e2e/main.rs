@@ -31,4 +31,5 @@ mod tenancy;
 mod tls;
 mod tokens;
 mod tracking;
+mod twins;
 mod webhooks;
