@@ -1,29 +1,21 @@
-//! `GET /metrics` in the Prometheus text format, and the counters behind it.
+//! The counters and histograms behind `GET /metrics`, and their Prometheus text exposition.
 //!
-//! Counters and histograms live in one [`Metrics`] per server (in [`AppState`]), fed by the HTTP
-//! middleware ([`HttpMetrics`]), the inbound handler and the delivery worker. The queue and pool
-//! gauges are read at scrape time, so they are never stale. Every label takes a value from a
-//! short fixed set (routes are the matched patterns such as `/v1/domains/{id}`, never raw paths),
-//! and no label carries tenant data, which is why the endpoint needs no authentication.
+//! Counters and histograms live in one [`Metrics`] per server (in [`crate::AppState`]), fed by
+//! the API's HTTP middleware, the inbound handler, the delivery worker and the retention job.
+//! The queue and pool gauges are read at scrape time, so they are never stale. Every label takes
+//! a value from a short fixed set (routes are the matched patterns such as `/v1/domains/{id}`,
+//! never raw paths), and no label carries tenant data, which is why the endpoint needs no
+//! authentication.
 
-use std::future::{ready, Ready};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::{Method, StatusCode};
-use actix_web::{web, HttpResponse};
 use diesel::sql_types::{BigInt, Double, Text};
 use diesel_async::RunQueryDsl;
-use futures_util::future::LocalBoxFuture;
 use postback_domain::store::db::DbPool;
 use prometheus::{
     Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
-
-use crate::error::ApiError;
-use crate::state::AppState;
 
 /// What became of one `POST /__cc/inbound` request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,20 +55,6 @@ impl InboundOutcome {
             Self::BadRequest => "bad_request",
             Self::Unavailable => "unavailable",
             Self::Error => "error",
-        }
-    }
-
-    /// The outcome of a refusal, from the status of the error the handler answers with.
-    pub fn of_error(err: &ApiError) -> Self {
-        match actix_web::ResponseError::status_code(err) {
-            StatusCode::UNAUTHORIZED => Self::InvalidKey,
-            StatusCode::FORBIDDEN => Self::Suspended,
-            StatusCode::TOO_MANY_REQUESTS => Self::Quota,
-            StatusCode::BAD_REQUEST
-            | StatusCode::PAYLOAD_TOO_LARGE
-            | StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::BadRequest,
-            StatusCode::SERVICE_UNAVAILABLE => Self::Unavailable,
-            _ => Self::Error,
         }
     }
 }
@@ -386,107 +364,4 @@ async fn queue_stats(pool: &DbPool) -> postback_domain::DomainResult<QueueStats>
         held: count("held"),
         oldest_due_seconds: oldest.seconds.max(0.0),
     })
-}
-
-/// `GET /metrics`: unauthenticated, for the operators' scraper.
-#[utoipa::path(operation_id = "scrape", get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain; version=0.0.4", body = String)))]
-pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
-    match state.metrics.render(&state.pool).await {
-        Ok(body) => HttpResponse::Ok()
-            .content_type(prometheus::TEXT_FORMAT)
-            .body(body),
-        Err(e) => {
-            tracing::error!(error = %e, "metrics: encoding failed");
-            HttpResponse::InternalServerError()
-                .content_type("text/plain; charset=utf-8")
-                .body("metrics encoding failed\n")
-        }
-    }
-}
-
-/// The `method` label: the standard methods, anything else as `other`.
-fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
-    }
-}
-
-/// Middleware counting every request by method, matched route pattern (`unmatched` when no
-/// route matched) and status, and timing it until the response head is ready.
-#[derive(Clone)]
-pub struct HttpMetrics {
-    metrics: Arc<Metrics>,
-}
-
-impl HttpMetrics {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { metrics }
-    }
-}
-
-impl<S, B> Transform<S, ServiceRequest> for HttpMetrics
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    S::Future: 'static,
-    B: 'static,
-{
-    type Response = ServiceResponse<B>;
-    type Error = actix_web::Error;
-    type Transform = HttpMetricsService<S>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, Self::InitError>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(HttpMetricsService {
-            service,
-            metrics: self.metrics.clone(),
-        }))
-    }
-}
-
-pub struct HttpMetricsService<S> {
-    service: S,
-    metrics: Arc<Metrics>,
-}
-
-impl<S, B> Service<ServiceRequest> for HttpMetricsService<S>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    S::Future: 'static,
-    B: 'static,
-{
-    type Response = ServiceResponse<B>;
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    forward_ready!(service);
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        let started = Instant::now();
-        let method = method_label(req.method());
-        let route = req.match_pattern();
-        let metrics = self.metrics.clone();
-        let fut = self.service.call(req);
-        Box::pin(async move {
-            let res = fut.await;
-            let status = match &res {
-                Ok(r) => r.status(),
-                Err(e) => e.as_response_error().status_code(),
-            };
-            metrics.http_request(
-                method,
-                route.as_deref().unwrap_or("unmatched"),
-                status.as_u16(),
-                started.elapsed(),
-            );
-            res
-        })
-    }
 }

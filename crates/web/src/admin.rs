@@ -4,7 +4,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use postback_api::AppState;
+use postback_runtime::AppState;
 use postback_domain::admin::{self, AuditEntry, PlanChange, WorkspaceChange, WorkspaceRow};
 use postback_domain::ingest::store::thousands;
 use postback_domain::ids::WorkspaceId;

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::auth::{removal_cookie, session_cookie};
-use postback_api::AppState;
+use postback_runtime::AppState;
 use postback_domain::tenancy::accounts::{self, NewAccount};
 use postback_domain::tenancy::sessions::{self, COOKIE_NAME};
 use postback_domain::DomainError;

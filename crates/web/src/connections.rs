@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use postback_api::AppState;
+use postback_runtime::AppState;
 use postback_domain::platforms::connections::{self, Connection, ConnectionInput};
 use postback_domain::tenancy::domains::{self, Domain};
 use postback_domain::ids::DomainId;

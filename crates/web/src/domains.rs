@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use postback_api::AppState;
+use postback_runtime::AppState;
 use postback_domain::tenancy::domains::{self, Domain};
 use postback_domain::ids::DomainId;
 use postback_domain::store::paging::PageRequest;

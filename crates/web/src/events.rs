@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use postback_api::AppState;
+use postback_runtime::AppState;
 use postback_domain::tracking::attribution::{self, human_duration};
 use postback_domain::tenancy::domains;
 use postback_domain::ingest::store::{self as events, Event, EventFilter};

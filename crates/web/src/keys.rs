@@ -4,7 +4,7 @@
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use postback_api::AppState;
+use postback_runtime::AppState;
 use postback_domain::ids::{DomainId, KeyId};
 use postback_domain::tenancy::keys::{self, InboundKey};
 use postback_domain::store::paging::PageRequest;

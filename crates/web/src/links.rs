@@ -5,7 +5,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::Utc;
-use postback_api::AppState;
+use postback_runtime::AppState;
 use postback_domain::tenancy::domains::{self, Domain};
 use postback_domain::ids::{DomainId, LinkId, LinkTargetId};
 use postback_domain::tracking::links::{self, Attributed, Link, LinkInput, TargetInput};

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use postback_api::AppState;
+use postback_runtime::AppState;
 use postback_domain::store::paging::PageRequest;
 use postback_domain::delivery::webhooks;
 use postback_domain::ingest::store as events;

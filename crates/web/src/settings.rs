@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use postback_api::AppState;
+use postback_runtime::AppState;
 use postback_domain::ids::TokenId;
 use postback_domain::ids::{UserId, WorkspaceId};
 use postback_domain::store::paging::PageRequest;

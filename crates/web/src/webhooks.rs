@@ -5,7 +5,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::v1::webhooks::{run_test, TestResult};
-use postback_api::AppState;
+use postback_runtime::AppState;
 use postback_domain::conditions::{self, Kind, Source, FIELDS, OPERATORS, TRIGGERS};
 use postback_domain::delivery::queue::{self as deliveries, DeliveryView};
 use postback_domain::ids::{DeliveryId, DomainId, WebhookId};
@@ -533,7 +533,7 @@ fn unprocessable(template: &impl Template) -> WebResult<HttpResponse> {
 
 async fn target_check(state: &AppState, url: &str) -> Result<(), String> {
     webhooks::validate_url(url).map_err(|e| e.to_string())?;
-    postback_api::delivery::ssrf::check_target(url.trim(), &state.delivery).await
+    postback_runtime::delivery::ssrf::check_target(url.trim(), &state.delivery).await
 }
 
 pub async fn create(

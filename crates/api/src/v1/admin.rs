@@ -12,8 +12,8 @@ use serde::Deserialize;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult};
-use crate::openapi::Items;
-use crate::state::AppState;
+use crate::schemas::Items;
+use postback_runtime::AppState;
 use crate::v1::domains::ListQuery;
 
 /// Only platform admins see that these routes exist.

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Authenticated;
 use crate::error::ApiResult;
-use crate::state::AppState;
+use postback_runtime::AppState;
 use crate::v1::domains::ListQuery;
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Authenticated;
 use crate::error::ApiResult;
-use crate::state::AppState;
+use postback_runtime::AppState;
 use crate::v1::domains::ListQuery;
 
 /// A token just made: the only answer that holds its value.
