@@ -232,7 +232,9 @@ fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-fn parse_trusted_proxies(raw: &str) -> Result<postback_runtime::client_addr::TrustedProxies, String> {
+fn parse_trusted_proxies(
+    raw: &str,
+) -> Result<postback_runtime::client_addr::TrustedProxies, String> {
     raw.parse()
 }
 

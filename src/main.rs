@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use postback::config::{Cli, Command, Config, UserCommand};
 use postback::embedded_pg::EmbeddedPg;
-use postback_runtime::AppState;
 use postback_domain::tenancy::accounts::{self, NewAccount};
+use postback_runtime::AppState;
 use tracing_subscriber::EnvFilter;
 
 // glibc malloc showed up as a fifth of the CPU under inbound load; mimalloc's per-thread heaps
@@ -95,7 +95,8 @@ async fn run(command: Option<Command>, config: Config, database_url: String) -> 
                     workspace_name,
                 },
         } => {
-            let pool = postback_domain::store::db::pool(&database_url, 2).map_err(|e| e.to_string())?;
+            let pool =
+                postback_domain::store::db::pool(&database_url, 2).map_err(|e| e.to_string())?;
             let mut conn = postback_domain::store::db::conn(&pool)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -135,8 +136,8 @@ async fn run(command: Option<Command>, config: Config, database_url: String) -> 
 
 async fn serve(config: Config, database_url: &str) -> Result<(), String> {
     postback_domain::secrets::seal::install(&config.secret_key()?)?;
-    let pool =
-        postback_domain::store::db::pool(database_url, config.db_pool_size).map_err(|e| e.to_string())?;
+    let pool = postback_domain::store::db::pool(database_url, config.db_pool_size)
+        .map_err(|e| e.to_string())?;
     {
         let mut conn = postback_domain::store::db::conn(&pool)
             .await

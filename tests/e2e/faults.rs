@@ -43,7 +43,10 @@ impl Binary {
             .env("POSTBACK_SECRET_KEY", SECRET_KEY)
             .env("POSTBACK_WORKERS", "2")
             .env("POSTBACK_DB_POOL_SIZE", "8")
-            .env("RUST_LOG", "warn,postback=info,postback_api=info,postback_runtime=info")
+            .env(
+                "RUST_LOG",
+                "warn,postback=info,postback_api=info,postback_runtime=info",
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use postback::embedded_pg::EmbeddedPg;
-use postback_runtime::AppState;
 use postback_domain::store::db::DbPool;
+use postback_runtime::AppState;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -331,7 +331,9 @@ impl TestApp {
     }
 
     pub async fn conn(&self) -> postback_domain::store::db::DbConn {
-        postback_domain::store::db::conn(&self.pool).await.expect("conn")
+        postback_domain::store::db::conn(&self.pool)
+            .await
+            .expect("conn")
     }
 
     /// Signs a new user up through `/v1/auth/signup`; the returned client carries the session.

@@ -443,7 +443,9 @@ async fn postback_runs_on_postgresql_with_verify_full_and_every_connection_is_en
 
     // Every client connection of the cluster (pool, fast path, click store, LISTEN, this one)
     // is encrypted.
-    let (client, connection) = postback_domain::store::pg::connect(&url).await.expect("connect");
+    let (client, connection) = postback_domain::store::pg::connect(&url)
+        .await
+        .expect("connect");
     tokio::spawn(connection);
     let row = client
         .query_one(

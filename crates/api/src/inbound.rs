@@ -5,9 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use futures_util::StreamExt;
-use postback_domain::ingest::store::{Outcome, Submission};
 use postback_domain::ids::EventId;
 use postback_domain::ingest::parse as inbound;
+use postback_domain::ingest::store::{Outcome, Submission};
 use postback_domain::tenancy::keys;
 use postback_domain::DomainError;
 use serde::Serialize;
@@ -277,10 +277,14 @@ async fn ingest(req: &HttpRequest, state: &AppState, payload: web::Payload) -> A
             return Err(client_error);
         }
     };
-    state.ingestor.submit(submission).await.map_err(|e| match e {
-        DomainError::Unavailable(_) => unavailable(),
-        e => ApiError::from(e),
-    })
+    state
+        .ingestor
+        .submit(submission)
+        .await
+        .map_err(|e| match e {
+            DomainError::Unavailable(_) => unavailable(),
+            e => ApiError::from(e),
+        })
 }
 
 /// `POST /v1/inbound`: the same endpoint under the management API's prefix.

@@ -4,9 +4,9 @@
 
 use crate::{health, inbound, metrics, openapi, tracking, v1};
 
-pub use crate::route_table::Registered;
 use crate::error::ApiError;
 use crate::route_table::allowed_methods;
+pub use crate::route_table::Registered;
 
 crate::route_table!(ROOT_ROUTES, configure_root, [
     get "/healthz" => health::healthz,

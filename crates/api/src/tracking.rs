@@ -162,7 +162,10 @@ pub struct CollectBody {
 /// a visitor can only misstate its own country this way.
 fn visitor_country(req: &HttpRequest, state: &AppState) -> Option<String> {
     let geoip = state.geoip.as_ref()?;
-    geoip.country(postback_runtime::client_addr::client_ip(req, &state.trusted_proxies)?)
+    geoip.country(postback_runtime::client_addr::client_ip(
+        req,
+        &state.trusted_proxies,
+    )?)
 }
 
 #[utoipa::path(operation_id = "trackingCollect", post, path = "/__cc/collect", tag = "tracking", request_body(content((CollectBody = "text/plain"), (CollectBody = "application/json")), description = "A page view, sent by t.js"), responses((status = 200, description = "Recorded", body = crate::schemas::Ok)))]

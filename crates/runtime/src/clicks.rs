@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use postback_domain::store::db::DbPool;
 use postback_domain::error::DomainError;
+use postback_domain::store::db::DbPool;
 use postback_domain::tracking::links::{self, ClickStore, Destination, NewClick};
 use tokio::sync::{mpsc, oneshot, Mutex};
 

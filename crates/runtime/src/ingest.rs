@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use postback_domain::store::db::DbPool;
 use postback_domain::ingest::store::{self as events, FastPath, Outcome, Prefetched, Submission};
+use postback_domain::store::db::DbPool;
 use postback_domain::DomainError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

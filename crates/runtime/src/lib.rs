@@ -43,7 +43,10 @@ pub fn start(state: &AppState) -> Handles {
     let handles = Handles {
         worker: state.worker.clone(),
     };
-    if state.started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+    if state
+        .started
+        .swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
         tracing::warn!("the runtime of this state was started already");
         return handles;
     }

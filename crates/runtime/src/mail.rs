@@ -11,8 +11,8 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use postback_domain::store::db::DbPool;
 use postback_domain::mail::{self, Claimed};
+use postback_domain::store::db::DbPool;
 
 use crate::ratelimit::RateLimiter;
 

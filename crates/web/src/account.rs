@@ -6,11 +6,11 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::auth::session_cookie;
-use postback_runtime::AppState;
 use postback_domain::tenancy::account_links::{self, Verified};
 use postback_domain::tenancy::sessions;
 use postback_domain::tenancy::team;
 use postback_domain::DomainError;
+use postback_runtime::AppState;
 use serde::Deserialize;
 
 use crate::auth::CsrfOnly;
@@ -176,7 +176,8 @@ pub async fn reset(
     match account_links::reset_password(&mut conn, &form.token, &form.password).await {
         Ok((user_id, email)) => {
             account_links::audit(&mut conn, user_id, &email, "account.password_reset").await?;
-            let account = postback_domain::tenancy::accounts::first_workspace(&mut conn, user_id).await?;
+            let account =
+                postback_domain::tenancy::accounts::first_workspace(&mut conn, user_id).await?;
             let token = sessions::create(&mut conn, user_id, account).await?;
             Ok(HttpResponse::SeeOther()
                 .insert_header(("Location", "/domains"))

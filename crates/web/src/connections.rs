@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use postback_runtime::AppState;
-use postback_domain::platforms::connections::{self, Connection, ConnectionInput};
-use postback_domain::tenancy::domains::{self, Domain};
 use postback_domain::ids::DomainId;
+use postback_domain::platforms::connections::{self, Connection, ConnectionInput};
 use postback_domain::platforms::{Credentials, Platform, Settings};
+use postback_domain::tenancy::domains::{self, Domain};
 use postback_domain::DomainError;
+use postback_runtime::AppState;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -354,8 +354,14 @@ pub async fn save(
     if let Ok(c) = &saved {
         let detail = json!({"domainId": domain_id, "enabled": c.enabled});
         let mut conn = state.conn().await?;
-        postback_domain::tenancy::audit::record(&mut conn, &user.ctx, "connection.save", p.as_str(), detail)
-            .await?;
+        postback_domain::tenancy::audit::record(
+            &mut conn,
+            &user.ctx,
+            "connection.save",
+            p.as_str(),
+            detail,
+        )
+        .await?;
     }
     match saved {
         Ok(c) => Ok(redirect_with(
@@ -526,8 +532,14 @@ pub async fn set_window(
         domains::set_attribution_window(&mut conn, user.ctx.workspace_id, domain_id, days).await;
     if let Ok(d) = &set {
         let window = json!({"attributionWindowDays": d.attribution_window_days});
-        postback_domain::tenancy::audit::record(&mut conn, &user.ctx, "domain.update", &d.hostname, window)
-            .await?;
+        postback_domain::tenancy::audit::record(
+            &mut conn,
+            &user.ctx,
+            "domain.update",
+            &d.hostname,
+            window,
+        )
+        .await?;
     }
     match set {
         Ok(d) => Ok(redirect_with(

@@ -5,14 +5,14 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::v1::webhooks::{run_test, TestResult};
-use postback_runtime::AppState;
 use postback_domain::conditions::{self, Kind, Source, FIELDS, OPERATORS, TRIGGERS};
 use postback_domain::delivery::queue::{self as deliveries, DeliveryView};
+use postback_domain::delivery::webhooks::{self, Changes, Webhook, TOKENS};
 use postback_domain::ids::{DeliveryId, DomainId, WebhookId};
 use postback_domain::store::paging::PageRequest;
-use postback_domain::delivery::webhooks::{self, Changes, Webhook, TOKENS};
 use postback_domain::tenancy::domains;
 use postback_domain::DomainError;
+use postback_runtime::AppState;
 use serde::Deserialize;
 use serde_json::{json, Value};
 

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult};
 use crate::schemas::Items;
-use postback_runtime::AppState;
 use crate::v1::domains::ListQuery;
+use postback_runtime::AppState;
 
 /// Only platform admins see that these routes exist.
 fn require_admin(user: &Authenticated) -> ApiResult<()> {

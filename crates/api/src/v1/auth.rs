@@ -1,8 +1,8 @@
 //! `/v1/auth/*` and `/v1/me`: sign-up, log-in, log-out and who am I.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use postback_domain::tenancy::accounts::{self, NewAccount};
 use postback_domain::ids::{UserId, WorkspaceId};
+use postback_domain::tenancy::accounts::{self, NewAccount};
 use postback_domain::tenancy::plans;
 use postback_domain::tenancy::plans::Plan;
 use postback_domain::tenancy::sessions::{self, COOKIE_NAME};

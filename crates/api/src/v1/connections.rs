@@ -2,9 +2,9 @@
 //! Meta, TikTok). Credentials are write-only; a test sends a sample conversion now.
 
 use actix_web::{web, HttpResponse};
-use postback_domain::platforms::connections::{self, Connection, ConnectionInput};
 use postback_domain::delivery::queue::EXCERPT_BYTES;
 use postback_domain::ids::DomainId;
+use postback_domain::platforms::connections::{self, Connection, ConnectionInput};
 use postback_domain::platforms::{self, Answer, Platform};
 use serde::Serialize;
 use serde_json::json;
@@ -62,8 +62,14 @@ pub async fn put(
     )
     .await?;
     let detail = json!({"domainId": domain_id, "enabled": c.enabled});
-    postback_domain::tenancy::audit::record(&mut conn, &user.0, "connection.save", p.as_str(), detail)
-        .await?;
+    postback_domain::tenancy::audit::record(
+        &mut conn,
+        &user.0,
+        "connection.save",
+        p.as_str(),
+        detail,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(c))
 }
 
@@ -78,8 +84,14 @@ pub async fn delete(
     let mut conn = state.conn().await?;
     connections::delete(&mut conn, user.0.workspace_id, domain_id, p).await?;
     let detail = json!({"domainId": domain_id});
-    postback_domain::tenancy::audit::record(&mut conn, &user.0, "connection.delete", p.as_str(), detail)
-        .await?;
+    postback_domain::tenancy::audit::record(
+        &mut conn,
+        &user.0,
+        "connection.delete",
+        p.as_str(),
+        detail,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,9 +1,9 @@
 //! `/v1/domains`: add, list, show and delete the workspace's websites.
 
 use actix_web::{web, HttpResponse};
-use postback_domain::tenancy::domains::{self, Domain};
 use postback_domain::ids::DomainId;
 use postback_domain::store::paging::{Page, PageRequest};
+use postback_domain::tenancy::domains::{self, Domain};
 use serde::Deserialize;
 use serde_json::{json, Value};
 

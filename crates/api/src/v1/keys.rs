@@ -1,17 +1,17 @@
 //! `/v1/domains/{id}/keys` and `/v1/keys/{id}/…`: the inbound integration key lifecycle.
 
 use actix_web::{web, HttpResponse};
-use postback_domain::tenancy::domains;
 use postback_domain::ids::{DomainId, KeyId};
-use postback_domain::tenancy::keys::{self, KeyView};
 use postback_domain::store::paging::Page;
+use postback_domain::tenancy::domains;
+use postback_domain::tenancy::keys::{self, KeyView};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::Authenticated;
 use crate::error::ApiResult;
-use postback_runtime::AppState;
 use crate::v1::domains::ListQuery;
+use postback_runtime::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = NewKey)]

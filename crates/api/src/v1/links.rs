@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult};
-use postback_runtime::AppState;
 use crate::v1::domains::ListQuery;
+use postback_runtime::AppState;
 
 /// A create (`name`, `slug`, `targets` required) or update (any of them) body.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]

@@ -4,16 +4,16 @@
 use actix_web::{web, HttpResponse};
 use postback_domain::delivery::queue as deliveries;
 use postback_domain::delivery::queue::DeliveryView;
+use postback_domain::delivery::webhooks::{self, Changes, WebhookView};
 use postback_domain::ids::{DeliveryId, DomainId, WebhookId};
 use postback_domain::store::paging::Page;
-use postback_domain::delivery::webhooks::{self, Changes, WebhookView};
 use serde_json::{json, Map, Value};
 
 use crate::auth::Authenticated;
-use postback_runtime::delivery::ssrf;
 use crate::error::{ApiError, ApiResult};
-use postback_runtime::AppState;
 use crate::v1::domains::ListQuery;
+use postback_runtime::delivery::ssrf;
+use postback_runtime::AppState;
 
 const FIELDS: &[&str] = &[
     "url",

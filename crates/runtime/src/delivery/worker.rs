@@ -17,10 +17,12 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use futures_util::StreamExt;
-use postback_domain::store::db::DbPool;
-use postback_domain::delivery::queue::{self as deliveries, AttemptResult, Claimed, Send, EXCERPT_BYTES};
+use postback_domain::delivery::queue::{
+    self as deliveries, AttemptResult, Claimed, Send, EXCERPT_BYTES,
+};
 use postback_domain::ids::{DeliveryId, WebhookId};
 use postback_domain::platforms::{self, Answer};
+use postback_domain::store::db::DbPool;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
