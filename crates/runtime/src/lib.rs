@@ -72,3 +72,32 @@ pub fn start(state: &AppState) -> Handles {
     state.limits.start(state.pool.clone());
     handles
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alive() -> usize {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    }
+
+    /// Building the state spawns no task; `start` spawns the background work, once.
+    #[tokio::test]
+    async fn building_the_state_starts_nothing_and_start_starts_it_once() {
+        // The pool connects lazily; nothing here reaches a database.
+        let url = "postgres://nobody@127.0.0.1:9/none";
+        let pool = postback_domain::store::db::pool(url, 1).expect("pool");
+        let before = alive();
+        let state = AppState::new(pool, url, "http://127.0.0.1:9");
+        assert_eq!(alive(), before, "building the state spawned tasks");
+        let handles = start(&state);
+        let started = alive();
+        // The worker's five, two inbound committers, two click committers, the limits' flusher.
+        assert_eq!(started, before + 10, "start spawned {}", started - before);
+        let _again = start(&state.clone());
+        assert_eq!(alive(), started, "a second start spawned more");
+        drop(handles);
+    }
+}
