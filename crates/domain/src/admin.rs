@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 
 use crate::error::{DomainError, DomainResult};
 use crate::ids::WorkspaceId;
+use crate::schema::{audit_log, deliveries, plans as plans_table, workspaces};
 use crate::store::paging::{Cursor, Page, PageRequest};
 use crate::tenancy::plans::{self, Plan};
-use crate::schema::{audit_log, deliveries, plans as plans_table, workspaces};
 use crate::tenancy::sessions::SessionContext;
 
 /// A workspace as the admin list shows it.

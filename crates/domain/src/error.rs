@@ -77,7 +77,7 @@ impl From<diesel::result::Error> for DomainError {
         // PostgreSQL text cannot hold U+0000 (SQLSTATE 22021): whatever field brought one, it
         // came from a client, so it is that client's error, not the server's.
         if let diesel::result::Error::DatabaseError(_, info) = &err {
-            if crate::text::is_refused_text("", info.message()) {
+            if is_refused_text("", info.message()) {
                 return Self::Invalid("text must not contain NUL (\\u0000) characters".into());
             }
         }
@@ -133,7 +133,7 @@ pub fn pg_error(what: &str, e: tokio_postgres::Error) -> DomainError {
         DomainError::Unavailable(e.to_string())
     } else if e
         .as_db_error()
-        .is_some_and(|db| crate::text::is_refused_text(db.code().code(), db.message()))
+        .is_some_and(|db| is_refused_text(db.code().code(), db.message()))
     {
         DomainError::invalid("text must not contain NUL (\\u0000) characters")
     } else {
@@ -148,3 +148,12 @@ impl From<diesel_async::pooled_connection::deadpool::PoolError> for DomainError 
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
+
+/// SQLSTATE 22021 (`character_not_in_repertoire`: a NUL in text) and 22P05
+/// (`untranslatable_character`: `\u0000` in jsonb).
+pub fn is_refused_text(sqlstate: &str, message: &str) -> bool {
+    sqlstate == "22021"
+        || sqlstate == "22P05"
+        || message.contains("invalid byte sequence for encoding \"UTF8\": 0x00")
+        || message.contains("unsupported Unicode escape sequence")
+}

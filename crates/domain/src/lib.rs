@@ -3,7 +3,7 @@
 //!
 //! The capability folders, lowest first; a folder may use the ones above it in this list and
 //! never one below it (`tests/e2e/architecture.rs` checks this):
-//! - root leaves: [`error`], [`ids`], [`schema`], [`text`], [`conditions`]
+//! - root leaves: [`error`], [`ids`], [`states`], [`schema`], [`text`], [`conditions`]
 //! - [`store`]: connections to PostgreSQL, paging, shared counters, retention's deletes
 //! - [`secrets`]: random tokens, hashes, sealing at rest
 //! - [`mail`]: the durable outbox and the messages
@@ -15,20 +15,25 @@
 //! - [`ingest`]: inbound parsing and the batch commit that stores events and plans deliveries
 //! - [`admin`]: the platform admin's cross-tenant views and actions
 
+pub mod conditions;
 pub mod error;
 pub mod ids;
 pub mod schema;
+pub mod states;
 pub mod text;
-pub mod conditions;
 
-pub mod store;
-pub mod secrets;
+pub mod admin;
+pub mod delivery;
+pub mod events;
+pub mod ingest;
 pub mod mail;
+pub mod platforms;
+pub mod secrets;
+pub mod store;
 pub mod tenancy;
 pub mod tracking;
-pub mod platforms;
-pub mod delivery;
-pub mod ingest;
-pub mod admin;
 
 pub use error::{DomainError, DomainResult};
+
+#[cfg(test)]
+mod layers;

@@ -11,7 +11,7 @@
 //!   **cleaned** ([`scrub`], [`scrub_json`]): the visitor is redirected and the report recorded
 //!   without the characters PostgreSQL cannot hold.
 //!
-//! [`is_refused_text`] recognises the two SQLSTATEs, so a write that still reaches the server
+//! [`crate::error::is_refused_text`] recognises the two SQLSTATEs, so a write that still reaches the server
 //! with such text is answered as the client's error, never as an outage.
 
 use std::borrow::Cow;
@@ -141,13 +141,20 @@ pub fn scrub_json(v: &mut Value) {
     }
 }
 
-/// SQLSTATE 22021 (`character_not_in_repertoire`: a NUL in text) and 22P05
-/// (`untranslatable_character`: `\u0000` in jsonb).
-pub fn is_refused_text(sqlstate: &str, message: &str) -> bool {
-    sqlstate == "22021"
-        || sqlstate == "22P05"
-        || message.contains("invalid byte sequence for encoding \"UTF8\": 0x00")
-        || message.contains("unsupported Unicode escape sequence")
+/// 10000 → "10,000".
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        out.insert(0, '-');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -203,5 +210,12 @@ mod tests {
         scrub_json(&mut v);
         assert_eq!(v, json!({"k": ["xy", 1], "z": "ok"}));
         assert!(check_json(&v).is_ok());
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(10000), "10,000");
+        assert_eq!(thousands(1000000), "1,000,000");
+        assert_eq!(thousands(999), "999");
     }
 }

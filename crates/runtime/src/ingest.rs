@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use postback_domain::ingest::store::{self as events, FastPath, Outcome, Prefetched, Submission};
+use postback_domain::ingest::store::{self as ingest, FastPath, Outcome, Prefetched, Submission};
 use postback_domain::store::db::DbPool;
 use postback_domain::DomainError;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -174,12 +174,12 @@ async fn commit(
     direct: Option<&Direct>,
 ) -> Result<Vec<Result<Outcome, DomainError>>, DomainError> {
     let h = connection(database_url, held).await?;
-    let claim = direct.map(|d| events::ClaimAtInsert {
+    let claim = direct.map(|d| ingest::ClaimAtInsert {
         lease: d.lease,
         platform_urls: &d.platform_urls,
     });
     let committed = std::time::Instant::now();
-    match events::ingest_batch(pool, &h.fast, subs, shard, prefetched, claim.as_ref()).await {
+    match ingest::ingest_batch(pool, &h.fast, subs, shard, prefetched, claim.as_ref()).await {
         Ok((outcomes, claimed)) => {
             if let Some(d) = direct {
                 // Leave the attempt its whole timeout inside the lease.

@@ -2,9 +2,9 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
+use postback_domain::events::{self, Event, EventFilter};
 use postback_domain::ids::{DomainId, EventId};
 use postback_domain::ingest::parse::Product;
-use postback_domain::ingest::store::{self as events, Event, EventFilter};
 use postback_domain::store::paging::PageRequest;
 use postback_domain::tenancy::domains;
 use postback_domain::tracking::attribution::{self, human_duration};
@@ -50,10 +50,10 @@ impl From<Event> for EventRow {
             id: e.id.to_string(),
             received: relative(e.received_at),
             received_title: absolute(e.received_at),
-            value: money(e.value, &e.currency),
-            order_id: e.order_id.unwrap_or_else(|| "—".into()),
-            event: e.event_name,
-            email: e.email,
+            value: money(e.fields.value, &e.fields.currency),
+            order_id: e.fields.order_id.unwrap_or_else(|| "—".into()),
+            event: e.fields.event_name,
+            email: e.fields.email,
         }
     }
 }
@@ -240,24 +240,24 @@ pub async fn show(
         ("Event ID", e.id.to_string()),
         (
             "Event",
-            match postback_domain::conditions::event_number(&e.event_name) {
-                Some(n) => format!("{} (custom event {n})", e.event_name),
-                None => e.event_name.clone(),
+            match postback_domain::conditions::event_number(&e.fields.event_name) {
+                Some(n) => format!("{} (custom event {n})", e.fields.event_name),
+                None => e.fields.event_name.clone(),
             },
         ),
-        ("Email", e.email.clone()),
-        ("Value", money(e.value, &e.currency)),
-        ("Order ID", opt(&e.order_id)),
-        ("Occurred", absolute(e.occurred_at)),
+        ("Email", e.fields.email.clone()),
+        ("Value", money(e.fields.value, &e.fields.currency)),
+        ("Order ID", opt(&e.fields.order_id)),
+        ("Occurred", absolute(e.fields.occurred_at)),
         ("Received", absolute(e.received_at)),
-        ("First name", opt(&e.first_name)),
-        ("Last name", opt(&e.last_name)),
-        ("Phone", opt(&e.phone)),
-        ("IP", opt(&e.ip)),
-        ("City", opt(&e.city)),
+        ("First name", opt(&e.fields.first_name)),
+        ("Last name", opt(&e.fields.last_name)),
+        ("Phone", opt(&e.fields.phone)),
+        ("IP", opt(&e.fields.ip)),
+        ("City", opt(&e.fields.city)),
         (
             "Country",
-            match (&e.country, &e.country_code) {
+            match (&e.fields.country, &e.fields.country_code) {
                 (Some(n), Some(c)) => format!("{n} ({c})"),
                 (n, c) => n
                     .clone()
@@ -267,7 +267,7 @@ pub async fn show(
         ),
         (
             "State",
-            match (&e.state, &e.state_code) {
+            match (&e.fields.state, &e.fields.state_code) {
                 (Some(n), Some(c)) => format!("{n} ({c})"),
                 (n, c) => n
                     .clone()
@@ -275,15 +275,15 @@ pub async fn show(
                     .unwrap_or_else(|| "—".into()),
             },
         ),
-        ("GUID", opt(&e.guid)),
-        ("Product", opt(&e.product_name)),
-        ("Product link", opt(&e.product_link)),
-        ("Product image", opt(&e.product_image)),
+        ("GUID", opt(&e.fields.guid)),
+        ("Product", opt(&e.fields.product_name)),
+        ("Product link", opt(&e.fields.product_link)),
+        ("Product image", opt(&e.fields.product_image)),
     ];
-    let products: Vec<Product> = serde_json::from_value(e.products.clone()).unwrap_or_default();
+    let products: Vec<Product> = e.fields.products();
     let chrome = Chrome::new(&req, &user, "domains");
     let had_flash = chrome.flash.is_some();
-    let deliveries = postback_domain::delivery::queue::list_for_event(&mut conn, ws, e.id)
+    let deliveries = postback_domain::delivery::list_for_event(&mut conn, ws, e.id)
         .await?
         .into_iter()
         .map(crate::webhooks::delivery_row)
@@ -326,7 +326,7 @@ pub async fn show(
         domain_id: domain.id.to_string(),
         hostname: domain.hostname,
         received: relative(e.received_at),
-        event_name: e.event_name.clone(),
+        event_name: e.fields.event_name.clone(),
         fields,
         products: products
             .into_iter()

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_domain::delivery::webhooks;
-use postback_domain::ingest::store as events;
+use postback_domain::ingest::store::count_this_month;
 use postback_domain::store::paging::PageRequest;
 use postback_domain::tenancy::{domains, keys, plans};
 use postback_runtime::AppState;
@@ -69,7 +69,7 @@ pub async fn show(
             usage: plans::usage_label(active, key_limit),
         });
     }
-    let events_this_month = events::count_this_month(&mut conn, ws).await?;
+    let events_this_month = count_this_month(&mut conn, ws).await?;
     let webhooks_used = webhooks::count(&mut conn, ws).await?;
     let rows = vec![
         row(

@@ -6,9 +6,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::v1::webhooks::{run_test, TestResult};
 use postback_domain::conditions::{self, Kind, Source, FIELDS, OPERATORS, TRIGGERS};
-use postback_domain::delivery::queue::{self as deliveries, DeliveryView};
 use postback_domain::delivery::webhooks::{self, Changes, Webhook, TOKENS};
+use postback_domain::delivery::{self as deliveries, DeliveryView};
 use postback_domain::ids::{DeliveryId, DomainId, WebhookId};
+use postback_domain::states::{DeliveryStatus, WebhookStatus};
 use postback_domain::store::paging::PageRequest;
 use postback_domain::tenancy::domains;
 use postback_domain::DomainError;
@@ -630,13 +631,13 @@ pub fn delivery_row(d: DeliveryView) -> DeliveryRow {
         event_id: d.event_id.to_string(),
         created: relative(d.created_at),
         created_title: absolute(d.created_at),
-        can_redeliver: d.status == "succeeded" || d.status == "failed",
+        can_redeliver: matches!(d.status, DeliveryStatus::Succeeded | DeliveryStatus::Failed),
         last: match (d.last_status_code, &d.last_error) {
             (_, Some(e)) => e.clone(),
             (Some(c), None) => c.to_string(),
             (None, None) => "—".into(),
         },
-        status: d.status,
+        status: d.status.to_string(),
         attempts: d.attempts,
         log: d
             .attempt_log
@@ -1243,7 +1244,7 @@ pub async fn set_status(
         json!({"status": view.status}),
     )
     .await?;
-    let message = if view.status == "active" {
+    let message = if view.status == WebhookStatus::Active {
         "Webhook resumed: held deliveries are being sent."
     } else {
         "Webhook paused: new deliveries are held until you resume it."
@@ -1334,7 +1335,7 @@ pub async fn redeliver(
         .await?;
     }
     match queued {
-        Ok(d) if d.status == "held" => Ok(redirect_with(
+        Ok(d) if d.status == DeliveryStatus::Held => Ok(redirect_with(
             &back,
             "success",
             "Queued again, and held: the webhook is paused. Resume it to send.",

@@ -1,9 +1,9 @@
 //! `/v1/events`: the workspace's stored inbound events, newest first.
 
 use actix_web::{web, HttpResponse};
-use postback_domain::delivery::queue::DeliveryView;
+use postback_domain::delivery::DeliveryView;
+use postback_domain::events::{self, Event, EventFilter};
 use postback_domain::ids::{DomainId, EventId};
-use postback_domain::ingest::store::{self as events, Event, EventFilter};
 use postback_domain::store::paging::{Page, PageRequest};
 use postback_domain::tracking::attribution::EventAttribution;
 use serde::{Deserialize, Serialize};
@@ -77,11 +77,10 @@ pub async fn get(
     let ws = user.0.workspace_id;
     let mut conn = state.conn().await?;
     let event = events::get(&mut conn, ws, path.into_inner()).await?;
-    let deliveries =
-        postback_domain::delivery::queue::list_for_event(&mut conn, ws, event.id).await?;
+    let deliveries = postback_domain::delivery::list_for_event(&mut conn, ws, event.id).await?;
     let attribution =
         postback_domain::tracking::attribution::for_event(&mut conn, ws, &event).await?;
-    let event_number = postback_domain::conditions::event_number(&event.event_name);
+    let event_number = postback_domain::conditions::event_number(&event.fields.event_name);
     Ok(HttpResponse::Ok().json(EventDetail {
         event,
         attribution,

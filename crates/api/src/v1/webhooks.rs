@@ -2,9 +2,9 @@
 //! test them, read their delivery log, redeliver.
 
 use actix_web::{web, HttpResponse};
-use postback_domain::delivery::queue as deliveries;
-use postback_domain::delivery::queue::DeliveryView;
+use postback_domain::delivery as deliveries;
 use postback_domain::delivery::webhooks::{self, Changes, WebhookView};
+use postback_domain::delivery::DeliveryView;
 use postback_domain::ids::{DeliveryId, DomainId, WebhookId};
 use postback_domain::store::paging::Page;
 use serde_json::{json, Map, Value};

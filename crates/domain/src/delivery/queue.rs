@@ -3,6 +3,8 @@
 //! deliveries (`FOR UPDATE SKIP LOCKED`, a lease pushed into `next_attempt_at`), and how each
 //! attempt is recorded, retried, held or given up.
 
+use super::*;
+use crate::states::AttemptOutcome;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -10,222 +12,19 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Bool, Float8, Int4, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde::Serialize;
 
-use crate::tracking::attribution::Attribution;
-use crate::conditions::{self, Condition, Facts};
+use crate::delivery::webhooks::AUTO_PAUSE_AFTER;
 use crate::error::{DomainError, DomainResult};
-use crate::ingest::store::Event;
-use crate::ids::{ConnectionId, DeliveryId, EventId, TouchId, WebhookId, WorkspaceId};
-use crate::ingest::parse::ParsedEvent;
-use crate::store::paging::{Cursor, Page, PageRequest};
+use crate::events::Event;
+use crate::ids::{DeliveryId, TouchId, WebhookId, WorkspaceId};
 use crate::platforms::{self, Platform};
-use crate::schema::{connections, deliveries, delivery_attempts, webhooks};
+use crate::schema::{connections, deliveries, delivery_attempts};
 use crate::tracking::touches::Touch;
-use crate::delivery::webhooks::{expand_tokens, TokenValues, AUTO_PAUSE_AFTER};
 
 /// The channel workers LISTEN on; a notification means "there may be due deliveries".
 pub const CHANNEL: &str = "postback_deliveries";
 /// Stored response excerpts are cut at this many bytes.
 pub const EXCERPT_BYTES: usize = 4096;
-
-/// What a delivery goes to: an outbound webhook, or an ad platform connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    Webhook(WebhookId),
-    Connection(ConnectionId, Platform),
-}
-
-/// A webhook or platform connection as the ingest path needs it: enough to decide whether an
-/// event goes to it.
-#[derive(Debug, Clone)]
-pub struct Rule {
-    pub target: Target,
-    /// Webhooks: the URL with its tokens; connections: unused.
-    pub url: String,
-    /// Webhooks: the events filter (empty = all).
-    pub events: Vec<String>,
-    /// Webhooks: the conditions, all of which must hold.
-    pub conditions: Vec<Condition>,
-    /// Connections: Postback event name -> platform event name ("" = not sent).
-    pub event_map: HashMap<String, String>,
-    /// Webhooks: the signing secret (opened), for sending a delivery straight after its commit.
-    pub secret: Option<String>,
-    /// Webhooks: during a rotation's overlap, the previous secret (opened), which signs too.
-    pub previous_secret: Option<String>,
-    /// Webhooks: the custom headers (opened).
-    pub headers: Arc<Vec<(String, String)>>,
-    /// Connections: the settings and the credentials (sealed), for building the platform's
-    /// request straight after the commit; `Null` for webhooks.
-    pub settings: serde_json::Value,
-    pub credentials: serde_json::Value,
-}
-
-impl Rule {
-    /// Whether the rule needs the visitor's earlier conversions and events counted.
-    pub fn needs_counts(&self) -> bool {
-        self.conditions
-            .iter()
-            .any(|c| c.field == "conversionCount" || c.field == "eventCount")
-    }
-}
-
-/// Rules by inbound key hash, for one batch.
-pub type RuleBook = HashMap<Vec<u8>, Vec<Arc<Rule>>>;
-
-/// The rules of every target that events under these keys may go to: the key's workspace's
-/// webhooks for every domain or for the key's domain (paused ones too: their deliveries are
-/// held), and the enabled platform connections of the key's domain.
-pub const RULES_SQL: &str = r#"
-SELECT k.key_hash, w.id, w.url, w.events, w.conditions, NULL::text AS platform, NULL::jsonb AS event_map,
-       w.secret, NULL::jsonb AS settings, NULL::jsonb AS credentials,
-       CASE WHEN w.previous_secret_until > now() THEN w.previous_secret END AS previous_secret,
-       w.headers
-FROM inbound_keys k
-JOIN webhooks w ON w.workspace_id = k.workspace_id
-               AND (w.domain_id IS NULL OR w.domain_id = k.domain_id)
-WHERE k.key_hash = ANY($1) AND k.revoked_at IS NULL
-UNION ALL
-SELECT k.key_hash, c.id, c.platform, '{}'::text[], '[]'::jsonb, c.platform, c.event_map,
-       NULL::text, c.settings, c.credentials, NULL::text, NULL::text
-FROM inbound_keys k
-JOIN connections c ON c.workspace_id = k.workspace_id AND c.domain_id = k.domain_id AND c.enabled
-WHERE k.key_hash = ANY($1) AND k.revoked_at IS NULL
-"#;
-
-/// A delivery decided for an event that is about to be stored.
-#[derive(Debug, Clone)]
-pub struct Planned {
-    pub id: DeliveryId,
-    pub event_id: EventId,
-    pub target: Target,
-    /// Webhooks: the URL with tokens filled in; connections: the platform's name.
-    pub url: String,
-}
-
-impl Planned {
-    pub fn webhook_id(&self) -> Option<uuid::Uuid> {
-        match self.target {
-            Target::Webhook(id) => Some(id.0),
-            Target::Connection(..) => None,
-        }
-    }
-    pub fn connection_id(&self) -> Option<uuid::Uuid> {
-        match self.target {
-            Target::Connection(id, _) => Some(id.0),
-            Target::Webhook(_) => None,
-        }
-    }
-}
-
-pub fn token_values(event: &ParsedEvent, event_id: EventId) -> TokenValues {
-    TokenValues {
-        revenue: event.value,
-        transaction: event.order_id.clone(),
-        event: event.event.clone(),
-        currency: event.currency.clone(),
-        event_id: event_id.to_string(),
-    }
-}
-
-/// The platform's name for an event under a connection's mapping, or None when it is not sent.
-pub fn platform_event_name(
-    platform: Platform,
-    event_map: &HashMap<String, String>,
-    event: &str,
-) -> Option<String> {
-    match event_map.get(event) {
-        Some(name) if name.trim().is_empty() => None,
-        Some(name) => Some(name.trim().to_owned()),
-        None => platform.default_event_name(event),
-    }
-}
-
-/// The deliveries an event fires: every webhook whose event filter and conditions it meets, and
-/// every enabled platform connection that sends this event.
-pub fn plan(
-    rules: &[Arc<Rule>],
-    event: &ParsedEvent,
-    event_id: EventId,
-    attribution: &Attribution,
-) -> Vec<Planned> {
-    if rules.is_empty() {
-        return Vec::new();
-    }
-    let first = attribution.first.as_ref().map(Touch::facts);
-    let last = attribution.last.as_ref().map(Touch::facts);
-    let facts = Facts {
-        event: &event.event,
-        revenue: event.value,
-        currency: &event.currency,
-        conversion_count: attribution.conversion_count,
-        event_count: attribution.event_count,
-        first_touch: first.as_ref(),
-        last_touch: last.as_ref(),
-    };
-    let tokens = token_values(event, event_id);
-    rules
-        .iter()
-        .filter_map(|r| {
-            match r.target {
-                Target::Webhook(_) => (conditions::event_matches(&r.events, &event.event)
-                    && conditions::all_hold(&r.conditions, &facts))
-                .then(|| expand_tokens(&r.url, &tokens)),
-                Target::Connection(_, platform) => {
-                    platform_event_name(platform, &r.event_map, &event.event)
-                        .map(|_| platform.as_str().to_owned())
-                }
-            }
-            .map(|url| Planned {
-                id: DeliveryId::time_ordered(),
-                event_id,
-                target: r.target,
-                url,
-            })
-        })
-        .collect()
-}
-
-/// Inserts planned deliveries for events stored in the current transaction (held when the
-/// webhook is paused) and wakes the workers at commit. Events that were not stored (duplicates)
-/// and webhooks deleted meanwhile are skipped by the joins.
-pub async fn insert_planned(conn: &mut AsyncPgConnection, planned: &[Planned]) -> DomainResult<()> {
-    if planned.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<uuid::Uuid> = planned.iter().map(|p| p.id.0).collect();
-    let event_ids: Vec<uuid::Uuid> = planned.iter().map(|p| p.event_id.0).collect();
-    let hook_ids: Vec<Option<uuid::Uuid>> = planned.iter().map(Planned::webhook_id).collect();
-    let connection_ids: Vec<Option<uuid::Uuid>> =
-        planned.iter().map(Planned::connection_id).collect();
-    let urls: Vec<&str> = planned.iter().map(|p| p.url.as_str()).collect();
-    diesel::sql_query(
-        r#"
-        WITH queued AS (
-            INSERT INTO deliveries (id, workspace_id, webhook_id, connection_id, event_id, url, status)
-            SELECT d.id, e.workspace_id, w.id, c.id, e.id, d.url,
-                   CASE WHEN w.status = 'paused' THEN 'held' ELSE 'pending' END
-            FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[])
-                 AS d(id, event_id, webhook_id, url, connection_id)
-            JOIN events e ON e.id = d.event_id
-            LEFT JOIN webhooks w ON w.id = d.webhook_id AND w.workspace_id = e.workspace_id
-            LEFT JOIN connections c ON c.id = d.connection_id AND c.workspace_id = e.workspace_id
-                                   AND c.enabled
-            WHERE w.id IS NOT NULL OR c.id IS NOT NULL
-            RETURNING status
-        )
-        SELECT pg_notify('postback_deliveries', '') FROM (SELECT 1 FROM queued WHERE status = 'pending' LIMIT 1) q
-        "#,
-    )
-    .bind::<Array<SqlUuid>, _>(ids)
-    .bind::<Array<SqlUuid>, _>(event_ids)
-    .bind::<Array<Nullable<SqlUuid>>, _>(hook_ids)
-    .bind::<Array<Text>, _>(urls)
-    .bind::<Array<Nullable<SqlUuid>>, _>(connection_ids)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
 
 /// Hands back claims that will not be attempted (an instance shutting down with deliveries it
 /// claimed and never started): each becomes due now, with its attempt count as before the claim
@@ -262,140 +61,6 @@ pub async fn wake_workers(conn: &mut AsyncPgConnection) -> DomainResult<()> {
         .execute(conn)
         .await?;
     Ok(())
-}
-
-/// The body every delivery of an event carries (seed 003's shape). Built from the stored event,
-/// so every attempt sends the same bytes.
-#[derive(Debug, Serialize)]
-pub struct Body<'a> {
-    pub id: EventId,
-    pub event: &'a str,
-    pub workspace_id: WorkspaceId,
-    pub timestamp: String,
-    pub data: BodyData<'a>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BodyData<'a> {
-    pub event_id: EventId,
-    pub event: &'a str,
-    /// 1–10 for seed 002's custom events `event1` … `event10`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub event_number: Option<i64>,
-    pub email: &'a str,
-    pub value: Option<f64>,
-    pub currency: &'a str,
-    pub order_id: Option<&'a str>,
-    pub first_name: Option<&'a str>,
-    pub last_name: Option<&'a str>,
-    pub phone: Option<&'a str>,
-    pub ip: Option<&'a str>,
-    pub city: Option<&'a str>,
-    pub country: Option<&'a str>,
-    pub country_code: Option<&'a str>,
-    pub state: Option<&'a str>,
-    pub state_code: Option<&'a str>,
-    pub guid: Option<&'a str>,
-    pub product_name: Option<&'a str>,
-    pub product_link: Option<&'a str>,
-    pub product_image: Option<&'a str>,
-    pub products: &'a serde_json::Value,
-    pub domain_id: crate::ids::DomainId,
-    pub timestamp: String,
-    pub received_at: String,
-    /// Fields the sender added beyond the documented ones, as received.
-    pub custom: &'a serde_json::Value,
-    /// First and last touch once attribution finds the visitor; null without a match.
-    pub attribution: Option<serde_json::Value>,
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// `data.attribution` of a delivery: the event's first and last touch, or null without a match.
-fn attribution_json(first: Option<&Touch>, last: Option<&Touch>) -> Option<serde_json::Value> {
-    if first.is_none() && last.is_none() {
-        return None;
-    }
-    Some(serde_json::json!({ "firstTouch": first, "lastTouch": last }))
-}
-
-pub fn body(event: &Event, first: Option<&Touch>, last: Option<&Touch>) -> Vec<u8> {
-    let b = Body {
-        id: event.id,
-        event: &event.event_name,
-        workspace_id: event.workspace_id,
-        timestamp: rfc3339(event.occurred_at),
-        data: BodyData {
-            event_id: event.id,
-            event: &event.event_name,
-            event_number: conditions::event_number(&event.event_name),
-            email: &event.email,
-            value: event.value,
-            currency: &event.currency,
-            order_id: event.order_id.as_deref(),
-            first_name: event.first_name.as_deref(),
-            last_name: event.last_name.as_deref(),
-            phone: event.phone.as_deref(),
-            ip: event.ip.as_deref(),
-            city: event.city.as_deref(),
-            country: event.country.as_deref(),
-            country_code: event.country_code.as_deref(),
-            state: event.state.as_deref(),
-            state_code: event.state_code.as_deref(),
-            guid: event.guid.as_deref(),
-            product_name: event.product_name.as_deref(),
-            product_link: event.product_link.as_deref(),
-            product_image: event.product_image.as_deref(),
-            products: &event.products,
-            domain_id: event.domain_id,
-            timestamp: rfc3339(event.occurred_at),
-            received_at: rfc3339(event.received_at),
-            custom: &event.payload,
-            attribution: attribution_json(first, last),
-        },
-    };
-    serde_json::to_vec(&b).unwrap_or_default()
-}
-
-/// The body the Test button sends: a sample purchase, shaped like a real delivery.
-pub fn sample_body(workspace_id: WorkspaceId, domain_id: Option<crate::ids::DomainId>) -> Vec<u8> {
-    let now = Utc::now();
-    let event = Event {
-        id: EventId(uuid::Uuid::nil()),
-        workspace_id,
-        domain_id: domain_id.unwrap_or(crate::ids::DomainId(uuid::Uuid::nil())),
-        key_id: None,
-        event_name: "purchase".into(),
-        email: "test.customer@example.com".into(),
-        payload: serde_json::json!({ "test": true }),
-        occurred_at: now,
-        received_at: now,
-        email_sha256: Vec::new(),
-        value: Some(99.99),
-        currency: "USD".into(),
-        order_id: Some("TEST-ORDER-1001".into()),
-        idempotency_key: None,
-        first_name: Some("Test".into()),
-        last_name: Some("Customer".into()),
-        phone: None,
-        ip: None,
-        city: None,
-        country: None,
-        country_code: None,
-        state: None,
-        state_code: None,
-        guid: None,
-        product_name: Some("Sample product".into()),
-        product_link: None,
-        product_image: None,
-        products: serde_json::json!([]),
-        first_touch_id: None,
-        last_touch_id: None,
-    };
-    body(&event, None, None)
 }
 
 /// Where each platform's API lives (`POSTBACK_GOOGLEADS_URL`, `POSTBACK_META_URL`,
@@ -1012,24 +677,23 @@ pub fn conversion(
     platform_event: String,
     touch: Option<&Touch>,
 ) -> platforms::Conversion {
-    let products: Vec<crate::ingest::parse::Product> =
-        serde_json::from_value(event.products.clone()).unwrap_or_default();
+    let products = event.fields.products();
     platforms::Conversion {
         event_id: event.id.to_string(),
         event_name: platform_event,
-        occurred_at: event.occurred_at,
-        email: event.email.clone(),
-        phone: event.phone.clone(),
-        first_name: event.first_name.clone(),
-        last_name: event.last_name.clone(),
-        city: event.city.clone(),
-        state_code: event.state_code.clone(),
-        country_code: event.country_code.clone(),
-        ip: event.ip.clone(),
+        occurred_at: event.fields.occurred_at,
+        email: event.fields.email.clone(),
+        phone: event.fields.phone.clone(),
+        first_name: event.fields.first_name.clone(),
+        last_name: event.fields.last_name.clone(),
+        city: event.fields.city.clone(),
+        state_code: event.fields.state_code.clone(),
+        country_code: event.fields.country_code.clone(),
+        ip: event.fields.ip.clone(),
         user_agent: touch.and_then(|t| t.user_agent.clone()),
-        value: event.value,
-        currency: event.currency.clone(),
-        order_id: event.order_id.clone(),
+        value: event.fields.value,
+        currency: event.fields.currency.clone(),
+        order_id: event.fields.order_id.clone(),
         products: products
             .into_iter()
             .map(|p| platforms::Product {
@@ -1109,25 +773,27 @@ impl PlatformConnection<'_> {
     ) -> Send {
         let platform = self.platform;
         let request = (|| {
-            let name = platform_event_name(platform, self.event_map, &event.event_name)
-                .ok_or_else(|| {
-                    format!(
-                        "The {} connection no longer sends \"{}\" events",
-                        platform.label(),
-                        event.event_name
-                    )
-                })?;
+            let name =
+                platforms::platform_event_name(platform, self.event_map, &event.fields.event_name)
+                    .ok_or_else(|| {
+                        format!(
+                            "The {} connection no longer sends \"{}\" events",
+                            platform.label(),
+                            event.fields.event_name
+                        )
+                    })?;
             let settings: platforms::Settings =
                 serde_json::from_value(self.settings.clone()).unwrap_or_default();
-            let credentials: platforms::Credentials = crate::secrets::seal::open_json(self.credentials)
-                .ok()
-                .and_then(|v| serde_json::from_value(v).ok())
-                .ok_or_else(|| {
-                    format!(
-                        "The {} credentials do not open with this server's POSTBACK_SECRET_KEY",
-                        platform.label()
-                    )
-                })?;
+            let credentials: platforms::Credentials =
+                crate::secrets::seal::open_json(self.credentials)
+                    .ok()
+                    .and_then(|v| serde_json::from_value(v).ok())
+                    .ok_or_else(|| {
+                        format!(
+                            "The {} credentials do not open with this server's POSTBACK_SECRET_KEY",
+                            platform.label()
+                        )
+                    })?;
             let touch = click_touch(platform, first, last);
             platforms::build(
                 platform,
@@ -1168,8 +834,7 @@ pub struct AttemptResult {
     pub status_code: Option<i32>,
     pub response_body: Option<String>,
     pub error: Option<String>,
-    /// "succeeded", "failed" (no attempts left) or "pending" (retry at `retry_at`).
-    pub outcome: &'static str,
+    pub outcome: AttemptOutcome,
     pub retry_at: Option<DateTime<Utc>>,
     /// The receiver did not answer within the timeout (counts towards the breaker).
     pub timed_out: bool,
@@ -1201,7 +866,7 @@ pub async fn record(
     if results.is_empty() {
         return Ok(());
     }
-    if results.iter().all(|r| r.outcome != "failed") {
+    if results.iter().all(|r| r.outcome != AttemptOutcome::Failed) {
         record_without_give_ups(conn, results).await?;
     } else {
         record_with_give_ups(conn, results).await?;
@@ -1240,7 +905,7 @@ async fn record_breaker_and_slots(
         let Some(hook) = r.webhook_id else {
             continue;
         };
-        if r.outcome == "succeeded" {
+        if r.outcome == AttemptOutcome::Succeeded {
             runs.insert(hook, (true, 0));
         } else if r.timed_out {
             runs.entry(hook).or_insert((false, 0)).1 += 1;
@@ -1331,7 +996,9 @@ async fn record_with_give_ups(
             )
             .bind::<Array<SqlUuid>, _>(results.iter().map(|r| r.delivery_id.0).collect::<Vec<_>>())
             .bind::<Array<Int4>, _>(results.iter().map(|r| r.attempt).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(results.iter().map(|r| r.outcome).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(
+                results.iter().map(|r| r.outcome.status().as_str()).collect::<Vec<_>>(),
+            )
             .bind::<Array<Nullable<Timestamptz>>, _>(
                 results.iter().map(|r| r.retry_at).collect::<Vec<_>>(),
             )
@@ -1354,11 +1021,11 @@ async fn record_with_give_ups(
                     continue;
                 };
                 match r.outcome {
-                    "succeeded" => {
+                    AttemptOutcome::Succeeded => {
                         runs.insert(hook, (true, 0));
                     }
-                    "failed" => runs.entry(hook).or_insert((false, 0)).1 += 1,
-                    _ => {}
+                    AttemptOutcome::Failed => runs.entry(hook).or_insert((false, 0)).1 += 1,
+                    AttemptOutcome::Retry => {}
                 }
             }
             for (hook, (reset, failures)) in runs {
@@ -1386,9 +1053,9 @@ async fn record_with_give_ups(
                 .bind::<Int4, _>(AUTO_PAUSE_AFTER)
                 .execute(conn)
                 .await?;
-                crate::mail::notify::webhook_paused(conn, hook).await?;
+                super::notify::webhook_paused(conn, hook).await?;
             }
-            crate::mail::notify::reconnect_needed(conn, results).await?;
+            super::notify::reconnect_needed(conn, results).await?;
             Ok(())
         }
         .scope_boxed()
@@ -1459,222 +1126,16 @@ async fn record_without_give_ups(
             .map(|r| r.error.as_deref())
             .collect::<Vec<_>>(),
     )
-    .bind::<Array<Text>, _>(results.iter().map(|r| r.outcome).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(
+        results
+            .iter()
+            .map(|r| r.outcome.status().as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind::<Array<Nullable<Timestamptz>>, _>(results.iter().map(|r| r.retry_at).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = deliveries)]
-pub struct Delivery {
-    pub id: DeliveryId,
-    pub workspace_id: WorkspaceId,
-    pub webhook_id: Option<WebhookId>,
-    pub connection_id: Option<ConnectionId>,
-    pub event_id: EventId,
-    pub url: String,
-    pub status: String,
-    pub attempts: i32,
-    pub round_attempts: i32,
-    pub next_attempt_at: DateTime<Utc>,
-    pub last_status_code: Option<i32>,
-    pub last_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub completed_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
-#[diesel(table_name = delivery_attempts)]
-#[serde(rename_all = "camelCase")]
-pub struct Attempt {
-    #[serde(skip)]
-    pub delivery_id: DeliveryId,
-    pub attempt: i32,
-    pub started_at: DateTime<Utc>,
-    pub duration_ms: i32,
-    pub status_code: Option<i32>,
-    pub response_body: Option<String>,
-    pub error: Option<String>,
-}
-
-/// A delivery with its attempts, as the log and the API show it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DeliveryView {
-    pub id: DeliveryId,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub webhook_id: Option<WebhookId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub connection_id: Option<ConnectionId>,
-    /// For platform deliveries: `googleads`, `meta` or `tiktok`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub platform: Option<&'static str>,
-    pub event_id: EventId,
-    pub url: String,
-    pub status: String,
-    pub attempts: i32,
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    pub last_status_code: Option<i32>,
-    pub last_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub attempt_log: Vec<Attempt>,
-}
-
-async fn with_attempts(
-    conn: &mut AsyncPgConnection,
-    rows: Vec<Delivery>,
-) -> DomainResult<Vec<DeliveryView>> {
-    let ids: Vec<DeliveryId> = rows.iter().map(|d| d.id).collect();
-    let mut attempts: HashMap<DeliveryId, Vec<Attempt>> = HashMap::new();
-    if !ids.is_empty() {
-        for a in delivery_attempts::table
-            .filter(delivery_attempts::delivery_id.eq_any(&ids))
-            .order((delivery_attempts::delivery_id, delivery_attempts::attempt))
-            .select(Attempt::as_select())
-            .load::<Attempt>(conn)
-            .await?
-        {
-            attempts.entry(a.delivery_id).or_default().push(a);
-        }
-    }
-    Ok(rows
-        .into_iter()
-        .map(|d| DeliveryView {
-            attempt_log: attempts.remove(&d.id).unwrap_or_default(),
-            id: d.id,
-            webhook_id: d.webhook_id,
-            platform: d
-                .connection_id
-                .and_then(|_| Platform::parse(&d.url))
-                .map(Platform::as_str),
-            connection_id: d.connection_id,
-            event_id: d.event_id,
-            url: d.url,
-            next_attempt_at: (d.status == "pending").then_some(d.next_attempt_at),
-            status: d.status,
-            attempts: d.attempts,
-            last_status_code: d.last_status_code,
-            last_error: d.last_error,
-            created_at: d.created_at,
-            completed_at: d.completed_at,
-        })
-        .collect())
-}
-
-/// A webhook's delivery log, newest first.
-pub async fn list_for_webhook(
-    conn: &mut AsyncPgConnection,
-    workspace_id: WorkspaceId,
-    webhook_id: WebhookId,
-    page: PageRequest,
-) -> DomainResult<Page<DeliveryView>> {
-    crate::delivery::webhooks::get(conn, workspace_id, webhook_id).await?;
-    let q = crate::after_cursor!(
-        deliveries::table
-            .filter(deliveries::workspace_id.eq(workspace_id))
-            .filter(deliveries::webhook_id.eq(webhook_id))
-            .select(Delivery::as_select()),
-        page,
-        deliveries::created_at,
-        deliveries::id
-    );
-    let rows: Vec<Delivery> = q.load(conn).await?;
-    let page = Page::from_rows(rows, page.limit, |d: &Delivery| Cursor {
-        at: d.created_at,
-        id: d.id.0,
-    });
-    let next_cursor = page.next_cursor;
-    Ok(Page {
-        items: with_attempts(conn, page.items).await?,
-        next_cursor,
-    })
-}
-
-/// An event's deliveries (one per webhook it fired).
-pub async fn list_for_event(
-    conn: &mut AsyncPgConnection,
-    workspace_id: WorkspaceId,
-    event_id: EventId,
-) -> DomainResult<Vec<DeliveryView>> {
-    let rows: Vec<Delivery> = deliveries::table
-        .filter(deliveries::workspace_id.eq(workspace_id))
-        .filter(deliveries::event_id.eq(event_id))
-        .order(deliveries::created_at.asc())
-        .select(Delivery::as_select())
-        .load(conn)
-        .await?;
-    with_attempts(conn, rows).await
-}
-
-pub async fn get(
-    conn: &mut AsyncPgConnection,
-    workspace_id: WorkspaceId,
-    id: DeliveryId,
-) -> DomainResult<DeliveryView> {
-    let row: Delivery = deliveries::table
-        .filter(deliveries::workspace_id.eq(workspace_id))
-        .filter(deliveries::id.eq(id))
-        .select(Delivery::as_select())
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(DomainError::NotFound("delivery"))?;
-    Ok(with_attempts(conn, vec![row]).await?.remove(0))
-}
-
-/// Sends a finished delivery again with a fresh round of attempts (held if the webhook is
-/// paused). The same delivery id and body, so receivers can recognise it.
-pub async fn redeliver(
-    conn: &mut AsyncPgConnection,
-    workspace_id: WorkspaceId,
-    id: DeliveryId,
-) -> DomainResult<DeliveryView> {
-    let current = get(conn, workspace_id, id).await?;
-    if current.status == "pending" {
-        return Err(DomainError::Conflict(
-            "This delivery is already queued; it will be sent shortly".into(),
-        ));
-    }
-    let active: bool = match current.webhook_id {
-        Some(hook) => webhooks::table
-            .filter(webhooks::workspace_id.eq(workspace_id))
-            .filter(webhooks::id.eq(hook))
-            .select(webhooks::status.eq("active"))
-            .first(conn)
-            .await
-            .optional()?
-            .ok_or(DomainError::NotFound("webhook"))?,
-        None => true,
-    };
-    diesel::update(
-        deliveries::table
-            .filter(deliveries::workspace_id.eq(workspace_id))
-            .filter(deliveries::id.eq(id)),
-    )
-    .set((
-        deliveries::status.eq(if active { "pending" } else { "held" }),
-        deliveries::round_attempts.eq(0),
-        deliveries::next_attempt_at.eq(diesel::dsl::now),
-        deliveries::completed_at.eq(None::<DateTime<Utc>>),
-    ))
-    .execute(conn)
-    .await?;
-    if active {
-        wake_workers(conn).await?;
-    }
-    get(conn, workspace_id, id).await
-}
-
-/// Deliveries not yet finished (pending or held), for the bench and the operations view.
-pub async fn backlog(conn: &mut AsyncPgConnection) -> DomainResult<i64> {
-    Ok(deliveries::table
-        .filter(deliveries::status.eq_any(["pending", "held"]))
-        .count()
-        .get_result(conn)
-        .await?)
 }
 
 #[cfg(test)]

@@ -13,10 +13,11 @@ use serde_json::Value;
 use crate::conditions::{self, Condition};
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{DomainId, WebhookId, WorkspaceId};
-use crate::store::paging::{Cursor, Page, PageRequest};
-use crate::tenancy::plans::{self, ensure_below};
 use crate::schema::{deliveries, domains, webhook_recoveries, webhooks, workspaces};
 use crate::secrets::random_bytes;
+use crate::states::WebhookStatus;
+use crate::store::paging::{Cursor, Page, PageRequest};
+use crate::tenancy::plans::{self, ensure_below};
 
 pub const SECRET_PREFIX: &str = "whsec_";
 /// After this many deliveries in a row fail, the webhook pauses itself (seed 003).
@@ -45,7 +46,7 @@ pub struct Webhook {
     pub secret: Option<String>,
     pub events: Vec<String>,
     pub conditions: Value,
-    pub status: String,
+    pub status: WebhookStatus,
     pub paused_reason: Option<String>,
     pub consecutive_failures: i32,
     pub created_at: DateTime<Utc>,
@@ -75,7 +76,7 @@ impl Webhook {
     }
 
     pub fn is_active(&self) -> bool {
-        self.status == "active"
+        self.status == WebhookStatus::Active
     }
 
     /// The stored conditions (validated when saved).
@@ -94,7 +95,7 @@ pub struct WebhookView {
     pub url: String,
     pub events: Vec<String>,
     pub conditions: Value,
-    pub status: String,
+    pub status: WebhookStatus,
     pub paused_reason: Option<String>,
     pub consecutive_failures: i32,
     pub has_secret: bool,
@@ -757,7 +758,7 @@ pub async fn update(
                         .unwrap_or(current.conditions)),
                     webhooks::domain_id.eq(domain_id.unwrap_or(current.domain_id)),
                     webhooks::name.eq(name.unwrap_or(current.name)),
-                    webhooks::status.eq(status.unwrap_or(&current.status)),
+                    webhooks::status.eq(status.unwrap_or(current.status.as_str())),
                     webhooks::rate_limit.eq(rate_limit.unwrap_or(current.rate_limit)),
                     webhooks::max_in_flight.eq(max_in_flight.unwrap_or(current.max_in_flight)),
                     webhooks::headers.eq(headers),

@@ -2,13 +2,14 @@
 //! every documented field validated and normalised, unknown fields kept.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use serde::Serialize;
+
 use serde_json::{Map, Value};
 
-use crate::tenancy::accounts::is_valid_email;
 use crate::error::{DomainError, DomainResult};
-use crate::tracking::geo;
+pub use crate::events::{EventFields, ParsedEvent, Product};
 use crate::secrets::sha256;
+use crate::tenancy::accounts::is_valid_email;
+use crate::tracking::geo;
 
 pub const MAX_DEPTH: usize = 32;
 const MAX_TEXT: usize = 1024;
@@ -145,53 +146,6 @@ fn arrays_from_indexed_objects(v: Value) -> Value {
         }
         other => other,
     }
-}
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Product {
-    #[schema(min_length = 1, max_length = 1024, pattern = "\\S")]
-    pub name: String,
-    #[schema(min_length = 1, max_length = 2048, pattern = "\\S")]
-    pub link: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 0)]
-    pub price: Option<f64>,
-    #[schema(minimum = 0)]
-    pub quantity: f64,
-}
-
-/// A validated, normalised inbound event, ready to store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ParsedEvent {
-    pub email: String,
-    pub email_sha256: Vec<u8>,
-    pub event: String,
-    pub value: Option<f64>,
-    pub currency: String,
-    pub order_id: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub phone: Option<String>,
-    pub occurred_at: DateTime<Utc>,
-    pub ip: Option<String>,
-    pub city: Option<String>,
-    pub country: Option<String>,
-    pub country_code: Option<String>,
-    pub state: Option<String>,
-    pub state_code: Option<String>,
-    pub guid: Option<String>,
-    pub product_name: Option<String>,
-    pub product_link: Option<String>,
-    pub product_image: Option<String>,
-    pub products: Vec<Product>,
-    /// The body's fields that have no column of their own (unknown fields), as received; the
-    /// documented fields live in the columns above, so the body is not stored twice.
-    pub payload: Value,
 }
 
 /// Text: strings (trimmed; empty means absent) and numbers written as text.
@@ -527,27 +481,29 @@ pub fn parse(
         .collect();
 
     Ok(ParsedEvent {
-        email_sha256: sha256(email.as_bytes()),
-        email,
-        event,
-        value,
-        currency,
-        order_id: text(obj, "orderId", 255)?,
-        first_name: text(obj, "firstName", 200)?,
-        last_name: text(obj, "lastName", 200)?,
-        phone: text(obj, "phone", 64)?,
-        occurred_at,
-        ip,
-        city: text(obj, "city", 200)?,
-        country,
-        country_code,
-        state,
-        state_code,
-        guid: text(obj, "guid", 255)?,
-        product_name,
-        product_link,
-        product_image,
-        products,
+        fields: EventFields {
+            email_sha256: sha256(email.as_bytes()),
+            email,
+            event_name: event,
+            value,
+            currency,
+            order_id: text(obj, "orderId", 255)?,
+            first_name: text(obj, "firstName", 200)?,
+            last_name: text(obj, "lastName", 200)?,
+            phone: text(obj, "phone", 64)?,
+            occurred_at,
+            ip,
+            city: text(obj, "city", 200)?,
+            country,
+            country_code,
+            state,
+            state_code,
+            guid: text(obj, "guid", 255)?,
+            product_name,
+            product_link,
+            product_image,
+            products: serde_json::to_value(&products).unwrap_or_else(|_| Value::Array(vec![])),
+        },
         payload: Value::Object(unknown),
     })
 }
@@ -574,11 +530,11 @@ mod tests {
         let e = ok(
             json!({"email": " Customer@Example.com ", "event": "purchase", "value": 149.99, "currency": "usd", "orderId": "ORD-12345"}),
         );
-        assert_eq!(e.email, "customer@example.com");
-        assert_eq!(e.currency, "USD");
-        assert_eq!(e.value, Some(149.99));
-        assert_eq!(e.order_id.as_deref(), Some("ORD-12345"));
-        assert_eq!(e.occurred_at, now());
+        assert_eq!(e.fields.email, "customer@example.com");
+        assert_eq!(e.fields.currency, "USD");
+        assert_eq!(e.fields.value, Some(149.99));
+        assert_eq!(e.fields.order_id.as_deref(), Some("ORD-12345"));
+        assert_eq!(e.fields.occurred_at, now());
         assert_eq!(
             e.payload,
             json!({}),
@@ -592,14 +548,17 @@ mod tests {
             "unknown fields kept as sent"
         );
         assert_eq!(
-            hex::encode(&e.email_sha256),
+            hex::encode(&e.fields.email_sha256),
             "e233d4a29013e9d87150c6237c6777bedf379ebf1acdc5d6126fec7e8bb74fb5"
         );
     }
 
     #[test]
     fn currency_defaults_to_usd_and_must_be_iso_4217() {
-        assert_eq!(ok(json!({"email": "a@b.co", "event": "x"})).currency, "USD");
+        assert_eq!(
+            ok(json!({"email": "a@b.co", "event": "x"})).fields.currency,
+            "USD"
+        );
         assert!(
             err(json!({"email": "a@b.co", "event": "x", "currency": "DOLLARS"}))
                 .contains("currency")
@@ -609,12 +568,15 @@ mod tests {
     #[test]
     fn timestamps_in_seconds_milliseconds_and_rfc3339() {
         let ms = ok(json!({"email": "a@b.co", "event": "x", "timestamp": 1528611279398u64}));
-        assert_eq!(ms.occurred_at.timestamp_millis(), 1528611279398);
+        assert_eq!(ms.fields.occurred_at.timestamp_millis(), 1528611279398);
         let s = ok(json!({"email": "a@b.co", "event": "x", "timestamp": "1528611279"}));
-        assert_eq!(s.occurred_at.timestamp(), 1528611279);
+        assert_eq!(s.fields.occurred_at.timestamp(), 1528611279);
         let r =
             ok(json!({"email": "a@b.co", "event": "x", "timestamp": "2026-11-20T10:00:00+01:00"}));
-        assert_eq!(r.occurred_at.to_rfc3339(), "2026-11-20T09:00:00+00:00");
+        assert_eq!(
+            r.fields.occurred_at.to_rfc3339(),
+            "2026-11-20T09:00:00+00:00"
+        );
         assert!(
             err(json!({"email": "a@b.co", "event": "x", "timestamp": "2026-11-25T12:00:00Z"}))
                 .contains("future")
@@ -630,7 +592,7 @@ mod tests {
         let e = ok(
             json!({"event": "lead", "contact": {"name": "Jo", "emails": ["not-an-email", "Jo@Example.org"]}}),
         );
-        assert_eq!(e.email, "jo@example.org");
+        assert_eq!(e.fields.email, "jo@example.org");
         assert!(err(json!({"event": "lead", "name": "nobody"})).contains("email is required"));
         assert!(err(json!({"email": "nope", "event": "x"})).contains("valid email"));
         assert!(err(json!({"email": 5, "event": "x"})).contains("email must be a string"));
@@ -638,7 +600,7 @@ mod tests {
 
     #[test]
     fn an_address_inside_text_is_found_in_a_documented_order() {
-        let found = |v: Value| ok(v).email;
+        let found = |v: Value| ok(v).fields.email;
         assert_eq!(
             found(json!({"event": "lead", "contact": "Jane <Jane.Doe@Example.org>"})),
             "jane.doe@example.org"
@@ -679,7 +641,7 @@ mod tests {
     #[test]
     fn event_comes_from_the_body_or_the_query() {
         let e = parse(json!({"email": "a@b.co"}), Some("signup"), now()).unwrap();
-        assert_eq!(e.event, "signup");
+        assert_eq!(e.fields.event_name, "signup");
         assert!(err(json!({"email": "a@b.co"})).contains("event is required"));
         assert!(err(json!({"email": "a@b.co", "event": "has space"})).contains("event must be"));
         assert!(err(json!({"email": "a@b.co", "event": "x".repeat(65)})).contains("event must be"));
@@ -690,12 +652,12 @@ mod tests {
         let e = ok(
             json!({"email": "a@b.co", "event": "x", "country": "United States", "state": "Florida"}),
         );
-        assert_eq!(e.country_code.as_deref(), Some("US"));
-        assert_eq!(e.state_code.as_deref(), Some("FL"));
+        assert_eq!(e.fields.country_code.as_deref(), Some("US"));
+        assert_eq!(e.fields.state_code.as_deref(), Some("FL"));
         let e =
             ok(json!({"email": "a@b.co", "event": "x", "countryCode": "us", "stateCode": "fl"}));
-        assert_eq!(e.country.as_deref(), Some("United States"));
-        assert_eq!(e.state.as_deref(), Some("Florida"));
+        assert_eq!(e.fields.country.as_deref(), Some("United States"));
+        assert_eq!(e.fields.state.as_deref(), Some("Florida"));
         assert!(
             err(json!({"email": "a@b.co", "event": "x", "countryCode": "ZZ"}))
                 .contains("countryCode")
@@ -709,16 +671,20 @@ mod tests {
             {"name": "T-Shirt", "link": "https://mystore.com/t-shirt", "id": 123, "price": 55, "quantity": 2},
             {"name": "Hat", "link": "https://mystore.com/hat", "price": "70"}
         ]}));
-        assert_eq!(e.value, Some(180.0));
-        assert_eq!(e.product_name.as_deref(), Some("Hat"));
-        assert_eq!(e.products[0].id.as_deref(), Some("123"));
+        assert_eq!(e.fields.value, Some(180.0));
+        assert_eq!(e.fields.product_name.as_deref(), Some("Hat"));
+        assert_eq!(e.fields.products()[0].id.as_deref(), Some("123"));
         let e = ok(
             json!({"email": "a@b.co", "event": "purchase", "total": 55, "products": [
                 {"name": "A", "link": "https://x.co/a"}, {"name": "B", "link": "https://x.co/b"}
             ]}),
         );
-        assert_eq!(e.value, Some(55.0), "total is an alias of value");
-        assert_eq!(e.product_name.as_deref(), Some("A"), "no prices: the first");
+        assert_eq!(e.fields.value, Some(55.0), "total is an alias of value");
+        assert_eq!(
+            e.fields.product_name.as_deref(),
+            Some("A"),
+            "no prices: the first"
+        );
         assert_eq!(
             err(json!({"email": "a@b.co", "event": "x", "products": [{"link": "https://x.co"}]})),
             "products[0].name is required"
@@ -739,7 +705,7 @@ mod tests {
         let free = ok(
             json!({"email": "a@b.co", "event": "x", "products": [{"name": "a", "link": "l", "price": "0"}]}),
         );
-        assert_eq!(free.products[0].price, Some(0.0));
+        assert_eq!(free.fields.products()[0].price, Some(0.0));
     }
 
     #[test]
@@ -754,9 +720,9 @@ mod tests {
             "products": [{"name": "T-Shirt", "link": "https://mystore.com/t-shirt", "id": 123, "price": 55, "quantity": 2}],
             "utm": {"source": "x"}}),
         );
-        assert_eq!(from_form.value, from_json.value);
-        assert_eq!(from_form.products, from_json.products);
-        assert_eq!(from_form.email, from_json.email);
+        assert_eq!(from_form.fields.value, from_json.fields.value);
+        assert_eq!(from_form.fields.products, from_json.fields.products);
+        assert_eq!(from_form.fields.email, from_json.fields.email);
         assert!(form_to_json(b"a[b=1").is_err());
     }
 
@@ -768,7 +734,7 @@ mod tests {
         let v = form_to_json(b"0=Jo%40Example.org&1=x&2[0]=y").unwrap();
         assert_eq!(v, json!({"0": "Jo@Example.org", "1": "x", "2": ["y"]}));
         let e = parse(v, Some("lead"), now()).unwrap();
-        assert_eq!(e.email, "jo@example.org");
+        assert_eq!(e.fields.email, "jo@example.org");
         assert_eq!(
             e.payload,
             json!({"0": "Jo@Example.org", "1": "x", "2": ["y"]})

@@ -7,62 +7,17 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use serde::Serialize;
 
-use crate::tracking::attribution::{self, Attribution};
 use crate::conditions;
-use crate::delivery::queue;
+use crate::delivery as queue;
 use crate::error::{DomainError, DomainResult};
+use crate::events::ParsedEvent;
+use crate::events::{fields, Event, EventFields};
 use crate::ids::{DomainId, EventId, KeyId, TouchId, WorkspaceId};
-use crate::ingest::parse::ParsedEvent;
-use crate::tenancy::keys::LAST_USED_RESOLUTION;
-use crate::store::paging::{Cursor, Page, PageRequest};
 use crate::platforms::Platform;
 use crate::schema::{events, inbound_keys, plans, usage_counters, workspaces};
-
-#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Serialize, utoipa::ToSchema)]
-#[diesel(table_name = events)]
-#[serde(rename_all = "camelCase")]
-pub struct Event {
-    pub id: EventId,
-    #[serde(skip)]
-    pub workspace_id: WorkspaceId,
-    pub domain_id: DomainId,
-    #[serde(skip)]
-    pub key_id: Option<KeyId>,
-    #[serde(rename = "event")]
-    pub event_name: String,
-    pub email: String,
-    pub payload: serde_json::Value,
-    #[serde(rename = "timestamp")]
-    pub occurred_at: DateTime<Utc>,
-    pub received_at: DateTime<Utc>,
-    #[serde(skip)]
-    pub email_sha256: Vec<u8>,
-    pub value: Option<f64>,
-    pub currency: String,
-    pub order_id: Option<String>,
-    #[serde(skip)]
-    pub idempotency_key: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub phone: Option<String>,
-    pub ip: Option<String>,
-    pub city: Option<String>,
-    pub country: Option<String>,
-    pub country_code: Option<String>,
-    pub state: Option<String>,
-    pub state_code: Option<String>,
-    pub guid: Option<String>,
-    pub product_name: Option<String>,
-    pub product_link: Option<String>,
-    pub product_image: Option<String>,
-    pub products: serde_json::Value,
-    #[serde(skip)]
-    pub first_touch_id: Option<TouchId>,
-    #[serde(skip)]
-    pub last_touch_id: Option<TouchId>,
-}
+use crate::tenancy::keys::LAST_USED_RESOLUTION;
+use crate::tracking::attribution::{self, Attribution};
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = events)]
@@ -71,29 +26,10 @@ struct NewEventRow<'a> {
     workspace_id: WorkspaceId,
     domain_id: DomainId,
     key_id: Option<KeyId>,
-    event_name: &'a str,
-    email: &'a str,
+    #[diesel(embed)]
+    fields: EventFields,
     payload: &'a serde_json::Value,
-    occurred_at: DateTime<Utc>,
-    email_sha256: &'a [u8],
-    value: Option<f64>,
-    currency: &'a str,
-    order_id: Option<&'a str>,
     idempotency_key: Option<&'a str>,
-    first_name: Option<&'a str>,
-    last_name: Option<&'a str>,
-    phone: Option<&'a str>,
-    ip: Option<&'a str>,
-    city: Option<&'a str>,
-    country: Option<&'a str>,
-    country_code: Option<&'a str>,
-    state: Option<&'a str>,
-    state_code: Option<&'a str>,
-    guid: Option<&'a str>,
-    product_name: Option<&'a str>,
-    product_link: Option<&'a str>,
-    product_image: Option<&'a str>,
-    products: serde_json::Value,
     first_touch_id: Option<uuid::Uuid>,
     last_touch_id: Option<uuid::Uuid>,
 }
@@ -130,22 +66,6 @@ struct KeyInfo {
 
 fn month_start(now: DateTime<Utc>) -> NaiveDate {
     NaiveDate::from_ymd_opt(now.year(), now.month(), 1).unwrap_or_else(|| now.date_naive())
-}
-
-/// 10000 → "10,000".
-pub fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        out.insert(0, '-');
-    }
-    out
 }
 
 async fn resolve_keys(
@@ -207,35 +127,14 @@ fn row_for<'a>(
     sub: &'a Submission,
     attribution: &Attribution,
 ) -> NewEventRow<'a> {
-    let e = &sub.event;
     NewEventRow {
         id,
         workspace_id: key.workspace_id,
         domain_id: key.domain_id,
         key_id: Some(key.key_id),
-        event_name: &e.event,
-        email: &e.email,
-        payload: &e.payload,
-        occurred_at: e.occurred_at,
-        email_sha256: &e.email_sha256,
-        value: e.value,
-        currency: &e.currency,
-        order_id: e.order_id.as_deref(),
+        fields: sub.event.fields.clone(),
+        payload: &sub.event.payload,
         idempotency_key: sub.idempotency_key.as_deref(),
-        first_name: e.first_name.as_deref(),
-        last_name: e.last_name.as_deref(),
-        phone: e.phone.as_deref(),
-        ip: e.ip.as_deref(),
-        city: e.city.as_deref(),
-        country: e.country.as_deref(),
-        country_code: e.country_code.as_deref(),
-        state: e.state.as_deref(),
-        state_code: e.state_code.as_deref(),
-        guid: e.guid.as_deref(),
-        product_name: e.product_name.as_deref(),
-        product_link: e.product_link.as_deref(),
-        product_image: e.product_image.as_deref(),
-        products: serde_json::to_value(&e.products).unwrap_or_else(|_| serde_json::json!([])),
         first_touch_id: attribution.first_id(),
         last_touch_id: attribution.last_id(),
     }
@@ -259,11 +158,11 @@ async fn existing_event(
             return Ok(found);
         }
     }
-    if let Some(o) = &sub.event.order_id {
+    if let Some(o) = &sub.event.fields.order_id {
         return Ok(events::table
             .filter(events::domain_id.eq(domain_id))
             .filter(events::order_id.eq(o))
-            .filter(events::event_name.eq(&sub.event.event))
+            .filter(events::event_name.eq(&sub.event.fields.event_name))
             .select(events::id)
             .first::<EventId>(conn)
             .await
@@ -450,7 +349,7 @@ async fn try_ingest(
                         None => Outcome::QuotaExceeded(format!(
                             "The {} plan allows {} inbound events per month",
                             k.plan_name,
-                            thousands(k.quota.unwrap_or(0))
+                            crate::text::thousands(k.quota.unwrap_or(0))
                         )),
                     });
                 }
@@ -516,18 +415,38 @@ async fn try_ingest(
 /// Submissions it did not take (unknown keys, suspended or quota-limited workspaces) come back
 /// as None, for the exact path. The deliveries planned for the events are inserted with them
 /// (only for events actually stored), and the workers are notified at commit.
+/// [`FAST_INSERT`]'s parameters before the event's fields (`$1` … `$17`); the fields follow, one
+/// array each, in [`fields::COLUMNS`] order.
+const FAST_FIXED_PARAMS: usize = 17;
+
+/// The fast insert, with the event's columns and their parameters generated from
+/// [`fields::COLUMNS`].
+fn fast_insert_sql() -> String {
+    let cols: Vec<&str> = fields::COLUMNS.iter().map(|(c, _)| *c).collect();
+    let params: Vec<String> = fields::COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, (_, ty))| format!("${}::{ty}[]", FAST_FIXED_PARAMS + 1 + i))
+        .collect();
+    let cols = cols.join(", ");
+    let params = params.join(", ");
+    FAST_INSERT
+        .replace("{field_params}", &params)
+        .replace("{field_columns}", &cols)
+        .replace(
+            "{lease_due}",
+            "(w.status = 'active' AND w.rate_limit IS NULL AND w.max_in_flight IS NULL \
+             AND w.circuit_open_until IS NULL OR c.id IS NOT NULL) AND $15::float8 > 0",
+        )
+}
+
 const FAST_INSERT: &str = r#"
 WITH input AS (
     SELECT * FROM unnest(
-        $1::int4[], $2::bytea[], $3::uuid[], $4::text[], $5::text[], $6::jsonb[],
-        $7::timestamptz[], $8::bytea[], $9::float8[], $10::text[], $11::text[], $12::text[],
-        $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[],
-        $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[],
-        $25::text[], $26::jsonb[], $33::uuid[], $34::uuid[]
-    ) AS t(ord, key_hash, id, event_name, email, payload, occurred_at, email_sha256, value,
-           currency, order_id, idempotency_key, first_name, last_name, phone, ip, city, country,
-           country_code, state, state_code, guid, product_name, product_link, product_image,
-           products, first_touch_id, last_touch_id)
+        $1::int4[], $2::bytea[], $3::uuid[], $4::text[], $5::jsonb[], $6::uuid[], $7::uuid[],
+        {field_params}
+    ) AS t(ord, key_hash, id, idempotency_key, payload, first_touch_id, last_touch_id,
+           {field_columns})
 ),
 valid AS (
     SELECT i.*, k.id AS key_id, k.domain_id, k.workspace_id, k.last_used_at
@@ -537,29 +456,24 @@ valid AS (
     JOIN plans p ON p.tier = w.plan AND p.max_events_per_month IS NULL
 ),
 ins AS (
-    INSERT INTO events (id, workspace_id, domain_id, key_id, event_name, email, payload,
-        occurred_at, email_sha256, value, currency, order_id, idempotency_key, first_name,
-        last_name, phone, ip, city, country, country_code, state, state_code, guid,
-        product_name, product_link, product_image, products, first_touch_id, last_touch_id,
-        received_at)
-    SELECT id, workspace_id, domain_id, key_id, event_name, email, payload, occurred_at,
-        email_sha256, value, currency, order_id, idempotency_key, first_name, last_name, phone,
-        ip, city, country, country_code, state, state_code, guid, product_name, product_link,
-        product_image, products, first_touch_id, last_touch_id, $36::timestamptz
+    INSERT INTO events (id, workspace_id, domain_id, key_id, idempotency_key, payload,
+        first_touch_id, last_touch_id, received_at, {field_columns})
+    SELECT id, workspace_id, domain_id, key_id, idempotency_key, payload, first_touch_id,
+        last_touch_id, $8::timestamptz, {field_columns}
     FROM valid ORDER BY ord
     ON CONFLICT DO NOTHING
     RETURNING id, workspace_id
 ),
 counted AS (
     INSERT INTO usage_counters (workspace_id, month, shard, events)
-    SELECT workspace_id, $27, $28, count(*) FROM ins GROUP BY workspace_id
+    SELECT workspace_id, $9, $10, count(*) FROM ins GROUP BY workspace_id
     ON CONFLICT (workspace_id, month, shard)
     DO UPDATE SET events = usage_counters.events + EXCLUDED.events
 ),
 touched AS (
     UPDATE inbound_keys SET last_used_at = now()
     WHERE id IN (SELECT key_id FROM valid
-                 WHERE last_used_at IS NULL OR last_used_at <= now() - interval '60 seconds')
+                 WHERE last_used_at IS NULL OR last_used_at <= now() - $16::float8 * interval '1 second')
 ),
 queued AS (
     INSERT INTO deliveries (id, workspace_id, webhook_id, connection_id, event_id, url, status,
@@ -571,16 +485,10 @@ queued AS (
            -- the commit, with no claim query.
            -- Not a webhook with a rate limit, a concurrency cap or a tripped breaker: the
            -- worker claims those within their limits.
-           CASE WHEN (w.status = 'active' AND w.rate_limit IS NULL AND w.max_in_flight IS NULL
-                      AND w.circuit_open_until IS NULL OR c.id IS NOT NULL) AND $37::float8 > 0
-                THEN 1 ELSE 0 END,
-           CASE WHEN (w.status = 'active' AND w.rate_limit IS NULL AND w.max_in_flight IS NULL
-                      AND w.circuit_open_until IS NULL OR c.id IS NOT NULL) AND $37::float8 > 0
-                THEN 1 ELSE 0 END,
-           CASE WHEN (w.status = 'active' AND w.rate_limit IS NULL AND w.max_in_flight IS NULL
-                      AND w.circuit_open_until IS NULL OR c.id IS NOT NULL) AND $37::float8 > 0
-                THEN now() + make_interval(secs => $37::float8) ELSE now() END
-    FROM unnest($29::uuid[], $30::uuid[], $31::uuid[], $32::text[], $35::uuid[])
+           CASE WHEN {lease_due} THEN 1 ELSE 0 END,
+           CASE WHEN {lease_due} THEN 1 ELSE 0 END,
+           CASE WHEN {lease_due} THEN now() + make_interval(secs => $15::float8) ELSE now() END
+    FROM unnest($11::uuid[], $12::uuid[], $13::uuid[], $14::text[], $17::uuid[])
          AS d(id, event_id, webhook_id, url, connection_id)
     JOIN ins ON ins.id = d.event_id
     LEFT JOIN webhooks w ON w.id = d.webhook_id AND w.workspace_id = ins.workspace_id
@@ -617,7 +525,7 @@ impl FastPath {
             }
         });
         let statement = client
-            .prepare(FAST_INSERT)
+            .prepare(&fast_insert_sql())
             .await
             .map_err(|e| crate::error::pg_error("preparing the inbound insert", e))?;
         let rules = client
@@ -681,9 +589,7 @@ impl FastPath {
                     let event_map: Option<serde_json::Value> = r.try_get(6).map_err(get_err)?;
                     let target = match platform.as_deref().map(Platform::parse) {
                         None => queue::Target::Webhook(crate::ids::WebhookId(id)),
-                        Some(Some(p)) => {
-                            queue::Target::Connection(crate::ids::ConnectionId(id), p)
-                        }
+                        Some(Some(p)) => queue::Target::Connection(crate::ids::ConnectionId(id), p),
                         Some(None) => continue,
                     };
                     let rule = std::sync::Arc::new(queue::Rule {
@@ -771,99 +677,47 @@ impl FastPath {
         let ids: Vec<uuid::Uuid> = event_ids.iter().map(|e| e.0).collect();
         let d_ids: Vec<uuid::Uuid> = planned.iter().map(|p| p.id.0).collect();
         let d_events: Vec<uuid::Uuid> = planned.iter().map(|p| p.event_id.0).collect();
-        let d_hooks: Vec<Option<uuid::Uuid>> = planned
-            .iter()
-            .map(queue::Planned::webhook_id)
-            .collect();
-        let d_connections: Vec<Option<uuid::Uuid>> = planned
-            .iter()
-            .map(queue::Planned::connection_id)
-            .collect();
+        let d_hooks: Vec<Option<uuid::Uuid>> =
+            planned.iter().map(queue::Planned::webhook_id).collect();
+        let d_connections: Vec<Option<uuid::Uuid>> =
+            planned.iter().map(queue::Planned::connection_id).collect();
         let first_touches: Vec<Option<uuid::Uuid>> =
             found.iter().map(Attribution::first_id).collect();
         let last_touches: Vec<Option<uuid::Uuid>> =
             found.iter().map(Attribution::last_id).collect();
         let d_urls: Vec<&str> = planned.iter().map(|p| p.url.as_str()).collect();
-        let text = |f: fn(&Submission) -> &str| -> Vec<&str> { subs.iter().map(f).collect() };
-        let opt = |f: fn(&Submission) -> Option<&str>| -> Vec<Option<&str>> {
-            subs.iter().map(f).collect()
-        };
-        let names = text(|s| &s.event.event);
-        let emails = text(|s| &s.event.email);
+        let idem: Vec<Option<&str>> = subs.iter().map(|s| s.idempotency_key.as_deref()).collect();
         let payloads: Vec<&serde_json::Value> = subs.iter().map(|s| &s.event.payload).collect();
-        let occurred: Vec<DateTime<Utc>> = subs.iter().map(|s| s.event.occurred_at).collect();
-        let email_hashes: Vec<&[u8]> = subs
-            .iter()
-            .map(|s| s.event.email_sha256.as_slice())
-            .collect();
-        let values: Vec<Option<f64>> = subs.iter().map(|s| s.event.value).collect();
-        let currencies = text(|s| &s.event.currency);
-        let order_ids = opt(|s| s.event.order_id.as_deref());
-        let idem = opt(|s| s.idempotency_key.as_deref());
-        let first = opt(|s| s.event.first_name.as_deref());
-        let last = opt(|s| s.event.last_name.as_deref());
-        let phone = opt(|s| s.event.phone.as_deref());
-        let ip = opt(|s| s.event.ip.as_deref());
-        let city = opt(|s| s.event.city.as_deref());
-        let country = opt(|s| s.event.country.as_deref());
-        let country_code = opt(|s| s.event.country_code.as_deref());
-        let state = opt(|s| s.event.state.as_deref());
-        let state_code = opt(|s| s.event.state_code.as_deref());
-        let guid = opt(|s| s.event.guid.as_deref());
-        let product_name = opt(|s| s.event.product_name.as_deref());
-        let product_link = opt(|s| s.event.product_link.as_deref());
-        let product_image = opt(|s| s.event.product_image.as_deref());
-        let products: Vec<serde_json::Value> = subs
-            .iter()
-            .map(|s| {
-                serde_json::to_value(&s.event.products).unwrap_or_else(|_| serde_json::json!([]))
-            })
-            .collect();
+        let mut fields = fields::FieldArrays::default();
+        for s in subs {
+            fields.push(&s.event.fields);
+        }
         let month = month_start(Utc::now());
+        let resolution = LAST_USED_RESOLUTION.as_seconds_f64();
+        let fixed: [&(dyn tokio_postgres::types::ToSql + Sync); FAST_FIXED_PARAMS] = [
+            &ords,
+            &hashes,
+            &ids,
+            &idem,
+            &payloads,
+            &first_touches,
+            &last_touches,
+            &received_at,
+            &month,
+            &shard,
+            &d_ids,
+            &d_events,
+            &d_hooks,
+            &d_urls,
+            &direct_lease,
+            &resolution,
+            &d_connections,
+        ];
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = fixed.to_vec();
+        params.extend(fields.params());
         let rows = self
             .client
-            .query(
-                &self.statement,
-                &[
-                    &ords,
-                    &hashes,
-                    &ids,
-                    &names,
-                    &emails,
-                    &payloads,
-                    &occurred,
-                    &email_hashes,
-                    &values,
-                    &currencies,
-                    &order_ids,
-                    &idem,
-                    &first,
-                    &last,
-                    &phone,
-                    &ip,
-                    &city,
-                    &country,
-                    &country_code,
-                    &state,
-                    &state_code,
-                    &guid,
-                    &product_name,
-                    &product_link,
-                    &product_image,
-                    &products,
-                    &month,
-                    &shard,
-                    &d_ids,
-                    &d_events,
-                    &d_hooks,
-                    &d_urls,
-                    &first_touches,
-                    &last_touches,
-                    &d_connections,
-                    &received_at,
-                    &direct_lease,
-                ],
-            )
+            .query(&self.statement, &params)
             .await
             .map_err(|e| self.db_error("inbound insert", e))?;
         rows.iter()
@@ -916,36 +770,15 @@ fn stored_event(
     received_at: DateTime<Utc>,
     found: &Attribution,
 ) -> Event {
-    let e = &sub.event;
     Event {
         id: row.event_id,
         workspace_id: row.workspace_id,
         domain_id: row.domain_id,
         key_id: None,
-        event_name: e.event.clone(),
-        email: e.email.clone(),
-        payload: e.payload.clone(),
-        occurred_at: e.occurred_at,
+        fields: sub.event.fields.clone(),
+        payload: sub.event.payload.clone(),
         received_at,
-        email_sha256: e.email_sha256.clone(),
-        value: e.value,
-        currency: e.currency.clone(),
-        order_id: e.order_id.clone(),
         idempotency_key: sub.idempotency_key.clone(),
-        first_name: e.first_name.clone(),
-        last_name: e.last_name.clone(),
-        phone: e.phone.clone(),
-        ip: e.ip.clone(),
-        city: e.city.clone(),
-        country: e.country.clone(),
-        country_code: e.country_code.clone(),
-        state: e.state.clone(),
-        state_code: e.state_code.clone(),
-        guid: e.guid.clone(),
-        product_name: e.product_name.clone(),
-        product_link: e.product_link.clone(),
-        product_image: e.product_image.clone(),
-        products: serde_json::to_value(&e.products).unwrap_or_else(|_| serde_json::json!([])),
         first_touch_id: found.first.as_ref().map(|t| t.id),
         last_touch_id: found.last.as_ref().map(|t| t.id),
     }
@@ -1127,10 +960,10 @@ async fn attribute(
     let hashes: Vec<&[u8]> = subs.iter().map(|s| s.key_hash.as_slice()).collect();
     let emails_sha: Vec<&[u8]> = subs
         .iter()
-        .map(|s| s.event.email_sha256.as_slice())
+        .map(|s| s.event.fields.email_sha256.as_slice())
         .collect();
-    let occurred: Vec<DateTime<Utc>> = subs.iter().map(|s| s.event.occurred_at).collect();
-    let emails: Vec<&str> = subs.iter().map(|s| s.event.email.as_str()).collect();
+    let occurred: Vec<DateTime<Utc>> = subs.iter().map(|s| s.event.fields.occurred_at).collect();
+    let emails: Vec<&str> = subs.iter().map(|s| s.event.fields.email.as_str()).collect();
     let counts: Vec<bool> = subs
         .iter()
         .map(|s| {
@@ -1244,72 +1077,10 @@ pub async fn ingest_batch(
     Ok((outcomes, claimed))
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct EventFilter {
-    pub domain_id: Option<DomainId>,
-    pub event_name: Option<String>,
-    pub email: Option<String>,
-}
-
-pub async fn list(
-    conn: &mut AsyncPgConnection,
-    workspace_id: WorkspaceId,
-    filter: &EventFilter,
-    page: PageRequest,
-) -> DomainResult<Page<Event>> {
-    let mut q = crate::after_cursor!(
-        events::table
-            .filter(events::workspace_id.eq(workspace_id))
-            .select(Event::as_select()),
-        page,
-        events::received_at,
-        events::id
-    );
-    if let Some(d) = filter.domain_id {
-        q = q.filter(events::domain_id.eq(d));
-    }
-    if let Some(n) = &filter.event_name {
-        q = q.filter(events::event_name.eq(n.clone()));
-    }
-    if let Some(e) = &filter.email {
-        q = q.filter(events::email.eq(e.trim().to_lowercase()));
-    }
-    let rows = q.load(conn).await?;
-    Ok(Page::from_rows(rows, page.limit, |e: &Event| Cursor {
-        at: e.received_at,
-        id: e.id.0,
-    }))
-}
-
-pub async fn get(
-    conn: &mut AsyncPgConnection,
-    workspace_id: WorkspaceId,
-    id: EventId,
-) -> DomainResult<Event> {
-    events::table
-        .filter(events::workspace_id.eq(workspace_id))
-        .filter(events::id.eq(id))
-        .select(Event::as_select())
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(DomainError::NotFound("event"))
-}
-
 /// Events accepted this calendar month (UTC) by a workspace, from the quota counter.
 pub async fn count_this_month(
     conn: &mut AsyncPgConnection,
     workspace_id: WorkspaceId,
 ) -> DomainResult<i64> {
     month_usage(conn, workspace_id, month_start(Utc::now())).await
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn thousands_separators() {
-        assert_eq!(super::thousands(10000), "10,000");
-        assert_eq!(super::thousands(1000000), "1,000,000");
-        assert_eq!(super::thousands(999), "999");
-    }
 }

@@ -11,9 +11,9 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
-use crate::secrets::seal;
 use crate::error::DomainResult;
 use crate::schema::mail_outbox;
+use crate::secrets::seal;
 
 pub use messages::Mail;
 

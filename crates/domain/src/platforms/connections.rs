@@ -101,7 +101,7 @@ impl Connection {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        crate::delivery::queue::platform_event_name(self.platform, &map, event)
+        super::platform_event_name(self.platform, &map, event)
     }
 }
 
@@ -187,7 +187,8 @@ pub async fn secrets(
         .ok_or(DomainError::NotFound("connection"))?;
     Ok((
         serde_json::from_value(r.settings).unwrap_or_default(),
-        serde_json::from_value(crate::secrets::seal::open_json(&r.credentials)?).unwrap_or_default(),
+        serde_json::from_value(crate::secrets::seal::open_json(&r.credentials)?)
+            .unwrap_or_default(),
     ))
 }
 
@@ -233,9 +234,8 @@ pub async fn put(
     crate::tenancy::domains::get(conn, workspace_id, domain_id).await?;
     let existing = row(conn, workspace_id, domain_id, platform).await?;
     let stored: Credentials = match &existing {
-        Some(r) => {
-            serde_json::from_value(crate::secrets::seal::open_json(&r.credentials)?).unwrap_or_default()
-        }
+        Some(r) => serde_json::from_value(crate::secrets::seal::open_json(&r.credentials)?)
+            .unwrap_or_default(),
         None => Credentials::default(),
     };
     let given = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
@@ -259,7 +259,8 @@ pub async fn put(
         v.map_err(|e| DomainError::internal(e.to_string()))
     };
     let settings_json = to_json(serde_json::to_value(&settings))?;
-    let credentials_json = crate::secrets::seal::seal_json(&to_json(serde_json::to_value(&credentials))?)?;
+    let credentials_json =
+        crate::secrets::seal::seal_json(&to_json(serde_json::to_value(&credentials))?)?;
     let map_json = to_json(serde_json::to_value(&event_map))?;
     let saved: Row = diesel::insert_into(connections::table)
         .values((

@@ -446,6 +446,19 @@ fn put(obj: &mut serde_json::Map<String, Value>, key: &str, value: Option<impl I
     }
 }
 
+/// The platform's name for an event under a connection's mapping, or None when it is not sent.
+pub fn platform_event_name(
+    platform: Platform,
+    event_map: &std::collections::HashMap<String, String>,
+    event: &str,
+) -> Option<String> {
+    match event_map.get(event) {
+        Some(name) if name.trim().is_empty() => None,
+        Some(name) => Some(name.trim().to_owned()),
+        None => platform.default_event_name(event),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod fixtures {
     use super::*;

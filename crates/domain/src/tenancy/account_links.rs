@@ -9,12 +9,14 @@ use diesel::prelude::*;
 use diesel_async::scoped_futures::ScopedFutureExt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use crate::tenancy::accounts::{hash_password, normalize_email, validate_password, verify_password};
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{UserId, WorkspaceId};
 use crate::mail::{self, messages};
 use crate::schema::{account_tokens, memberships, users, workspaces};
 use crate::secrets::{random_bytes, sha256};
+use crate::tenancy::accounts::{
+    hash_password, normalize_email, validate_password, verify_password,
+};
 use crate::tenancy::sessions::{self, SessionContext};
 
 pub const VERIFY_HOURS: i64 = 24;

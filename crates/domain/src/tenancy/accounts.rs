@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{UserId, WorkspaceId};
-use crate::tenancy::plans::DEFAULT_TIER;
 use crate::schema::{memberships, users, workspaces};
+use crate::tenancy::plans::DEFAULT_TIER;
 
 pub const MIN_PASSWORD_LEN: usize = 8;
 /// In characters: at most 1 KiB of UTF-8 for argon2 to hash.
@@ -212,7 +212,8 @@ pub async fn sign_up(conn: &mut AsyncPgConnection, input: NewAccount) -> DomainR
                 .await?;
             // Invitations to this address are not joined here: only their mailed link joins.
             if let Some(base_url) = &verify_with {
-                crate::tenancy::account_links::send_verification(conn, base_url, user_id, &email).await?;
+                crate::tenancy::account_links::send_verification(conn, base_url, user_id, &email)
+                    .await?;
             }
             Ok(Account {
                 user_id,

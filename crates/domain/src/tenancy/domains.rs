@@ -8,10 +8,10 @@ use serde::Serialize;
 
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{DomainId, WorkspaceId};
-use crate::store::paging::{Cursor, Page, PageRequest};
-use crate::tenancy::plans::{self, ensure_below};
 use crate::schema::{domains, workspaces};
 use crate::secrets::random_bytes;
+use crate::store::paging::{Cursor, Page, PageRequest};
+use crate::tenancy::plans::{self, ensure_below};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = domains)]

@@ -8,10 +8,10 @@ use serde::Serialize;
 
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{DomainId, KeyId, WorkspaceId};
-use crate::store::paging::{Cursor, Page, PageRequest};
-use crate::tenancy::plans::{self, ensure_below, Plan};
 use crate::schema::{domains, inbound_keys, workspaces};
 use crate::secrets::{random_bytes, sha256};
+use crate::store::paging::{Cursor, Page, PageRequest};
+use crate::tenancy::plans::{self, ensure_below, Plan};
 
 pub const KEY_PREFIX: &str = "cc_";
 const KEY_HEX_LEN: usize = 40;

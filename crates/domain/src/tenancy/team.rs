@@ -11,13 +11,13 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::tenancy::account_links::new_token;
-use crate::tenancy::accounts::normalize_email;
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{SessionId, UserId, WorkspaceId};
 use crate::mail::{self, messages};
 use crate::schema::{audit_log, invitations, memberships, sessions, users, workspaces};
 use crate::secrets::sha256;
+use crate::tenancy::account_links::new_token;
+use crate::tenancy::accounts::normalize_email;
 use crate::tenancy::sessions::SessionContext;
 
 pub const ROLES: [&str; 2] = ["owner", "member"];

@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{SessionId, TokenId, UserId, WorkspaceId};
-use crate::store::paging::{Cursor, Page, PageRequest};
 use crate::schema::{api_tokens, memberships, users, workspaces};
 use crate::secrets::{random_bytes, sha256};
+use crate::store::paging::{Cursor, Page, PageRequest};
 use crate::tenancy::sessions::SessionContext;
 
 pub const PREFIX: &str = "pb_";

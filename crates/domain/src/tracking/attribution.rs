@@ -12,7 +12,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
 use crate::error::DomainResult;
-use crate::ingest::store::Event;
+use crate::events::Event;
 use crate::ids::{TouchId, WorkspaceId};
 use crate::schema::touches;
 use crate::tracking::touches::Touch;
@@ -155,7 +155,7 @@ pub async fn for_event(
         .collect();
     let get = |id: Option<TouchId>| id.and_then(|id| found.get(&id).cloned());
     let mut a = EventAttribution::new(
-        event.occurred_at,
+        event.fields.occurred_at,
         get(event.first_touch_id),
         get(event.last_touch_id),
     );

@@ -15,9 +15,9 @@ use serde::Serialize;
 
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{DomainId, LinkId, LinkTargetId, TouchId, WorkspaceId};
+use crate::schema::{domains, link_targets, links, touches, workspaces};
 use crate::store::paging::{Cursor, Page, PageRequest};
 use crate::tenancy::plans::{self, ensure_below};
-use crate::schema::{domains, link_targets, links, touches, workspaces};
 use crate::tracking::touches::{self as touch_store, Landing, TouchFields};
 
 /// Links per domain: the plan's webhook limit (SPEC names no limit of its own for links).

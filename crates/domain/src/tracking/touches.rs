@@ -8,13 +8,13 @@ use diesel::sql_types::{Array, Integer, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
-use crate::tenancy::accounts::is_valid_email;
 use crate::conditions::TouchFacts;
-use crate::tenancy::domains::Domain;
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{LinkId, LinkTargetId, TouchId, VisitorId};
 use crate::schema::{domains, touches, visitors};
 use crate::secrets::sha256;
+use crate::tenancy::accounts::is_valid_email;
+use crate::tenancy::domains::Domain;
 
 const MAX_URL: usize = 2000;
 

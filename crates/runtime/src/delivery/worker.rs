@@ -22,6 +22,7 @@ use postback_domain::delivery::queue::{
 };
 use postback_domain::ids::{DeliveryId, WebhookId};
 use postback_domain::platforms::{self, Answer};
+use postback_domain::states::AttemptOutcome;
 use postback_domain::store::db::DbPool;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
@@ -675,9 +676,9 @@ async fn attempt(
             .as_deref()
             .is_some_and(|e| e.starts_with("timed out"));
     let (outcome, retry_at) = if succeeded {
-        ("succeeded", None)
+        (AttemptOutcome::Succeeded, None)
     } else if !retryable {
-        ("failed", None)
+        (AttemptOutcome::Failed, None)
     } else {
         let round = usize::try_from(c.round_attempt.max(1)).unwrap_or(1);
         match config.retry_schedule.get(round - 1) {
@@ -687,17 +688,17 @@ async fn attempt(
                     .map(|ra| ra.min(MAX_RETRY_AFTER))
                     .unwrap_or(*wait);
                 let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
-                ("pending", Some(Utc::now() + wait))
+                (AttemptOutcome::Retry, Some(Utc::now() + wait))
             }
-            None => ("failed", None),
+            None => (AttemptOutcome::Failed, None),
         }
     };
     metrics.delivery(
         target,
         match outcome {
-            "succeeded" => DeliveryOutcome::Succeeded,
-            "pending" => DeliveryOutcome::Retry,
-            _ => DeliveryOutcome::Failed,
+            AttemptOutcome::Succeeded => DeliveryOutcome::Succeeded,
+            AttemptOutcome::Retry => DeliveryOutcome::Retry,
+            AttemptOutcome::Failed => DeliveryOutcome::Failed,
         },
         sent.then_some(resp.duration),
     );
