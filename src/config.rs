@@ -158,7 +158,7 @@ pub struct Config {
     #[arg(
         long,
         env = "POSTBACK_TOKEN_RATE_LIMIT",
-        default_value_t = postback_api::auth::TOKEN_REQUESTS_PER_MINUTE,
+        default_value_t = postback_runtime::state::TOKEN_REQUESTS_PER_MINUTE,
         value_parser = clap::value_parser!(u32).range(1..),
         global = true
     )]
@@ -171,13 +171,13 @@ pub struct Config {
         value_parser = parse_trusted_proxies,
         global = true
     )]
-    pub trusted_proxies: postback_api::client_addr::TrustedProxies,
+    pub trusted_proxies: postback_runtime::client_addr::TrustedProxies,
     /// Requests per minute each client (IPv4 address or IPv6 /64) may make to the tracking
     /// reports, and separately to tracking links, across every instance.
     #[arg(
         long,
         env = "POSTBACK_CLIENT_RATE_LIMIT",
-        default_value_t = postback_api::shared_limit::CLIENT_REQUESTS_PER_MINUTE,
+        default_value_t = postback_runtime::shared_limit::CLIENT_REQUESTS_PER_MINUTE,
         value_parser = clap::value_parser!(u32).range(1..),
         global = true
     )]
@@ -187,7 +187,7 @@ pub struct Config {
     #[arg(
         long,
         env = "POSTBACK_SITE_RATE_LIMIT",
-        default_value_t = postback_api::shared_limit::SITE_REQUESTS_PER_MINUTE,
+        default_value_t = postback_runtime::shared_limit::SITE_REQUESTS_PER_MINUTE,
         value_parser = clap::value_parser!(u32).range(1..),
         global = true
     )]
@@ -196,7 +196,7 @@ pub struct Config {
     #[arg(
         long,
         env = "POSTBACK_SIGNUP_RATE_LIMIT",
-        default_value_t = postback_api::shared_limit::SIGNUPS_PER_HOUR,
+        default_value_t = postback_runtime::shared_limit::SIGNUPS_PER_HOUR,
         value_parser = clap::value_parser!(u32).range(1..),
         global = true
     )]
@@ -232,14 +232,16 @@ fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-fn parse_trusted_proxies(raw: &str) -> Result<postback_api::client_addr::TrustedProxies, String> {
+fn parse_trusted_proxies(
+    raw: &str,
+) -> Result<postback_runtime::client_addr::TrustedProxies, String> {
     raw.parse()
 }
 
 impl Config {
     /// The budgets of the anonymous endpoints and sign-up.
-    pub fn budgets(&self) -> postback_api::shared_limit::AnonymousBudgets {
-        use postback_api::shared_limit::{AnonymousBudgets, Budget};
+    pub fn budgets(&self) -> postback_runtime::shared_limit::AnonymousBudgets {
+        use postback_runtime::shared_limit::{AnonymousBudgets, Budget};
         AnonymousBudgets {
             per_client: Budget::per_minute(self.client_rate_limit),
             per_site: Budget::per_minute(self.site_rate_limit),
@@ -287,8 +289,8 @@ impl Config {
     }
 
     /// Where mail goes.
-    pub fn mail(&self) -> postback_api::mail::MailConfig {
-        postback_api::mail::MailConfig {
+    pub fn mail(&self) -> postback_runtime::mail::MailConfig {
+        postback_runtime::mail::MailConfig {
             smtp_url: self.smtp_url.clone().filter(|u| !u.trim().is_empty()),
             from: self.mail_from.clone(),
             outbox_dir: self.data_dir.join("outbox"),
@@ -333,7 +335,7 @@ impl Config {
 
     /// How often the retention job runs.
     pub fn retention(&self) -> Result<std::time::Duration, String> {
-        let every = postback_api::delivery::parse_duration(&self.retention_interval)
+        let every = postback_runtime::delivery::parse_duration(&self.retention_interval)
             .map_err(|e| format!("POSTBACK_RETENTION_INTERVAL: {e}"))?;
         if every < std::time::Duration::from_secs(1) {
             return Err("POSTBACK_RETENTION_INTERVAL must be at least 1s".into());
@@ -342,10 +344,10 @@ impl Config {
     }
 
     /// The delivery settings, parsed.
-    pub fn delivery(&self) -> Result<postback_api::delivery::DeliveryConfig, String> {
-        let retry_schedule = postback_api::delivery::parse_schedule(&self.retry_schedule)
+    pub fn delivery(&self) -> Result<postback_runtime::delivery::DeliveryConfig, String> {
+        let retry_schedule = postback_runtime::delivery::parse_schedule(&self.retry_schedule)
             .map_err(|e| format!("POSTBACK_RETRY_SCHEDULE: {e}"))?;
-        let timeout = postback_api::delivery::parse_duration(&self.delivery_timeout)
+        let timeout = postback_runtime::delivery::parse_duration(&self.delivery_timeout)
             .map_err(|e| format!("POSTBACK_DELIVERY_TIMEOUT: {e}"))?;
         if timeout.is_zero() {
             return Err("POSTBACK_DELIVERY_TIMEOUT must be more than 0".into());
@@ -353,7 +355,7 @@ impl Config {
         let lease = match &self.delivery_lease {
             None => None,
             Some(raw) => {
-                let lease = postback_api::delivery::parse_duration(raw)
+                let lease = postback_runtime::delivery::parse_duration(raw)
                     .map_err(|e| format!("POSTBACK_DELIVERY_LEASE: {e}"))?;
                 if lease <= timeout {
                     return Err(format!(
@@ -387,13 +389,13 @@ impl Config {
                 *slot = u.trim_end_matches('/').to_owned();
             }
         }
-        Ok(postback_api::delivery::DeliveryConfig {
+        Ok(postback_runtime::delivery::DeliveryConfig {
             retry_schedule,
             timeout,
             lease,
             allow_private_targets: self.allow_private_targets,
             platform_urls,
-            lookup: postback_api::delivery::lookup::Lookup::system(),
+            lookup: postback_runtime::delivery::lookup::Lookup::system(),
             ..Default::default()
         })
     }

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use postback::config::{Cli, Command, Config, UserCommand};
 use postback::embedded_pg::EmbeddedPg;
-use postback_api::AppState;
 use postback_domain::tenancy::accounts::{self, NewAccount};
+use postback_runtime::AppState;
 use tracing_subscriber::EnvFilter;
 
 // glibc malloc showed up as a fifth of the CPU under inbound load; mimalloc's per-thread heaps
@@ -168,24 +168,25 @@ async fn serve(config: Config, database_url: &str) -> Result<(), String> {
     state.geoip = geoip;
     state.budgets = config.budgets();
     state.trusted_proxies = std::sync::Arc::new(config.trusted_proxies.clone());
-    state.token_limiter = std::sync::Arc::new(postback_api::ratelimit::RateLimiter::new(
+    state.token_limiter = std::sync::Arc::new(postback_runtime::ratelimit::RateLimiter::new(
         config.token_rate_limit,
         std::time::Duration::from_secs(60),
     ));
-    postback_api::retention::start(
+    // Building the state started nothing; the background work starts here.
+    let runtime = postback_runtime::start(&state);
+    postback_runtime::retention::start(
         state.pool.clone(),
         state.metrics.clone(),
         config.retention()?,
         std::time::Duration::from_secs(60),
     );
-    postback_api::mail::start(state.pool.clone(), config.mail())?;
-    let worker = state.worker.clone();
+    postback_runtime::mail::start(state.pool.clone(), config.mail())?;
     let server =
         postback::server::build(listener, state, config.workers).map_err(|e| e.to_string())?;
     tracing::info!(listen = %bound, "Postback is running: open {base_url}/ for the dashboard");
     let served = server.await.map_err(|e| e.to_string());
     // Every request is answered: finish or hand back the deliveries this instance holds.
-    worker.shutdown().await;
+    runtime.shutdown().await;
     served?;
     tracing::info!("shut down cleanly");
     Ok(())

@@ -4,8 +4,8 @@ use std::net::TcpListener;
 
 use actix_web::middleware::{DefaultHeaders, Logger};
 use actix_web::{dev::Server, web, App, HttpServer};
-use postback_api::metrics::HttpMetrics;
-use postback_api::AppState;
+use postback_api::http_metrics::HttpMetrics;
+use postback_runtime::AppState;
 
 /// Builds the server on an already-bound listener (tests bind port 0 first).
 pub fn build(listener: TcpListener, state: AppState, workers: usize) -> std::io::Result<Server> {

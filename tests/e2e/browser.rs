@@ -19,8 +19,8 @@ async fn dashboard_in_a_real_browser() {
     // The suite signs up dozens of accounts from loopback: one client's sign-up budget (10 an
     // hour) would refuse most of them.
     let app = TestApp::spawn_with_platforms_and(&platforms.url(""), |s| {
-        s.budgets.signups = postback_api::shared_limit::Budget::per_minute(u32::MAX);
-        s.budgets.per_client = postback_api::shared_limit::Budget::per_minute(u32::MAX);
+        s.budgets.signups = postback_runtime::shared_limit::Budget::per_minute(u32::MAX);
+        s.budgets.per_client = postback_runtime::shared_limit::Budget::per_minute(u32::MAX);
     })
     .await;
     // A real SMTP server; the browser tests read what it received from MAIL_LOG.

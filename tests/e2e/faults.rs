@@ -43,7 +43,10 @@ impl Binary {
             .env("POSTBACK_SECRET_KEY", SECRET_KEY)
             .env("POSTBACK_WORKERS", "2")
             .env("POSTBACK_DB_POOL_SIZE", "8")
-            .env("RUST_LOG", "warn,postback=info,postback_api=info")
+            .env(
+                "RUST_LOG",
+                "warn,postback=info,postback_api=info,postback_runtime=info",
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -898,7 +901,7 @@ fn reset(stream: tokio::net::TcpStream) {
 /// A server whose retries come 500 ms apart (seven attempts), so a test can act in between.
 async fn patient_app() -> TestApp {
     let db_url = fresh_database().await;
-    let delivery = postback_api::delivery::DeliveryConfig {
+    let delivery = postback_runtime::delivery::DeliveryConfig {
         retry_schedule: vec![Duration::from_millis(500); 6],
         ..test_delivery()
     };

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use postback::embedded_pg::EmbeddedPg;
-use postback_api::AppState;
 use postback_domain::store::db::DbPool;
+use postback_runtime::AppState;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -202,7 +202,7 @@ impl TestApp {
     ) -> Self {
         let db_url = fresh_database().await;
         let url = platforms.trim_end_matches('/').to_owned();
-        let delivery = postback_api::delivery::DeliveryConfig {
+        let delivery = postback_runtime::delivery::DeliveryConfig {
             platform_urls: postback_domain::delivery::queue::PlatformUrls {
                 googleads: url.clone(),
                 meta: url.clone(),
@@ -216,7 +216,7 @@ impl TestApp {
     /// A server with production's refusal of private webhook targets.
     pub async fn spawn_strict() -> Self {
         let db_url = fresh_database().await;
-        let delivery = postback_api::delivery::DeliveryConfig {
+        let delivery = postback_runtime::delivery::DeliveryConfig {
             allow_private_targets: false,
             ..test_delivery()
         };
@@ -225,7 +225,7 @@ impl TestApp {
 
     pub async fn spawn_with(
         db_url: &str,
-        delivery: postback_api::delivery::DeliveryConfig,
+        delivery: postback_runtime::delivery::DeliveryConfig,
     ) -> Self {
         Self::spawn_state(db_url, delivery, |_| {}).await
     }
@@ -244,7 +244,7 @@ impl TestApp {
     /// click or report thousands of times from loopback).
     pub async fn spawn_without_client_budget() -> Self {
         Self::spawn_adjusted(None, |s| {
-            s.budgets.per_client = postback_api::shared_limit::Budget::per_minute(u32::MAX)
+            s.budgets.per_client = postback_runtime::shared_limit::Budget::per_minute(u32::MAX)
         })
         .await
     }
@@ -273,19 +273,19 @@ impl TestApp {
     pub async fn spawn_unthrottled() -> Self {
         let db_url = fresh_database().await;
         Self::spawn_state(&db_url, test_delivery(), |s| {
-            s.token_limiter = std::sync::Arc::new(postback_api::ratelimit::RateLimiter::new(
+            s.token_limiter = std::sync::Arc::new(postback_runtime::ratelimit::RateLimiter::new(
                 u32::MAX,
                 Duration::from_secs(60),
             ));
-            s.budgets.per_client = postback_api::shared_limit::Budget::per_minute(u32::MAX);
-            s.budgets.signups = postback_api::shared_limit::Budget::per_minute(u32::MAX);
+            s.budgets.per_client = postback_runtime::shared_limit::Budget::per_minute(u32::MAX);
+            s.budgets.signups = postback_runtime::shared_limit::Budget::per_minute(u32::MAX);
         })
         .await
     }
 
     async fn spawn_state(
         db_url: &str,
-        delivery: postback_api::delivery::DeliveryConfig,
+        delivery: postback_runtime::delivery::DeliveryConfig,
         adjust: impl FnOnce(&mut AppState),
     ) -> Self {
         Self::spawn_base(db_url, "http", delivery, adjust).await
@@ -295,7 +295,7 @@ impl TestApp {
     async fn spawn_base(
         db_url: &str,
         scheme: &str,
-        delivery: postback_api::delivery::DeliveryConfig,
+        delivery: postback_runtime::delivery::DeliveryConfig,
         adjust: impl FnOnce(&mut AppState),
     ) -> Self {
         // Every server in this test process seals secrets with the same key.
@@ -307,6 +307,7 @@ impl TestApp {
         let public = format!("{scheme}://127.0.0.1:{port}");
         let mut state = AppState::with_delivery(pool.clone(), db_url, &public, delivery);
         adjust(&mut state);
+        postback_runtime::start(&state);
         let server = postback::server::build(listener, state, 1).expect("server");
         tokio::spawn(server);
         Self {
@@ -395,8 +396,8 @@ impl TestApp {
 pub const PASSWORD: &str = "correct horse 1";
 
 /// Retries after 200 ms each, a 2 s timeout, a 1 s breaker pause, loopback receivers allowed.
-pub fn test_delivery() -> postback_api::delivery::DeliveryConfig {
-    postback_api::delivery::DeliveryConfig {
+pub fn test_delivery() -> postback_runtime::delivery::DeliveryConfig {
+    postback_runtime::delivery::DeliveryConfig {
         retry_schedule: vec![Duration::from_millis(200); 3],
         timeout: Duration::from_secs(2),
         lease: None,

@@ -681,10 +681,10 @@ pub async fn fresh_minute() {
     }
 }
 
-fn budgets(per_client: u32, per_site: u32) -> impl FnOnce(&mut postback_api::AppState) {
+fn budgets(per_client: u32, per_site: u32) -> impl FnOnce(&mut postback_runtime::AppState) {
     move |s| {
-        s.budgets.per_client = postback_api::shared_limit::Budget::per_minute(per_client);
-        s.budgets.per_site = postback_api::shared_limit::Budget::per_minute(per_site);
+        s.budgets.per_client = postback_runtime::shared_limit::Budget::per_minute(per_client);
+        s.budgets.per_site = postback_runtime::shared_limit::Budget::per_minute(per_site);
         s.trusted_proxies = std::sync::Arc::new("127.0.0.1/32".parse().unwrap());
     }
 }
@@ -747,7 +747,7 @@ async fn clients_are_counted_by_trusted_address_and_ipv6_by_64() {
 
     // Without trusted proxies, every request from here is 127.0.0.1, whatever it claims.
     let direct = TestApp::spawn_adjusted(None, |s| {
-        s.budgets.per_client = postback_api::shared_limit::Budget::per_minute(5);
+        s.budgets.per_client = postback_runtime::shared_limit::Budget::per_minute(5);
     })
     .await;
     let user = direct.signup("direct@example.com").await;
@@ -790,11 +790,11 @@ async fn site_budgets_are_shared_by_every_instance() {
     // The other instance learns a bucket's shared total when it first flushes its own count of
     // it (until then it may overshoot by what it receives in one flush interval): one request,
     // a few flushes, and it knows the 31 already spent.
-    tokio::time::sleep(postback_api::shared_limit::FLUSH * 3).await;
+    tokio::time::sleep(postback_runtime::shared_limit::FLUSH * 3).await;
     let resp = collect_from(&b, &site, "visitor-shared", Some("203.0.113.200")).await;
     assert_eq!(resp.status(), StatusCode::OK);
     accepted += 1;
-    tokio::time::sleep(postback_api::shared_limit::FLUSH * 3).await;
+    tokio::time::sleep(postback_runtime::shared_limit::FLUSH * 3).await;
     let mut refused = None;
     for i in 0..30 {
         let resp = collect_from(&b, &site, "visitor-shared", Some(&format!("203.0.113.{i}"))).await;
@@ -897,7 +897,7 @@ async fn one_visitor_and_one_email_cannot_grow_the_tables_without_bound() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_up_is_throttled_per_client_with_retry_after() {
     let app = TestApp::spawn_adjusted(None, |s| {
-        s.budgets.signups = postback_api::shared_limit::Budget {
+        s.budgets.signups = postback_runtime::shared_limit::Budget {
             limit: 3,
             window: Duration::from_secs(3600),
         };

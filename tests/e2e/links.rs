@@ -705,7 +705,7 @@ async fn link_changes_redirect_at_once_here_and_within_seconds_on_other_instance
 /// Clicks through `app` until `slug` lands on `want`, for at most twice the cache's lifetime;
 /// returns the last landing.
 async fn wait_for_landing(app: &TestApp, slug: &str, want: &str) -> String {
-    let deadline = std::time::Instant::now() + 2 * postback_api::clicks::DESTINATION_TTL;
+    let deadline = std::time::Instant::now() + 2 * postback_runtime::clicks::DESTINATION_TTL;
     loop {
         let got = lands(app, slug).await;
         if got == want || std::time::Instant::now() > deadline {

@@ -31,7 +31,7 @@ async fn logs_never_contain_secrets_or_personal_data() {
         .env("POSTBACK_META_URL", receiver.url(""))
         .env(
             "RUST_LOG",
-            "info,postback=debug,postback_api=debug,postback_domain=debug,postback_web=debug",
+            "info,postback=debug,postback_api=debug,postback_runtime=debug,postback_domain=debug,postback_web=debug",
         )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

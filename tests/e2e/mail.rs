@@ -175,9 +175,9 @@ fn token_from(text: &str, base: &str, path: &str) -> String {
 
 /// Starts the mail worker of a test server, sending to `smtp_url`.
 pub fn start_mail(app: &TestApp, smtp_url: Option<String>, outbox: &std::path::Path) {
-    postback_api::mail::start(
+    postback_runtime::mail::start(
         app.pool.clone(),
-        postback_api::mail::MailConfig {
+        postback_runtime::mail::MailConfig {
             smtp_url,
             from: "Postback Tests <postback@tests.example>".into(),
             outbox_dir: outbox.to_owned(),

@@ -1,6 +1,7 @@
 //! End-to-end tests of the whole binary: real PostgreSQL, real HTTP, real browser.
 
 mod admin;
+mod architecture;
 mod attribution;
 mod audit;
 mod auth;

@@ -88,7 +88,7 @@ async fn the_retention_pass_deletes_only_what_the_plan_no_longer_keeps() {
     .await;
     assert_eq!(app.count("SELECT count(*) AS n FROM deliveries").await, 3);
 
-    let purged = postback_api::retention::run_once(&app.pool)
+    let purged = postback_runtime::retention::run_once(&app.pool)
         .await
         .expect("pass ran");
     assert_eq!(purged.events, 2);
@@ -136,7 +136,7 @@ async fn the_retention_pass_deletes_only_what_the_plan_no_longer_keeps() {
     assert_eq!(app.count("SELECT count(*) AS n FROM touches").await, 4);
 
     // Passes are counted in /metrics.
-    let metrics = postback_api::metrics::Metrics::new();
+    let metrics = postback_runtime::metrics::Metrics::new();
     metrics.retention(Some(purged));
     let text = metrics.render(&app.pool).await.expect("render");
     assert!(
@@ -146,7 +146,7 @@ async fn the_retention_pass_deletes_only_what_the_plan_no_longer_keeps() {
     assert!(text.contains("postback_retention_passes_total{result=\"ok\"} 1"));
 
     // Nothing left to do: a second pass deletes nothing.
-    let again = postback_api::retention::run_once(&app.pool)
+    let again = postback_runtime::retention::run_once(&app.pool)
         .await
         .expect("pass");
     assert_eq!((again.events, again.touches, again.visitors), (0, 0, 0));

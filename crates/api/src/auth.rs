@@ -9,13 +9,13 @@ use postback_domain::tenancy::sessions::{self, SessionContext, COOKIE_NAME};
 use postback_domain::tenancy::tokens;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use postback_runtime::AppState;
 
 /// The account a log-in attempt names (its normalised email) and the client's bucket.
 fn login_keys(req: &HttpRequest, state: &AppState, email: &str) -> (String, String) {
     (
         email.trim().to_lowercase(),
-        crate::client_addr::client_bucket(req, &state.trusted_proxies),
+        postback_runtime::client_addr::client_bucket(req, &state.trusted_proxies),
     )
 }
 
@@ -58,7 +58,7 @@ pub fn login_blocked_message(wait: u64) -> String {
 pub fn signup_blocked(req: &HttpRequest, state: &AppState) -> Option<u64> {
     let bucket = format!(
         "signup:client:{}",
-        crate::client_addr::client_bucket(req, &state.trusted_proxies)
+        postback_runtime::client_addr::client_bucket(req, &state.trusted_proxies)
     );
     state
         .limits
@@ -73,9 +73,6 @@ pub fn signup_blocked_message(wait: u64) -> String {
         wait.div_ceil(60)
     )
 }
-
-/// Requests per minute one personal access token may make (429 with `Retry-After` beyond).
-pub const TOKEN_REQUESTS_PER_MINUTE: u32 = 600;
 
 /// The `auth_token` cookie: HttpOnly, SameSite=Lax, Secure when the base URL is https.
 pub fn session_cookie(token: &str, secure: bool) -> Cookie<'static> {

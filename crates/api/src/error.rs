@@ -124,23 +124,3 @@ pub fn query_error(
 ) -> actix_web::Error {
     ApiError::BadRequest(format!("invalid query string: {err}")).into()
 }
-
-/// Path extractor failures (an id that is not a UUID reads as not found).
-pub fn path_error(
-    err: actix_web::error::PathError,
-    req: &actix_web::HttpRequest,
-) -> actix_web::Error {
-    // A literal path taken by a `{id}` route of another method (DELETE /v1/invitations/accept
-    // reaching DELETE /v1/invitations/{id}): the path exists, the method does not.
-    let allowed = crate::routes::allowed_methods(req.path());
-    if !allowed.is_empty() && !allowed.contains(&req.method().as_str().to_owned()) {
-        let allow = allowed.join(", ");
-        let resp = actix_web::HttpResponse::MethodNotAllowed()
-            .insert_header((actix_web::http::header::ALLOW, allow.clone()))
-            .json(serde_json::json!({
-                "error": format!("{} is not allowed on {}; use {allow}", req.method(), req.path())
-            }));
-        return actix_web::error::InternalError::from_response(err, resp).into();
-    }
-    ApiError::NotFound("not found".into()).into()
-}

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
-use crate::state::AppState;
+use postback_runtime::AppState;
 
 /// The process's (or the database's) state.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

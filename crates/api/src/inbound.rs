@@ -1,6 +1,7 @@
 //! `POST /__cc/inbound` (alias `/v1/inbound`): conversion events from customers' backends,
 //! authenticated by a domain's inbound integration key (seeds 000, 001, 004).
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use futures_util::StreamExt;
@@ -8,12 +9,13 @@ use postback_domain::ids::EventId;
 use postback_domain::ingest::parse as inbound;
 use postback_domain::ingest::store::{Outcome, Submission};
 use postback_domain::tenancy::keys;
+use postback_domain::DomainError;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
-use crate::metrics::InboundOutcome;
-use crate::state::AppState;
+use postback_runtime::metrics::InboundOutcome;
+use postback_runtime::AppState;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
@@ -214,10 +216,24 @@ pub async fn receive(
             Err(ApiError::RateLimited(message, until_next_month(Utc::now()))),
         ),
         Err(ApiError::Unavailable(_)) => (InboundOutcome::Unavailable, Err(unavailable())),
-        Err(e) => (InboundOutcome::of_error(&e), Err(e)),
+        Err(e) => (outcome_of_error(&e), Err(e)),
     };
     state.metrics.inbound(outcome);
     answer
+}
+
+/// The outcome of a refusal, from the status of the error the handler answers with.
+fn outcome_of_error(err: &ApiError) -> InboundOutcome {
+    match actix_web::ResponseError::status_code(err) {
+        StatusCode::UNAUTHORIZED => InboundOutcome::InvalidKey,
+        StatusCode::FORBIDDEN => InboundOutcome::Suspended,
+        StatusCode::TOO_MANY_REQUESTS => InboundOutcome::Quota,
+        StatusCode::BAD_REQUEST
+        | StatusCode::PAYLOAD_TOO_LARGE
+        | StatusCode::UNSUPPORTED_MEDIA_TYPE => InboundOutcome::BadRequest,
+        StatusCode::SERVICE_UNAVAILABLE => InboundOutcome::Unavailable,
+        _ => InboundOutcome::Error,
+    }
 }
 
 /// Seconds until the next calendar month (UTC) starts: when a used-up monthly quota renews.
@@ -261,7 +277,14 @@ async fn ingest(req: &HttpRequest, state: &AppState, payload: web::Payload) -> A
             return Err(client_error);
         }
     };
-    state.ingestor.submit(submission).await
+    state
+        .ingestor
+        .submit(submission)
+        .await
+        .map_err(|e| match e {
+            DomainError::Unavailable(_) => unavailable(),
+            e => ApiError::from(e),
+        })
 }
 
 /// `POST /v1/inbound`: the same endpoint under the management API's prefix.
@@ -291,8 +314,8 @@ mod tests {
     #[test]
     fn inbound_schema_lists_the_known_fields() {
         assert_eq!(
-            crate::openapi::property_names::<super::InboundEvent>(),
-            crate::openapi::sorted(&postback_domain::ingest::parse::KNOWN_FIELDS)
+            crate::schemas::property_names::<super::InboundEvent>(),
+            crate::schemas::sorted(&postback_domain::ingest::parse::KNOWN_FIELDS)
         );
     }
 }

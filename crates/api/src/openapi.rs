@@ -8,35 +8,14 @@
 use std::sync::OnceLock;
 
 use actix_web::HttpResponse;
-use serde::Serialize;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, ResponseBuilder};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use crate::{health, inbound, metrics, tracking, v1};
-
-/// Every failure: a message that names the field and the problem.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    #[schema(example = "name is required")]
-    pub error: String,
-}
-
-/// A list that is not paged.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Items<T> {
-    pub items: Vec<T>,
-}
-
-/// The answer of the public tracking endpoints.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Ok {
-    #[schema(example = true)]
-    pub ok: bool,
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -129,7 +108,7 @@ pub struct Ok {
         inbound::receive_v1,
         document,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(crate::schemas::ErrorBody)),
     modifiers(&Conventions),
     tags(
         (name = "inbound", description = "Conversions pushed by the customer's backend"),
@@ -147,6 +126,10 @@ pub struct Ok {
     )
 )]
 pub struct ApiDoc;
+
+crate::route_table!(ROUTES, configure, [
+    get "/v1/openapi.json" => document,
+]);
 
 /// The document, built once.
 pub fn spec() -> &'static utoipa::openapi::OpenApi {
@@ -339,27 +322,6 @@ impl Modify for Conventions {
             }
         }
     }
-}
-
-/// The property names of a type's schema, sorted (tests compare them with what a parser reads).
-#[cfg(test)]
-pub(crate) fn property_names<T: utoipa::PartialSchema>() -> Vec<String> {
-    let schema = serde_json::to_value(T::schema()).unwrap();
-    let mut names: Vec<String> = schema["properties"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
-    names.sort_unstable();
-    names
-}
-
-#[cfg(test)]
-pub(crate) fn sorted(names: &[&str]) -> Vec<String> {
-    let mut out: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
-    out.sort_unstable();
-    out
 }
 
 #[cfg(test)]

@@ -1,143 +1,78 @@
-//! One table per scope registers the routes and lists them, so the OpenAPI document can be
-//! checked against what the server actually answers.
+//! Every route of the API: the root and `/__cc` tables, their registration with the other
+//! tables' (`/v1/openapi.json`, `/v1`), the list of them all, and the answer to a path parameter
+//! that does not parse, which depends on that list.
 
-use actix_web::http::{header, Method};
-use actix_web::{web, HttpRequest, HttpResponse, Route};
-use serde_json::json;
+use crate::{health, inbound, metrics, openapi, tracking, v1};
 
-/// A route as registered: HTTP method (lower case) and full path pattern (`{name}` segments).
-pub type Registered = (&'static str, &'static str);
+use crate::error::ApiError;
+use crate::route_table::allowed_methods;
+pub use crate::route_table::Registered;
 
-pub fn get() -> Route {
-    web::get()
-}
+crate::route_table!(ROOT_ROUTES, configure_root, [
+    get "/healthz" => health::healthz,
+    get "/readyz" => health::readyz,
+    get "/metrics" => metrics::scrape,
+]);
 
-pub fn post() -> Route {
-    web::post()
-}
+crate::route_table!(CC_ROUTES, configure_cc, "/__cc", [
+    post "/inbound" => inbound::receive,
+    get "/t.js" => tracking::snippet,
+    post "/collect" => tracking::collect,
+    options "/collect" => tracking::preflight,
+    post "/identify" => tracking::identify,
+    options "/identify" => tracking::preflight_identify,
+    get "/go/{slug}" => tracking::go,
+]);
 
-pub fn put() -> Route {
-    web::put()
-}
-
-pub fn patch() -> Route {
-    web::patch()
-}
-
-pub fn delete() -> Route {
-    web::delete()
-}
-
-pub fn options() -> Route {
-    web::method(Method::OPTIONS)
-}
-
-/// `route_table!(LIST, register, "/prefix", [get "/path" => handler, …])` defines
-/// `LIST: &[Registered]` with the full paths and `register(&mut ServiceConfig)` that mounts
-/// every entry under `/prefix`; without a prefix each path is its own resource at the root.
-/// A request no entry takes gets [`unmatched`]: 405 with `Allow`, or 404.
-#[macro_export]
-macro_rules! route_table {
-    ($list:ident, $register:ident, $prefix:literal,
-     [$($method:ident $path:literal => $handler:path),* $(,)?]) => {
-        pub const $list: &[$crate::routes::Registered] =
-            &[$((stringify!($method), concat!($prefix, $path))),*];
-
-        pub fn $register(cfg: &mut actix_web::web::ServiceConfig) {
-            cfg.service(
-                actix_web::web::scope($prefix)
-                    $(.route($path, $crate::routes::$method().to($handler)))*
-                    .default_service(actix_web::web::to($crate::routes::unmatched)),
-            );
-        }
-    };
-    ($list:ident, $register:ident, [$($method:ident $path:literal => $handler:path),* $(,)?]) => {
-        pub const $list: &[$crate::routes::Registered] = &[$((stringify!($method), $path)),*];
-
-        pub fn $register(cfg: &mut actix_web::web::ServiceConfig) {
-            $(cfg.service(
-                actix_web::web::resource($path)
-                    .route($crate::routes::$method().to($handler))
-                    .default_service(actix_web::web::to($crate::routes::unmatched)),
-            );)*
-        }
-    };
+/// Registers `/__cc`, `/v1`, `/healthz`, `/readyz` and `/metrics`.
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    configure_root(cfg);
+    configure_cc(cfg);
+    // Before the `/v1` scope, which would otherwise take the path.
+    openapi::configure(cfg);
+    v1::configure(cfg);
 }
 
 /// Every route the API registers, across all scopes.
 pub fn all() -> Vec<Registered> {
-    [crate::ROOT_ROUTES, crate::CC_ROUTES, crate::v1::ROUTES].concat()
+    [ROOT_ROUTES, CC_ROUTES, openapi::ROUTES, v1::ROUTES].concat()
 }
 
-/// Whether a request path matches a registered pattern (`{name}` stands for one segment).
-fn matches(pattern: &str, path: &str) -> bool {
-    let (mut want, mut got) = (pattern.split('/'), path.split('/'));
-    loop {
-        match (want.next(), got.next()) {
-            (None, None) => return true,
-            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') && !g.is_empty() => {}
-            (Some(w), Some(g)) if w == g => {}
-            _ => return false,
-        }
+/// Path extractor failures (an id that is not a UUID reads as not found).
+pub fn path_error(
+    err: actix_web::error::PathError,
+    req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    // A literal path taken by a `{id}` route of another method (DELETE /v1/invitations/accept
+    // reaching DELETE /v1/invitations/{id}): the path exists, the method does not.
+    let allowed = allowed_methods(&all(), req.path());
+    if !allowed.is_empty() && !allowed.contains(&req.method().as_str().to_owned()) {
+        let allow = allowed.join(", ");
+        let resp = actix_web::HttpResponse::MethodNotAllowed()
+            .insert_header((actix_web::http::header::ALLOW, allow.clone()))
+            .json(serde_json::json!({
+                "error": format!("{} is not allowed on {}; use {allow}", req.method(), req.path())
+            }));
+        return actix_web::error::InternalError::from_response(err, resp).into();
     }
-}
-
-/// The methods the API answers on a path, upper case, in table order. When patterns of different
-/// specificity match (`/v1/invitations/accept` and `/v1/invitations/{id}`), only the ones with
-/// the most literal segments count.
-pub fn allowed_methods(path: &str) -> Vec<String> {
-    let literal = |p: &str| p.split('/').filter(|s| !s.starts_with('{')).count();
-    let matching: Vec<(&str, &str)> = all()
-        .into_iter()
-        .filter(|(_, pattern)| matches(pattern, path))
-        .collect();
-    let best = matching.iter().map(|(_, p)| literal(p)).max().unwrap_or(0);
-    let mut out: Vec<String> = Vec::new();
-    for (method, pattern) in matching {
-        let m = method.to_ascii_uppercase();
-        if literal(pattern) == best && !out.contains(&m) {
-            out.push(m);
-        }
-    }
-    out
-}
-
-/// What a request no route took gets: 405 with `Allow` when the path exists under another
-/// method, else 404; both in the `{"error"}` envelope.
-pub async fn unmatched(req: HttpRequest) -> HttpResponse {
-    let allowed = allowed_methods(req.path());
-    if allowed.is_empty() {
-        return crate::not_found().await;
-    }
-    let allow = allowed.join(", ");
-    HttpResponse::MethodNotAllowed()
-        .insert_header((header::ALLOW, allow.clone()))
-        .json(json!({
-            "error": format!("{} is not allowed on {}; use {allow}", req.method(), req.path())
-        }))
+    ApiError::NotFound("not found".into()).into()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{allowed_methods, matches};
-
-    #[test]
-    fn patterns_match_one_segment_per_name() {
-        assert!(matches("/v1/keys/{id}/revoke", "/v1/keys/abc/revoke"));
-        assert!(!matches("/v1/keys/{id}/revoke", "/v1/keys//revoke"));
-        assert!(!matches("/v1/keys/{id}", "/v1/keys/abc/revoke"));
-        assert!(!matches("/v1/keys/{id}", "/v1/keys"));
-    }
+    use super::all;
+    use crate::route_table::allowed_methods;
 
     #[test]
     fn allowed_methods_list_every_method_of_a_path() {
+        let all = all();
         assert_eq!(
-            allowed_methods("/v1/integrations/webhooks/x"),
+            allowed_methods(&all, "/v1/integrations/webhooks/x"),
             ["GET", "PATCH", "DELETE"]
         );
-        assert_eq!(allowed_methods("/__cc/collect"), ["POST", "OPTIONS"]);
-        assert_eq!(allowed_methods("/v1/invitations/accept"), ["POST"]);
-        assert_eq!(allowed_methods("/v1/invitations/x"), ["DELETE"]);
-        assert!(allowed_methods("/v1/nothing").is_empty());
+        assert_eq!(allowed_methods(&all, "/__cc/collect"), ["POST", "OPTIONS"]);
+        assert_eq!(allowed_methods(&all, "/v1/invitations/accept"), ["POST"]);
+        assert_eq!(allowed_methods(&all, "/v1/invitations/x"), ["DELETE"]);
+        assert!(allowed_methods(&all, "/v1/nothing").is_empty());
     }
 }

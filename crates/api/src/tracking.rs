@@ -12,7 +12,7 @@ use postback_domain::tracking::touches::{self as tracking, Landing};
 use serde::Deserialize;
 
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use postback_runtime::AppState;
 
 const SNIPPET: &str = include_str!("../../../static/t.js");
 /// The snippet's reports are a URL and a referrer: a few KiB at most.
@@ -77,7 +77,7 @@ async fn admit<T: for<'de> Deserialize<'de>>(
     state: &AppState,
     payload: web::Payload,
 ) -> ApiResult<(T, Domain, Option<String>)> {
-    let client = crate::client_addr::client_bucket(req, &state.trusted_proxies);
+    let client = postback_runtime::client_addr::client_bucket(req, &state.trusted_proxies);
     within_budget(state, "tracking", Some(&client), None)?;
     let body = read_body(payload).await?;
     let parsed = serde_json::from_slice::<T>(&body);
@@ -132,7 +132,7 @@ fn accepted(origin: Option<String>) -> HttpResponse {
         resp.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, o))
             .insert_header((header::VARY, "Origin"));
     }
-    resp.json(crate::openapi::Ok { ok: true })
+    resp.json(crate::schemas::Ok { ok: true })
 }
 
 /// A landing, as `t.js` reports it (sent as `text/plain` to avoid a CORS preflight).
@@ -162,10 +162,13 @@ pub struct CollectBody {
 /// a visitor can only misstate its own country this way.
 fn visitor_country(req: &HttpRequest, state: &AppState) -> Option<String> {
     let geoip = state.geoip.as_ref()?;
-    geoip.country(crate::client_addr::client_ip(req, &state.trusted_proxies)?)
+    geoip.country(postback_runtime::client_addr::client_ip(
+        req,
+        &state.trusted_proxies,
+    )?)
 }
 
-#[utoipa::path(operation_id = "trackingCollect", post, path = "/__cc/collect", tag = "tracking", request_body(content((CollectBody = "text/plain"), (CollectBody = "application/json")), description = "A page view, sent by t.js"), responses((status = 200, description = "Recorded", body = crate::openapi::Ok)))]
+#[utoipa::path(operation_id = "trackingCollect", post, path = "/__cc/collect", tag = "tracking", request_body(content((CollectBody = "text/plain"), (CollectBody = "application/json")), description = "A page view, sent by t.js"), responses((status = 200, description = "Recorded", body = crate::schemas::Ok)))]
 pub async fn collect(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -202,7 +205,7 @@ pub struct IdentifyBody {
     email: String,
 }
 
-#[utoipa::path(operation_id = "trackingIdentify", post, path = "/__cc/identify", tag = "tracking", request_body(content((IdentifyBody = "text/plain"), (IdentifyBody = "application/json")), description = "An email the visitor entered, sent by t.js"), responses((status = 200, description = "Recorded", body = crate::openapi::Ok)))]
+#[utoipa::path(operation_id = "trackingIdentify", post, path = "/__cc/identify", tag = "tracking", request_body(content((IdentifyBody = "text/plain"), (IdentifyBody = "application/json")), description = "An email the visitor entered, sent by t.js"), responses((status = 200, description = "Recorded", body = crate::schemas::Ok)))]
 pub async fn identify(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -274,10 +277,10 @@ pub async fn go(
     };
     match dest {
         Some(dest) => {
-            let client = crate::client_addr::client_bucket(&req, &state.trusted_proxies);
+            let client = postback_runtime::client_addr::client_bucket(&req, &state.trusted_proxies);
             within_budget(&state, "go", Some(&client), Some(&path))?;
             let (r, touch) = links::route_click(&dest, &click)?;
-            match state.clicks.store(touch).await {
+            match state.clicks.store(touch).await.map_err(ApiError::from) {
                 Ok(()) => {}
                 // The visitor still goes where the link points when only this click could not
                 // be recorded; an outage answers 503 so the browser retries and nothing is lost.

@@ -6,11 +6,11 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::auth::session_cookie;
-use postback_api::AppState;
 use postback_domain::tenancy::account_links::{self, Verified};
 use postback_domain::tenancy::sessions;
 use postback_domain::tenancy::team;
 use postback_domain::DomainError;
+use postback_runtime::AppState;
 use serde::Deserialize;
 
 use crate::auth::CsrfOnly;

@@ -4,13 +4,13 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use postback_api::AppState;
 use postback_domain::admin::{self, AuditEntry, PlanChange, WorkspaceChange, WorkspaceRow};
 use postback_domain::ids::WorkspaceId;
 use postback_domain::store::paging::PageRequest;
 use postback_domain::tenancy::plans::{self, Plan};
 use postback_domain::text::thousands;
 use postback_domain::DomainError;
+use postback_runtime::AppState;
 use serde::Deserialize;
 
 use crate::error::{WebError, WebResult};

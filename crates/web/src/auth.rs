@@ -3,10 +3,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::auth::{removal_cookie, session_cookie};
-use postback_api::AppState;
 use postback_domain::tenancy::accounts::{self, NewAccount};
 use postback_domain::tenancy::sessions::{self, COOKIE_NAME};
 use postback_domain::DomainError;
+use postback_runtime::AppState;
 use serde::Deserialize;
 
 use crate::error::{WebError, WebResult};

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use postback_api::AppState;
 use postback_domain::ids::DomainId;
 use postback_domain::platforms::connections::{self, Connection, ConnectionInput};
 use postback_domain::platforms::{Credentials, Platform, Settings};
 use postback_domain::tenancy::domains::{self, Domain};
 use postback_domain::DomainError;
+use postback_runtime::AppState;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -2,12 +2,12 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use postback_api::AppState;
 use postback_domain::ids::DomainId;
 use postback_domain::store::paging::PageRequest;
 use postback_domain::tenancy::domains::{self, Domain};
 use postback_domain::tenancy::plans;
 use postback_domain::DomainError;
+use postback_runtime::AppState;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -2,7 +2,6 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use postback_api::AppState;
 use postback_domain::events::{self, Event, EventFilter};
 use postback_domain::ids::{DomainId, EventId};
 use postback_domain::ingest::parse::Product;
@@ -10,6 +9,7 @@ use postback_domain::store::paging::PageRequest;
 use postback_domain::tenancy::domains;
 use postback_domain::tracking::attribution::{self, human_duration};
 use postback_domain::tracking::touches::Touch;
+use postback_runtime::AppState;
 use serde::Deserialize;
 
 use crate::error::WebResult;

@@ -4,12 +4,12 @@
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use postback_api::AppState;
 use postback_domain::ids::{DomainId, KeyId};
 use postback_domain::store::paging::PageRequest;
 use postback_domain::tenancy::keys::{self, InboundKey};
 use postback_domain::tenancy::{domains, plans};
 use postback_domain::DomainError;
+use postback_runtime::AppState;
 use serde::Deserialize;
 use serde_json::json;
 

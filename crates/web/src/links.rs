@@ -5,13 +5,13 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::Utc;
-use postback_api::AppState;
 use postback_domain::ids::{DomainId, LinkId, LinkTargetId};
 use postback_domain::store::paging::PageRequest;
 use postback_domain::tenancy::domains::{self, Domain};
 use postback_domain::tenancy::plans;
 use postback_domain::tracking::links::{self, Attributed, Link, LinkInput, TargetInput};
 use postback_domain::DomainError;
+use postback_runtime::AppState;
 use serde_json::json;
 
 use crate::auth::CsrfOnly;

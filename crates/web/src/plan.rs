@@ -2,11 +2,11 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use postback_api::AppState;
 use postback_domain::delivery::webhooks;
 use postback_domain::ingest::store::count_this_month;
 use postback_domain::store::paging::PageRequest;
 use postback_domain::tenancy::{domains, keys, plans};
+use postback_runtime::AppState;
 
 use crate::error::WebResult;
 use crate::layout::{page, Chrome};

@@ -4,9 +4,9 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::future::LocalBoxFuture;
-use postback_api::AppState;
 use postback_domain::secrets::{constant_time_eq, random_bytes};
 use postback_domain::tenancy::sessions::{self, SessionContext, COOKIE_NAME};
+use postback_runtime::AppState;
 
 use crate::error::WebError;
 

@@ -3,13 +3,13 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use postback_api::AppState;
 use postback_domain::ids::TokenId;
 use postback_domain::ids::{UserId, WorkspaceId};
 use postback_domain::store::paging::PageRequest;
 use postback_domain::tenancy::team;
 use postback_domain::tenancy::tokens::{self, ApiToken};
 use postback_domain::DomainError;
+use postback_runtime::AppState;
 use serde::Deserialize;
 use serde_json::json;
 

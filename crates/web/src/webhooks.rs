@@ -5,7 +5,6 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_api::v1::webhooks::{run_test, TestResult};
-use postback_api::AppState;
 use postback_domain::conditions::{self, Kind, Source, FIELDS, OPERATORS, TRIGGERS};
 use postback_domain::delivery::webhooks::{self, Changes, Webhook, TOKENS};
 use postback_domain::delivery::{self as deliveries, DeliveryView};
@@ -14,6 +13,7 @@ use postback_domain::states::{DeliveryStatus, WebhookStatus};
 use postback_domain::store::paging::PageRequest;
 use postback_domain::tenancy::domains;
 use postback_domain::DomainError;
+use postback_runtime::AppState;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -534,7 +534,7 @@ fn unprocessable(template: &impl Template) -> WebResult<HttpResponse> {
 
 async fn target_check(state: &AppState, url: &str) -> Result<(), String> {
     webhooks::validate_url(url).map_err(|e| e.to_string())?;
-    postback_api::delivery::ssrf::check_target(url.trim(), &state.delivery).await
+    postback_runtime::delivery::ssrf::check_target(url.trim(), &state.delivery).await
 }
 
 pub async fn create(

@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use postback_api::delivery::lookup::Lookup;
-use postback_api::delivery::DeliveryConfig;
+use postback_runtime::delivery::lookup::Lookup;
+use postback_runtime::delivery::DeliveryConfig;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{refuse_cross_site, Authenticated};
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use postback_runtime::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -27,7 +27,7 @@ pub struct VerifiedBody {
     changed: bool,
 }
 
-#[utoipa::path(operation_id = "authVerify", post, path = "/v1/auth/verify", tag = "auth", request_body = TokenBody, responses((status = 200, description = "The address is confirmed (or the account's address changed to it)", body = VerifiedBody), (status = 400, description = "The token is invalid, used or expired", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "authVerify", post, path = "/v1/auth/verify", tag = "auth", request_body = TokenBody, responses((status = 200, description = "The address is confirmed (or the account's address changed to it)", body = VerifiedBody), (status = 400, description = "The token is invalid, used or expired", body = crate::schemas::ErrorBody)))]
 pub async fn verify(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -53,7 +53,7 @@ fn throttled(wait: u64) -> ApiError {
     )
 }
 
-#[utoipa::path(operation_id = "authVerifyResend", post, path = "/v1/auth/verify/resend", tag = "auth", responses((status = 202, description = "A new verification mail is on its way"), (status = 409, description = "The address is already confirmed", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "authVerifyResend", post, path = "/v1/auth/verify/resend", tag = "auth", responses((status = 202, description = "A new verification mail is on its way"), (status = 409, description = "The address is already confirmed", body = crate::schemas::ErrorBody)))]
 pub async fn resend(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -84,7 +84,7 @@ pub struct ForgotBody {
 
 /// Always 202, after the same work whether or not the address has an account: the mail (if any)
 /// is queued by a task of its own.
-#[utoipa::path(operation_id = "authPasswordForgot", post, path = "/v1/auth/password/forgot", tag = "auth", request_body = ForgotBody, responses((status = 202, description = "If the address has an account, a reset link is on its way"), (status = 429, description = "Too many requests for this address or from this client", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "authPasswordForgot", post, path = "/v1/auth/password/forgot", tag = "auth", request_body = ForgotBody, responses((status = 202, description = "If the address has an account, a reset link is on its way"), (status = 429, description = "Too many requests for this address or from this client", body = crate::schemas::ErrorBody)))]
 pub async fn forgot(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -125,7 +125,7 @@ pub struct ResetBody {
     password: String,
 }
 
-#[utoipa::path(operation_id = "authPasswordReset", post, path = "/v1/auth/password/reset", tag = "auth", request_body = ResetBody, responses((status = 204, description = "The new password is set; every session of the account is signed out"), (status = 400, description = "The token is invalid, used or expired, or the password too short", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "authPasswordReset", post, path = "/v1/auth/password/reset", tag = "auth", request_body = ResetBody, responses((status = 204, description = "The new password is set; every session of the account is signed out"), (status = 400, description = "The token is invalid, used or expired, or the password too short", body = crate::schemas::ErrorBody)))]
 pub async fn reset(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -148,7 +148,7 @@ pub struct ChangePasswordBody {
     new_password: String,
 }
 
-#[utoipa::path(operation_id = "authPasswordChange", post, path = "/v1/auth/password", tag = "auth", request_body = ChangePasswordBody, responses((status = 204, description = "Password changed; the other sessions are signed out"), (status = 400, description = "Wrong current password or too short a new one", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "authPasswordChange", post, path = "/v1/auth/password", tag = "auth", request_body = ChangePasswordBody, responses((status = 204, description = "Password changed; the other sessions are signed out"), (status = 400, description = "Wrong current password or too short a new one", body = crate::schemas::ErrorBody)))]
 pub async fn change_password(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -182,7 +182,7 @@ pub struct ChangeEmailBody {
     password: String,
 }
 
-#[utoipa::path(operation_id = "authEmailChange", post, path = "/v1/auth/email", tag = "auth", request_body = ChangeEmailBody, responses((status = 202, description = "A confirmation link went to the new address (the change takes effect when it is used) and a notice to the current one"), (status = 400, description = "Invalid address or wrong password", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "authEmailChange", post, path = "/v1/auth/email", tag = "auth", request_body = ChangeEmailBody, responses((status = 202, description = "A confirmation link went to the new address (the change takes effect when it is used) and a notice to the current one"), (status = 400, description = "Invalid address or wrong password", body = crate::schemas::ErrorBody)))]
 pub async fn change_email(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -243,7 +243,7 @@ pub struct PasswordBody {
     password: String,
 }
 
-#[utoipa::path(operation_id = "authDeleteAccount", post, path = "/v1/me/delete", tag = "auth", request_body = PasswordBody, responses((status = 204, description = "The account is deleted"), (status = 409, description = "The user is the last owner of a workspace with other members (the message names it and what to do); a workspace the user is alone in goes with the account", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "authDeleteAccount", post, path = "/v1/me/delete", tag = "auth", request_body = PasswordBody, responses((status = 204, description = "The account is deleted"), (status = 409, description = "The user is the last owner of a workspace with other members (the message names it and what to do); a workspace the user is alone in goes with the account", body = crate::schemas::ErrorBody)))]
 pub async fn delete_account(
     state: web::Data<AppState>,
     user: Authenticated,

@@ -12,9 +12,9 @@ use serde::Deserialize;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult};
-use crate::openapi::Items;
-use crate::state::AppState;
+use crate::schemas::Items;
 use crate::v1::domains::ListQuery;
+use postback_runtime::AppState;
 
 /// Only platform admins see that these routes exist.
 fn require_admin(user: &Authenticated) -> ApiResult<()> {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{refuse_cross_site, removal_cookie, session_cookie, Authenticated};
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use postback_runtime::AppState;
 
 /// A session was started (its cookie is in the answer).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -62,7 +62,7 @@ pub struct SignupBody {
     workspace_name: String,
 }
 
-#[utoipa::path(operation_id = "authSignup", post, path = "/v1/auth/signup", tag = "auth", request_body = SignupBody, responses((status = 201, description = "Account and workspace created; the session cookie is set and a verification mail is on its way (joining another workspace takes an invitation's link)", body = SessionStarted), (status = 409, description = "An account with this email exists", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "authSignup", post, path = "/v1/auth/signup", tag = "auth", request_body = SignupBody, responses((status = 201, description = "Account and workspace created; the session cookie is set and a verification mail is on its way (joining another workspace takes an invitation's link)", body = SessionStarted), (status = 409, description = "An account with this email exists", body = crate::schemas::ErrorBody)))]
 pub async fn signup(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -103,7 +103,7 @@ pub struct LoginBody {
     password: String,
 }
 
-#[utoipa::path(operation_id = "authLogin", post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody, responses((status = 200, description = "Signed in; the session cookie is set", body = SessionStarted), (status = 401, description = "Incorrect email or password", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "authLogin", post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody, responses((status = 200, description = "Signed in; the session cookie is set", body = SessionStarted), (status = 401, description = "Incorrect email or password", body = crate::schemas::ErrorBody)))]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -11,14 +11,14 @@ use serde_json::json;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use postback_runtime::AppState;
 
 fn platform(raw: &str) -> ApiResult<Platform> {
     // An unknown platform is a path that does not exist.
     Platform::parse(raw).ok_or_else(|| ApiError::NotFound("connection not found".into()))
 }
 
-#[utoipa::path(operation_id = "connectionsList", get, path = "/v1/domains/{id}/connections", tag = "connections", params(("id" = uuid::Uuid, Path, description = "Domain id")), responses((status = 200, description = "One entry per platform, connected or not", body = crate::openapi::Items<Connection>)))]
+#[utoipa::path(operation_id = "connectionsList", get, path = "/v1/domains/{id}/connections", tag = "connections", params(("id" = uuid::Uuid, Path, description = "Domain id")), responses((status = 200, description = "One entry per platform, connected or not", body = crate::schemas::Items<Connection>)))]
 pub async fn list(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -27,7 +27,7 @@ pub async fn list(
     let mut conn = state.conn().await?;
     let items: Vec<Connection> =
         connections::list(&mut conn, user.0.workspace_id, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(crate::openapi::Items { items }))
+    Ok(HttpResponse::Ok().json(crate::schemas::Items { items }))
 }
 
 #[utoipa::path(operation_id = "connectionsGet", get, path = "/v1/domains/{id}/connections/{platform}", tag = "connections", params(("id" = uuid::Uuid, Path, description = "Domain id"), ("platform" = Platform, Path, description = "googleads, meta or tiktok")), responses((status = 200, description = "The connection; credentials are never returned", body = Connection)))]

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Authenticated;
 use crate::error::ApiResult;
-use crate::state::AppState;
+use postback_runtime::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -39,7 +39,7 @@ pub struct CreateBody {
     hostname: String,
 }
 
-#[utoipa::path(operation_id = "domainsCreate", post, path = "/v1/domains", tag = "domains", request_body = CreateBody, responses((status = 201, description = "Created", body = Domain), (status = 409, description = "The workspace has this hostname", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "domainsCreate", post, path = "/v1/domains", tag = "domains", request_body = CreateBody, responses((status = 201, description = "Created", body = Domain), (status = 409, description = "The workspace has this hostname", body = crate::schemas::ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
     user: Authenticated,

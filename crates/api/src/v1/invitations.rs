@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::auth::Authenticated;
 use crate::error::ApiResult;
-use crate::state::AppState;
+use postback_runtime::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -17,7 +17,7 @@ pub struct AcceptBody {
     token: String,
 }
 
-#[utoipa::path(operation_id = "invitationAccept", post, path = "/v1/invitations/accept", tag = "team", request_body = AcceptBody, responses((status = 200, description = "The signed-in user joined the workspace (switch to it with /v1/workspaces/{id}/switch)", body = InvitationOffer), (status = 400, description = "The token is invalid, used, withdrawn or expired", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "invitationAccept", post, path = "/v1/invitations/accept", tag = "team", request_body = AcceptBody, responses((status = 200, description = "The signed-in user joined the workspace (switch to it with /v1/workspaces/{id}/switch)", body = InvitationOffer), (status = 400, description = "The token is invalid, used, withdrawn or expired", body = crate::schemas::ErrorBody)))]
 pub async fn accept(
     state: web::Data<AppState>,
     user: Authenticated,

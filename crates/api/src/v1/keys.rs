@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use crate::auth::Authenticated;
 use crate::error::ApiResult;
-use crate::state::AppState;
 use crate::v1::domains::ListQuery;
+use postback_runtime::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = NewKey)]

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 use crate::v1::domains::ListQuery;
+use postback_runtime::AppState;
 
 /// A create (`name`, `slug`, `targets` required) or update (any of them) body.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -210,7 +210,7 @@ impl LinkView {
     }
 }
 
-#[utoipa::path(operation_id = "linksCreate", post, path = "/v1/domains/{id}/links", tag = "links", params(("id" = uuid::Uuid, Path, description = "Domain id")), request_body = LinkBody, responses((status = 201, description = "Created; `url` is the link to share", body = LinkView), (status = 409, description = "The slug is taken", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "linksCreate", post, path = "/v1/domains/{id}/links", tag = "links", params(("id" = uuid::Uuid, Path, description = "Domain id")), request_body = LinkBody, responses((status = 201, description = "Created; `url` is the link to share", body = LinkView), (status = 409, description = "The slug is taken", body = crate::schemas::ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -268,7 +268,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(LinkView::new(link, &state.base_url)))
 }
 
-#[utoipa::path(operation_id = "linksUpdate", patch, path = "/v1/links/{id}", tag = "links", params(("id" = uuid::Uuid, Path, description = "Link id")), request_body = LinkBody, responses((status = 200, description = "Updated; targets sent back with their id keep it", body = LinkView), (status = 409, description = "The slug is taken", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "linksUpdate", patch, path = "/v1/links/{id}", tag = "links", params(("id" = uuid::Uuid, Path, description = "Link id")), request_body = LinkBody, responses((status = 200, description = "Updated; targets sent back with their id keep it", body = LinkView), (status = 409, description = "The slug is taken", body = crate::schemas::ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
     user: Authenticated,

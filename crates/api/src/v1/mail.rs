@@ -5,8 +5,8 @@ use postback_domain::mail::{self, FailingMail};
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult};
-use crate::openapi::Items;
-use crate::state::AppState;
+use crate::schemas::Items;
+use postback_runtime::AppState;
 
 #[utoipa::path(operation_id = "adminFailingMail", get, path = "/v1/admin/mail", tag = "admin", responses((status = 200, description = "Mails not sent after 3 attempts (still retried, or given up after 72 h), newest first", body = Items<FailingMail>)))]
 pub async fn failing(state: web::Data<AppState>, user: Authenticated) -> ApiResult<HttpResponse> {

@@ -81,7 +81,6 @@ crate::route_table!(ROUTES, configure, "/v1", [
     get "/deliveries/{id}" => webhooks::delivery,
     post "/deliveries/{id}/redeliver" => webhooks::redeliver,
     post "/inbound" => crate::inbound::receive_v1,
-    get "/openapi.json" => crate::openapi::document,
     get "/domains/{id}/links" => links::list,
     post "/domains/{id}/links" => links::create,
     get "/links/{id}" => links::get,

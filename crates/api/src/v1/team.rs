@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ApiResult};
-use crate::openapi::Items;
-use crate::state::AppState;
+use crate::schemas::Items;
+use postback_runtime::AppState;
 
 /// The workspace's members and pending invitations.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -49,7 +49,7 @@ fn member_role() -> String {
     "member".into()
 }
 
-#[utoipa::path(operation_id = "teamAdd", post, path = "/v1/members", tag = "team", request_body = AddBody, responses((status = 201, description = "An invitation mail with a joining link is on its way (the same answer whether or not the address has an account)", body = Added), (status = 409, description = "Already a member or invited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "teamAdd", post, path = "/v1/members", tag = "team", request_body = AddBody, responses((status = 201, description = "An invitation mail with a joining link is on its way (the same answer whether or not the address has an account)", body = Added), (status = 409, description = "Already a member or invited", body = crate::schemas::ErrorBody)))]
 pub async fn add(
     state: web::Data<AppState>,
     user: Authenticated,
@@ -142,7 +142,7 @@ pub struct DeleteWorkspaceBody {
 
 /// Deletes a workspace (owners only): it disappears at once for every member (who is told by
 /// mail), and its data is removed in the background.
-#[utoipa::path(operation_id = "teamDeleteWorkspace", post, path = "/v1/workspaces/{id}/delete", tag = "team", params(("id" = uuid::Uuid, Path, description = "Workspace id")), request_body = DeleteWorkspaceBody, responses((status = 202, description = "The workspace is gone for its members; its data is being removed"), (status = 400, description = "The name does not match", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(operation_id = "teamDeleteWorkspace", post, path = "/v1/workspaces/{id}/delete", tag = "team", params(("id" = uuid::Uuid, Path, description = "Workspace id")), request_body = DeleteWorkspaceBody, responses((status = 202, description = "The workspace is gone for its members; its data is being removed"), (status = 400, description = "The name does not match", body = crate::schemas::ErrorBody)))]
 pub async fn delete_workspace(
     state: web::Data<AppState>,
     user: Authenticated,

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use crate::auth::Authenticated;
 use crate::error::ApiResult;
-use crate::state::AppState;
 use crate::v1::domains::ListQuery;
+use postback_runtime::AppState;
 
 /// A token just made: the only answer that holds its value.
 #[derive(Serialize, utoipa::ToSchema)]

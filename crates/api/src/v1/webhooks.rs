@@ -10,10 +10,10 @@ use postback_domain::store::paging::Page;
 use serde_json::{json, Map, Value};
 
 use crate::auth::Authenticated;
-use crate::delivery::ssrf;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 use crate::v1::domains::ListQuery;
+use postback_runtime::delivery::ssrf;
+use postback_runtime::AppState;
 
 const FIELDS: &[&str] = &[
     "url",
@@ -458,7 +458,7 @@ pub async fn run_test(state: &AppState, hook: &webhooks::Webhook) -> TestResult 
     let url = webhooks::expand_tokens(&hook.url, &webhooks::TokenValues::sample());
     let body = deliveries::sample_body(hook.workspace_id, hook.domain_id);
     let id = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let headers = crate::delivery::worker::webhook_headers(
+    let headers = postback_runtime::delivery::worker::webhook_headers(
         &hook
             .custom_headers()
             .into_iter()
@@ -551,12 +551,12 @@ mod tests {
     #[test]
     fn input_schema_lists_the_accepted_fields() {
         assert_eq!(
-            crate::openapi::property_names::<super::WebhookInput>(),
-            crate::openapi::sorted(super::FIELDS)
+            crate::schemas::property_names::<super::WebhookInput>(),
+            crate::schemas::sorted(super::FIELDS)
         );
         assert_eq!(
-            crate::openapi::property_names::<super::RotateInput>(),
-            crate::openapi::sorted(super::ROTATE_FIELDS)
+            crate::schemas::property_names::<super::RotateInput>(),
+            crate::schemas::sorted(super::ROTATE_FIELDS)
         );
     }
 }

@@ -19,8 +19,6 @@ use postback_domain::store::db::DbPool;
 use postback_domain::tracking::links::{self, ClickStore, Destination, NewClick};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use crate::error::ApiError;
-
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
 /// Batches committing at once (each on its own connection).
@@ -32,7 +30,7 @@ const MAX_CACHED: usize = 10_000;
 
 struct Job {
     click: NewClick,
-    reply: oneshot::Sender<Result<(), ApiError>>,
+    reply: oneshot::Sender<Result<(), DomainError>>,
 }
 
 type Cached = (Instant, Option<Arc<Destination>>);
@@ -40,29 +38,36 @@ type Cached = (Instant, Option<Arc<Destination>>);
 #[derive(Clone)]
 pub struct ClickWriter {
     tx: mpsc::Sender<Job>,
+    /// The queue the committers take from (shared by them once [`ClickWriter::start`]ed).
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     pool: DbPool,
     destinations: Arc<RwLock<HashMap<String, Cached>>>,
 }
 
 impl ClickWriter {
-    /// Spawns the committers on the current Tokio runtime; each connects to `database_url` when
-    /// its first batch arrives.
-    pub fn start(pool: DbPool, database_url: &str) -> Self {
+    /// The queue and the destination cache, with no committer yet: clicks wait until
+    /// [`ClickWriter::start`].
+    pub fn new(pool: DbPool) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(QUEUE);
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..COMMITTERS {
-            tokio::spawn(committer(database_url.to_owned(), rx.clone()));
-        }
         Self {
             tx,
+            rx: Arc::new(Mutex::new(rx)),
             pool,
             destinations: Arc::default(),
         }
     }
 
+    /// Spawns the committers on the current Tokio runtime; each connects to `database_url` when
+    /// its first batch arrives.
+    pub fn start(&self, database_url: &str) {
+        for _ in 0..COMMITTERS {
+            tokio::spawn(committer(database_url.to_owned(), self.rx.clone()));
+        }
+    }
+
     /// The link and targets of `slug`, from the cache when read less than [`DESTINATION_TTL`]
     /// ago; `None` for an unknown slug.
-    pub async fn destination(&self, slug: &str) -> Result<Option<Arc<Destination>>, ApiError> {
+    pub async fn destination(&self, slug: &str) -> Result<Option<Arc<Destination>>, DomainError> {
         let now = Instant::now();
         if let Some((read, dest)) = self.read_cache().get(slug) {
             if now.duration_since(*read) < DESTINATION_TTL {
@@ -100,15 +105,15 @@ impl ClickWriter {
     }
 
     /// Queues a click's touch and waits until it is committed.
-    pub async fn store(&self, click: NewClick) -> Result<(), ApiError> {
+    pub async fn store(&self, click: NewClick) -> Result<(), DomainError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Job { click, reply })
             .await
-            .map_err(|_| ApiError::Unavailable("Shutting down, retry shortly".into()))?;
+            .map_err(|_| DomainError::Unavailable("shutting down".into()))?;
         answer
             .await
-            .map_err(|_| ApiError::Internal("Internal server error".into()))?
+            .map_err(|_| DomainError::internal("a click committer dropped a click"))?
     }
 }
 
@@ -150,14 +155,14 @@ async fn committer(database_url: String, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
                     if alone.is_err() {
                         store = None;
                     }
-                    let _ = job.reply.send(alone.map_err(ApiError::from));
+                    let _ = job.reply.send(alone);
                 }
             }
             Err(e) => {
                 // A failed batch drops its connection; the next one reconnects.
                 store = None;
                 for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(ApiError::from(e.replicate())));
+                    let _ = job.reply.send(Err(e.replicate()));
                 }
             }
         }

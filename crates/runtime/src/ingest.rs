@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::delivery::worker::DirectSender;
-use crate::error::ApiError;
 
 const MAX_BATCH: usize = 512;
 const QUEUE: usize = 8192;
@@ -24,7 +23,7 @@ const LINGER: std::time::Duration = std::time::Duration::from_micros(500);
 
 struct Job {
     submission: Submission,
-    reply: oneshot::Sender<Result<Outcome, ApiError>>,
+    reply: oneshot::Sender<Result<Outcome, DomainError>>,
 }
 
 /// Deliveries claimed at insert (see [`Ingestor::start`]).
@@ -42,44 +41,59 @@ pub struct Direct {
 #[derive(Clone)]
 pub struct Ingestor {
     tx: mpsc::Sender<Job>,
+    /// The queue the committers take from (shared by them once [`Ingestor::start`]ed).
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     /// Submissions waiting for their answer, queued or committing.
     in_flight: Arc<AtomicUsize>,
 }
 
+impl Default for Ingestor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Ingestor {
+    /// The queue, with no committer yet: submissions wait until [`Ingestor::start`].
+    pub fn new() -> Self {
+        let (tx, rx) = mpsc::channel::<Job>(QUEUE);
+        Self {
+            tx,
+            rx: Arc::new(Mutex::new(rx)),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
     /// Spawns the committers on the current Tokio runtime. With `direct`, deliveries to active
     /// webhooks and enabled platform connections are claimed by the statement that stores their
     /// event (for `direct.lease` seconds), handed to this instance's worker after the commit,
     /// and started only within `direct.window` seconds of it.
-    pub fn start(pool: DbPool, database_url: &str, direct: Option<Direct>) -> Self {
-        let (tx, rx) = mpsc::channel::<Job>(QUEUE);
-        let rx = Arc::new(Mutex::new(rx));
-        let in_flight = Arc::new(AtomicUsize::new(0));
+    pub fn start(&self, pool: DbPool, database_url: &str, direct: Option<Direct>) {
         for shard in 0..COMMITTERS {
             tokio::spawn(committer(
                 pool.clone(),
                 database_url.to_owned(),
-                rx.clone(),
-                in_flight.clone(),
+                self.rx.clone(),
+                self.in_flight.clone(),
                 shard as i16,
                 direct.clone(),
             ));
         }
-        Self { tx, in_flight }
     }
 
-    /// Queues a submission and waits until it is committed (or refused).
-    pub async fn submit(&self, submission: Submission) -> Result<Outcome, ApiError> {
+    /// Queues a submission and waits until it is committed (or refused). A refusal because the
+    /// database is away is [`DomainError::Unavailable`]: the event may or may not be stored.
+    pub async fn submit(&self, submission: Submission) -> Result<Outcome, DomainError> {
         let (reply, answer) = oneshot::channel();
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let _done = InFlight(&self.in_flight);
         self.tx
             .send(Job { submission, reply })
             .await
-            .map_err(|_| ApiError::Unavailable("Shutting down, retry shortly".into()))?;
+            .map_err(|_| DomainError::Unavailable("shutting down".into()))?;
         answer
             .await
-            .map_err(|_| ApiError::Internal("Internal server error".into()))?
+            .map_err(|_| DomainError::internal("a committer dropped a submission"))?
     }
 }
 
@@ -124,10 +138,6 @@ async fn fill_batch(rx: &mut mpsc::Receiver<Job>, first: Job, in_flight: &Atomic
         }
     }
     batch
-}
-
-fn api_error(err: DomainError) -> ApiError {
-    ApiError::from(err)
 }
 
 /// A committer's own connection for the prepared fast-path insert, kept between batches (the
@@ -257,19 +267,10 @@ async fn committer(
                 Err(ref e) if subs.len() > 1 && !matches!(e, DomainError::Unavailable(_)) => {
                     commit_alone(&pool, &database_url, &mut held, submission, shard, &direct).await
                 }
-                other => answer(other),
+                other => other,
             };
             let _ = reply.send(answer);
         }
-    }
-}
-
-/// What a submission's request is answered.
-fn answer(result: Result<Outcome, DomainError>) -> Result<Outcome, ApiError> {
-    match result {
-        Ok(outcome) => Ok(outcome),
-        Err(DomainError::Unavailable(_)) => Err(crate::inbound::unavailable()),
-        Err(err) => Err(api_error(err)),
     }
 }
 
@@ -281,8 +282,8 @@ async fn commit_alone(
     submission: &Submission,
     shard: i16,
     direct: &Option<Direct>,
-) -> Result<Outcome, ApiError> {
-    let result = commit(
+) -> Result<Outcome, DomainError> {
+    commit(
         pool,
         database_url,
         held,
@@ -296,6 +297,5 @@ async fn commit_alone(
         results
             .pop()
             .unwrap_or_else(|| Err(DomainError::internal("submission left unanswered")))
-    });
-    answer(result)
+    })
 }

@@ -169,12 +169,15 @@ impl Results {
     }
 }
 
-/// This instance's worker, for a graceful shutdown (see [`Worker::shutdown`]).
+/// This instance's worker: built idle by [`new`], its tasks spawned by [`start`], stopped by
+/// [`Worker::shutdown`].
 #[derive(Clone)]
 pub struct Worker {
     stop: Arc<watch::Sender<bool>>,
     /// The claimer and the sender of deliveries claimed at insert.
-    tasks: Arc<tokio::sync::Mutex<Vec<JoinHandle<()>>>>,
+    tasks: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+    /// Deliveries claimed at insert, until [`start`] hands them to the task that sends them.
+    direct: Arc<std::sync::Mutex<Option<mpsc::UnboundedReceiver<Direct>>>>,
     slots: Arc<Semaphore>,
     unrecorded: Arc<AtomicUsize>,
     timeout: Duration,
@@ -189,7 +192,7 @@ impl Worker {
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
         let deadline = tokio::time::Instant::now() + self.timeout + Duration::from_secs(2);
-        let tasks = std::mem::take(&mut *self.tasks.lock().await);
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
         for task in tasks {
             let _ = tokio::time::timeout_at(deadline, task).await;
         }
@@ -221,18 +224,43 @@ async fn stopping(stop: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Starts the worker on the current Tokio runtime; every attempt is counted in `metrics`.
-/// Returns where to hand deliveries claimed at insert, and the worker for its shutdown.
+/// The worker, idle until [`start`], and where to hand it deliveries claimed at insert (they
+/// wait until it starts).
+pub fn new(config: &DeliveryConfig) -> (DirectSender, Worker) {
+    let (stop, _) = watch::channel(false);
+    let (direct_tx, direct_rx) = mpsc::unbounded_channel();
+    let worker = Worker {
+        stop: Arc::new(stop),
+        tasks: Arc::default(),
+        direct: Arc::new(std::sync::Mutex::new(Some(direct_rx))),
+        slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        unrecorded: Arc::new(AtomicUsize::new(0)),
+        timeout: config.timeout,
+    };
+    (direct_tx, worker)
+}
+
+/// Starts `worker`'s tasks on the current Tokio runtime; every attempt is counted in `metrics`.
+/// A worker starts once: a second call does nothing.
 pub fn start(
+    worker: &Worker,
     pool: DbPool,
     database_url: &str,
     config: DeliveryConfig,
     metrics: Arc<Metrics>,
-) -> (DirectSender, Worker) {
+) {
+    let Some(direct_rx) = worker
+        .direct
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    else {
+        return;
+    };
     let wake = Arc::new(Notify::new());
     tokio::spawn(listen(database_url.to_owned(), wake.clone()));
     let (results_tx, results_rx) = mpsc::unbounded_channel();
-    let unrecorded = Arc::new(AtomicUsize::new(0));
+    let unrecorded = worker.unrecorded.clone();
     let results_tx = Results {
         tx: results_tx,
         unrecorded: unrecorded.clone(),
@@ -251,11 +279,9 @@ pub fn start(
     let shares = Shares::new(wake.clone());
     let (release_tx, release_rx) = mpsc::unbounded_channel();
     tokio::spawn(releaser(pool.clone(), release_rx));
-    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let timeout = config.timeout;
+    let slots = worker.slots.clone();
     let config = Arc::new(config);
-    let (stop, stop_rx) = watch::channel(false);
-    let (direct_tx, direct_rx) = mpsc::unbounded_channel();
+    let stop_rx = worker.stop.subscribe();
     let direct_task = tokio::spawn(direct(
         direct_rx,
         client.clone(),
@@ -279,14 +305,11 @@ pub fn start(
         shares,
         stop_rx,
     ));
-    let worker = Worker {
-        stop: Arc::new(stop),
-        tasks: Arc::new(tokio::sync::Mutex::new(vec![direct_task, claimer_task])),
-        slots,
-        unrecorded,
-        timeout,
-    };
-    (direct_tx, worker)
+    worker
+        .tasks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend([direct_task, claimer_task]);
 }
 
 /// Sends deliveries claimed at insert, sharing the claimer's client and in-flight slots. When a

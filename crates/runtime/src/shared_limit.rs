@@ -61,10 +61,10 @@ fn window_start(now: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
 }
 
 impl SharedLimiter {
-    /// A limiter that shares its counts through `pool` (a task on the current Tokio runtime).
-    pub fn start(pool: DbPool) -> Self {
-        let limiter = Self::local();
-        let flusher = limiter.clone();
+    /// Starts sharing this limiter's counts through `pool`, every [`FLUSH`] (a task on the
+    /// current Tokio runtime). Until then it counts in this process only.
+    pub fn start(&self, pool: DbPool) {
+        let flusher = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(FLUSH);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -84,10 +84,9 @@ impl SharedLimiter {
                 }
             }
         });
-        limiter
     }
 
-    /// A limiter that counts in this process only (tests of the rules themselves).
+    /// A limiter that counts in this process only, until [`SharedLimiter::start`].
     pub fn local() -> Self {
         Self {
             counts: Arc::default(),

@@ -1,4 +1,5 @@
-//! Shared application state handed to every handler.
+//! Shared application state handed to every handler of the API and the dashboard. Building it
+//! starts nothing: the background work it feeds is started by [`crate::start`].
 
 use postback_domain::store::db::{DbConn, DbPool};
 use postback_domain::DomainResult;
@@ -34,11 +35,20 @@ pub struct AppState {
     pub mail_throttle: crate::mail::SharedThrottle,
     /// Countries of visitors' addresses, when a GeoIP file is configured.
     pub geoip: Option<std::sync::Arc<postback_domain::tracking::geoip::GeoIp>>,
-    /// The delivery worker, for a graceful shutdown.
+    /// The delivery worker (started by [`crate::start`], stopped by its handles' shutdown).
     pub worker: worker::Worker,
     /// Counters and histograms for `GET /metrics` (shared with the delivery worker).
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Where deliveries claimed at insert go: this instance's worker.
+    pub(crate) direct: worker::DirectSender,
+    /// For the background work's own connections (see [`crate::start`]).
+    pub(crate) database_url: String,
+    /// Set by the first [`crate::start`], so a second one starts nothing twice.
+    pub(crate) started: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// Requests per minute one personal access token may make (429 with `Retry-After` beyond).
+pub const TOKEN_REQUESTS_PER_MINUTE: u32 = 600;
 
 impl AppState {
     /// Builds the state with the default delivery settings; see [`AppState::with_delivery`].
@@ -46,8 +56,8 @@ impl AppState {
         Self::with_delivery(pool, database_url, base_url, DeliveryConfig::default())
     }
 
-    /// Builds the state and starts the inbound committers and the delivery worker on the current
-    /// Tokio runtime.
+    /// Builds the state; nothing runs until [`crate::start`] (inbound events and clicks wait in
+    /// their queues until then).
     pub fn with_delivery(
         pool: DbPool,
         database_url: &str,
@@ -57,41 +67,27 @@ impl AppState {
         let base_url = base_url.trim_end_matches('/').to_owned();
         postback_domain::mail::notify::install_base_url(&base_url);
         let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
-        let (direct, worker) = worker::start(
-            pool.clone(),
-            database_url,
-            delivery.clone(),
-            metrics.clone(),
-        );
-        let lease = worker::lease_secs(&delivery);
-        let window = worker::direct_window_secs(&delivery);
-        let platform_urls = delivery.platform_urls.clone();
+        let (direct, worker) = worker::new(&delivery);
         Self {
             worker,
+            direct,
+            database_url: database_url.to_owned(),
+            started: std::sync::Arc::default(),
             metrics,
             http: Client::new(&delivery),
-            limits: crate::shared_limit::SharedLimiter::start(pool.clone()),
+            limits: crate::shared_limit::SharedLimiter::local(),
             budgets: crate::shared_limit::AnonymousBudgets::default(),
             trusted_proxies: std::sync::Arc::default(),
             token_limiter: std::sync::Arc::new(crate::ratelimit::RateLimiter::new(
-                crate::auth::TOKEN_REQUESTS_PER_MINUTE,
+                TOKEN_REQUESTS_PER_MINUTE,
                 std::time::Duration::from_secs(60),
             )),
             geoip: None,
             login_throttle: std::sync::Arc::default(),
             mail_throttle: Default::default(),
             delivery,
-            clicks: crate::clicks::ClickWriter::start(pool.clone(), database_url),
-            ingestor: Ingestor::start(
-                pool.clone(),
-                database_url,
-                Some(crate::ingest::Direct {
-                    sender: direct,
-                    lease,
-                    window,
-                    platform_urls,
-                }),
-            ),
+            clicks: crate::clicks::ClickWriter::new(pool.clone()),
+            ingestor: Ingestor::new(),
             pool,
             // The scheme as a URL parser reads it: `HTTPS://…` is https too.
             secure_cookies: url::Url::parse(&base_url).is_ok_and(|u| u.scheme() == "https"),
