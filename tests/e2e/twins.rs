@@ -37,7 +37,7 @@ async fn json_rows(app: &TestApp, sql: &str) -> Vec<Value> {
 /// Removes what differs by nature between two tenants' copies of one event: ids and times
 /// of arrival.
 fn without_ids(mut body: Value) -> Value {
-    for k in ["id", "workspaceId"] {
+    for k in ["id", "workspace_id"] {
         body.as_object_mut().map(|o| o.remove(k));
     }
     if let Some(data) = body.get_mut("data").and_then(Value::as_object_mut) {
@@ -233,6 +233,11 @@ async fn recording_with_or_without_a_give_up_in_the_batch_gives_the_same_rows() 
     let user = app.signup("record@twins.test").await;
     user.add_domain("shop.example").await;
     let ws = WorkspaceId(user.workspace_id.parse().expect("uuid"));
+    app.sql(&format!(
+        "UPDATE workspaces SET plan = 'command' WHERE id = '{}'",
+        ws.0
+    ))
+    .await;
     let mut hooks = Vec::new();
     for i in 0..3 {
         let (status, hook) = user

@@ -26,7 +26,209 @@ pub enum Source {
     LastTouch,
 }
 
+/// A condition field. Every match on it is exhaustive: a new field fails to compile until its
+/// description ([`FieldName::field`]) and its value (`fact`) are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FieldName {
+    UtmSource,
+    UtmMedium,
+    UtmCampaign,
+    UtmContent,
+    UtmTerm,
+    Country,
+    DeviceType,
+    Referrer,
+    IsFromGoogleAds,
+    IsFromFacebookAds,
+    IsFromTikTokAds,
+    Revenue,
+    Currency,
+    Event,
+    ConversionCount,
+    EventCount,
+    QualityScore,
+    LinkId,
+    TargetId,
+    EventNumber,
+}
+
+impl FieldName {
+    /// Every field, in the order the dashboard offers them.
+    pub const ALL: [FieldName; 20] = [
+        FieldName::UtmSource,
+        FieldName::UtmMedium,
+        FieldName::UtmCampaign,
+        FieldName::UtmContent,
+        FieldName::UtmTerm,
+        FieldName::Country,
+        FieldName::DeviceType,
+        FieldName::Referrer,
+        FieldName::IsFromGoogleAds,
+        FieldName::IsFromFacebookAds,
+        FieldName::IsFromTikTokAds,
+        FieldName::Revenue,
+        FieldName::Currency,
+        FieldName::Event,
+        FieldName::ConversionCount,
+        FieldName::EventCount,
+        FieldName::QualityScore,
+        FieldName::LinkId,
+        FieldName::TargetId,
+        FieldName::EventNumber,
+    ];
+
+    pub const fn field(self) -> Field {
+        match self {
+            FieldName::UtmSource => field(
+                FieldName::UtmSource,
+                "utm_source",
+                "UTM source",
+                Kind::Text,
+                Source::Touch,
+            ),
+            FieldName::UtmMedium => field(
+                FieldName::UtmMedium,
+                "utm_medium",
+                "UTM medium",
+                Kind::Text,
+                Source::Touch,
+            ),
+            FieldName::UtmCampaign => field(
+                FieldName::UtmCampaign,
+                "utm_campaign",
+                "UTM campaign",
+                Kind::Text,
+                Source::Touch,
+            ),
+            FieldName::UtmContent => field(
+                FieldName::UtmContent,
+                "utm_content",
+                "UTM content",
+                Kind::Text,
+                Source::Touch,
+            ),
+            FieldName::UtmTerm => field(
+                FieldName::UtmTerm,
+                "utm_term",
+                "UTM term",
+                Kind::Text,
+                Source::Touch,
+            ),
+            FieldName::Country => field(
+                FieldName::Country,
+                "country",
+                "Country",
+                Kind::Text,
+                Source::Touch,
+            ),
+            FieldName::DeviceType => field(
+                FieldName::DeviceType,
+                "deviceType",
+                "Device type",
+                Kind::Text,
+                Source::Touch,
+            ),
+            FieldName::Referrer => field(
+                FieldName::Referrer,
+                "referrer",
+                "Referrer",
+                Kind::Text,
+                Source::Touch,
+            ),
+            FieldName::IsFromGoogleAds => field(
+                FieldName::IsFromGoogleAds,
+                "isFromGoogleAds",
+                "Is from Google Ads",
+                Kind::Bool,
+                Source::LastTouch,
+            ),
+            FieldName::IsFromFacebookAds => field(
+                FieldName::IsFromFacebookAds,
+                "isFromFacebookAds",
+                "Is from Facebook Ads",
+                Kind::Bool,
+                Source::LastTouch,
+            ),
+            FieldName::IsFromTikTokAds => field(
+                FieldName::IsFromTikTokAds,
+                "isFromTikTokAds",
+                "Is from TikTok Ads",
+                Kind::Bool,
+                Source::LastTouch,
+            ),
+            FieldName::Revenue => field(
+                FieldName::Revenue,
+                "revenue",
+                "Revenue",
+                Kind::Number,
+                Source::Event,
+            ),
+            FieldName::Currency => field(
+                FieldName::Currency,
+                "currency",
+                "Currency",
+                Kind::Text,
+                Source::Event,
+            ),
+            FieldName::Event => field(
+                FieldName::Event,
+                "event",
+                "Event name",
+                Kind::Text,
+                Source::Event,
+            ),
+            FieldName::ConversionCount => field(
+                FieldName::ConversionCount,
+                "conversionCount",
+                "Conversion count",
+                Kind::Number,
+                Source::Event,
+            ),
+            FieldName::EventCount => field(
+                FieldName::EventCount,
+                "eventCount",
+                "Event count",
+                Kind::Number,
+                Source::Event,
+            ),
+            FieldName::QualityScore => field(
+                FieldName::QualityScore,
+                "qualityScore",
+                "Quality score",
+                Kind::Number,
+                Source::LastTouch,
+            ),
+            FieldName::LinkId => field(
+                FieldName::LinkId,
+                "linkId",
+                "Link id",
+                Kind::Text,
+                Source::LastTouch,
+            ),
+            FieldName::TargetId => field(
+                FieldName::TargetId,
+                "targetId",
+                "Target id",
+                Kind::Text,
+                Source::LastTouch,
+            ),
+            FieldName::EventNumber => field(
+                FieldName::EventNumber,
+                "eventNumber",
+                "Event number",
+                Kind::Number,
+                Source::Event,
+            ),
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<FieldName> {
+        FieldName::ALL.into_iter().find(|f| f.field().name == name)
+    }
+}
+
 pub struct Field {
+    pub id: FieldName,
     pub name: &'static str,
     pub label: &'static str,
     pub kind: Kind,
@@ -34,56 +236,27 @@ pub struct Field {
 }
 
 /// Every condition field of seed 002, in the order the dashboard offers them.
-pub const FIELDS: &[Field] = &[
-    field("utm_source", "UTM source", Kind::Text, Source::Touch),
-    field("utm_medium", "UTM medium", Kind::Text, Source::Touch),
-    field("utm_campaign", "UTM campaign", Kind::Text, Source::Touch),
-    field("utm_content", "UTM content", Kind::Text, Source::Touch),
-    field("utm_term", "UTM term", Kind::Text, Source::Touch),
-    field("country", "Country", Kind::Text, Source::Touch),
-    field("deviceType", "Device type", Kind::Text, Source::Touch),
-    field("referrer", "Referrer", Kind::Text, Source::Touch),
-    field(
-        "isFromGoogleAds",
-        "Is from Google Ads",
-        Kind::Bool,
-        Source::LastTouch,
-    ),
-    field(
-        "isFromFacebookAds",
-        "Is from Facebook Ads",
-        Kind::Bool,
-        Source::LastTouch,
-    ),
-    field(
-        "isFromTikTokAds",
-        "Is from TikTok Ads",
-        Kind::Bool,
-        Source::LastTouch,
-    ),
-    field("revenue", "Revenue", Kind::Number, Source::Event),
-    field("currency", "Currency", Kind::Text, Source::Event),
-    field("event", "Event name", Kind::Text, Source::Event),
-    field(
-        "conversionCount",
-        "Conversion count",
-        Kind::Number,
-        Source::Event,
-    ),
-    field("eventCount", "Event count", Kind::Number, Source::Event),
-    field(
-        "qualityScore",
-        "Quality score",
-        Kind::Number,
-        Source::LastTouch,
-    ),
-    field("linkId", "Link id", Kind::Text, Source::LastTouch),
-    field("targetId", "Target id", Kind::Text, Source::LastTouch),
-    field("eventNumber", "Event number", Kind::Number, Source::Event),
-];
+pub const FIELDS: &[Field] = &{
+    const N: usize = FieldName::ALL.len();
+    let mut all: [Field; N] =
+        [const { field(FieldName::Event, "", "", Kind::Text, Source::Event) }; N];
+    let mut i = 0;
+    while i < N {
+        all[i] = FieldName::ALL[i].field();
+        i += 1;
+    }
+    all
+};
 
-const fn field(name: &'static str, label: &'static str, kind: Kind, source: Source) -> Field {
+const fn field(
+    id: FieldName,
+    name: &'static str,
+    label: &'static str,
+    kind: Kind,
+    source: Source,
+) -> Field {
     Field {
+        id,
         name,
         label,
         kind,
@@ -408,28 +581,38 @@ fn fact<'a>(facts: &Facts<'a>, c: &Condition) -> Fact<'a> {
     let t = |f: fn(&'a TouchFacts) -> &'a Option<String>| {
         Fact::Text(touch.and_then(|t| f(t).as_deref()))
     };
-    match c.field.as_str() {
-        "utm_source" => t(|t| &t.utm_source),
-        "utm_medium" => t(|t| &t.utm_medium),
-        "utm_campaign" => t(|t| &t.utm_campaign),
-        "utm_content" => t(|t| &t.utm_content),
-        "utm_term" => t(|t| &t.utm_term),
-        "country" => t(|t| &t.country),
-        "deviceType" => t(|t| &t.device_type),
-        "referrer" => t(|t| &t.referrer),
-        "linkId" => t(|t| &t.link_id),
-        "targetId" => t(|t| &t.target_id),
-        "isFromGoogleAds" => Fact::Bool(touch.is_some_and(TouchFacts::is_from_google_ads)),
-        "isFromFacebookAds" => Fact::Bool(touch.is_some_and(TouchFacts::is_from_facebook_ads)),
-        "isFromTikTokAds" => Fact::Bool(touch.is_some_and(TouchFacts::is_from_tiktok_ads)),
-        "qualityScore" => Fact::Number(touch.and_then(|t| t.quality_score).map(f64::from)),
-        "revenue" => Fact::Number(facts.revenue),
-        "currency" => Fact::Text(Some(facts.currency)),
-        "event" => Fact::Text(Some(facts.event)),
-        "conversionCount" => Fact::Number(Some(facts.conversion_count as f64)),
-        "eventCount" => Fact::Number(Some(facts.event_count as f64)),
-        "eventNumber" => Fact::Number(event_number(facts.event).map(|n| n as f64)),
-        _ => Fact::Text(None),
+    // Conditions are validated when saved and when read back (`stored` refuses unknown
+    // fields), so a name that is no field never reaches here; it would read as empty.
+    match FieldName::parse(&c.field) {
+        Some(FieldName::UtmSource) => t(|t| &t.utm_source),
+        Some(FieldName::UtmMedium) => t(|t| &t.utm_medium),
+        Some(FieldName::UtmCampaign) => t(|t| &t.utm_campaign),
+        Some(FieldName::UtmContent) => t(|t| &t.utm_content),
+        Some(FieldName::UtmTerm) => t(|t| &t.utm_term),
+        Some(FieldName::Country) => t(|t| &t.country),
+        Some(FieldName::DeviceType) => t(|t| &t.device_type),
+        Some(FieldName::Referrer) => t(|t| &t.referrer),
+        Some(FieldName::LinkId) => t(|t| &t.link_id),
+        Some(FieldName::TargetId) => t(|t| &t.target_id),
+        Some(FieldName::IsFromGoogleAds) => {
+            Fact::Bool(touch.is_some_and(TouchFacts::is_from_google_ads))
+        }
+        Some(FieldName::IsFromFacebookAds) => {
+            Fact::Bool(touch.is_some_and(TouchFacts::is_from_facebook_ads))
+        }
+        Some(FieldName::IsFromTikTokAds) => {
+            Fact::Bool(touch.is_some_and(TouchFacts::is_from_tiktok_ads))
+        }
+        Some(FieldName::QualityScore) => {
+            Fact::Number(touch.and_then(|t| t.quality_score).map(f64::from))
+        }
+        Some(FieldName::Revenue) => Fact::Number(facts.revenue),
+        Some(FieldName::Currency) => Fact::Text(Some(facts.currency)),
+        Some(FieldName::Event) => Fact::Text(Some(facts.event)),
+        Some(FieldName::ConversionCount) => Fact::Number(Some(facts.conversion_count as f64)),
+        Some(FieldName::EventCount) => Fact::Number(Some(facts.event_count as f64)),
+        Some(FieldName::EventNumber) => Fact::Number(event_number(facts.event).map(|n| n as f64)),
+        None => Fact::Text(None),
     }
 }
 
@@ -777,5 +960,16 @@ mod tests {
             assert!(event_matches(&f(&["conversion"]), other), "{other}");
             assert!(!event_matches(&f(&["event"]), other), "{other}");
         }
+    }
+
+    #[test]
+    fn every_field_is_described_once_and_found_by_its_name() {
+        assert_eq!(FIELDS.len(), FieldName::ALL.len());
+        for (f, id) in FIELDS.iter().zip(FieldName::ALL) {
+            assert_eq!(f.id, id);
+            assert_eq!(FieldName::parse(f.name), Some(id));
+            assert_eq!(find_field(f.name).map(|f| f.id), Some(id));
+        }
+        assert_eq!(FieldName::parse("utm_sauce"), None);
     }
 }
