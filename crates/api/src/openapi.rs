@@ -106,6 +106,8 @@ pub struct Ok {
         v1::keys::delete,
         v1::events::list,
         v1::events::get,
+        v1::export::export,
+        v1::stats::get,
         v1::webhooks::list,
         v1::webhooks::create,
         v1::webhooks::get,

@@ -94,6 +94,7 @@ pub async fn list(
         domain_id: Some(domain.id),
         event_name: (!filter_event.is_empty()).then(|| filter_event.clone()),
         email: (!filter_email.is_empty()).then(|| filter_email.clone()),
+        ..EventFilter::default()
     };
     let page_req =
         PageRequest::parse(Some(50), query.cursor.as_deref()).unwrap_or(PageRequest::first(50));
