@@ -46,7 +46,7 @@ test("forgot password: the mailed link sets a new password and signs in", TEST_O
     await logIn(page, email, PASSWORD);
     await expectFlashError(page, "Incorrect email or password");
     await logIn(page, email, newPassword);
-    await page.waitForURL((url) => url.pathname === "/domains");
+    await page.waitForURL((url) => url.pathname === "/");
   });
 });
 

@@ -5,6 +5,7 @@
 //! overview page both call [`compute`].
 
 mod health;
+pub mod setup;
 mod time_zone;
 
 use std::collections::BTreeMap;
@@ -15,7 +16,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
 pub use health::{health, Health, TargetHealth};
-pub use time_zone::{set_time_zone, time_zone, today, valid_time_zone};
+pub use time_zone::{day_bounds, set_time_zone, time_zone, today, valid_time_zone};
 
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{DomainId, WorkspaceId};

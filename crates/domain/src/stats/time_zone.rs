@@ -78,3 +78,30 @@ pub async fn today(conn: &mut AsyncPgConnection, time_zone: &str) -> DomainResul
         .await?;
     Ok(t.today)
 }
+
+#[derive(diesel::QueryableByName)]
+struct Bounds {
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    since: chrono::DateTime<chrono::Utc>,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    until: chrono::DateTime<chrono::Utc>,
+}
+
+/// The instants a range of whole days (inclusive) in the zone starts and ends at.
+pub async fn day_bounds(
+    conn: &mut AsyncPgConnection,
+    time_zone: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> DomainResult<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
+    let b: Bounds = diesel::sql_query(
+        "SELECT ($1::date::timestamp AT TIME ZONE $3) AS since,
+                (($2::date + 1)::timestamp AT TIME ZONE $3) AS until",
+    )
+    .bind::<Date, _>(from)
+    .bind::<Date, _>(to)
+    .bind::<Text, _>(time_zone)
+    .get_result(conn)
+    .await?;
+    Ok((b.since, b.until))
+}
