@@ -24,12 +24,7 @@ pub struct RawFilter<'a> {
 }
 
 fn date(field: &str, raw: Option<&str>) -> DomainResult<Option<NaiveDate>> {
-    match raw.map(str::trim).filter(|r| !r.is_empty()) {
-        Some(r) => NaiveDate::parse_from_str(r, "%Y-%m-%d")
-            .map(Some)
-            .map_err(|_| DomainError::invalid(format!("{field} must be a date (YYYY-MM-DD)"))),
-        None => Ok(None),
-    }
+    crate::stats::parse_date(field, raw)
 }
 
 #[derive(diesel::QueryableByName)]

@@ -135,14 +135,7 @@ impl StatsQuery {
             ),
             None => None,
         };
-        let date = |field: &str, raw: Option<&str>| -> DomainResult<Option<NaiveDate>> {
-            match raw.filter(|r| !r.is_empty()) {
-                Some(r) => NaiveDate::parse_from_str(r, "%Y-%m-%d")
-                    .map(Some)
-                    .map_err(|_| DomainError::invalid(format!("{field} must be a date (YYYY-MM-DD)"))),
-                None => Ok(None),
-            }
-        };
+        let date = |field: &str, raw: Option<&str>| parse_date(field, raw);
         let to = date("to", to)?.unwrap_or(today);
         let from = date("from", from)?.unwrap_or(to - Duration::days(6));
         if from > to {
@@ -179,6 +172,24 @@ impl StatsQuery {
     pub fn previous(&self) -> (NaiveDate, NaiveDate) {
         let n = self.days();
         (self.from - Duration::days(n), self.from - Duration::days(1))
+    }
+}
+
+/// A `YYYY-MM-DD` date of the years 1900 to 9999 (what a range can sensibly name, and what
+/// PostgreSQL's timestamps hold in any zone); empty is none.
+pub fn parse_date(field: &str, raw: Option<&str>) -> DomainResult<Option<NaiveDate>> {
+    use chrono::Datelike;
+    match raw.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) => NaiveDate::parse_from_str(r, "%Y-%m-%d")
+            .ok()
+            .filter(|d| (1900..=9999).contains(&d.year()) && r.len() == 10)
+            .map(Some)
+            .ok_or_else(|| {
+                DomainError::invalid(format!(
+                    "{field} must be a date (YYYY-MM-DD) between 1900 and 9999"
+                ))
+            }),
+        None => Ok(None),
     }
 }
 
