@@ -136,3 +136,53 @@ pub async fn health(
         .await?;
     Ok(Health { targets })
 }
+
+/// A webhook's latest delivery and its attempts over the last 24 hours (the Webhooks list).
+#[derive(Debug, Clone, diesel::QueryableByName)]
+pub struct WebhookActivity {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: uuid::Uuid,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub last_delivery_at: Option<DateTime<Utc>>,
+    /// `pending`, `held`, `succeeded` or `failed`.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub last_delivery_status: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    pub attempts: i64,
+    #[diesel(sql_type = BigInt)]
+    pub succeeded: i64,
+}
+
+impl WebhookActivity {
+    pub fn success_rate(&self) -> Option<f64> {
+        (self.attempts > 0).then(|| self.succeeded as f64 * 100.0 / self.attempts as f64)
+    }
+}
+
+/// Every webhook of the workspace with its activity as of `now`.
+pub async fn webhook_activity(
+    conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
+    now: DateTime<Utc>,
+) -> DomainResult<Vec<WebhookActivity>> {
+    let attempts = ATTEMPTS_SQL
+        .replace("{col}", "webhook_id")
+        .replace("{target}", "w")
+        .replace("$3", "$2")
+        .replace("$4", "$3");
+    Ok(diesel::sql_query(format!(
+        "SELECT w.id, l.created_at AS last_delivery_at, l.status AS last_delivery_status,
+                s.attempts, s.succeeded
+         FROM webhooks w
+         LEFT JOIN LATERAL (SELECT d.created_at, d.status FROM deliveries d
+                            WHERE d.webhook_id = w.id AND d.workspace_id = w.workspace_id
+                            ORDER BY d.created_at DESC LIMIT 1) l ON true
+         CROSS JOIN LATERAL ({attempts}) s
+         WHERE w.workspace_id = $1"
+    ))
+    .bind::<SqlUuid, _>(workspace_id.0)
+    .bind::<Timestamptz, _>(now - chrono::Duration::hours(24))
+    .bind::<Timestamptz, _>(now)
+    .load(conn)
+    .await?)
+}

@@ -15,7 +15,7 @@ use diesel::sql_types::{BigInt, Double, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
-pub use health::{health, Health, TargetHealth};
+pub use health::{health, webhook_activity, Health, TargetHealth, WebhookActivity};
 pub use time_zone::{day_bounds, set_time_zone, time_zone, today, valid_time_zone};
 
 use crate::error::{DomainError, DomainResult};

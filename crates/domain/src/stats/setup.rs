@@ -65,3 +65,41 @@ pub async fn has_events(conn: &mut AsyncPgConnection, workspace_id: WorkspaceId)
     .await?;
     Ok(a.any)
 }
+
+/// Whether a domain's tag is installed: its last landing report (not a tracking link's click)
+/// and how many visitors and identified emails it reported in the last 24 hours.
+#[derive(Debug, Clone, diesel::QueryableByName)]
+pub struct TagStatus {
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub last_report_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub last_page: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub visitors_24h: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub emails_24h: i64,
+}
+
+pub async fn tag_status(
+    conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
+    domain_id: crate::ids::DomainId,
+) -> DomainResult<TagStatus> {
+    Ok(diesel::sql_query(
+        "SELECT l.occurred_at AS last_report_at, l.landing_page AS last_page,
+                (SELECT count(*) FROM visitors v
+                 WHERE v.domain_id = $2 AND v.workspace_id = $1
+                   AND v.last_seen_at > now() - interval '24 hours') AS visitors_24h,
+                (SELECT count(*) FROM visitor_emails ve
+                 WHERE ve.domain_id = $2 AND ve.workspace_id = $1
+                   AND ve.created_at > now() - interval '24 hours') AS emails_24h
+         FROM (SELECT 1) one
+         LEFT JOIN LATERAL (SELECT t.occurred_at, t.landing_page FROM touches t
+                            WHERE t.domain_id = $2 AND t.workspace_id = $1 AND t.link_id IS NULL
+                            ORDER BY t.occurred_at DESC LIMIT 1) l ON true",
+    )
+    .bind::<SqlUuid, _>(workspace_id.0)
+    .bind::<SqlUuid, _>(domain_id.0)
+    .get_result(conn)
+    .await?)
+}
