@@ -293,8 +293,7 @@ async fn stats_count_conversions_revenue_and_attribution() {
         ("groupBy=week", "groupBy"),
         ("touch=middle", "touch"),
         ("from=yesterday", "from"),
-        ("from=2026-01-02&to=2026-01-01", "from"),
-        ("from=2020-01-01&to=2026-01-01", "from"),
+        ("to=", "to"),
         ("domainId=nope", "domainId"),
     ] {
         let (status, body) = s.user.get(&format!("/v1/stats?{query}")).await;
@@ -304,6 +303,18 @@ async fn stats_count_conversions_revenue_and_attribution() {
             "{query}: {body}"
         );
     }
+    // A range backwards is empty; a long one lists only the days with events.
+    let (status, backwards) = s.user.get("/v1/stats?from=2026-01-02&to=2026-01-01").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(backwards["groups"], json!([]));
+    assert_eq!(backwards["totals"]["events"], 0);
+    let (status, long) = s
+        .user
+        .get(&format!("/v1/stats?domainId={}&from=2000-01-01", s.domain))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(long["totals"]["events"], 6);
+    assert_eq!(long["groups"].as_array().map(Vec::len), Some(3), "{long}");
     let stranger = app.signup("stats.stranger@example.com").await;
     let (status, body) = stranger
         .get(&format!("/v1/stats?domainId={}", s.domain))
@@ -391,6 +402,9 @@ async fn the_csv_export_streams_every_matching_event() {
     assert!(lines[1].contains(",\"Ann, \"\"Jr\"\"\","), "{}", lines[1]);
     assert!(lines[1].ends_with(",none"), "no webhook took it: {}", lines[1]);
 
+    let (status, body) = s.user.get("/v1/events/export?to=").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap_or("").contains("to"));
     let (status, body) = s.user.get("/v1/events/export?from=soon").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"].as_str().unwrap_or("").contains("from"));
@@ -399,4 +413,104 @@ async fn the_csv_export_streams_every_matching_event() {
         .get(&format!("/v1/events/export?domainId={}", s.domain))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_workspace_time_zone_decides_the_days() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app, "zone@example.com", "zone.example.com").await;
+    // Yesterday 20:00 UTC is already the next day in Tokyo (UTC+9).
+    let at = (chrono::Utc::now() - chrono::Duration::days(1))
+        .date_naive()
+        .and_hms_opt(20, 0, 0)
+        .expect("time")
+        .and_utc();
+    let (status, _) = app
+        .inbound(
+            &s.key,
+            json!({"email": "late@example.com", "event": "purchase", "value": 5, "timestamp": at.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let range = format!("/v1/stats?from={}&to={}", day(-2), day(1));
+    let day_of = |stats: &Value| {
+        stats["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .find(|g| g["conversions"] == 1)
+            .map(|g| g["key"].as_str().unwrap_or("").to_owned())
+    };
+    let (_, utc) = s.user.get(&range).await;
+    assert_eq!(day_of(&utc), Some(at.date_naive().to_string()));
+
+    // A name PostgreSQL does not know is refused on the settings page, naming the field.
+    let (_, html) = s.user.page("/settings/time-zone").await;
+    let csrf = crate::helpers::csrf_in(&html);
+    let resp = s
+        .user
+        .client
+        .post(format!("{}/settings/time-zone", s.user.base))
+        .form(&[("csrf_token", csrf.as_str()), ("time_zone", "Mars/Olympus")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(resp.text().await.unwrap_or_default().contains("timeZone must be an IANA time zone"));
+    let resp = s
+        .user
+        .client
+        .post(format!("{}/settings/time-zone", s.user.base))
+        .form(&[("csrf_token", csrf.as_str()), ("time_zone", "Asia/Tokyo")])
+        .send()
+        .await
+        .expect("post");
+    assert!(resp.status().is_redirection() || resp.status().is_success());
+    let (_, tokyo) = s.user.get(&range).await;
+    assert_eq!(tokyo["timeZone"], "Asia/Tokyo");
+    let local = (at + chrono::Duration::hours(9)).date_naive().to_string();
+    assert_eq!(day_of(&tokyo), Some(local));
+}
+
+#[tokio::test]
+async fn tracking_tab_and_webhooks_list_show_setup_and_delivery_health() {
+    let receiver = crate::receiver::Receiver::start().await;
+    receiver.always(crate::receiver::Reply::ok());
+    let app = TestApp::spawn().await;
+    let s = shop(&app, "health@example.com", "shop.example.com").await;
+    let (_, html) = s.user.page(&format!("/domains/{}/tracking", s.domain)).await;
+    assert!(html.contains("no report yet"), "{html}");
+    let (_, domain) = s.user.get(&format!("/v1/domains/{}", s.domain)).await;
+    let site = domain["siteId"].as_str().expect("siteId");
+    crate::attribution::collect(&app, site, "visitor-health-1", "https://shop.example.com/pricing?utm_source=x").await;
+    let (_, html) = s.user.page(&format!("/domains/{}/tracking", s.domain)).await;
+    assert!(html.contains("installed"), "{html}");
+    assert!(html.contains("https://shop.example.com/pricing"), "from which page");
+    assert!(html.contains("1 visitors, 0 identified emails"), "{html}");
+
+    let (_, html) = s.user.page("/webhooks").await;
+    assert!(!html.contains("succeeded"));
+    let (status, _) = s
+        .user
+        .post("/v1/integrations/webhooks", json!({"url": receiver.url("/hook")}))
+        .await;
+    assert!(status.is_success());
+    let (status, _) = app.inbound(&s.key, crate::helpers::purchase()).await;
+    assert_eq!(status, StatusCode::OK);
+    receiver.wait_for(1, std::time::Duration::from_secs(10)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, html) = s.user.page("/webhooks").await;
+        if html.contains("just now · succeeded") {
+            assert!(html.contains("100.0%"), "24 h success rate: {html}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{html}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The overview's health table has the webhook with its numbers.
+    let (status, html) = s.user.page("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("id=\"health-table\""), "{html}");
+    assert!(html.contains("100.0%"));
 }

@@ -54,11 +54,7 @@ pub async fn filter(
     };
     let from = date("from", raw.from)?;
     let to = date("to", raw.to)?;
-    if let (Some(f), Some(t)) = (from, to) {
-        if f > t {
-            return Err(DomainError::invalid("from must not be after to"));
-        }
-    }
+    // `from` after `to` is an empty range, not an error.
     let (since, until) = if from.is_some() || to.is_some() {
         let tz = crate::stats::time_zone(conn, workspace_id).await?;
         let b: Bounds = diesel::sql_query(

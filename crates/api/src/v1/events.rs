@@ -68,8 +68,8 @@ pub async fn list(
         user.0.workspace_id,
         &postback_domain::export::RawFilter {
             domain_id: query.domain_id.as_deref(),
-            from: query.from.as_deref(),
-            to: query.to.as_deref(),
+            from: crate::v1::export::given("from", &query.from)?,
+            to: crate::v1::export::given("to", &query.to)?,
             event: query.event.as_deref(),
             email: query.email.as_deref(),
         },

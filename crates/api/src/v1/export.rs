@@ -9,8 +9,17 @@ use postback_domain::paging::{Cursor, PageRequest};
 use serde::Deserialize;
 
 use crate::auth::Authenticated;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+
+/// A query parameter sent empty (`?to=`) is refused like any other value out of its format;
+/// one not sent is `None`.
+pub(crate) fn given<'a>(field: &str, value: &'a Option<String>) -> Result<Option<&'a str>, ApiError> {
+    match value.as_deref() {
+        Some("") => Err(ApiError::bad_request(format!("{field} must not be empty"))),
+        v => Ok(v),
+    }
+}
 
 /// Rows fetched per query.
 const BATCH: i64 = 500;
@@ -46,9 +55,9 @@ pub async fn export(
         &mut conn,
         ws,
         &RawFilter {
-            domain_id: query.domain_id.as_deref(),
-            from: query.from.as_deref(),
-            to: query.to.as_deref(),
+            domain_id: given("domainId", &query.domain_id)?,
+            from: given("from", &query.from)?,
+            to: given("to", &query.to)?,
             event: query.event.as_deref(),
             email: query.email.as_deref(),
         },

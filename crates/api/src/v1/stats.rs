@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::auth::Authenticated;
 use crate::error::ApiResult;
+use crate::v1::export::given;
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -20,7 +21,8 @@ pub struct StatsParams {
     /// First day, `YYYY-MM-DD`, in the workspace's time zone (default: six days before `to`).
     #[param(value_type = Option<String>, format = Date)]
     from: Option<String>,
-    /// Last day (inclusive), `YYYY-MM-DD` (default: today); at most 400 days after `from`.
+    /// Last day (inclusive), `YYYY-MM-DD` (default: today). A `from` after `to` is an empty
+    /// range.
     #[param(value_type = Option<String>, format = Date)]
     to: Option<String>,
     /// `day` (default), `source`, `medium`, `campaign`, `platform` or `link`.
@@ -43,11 +45,11 @@ pub async fn get(
     let today = stats::today(&mut conn, &tz).await?;
     let q = StatsQuery::parse(
         today,
-        query.domain_id.as_deref(),
-        query.from.as_deref(),
-        query.to.as_deref(),
-        query.group_by.as_deref(),
-        query.touch.as_deref(),
+        given("domainId", &query.domain_id)?,
+        given("from", &query.from)?,
+        given("to", &query.to)?,
+        given("groupBy", &query.group_by)?,
+        given("touch", &query.touch)?,
     )?;
     let stats = stats::compute(&mut conn, ws, &q).await?;
     Ok(HttpResponse::Ok().json(stats))
