@@ -34,7 +34,11 @@ SELECT ((SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM e) a)
       + (SELECT count(*) FROM (SELECT * FROM e EXCEPT SELECT * FROM r) b)) AS n";
 
 async fn assert_in_step(app: &TestApp, after: &str) {
-    assert_eq!(app.count(DISAGREEMENTS).await, 0, "rollups disagree after {after}");
+    assert_eq!(
+        app.count(DISAGREEMENTS).await,
+        0,
+        "rollups disagree after {after}"
+    );
 }
 
 /// A visitor of the domain known by `email`, with a first touch 3 days ago from
@@ -139,7 +143,8 @@ async fn rollups_never_disagree_with_the_events() {
         assert_eq!(body["duplicate"], true, "{body}");
     }
     assert_eq!(
-        app.count("SELECT sum(events)::bigint AS n FROM event_rollups").await,
+        app.count("SELECT sum(events)::bigint AS n FROM event_rollups")
+            .await,
         12
     );
     assert_in_step(&app, "duplicates").await;
@@ -197,7 +202,8 @@ async fn rollups_never_disagree_with_the_events() {
         0
     );
     assert_eq!(
-        app.count("SELECT sum(events)::bigint AS n FROM event_rollups").await,
+        app.count("SELECT sum(events)::bigint AS n FROM event_rollups")
+            .await,
         4
     );
     assert_in_step(&app, "deleting a domain").await;
@@ -260,7 +266,10 @@ async fn stats_count_conversions_revenue_and_attribution() {
     // First touch: the Google Ads click of the spring campaign; last touch: the newsletter.
     let (_, first) = s
         .user
-        .get(&format!("/v1/stats?domainId={}&groupBy=campaign&touch=first", s.domain))
+        .get(&format!(
+            "/v1/stats?domainId={}&groupBy=campaign&touch=first",
+            s.domain
+        ))
         .await;
     assert_eq!(first["totals"]["adClickConversions"], 2);
     assert_eq!(first["groups"][0]["key"], "spring");
@@ -269,15 +278,25 @@ async fn stats_count_conversions_revenue_and_attribution() {
     assert_eq!(first["groups"][1]["label"], "(none)");
     let (_, last) = s
         .user
-        .get(&format!("/v1/stats?domainId={}&groupBy=campaign&touch=last", s.domain))
+        .get(&format!(
+            "/v1/stats?domainId={}&groupBy=campaign&touch=last",
+            s.domain
+        ))
         .await;
     assert_eq!(last["groups"][0]["key"], "weekly");
     let (_, platform) = s
         .user
-        .get(&format!("/v1/stats?groupBy=platform&touch=first&from={}&to={}", day(-6), day(0)))
+        .get(&format!(
+            "/v1/stats?groupBy=platform&touch=first&from={}&to={}",
+            day(-6),
+            day(0)
+        ))
         .await;
     assert_eq!(platform["groups"][0]["key"], "googleads");
-    assert_eq!(platform["groups"][0]["deliveries"], json!({"sent": 0, "failed": 0, "waiting": 0}));
+    assert_eq!(
+        platform["groups"][0]["deliveries"],
+        json!({"sent": 0, "failed": 0, "waiting": 0})
+    );
 
     // The workspace's time zone moves the day boundaries.
     app.sql(&format!(
@@ -400,7 +419,11 @@ async fn the_csv_export_streams_every_matching_event() {
         .collect();
     assert_eq!(exported, listed);
     assert!(lines[1].contains(",\"Ann, \"\"Jr\"\"\","), "{}", lines[1]);
-    assert!(lines[1].ends_with(",none"), "no webhook took it: {}", lines[1]);
+    assert!(
+        lines[1].ends_with(",none"),
+        "no webhook took it: {}",
+        lines[1]
+    );
 
     let (status, body) = s.user.get("/v1/events/export?to=").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -456,7 +479,11 @@ async fn the_workspace_time_zone_decides_the_days() {
         .await
         .expect("post");
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(resp.text().await.unwrap_or_default().contains("timeZone must be an IANA time zone"));
+    assert!(resp
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains("timeZone must be an IANA time zone"));
     let resp = s
         .user
         .client
@@ -478,26 +505,46 @@ async fn tracking_tab_and_webhooks_list_show_setup_and_delivery_health() {
     receiver.always(crate::receiver::Reply::ok());
     let app = TestApp::spawn().await;
     let s = shop(&app, "health@example.com", "shop.example.com").await;
-    let (_, html) = s.user.page(&format!("/domains/{}/tracking", s.domain)).await;
+    let (_, html) = s
+        .user
+        .page(&format!("/domains/{}/tracking", s.domain))
+        .await;
     assert!(html.contains("no report yet"), "{html}");
     let (_, domain) = s.user.get(&format!("/v1/domains/{}", s.domain)).await;
     let site = domain["siteId"].as_str().expect("siteId");
-    crate::attribution::collect(&app, site, "visitor-health-1", "https://shop.example.com/pricing?utm_source=x").await;
-    let (_, html) = s.user.page(&format!("/domains/{}/tracking", s.domain)).await;
+    crate::attribution::collect(
+        &app,
+        site,
+        "visitor-health-1",
+        "https://shop.example.com/pricing?utm_source=x",
+    )
+    .await;
+    let (_, html) = s
+        .user
+        .page(&format!("/domains/{}/tracking", s.domain))
+        .await;
     assert!(html.contains("installed"), "{html}");
-    assert!(html.contains("https://shop.example.com/pricing"), "from which page");
+    assert!(
+        html.contains("https://shop.example.com/pricing"),
+        "from which page"
+    );
     assert!(html.contains("1 visitors, 0 identified emails"), "{html}");
 
     let (_, html) = s.user.page("/webhooks").await;
     assert!(!html.contains("succeeded"));
     let (status, _) = s
         .user
-        .post("/v1/integrations/webhooks", json!({"url": receiver.url("/hook")}))
+        .post(
+            "/v1/integrations/webhooks",
+            json!({"url": receiver.url("/hook")}),
+        )
         .await;
     assert!(status.is_success());
     let (status, _) = app.inbound(&s.key, crate::helpers::purchase()).await;
     assert_eq!(status, StatusCode::OK);
-    receiver.wait_for(1, std::time::Duration::from_secs(10)).await;
+    receiver
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let (_, html) = s.user.page("/webhooks").await;

@@ -70,7 +70,11 @@ pub async fn filter(
     } else {
         (None, None)
     };
-    let text = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let text = |v: Option<&str>| {
+        v.map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
     Ok(EventFilter {
         domain_id,
         event_name: text(raw.event),

@@ -120,13 +120,13 @@ pub async fn list(
     raw.from = None;
     raw.to = None;
     let (filter, filter_error) = match first {
-            Ok(f) => (f, None),
-            Err(postback_domain::DomainError::Invalid(m)) => (
-                postback_domain::export::filter(&mut conn, ws, &raw).await?,
-                Some(m),
-            ),
-            Err(e) => return Err(e.into()),
-        };
+        Ok(f) => (f, None),
+        Err(postback_domain::DomainError::Invalid(m)) => (
+            postback_domain::export::filter(&mut conn, ws, &raw).await?,
+            Some(m),
+        ),
+        Err(e) => return Err(e.into()),
+    };
     if filter_error.is_some() {
         filter_from.clear();
         filter_to.clear();
@@ -153,10 +153,13 @@ pub async fn list(
         }
         q.finish()
     };
-    let next_link = listed
-        .next_cursor
-        .as_deref()
-        .map(|c| format!("/domains/{}/events?{}", domain.id, pairs(Some(("cursor", c)))));
+    let next_link = listed.next_cursor.as_deref().map(|c| {
+        format!(
+            "/domains/{}/events?{}",
+            domain.id,
+            pairs(Some(("cursor", c)))
+        )
+    });
     let export_link = format!(
         "/v1/events/export?{}",
         pairs(Some(("domainId", &domain_param)))

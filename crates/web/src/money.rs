@@ -74,7 +74,11 @@ pub fn maybe_money(amount: Option<f64>, currency: &str) -> String {
 /// "+12%", "−40%", "new" (nothing before), or "±0%".
 pub fn change(now: f64, before: f64) -> String {
     if before == 0.0 {
-        return if now == 0.0 { "±0%".into() } else { "new".into() };
+        return if now == 0.0 {
+            "±0%".into()
+        } else {
+            "new".into()
+        };
     }
     let pct = ((now - before) / before * 100.0).round() as i64;
     match pct {

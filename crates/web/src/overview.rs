@@ -253,7 +253,10 @@ fn group_rows(s: &Stats, link_base: Option<&str>) -> Vec<GroupRow> {
             conversions: count(g.counts.conversions),
             events: count(g.counts.events),
             revenue: revenue_text(&g.counts.revenue),
-            sent: g.deliveries.as_ref().map_or(String::new(), |d| count(d.sent)),
+            sent: g
+                .deliveries
+                .as_ref()
+                .map_or(String::new(), |d| count(d.sent)),
             failed: g
                 .deliveries
                 .as_ref()
@@ -474,7 +477,9 @@ pub async fn show(
                 success: t
                     .success_rate()
                     .map_or("—".to_owned(), |r| format!("{r:.1}%")),
-                p95: t.p95_ms.map_or("—".to_owned(), |p| format!("{} ms", count(p))),
+                p95: t
+                    .p95_ms
+                    .map_or("—".to_owned(), |p| format!("{} ms", count(p))),
                 last_failure: match (&t.last_failure_at, &t.last_failure) {
                     (Some(at), Some(what)) => format!("{} — {what}", relative(*at)),
                     _ => "none".to_owned(),

@@ -14,7 +14,10 @@ use crate::state::AppState;
 
 /// A query parameter sent empty (`?to=`) is refused like any other value out of its format;
 /// one not sent is `None`.
-pub(crate) fn given<'a>(field: &str, value: &'a Option<String>) -> Result<Option<&'a str>, ApiError> {
+pub(crate) fn given<'a>(
+    field: &str,
+    value: &'a Option<String>,
+) -> Result<Option<&'a str>, ApiError> {
     match value.as_deref() {
         Some("") => Err(ApiError::bad_request(format!("{field} must not be empty"))),
         v => Ok(v),
@@ -83,9 +86,7 @@ pub async fn export(
                 Ok(l) => l,
                 Err(e) => {
                     tracing::error!(error = %e, "events export stopped");
-                    let _ = tx
-                        .send(Err(std::io::Error::other("export failed")))
-                        .await;
+                    let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
                     return;
                 }
             };

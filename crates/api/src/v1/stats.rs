@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use crate::auth::Authenticated;
 use crate::error::ApiResult;
-use crate::v1::export::given;
 use crate::state::AppState;
+use crate::v1::export::given;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]

@@ -56,7 +56,10 @@ struct Any {
 }
 
 /// Whether the workspace has ever stored an event (that is still kept).
-pub async fn has_events(conn: &mut AsyncPgConnection, workspace_id: WorkspaceId) -> DomainResult<bool> {
+pub async fn has_events(
+    conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
+) -> DomainResult<bool> {
     let a: Any = diesel::sql_query(
         "SELECT EXISTS (SELECT 1 FROM event_rollups WHERE workspace_id = $1 AND events > 0) AS any",
     )

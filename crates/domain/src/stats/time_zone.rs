@@ -13,7 +13,10 @@ struct Zone {
     time_zone: String,
 }
 
-pub async fn time_zone(conn: &mut AsyncPgConnection, workspace_id: WorkspaceId) -> DomainResult<String> {
+pub async fn time_zone(
+    conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
+) -> DomainResult<String> {
     let zone: Option<Zone> = diesel::sql_query("SELECT time_zone FROM workspaces WHERE id = $1")
         .bind::<SqlUuid, _>(workspace_id.0)
         .get_result(conn)
@@ -23,7 +26,9 @@ pub async fn time_zone(conn: &mut AsyncPgConnection, workspace_id: WorkspaceId) 
             diesel::result::Error::NotFound => Ok(None),
             e => Err(e),
         })?;
-    Ok(zone.map(|z| z.time_zone).unwrap_or_else(|| "UTC".to_owned()))
+    Ok(zone
+        .map(|z| z.time_zone)
+        .unwrap_or_else(|| "UTC".to_owned()))
 }
 
 #[derive(diesel::QueryableByName)]
@@ -37,11 +42,12 @@ pub async fn valid_time_zone(conn: &mut AsyncPgConnection, name: &str) -> Domain
     if name.is_empty() || name.len() > 64 {
         return Ok(false);
     }
-    let k: Known =
-        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1) AS known")
-            .bind::<Text, _>(name)
-            .get_result(conn)
-            .await?;
+    let k: Known = diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1) AS known",
+    )
+    .bind::<Text, _>(name)
+    .get_result(conn)
+    .await?;
     Ok(k.known)
 }
 
