@@ -7,6 +7,7 @@ DROP FUNCTION event_rollups_on_update();
 DROP FUNCTION event_rollups_on_delete();
 DROP FUNCTION event_rollups_on_insert();
 DROP FUNCTION event_rollups_apply(event_rollup_change[], touches[]);
+DROP FUNCTION event_rollups_compact(uuid[], timestamptz[]);
 DROP TYPE event_rollup_change;
 DROP FUNCTION touch_click_platform(text, text, text, text, text, text);
 DROP TABLE event_rollups;

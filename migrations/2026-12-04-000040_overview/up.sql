@@ -67,26 +67,87 @@ CREATE TYPE event_rollup_change AS (
 CREATE FUNCTION event_rollups_apply(changes event_rollup_change[], gone touches[])
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO event_rollups AS r (workspace_id, domain_id, hour, shard, event_name, currency,
-        first_source, first_medium, first_campaign, first_link_id, first_click,
-        last_source, last_medium, last_campaign, last_link_id, last_click,
-        events, valued, value_sum)
-    SELECT e.workspace_id, e.domain_id, date_trunc('hour', e.occurred_at, 'UTC'),
-           (pg_backend_pid() % 8)::smallint, e.event_name, e.currency,
-           ft.utm_source, ft.utm_medium, ft.utm_campaign, ft.link_id,
-           touch_click_platform(ft.gclid, ft.gbraid, ft.wbraid, ft.fbclid, ft.ttclid, ft.msclkid),
-           lt.utm_source, lt.utm_medium, lt.utm_campaign, lt.link_id,
-           touch_click_platform(lt.gclid, lt.gbraid, lt.wbraid, lt.fbclid, lt.ttclid, lt.msclkid),
-           sum(e.sign), sum(CASE WHEN e.value IS NULL THEN 0 ELSE e.sign END),
-           coalesce(sum(e.sign * e.value::numeric), 0)
-    FROM unnest(changes) e
-    JOIN domains dm ON dm.id = e.domain_id
-    LEFT JOIN (SELECT t.* FROM touches t UNION ALL SELECT g.* FROM unnest(gone) g) ft
-           ON ft.id = e.first_touch_id AND ft.workspace_id = e.workspace_id
-    LEFT JOIN (SELECT t.* FROM touches t UNION ALL SELECT g.* FROM unnest(gone) g) lt
-           ON lt.id = e.last_touch_id AND lt.workspace_id = e.workspace_id
-    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
-    ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+    -- The common case (events stored or deleted) looks touches up by primary key; only a
+    -- deletion of touches needs the rows being deleted as well.
+    IF cardinality(gone) = 0 THEN
+        INSERT INTO event_rollups AS r (workspace_id, domain_id, hour, shard, event_name, currency,
+            first_source, first_medium, first_campaign, first_link_id, first_click,
+            last_source, last_medium, last_campaign, last_link_id, last_click,
+            events, valued, value_sum)
+        SELECT e.workspace_id, e.domain_id, date_trunc('hour', e.occurred_at, 'UTC'),
+               (pg_backend_pid() % 8)::smallint, e.event_name, e.currency,
+               ft.utm_source, ft.utm_medium, ft.utm_campaign, ft.link_id,
+               touch_click_platform(ft.gclid, ft.gbraid, ft.wbraid, ft.fbclid, ft.ttclid, ft.msclkid),
+               lt.utm_source, lt.utm_medium, lt.utm_campaign, lt.link_id,
+               touch_click_platform(lt.gclid, lt.gbraid, lt.wbraid, lt.fbclid, lt.ttclid, lt.msclkid),
+               sum(e.sign), sum(CASE WHEN e.value IS NULL THEN 0 ELSE e.sign END),
+               coalesce(sum(e.sign * e.value::numeric), 0)
+        FROM unnest(changes) e
+        JOIN domains dm ON dm.id = e.domain_id
+        LEFT JOIN touches ft ON ft.id = e.first_touch_id AND ft.workspace_id = e.workspace_id
+        LEFT JOIN touches lt ON lt.id = e.last_touch_id AND lt.workspace_id = e.workspace_id
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+        ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+        ON CONFLICT ON CONSTRAINT event_rollups_key DO UPDATE
+        SET events = r.events + EXCLUDED.events,
+            valued = r.valued + EXCLUDED.valued,
+            value_sum = r.value_sum + EXCLUDED.value_sum;
+    ELSE
+        INSERT INTO event_rollups AS r (workspace_id, domain_id, hour, shard, event_name, currency,
+            first_source, first_medium, first_campaign, first_link_id, first_click,
+            last_source, last_medium, last_campaign, last_link_id, last_click,
+            events, valued, value_sum)
+        SELECT e.workspace_id, e.domain_id, date_trunc('hour', e.occurred_at, 'UTC'),
+               (pg_backend_pid() % 8)::smallint, e.event_name, e.currency,
+               ft.utm_source, ft.utm_medium, ft.utm_campaign, ft.link_id,
+               touch_click_platform(ft.gclid, ft.gbraid, ft.wbraid, ft.fbclid, ft.ttclid, ft.msclkid),
+               lt.utm_source, lt.utm_medium, lt.utm_campaign, lt.link_id,
+               touch_click_platform(lt.gclid, lt.gbraid, lt.wbraid, lt.fbclid, lt.ttclid, lt.msclkid),
+               sum(e.sign), sum(CASE WHEN e.value IS NULL THEN 0 ELSE e.sign END),
+               coalesce(sum(e.sign * e.value::numeric), 0)
+        FROM unnest(changes) e
+        JOIN domains dm ON dm.id = e.domain_id
+        LEFT JOIN (SELECT t.* FROM touches t UNION ALL SELECT g.* FROM unnest(gone) g) ft
+               ON ft.id = e.first_touch_id AND ft.workspace_id = e.workspace_id
+        LEFT JOIN (SELECT t.* FROM touches t UNION ALL SELECT g.* FROM unnest(gone) g) lt
+               ON lt.id = e.last_touch_id AND lt.workspace_id = e.workspace_id
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+        ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+        ON CONFLICT ON CONSTRAINT event_rollups_key DO UPDATE
+        SET events = r.events + EXCLUDED.events,
+            valued = r.valued + EXCLUDED.valued,
+            value_sum = r.value_sum + EXCLUDED.value_sum;
+    END IF;
+END
+$$;
+
+-- Folds the shards of the given hours into one row per key and drops keys whose sums are all
+-- zero: after deletions, the shards of a key may hold +n and -n, which would otherwise stay
+-- forever. A domain deleted in this statement is skipped (its rollups go with it).
+CREATE FUNCTION event_rollups_compact(domain_ids uuid[], hours timestamptz[])
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    merged event_rollups[];
+BEGIN
+    merged := array(
+        SELECT ROW(r.workspace_id, r.domain_id, r.hour, min(r.shard), r.event_name, r.currency,
+                   r.first_source, r.first_medium, r.first_campaign, r.first_link_id, r.first_click,
+                   r.last_source, r.last_medium, r.last_campaign, r.last_link_id, r.last_click,
+                   sum(r.events), sum(r.valued), sum(r.value_sum))::event_rollups
+        FROM event_rollups r
+        JOIN (SELECT DISTINCT * FROM unnest(domain_ids, hours) AS k(domain_id, hour)) k
+          ON r.domain_id = k.domain_id AND r.hour = k.hour
+        JOIN domains dm ON dm.id = r.domain_id
+        GROUP BY r.workspace_id, r.domain_id, r.hour, r.event_name, r.currency,
+                 r.first_source, r.first_medium, r.first_campaign, r.first_link_id, r.first_click,
+                 r.last_source, r.last_medium, r.last_campaign, r.last_link_id, r.last_click
+        HAVING sum(r.events) <> 0 OR sum(r.valued) <> 0 OR sum(r.value_sum) <> 0);
+    DELETE FROM event_rollups r
+    USING (SELECT DISTINCT * FROM unnest(domain_ids, hours) AS k(domain_id, hour)) k
+    WHERE r.domain_id = k.domain_id AND r.hour = k.hour;
+    INSERT INTO event_rollups AS r
+    SELECT m.* FROM unnest(merged) m
+    ORDER BY m.workspace_id, m.domain_id, m.hour, m.event_name, m.currency
     ON CONFLICT ON CONSTRAINT event_rollups_key DO UPDATE
     SET events = r.events + EXCLUDED.events,
         valued = r.valued + EXCLUDED.valued,
@@ -110,12 +171,9 @@ BEGIN
         SELECT ROW(o.workspace_id, o.domain_id, o.occurred_at, o.event_name, o.currency, o.value,
                    o.first_touch_id, o.last_touch_id, -1)::event_rollup_change
         FROM old_events o), '{}');
-    -- Hours emptied by this deletion.
-    DELETE FROM event_rollups r
-    USING (SELECT DISTINCT domain_id, date_trunc('hour', occurred_at, 'UTC') AS hour
-           FROM old_events) o
-    WHERE r.domain_id = o.domain_id AND r.hour = o.hour
-      AND r.events = 0 AND r.valued = 0 AND r.value_sum = 0;
+    PERFORM event_rollups_compact(
+        array(SELECT o.domain_id FROM old_events o),
+        array(SELECT date_trunc('hour', o.occurred_at, 'UTC') FROM old_events o));
     RETURN NULL;
 END
 $$;
@@ -158,11 +216,9 @@ BEGIN
               FROM unnest(affected) a),
         array(SELECT o::touches FROM old_touches o));
     PERFORM event_rollups_apply(affected, '{}');
-    DELETE FROM event_rollups r
-    USING (SELECT DISTINCT domain_id, date_trunc('hour', occurred_at, 'UTC') AS hour
-           FROM unnest(affected)) a
-    WHERE r.domain_id = a.domain_id AND r.hour = a.hour
-      AND r.events = 0 AND r.valued = 0 AND r.value_sum = 0;
+    PERFORM event_rollups_compact(
+        array(SELECT a.domain_id FROM unnest(affected) a),
+        array(SELECT date_trunc('hour', a.occurred_at, 'UTC') FROM unnest(affected) a));
     RETURN NULL;
 END
 $$;

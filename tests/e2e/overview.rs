@@ -39,6 +39,19 @@ async fn assert_in_step(app: &TestApp, after: &str) {
         0,
         "rollups disagree after {after}"
     );
+    // Deletions fold the shards of the hours they touch: no key is left summing to nothing.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM (SELECT 1 FROM event_rollups
+             GROUP BY workspace_id, domain_id, hour, event_name, currency, first_source,
+                      first_medium, first_campaign, first_link_id, first_click, last_source,
+                      last_medium, last_campaign, last_link_id, last_click
+             HAVING sum(events) = 0 AND sum(valued) = 0 AND sum(value_sum) = 0) z"
+        )
+        .await,
+        0,
+        "empty rollups left after {after}"
+    );
 }
 
 /// A visitor of the domain known by `email`, with a first touch 3 days ago from
