@@ -10,5 +10,6 @@ DROP FUNCTION event_rollups_apply(event_rollup_change[], touches[]);
 DROP FUNCTION event_rollups_compact(uuid[], timestamptz[]);
 DROP TYPE event_rollup_change;
 DROP FUNCTION touch_click_platform(text, text, text, text, text, text);
+DROP TABLE event_totals;
 DROP TABLE event_rollups;
 ALTER TABLE workspaces DROP COLUMN time_zone;

@@ -33,11 +33,48 @@ e AS (
 SELECT ((SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM e) a)
       + (SELECT count(*) FROM (SELECT * FROM e EXCEPT SELECT * FROM r) b)) AS n";
 
+/// The same for the narrow `event_totals` (no source, medium, campaign or link).
+const TOTALS_DISAGREEMENTS: &str = "
+WITH r AS (
+    SELECT workspace_id, domain_id, hour, event_name, currency, first_click, last_click,
+           sum(events)::bigint AS events, sum(valued)::bigint AS valued, sum(value_sum) AS value_sum
+    FROM event_totals GROUP BY 1, 2, 3, 4, 5, 6, 7
+    HAVING sum(events) <> 0 OR sum(valued) <> 0 OR sum(value_sum) <> 0
+),
+e AS (
+    SELECT e.workspace_id, e.domain_id, date_trunc('hour', e.occurred_at, 'UTC') AS hour,
+           e.event_name, e.currency,
+           touch_click_platform(ft.gclid, ft.gbraid, ft.wbraid, ft.fbclid, ft.ttclid, ft.msclkid),
+           touch_click_platform(lt.gclid, lt.gbraid, lt.wbraid, lt.fbclid, lt.ttclid, lt.msclkid),
+           count(*)::bigint, count(e.value)::bigint, coalesce(sum(e.value::numeric), 0)
+    FROM events e
+    LEFT JOIN touches ft ON ft.id = e.first_touch_id
+    LEFT JOIN touches lt ON lt.id = e.last_touch_id
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+)
+SELECT ((SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM e) a)
+      + (SELECT count(*) FROM (SELECT * FROM e EXCEPT SELECT * FROM r) b)) AS n";
+
 async fn assert_in_step(app: &TestApp, after: &str) {
     assert_eq!(
         app.count(DISAGREEMENTS).await,
         0,
         "rollups disagree after {after}"
+    );
+    assert_eq!(
+        app.count(TOTALS_DISAGREEMENTS).await,
+        0,
+        "totals disagree after {after}"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM (SELECT 1 FROM event_totals
+             GROUP BY workspace_id, domain_id, hour, event_name, currency, first_click, last_click
+             HAVING sum(events) = 0 AND sum(valued) = 0 AND sum(value_sum) = 0) z"
+        )
+        .await,
+        0,
+        "empty totals left after {after}"
     );
     // Deletions fold the shards of the hours they touch: no key is left summing to nothing.
     assert_eq!(

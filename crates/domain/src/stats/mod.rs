@@ -282,6 +282,30 @@ struct Row {
 const KIND_SQL: &str = "CASE WHEN event_name ~* '^(refund|chargeback)$' THEN 'refund' \
      WHEN event_name ~ '^event([1-9]|10)$' THEN 'custom' ELSE 'conversion' END";
 
+/// Which rollup a query reads: the narrow one (no touch columns) for totals and days, the wide
+/// one for source, medium, campaign and link.
+#[derive(Clone, Copy)]
+enum Table {
+    Totals,
+    Rollups,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Totals => "event_totals",
+            Table::Rollups => "event_rollups",
+        }
+    }
+
+    fn for_group(g: GroupBy) -> Self {
+        match g {
+            GroupBy::Day | GroupBy::Platform => Table::Totals,
+            _ => Table::Rollups,
+        }
+    }
+}
+
 async fn rows(
     conn: &mut AsyncPgConnection,
     workspace_id: WorkspaceId,
@@ -290,6 +314,7 @@ async fn rows(
     tz: &str,
     key_sql: &str,
     touch: Touch,
+    table: Table,
 ) -> DomainResult<Vec<Row>> {
     // Day boundaries in the workspace's zone; rollups are per UTC hour, so a zone with a
     // whole-hour offset gets exact days.
@@ -298,12 +323,13 @@ async fn rows(
                 sum(events)::bigint AS events,
                 sum(CASE WHEN {t}_click IS NOT NULL THEN events ELSE 0 END)::bigint AS clicked,
                 coalesce(sum(value_sum), 0)::float8 AS amount
-         FROM event_rollups
+         FROM {table}
          WHERE workspace_id = $1 AND ($2::uuid IS NULL OR domain_id = $2)
            AND hour >= ($3::date::timestamp AT TIME ZONE $5)
            AND hour < (($4::date + 1)::timestamp AT TIME ZONE $5)
          GROUP BY 1, 2, 3",
-        t = touch.as_str()
+        t = touch.as_str(),
+        table = table.name(),
     );
     Ok(diesel::sql_query(sql)
         .bind::<SqlUuid, _>(workspace_id.0)
@@ -376,6 +402,7 @@ pub async fn compute(
         &tz,
         &key_sql,
         query.touch,
+        Table::for_group(query.group_by),
     )
     .await?;
     let previous_rows = rows(
@@ -386,6 +413,7 @@ pub async fn compute(
         &tz,
         "NULL::text",
         query.touch,
+        Table::Totals,
     )
     .await?;
 

@@ -61,7 +61,7 @@ pub async fn has_events(
     workspace_id: WorkspaceId,
 ) -> DomainResult<bool> {
     let a: Any = diesel::sql_query(
-        "SELECT EXISTS (SELECT 1 FROM event_rollups WHERE workspace_id = $1 AND events > 0) AS any",
+        "SELECT EXISTS (SELECT 1 FROM event_totals WHERE workspace_id = $1 AND events > 0) AS any",
     )
     .bind::<SqlUuid, _>(workspace_id.0)
     .get_result(conn)
