@@ -306,16 +306,21 @@ impl Table {
     }
 }
 
+/// What one rollup query reads: which table, grouped by which key.
+struct Source<'a> {
+    table: Table,
+    key_sql: &'a str,
+}
+
 async fn rows(
     conn: &mut AsyncPgConnection,
     workspace_id: WorkspaceId,
-    domain_id: Option<DomainId>,
+    query: &StatsQuery,
     (from, to): (NaiveDate, NaiveDate),
     tz: &str,
-    key_sql: &str,
-    touch: Touch,
-    table: Table,
+    Source { table, key_sql }: Source<'_>,
 ) -> DomainResult<Vec<Row>> {
+    let (domain_id, touch) = (query.domain_id, query.touch);
     // Day boundaries in the workspace's zone; rollups are per UTC hour, so a zone with a
     // whole-hour offset gets exact days.
     let sql = format!(
@@ -397,23 +402,25 @@ pub async fn compute(
     let current = rows(
         conn,
         workspace_id,
-        query.domain_id,
+        query,
         (query.from, query.to),
         &tz,
-        &key_sql,
-        query.touch,
-        Table::for_group(query.group_by),
+        Source {
+            table: Table::for_group(query.group_by),
+            key_sql: &key_sql,
+        },
     )
     .await?;
     let previous_rows = rows(
         conn,
         workspace_id,
-        query.domain_id,
+        query,
         query.previous(),
         &tz,
-        "NULL::text",
-        query.touch,
-        Table::Totals,
+        Source {
+            table: Table::Totals,
+            key_sql: "NULL::text",
+        },
     )
     .await?;
 
