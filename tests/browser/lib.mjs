@@ -91,14 +91,14 @@ export async function clickAndLoad(page, locator) {
   await Promise.all([page.waitForEvent("load"), locator.click()]);
 }
 
-/** Signs up a fresh unique user through the form; ends on /domains. Returns the email. */
+/** Signs up a fresh unique user through the form; ends on the overview (`/`). Returns the email. */
 export async function signUp(page, email = uniqueEmail()) {
   await page.goto("/signup");
   await page.getByLabel("Email", { exact: true }).fill(email);
   await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
   await page.getByLabel("Workspace name", { exact: true }).fill(`Workspace ${email.split("@")[0]}`);
   await clickAndLoad(page, page.getByRole("button", { name: "Create account" }));
-  await page.waitForURL((url) => url.pathname === "/domains");
+  await page.waitForURL((url) => url.pathname === "/");
   return email;
 }
 

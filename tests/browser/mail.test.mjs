@@ -46,7 +46,7 @@ test("forgot password: the mailed link sets a new password and signs in", TEST_O
     await logIn(page, email, PASSWORD);
     await expectFlashError(page, "Incorrect email or password");
     await logIn(page, email, newPassword);
-    await page.waitForURL((url) => url.pathname === "/domains");
+    await page.waitForURL((url) => url.pathname === "/");
   });
 });
 
@@ -129,7 +129,7 @@ test("settings › account: password, sessions, notifications, email, delete wor
     const opage = await other.newPage();
     await opage.goto("/login");
     await logIn(opage, email);
-    await opage.waitForURL((url) => url.pathname === "/domains");
+    await opage.waitForURL((url) => url.pathname === "/");
 
     await page.goto("/settings");
     await clickAndLoad(page, page.locator("#account-link"));
@@ -149,7 +149,7 @@ test("settings › account: password, sessions, notifications, email, delete wor
 
     // Sign out all other sessions.
     await logIn(opage, email, "changed password 77");
-    await opage.waitForURL((url) => url.pathname === "/domains");
+    await opage.waitForURL((url) => url.pathname === "/");
     await clickAndLoad(page, page.getByRole("button", { name: "Sign out all other sessions" }));
     await page.locator(".flash", { hasText: "Signed out 1 other session" }).waitFor();
     await opage.goto("/domains");
@@ -187,7 +187,7 @@ test("settings › account: password, sessions, notifications, email, delete wor
 
     // Delete the account (its new empty workspace goes with it).
     await logIn(page, moved, "changed password 77");
-    await page.waitForURL((url) => url.pathname === "/domains");
+    await page.waitForURL((url) => url.pathname === "/");
     await page.goto("/settings/account");
     await page.locator("#delete-account").getByLabel("Current password").fill("changed password 77");
     await clickAndLoad(page, page.getByRole("button", { name: "Delete my account" }));

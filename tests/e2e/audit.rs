@@ -579,6 +579,13 @@ async fn every_mutating_route_writes_an_audit_entry() {
         "domain.create",
     )
     .await;
+    w.form(
+        "/settings/time-zone",
+        "/settings/time-zone",
+        &[("time_zone", "Europe/Berlin")],
+        "workspace.time_zone",
+    )
+    .await;
     let (_, list) = w.owner.get("/v1/domains").await;
     let domain = list["items"][0]["id"].as_str().expect("id").to_owned();
     w.form(

@@ -552,7 +552,10 @@ async fn events_page_lists_filters_pages_and_shows_detail() {
         !html.contains("p0@example.com"),
         "older ones on the next page"
     );
-    assert!(html.contains("64 EUR"));
+    assert!(
+        html.contains("€64.00"),
+        "money with its symbol and minor units"
+    );
     assert!(html.contains("Older events"));
     let (_, html) = f
         .user

@@ -22,6 +22,7 @@ mod mail;
 mod metrics;
 mod migrations;
 mod openapi;
+mod overview;
 mod platforms;
 mod receiver;
 mod retention;

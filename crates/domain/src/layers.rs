@@ -20,6 +20,8 @@ const ORDER: &[&str] = &[
     "delivery",
     "ingest",
     "admin",
+    "stats",
+    "export",
 ];
 
 /// Every `crate::<module>` a file names outside comments, with its line.

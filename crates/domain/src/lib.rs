@@ -14,6 +14,7 @@
 //! - [`delivery`]: webhooks, routing, the queue's claim and record, what a receiver gets
 //! - [`ingest`]: inbound parsing and the batch commit that stores events and plans deliveries
 //! - [`admin`]: the platform admin's cross-tenant views and actions
+//! - [`stats`]: the overview's numbers (per-day rollups kept by triggers); [`export`]: CSV
 
 pub mod conditions;
 pub mod error;
@@ -25,10 +26,12 @@ pub mod text;
 pub mod admin;
 pub mod delivery;
 pub mod events;
+pub mod export;
 pub mod ingest;
 pub mod mail;
 pub mod platforms;
 pub mod secrets;
+pub mod stats;
 pub mod store;
 pub mod tenancy;
 pub mod tracking;

@@ -34,6 +34,7 @@ diesel::table! {
         status -> Text,
         suspended_reason -> Nullable<Text>,
         created_at -> Timestamptz,
+        time_zone -> Text,
     }
 }
 
@@ -123,6 +124,30 @@ diesel::table! {
         month -> Date,
         shard -> Int2,
         events -> Int8,
+    }
+}
+
+diesel::table! {
+    event_rollups (workspace_id, domain_id, hour, event_name, currency, shard) {
+        workspace_id -> Uuid,
+        domain_id -> Uuid,
+        hour -> Timestamptz,
+        shard -> Int2,
+        event_name -> Text,
+        currency -> Text,
+        first_source -> Nullable<Text>,
+        first_medium -> Nullable<Text>,
+        first_campaign -> Nullable<Text>,
+        first_link_id -> Nullable<Uuid>,
+        first_click -> Nullable<Text>,
+        last_source -> Nullable<Text>,
+        last_medium -> Nullable<Text>,
+        last_campaign -> Nullable<Text>,
+        last_link_id -> Nullable<Uuid>,
+        last_click -> Nullable<Text>,
+        events -> Int8,
+        valued -> Int8,
+        value_sum -> Numeric,
     }
 }
 

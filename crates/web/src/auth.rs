@@ -9,9 +9,9 @@ use postback_domain::DomainError;
 use postback_runtime::AppState;
 use serde::Deserialize;
 
-use crate::error::{WebError, WebResult};
+use crate::error::WebResult;
 use crate::layout::page;
-use crate::session::{pre_session_csrf, redirect, verify_csrf, CurrentUser, PRE_SESSION_COOKIE};
+use crate::session::{pre_session_csrf, verify_csrf, PRE_SESSION_COOKIE};
 
 #[derive(Template)]
 #[template(path = "auth/signup.html")]
@@ -176,7 +176,8 @@ pub(crate) fn destination(next: &str) -> String {
     {
         next.to_owned()
     } else {
-        "/domains".to_owned()
+        // The overview is the signed-in home (issue 22).
+        "/".to_owned()
     }
 }
 
@@ -282,13 +283,6 @@ pub async fn logout(
         .finish())
 }
 
-pub async fn home(user: Result<CurrentUser, WebError>) -> HttpResponse {
-    match user {
-        Ok(_) => redirect("/domains"),
-        Err(_) => redirect("/login"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::destination;
@@ -306,7 +300,7 @@ mod tests {
             "/\t/evil.example",
             "",
         ] {
-            assert_eq!(destination(away), "/domains", "{away:?}");
+            assert_eq!(destination(away), "/", "{away:?}");
         }
     }
 }

@@ -193,6 +193,13 @@ struct TrackingTab {
     /// `{base}/__cc/go`, what every link starts with.
     go_base: String,
     links: crate::links::LinksSection,
+    /// Setup status (issue 22): whether the tag has reported, when, from which page, and what
+    /// it reported in the last 24 hours.
+    tag_installed: bool,
+    tag_last_report: String,
+    tag_last_page: String,
+    tag_visitors: String,
+    tag_emails: String,
 }
 
 /// A domain's Tracking tab: the snippet tag to put on its pages, and its tracking links.
@@ -202,9 +209,13 @@ pub async fn tracking(
     user: CurrentUser,
     path: web::Path<DomainId>,
 ) -> WebResult<HttpResponse> {
-    let domain = {
+    let (domain, tag) = {
         let mut conn = state.conn().await?;
-        domains::get(&mut conn, user.ctx.workspace_id, path.into_inner()).await?
+        let domain = domains::get(&mut conn, user.ctx.workspace_id, path.into_inner()).await?;
+        let tag =
+            postback_domain::stats::setup::tag_status(&mut conn, user.ctx.workspace_id, domain.id)
+                .await?;
+        (domain, tag)
     };
     let links = crate::links::section(&state, &user, &domain).await?;
     let chrome = Chrome::new(&req, &user, "domains");
@@ -213,6 +224,13 @@ pub async fn tracking(
         &TrackingTab {
             chrome,
             links,
+            tag_installed: tag.last_report_at.is_some(),
+            tag_last_report: tag
+                .last_report_at
+                .map_or_else(|| "never".to_owned(), crate::format::relative),
+            tag_last_page: tag.last_page.unwrap_or_default(),
+            tag_visitors: crate::money::count(tag.visitors_24h),
+            tag_emails: crate::money::count(tag.emails_24h),
             go_base: format!("{}/__cc/go", state.base_url),
             snippet: format!(
                 r#"<script async src="{}/__cc/t.js" data-site="{}"></script>"#,

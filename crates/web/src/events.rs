@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use postback_domain::events::{self, Event, EventFilter};
+use postback_domain::events::{self, Event};
 use postback_domain::ids::{DomainId, EventId};
 use postback_domain::ingest::parse::Product;
 use postback_domain::store::paging::PageRequest;
@@ -25,6 +25,11 @@ pub struct EventRow {
     pub email: String,
     pub value: String,
     pub order_id: String,
+    /// The last touch's source / medium (issue 22).
+    pub source: String,
+    /// "all sent", "1 failed", "2 waiting", "none".
+    pub deliveries: String,
+    pub deliveries_bad: bool,
 }
 
 /// "149.99 USD", or "—".
@@ -50,8 +55,11 @@ impl From<Event> for EventRow {
             id: e.id.to_string(),
             received: relative(e.received_at),
             received_title: absolute(e.received_at),
-            value: money(e.fields.value, &e.fields.currency),
+            value: crate::money::maybe_money(e.fields.value, &e.fields.currency),
             order_id: e.fields.order_id.unwrap_or_else(|| "—".into()),
+            source: String::new(),
+            deliveries: String::new(),
+            deliveries_bad: false,
             event: e.fields.event_name,
             email: e.fields.email,
         }
@@ -67,6 +75,11 @@ struct EventsPage {
     events: Vec<EventRow>,
     filter_event: String,
     filter_email: String,
+    filter_from: String,
+    filter_to: String,
+    filter_error: Option<String>,
+    time_zone: String,
+    export_link: String,
     filtered: bool,
     next_link: Option<String>,
 }
@@ -75,6 +88,8 @@ struct EventsPage {
 pub struct EventsQuery {
     event: Option<String>,
     email: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
     cursor: Option<String>,
 }
 
@@ -90,32 +105,96 @@ pub async fn list(
     let domain = domains::get(&mut conn, ws, path.into_inner()).await?;
     let filter_event = query.event.clone().unwrap_or_default().trim().to_owned();
     let filter_email = query.email.clone().unwrap_or_default().trim().to_owned();
-    let filter = EventFilter {
-        domain_id: Some(domain.id),
-        event_name: (!filter_event.is_empty()).then(|| filter_event.clone()),
-        email: (!filter_email.is_empty()).then(|| filter_email.clone()),
+    let mut filter_from = query.from.clone().unwrap_or_default().trim().to_owned();
+    let mut filter_to = query.to.clone().unwrap_or_default().trim().to_owned();
+    let domain_param = domain.id.to_string();
+    // The same filter as the CSV export (`/v1/events/export`), so the download is this list.
+    let mut raw = postback_domain::export::RawFilter {
+        domain_id: Some(&domain_param),
+        from: Some(&filter_from),
+        to: Some(&filter_to),
+        event: Some(&filter_event),
+        email: Some(&filter_email),
     };
+    let first = postback_domain::export::filter(&mut conn, ws, &raw).await;
+    raw.from = None;
+    raw.to = None;
+    let (filter, filter_error) = match first {
+        Ok(f) => (f, None),
+        Err(postback_domain::DomainError::Invalid(m)) => (
+            postback_domain::export::filter(&mut conn, ws, &raw).await?,
+            Some(m),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    if filter_error.is_some() {
+        filter_from.clear();
+        filter_to.clear();
+    }
     let page_req =
         PageRequest::parse(Some(50), query.cursor.as_deref()).unwrap_or(PageRequest::first(50));
     let listed = events::list(&mut conn, ws, &filter, page_req).await?;
-    let next_link = listed.next_cursor.map(|c| {
-        let q: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("event", &filter_event)
-            .append_pair("email", &filter_email)
-            .append_pair("cursor", &c)
-            .finish();
-        format!("/domains/{}/events?{q}", domain.id)
+    let extras = postback_domain::export::extras(&mut conn, ws, &listed.items).await?;
+    let time_zone = postback_domain::stats::time_zone(&mut conn, ws).await?;
+    let pairs = |extra: Option<(&str, &str)>| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("event", filter_event.as_str()),
+            ("email", filter_email.as_str()),
+            ("from", filter_from.as_str()),
+            ("to", filter_to.as_str()),
+        ] {
+            if !v.is_empty() {
+                q.append_pair(k, v);
+            }
+        }
+        if let Some((k, v)) = extra {
+            q.append_pair(k, v);
+        }
+        q.finish()
+    };
+    let next_link = listed.next_cursor.as_deref().map(|c| {
+        format!(
+            "/domains/{}/events?{}",
+            domain.id,
+            pairs(Some(("cursor", c)))
+        )
     });
+    let export_link = format!(
+        "/v1/events/export?{}",
+        pairs(Some(("domainId", &domain_param)))
+    );
+    let rows = listed
+        .items
+        .into_iter()
+        .map(|e| {
+            let x = extras.get(&e.id).cloned().unwrap_or_default();
+            let has_touch = e.last_touch_id.is_some();
+            let mut row = EventRow::from(e);
+            row.source = x.source_label(has_touch);
+            row.deliveries = x.delivery_status();
+            row.deliveries_bad = x.failed > 0;
+            row
+        })
+        .collect();
     let chrome = Chrome::new(&req, &user, "domains");
     let had_flash = chrome.flash.is_some();
     let tpl = EventsPage {
         chrome,
         domain_id: domain.id.to_string(),
         hostname: domain.hostname,
-        events: listed.items.into_iter().map(EventRow::from).collect(),
-        filtered: filter.event_name.is_some() || filter.email.is_some(),
+        events: rows,
+        filtered: filter.event_name.is_some()
+            || filter.email.is_some()
+            || filter.since.is_some()
+            || filter.until.is_some(),
         filter_event,
         filter_email,
+        filter_from,
+        filter_to,
+        filter_error,
+        time_zone,
+        export_link,
         next_link,
     };
     page(&tpl, had_flash)

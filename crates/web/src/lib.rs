@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod assets;
 mod auth;
+mod charts;
 mod confirm;
 mod connections;
 mod domains;
@@ -15,9 +16,12 @@ mod help;
 mod keys;
 mod layout;
 mod links;
+pub mod money;
+mod overview;
 mod plan;
 pub mod session;
 mod settings;
+mod time_zone;
 mod webhooks;
 
 use actix_web::middleware::{Compress, DefaultHeaders};
@@ -45,7 +49,7 @@ page_table!(ROUTES, mount, [
     get "/static/api-reference.js" => assets::api_reference_js,
     get "/static/vendor/swagger-ui/swagger-ui-bundle.js" => assets::swagger_ui_js,
     get "/static/vendor/swagger-ui/swagger-ui.css" => assets::swagger_ui_css,
-    get "/" => auth::home,
+    get "/" => overview::home,
     get "/signup" => auth::signup_form,
     post "/signup" => auth::signup,
     get "/login" => auth::login_form,
@@ -102,6 +106,8 @@ page_table!(ROUTES, mount, [
     get "/help/quality" => help::quality,
     get "/api-reference" => help::api_reference,
     get "/settings" => settings::show,
+    get "/settings/time-zone" => time_zone::show,
+    post "/settings/time-zone" => time_zone::save,
     post "/settings/tokens" => settings::create,
     post "/settings/members" => settings::add_member,
     post "/settings/members/{id}/role" => settings::set_role,

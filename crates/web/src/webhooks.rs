@@ -353,6 +353,10 @@ pub struct HookRow {
     pub conditions: usize,
     pub active: bool,
     pub paused_reason: Option<String>,
+    /// "3 minutes ago · succeeded", or "never".
+    pub last_delivery: String,
+    /// Attempts that succeeded over the last 24 hours, "—" without any.
+    pub success_24h: String,
 }
 
 fn trigger_text(events: &[String]) -> String {
@@ -411,6 +415,12 @@ async fn rows(
     let plan = postback_domain::tenancy::plans::get(conn, &user.ctx.plan).await?;
     let used = webhooks::count(conn, ws).await?;
     let limit = plan.max_webhooks.map(i64::from);
+    let activity: std::collections::HashMap<uuid::Uuid, postback_domain::stats::WebhookActivity> =
+        postback_domain::stats::webhook_activity(conn, ws, chrono::Utc::now())
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect();
     let rows = hooks
         .items
         .into_iter()
@@ -425,6 +435,22 @@ async fn rows(
             conditions: h.rules().len(),
             active: h.is_active(),
             paused_reason: h.paused_reason.clone(),
+            last_delivery: activity
+                .get(&h.id.0)
+                .and_then(|a| {
+                    a.last_delivery_at.map(|t| {
+                        format!(
+                            "{} · {}",
+                            crate::format::relative(t),
+                            a.last_delivery_status.as_deref().unwrap_or("")
+                        )
+                    })
+                })
+                .unwrap_or_else(|| "never".to_owned()),
+            success_24h: activity
+                .get(&h.id.0)
+                .and_then(|a| a.success_rate())
+                .map_or_else(|| "—".to_owned(), |r| format!("{r:.1}%")),
             name: h.name,
             url: h.url,
         })

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use postback_domain::delivery::DeliveryView;
-use postback_domain::events::{self, Event, EventFilter};
+use postback_domain::events::{self, Event};
 use postback_domain::ids::{DomainId, EventId};
 use postback_domain::store::paging::{Page, PageRequest};
 use postback_domain::tracking::attribution::EventAttribution;
@@ -23,6 +23,12 @@ pub struct EventsQuery {
     event: Option<String>,
     /// Only this customer's events.
     email: Option<String>,
+    /// First day (`YYYY-MM-DD`, workspace time zone) of the events' `timestamp`.
+    #[param(value_type = Option<String>, format = Date)]
+    from: Option<String>,
+    /// Last day (inclusive).
+    #[param(value_type = Option<String>, format = Date)]
+    to: Option<String>,
     /// 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
@@ -50,20 +56,25 @@ pub async fn list(
     user: Authenticated,
     query: web::Query<EventsQuery>,
 ) -> ApiResult<HttpResponse> {
-    let domain_id = match query.domain_id.as_deref() {
-        Some(raw) => Some(
-            raw.parse::<DomainId>()
-                .map_err(|_| ApiError::bad_request("domainId must be a UUID"))?,
-        ),
-        None => None,
-    };
+    if let Some(raw) = query.domain_id.as_deref() {
+        raw.parse::<DomainId>()
+            .map_err(|_| ApiError::bad_request("domainId must be a UUID"))?;
+    }
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let mut conn = state.conn().await?;
-    let filter = EventFilter {
-        domain_id,
-        event_name: query.event.clone().filter(|e| !e.is_empty()),
-        email: query.email.clone().filter(|e| !e.is_empty()),
-    };
+    // The same filter as the CSV export (`/v1/events/export`).
+    let filter = postback_domain::export::filter(
+        &mut conn,
+        user.0.workspace_id,
+        &postback_domain::export::RawFilter {
+            domain_id: query.domain_id.as_deref(),
+            from: crate::v1::export::given("from", &query.from)?,
+            to: crate::v1::export::given("to", &query.to)?,
+            event: query.event.as_deref(),
+            email: query.email.as_deref(),
+        },
+    )
+    .await?;
     let events = events::list(&mut conn, user.0.workspace_id, &filter, page).await?;
     Ok(HttpResponse::Ok().json(events))
 }

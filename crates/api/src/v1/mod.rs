@@ -6,10 +6,12 @@ pub mod auth;
 pub mod connections;
 pub mod domains;
 pub mod events;
+pub mod export;
 pub mod invitations;
 pub mod keys;
 pub mod links;
 pub mod mail;
+pub mod stats;
 pub mod team;
 pub mod tokens;
 pub mod webhooks;
@@ -65,6 +67,8 @@ crate::route_table!(ROUTES, configure, "/v1", [
     post "/keys/{id}/restore" => keys::restore,
     delete "/keys/{id}" => keys::delete,
     get "/events" => events::list,
+    get "/events/export" => export::export,
+    get "/stats" => stats::get,
     get "/events/{id}" => events::get,
     get "/integrations/webhooks" => webhooks::list,
     post "/integrations/webhooks" => webhooks::create,

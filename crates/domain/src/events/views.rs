@@ -1,5 +1,6 @@
 //! The events list and one event, as the dashboard and the management API show them.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -14,6 +15,9 @@ pub struct EventFilter {
     pub domain_id: Option<DomainId>,
     pub event_name: Option<String>,
     pub email: Option<String>,
+    /// Only events that happened (`timestamp`) at or after this instant, and before `until`.
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
 }
 
 pub async fn list(
@@ -38,6 +42,12 @@ pub async fn list(
     }
     if let Some(e) = &filter.email {
         q = q.filter(events::email.eq(e.trim().to_lowercase()));
+    }
+    if let Some(t) = filter.since {
+        q = q.filter(events::occurred_at.ge(t));
+    }
+    if let Some(t) = filter.until {
+        q = q.filter(events::occurred_at.lt(t));
     }
     let rows = q.load(conn).await?;
     Ok(Page::from_rows(rows, page.limit, |e: &Event| Cursor {

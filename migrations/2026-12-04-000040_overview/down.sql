@@ -1,0 +1,15 @@
+DROP TRIGGER event_rollups_touch_delete ON touches;
+DROP TRIGGER event_rollups_update ON events;
+DROP TRIGGER event_rollups_delete ON events;
+DROP TRIGGER event_rollups_insert ON events;
+DROP FUNCTION event_rollups_on_touch_delete();
+DROP FUNCTION event_rollups_on_update();
+DROP FUNCTION event_rollups_on_delete();
+DROP FUNCTION event_rollups_on_insert();
+DROP FUNCTION event_rollups_apply(event_rollup_change[], touches[]);
+DROP FUNCTION event_rollups_compact(uuid[], timestamptz[]);
+DROP TYPE event_rollup_change;
+DROP FUNCTION touch_click_platform(text, text, text, text, text, text);
+DROP TABLE event_totals;
+DROP TABLE event_rollups;
+ALTER TABLE workspaces DROP COLUMN time_zone;

@@ -1,0 +1,613 @@
+//! The marketer's overview (issue 22): per-hour rollups that never disagree with the events,
+//! `/v1/stats` over them, and the CSV export of a filtered events list.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{TestApp, User};
+
+/// Rows of the rollups (summed over shards) that a GROUP BY over the events (joined with their
+/// touches) does not have, plus the reverse.
+const DISAGREEMENTS: &str = "
+WITH r AS (
+    SELECT workspace_id, domain_id, hour, event_name, currency,
+           first_source, first_medium, first_campaign, first_link_id, first_click,
+           last_source, last_medium, last_campaign, last_link_id, last_click,
+           sum(events)::bigint AS events, sum(valued)::bigint AS valued, sum(value_sum) AS value_sum
+    FROM event_rollups GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+    HAVING sum(events) <> 0 OR sum(valued) <> 0 OR sum(value_sum) <> 0
+),
+e AS (
+    SELECT e.workspace_id, e.domain_id, date_trunc('hour', e.occurred_at, 'UTC') AS hour,
+           e.event_name, e.currency,
+           ft.utm_source, ft.utm_medium, ft.utm_campaign, ft.link_id,
+           touch_click_platform(ft.gclid, ft.gbraid, ft.wbraid, ft.fbclid, ft.ttclid, ft.msclkid),
+           lt.utm_source, lt.utm_medium, lt.utm_campaign, lt.link_id,
+           touch_click_platform(lt.gclid, lt.gbraid, lt.wbraid, lt.fbclid, lt.ttclid, lt.msclkid),
+           count(*)::bigint, count(e.value)::bigint, coalesce(sum(e.value::numeric), 0)
+    FROM events e
+    LEFT JOIN touches ft ON ft.id = e.first_touch_id
+    LEFT JOIN touches lt ON lt.id = e.last_touch_id
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+)
+SELECT ((SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM e) a)
+      + (SELECT count(*) FROM (SELECT * FROM e EXCEPT SELECT * FROM r) b)) AS n";
+
+/// The same for the narrow `event_totals` (no source, medium, campaign or link).
+const TOTALS_DISAGREEMENTS: &str = "
+WITH r AS (
+    SELECT workspace_id, domain_id, hour, event_name, currency, first_click, last_click,
+           sum(events)::bigint AS events, sum(valued)::bigint AS valued, sum(value_sum) AS value_sum
+    FROM event_totals GROUP BY 1, 2, 3, 4, 5, 6, 7
+    HAVING sum(events) <> 0 OR sum(valued) <> 0 OR sum(value_sum) <> 0
+),
+e AS (
+    SELECT e.workspace_id, e.domain_id, date_trunc('hour', e.occurred_at, 'UTC') AS hour,
+           e.event_name, e.currency,
+           touch_click_platform(ft.gclid, ft.gbraid, ft.wbraid, ft.fbclid, ft.ttclid, ft.msclkid),
+           touch_click_platform(lt.gclid, lt.gbraid, lt.wbraid, lt.fbclid, lt.ttclid, lt.msclkid),
+           count(*)::bigint, count(e.value)::bigint, coalesce(sum(e.value::numeric), 0)
+    FROM events e
+    LEFT JOIN touches ft ON ft.id = e.first_touch_id
+    LEFT JOIN touches lt ON lt.id = e.last_touch_id
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+)
+SELECT ((SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM e) a)
+      + (SELECT count(*) FROM (SELECT * FROM e EXCEPT SELECT * FROM r) b)) AS n";
+
+async fn assert_in_step(app: &TestApp, after: &str) {
+    assert_eq!(
+        app.count(DISAGREEMENTS).await,
+        0,
+        "rollups disagree after {after}"
+    );
+    assert_eq!(
+        app.count(TOTALS_DISAGREEMENTS).await,
+        0,
+        "totals disagree after {after}"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM (SELECT 1 FROM event_totals
+             GROUP BY workspace_id, domain_id, hour, event_name, currency, first_click, last_click
+             HAVING sum(events) = 0 AND sum(valued) = 0 AND sum(value_sum) = 0) z"
+        )
+        .await,
+        0,
+        "empty totals left after {after}"
+    );
+    // Deletions fold the shards of the hours they touch: no key is left summing to nothing.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM (SELECT 1 FROM event_rollups
+             GROUP BY workspace_id, domain_id, hour, event_name, currency, first_source,
+                      first_medium, first_campaign, first_link_id, first_click, last_source,
+                      last_medium, last_campaign, last_link_id, last_click
+             HAVING sum(events) = 0 AND sum(valued) = 0 AND sum(value_sum) = 0) z"
+        )
+        .await,
+        0,
+        "empty rollups left after {after}"
+    );
+}
+
+/// A visitor of the domain known by `email`, with a first touch 3 days ago from
+/// `first_source` (a Google Ads click) and a last touch an hour ago from `last_source`.
+async fn visitor_with_touches(
+    app: &TestApp,
+    domain: &str,
+    email: &str,
+    first_campaign: &str,
+    last_campaign: &str,
+) {
+    app.sql(&format!(
+        "WITH v AS (INSERT INTO visitors (id, workspace_id, domain_id, browser_id)
+                    SELECT gen_random_uuid(), workspace_id, id, 'v-{email}' FROM domains WHERE id = '{domain}'
+                    RETURNING id, workspace_id, domain_id),
+              e AS (INSERT INTO visitor_emails (domain_id, email_sha256, visitor_id, workspace_id)
+                    SELECT domain_id, sha256(convert_to('{email}', 'UTF8')), id, workspace_id FROM v)
+         INSERT INTO touches (id, workspace_id, domain_id, visitor_id, occurred_at, device_type,
+                              utm_source, utm_medium, utm_campaign, gclid)
+         SELECT gen_random_uuid(), workspace_id, domain_id, id, now() - interval '3 days', 'desktop',
+                'google', 'cpc', '{first_campaign}', 'gclid-1' FROM v
+         UNION ALL
+         SELECT gen_random_uuid(), workspace_id, domain_id, id, now() - interval '1 hour', 'desktop',
+                'newsletter', 'email', '{last_campaign}', NULL FROM v"
+    ))
+    .await;
+}
+
+struct Shop {
+    user: User,
+    domain: String,
+    key: String,
+}
+
+async fn shop(app: &TestApp, email: &str, host: &str) -> Shop {
+    let user = app.signup(email).await;
+    let domain = user.add_domain(host).await;
+    let (_, key) = user.add_key(&domain, "Backend").await;
+    Shop { user, domain, key }
+}
+
+#[tokio::test]
+async fn rollups_never_disagree_with_the_events() {
+    let app = TestApp::spawn().await;
+    // Pulse has a quota (the diesel ingest path); Command has none (the raw-SQL fast path).
+    let pulse = shop(&app, "rollups.pulse@example.com", "pulse.example.com").await;
+    let command = shop(&app, "rollups.command@example.com", "command.example.com").await;
+    app.sql(&format!(
+        "UPDATE workspaces SET plan = 'command' WHERE id = '{}'",
+        command.user.workspace_id
+    ))
+    .await;
+    for s in [&pulse, &command] {
+        visitor_with_touches(&app, &s.domain, "buyer@example.com", "spring", "weekly").await;
+        for (i, (event, value, currency)) in [
+            ("purchase", json!(10.1), "USD"),
+            ("purchase", json!(0.2), "USD"),
+            ("purchase", json!(5), "EUR"),
+            ("refund", json!(3.3), "USD"),
+            ("event3", Value::Null, "USD"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (status, body) = app
+                .inbound(
+                    &s.key,
+                    json!({"email": "Buyer@Example.com", "event": event, "value": value,
+                           "currency": currency, "orderId": format!("o-{i}")}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        // Someone without touches, a day ago.
+        let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+        let (status, _) = app
+            .inbound(
+                &s.key,
+                json!({"email": "walk-in@example.com", "event": "purchase", "value": 7,
+                       "timestamp": yesterday}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert!(
+        app.count("SELECT count(*) AS n FROM event_rollups WHERE first_campaign = 'spring' AND last_campaign = 'weekly' AND first_click = 'googleads'")
+            .await
+            >= 2,
+        "the rollups hold the touches' attribution"
+    );
+    assert_in_step(&app, "inserts").await;
+
+    // Duplicates (same orderId + event) are refused by idempotency and counted nowhere.
+    for s in [&pulse, &command] {
+        let (status, body) = app
+            .inbound(
+                &s.key,
+                json!({"email": "buyer@example.com", "event": "purchase", "value": 10.1, "orderId": "o-0"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["duplicate"], true, "{body}");
+    }
+    assert_eq!(
+        app.count("SELECT sum(events)::bigint AS n FROM event_rollups")
+            .await,
+        12
+    );
+    assert_in_step(&app, "duplicates").await;
+
+    // Retention: Pulse keeps 30 days. Its touches and two of its events become 40 days old.
+    app.sql(&format!(
+        "UPDATE events SET received_at = now() - interval '40 days'
+         WHERE id IN (SELECT id FROM events WHERE domain_id = '{}' AND event_name = 'purchase'
+                      ORDER BY id LIMIT 2)",
+        pulse.domain
+    ))
+    .await;
+    app.sql(&format!(
+        "UPDATE touches SET occurred_at = occurred_at - interval '40 days' WHERE domain_id = '{}'",
+        pulse.domain
+    ))
+    .await;
+    let purged = postback_runtime::retention::run_once(&app.pool)
+        .await
+        .expect("retention ran");
+    assert_eq!(purged.events, 2);
+    assert_eq!(purged.touches, 2);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT sum(events)::bigint AS n FROM event_rollups WHERE domain_id = '{}'",
+            pulse.domain
+        ))
+        .await,
+        4
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT coalesce(sum(events), 0)::bigint AS n FROM event_rollups
+             WHERE domain_id = '{}' AND last_campaign IS NOT NULL",
+            pulse.domain
+        ))
+        .await,
+        0,
+        "events whose touches are gone are no longer credited to them"
+    );
+    assert_in_step(&app, "retention").await;
+
+    // Deleting a domain takes its rollups with it; the other domain's stay.
+    let (status, _) = command
+        .user
+        .delete(&format!("/v1/domains/{}", command.domain))
+        .await;
+    assert!(status.is_success());
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM event_rollups WHERE domain_id = '{}'",
+            command.domain
+        ))
+        .await,
+        0
+    );
+    assert_eq!(
+        app.count("SELECT sum(events)::bigint AS n FROM event_rollups")
+            .await,
+        4
+    );
+    assert_in_step(&app, "deleting a domain").await;
+}
+
+fn day(offset: i64) -> String {
+    (chrono::Utc::now().date_naive() + chrono::Duration::days(offset))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+fn ts(days_ago: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::days(days_ago)).to_rfc3339()
+}
+
+#[tokio::test]
+async fn stats_count_conversions_revenue_and_attribution() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app, "stats@example.com", "stats.example.com").await;
+    visitor_with_touches(&app, &s.domain, "fan@example.com", "spring", "weekly").await;
+    for body in [
+        json!({"email": "fan@example.com", "event": "purchase", "value": 10.5, "currency": "USD"}),
+        json!({"email": "fan@example.com", "event": "purchase", "value": 20, "currency": "EUR"}),
+        json!({"email": "other@example.com", "event": "purchase", "value": 4.25, "timestamp": ts(2)}),
+        json!({"email": "other@example.com", "event": "refund", "value": 4.25}),
+        json!({"email": "other@example.com", "event": "event2"}),
+        // Previous period (the 7 days before the last 7).
+        json!({"email": "old@example.com", "event": "purchase", "value": 1, "timestamp": ts(9)}),
+    ] {
+        let (status, b) = app.inbound(&s.key, body).await;
+        assert_eq!(status, StatusCode::OK, "{b}");
+    }
+
+    let (status, stats) = s
+        .user
+        .get(&format!("/v1/stats?domainId={}", s.domain))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!(stats["from"], day(-6));
+    assert_eq!(stats["to"], day(0));
+    assert_eq!(stats["timeZone"], "UTC");
+    let t = &stats["totals"];
+    assert_eq!(t["events"], 5);
+    assert_eq!(t["conversions"], 3);
+    assert_eq!(t["refunds"], 1);
+    assert_eq!(t["adClickConversions"], 0, "the last touch is a newsletter");
+    assert_eq!(
+        t["revenue"],
+        json!([{"currency": "EUR", "amount": 20.0}, {"currency": "USD", "amount": 14.75}])
+    );
+    assert_eq!(t["refunded"], json!([{"currency": "USD", "amount": 4.25}]));
+    assert_eq!(stats["previous"]["conversions"], 1);
+    let days = stats["groups"].as_array().expect("groups");
+    assert_eq!(days.len(), 7, "one group per day of the range");
+    assert_eq!(days[6]["key"], day(0));
+    assert_eq!(days[6]["conversions"], 2);
+    assert_eq!(days[4]["key"], day(-2));
+    assert_eq!(days[4]["conversions"], 1);
+
+    // First touch: the Google Ads click of the spring campaign; last touch: the newsletter.
+    let (_, first) = s
+        .user
+        .get(&format!(
+            "/v1/stats?domainId={}&groupBy=campaign&touch=first",
+            s.domain
+        ))
+        .await;
+    assert_eq!(first["totals"]["adClickConversions"], 2);
+    assert_eq!(first["groups"][0]["key"], "spring");
+    assert_eq!(first["groups"][0]["conversions"], 2);
+    assert_eq!(first["groups"][1]["key"], Value::Null);
+    assert_eq!(first["groups"][1]["label"], "(none)");
+    let (_, last) = s
+        .user
+        .get(&format!(
+            "/v1/stats?domainId={}&groupBy=campaign&touch=last",
+            s.domain
+        ))
+        .await;
+    assert_eq!(last["groups"][0]["key"], "weekly");
+    let (_, platform) = s
+        .user
+        .get(&format!(
+            "/v1/stats?groupBy=platform&touch=first&from={}&to={}",
+            day(-6),
+            day(0)
+        ))
+        .await;
+    assert_eq!(platform["groups"][0]["key"], "googleads");
+    assert_eq!(
+        platform["groups"][0]["deliveries"],
+        json!({"sent": 0, "failed": 0, "waiting": 0})
+    );
+
+    // The workspace's time zone moves the day boundaries.
+    app.sql(&format!(
+        "UPDATE workspaces SET time_zone = 'Pacific/Kiritimati' WHERE id = '{}'",
+        s.user.workspace_id
+    ))
+    .await;
+    let (_, kiritimati) = s.user.get("/v1/stats").await;
+    assert_eq!(kiritimati["timeZone"], "Pacific/Kiritimati");
+
+    // Bad input names the field; another workspace's domain is not found.
+    for (query, field) in [
+        ("groupBy=week", "groupBy"),
+        ("touch=middle", "touch"),
+        ("from=yesterday", "from"),
+        ("to=", "to"),
+        ("domainId=nope", "domainId"),
+    ] {
+        let (status, body) = s.user.get(&format!("/v1/stats?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(
+            body["error"].as_str().unwrap_or("").contains(field),
+            "{query}: {body}"
+        );
+    }
+    // A range backwards is empty; a long one lists only the days with events.
+    let (status, backwards) = s.user.get("/v1/stats?from=2026-01-02&to=2026-01-01").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(backwards["groups"], json!([]));
+    assert_eq!(backwards["totals"]["events"], 0);
+    let (status, long) = s
+        .user
+        .get(&format!("/v1/stats?domainId={}&from=2000-01-01", s.domain))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(long["totals"]["events"], 6);
+    assert_eq!(long["groups"].as_array().map(Vec::len), Some(3), "{long}");
+    let stranger = app.signup("stats.stranger@example.com").await;
+    let (status, body) = stranger
+        .get(&format!("/v1/stats?domainId={}", s.domain))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (_, theirs) = stranger.get("/v1/stats").await;
+    assert_eq!(theirs["totals"]["events"], 0);
+}
+
+#[tokio::test]
+async fn the_csv_export_streams_every_matching_event() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app, "export@example.com", "export.example.com").await;
+    app.sql(&format!(
+        "UPDATE workspaces SET plan = 'command' WHERE id = '{}'",
+        s.user.workspace_id
+    ))
+    .await;
+    // More than one page of the export's queries (500), and a name that needs quoting.
+    for i in 0..520 {
+        let (status, _) = app
+            .inbound(
+                &s.key,
+                json!({"email": format!("c{i}@example.com"), "event": if i % 2 == 0 { "purchase" } else { "lead" },
+                       "value": i, "firstName": "Ann, \"Jr\"", "timestamp": ts(i64::from(i % 3 == 0) * 10)}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let resp = s
+        .user
+        .client
+        .get(format!(
+            "{}/v1/events/export?domainId={}&event=purchase&from={}&to={}",
+            s.user.base,
+            s.domain,
+            day(-1),
+            day(0)
+        ))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap_or(""),
+        "text/csv; charset=utf-8"
+    );
+    assert!(resp.headers()["content-disposition"]
+        .to_str()
+        .unwrap_or("")
+        .contains("filename=\"postback-events.csv\""));
+    let csv = resp.text().await.expect("body");
+    let lines: Vec<&str> = csv.split_terminator("\r\n").collect();
+    assert!(lines[0].starts_with("id,receivedAt,timestamp,event,email,value,currency"));
+    // The same rows, in the same order, as the list with the same filter.
+    let mut listed = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = s
+            .user
+            .get(&format!(
+                "/v1/events?domainId={}&event=purchase&from={}&to={}&limit=200&cursor={cursor}",
+                s.domain,
+                day(-1),
+                day(0)
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for e in page["items"].as_array().expect("items") {
+            listed.push(e["id"].as_str().expect("id").to_owned());
+        }
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    // Purchases are the even i; a third of them (i divisible by 3) are 10 days old.
+    let expected = (0..520).filter(|i| i % 2 == 0 && i % 3 != 0).count();
+    assert_eq!(listed.len(), expected);
+    let exported: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap_or(""))
+        .collect();
+    assert_eq!(exported, listed);
+    assert!(lines[1].contains(",\"Ann, \"\"Jr\"\"\","), "{}", lines[1]);
+    assert!(
+        lines[1].ends_with(",none"),
+        "no webhook took it: {}",
+        lines[1]
+    );
+
+    let (status, body) = s.user.get("/v1/events/export?to=").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap_or("").contains("to"));
+    let (status, body) = s.user.get("/v1/events/export?from=soon").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap_or("").contains("from"));
+    let stranger = app.signup("export.stranger@example.com").await;
+    let (status, _) = stranger
+        .get(&format!("/v1/events/export?domainId={}", s.domain))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_workspace_time_zone_decides_the_days() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app, "zone@example.com", "zone.example.com").await;
+    // Yesterday 20:00 UTC is already the next day in Tokyo (UTC+9).
+    let at = (chrono::Utc::now() - chrono::Duration::days(1))
+        .date_naive()
+        .and_hms_opt(20, 0, 0)
+        .expect("time")
+        .and_utc();
+    let (status, _) = app
+        .inbound(
+            &s.key,
+            json!({"email": "late@example.com", "event": "purchase", "value": 5, "timestamp": at.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let range = format!("/v1/stats?from={}&to={}", day(-2), day(1));
+    let day_of = |stats: &Value| {
+        stats["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .find(|g| g["conversions"] == 1)
+            .map(|g| g["key"].as_str().unwrap_or("").to_owned())
+    };
+    let (_, utc) = s.user.get(&range).await;
+    assert_eq!(day_of(&utc), Some(at.date_naive().to_string()));
+
+    // A name PostgreSQL does not know is refused on the settings page, naming the field.
+    let (_, html) = s.user.page("/settings/time-zone").await;
+    let csrf = crate::helpers::csrf_in(&html);
+    let resp = s
+        .user
+        .client
+        .post(format!("{}/settings/time-zone", s.user.base))
+        .form(&[("csrf_token", csrf.as_str()), ("time_zone", "Mars/Olympus")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(resp
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains("timeZone must be an IANA time zone"));
+    let resp = s
+        .user
+        .client
+        .post(format!("{}/settings/time-zone", s.user.base))
+        .form(&[("csrf_token", csrf.as_str()), ("time_zone", "Asia/Tokyo")])
+        .send()
+        .await
+        .expect("post");
+    assert!(resp.status().is_redirection() || resp.status().is_success());
+    let (_, tokyo) = s.user.get(&range).await;
+    assert_eq!(tokyo["timeZone"], "Asia/Tokyo");
+    let local = (at + chrono::Duration::hours(9)).date_naive().to_string();
+    assert_eq!(day_of(&tokyo), Some(local));
+}
+
+#[tokio::test]
+async fn tracking_tab_and_webhooks_list_show_setup_and_delivery_health() {
+    let receiver = crate::receiver::Receiver::start().await;
+    receiver.always(crate::receiver::Reply::ok());
+    let app = TestApp::spawn().await;
+    let s = shop(&app, "health@example.com", "shop.example.com").await;
+    let (_, html) = s
+        .user
+        .page(&format!("/domains/{}/tracking", s.domain))
+        .await;
+    assert!(html.contains("no report yet"), "{html}");
+    let (_, domain) = s.user.get(&format!("/v1/domains/{}", s.domain)).await;
+    let site = domain["siteId"].as_str().expect("siteId");
+    crate::attribution::collect(
+        &app,
+        site,
+        "visitor-health-1",
+        "https://shop.example.com/pricing?utm_source=x",
+    )
+    .await;
+    let (_, html) = s
+        .user
+        .page(&format!("/domains/{}/tracking", s.domain))
+        .await;
+    assert!(html.contains("installed"), "{html}");
+    assert!(
+        html.contains("https://shop.example.com/pricing"),
+        "from which page"
+    );
+    assert!(html.contains("1 visitors, 0 identified emails"), "{html}");
+
+    let (_, html) = s.user.page("/webhooks").await;
+    assert!(!html.contains("succeeded"));
+    let (status, _) = s
+        .user
+        .post(
+            "/v1/integrations/webhooks",
+            json!({"url": receiver.url("/hook")}),
+        )
+        .await;
+    assert!(status.is_success());
+    let (status, _) = app.inbound(&s.key, crate::helpers::purchase()).await;
+    assert_eq!(status, StatusCode::OK);
+    receiver
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, html) = s.user.page("/webhooks").await;
+        if html.contains("just now · succeeded") {
+            assert!(html.contains("100.0%"), "24 h success rate: {html}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{html}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The overview's health table has the webhook with its numbers.
+    let (status, html) = s.user.page("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("id=\"health-table\""), "{html}");
+    assert!(html.contains("100.0%"));
+}
