@@ -204,15 +204,6 @@ pub struct Config {
     /// IP ranges to countries for touches: `first,last,CC` lines (DB-IP "IP to Country Lite").
     #[arg(long, env = "POSTBACK_GEOIP_CSV", global = true)]
     pub geoip_csv: Option<PathBuf>,
-    /// Google Ads API root (tests point it at a local fake).
-    #[arg(long, env = "POSTBACK_GOOGLEADS_URL", global = true)]
-    pub googleads_url: Option<String>,
-    /// Meta Graph API root.
-    #[arg(long, env = "POSTBACK_META_URL", global = true)]
-    pub meta_url: Option<String>,
-    /// TikTok Business API root.
-    #[arg(long, env = "POSTBACK_TIKTOK_URL", global = true)]
-    pub tiktok_url: Option<String>,
     /// SMTP server for mail, in lettre's URL form: `smtp://host:25`,
     /// `smtp://user:pass@host:587?tls=required`, `smtps://user:pass@host:465`. Unset: mails are
     /// written as `.eml` files under `$POSTBACK_DATA_DIR/outbox/`.
@@ -364,35 +355,18 @@ impl Config {
                 Some(lease)
             }
         };
-        let mut platform_urls = postback_domain::deliveries::PlatformUrls::default();
-        for (name, given, slot) in [
-            (
-                "POSTBACK_GOOGLEADS_URL",
-                &self.googleads_url,
-                &mut platform_urls.googleads,
-            ),
-            ("POSTBACK_META_URL", &self.meta_url, &mut platform_urls.meta),
-            (
-                "POSTBACK_TIKTOK_URL",
-                &self.tiktok_url,
-                &mut platform_urls.tiktok,
-            ),
-        ] {
-            if let Some(u) = given {
-                let parsed =
-                    url::Url::parse(u).map_err(|e| format!("{name} {u:?} is not a URL: {e}"))?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(format!("{name} must start with http:// or https://"));
-                }
-                *slot = u.trim_end_matches('/').to_owned();
-            }
-        }
+        // Every platform endpoint (`POSTBACK_GOOGLEADS_URL`, `POSTBACK_GOOGLE_TOKEN_URL`, …) and
+        // OAuth app (`POSTBACK_GOOGLE_CLIENT_ID`, …), as each platform's adapter declares them.
+        let env = |k: &str| std::env::var(k).ok();
+        let platform_urls = postback_domain::platforms::PlatformUrls::from_settings(env)?;
+        let apps = postback_domain::platforms::oauth::Apps::from_settings(env, &platform_urls);
         Ok(postback_api::delivery::DeliveryConfig {
             retry_schedule,
             timeout,
             lease,
             allow_private_targets: self.allow_private_targets,
             platform_urls,
+            apps,
             lookup: postback_api::delivery::lookup::Lookup::system(),
             ..Default::default()
         })

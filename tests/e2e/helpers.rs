@@ -203,11 +203,7 @@ impl TestApp {
         let db_url = fresh_database().await;
         let url = platforms.trim_end_matches('/').to_owned();
         let delivery = postback_api::delivery::DeliveryConfig {
-            platform_urls: postback_domain::deliveries::PlatformUrls {
-                googleads: url.clone(),
-                meta: url.clone(),
-                tiktok: url,
-            },
+            platform_urls: postback_domain::deliveries::PlatformUrls::all_at(&url),
             ..test_delivery()
         };
         Self::spawn_state(&db_url, delivery, adjust).await
@@ -402,6 +398,8 @@ pub fn test_delivery() -> postback_api::delivery::DeliveryConfig {
         breaker_pause: Duration::from_secs(1),
         platform_urls: Default::default(),
         lookup: Default::default(),
+        apps: Default::default(),
+        tokens: Default::default(),
     }
 }
 

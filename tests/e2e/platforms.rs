@@ -10,6 +10,10 @@ use crate::attribution::{collect, identify, shop, Shop};
 use crate::helpers::TestApp;
 use crate::receiver::{Received, Receiver, Reply};
 
+mod fake_google;
+mod google;
+mod meta_rules;
+
 fn sha256_hex(s: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(s.as_bytes()))

@@ -113,6 +113,19 @@ impl Client {
         body: Vec<u8>,
         excerpt_bytes: usize,
     ) -> Response {
+        self.post_as("application/json", url, headers, body, excerpt_bytes)
+            .await
+    }
+
+    /// [`Client::post`] with another content type (an OAuth token endpoint's form).
+    pub async fn post_as(
+        &self,
+        content_type: &str,
+        url: &str,
+        headers: &[(impl AsRef<str>, String)],
+        body: Vec<u8>,
+        excerpt_bytes: usize,
+    ) -> Response {
         let started = Instant::now();
         let failed = |error: String, started: Instant| Response {
             status: None,
@@ -140,9 +153,9 @@ impl Client {
         let mut req = self
             .http
             .post(parsed)
-            .header("Content-Type", "application/json")
+            .header("Content-Type", content_type)
             .body(body);
-        // The body is always JSON, and Content-Type is set once above.
+        // Content-Type is set once above, whatever the headers say.
         for (k, v) in headers
             .iter()
             .filter(|(k, _)| !k.as_ref().eq_ignore_ascii_case("content-type"))

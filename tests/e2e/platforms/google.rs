@@ -1,0 +1,287 @@
+//! Google connections with refresh tokens against a fake of Google's token endpoint and Ads
+//! API: access tokens fetched, cached until shortly before they expire, fetched again on a 401;
+//! a revoked token holds deliveries until the connection is reconnected; TOO_RECENT_EVENT waits
+//! the 6 hours Google asks for; the test button only validates.
+
+use std::time::Duration;
+
+use postback_domain::platforms::oauth::{App, Apps};
+use postback_domain::platforms::{Platform, PlatformUrls};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use super::fake_google::{FakeGoogle, CLIENT_ID, CLIENT_SECRET};
+use crate::attribution::{shop, Shop};
+use crate::helpers::{fresh_database, test_delivery, TestApp};
+
+const REFRESH: &str = "1//refresh-token-secret";
+
+async fn app_with(fake: &FakeGoogle, configured: bool) -> TestApp {
+    let mut apps = Apps::default();
+    if configured {
+        apps = apps.with(
+            Platform::GoogleAds,
+            App {
+                client_id: CLIENT_ID.into(),
+                client_secret: CLIENT_SECRET.into(),
+                token_url: format!("{}/token", fake.base),
+            },
+        );
+    }
+    let delivery = postback_api::delivery::DeliveryConfig {
+        platform_urls: PlatformUrls::all_at(&fake.base),
+        apps,
+        ..test_delivery()
+    };
+    TestApp::spawn_with(&fresh_database().await, delivery).await
+}
+
+async fn connect_google(shop: &Shop, refresh_token: &str) -> Value {
+    let (status, c) = shop
+        .user
+        .put(
+            &format!("/v1/domains/{}/connections/googleads", shop.domain_id),
+            json!({"settings": {"customerId": "123-456-7890", "conversionAction": "555111"},
+                   "credentials": {"developerToken": "dev-token", "refreshToken": refresh_token}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    c
+}
+
+async fn purchase(app: &TestApp, shop: &Shop, order: &str) -> String {
+    let (status, answer) = app
+        .inbound(
+            &shop.key,
+            json!({"email": "Cloudy.SF+shop@GMail.com", "event": "purchase", "value": 20,
+                   "currency": "usd", "orderId": order}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["dispatched"], json!(["googleads"]));
+    answer["eventId"].as_str().expect("eventId").to_owned()
+}
+
+/// The event's one delivery, once `done` says it is where the test expects it.
+async fn delivery_when(shop: &Shop, event: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, e) = shop.user.get(&format!("/v1/events/{event}")).await;
+        let d = e["deliveries"][0].clone();
+        if done(&d) {
+            return d;
+        }
+        assert!(std::time::Instant::now() < deadline, "{e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn access_tokens_come_from_the_refresh_token_cached_until_they_expire() {
+    let fake = FakeGoogle::start(REFRESH, Duration::from_secs(2)).await;
+    let app = app_with(&fake, true).await;
+    let shop = shop(&app, "google-oauth@example.com").await;
+    let c = connect_google(&shop, REFRESH).await;
+    // Write-only: which credentials are saved, never their values.
+    assert_eq!(
+        c["credentialsSaved"],
+        json!(["developerToken", "refreshToken"])
+    );
+    assert!(!c.to_string().contains(REFRESH), "{c}");
+
+    for order in ["A-1", "A-2", "A-3"] {
+        let id = purchase(&app, &shop, order).await;
+        delivery_when(&shop, &id, |d| d["status"] == "succeeded").await;
+    }
+    let uploads = fake.wait_uploads(3, Duration::from_secs(5)).await;
+    // One token for all three: cached, not fetched per request.
+    let tokens = fake.token_requests();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    assert_eq!(tokens[0]["grant_type"], "refresh_token");
+    assert_eq!(tokens[0]["refresh_token"], REFRESH);
+    assert_eq!(tokens[0]["client_id"], CLIENT_ID);
+    // Gmail addresses are hashed the way Google normalises them: dots and +suffix removed
+    // (https://developers.google.com/data-manager/api/devguides/concepts/formatting).
+    let hashed = super::sha256_hex("cloudysf@gmail.com");
+    assert_eq!(
+        uploads[0]["conversions"][0]["userIdentifiers"][0]["hashedEmail"],
+        hashed.as_str()
+    );
+
+    // The token lasts 2 s: after that a new one is fetched before sending.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let id = purchase(&app, &shop, "A-4").await;
+    let d = delivery_when(&shop, &id, |d| d["status"] == "succeeded").await;
+    assert_eq!(d["attempts"], 1, "{d}");
+    assert_eq!(fake.token_requests().len(), 2);
+    assert_eq!(
+        fake.unauthorized(),
+        0,
+        "no request went out with an expired token"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_access_token_is_refreshed_once_before_the_attempt_counts() {
+    let fake = FakeGoogle::start(REFRESH, Duration::from_secs(3600)).await;
+    let app = app_with(&fake, true).await;
+    let shop = shop(&app, "google-401@example.com").await;
+    connect_google(&shop, REFRESH).await;
+    let id = purchase(&app, &shop, "B-1").await;
+    delivery_when(&shop, &id, |d| d["status"] == "succeeded").await;
+
+    // Google stops honouring the cached token long before its hour is up.
+    fake.invalidate_access_tokens();
+    let id = purchase(&app, &shop, "B-2").await;
+    let d = delivery_when(&shop, &id, |d| d["status"] == "succeeded").await;
+    assert_eq!(d["attempts"], 1, "the 401 did not count as an attempt: {d}");
+    assert_eq!(fake.unauthorized(), 1);
+    assert_eq!(fake.token_requests().len(), 2);
+    assert_eq!(fake.uploads().len(), 2);
+}
+
+#[tokio::test]
+async fn a_revoked_refresh_token_holds_deliveries_until_the_connection_is_reconnected() {
+    let fake = FakeGoogle::start(REFRESH, Duration::from_secs(3600)).await;
+    let app = app_with(&fake, true).await;
+    let shop = shop(&app, "google-revoked@example.com").await;
+    connect_google(&shop, REFRESH).await;
+    fake.revoke(REFRESH);
+
+    let id = purchase(&app, &shop, "C-1").await;
+    let d = delivery_when(&shop, &id, |d| {
+        d["lastError"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("Reconnect needed"))
+    })
+    .await;
+    // Held, not failed: still pending, due far ahead, with Google's own reason.
+    assert_eq!(d["status"], "pending", "{d}");
+    assert!(
+        d["lastError"]
+            .as_str()
+            .expect("error")
+            .contains("invalid_grant: Token has been expired or revoked."),
+        "{d}"
+    );
+    let due: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(d["nextAttemptAt"].clone()).expect("nextAttemptAt");
+    assert!(due > chrono::Utc::now() + chrono::Duration::days(6), "{d}");
+    assert!(fake.uploads().is_empty());
+
+    // The connection says so, in the API and on the Connections tab.
+    let path = format!("/v1/domains/{}/connections/googleads", shop.domain_id);
+    let (_, c) = shop.user.get(&path).await;
+    assert!(
+        c["reconnectNeeded"]
+            .as_str()
+            .is_some_and(|r| r.contains("invalid_grant")),
+        "{c}"
+    );
+    let html = shop
+        .user
+        .client
+        .get(format!(
+            "{}/domains/{}/connections",
+            shop.user.base, shop.domain_id
+        ))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("Reconnect needed"), "{html}");
+
+    // Reconnecting with a new refresh token sends what was held.
+    fake.accept_refresh_token("1//new-refresh-token");
+    connect_google(&shop, "1//new-refresh-token").await;
+    let d = delivery_when(&shop, &id, |d| d["status"] == "succeeded").await;
+    assert!(d["lastError"].is_null() || d["lastError"] == "", "{d}");
+    assert_eq!(fake.uploads().len(), 1);
+    let (_, c) = shop.user.get(&path).await;
+    assert!(c["reconnectNeeded"].is_null(), "{c}");
+}
+
+#[tokio::test]
+async fn an_operator_without_a_google_app_holds_deliveries_and_says_what_to_set() {
+    let fake = FakeGoogle::start(REFRESH, Duration::from_secs(3600)).await;
+    let app = app_with(&fake, false).await;
+    let shop = shop(&app, "google-unconfigured@example.com").await;
+    connect_google(&shop, REFRESH).await;
+    let html = shop
+        .user
+        .client
+        .get(format!(
+            "{}/domains/{}/connections",
+            shop.user.base, shop.domain_id
+        ))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains("Google Ads is not configured by the operator of this server: it needs POSTBACK_GOOGLE_CLIENT_ID and POSTBACK_GOOGLE_CLIENT_SECRET set"),
+        "{html}"
+    );
+    let id = purchase(&app, &shop, "D-1").await;
+    let d = delivery_when(&shop, &id, |d| !d["lastError"].is_null()).await;
+    assert_eq!(d["status"], "pending", "{d}");
+    assert!(
+        d["lastError"]
+            .as_str()
+            .expect("error")
+            .contains("set POSTBACK_GOOGLE_CLIENT_ID and POSTBACK_GOOGLE_CLIENT_SECRET"),
+        "{d}"
+    );
+    assert!(fake.token_requests().is_empty());
+}
+
+#[tokio::test]
+async fn too_recent_event_waits_the_six_hours_google_asks_for() {
+    let fake = FakeGoogle::start(REFRESH, Duration::from_secs(3600)).await;
+    let app = app_with(&fake, true).await;
+    let shop = shop(&app, "google-too-recent@example.com").await;
+    connect_google(&shop, REFRESH).await;
+    fake.too_recent(1);
+    let before = chrono::Utc::now();
+    let id = purchase(&app, &shop, "E-1").await;
+    let d = delivery_when(&shop, &id, |d| !d["lastError"].is_null()).await;
+    assert_eq!(d["status"], "pending", "{d}");
+    let error = d["lastError"].as_str().expect("error");
+    assert!(error.starts_with("Waiting until "), "{error}");
+    assert!(error.contains("less than 6 hours ago"), "{error}");
+    let due: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(d["nextAttemptAt"].clone()).expect("nextAttemptAt");
+    let wait = due - before;
+    assert!(
+        wait > chrono::Duration::minutes(359) && wait < chrono::Duration::minutes(361),
+        "{wait:?}"
+    );
+    // Not retried on the short schedule meanwhile.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(fake.uploads().len(), 1);
+}
+
+#[tokio::test]
+async fn the_google_test_button_only_validates() {
+    let fake = FakeGoogle::start(REFRESH, Duration::from_secs(3600)).await;
+    let app = app_with(&fake, true).await;
+    let shop = shop(&app, "google-test@example.com").await;
+    connect_google(&shop, REFRESH).await;
+    let (status, r) = shop
+        .user
+        .post(
+            &format!("/v1/domains/{}/connections/googleads/test", shop.domain_id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["validateOnly"], true, "{r}");
+    // Validated by the fake (the same rules as real uploads) but nothing recorded.
+    assert!(fake.uploads().is_empty());
+    assert_eq!(fake.token_requests().len(), 1);
+}
