@@ -35,7 +35,7 @@ async fn connect_all(shop: &Shop) {
     connect(
         shop,
         "googleads",
-        json!({"settings": {"customerId": "123-456-7890", "conversionAction": "555111"},
+        json!({"settings": {"customerId": "123-456-7890", "conversionAction": "555111", "transport": "adsapi"},
                "credentials": {"developerToken": "dev-token-secret", "accessToken": "ya29.google-secret"}}),
     )
     .await;

@@ -1098,7 +1098,7 @@ impl PlatformConnection<'_> {
             let touch = click_touch(platform, first, last);
             platforms::build_at(
                 platform,
-                urls.get(platform),
+                urls,
                 &settings,
                 &credentials,
                 &conversion(event, name, touch),

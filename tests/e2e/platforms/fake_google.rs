@@ -246,6 +246,137 @@ async fn upload(
     HttpResponse::Ok().json(json!({"results": results}))
 }
 
+/// Why the Data Manager API would refuse an `events:ingest` request, by
+/// https://developers.google.com/data-manager/api/reference/rest/v1/events/ingest and
+/// https://developers.google.com/data-manager/api/devguides/concepts/formatting.
+fn refuse_ingest(b: &Value) -> Option<String> {
+    let destinations = b["destinations"].as_array().cloned().unwrap_or_default();
+    // destinations[]: Required.
+    if destinations.is_empty() {
+        return Some("destinations is required".into());
+    }
+    for d in &destinations {
+        // operatingAccount {accountType, accountId}; accountType one of the AccountType enum.
+        let kind = d["operatingAccount"]["accountType"].as_str().unwrap_or("");
+        if ![
+            "GOOGLE_ADS",
+            "DISPLAY_VIDEO_ADVERTISER",
+            "DISPLAY_VIDEO_PARTNER",
+            "DATA_PARTNER",
+        ]
+        .contains(&kind)
+        {
+            return Some(format!(
+                "operatingAccount.accountType {kind:?} is not valid"
+            ));
+        }
+        let id = d["operatingAccount"]["accountId"].as_str().unwrap_or("");
+        if id.is_empty() || !id.bytes().all(|c| c.is_ascii_digit()) {
+            return Some(format!(
+                "operatingAccount.accountId {id:?} must be digits, no dashes"
+            ));
+        }
+        if d["productDestinationId"].as_str().unwrap_or("").is_empty() {
+            return Some("productDestinationId is required for conversions".into());
+        }
+    }
+    let events = b["events"].as_array().cloned().unwrap_or_default();
+    // events[]: Required; "a maximum of 2000 Event resources can be sent in a single request".
+    if events.is_empty() || events.len() > 2000 {
+        return Some("1 to 2000 events per request".into());
+    }
+    for e in &events {
+        // eventTimestamp: Required, RFC 3339.
+        let at = e["eventTimestamp"].as_str().unwrap_or("");
+        if chrono::DateTime::parse_from_rfc3339(at).is_err() {
+            return Some(format!(
+                "eventTimestamp {at:?} is not an RFC 3339 timestamp"
+            ));
+        }
+        if e["adIdentifiers"].as_object().is_some_and(|a| {
+            ["gclid", "gbraid", "wbraid"]
+                .iter()
+                .filter(|k| a.contains_key(**k))
+                .count()
+                > 1
+        }) {
+            return Some("only one of gclid, gbraid and wbraid may be set".into());
+        }
+        let ids = e["userData"]["userIdentifiers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        // encoding: "Required for UserData uploads."
+        if !ids.is_empty() && b["encoding"] != "HEX" && b["encoding"] != "BASE64" {
+            return Some("encoding is required with user data".into());
+        }
+        for id in &ids {
+            for key in ["emailAddress", "phoneNumber"] {
+                if let Some(v) = id.get(key) {
+                    if !is_hash(v) {
+                        return Some(format!("{key} {v} is not a hex SHA-256"));
+                    }
+                }
+            }
+        }
+        for key in ["adUserData", "adPersonalization"] {
+            if let Some(v) = e["consent"].get(key) {
+                if v != "CONSENT_GRANTED" && v != "CONSENT_DENIED" {
+                    return Some(format!("consent.{key} {v} is not a ConsentStatus"));
+                }
+            }
+        }
+        if let Some(cur) = e.get("currency") {
+            if !cur
+                .as_str()
+                .is_some_and(|s| s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase()))
+            {
+                return Some(format!("currency {cur} is not an ISO 4217 code"));
+            }
+        }
+    }
+    None
+}
+
+/// `POST /v1/events:ingest`.
+async fn ingest(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<Arc<Mutex<State>>>,
+) -> HttpResponse {
+    let mut s = state.lock().expect("lock");
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !s
+        .access
+        .get(token)
+        .is_some_and(|until| Instant::now() < *until)
+    {
+        s.unauthorized += 1;
+        return google_error(
+            401,
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials. Expected OAuth 2 access token.",
+        );
+    }
+    let Ok(b) = serde_json::from_slice::<Value>(&body) else {
+        return google_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
+    };
+    if let Some(why) = refuse_ingest(&b) {
+        return google_error(400, "INVALID_ARGUMENT", &why);
+    }
+    if b["validateOnly"] == true {
+        return HttpResponse::Ok().json(json!({}));
+    }
+    s.uploads.push(b);
+    let n = s.uploads.len();
+    HttpResponse::Ok().json(json!({"requestId": format!("req-{n}")}))
+}
+
 impl FakeGoogle {
     /// A fake that accepts `refresh_token` and issues access tokens lasting `lifetime`.
     pub async fn start(refresh_token: &str, lifetime: Duration) -> Self {
@@ -265,6 +396,7 @@ impl FakeGoogle {
             App::new()
                 .app_data(data.clone())
                 .route("/token", web::post().to(token))
+                .route("/v1/events:ingest", web::post().to(ingest))
                 .default_service(web::post().to(upload))
         })
         .workers(1)

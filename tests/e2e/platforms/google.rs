@@ -36,12 +36,18 @@ async fn app_with(fake: &FakeGoogle, configured: bool) -> TestApp {
     TestApp::spawn_with(&fresh_database().await, delivery).await
 }
 
+/// A connection through the Google Ads API (`transport: adsapi`).
 async fn connect_google(shop: &Shop, refresh_token: &str) -> Value {
+    connect_google_via(shop, refresh_token, "adsapi").await
+}
+
+async fn connect_google_via(shop: &Shop, refresh_token: &str, transport: &str) -> Value {
     let (status, c) = shop
         .user
         .put(
             &format!("/v1/domains/{}/connections/googleads", shop.domain_id),
-            json!({"settings": {"customerId": "123-456-7890", "conversionAction": "555111"},
+            json!({"settings": {"customerId": "123-456-7890", "conversionAction": "555111",
+                                "transport": transport},
                    "credentials": {"developerToken": "dev-token", "refreshToken": refresh_token}}),
         )
         .await;
@@ -284,4 +290,58 @@ async fn the_google_test_button_only_validates() {
     // Validated by the fake (the same rules as real uploads) but nothing recorded.
     assert!(fake.uploads().is_empty());
     assert_eq!(fake.token_requests().len(), 1);
+}
+
+#[tokio::test]
+async fn the_data_manager_api_is_the_default_transport() {
+    let fake = FakeGoogle::start(REFRESH, Duration::from_secs(3600)).await;
+    let app = app_with(&fake, true).await;
+    let shop = shop(&app, "google-dm@example.com").await;
+    // No transport and no developer token: the Data Manager API needs neither.
+    let (status, c) = shop
+        .user
+        .put(
+            &format!("/v1/domains/{}/connections/googleads", shop.domain_id),
+            json!({"settings": {"customerId": "123-456-7890", "conversionAction": "555111"},
+                   "credentials": {"refreshToken": REFRESH}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(c["settings"]["transport"], "datamanager");
+    let (status, answer) = app
+        .inbound(
+            &shop.key,
+            json!({"email": "Jane.Doe+x@gmail.com", "event": "purchase", "value": 12.5,
+                   "currency": "eur", "orderId": "DM-1", "phone": "+44 20 7946 0958"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let id = answer["eventId"].as_str().expect("id").to_owned();
+    let d = delivery_when(&shop, &id, |d| d["status"] == "succeeded").await;
+    // The platform's own answer (the request id of the asynchronous ingestion) is kept.
+    assert!(
+        d["attemptLog"][0]["responseBody"]
+            .as_str()
+            .is_some_and(|b| b.contains("req-1")),
+        "{d}"
+    );
+    let uploads = fake.uploads();
+    assert_eq!(uploads.len(), 1);
+    let b = &uploads[0];
+    assert_eq!(
+        b["destinations"][0]["operatingAccount"],
+        json!({"accountType": "GOOGLE_ADS", "accountId": "1234567890"})
+    );
+    assert_eq!(b["destinations"][0]["productDestinationId"], "555111");
+    let e = &b["events"][0];
+    assert_eq!(e["transactionId"], "DM-1");
+    assert_eq!(e["currency"], "EUR");
+    assert_eq!(
+        e["userData"]["userIdentifiers"][0]["emailAddress"],
+        super::sha256_hex("janedoe@gmail.com").as_str()
+    );
+    assert_eq!(
+        e["userData"]["userIdentifiers"][1]["phoneNumber"],
+        super::sha256_hex("+442079460958").as_str()
+    );
 }

@@ -135,9 +135,9 @@ pub async fn run_test(
         needs_confirmation,
         validate_only: false,
     };
-    let mut request = match platforms::build(
+    let mut request = match platforms::build_with(
         p,
-        state.delivery.platform_urls.get(p),
+        &state.delivery.platform_urls,
         &settings,
         &credentials,
         &conversion,

@@ -62,10 +62,19 @@ pub trait Adapter: Sync {
     fn validate(&self, settings: &Settings, out: &mut Settings) -> Result<(), String>;
     /// Checks the credentials a new connection must have.
     fn require_credentials(&self, credentials: &Credentials) -> Result<(), String>;
+    /// Checks credentials that depend on the settings (Google's developer token, for the Ads
+    /// API only).
+    fn require_settings_credentials(
+        &self,
+        _settings: &Settings,
+        _credentials: &Credentials,
+    ) -> Result<(), String> {
+        Ok(())
+    }
     /// The request for one conversion.
     fn build(
         &self,
-        base: &str,
+        urls: &super::PlatformUrls,
         settings: &Settings,
         credentials: &Credentials,
         conversion: &Conversion,

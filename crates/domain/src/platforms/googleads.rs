@@ -36,6 +36,11 @@ const ENDPOINTS: &[Endpoint] = &[
         about: "Google Ads API root",
     },
     Endpoint {
+        env: "POSTBACK_GOOGLE_DATAMANAGER_URL",
+        default: "https://datamanager.googleapis.com",
+        about: "Google Data Manager API root (the default transport)",
+    },
+    Endpoint {
         env: "POSTBACK_GOOGLE_TOKEN_URL",
         default: "https://oauth2.googleapis.com/token",
         about: "Google OAuth token endpoint (access tokens from refresh tokens)",
@@ -61,6 +66,14 @@ const FIELDS: &[FieldSpec] = &[
         required: false,
         get: |s| &s.login_customer_id,
         set: |s, v| s.login_customer_id = v,
+    },
+    FieldSpec {
+        name: "transport",
+        label: "Transport",
+        hint: "datamanager (Google's Data Manager API, the default) or adsapi (Google Ads API offline click conversion upload, for developer tokens that still have access).",
+        required: false,
+        get: |s| &s.transport,
+        set: |s, v| s.transport = v,
     },
     FieldSpec {
         name: "conversion_action",
@@ -152,6 +165,11 @@ impl Adapter for GoogleAds {
         out.customer_id = customer;
         out.login_customer_id = login;
         out.conversion_action = action;
+        out.transport = match clean(&settings.transport).as_deref() {
+            None | Some("datamanager") => Some("datamanager".into()),
+            Some("adsapi") => Some("adsapi".into()),
+            Some(_) => return Err("settings.transport must be datamanager or adsapi".into()),
+        };
         Ok(())
     }
 
@@ -160,7 +178,15 @@ impl Adapter for GoogleAds {
         {
             return Err("credentials.refreshToken is required for Google Ads".into());
         }
-        if clean(&credentials.developer_token).is_none() {
+        Ok(())
+    }
+
+    fn require_settings_credentials(
+        &self,
+        settings: &Settings,
+        credentials: &Credentials,
+    ) -> Result<(), String> {
+        if uses_ads_api(settings) && clean(&credentials.developer_token).is_none() {
             return Err("credentials.developerToken is required for Google Ads".into());
         }
         Ok(())
@@ -168,12 +194,21 @@ impl Adapter for GoogleAds {
 
     fn build(
         &self,
-        base: &str,
+        urls: &super::PlatformUrls,
         settings: &Settings,
         credentials: &Credentials,
         conversion: &Conversion,
     ) -> Result<Request, String> {
-        build(base, settings, credentials, conversion)
+        if uses_ads_api(settings) {
+            build(urls.endpoint(ENDPOINTS[0].env), settings, credentials, conversion)
+        } else {
+            super::datamanager::build(
+                urls.endpoint(ENDPOINTS[1].env),
+                settings,
+                credentials,
+                conversion,
+            )
+        }
     }
 
     fn interpret(&self, status: u16, body: &str, json: Option<&Value>) -> Answer {
@@ -209,6 +244,12 @@ impl Adapter for GoogleAds {
     fn mapping_hint(&self, _example: &dyn Fn(&str) -> String) -> String {
         "One per line: event = conversion action ID. Events not listed go to the default conversion action; refund and chargeback are not sent. An empty right side stops an event.".to_owned()
     }
+}
+
+/// Whether the connection sends through the Google Ads API (chosen, or saved before the
+/// choice existed) rather than the Data Manager API.
+fn uses_ads_api(settings: &Settings) -> bool {
+    clean(&settings.transport).as_deref() != Some("datamanager")
 }
 
 fn build(
@@ -302,6 +343,21 @@ fn build(
     })
 }
 
+/// The customer's consent, when stated: (adUserData, adPersonalization) as `GRANTED` /
+/// `DENIED`.
+pub(super) fn consent_statuses(c: &Conversion) -> (Option<&'static str>, Option<&'static str>) {
+    let status = |s: Option<super::ConsentStatus>| {
+        s.map(|s| match s {
+            super::ConsentStatus::Granted => "GRANTED",
+            super::ConsentStatus::Denied => "DENIED",
+        })
+    };
+    (
+        status(c.consent.ad_user_data),
+        status(c.consent.ad_personalization),
+    )
+}
+
 /// `ClickConversion.consent` (`Consent { ad_user_data, ad_personalization }`, each a
 /// `ConsentStatus` of `GRANTED` / `DENIED`;
 /// https://developers.google.com/google-ads/api/reference/rpc/latest/Consent), when stated.
@@ -322,7 +378,7 @@ fn consent(c: &Conversion) -> Option<Value> {
     (!out.is_empty()).then_some(Value::Object(out))
 }
 
-fn interpret(status: u16, body: &str, json: Option<&Value>) -> Answer {
+pub(super) fn interpret(status: u16, body: &str, json: Option<&Value>) -> Answer {
     if (200..300).contains(&status) {
         let Some(failure) = json.and_then(|j| j.get("partialFailureError")) else {
             return Answer::Accepted;
@@ -360,7 +416,7 @@ fn error_codes(status: &Value) -> impl Iterator<Item = &str> {
 
 /// A `google.rpc.Status`'s message, with the messages of its `GoogleAdsFailure` details that
 /// it does not already contain; None when it has neither (no error).
-fn error_message(status: &Value) -> Option<String> {
+pub(super) fn error_message(status: &Value) -> Option<String> {
     let main = str_at(Some(status), "/message");
     let details: Vec<&str> = status
         .get("details")

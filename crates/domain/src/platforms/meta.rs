@@ -170,12 +170,12 @@ impl Adapter for Meta {
 
     fn build(
         &self,
-        base: &str,
+        urls: &super::PlatformUrls,
         settings: &Settings,
         credentials: &Credentials,
         conversion: &Conversion,
     ) -> Result<Request, String> {
-        build(base, settings, credentials, conversion)
+        build(urls.endpoint(ENDPOINTS[0].env), settings, credentials, conversion)
     }
 
     fn interpret(&self, status: u16, body: &str, json: Option<&Value>) -> Answer {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod adapter;
+mod datamanager;
 pub mod holds;
 pub mod normalize;
 pub mod oauth;
@@ -142,6 +143,10 @@ pub struct Settings {
     /// Meta: `LDU` to send Limited Data Use (`data_processing_options: ["LDU"]`, country and
     /// state left to Meta's geolocation); empty: none.
     pub data_processing_options: Option<String>,
+    /// Google: `datamanager` (the Data Manager API's `events:ingest`, the default for new
+    /// connections) or `adsapi` (the Google Ads API's `uploadClickConversions`, for developer
+    /// tokens that still have access; connections saved before the choice existed use it).
+    pub transport: Option<String>,
 }
 
 /// Secret credentials (stored as JSON, camelCase). Write-only in the UI.
@@ -193,6 +198,9 @@ pub fn validate(
     platform.adapter().validate(settings, &mut out)?;
     if require_credentials {
         platform.adapter().require_credentials(credentials)?;
+        platform
+            .adapter()
+            .require_settings_credentials(&out, credentials)?;
     }
     for (name, v) in [
         ("accessToken", &credentials.access_token),
@@ -338,17 +346,28 @@ pub fn build(
     credentials: &Credentials,
     conversion: &Conversion,
 ) -> Result<Request, String> {
-    let base = base_url.trim().trim_end_matches('/');
+    let urls = PlatformUrls::with_root(platform, base_url);
+    build_with(platform, &urls, settings, credentials, conversion)
+}
+
+/// [`build`] against every endpoint the server is configured with.
+pub fn build_with(
+    platform: Platform,
+    urls: &PlatformUrls,
+    settings: &Settings,
+    credentials: &Credentials,
+    conversion: &Conversion,
+) -> Result<Request, String> {
     platform
         .adapter()
-        .build(base, settings, credentials, conversion)
+        .build(urls, settings, credentials, conversion)
 }
 
 /// [`build`] for a delivery at `now`: an event older than the platform accepts is not sent,
 /// and the reason says so.
 pub fn build_at(
     platform: Platform,
-    base_url: &str,
+    urls: &PlatformUrls,
     settings: &Settings,
     credentials: &Credentials,
     conversion: &Conversion,
@@ -364,7 +383,7 @@ pub fn build_at(
             ));
         }
     }
-    build(platform, base_url, settings, credentials, conversion)
+    build_with(platform, urls, settings, credentials, conversion)
 }
 
 /// What the test button's request does at the platform.
@@ -553,6 +572,7 @@ pub(crate) mod fixtures {
             pixel_id: Some("1234567890123456".into()),
             pixel_code: Some("C4TESTPIXEL0000000AB".into()),
             test_event_code: Some("TEST12345".into()),
+            transport: Some("adsapi".into()),
             ..Settings::default()
         }
     }
@@ -655,6 +675,7 @@ mod tests {
             Settings {
                 customer_id: Some("1234567890".into()),
                 conversion_action: Some("555000111".into()),
+                transport: Some("datamanager".into()),
                 ..Settings::default()
             }
         );

@@ -37,6 +37,16 @@ impl PlatformUrls {
         }
     }
 
+    /// The production endpoints with `platform`'s API root at `base` (tests of one adapter).
+    pub fn with_root(platform: Platform, base: &str) -> Self {
+        let mut urls = Self::default();
+        if let Some(e) = platform.adapter().endpoints().first() {
+            urls.urls
+                .insert(e.env, base.trim().trim_end_matches('/').to_owned());
+        }
+        urls
+    }
+
     /// The platform's API root (its adapter's first endpoint).
     pub fn get(&self, platform: Platform) -> &str {
         platform
