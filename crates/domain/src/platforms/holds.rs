@@ -35,6 +35,11 @@ pub async fn mark(conn: &mut AsyncPgConnection, results: &[AttemptResult]) -> Do
     if held.is_empty() {
         return Ok(());
     }
+    let held_results: Vec<AttemptResult> = results
+        .iter()
+        .filter(|r| r.reconnect.is_some())
+        .cloned()
+        .collect();
     diesel::sql_query(
         r#"
         UPDATE connections c
@@ -48,6 +53,8 @@ pub async fn mark(conn: &mut AsyncPgConnection, results: &[AttemptResult]) -> Do
     .bind::<Array<Text>, _>(held.into_iter().map(|(_, why)| why).collect::<Vec<_>>())
     .execute(conn)
     .await?;
+    // The owners hear of it (at most once a day per connection).
+    crate::mail::notify::reconnect_needed(conn, &held_results).await?;
     Ok(())
 }
 
