@@ -976,6 +976,7 @@ pub fn conversion(
 ) -> platforms::Conversion {
     let products: Vec<crate::inbound::Product> =
         serde_json::from_value(event.products.clone()).unwrap_or_default();
+    let (user_agent, source_url, consent) = platforms::inbound_fields::read(&event.payload);
     platforms::Conversion {
         event_id: event.id.to_string(),
         event_name: platform_event,
@@ -988,7 +989,7 @@ pub fn conversion(
         state_code: event.state_code.clone(),
         country_code: event.country_code.clone(),
         ip: event.ip.clone(),
-        user_agent: touch.and_then(|t| t.user_agent.clone()),
+        user_agent: touch.and_then(|t| t.user_agent.clone()).or(user_agent),
         value: event.value,
         currency: event.currency.clone(),
         order_id: event.order_id.clone(),
@@ -1002,8 +1003,8 @@ pub fn conversion(
             })
             .collect(),
         click: touch.map(touch_click).unwrap_or_default(),
-        source_url: None,
-        consent: platforms::Consent::default(),
+        source_url,
+        consent,
     }
 }
 

@@ -312,7 +312,8 @@ async fn the_data_manager_api_is_the_default_transport() {
         .inbound(
             &shop.key,
             json!({"email": "Jane.Doe+x@gmail.com", "event": "purchase", "value": 12.5,
-                   "currency": "eur", "orderId": "DM-1", "phone": "+44 20 7946 0958"}),
+                   "currency": "eur", "orderId": "DM-1", "phone": "+44 20 7946 0958",
+                   "consent": {"adUserData": "granted", "adPersonalization": "denied"}}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -335,6 +336,11 @@ async fn the_data_manager_api_is_the_default_transport() {
     assert_eq!(b["destinations"][0]["productDestinationId"], "555111");
     let e = &b["events"][0];
     assert_eq!(e["transactionId"], "DM-1");
+    // The inbound consent, as Google's ConsentStatus.
+    assert_eq!(
+        e["consent"],
+        json!({"adUserData": "CONSENT_GRANTED", "adPersonalization": "CONSENT_DENIED"})
+    );
     assert_eq!(e["currency"], "EUR");
     assert_eq!(
         e["userData"]["userIdentifiers"][0]["emailAddress"],

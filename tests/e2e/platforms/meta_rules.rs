@@ -74,6 +74,43 @@ async fn events_without_page_and_browser_use_the_fallback_action_source() {
     assert_eq!(meta_refuses(&event), None, "{event}");
     assert_eq!(event["action_source"], "system_generated");
 
+    // The browser and page given with the inbound event make it a complete website event.
+    let (status, answer) = app
+        .inbound(
+            &shop.key,
+            json!({"email": "a@example.com", "event": "lead", "userAgent": "Mozilla/5.0 (Test)",
+                   "sourceUrl": "https://shop.example.com/thanks"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let got = fake.wait_for(2, Duration::from_secs(10)).await;
+    let event = got[1].json()["data"][0].clone();
+    assert_eq!(meta_refuses(&event), None, "{event}");
+    assert_eq!(event["action_source"], "website");
+    assert_eq!(event["event_source_url"], "https://shop.example.com/thanks");
+    assert_eq!(
+        event["user_data"]["client_user_agent"],
+        "Mozilla/5.0 (Test)"
+    );
+    // Bad values are refused, naming the field.
+    for (body, field) in [
+        (
+            json!({"email": "a@example.com", "event": "lead", "sourceUrl": "ftp://x"}),
+            "sourceUrl",
+        ),
+        (
+            json!({"email": "a@example.com", "event": "lead", "consent": {"adUserData": "maybe"}}),
+            "consent.adUserData",
+        ),
+    ] {
+        let (status, e) = app.inbound(&shop.key, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+        assert!(
+            e["error"].as_str().expect("error").starts_with(field),
+            "{e}"
+        );
+    }
+
     // The connection's own fallback, Limited Data Use, and the order id as event id.
     let (status, c) = shop
         .user
@@ -90,8 +127,8 @@ async fn events_without_page_and_browser_use_the_fallback_action_source() {
         json!({"email": "a@example.com", "event": "purchase", "orderId": "ORD-9"}),
     )
     .await;
-    let got = fake.wait_for(2, Duration::from_secs(10)).await;
-    let event = got[1].json()["data"][0].clone();
+    let got = fake.wait_for(3, Duration::from_secs(10)).await;
+    let event = got[2].json()["data"][0].clone();
     assert_eq!(meta_refuses(&event), None, "{event}");
     assert_eq!(event["action_source"], "phone_call");
     assert_eq!(event["event_id"], "ORD-9");

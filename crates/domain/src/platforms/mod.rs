@@ -12,6 +12,7 @@ use serde_json::Value;
 mod adapter;
 mod datamanager;
 pub mod holds;
+pub mod inbound_fields;
 pub mod normalize;
 pub mod oauth;
 mod urls;

@@ -96,6 +96,24 @@ impl PlatformUrls {
 mod tests {
     use super::*;
 
+    /// README's settings table lists every endpoint and OAuth app setting of every platform.
+    #[test]
+    fn readme_lists_every_platform_setting() {
+        let readme = include_str!("../../../../README.md");
+        let mut names: Vec<&str> = endpoints().map(|e| e.env).collect();
+        for &p in Platform::ALL {
+            if let Some(app) = p.adapter().app() {
+                names.extend([app.id_env, app.secret_env]);
+            }
+        }
+        for name in names {
+            assert!(
+                readme.contains(&format!("| `{name}` |")),
+                "README lacks {name}"
+            );
+        }
+    }
+
     #[test]
     fn defaults_overrides_and_fakes() {
         let d = PlatformUrls::default();
