@@ -351,11 +351,11 @@ async fn ingest(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if !s
+    let valid = s
         .access
         .get(token)
-        .is_some_and(|until| Instant::now() < *until)
-    {
+        .is_some_and(|until| Instant::now() < *until);
+    if !valid {
         s.unauthorized += 1;
         return google_error(
             401,
