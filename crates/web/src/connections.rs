@@ -58,6 +58,9 @@ pub struct Card {
     pub not_configured: Option<String>,
     /// The test button records a real conversion unless confirmed (no test event code).
     pub test_needs_confirm: bool,
+    /// The platform connects by OAuth from here ("Connect Google Ads"), and the operator set
+    /// its app up.
+    pub can_connect: bool,
 }
 
 fn card(c: &Connection, apps: &postback_domain::platforms::oauth::Apps) -> Card {
@@ -117,6 +120,7 @@ fn card(c: &Connection, apps: &postback_domain::platforms::oauth::Apps) -> Card 
         reconnect: c.reconnect_needed.clone(),
         not_configured,
         test_needs_confirm: has_test_code && c.settings.test_event_code.is_none(),
+        can_connect: adapter.connect().is_some() && apps.get(c.platform).is_some(),
     }
 }
 
@@ -281,6 +285,7 @@ pub async fn save(
         reconnect: None,
         not_configured: None,
         test_needs_confirm: false,
+        can_connect: false,
     };
     let event_map = match parse_event_map(&raw_map) {
         Ok(m) => m,

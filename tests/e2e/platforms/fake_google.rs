@@ -30,6 +30,8 @@ struct State {
     unauthorized: u64,
     /// The next uploads answer TOO_RECENT_EVENT.
     too_recent: u32,
+    /// Authorization codes issued: code → (PKCE challenge, redirect_uri), until used.
+    codes: HashMap<String, (String, String)>,
 }
 
 #[derive(Clone)]
@@ -71,6 +73,36 @@ async fn token(
         || f.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)
     {
         return oauth_error(401, "invalid_client", "Unauthorized");
+    }
+    if f.get("grant_type").map(String::as_str) == Some("authorization_code") {
+        // A code is used once, with the redirect_uri it was issued for, and (PKCE, RFC 7636
+        // §4.6) a code_verifier whose S256 is the challenge the flow started with.
+        let code = f.get("code").cloned().unwrap_or_default();
+        let Some((challenge, redirect)) = s.codes.remove(&code) else {
+            return oauth_error(400, "invalid_grant", "Malformed auth code.");
+        };
+        if f.get("redirect_uri") != Some(&redirect) {
+            return oauth_error(400, "redirect_uri_mismatch", "Bad Request");
+        }
+        let verifier = f.get("code_verifier").cloned().unwrap_or_default();
+        use base64::Engine;
+        use sha2::Digest;
+        let s256 = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(verifier.as_bytes()));
+        if s256 != challenge {
+            return oauth_error(400, "invalid_grant", "Invalid code verifier.");
+        }
+        s.issued += 1;
+        let refresh = format!("1//from-code-{}", s.issued);
+        s.refresh_tokens.insert(refresh.clone());
+        let access = format!("ya29.fake-{}", s.issued);
+        let lifetime = s.lifetime;
+        s.access.insert(access.clone(), Instant::now() + lifetime);
+        return HttpResponse::Ok().json(json!({
+            "access_token": access, "expires_in": lifetime.as_secs(), "refresh_token": refresh,
+            "scope": "https://www.googleapis.com/auth/datamanager https://www.googleapis.com/auth/adwords",
+            "token_type": "Bearer"
+        }));
     }
     if f.get("grant_type").map(String::as_str) != Some("refresh_token") {
         return oauth_error(400, "unsupported_grant_type", "Invalid grant_type");
@@ -246,6 +278,93 @@ async fn upload(
     HttpResponse::Ok().json(json!({"results": results}))
 }
 
+/// `GET /o/oauth2/v2/auth`: Google's authorization page, which here grants at once and sends the user back
+/// to `redirect_uri` with `code` and `state` (https://developers.google.com/identity/protocols/oauth2/web-server#handlingresponse).
+async fn authorize(
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<Arc<Mutex<State>>>,
+) -> HttpResponse {
+    let q = query.into_inner();
+    let need = |k: &str| q.get(k).filter(|v| !v.is_empty()).cloned();
+    let (Some(redirect), Some(flow_state), Some(challenge)) =
+        (need("redirect_uri"), need("state"), need("code_challenge"))
+    else {
+        return HttpResponse::BadRequest().body("Error 400: invalid_request");
+    };
+    if q.get("client_id").map(String::as_str) != Some(CLIENT_ID)
+        || q.get("response_type").map(String::as_str) != Some("code")
+        || q.get("code_challenge_method").map(String::as_str) != Some("S256")
+        || q.get("access_type").map(String::as_str) != Some("offline")
+        || !q.get("scope").is_some_and(|s| {
+            s.split(' ')
+                .any(|s| s == "https://www.googleapis.com/auth/datamanager")
+        })
+    {
+        return HttpResponse::BadRequest().body("Error 400: invalid_request");
+    }
+    let mut s = state.lock().expect("lock");
+    let code = format!("4/code-{}", s.codes.len() + 1);
+    s.codes.insert(code.clone(), (challenge, redirect.clone()));
+    let mut to = url::Url::parse(&redirect).expect("redirect_uri");
+    to.query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", &flow_state);
+    HttpResponse::Found()
+        .insert_header(("Location", to.to_string()))
+        .finish()
+}
+
+fn bearer_ok(req: &HttpRequest, s: &State) -> bool {
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    s.access
+        .get(token)
+        .is_some_and(|until| Instant::now() < *until)
+        && req.headers().get("developer-token").is_some()
+}
+
+/// `GET /v26/customers:listAccessibleCustomers`.
+async fn list_customers(req: HttpRequest, state: web::Data<Arc<Mutex<State>>>) -> HttpResponse {
+    if !bearer_ok(&req, &state.lock().expect("lock")) {
+        return google_error(
+            401,
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials.",
+        );
+    }
+    HttpResponse::Ok().json(json!({"resourceNames": ["customers/1234567890"]}))
+}
+
+/// `POST /v26/customers/{id}/googleAds:search` for conversion actions.
+async fn search(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<Arc<Mutex<State>>>,
+) -> HttpResponse {
+    if !bearer_ok(&req, &state.lock().expect("lock")) {
+        return google_error(
+            401,
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials.",
+        );
+    }
+    let q: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if !q["query"]
+        .as_str()
+        .is_some_and(|q| q.contains("FROM conversion_action"))
+    {
+        return google_error(400, "INVALID_ARGUMENT", "query is required");
+    }
+    HttpResponse::Ok().json(json!({"results": [
+        {"conversionAction": {"resourceName": "customers/1234567890/conversionActions/555111", "id": "555111", "name": "Purchase"}},
+        {"conversionAction": {"resourceName": "customers/1234567890/conversionActions/555222", "id": "555222", "name": "Lead"}}
+    ]}))
+}
+
 /// Why the Data Manager API would refuse an `events:ingest` request, by
 /// https://developers.google.com/data-manager/api/reference/rest/v1/events/ingest and
 /// https://developers.google.com/data-manager/api/devguides/concepts/formatting.
@@ -397,6 +516,15 @@ impl FakeGoogle {
                 .app_data(data.clone())
                 .route("/token", web::post().to(token))
                 .route("/v1/events:ingest", web::post().to(ingest))
+                .route("/o/oauth2/v2/auth", web::get().to(authorize))
+                .route(
+                    "/v26/customers:listAccessibleCustomers",
+                    web::get().to(list_customers),
+                )
+                .route(
+                    "/v26/customers/{id}/googleAds:search",
+                    web::post().to(search),
+                )
                 .default_service(web::post().to(upload))
         })
         .workers(1)

@@ -25,6 +25,7 @@ async fn app_with(fake: &FakeGoogle, configured: bool) -> TestApp {
                 client_id: CLIENT_ID.into(),
                 client_secret: CLIENT_SECRET.into(),
                 token_url: format!("{}/token", fake.base),
+                developer_token: Some("operator-dev-token".into()),
             },
         );
     }
@@ -350,4 +351,142 @@ async fn the_data_manager_api_is_the_default_transport() {
         e["userData"]["userIdentifiers"][1]["phoneNumber"],
         super::sha256_hex("+442079460958").as_str()
     );
+}
+
+/// The Connections tab's "Connect Google Ads": 302 to Google with state and PKCE, back to the
+/// callback, a pick from the lists fetched with the new token, and the connection saved with
+/// the refresh token; the state works once, in the session that started it.
+#[tokio::test]
+async fn connect_google_ads_by_oauth_and_pick_the_conversion_action() {
+    let fake = FakeGoogle::start(REFRESH, Duration::from_secs(3600)).await;
+    let app = app_with(&fake, true).await;
+    let shop = shop(&app, "google-connect@example.com").await;
+    let page = |path: String| {
+        let client = shop.user.client.clone();
+        let url = format!("{}{path}", shop.user.base);
+        async move { client.get(url).send().await.expect("get") }
+    };
+    let tab = page(format!("/domains/{}/connections", shop.domain_id))
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(tab.contains("Connect Google Ads"), "{tab}");
+
+    let start = page(format!(
+        "/domains/{}/connections/googleads/connect",
+        shop.domain_id
+    ))
+    .await;
+    assert_eq!(start.status(), StatusCode::FOUND);
+    let to = start.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert!(to.starts_with(&format!("{}/o/oauth2/v2/auth?", fake.base)), "{to}");
+    let params: std::collections::HashMap<String, String> = url::Url::parse(&to)
+        .expect("url")
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_eq!(
+        params["redirect_uri"],
+        format!("{}/oauth/googleads/callback", app.base)
+    );
+    assert_eq!(params["code_challenge_method"], "S256");
+    assert!(params["state"].len() >= 40, "{params:?}");
+
+    // Google's page sends the user back with a code.
+    let google = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let back = google.get(&to).send().await.expect("auth");
+    assert_eq!(back.status(), StatusCode::FOUND);
+    let callback = back.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let path = callback.trim_start_matches(&app.base).to_owned();
+
+    // Another user's session cannot use this state.
+    let other = self::shop(&app, "google-connect-other@example.com").await;
+    let stolen = other
+        .user
+        .client
+        .get(&callback)
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(stolen.status(), StatusCode::BAD_REQUEST);
+    assert!(stolen.text().await.expect("html").contains("is not valid"));
+
+    let picked = page(path.clone()).await;
+    assert_eq!(picked.status(), StatusCode::OK);
+    let html = picked.text().await.expect("html");
+    assert!(html.contains("123-456-7890 › Purchase (555111)"), "{html}");
+    assert!(html.contains("123-456-7890 › Lead (555222)"), "{html}");
+    // Used once: the same return again is refused with a clear page.
+    let again = page(path).await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert!(again.text().await.expect("html").contains(
+        "it was already used, it expired (10 minutes), or it was started in another session"
+    ));
+    // A made-up state too.
+    let made_up = page("/oauth/googleads/callback?code=x&state=made-up".into()).await;
+    assert_eq!(made_up.status(), StatusCode::BAD_REQUEST);
+
+    let field = |name: &str| {
+        let at = html.find(&format!("name=\"{name}\" value=\"")).expect(name);
+        let rest = &html[at + name.len() + 15..];
+        rest[..rest.find('"').expect("quote")].to_owned()
+    };
+    let (csrf, flow) = (field("csrf_token"), field("flow"));
+    let saved = shop
+        .user
+        .client
+        .post(format!("{}/oauth/googleads/pick", shop.user.base))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("flow", flow.as_str()),
+            ("choice", "1234567890:555222"),
+        ])
+        .send()
+        .await
+        .expect("pick");
+    assert_eq!(
+        saved.status(),
+        StatusCode::SEE_OTHER,
+        "{:?}",
+        saved.text().await
+    );
+    let (_, c) = shop
+        .user
+        .get(&format!(
+            "/v1/domains/{}/connections/googleads",
+            shop.domain_id
+        ))
+        .await;
+    assert_eq!(c["connected"], true, "{c}");
+    assert_eq!(c["settings"]["customerId"], "1234567890");
+    assert_eq!(c["settings"]["conversionAction"], "555222");
+    assert_eq!(c["settings"]["transport"], "datamanager");
+    assert_eq!(c["credentialsSaved"], json!(["refreshToken"]));
+
+    // The refresh token from the code sends events.
+    let (_, answer) = app
+        .inbound(
+            &shop.key,
+            json!({"email": "c@example.com", "event": "purchase", "orderId": "O-1"}),
+        )
+        .await;
+    let id = answer["eventId"].as_str().expect("id").to_owned();
+    delivery_when(&shop, &id, |d| d["status"] == "succeeded").await;
+    let refreshes: Vec<_> = fake
+        .token_requests()
+        .into_iter()
+        .filter(|r| r["grant_type"] == "refresh_token")
+        .collect();
+    assert_eq!(refreshes.len(), 1);
+    assert!(refreshes[0]["refresh_token"].starts_with("1//from-code-"));
 }

@@ -192,11 +192,13 @@ pub async fn test(
     let input: TestInput = if body.iter().all(u8::is_ascii_whitespace) {
         TestInput::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::BadRequest(format!(
-                "body must be {{\"confirmRealConversion\": true|false}}: {e}"
-            ))
-        })?
+        serde_json::from_slice::<Option<TestInput>>(&body)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "body must be {{\"confirmRealConversion\": true|false}}: {e}"
+                ))
+            })?
     };
     let confirm = input.confirm_real_conversion;
     let result = run_test(&state, user.0.workspace_id, domain_id, p, confirm).await?;

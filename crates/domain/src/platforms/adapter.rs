@@ -42,6 +42,15 @@ pub struct SecretSpec {
     pub label: &'static str,
 }
 
+/// How a platform is connected by OAuth from the dashboard.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectSpec {
+    /// The endpoint setting of the provider's authorization page.
+    pub authorize_env: &'static str,
+    /// Space-separated scopes asked for.
+    pub scopes: &'static str,
+}
+
 /// One ad platform. Implemented by a unit struct in the platform's own module.
 pub trait Adapter: Sync {
     /// The platform's id in URLs, JSON and the database (lowercase).
@@ -83,6 +92,10 @@ pub trait Adapter: Sync {
     fn interpret(&self, status: u16, body: &str, json: Option<&Value>) -> Answer;
     /// The operator settings of the platform's OAuth app, when it has one.
     fn app(&self) -> Option<super::oauth::AppSettings> {
+        None
+    }
+    /// The OAuth sign-in that connects the platform from the dashboard, when built.
+    fn connect(&self) -> Option<ConnectSpec> {
         None
     }
     /// Whether sending needs the operator's OAuth app (tokens are refreshed with it).

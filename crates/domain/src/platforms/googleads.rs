@@ -45,6 +45,11 @@ const ENDPOINTS: &[Endpoint] = &[
         default: "https://oauth2.googleapis.com/token",
         about: "Google OAuth token endpoint (access tokens from refresh tokens)",
     },
+    Endpoint {
+        env: "POSTBACK_GOOGLE_AUTH_URL",
+        default: "https://accounts.google.com/o/oauth2/v2/auth",
+        about: "Google OAuth authorization page (Connect Google Ads)",
+    },
 ];
 
 /// The token endpoint's setting.
@@ -116,6 +121,7 @@ impl Adapter for GoogleAds {
             id_env: "POSTBACK_GOOGLE_CLIENT_ID",
             secret_env: "POSTBACK_GOOGLE_CLIENT_SECRET",
             token_env: Some(TOKEN_URL_ENV),
+            developer_token_env: Some("POSTBACK_GOOGLE_DEVELOPER_TOKEN"),
         })
     }
 
@@ -126,6 +132,16 @@ impl Adapter for GoogleAds {
 
     fn app_required(&self) -> bool {
         true
+    }
+
+    fn connect(&self) -> Option<super::adapter::ConnectSpec> {
+        Some(super::adapter::ConnectSpec {
+            authorize_env: "POSTBACK_GOOGLE_AUTH_URL",
+            // Data Manager API and Google Ads API
+            // (https://developers.google.com/data-manager/api/devguides/quickstart/set-up-access,
+            // https://developers.google.com/google-ads/api/docs/oauth/overview).
+            scopes: "https://www.googleapis.com/auth/datamanager https://www.googleapis.com/auth/adwords",
+        })
     }
 
     fn check_mapped_name(&self, event: &str, name: &str) -> Result<(), String> {

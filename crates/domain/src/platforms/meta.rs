@@ -111,6 +111,7 @@ impl Adapter for Meta {
             id_env: "POSTBACK_META_APP_ID",
             secret_env: "POSTBACK_META_APP_SECRET",
             token_env: None,
+            developer_token_env: None,
         })
     }
 

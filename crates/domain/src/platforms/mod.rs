@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod adapter;
+pub mod connect;
 mod datamanager;
 pub mod holds;
 pub mod inbound_fields;
@@ -17,7 +18,7 @@ pub mod normalize;
 pub mod oauth;
 mod urls;
 
-pub use adapter::{Adapter, Endpoint, FieldSpec, SecretSpec};
+pub use adapter::{Adapter, ConnectSpec, Endpoint, FieldSpec, SecretSpec};
 pub use googleads::API_VERSION as GOOGLE_ADS_API_VERSION;
 pub use meta::GRAPH_VERSION as META_GRAPH_VERSION;
 pub use normalize::{hashed_email, normalize_email, normalize_name, normalize_phone, sha256_hex};

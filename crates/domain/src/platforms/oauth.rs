@@ -41,6 +41,8 @@ pub struct App {
     pub client_id: String,
     pub client_secret: String,
     pub token_url: String,
+    /// The operator's developer token, when the platform has one (`POSTBACK_GOOGLE_DEVELOPER_TOKEN`).
+    pub developer_token: Option<String>,
 }
 
 impl std::fmt::Debug for App {
@@ -86,6 +88,9 @@ pub struct AppSettings {
     pub secret_env: &'static str,
     /// The endpoint setting of its token endpoint, when tokens are refreshed.
     pub token_env: Option<&'static str>,
+    /// The setting of the operator's API developer token (Google Ads, to list accounts when
+    /// connecting).
+    pub developer_token_env: Option<&'static str>,
 }
 
 /// The operator's OAuth apps, per platform (only those whose id and secret are set).
@@ -109,6 +114,11 @@ impl Apps {
                     .token_env
                     .map(|e| urls.endpoint(e).to_owned())
                     .unwrap_or_default(),
+                developer_token: s
+                    .developer_token_env
+                    .and_then(&get)
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty()),
             };
             if app.configured() {
                 apps.insert(p, app);
@@ -204,6 +214,7 @@ mod tests {
             client_id: "id-1.apps.googleusercontent.com".into(),
             client_secret: "s&cret".into(),
             token_url: "https://oauth2.googleapis.com/token".into(),
+            developer_token: None,
         };
         let (url, headers, body) = app.refresh_request(&Grant {
             refresh_token: "1//rt+x".into(),

@@ -76,6 +76,7 @@ impl Adapter for TikTok {
             id_env: "POSTBACK_TIKTOK_APP_ID",
             secret_env: "POSTBACK_TIKTOK_APP_SECRET",
             token_env: None,
+            developer_token_env: None,
         })
     }
 
