@@ -383,7 +383,10 @@ async fn connect_google_ads_by_oauth_and_pick_the_conversion_action() {
         .to_str()
         .expect("location")
         .to_owned();
-    assert!(to.starts_with(&format!("{}/o/oauth2/v2/auth?", fake.base)), "{to}");
+    assert!(
+        to.starts_with(&format!("{}/o/oauth2/v2/auth?", fake.base)),
+        "{to}"
+    );
     let params: std::collections::HashMap<String, String> = url::Url::parse(&to)
         .expect("url")
         .query_pairs()
@@ -472,6 +475,14 @@ async fn connect_google_ads_by_oauth_and_pick_the_conversion_action() {
     assert_eq!(c["settings"]["conversionAction"], "555222");
     assert_eq!(c["settings"]["transport"], "datamanager");
     assert_eq!(c["credentialsSaved"], json!(["refreshToken"]));
+    // The pick writes the connection's audit entry (audit.rs exempts the route for this test).
+    let audited = app
+        .count(
+            "SELECT count(*) AS n FROM audit_log WHERE action = 'connection.save' \
+             AND after::text LIKE '%\"via\": \"oauth\"%'",
+        )
+        .await;
+    assert_eq!(audited, 1);
 
     // The refresh token from the code sends events.
     let (_, answer) = app

@@ -104,6 +104,7 @@ mod tests {
         for &p in Platform::ALL {
             if let Some(app) = p.adapter().app() {
                 names.extend([app.id_env, app.secret_env]);
+                names.extend(app.developer_token_env);
             }
         }
         for name in names {
