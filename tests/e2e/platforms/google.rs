@@ -173,7 +173,10 @@ async fn a_revoked_refresh_token_holds_deliveries_until_the_connection_is_reconn
     );
     let due: chrono::DateTime<chrono::Utc> =
         serde_json::from_value(d["nextAttemptAt"].clone()).expect("nextAttemptAt");
-    assert!(due > chrono::Utc::now() + chrono::Duration::days(6), "{d}");
+    assert!(
+        due > chrono::Utc::now() + chrono::Duration::minutes(55),
+        "{d}"
+    );
     assert!(fake.uploads().is_empty());
 
     // The connection says so, in the API and on the Connections tab.
@@ -244,6 +247,34 @@ async fn an_operator_without_a_google_app_holds_deliveries_and_says_what_to_set(
         "{d}"
     );
     assert!(fake.token_requests().is_empty());
+}
+
+#[tokio::test]
+async fn refused_app_credentials_hold_deliveries_too() {
+    let fake = FakeGoogle::start(REFRESH, Duration::from_secs(3600)).await;
+    let delivery = postback_api::delivery::DeliveryConfig {
+        platform_urls: PlatformUrls::all_at(&fake.base),
+        apps: Apps::default().with(
+            Platform::GoogleAds,
+            App {
+                client_id: CLIENT_ID.into(),
+                client_secret: "a-wrong-secret".into(),
+                token_url: format!("{}/token", fake.base),
+                developer_token: None,
+            },
+        ),
+        ..test_delivery()
+    };
+    let app = TestApp::spawn_with(&fresh_database().await, delivery).await;
+    let shop = shop(&app, "google-bad-app@example.com").await;
+    connect_google(&shop, REFRESH).await;
+    let id = purchase(&app, &shop, "F-1").await;
+    let d = delivery_when(&shop, &id, |d| !d["lastError"].is_null()).await;
+    assert_eq!(d["status"], "pending", "{d}");
+    let error = d["lastError"].as_str().expect("error");
+    assert!(error.starts_with("Reconnect needed"), "{error}");
+    assert!(error.contains("invalid_client"), "{error}");
+    assert!(fake.uploads().is_empty());
 }
 
 #[tokio::test]

@@ -597,7 +597,11 @@ fn web_probes(method: &str, pattern: &str, v: &Victim) -> Option<Vec<PageProbe>>
                 .collect(),
         ),
         ("post", "/domains/{id}/connections/{platform}/test") => per_platform("/test", false),
-        ("get", "/domains/{id}/connections/{platform}/connect") => per_platform("/connect", false),
+        // Only Google Ads connects by OAuth so far (the others answer 404 to anyone).
+        ("get", "/domains/{id}/connections/{platform}/connect") => one(
+            format!("/domains/{d}/connections/googleads/connect"),
+            Vec::new(),
+        ),
         ("get" | "post", "/domains/{id}/connections/{platform}/delete") => {
             per_platform("/delete", false)
         }

@@ -14,8 +14,10 @@ use crate::ids::ConnectionId;
 /// How the error of a held delivery starts.
 pub const HELD_PREFIX: &str = "Reconnect needed";
 
-/// How far ahead a held delivery is due (a safety net: reconnecting releases it at once).
-pub const HOLD: chrono::Duration = chrono::Duration::days(7);
+/// How far ahead a held delivery is due again: reconnecting releases it at once; an operator's
+/// fix (the app's credentials set or corrected) is picked up at the next look, an hour later at
+/// most. While the refusal lasts, each look costs one token request and holds it again.
+pub const HOLD: chrono::Duration = chrono::Duration::hours(1);
 
 /// The error recorded on a held delivery.
 pub fn held_error(platform_label: &str, why: &str) -> String {
