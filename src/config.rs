@@ -13,9 +13,9 @@
 //! | `POSTBACK_RETRY_SCHEDULE` | `2s,4s,8s` | waits before each retry of a failed delivery |
 //! | `POSTBACK_DELIVERY_TIMEOUT` | `5s` | timeout of one delivery attempt |
 //! | `POSTBACK_DELIVERY_LEASE` | timeout + `30s` | how long a claimed delivery is reserved for its worker; after a crash, attempts under way are retried when it runs out (must exceed the timeout) |
-//! | `POSTBACK_GOOGLEADS_URL` | `https://googleads.googleapis.com` | Google Ads API root |
-//! | `POSTBACK_META_URL` | `https://graph.facebook.com` | Meta Graph API root |
-//! | `POSTBACK_TIKTOK_URL` | `https://business-api.tiktok.com` | TikTok Business API root |
+//! | `POSTBACK_GOOGLE_CLIENT_ID`, `POSTBACK_GOOGLE_CLIENT_SECRET` | unset | Google OAuth app (access tokens from refresh tokens) |
+//! | `POSTBACK_META_APP_ID`, `POSTBACK_META_APP_SECRET`, `POSTBACK_TIKTOK_APP_ID`, `POSTBACK_TIKTOK_APP_SECRET` | unset | the operators' Meta and TikTok apps |
+//! | `POSTBACK_GOOGLEADS_URL`, `POSTBACK_GOOGLE_DATAMANAGER_URL`, `POSTBACK_GOOGLE_TOKEN_URL`, `POSTBACK_META_URL`, `POSTBACK_TIKTOK_URL` | the platforms' own | endpoints, each declared by its platform's adapter (`postback_domain::platforms`) |
 //! | `POSTBACK_GEOIP_CSV` | unset | IP ranges to countries (`first,last,CC` lines, e.g. DB-IP's lite CSV) for touches |
 //! | `POSTBACK_RETENTION_INTERVAL` | `60m` | how often events and touches past the plan's retention are deleted |
 //! | `POSTBACK_SECRET_KEY` | unset: a key file `$POSTBACK_DATA_DIR/secret.key`, created on first start | 32 bytes (base64 or hex) sealing webhook secrets and platform credentials at rest |
@@ -204,15 +204,6 @@ pub struct Config {
     /// IP ranges to countries for touches: `first,last,CC` lines (DB-IP "IP to Country Lite").
     #[arg(long, env = "POSTBACK_GEOIP_CSV", global = true)]
     pub geoip_csv: Option<PathBuf>,
-    /// Google Ads API root (tests point it at a local fake).
-    #[arg(long, env = "POSTBACK_GOOGLEADS_URL", global = true)]
-    pub googleads_url: Option<String>,
-    /// Meta Graph API root.
-    #[arg(long, env = "POSTBACK_META_URL", global = true)]
-    pub meta_url: Option<String>,
-    /// TikTok Business API root.
-    #[arg(long, env = "POSTBACK_TIKTOK_URL", global = true)]
-    pub tiktok_url: Option<String>,
     /// SMTP server for mail, in lettre's URL form: `smtp://host:25`,
     /// `smtp://user:pass@host:587?tls=required`, `smtps://user:pass@host:465`. Unset: mails are
     /// written as `.eml` files under `$POSTBACK_DATA_DIR/outbox/`.
@@ -366,35 +357,18 @@ impl Config {
                 Some(lease)
             }
         };
-        let mut platform_urls = postback_domain::delivery::queue::PlatformUrls::default();
-        for (name, given, slot) in [
-            (
-                "POSTBACK_GOOGLEADS_URL",
-                &self.googleads_url,
-                &mut platform_urls.googleads,
-            ),
-            ("POSTBACK_META_URL", &self.meta_url, &mut platform_urls.meta),
-            (
-                "POSTBACK_TIKTOK_URL",
-                &self.tiktok_url,
-                &mut platform_urls.tiktok,
-            ),
-        ] {
-            if let Some(u) = given {
-                let parsed =
-                    url::Url::parse(u).map_err(|e| format!("{name} {u:?} is not a URL: {e}"))?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(format!("{name} must start with http:// or https://"));
-                }
-                *slot = u.trim_end_matches('/').to_owned();
-            }
-        }
+        // Every platform endpoint (`POSTBACK_GOOGLEADS_URL`, `POSTBACK_GOOGLE_TOKEN_URL`, …) and
+        // OAuth app (`POSTBACK_GOOGLE_CLIENT_ID`, …), as each platform's adapter declares them.
+        let env = |k: &str| std::env::var(k).ok();
+        let platform_urls = postback_domain::platforms::PlatformUrls::from_settings(env)?;
+        let apps = postback_domain::platforms::oauth::Apps::from_settings(env, &platform_urls);
         Ok(postback_runtime::delivery::DeliveryConfig {
             retry_schedule,
             timeout,
             lease,
             allow_private_targets: self.allow_private_targets,
             platform_urls,
+            apps,
             lookup: postback_runtime::delivery::lookup::Lookup::system(),
             ..Default::default()
         })

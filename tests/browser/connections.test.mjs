@@ -58,7 +58,11 @@ test("connections: connect Meta, test it, see attribution and the delivery, disc
     assert.match(await token.getAttribute("placeholder"), /Saved/);
     assert.ok(!(await page.content()).includes("EAAB-browser-secret"), "the token never appears in the page");
 
+    // No test event code: the test would record a real purchase, so it waits for a confirmation.
     await clickAndLoad(page, saved.getByRole("button", { name: "Send test event" }));
+    await page.locator(".flash", { hasText: "would record this sample as a real 99.99 USD purchase" }).waitFor();
+    await page.locator("#connection-meta").getByLabel(/record the test as a real 99.99 USD purchase/).check();
+    await clickAndLoad(page, page.locator("#connection-meta").getByRole("button", { name: "Send test event" }));
     await page.locator(".flash", { hasText: "Test event sent: Meta answered 200" }).waitFor();
 
     // A visit with UTMs, an identify, then a purchase: attributed, and sent to Meta.

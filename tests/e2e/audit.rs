@@ -168,6 +168,11 @@ const EXEMPT: &[(&str, &str, &str)] = &[
         "/domains/{id}/connections/{platform}/test",
         "sends a sample; changes and reveals nothing",
     ),
+    (
+        "post",
+        "/oauth/{platform}/pick",
+        "writes connection.save, checked by platforms::google::connect_google_ads_by_oauth_and_pick_the_conversion_action (it needs the whole OAuth flow against the fake Google)",
+    ),
 ];
 
 /// GET routes that expose a secret, walked like the mutating ones.

@@ -203,11 +203,7 @@ impl TestApp {
         let db_url = fresh_database().await;
         let url = platforms.trim_end_matches('/').to_owned();
         let delivery = postback_runtime::delivery::DeliveryConfig {
-            platform_urls: postback_domain::delivery::queue::PlatformUrls {
-                googleads: url.clone(),
-                meta: url.clone(),
-                tiktok: url,
-            },
+            platform_urls: postback_domain::delivery::PlatformUrls::all_at(&url),
             ..test_delivery()
         };
         Self::spawn_state(&db_url, delivery, adjust).await
@@ -405,6 +401,8 @@ pub fn test_delivery() -> postback_runtime::delivery::DeliveryConfig {
         breaker_pause: Duration::from_secs(1),
         platform_urls: Default::default(),
         lookup: Default::default(),
+        apps: Default::default(),
+        tokens: Default::default(),
     }
 }
 

@@ -10,6 +10,10 @@ use crate::attribution::{collect, identify, shop, Shop};
 use crate::helpers::TestApp;
 use crate::receiver::{Received, Receiver, Reply};
 
+mod fake_google;
+mod google;
+mod meta_rules;
+
 fn sha256_hex(s: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(s.as_bytes()))
@@ -31,7 +35,7 @@ async fn connect_all(shop: &Shop) {
     connect(
         shop,
         "googleads",
-        json!({"settings": {"customerId": "123-456-7890", "conversionAction": "555111"},
+        json!({"settings": {"customerId": "123-456-7890", "conversionAction": "555111", "transport": "adsapi"},
                "credentials": {"developerToken": "dev-token-secret", "accessToken": "ya29.google-secret"}}),
     )
     .await;

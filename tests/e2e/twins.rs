@@ -224,6 +224,7 @@ fn result(
         retry_at,
         timed_out: false,
         slotted: false,
+        reconnect: None,
     }
 }
 

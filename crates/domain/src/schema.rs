@@ -296,6 +296,8 @@ diesel::table! {
         event_map -> Jsonb,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        reconnect_reason -> Nullable<Text>,
+        reconnect_since -> Nullable<Timestamptz>,
     }
 }
 

@@ -49,101 +49,51 @@ pub struct Card {
     /// `purchase = Purchase` lines.
     pub event_map: String,
     pub mapping_hint: String,
+    /// The event mapping box's example.
+    pub map_placeholder: String,
     pub error: Option<String>,
+    /// The platform refused the saved token: why, and since when.
+    pub reconnect: Option<String>,
+    /// The operator has not set up the platform's OAuth app, which sending needs: what to set.
+    pub not_configured: Option<String>,
+    /// The test button records a real conversion unless confirmed (no test event code).
+    pub test_needs_confirm: bool,
+    /// The platform connects by OAuth from here ("Connect Google Ads"), and the operator set
+    /// its app up.
+    pub can_connect: bool,
 }
 
-fn field(name: &'static str, label: &'static str, value: &Option<String>) -> Field {
-    Field {
-        name,
-        label,
-        value: value.clone().unwrap_or_default(),
-        hint: "",
-        required: true,
-    }
-}
-
-fn card(c: &Connection) -> Card {
-    let s = &c.settings;
-    let saved = |n: &str| c.credentials_saved.contains(&n);
-    let (fields, secrets) = match c.platform {
-        Platform::GoogleAds => (
-            vec![
-                Field {
-                    hint: "10 digits, as shown at the top of Google Ads (dashes are fine).",
-                    ..field("customer_id", "Customer ID", &s.customer_id)
-                },
-                Field {
-                    hint: "Only when the account is managed through a manager account.",
-                    required: false,
-                    ..field(
-                        "login_customer_id",
-                        "Manager account ID",
-                        &s.login_customer_id,
-                    )
-                },
-                Field {
-                    hint: "The id of the conversion action (Goals › Conversions) events are uploaded to.",
-                    ..field(
-                        "conversion_action",
-                        "Conversion action ID",
-                        &s.conversion_action,
-                    )
-                },
-            ],
-            vec![
-                Secret {
-                    name: "developer_token",
-                    label: "Developer token",
-                    saved: saved("developerToken"),
-                },
-                Secret {
-                    name: "access_token",
-                    label: "OAuth access token",
-                    saved: saved("accessToken"),
-                },
-            ],
-        ),
-        Platform::Meta => (
-            vec![
-                field("pixel_id", "Pixel (dataset) ID", &s.pixel_id),
-                Field {
-                    hint: "From Events Manager › Test events; events then show up there only.",
-                    required: false,
-                    ..field("test_event_code", "Test event code", &s.test_event_code)
-                },
-            ],
-            vec![Secret {
-                name: "access_token",
-                label: "Conversions API access token",
-                saved: saved("accessToken"),
-            }],
-        ),
-        Platform::TikTok => (
-            vec![
-                field("pixel_code", "Pixel code", &s.pixel_code),
-                Field {
-                    hint: "From Events Manager › Test events.",
-                    required: false,
-                    ..field("test_event_code", "Test event code", &s.test_event_code)
-                },
-            ],
-            vec![Secret {
-                name: "access_token",
-                label: "Events API access token",
-                saved: saved("accessToken"),
-            }],
-        ),
-    };
+fn card(c: &Connection, apps: &postback_domain::platforms::oauth::Apps) -> Card {
+    let adapter = c.platform.adapter();
+    let fields = adapter
+        .fields()
+        .iter()
+        .map(|f| Field {
+            name: f.name,
+            label: f.label,
+            value: (f.get)(&c.settings).clone().unwrap_or_default(),
+            hint: f.hint,
+            required: f.required,
+        })
+        .collect();
+    let secrets = adapter
+        .secrets()
+        .iter()
+        .map(|s| Secret {
+            name: s.name,
+            label: s.label,
+            saved: c.credentials_saved.contains(&s.key),
+        })
+        .collect();
     let example = |e: &str| c.maps(e).unwrap_or_else(|| "not sent".into());
-    let mapping_hint = match c.platform {
-        Platform::GoogleAds => "One per line: event = conversion action ID. Events not listed go to the default conversion action; refund and chargeback are not sent. An empty right side stops an event.".to_owned(),
-        _ => format!(
-            "One per line: event = {} event name. Not listed: purchase → {}, lead → {}, other names as they are; refund and chargeback are not sent. An empty right side stops an event.",
-            c.label,
-            example("purchase"),
-            example("lead"),
-        ),
+    let not_configured = match adapter.app() {
+        Some(app) if adapter.app_required() && apps.get(c.platform).is_none() => Some(format!(
+            "{} is not configured by the operator of this server: it needs {} and {} set (see README › Connect your ad platforms).",
+            c.label, app.id_env, app.secret_env
+        )),
+        _ => None,
     };
+    let has_test_code = adapter.fields().iter().any(|f| f.name == "test_event_code");
     Card {
         platform: c.platform.as_str(),
         label: c.label,
@@ -158,8 +108,19 @@ fn card(c: &Connection) -> Card {
             .map(|(k, v)| format!("{k} = {v}"))
             .collect::<Vec<_>>()
             .join("\n"),
-        mapping_hint,
+        mapping_hint: adapter.mapping_hint(&example),
+        map_placeholder: format!(
+            "purchase = {}",
+            match c.maps("purchase").as_deref() {
+                Some("") | None => "123456789".to_owned(),
+                Some(name) => name.to_owned(),
+            }
+        ),
         error: None,
+        reconnect: c.reconnect_needed.clone(),
+        not_configured,
+        test_needs_confirm: has_test_code && c.settings.test_event_code.is_none(),
+        can_connect: adapter.connect().is_some() && apps.get(c.platform).is_some(),
     }
 }
 
@@ -184,7 +145,7 @@ async fn render(
     let list = connections::list(&mut conn, user.ctx.workspace_id, domain.id).await?;
     let cards = list
         .iter()
-        .map(card)
+        .map(|c| card(c, &state.delivery.apps))
         .map(|c| match &replace {
             // The form as the user sent it (secrets aside), with the reason it was refused.
             Some(r) if r.platform == c.platform => Card {
@@ -242,30 +203,9 @@ pub async fn list(
     render(&req, &state, &user, domain, None).await
 }
 
-#[derive(Deserialize)]
-pub struct ConnectionForm {
-    csrf_token: String,
-    #[serde(default)]
-    enabled: Option<String>,
-    #[serde(default)]
-    customer_id: Option<String>,
-    #[serde(default)]
-    login_customer_id: Option<String>,
-    #[serde(default)]
-    conversion_action: Option<String>,
-    #[serde(default)]
-    pixel_id: Option<String>,
-    #[serde(default)]
-    pixel_code: Option<String>,
-    #[serde(default)]
-    test_event_code: Option<String>,
-    #[serde(default)]
-    access_token: Option<String>,
-    #[serde(default)]
-    developer_token: Option<String>,
-    #[serde(default)]
-    event_map: Option<String>,
-}
+/// The connection form: `csrf_token`, `enabled`, `event_map` and each platform's own fields
+/// and secrets (by their form names).
+pub type ConnectionForm = std::collections::HashMap<String, String>;
 
 /// `purchase = Purchase` lines into a map; a line without `=` is refused with its number.
 fn parse_event_map(raw: &str) -> Result<BTreeMap<String, String>, String> {
@@ -293,7 +233,8 @@ pub async fn save(
     path: web::Path<(DomainId, String)>,
     form: web::Form<ConnectionForm>,
 ) -> WebResult<HttpResponse> {
-    verify_csrf(&req, &form.csrf_token)?;
+    let form = form.into_inner();
+    verify_csrf(&req, form.get("csrf_token").map_or("", String::as_str))?;
     let (domain_id, raw) = path.into_inner();
     let p = platform(&raw)?;
     let ws = user.ctx.workspace_id;
@@ -301,38 +242,50 @@ pub async fn save(
         let mut conn = state.conn().await?;
         domains::get(&mut conn, ws, domain_id).await?
     };
-    let form = form.into_inner();
-    let settings = Settings {
-        customer_id: form.customer_id.clone(),
-        login_customer_id: form.login_customer_id.clone(),
-        conversion_action: form.conversion_action.clone(),
-        pixel_id: form.pixel_id.clone(),
-        pixel_code: form.pixel_code.clone(),
-        test_event_code: form.test_event_code.clone(),
-    };
-    let enabled = form.enabled.is_some();
-    let raw_map = form.event_map.clone().unwrap_or_default();
+    let adapter = p.adapter();
+    let value = |name: &str| form.get(name).cloned();
+    let mut settings = Settings::default();
+    for f in adapter.fields() {
+        (f.set)(&mut settings, value(f.name));
+    }
+    let mut credentials = Credentials::default();
+    for secret in adapter.secrets() {
+        let v = value(secret.name);
+        match secret.key {
+            "accessToken" => credentials.access_token = v,
+            "developerToken" => credentials.developer_token = v,
+            "refreshToken" => credentials.refresh_token = v,
+            _ => {}
+        }
+    }
+    let enabled = form.contains_key("enabled");
+    let raw_map = value("event_map").unwrap_or_default();
     let failed = |message: String| Card {
         platform: p.as_str(),
         label: p.label(),
         connected: false,
         enabled,
         updated: String::new(),
-        fields: [
-            ("customer_id", &form.customer_id),
-            ("login_customer_id", &form.login_customer_id),
-            ("conversion_action", &form.conversion_action),
-            ("pixel_id", &form.pixel_id),
-            ("pixel_code", &form.pixel_code),
-            ("test_event_code", &form.test_event_code),
-        ]
-        .into_iter()
-        .map(|(name, v)| field(name, "", v))
-        .collect(),
+        fields: adapter
+            .fields()
+            .iter()
+            .map(|f| Field {
+                name: f.name,
+                label: "",
+                value: value(f.name).unwrap_or_default(),
+                hint: "",
+                required: f.required,
+            })
+            .collect(),
         secrets: Vec::new(),
         event_map: raw_map.clone(),
         mapping_hint: String::new(),
+        map_placeholder: String::new(),
         error: Some(message),
+        reconnect: None,
+        not_configured: None,
+        test_needs_confirm: false,
+        can_connect: false,
     };
     let event_map = match parse_event_map(&raw_map) {
         Ok(m) => m,
@@ -341,10 +294,7 @@ pub async fn save(
     let input = ConnectionInput {
         enabled: Some(enabled),
         settings,
-        credentials: Credentials {
-            access_token: form.access_token.clone(),
-            developer_token: form.developer_token.clone(),
-        },
+        credentials,
         event_map: Some(event_map),
     };
     let saved = {
@@ -385,19 +335,33 @@ pub async fn save(
     }
 }
 
+#[derive(Deserialize)]
+pub struct TestForm {
+    csrf_token: String,
+    /// The "record a real conversion" box (platforms without a test event code set).
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
 pub async fn test(
     req: HttpRequest,
     state: web::Data<AppState>,
     user: CurrentUser,
     path: web::Path<(DomainId, String)>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<TestForm>,
 ) -> WebResult<HttpResponse> {
     verify_csrf(&req, &form.csrf_token)?;
     let (domain_id, raw) = path.into_inner();
     let p = platform(&raw)?;
-    let result =
-        postback_api::v1::connections::run_test(&state, user.ctx.workspace_id, domain_id, p)
-            .await?;
+    let confirm = form.confirm.is_some();
+    let result = postback_api::v1::connections::run_test(
+        &state,
+        user.ctx.workspace_id,
+        domain_id,
+        p,
+        confirm,
+    )
+    .await?;
     let excerpt = |b: &Option<String>| {
         let b = b.as_deref().unwrap_or("").trim();
         let cut: String = b.chars().take(200).collect();
@@ -411,7 +375,12 @@ pub async fn test(
         (
             "success",
             format!(
-                "Test event sent: {} answered {} in {} ms{}",
+                "{}: {} answered {} in {} ms{}",
+                if result.validate_only {
+                    "Test request validated (validateOnly, nothing recorded)"
+                } else {
+                    "Test event sent"
+                },
                 p.label(),
                 result.status.unwrap_or(0),
                 result.duration_ms,

@@ -19,6 +19,7 @@ mod links;
 pub mod money;
 mod overview;
 mod plan;
+mod platform_connect;
 pub mod session;
 mod settings;
 mod time_zone;
@@ -96,6 +97,9 @@ page_table!(ROUTES, mount, [
     post "/domains/{id}/connections/{platform}/test" => connections::test,
     get "/domains/{id}/connections/{platform}/delete" => connections::confirm_delete,
     post "/domains/{id}/connections/{platform}/delete" => connections::delete,
+    get "/domains/{id}/connections/{platform}/connect" => platform_connect::start,
+    get "/oauth/{platform}/callback" => platform_connect::callback,
+    post "/oauth/{platform}/pick" => platform_connect::pick,
     get "/events/{id}" => events::show,
     get "/plan" => plan::show,
     get "/admin" => admin::index,

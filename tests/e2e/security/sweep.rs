@@ -508,8 +508,19 @@ struct PageProbe {
 }
 
 /// Dashboard routes that take an id but are deliberately not called as a cross-tenant attack.
-/// None today: every one of them is tenant-owned or admin-only.
-const WEB_EXEMPT: &[(&str, &str, &str)] = &[];
+/// The OAuth return and pick take the platform only; their flow is bound to the session.
+const WEB_EXEMPT: &[(&str, &str, &str)] = &[
+    (
+        "get",
+        "/oauth/{platform}/callback",
+        "takes no tenant id: the state is bound to the session that started it (another session gets 400, platforms::google::connect_google_ads_by_oauth_and_pick_the_conversion_action)",
+    ),
+    (
+        "post",
+        "/oauth/{platform}/pick",
+        "takes no tenant id: the flow is bound to the session that started it",
+    ),
+];
 
 fn connection_form(platform: &str) -> Vec<(&'static str, String)> {
     let mut form = vec![
@@ -586,6 +597,11 @@ fn web_probes(method: &str, pattern: &str, v: &Victim) -> Option<Vec<PageProbe>>
                 .collect(),
         ),
         ("post", "/domains/{id}/connections/{platform}/test") => per_platform("/test", false),
+        // Only Google Ads connects by OAuth so far (the others answer 404 to anyone).
+        ("get", "/domains/{id}/connections/{platform}/connect") => one(
+            format!("/domains/{d}/connections/googleads/connect"),
+            Vec::new(),
+        ),
         ("get" | "post", "/domains/{id}/connections/{platform}/delete") => {
             per_platform("/delete", false)
         }

@@ -2,7 +2,6 @@
 //! Meta, TikTok). Credentials are write-only; a test sends a sample conversion now.
 
 use actix_web::{web, HttpResponse};
-use postback_domain::delivery::queue::EXCERPT_BYTES;
 use postback_domain::ids::DomainId;
 use postback_domain::platforms::connections::{self, Connection, ConnectionInput};
 use postback_domain::platforms::{self, Answer, Platform};
@@ -105,15 +104,33 @@ pub struct TestResult {
     pub body: Option<String>,
     pub duration_ms: u128,
     pub error: Option<String>,
+    /// Nothing was sent: the platform would record a real conversion (no test event code is
+    /// set), so the test waits for `confirmRealConversion`.
+    pub needs_confirmation: bool,
+    /// Google: the request was only validated (`validateOnly`), nothing was recorded.
+    pub validate_only: bool,
 }
 
-/// Sends a sample purchase (with the connection's test event code where the platform has one)
-/// through the saved settings and credentials; nothing is queued or logged.
+/// The test button's options.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TestInput {
+    /// Send even though the platform will record it as a real conversion (Meta / TikTok
+    /// without a test event code).
+    #[serde(default)]
+    pub confirm_real_conversion: bool,
+}
+
+/// Sends a sample purchase through the saved settings and credentials; nothing is queued or
+/// logged. Google only validates it (`validateOnly`); Meta and TikTok send it with the
+/// connection's test event code, or, without one, only when `confirm` says a real conversion
+/// may be recorded.
 pub async fn run_test(
     state: &AppState,
     workspace_id: postback_domain::ids::WorkspaceId,
     domain_id: DomainId,
     p: Platform,
+    confirm: bool,
 ) -> postback_domain::DomainResult<TestResult> {
     let (settings, credentials) = {
         let mut conn = state.conn().await?;
@@ -121,35 +138,47 @@ pub async fn run_test(
     };
     let event_name = p.default_event_name("purchase").unwrap_or_default();
     let conversion = connections::sample_conversion(p, event_name);
-    let request = match platforms::build(
+    let failed = |why: String, needs_confirmation: bool| TestResult {
+        ok: false,
+        status: None,
+        body: None,
+        duration_ms: 0,
+        error: Some(why),
+        needs_confirmation,
+        validate_only: false,
+    };
+    let mut request = match platforms::build_with(
         p,
-        state.delivery.platform_urls.get(p),
+        &state.delivery.platform_urls,
         &settings,
         &credentials,
         &conversion,
     ) {
         Ok(r) => r,
-        Err(why) => {
-            return Ok(TestResult {
-                ok: false,
-                status: None,
-                body: None,
-                duration_ms: 0,
-                error: Some(why),
-            })
-        }
+        Err(why) => return Ok(failed(why, false)),
     };
-    let body = serde_json::to_vec(&request.body).unwrap_or_default();
-    let resp = state
-        .http
-        .post(&request.url, &request.headers, body, EXCERPT_BYTES)
-        .await;
-    let answer = resp
-        .status
-        .map(|s| platforms::interpret(p, s, resp.body.as_deref().unwrap_or("")));
-    let (ok, error) = match answer {
+    let mode = platforms::test_mode(p, &mut request);
+    if mode == platforms::TestMode::RealConversion && !confirm {
+        return Ok(failed(
+            format!(
+                "No test event code is set, so {} would record this sample as a real 99.99 USD purchase. Set the test event code from Events Manager › Test events, or confirm to send a real conversion.",
+                p.label()
+            ),
+            true,
+        ));
+    }
+    let sent =
+        postback_runtime::delivery::platform_send::send(&state.http, &state.delivery, p, &request)
+            .await;
+    let resp = sent.response;
+    let (ok, error) = match sent.answer {
         Some(Answer::Accepted) => (true, None),
-        Some(Answer::Retry(why) | Answer::Rejected(why)) => (false, Some(why)),
+        Some(
+            Answer::Retry(why)
+            | Answer::Rejected(why)
+            | Answer::RetryAt(_, why)
+            | Answer::Unauthorized(why),
+        ) => (false, Some(why)),
         None => (false, resp.error.clone()),
     };
     Ok(TestResult {
@@ -158,17 +187,33 @@ pub async fn run_test(
         body: resp.body,
         duration_ms: resp.duration.as_millis(),
         error,
+        needs_confirmation: false,
+        validate_only: mode == platforms::TestMode::ValidateOnly,
     })
 }
 
-#[utoipa::path(operation_id = "connectionsTest", post, path = "/v1/domains/{id}/connections/{platform}/test", tag = "connections", params(("id" = uuid::Uuid, Path, description = "Domain id"), ("platform" = Platform, Path, description = "googleads, meta or tiktok")), responses((status = 200, description = "What the platform answered to a sample conversion", body = TestResult)))]
+#[utoipa::path(operation_id = "connectionsTest", post, path = "/v1/domains/{id}/connections/{platform}/test", tag = "connections", params(("id" = uuid::Uuid, Path, description = "Domain id"), ("platform" = Platform, Path, description = "googleads, meta or tiktok")), request_body(content = Option<TestInput>, description = "Optional: `{\"confirmRealConversion\": true}` to send to Meta / TikTok without a test event code"), responses((status = 200, description = "What the platform answered to a sample conversion", body = TestResult)))]
 pub async fn test(
     state: web::Data<AppState>,
     user: Authenticated,
     path: web::Path<(DomainId, String)>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let (domain_id, raw) = path.into_inner();
     let p = platform(&raw)?;
-    let result = run_test(&state, user.0.workspace_id, domain_id, p).await?;
+    // The body is optional: empty means no options.
+    let input: TestInput = if body.iter().all(u8::is_ascii_whitespace) {
+        TestInput::default()
+    } else {
+        serde_json::from_slice::<Option<TestInput>>(&body)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "body must be {{\"confirmRealConversion\": true|false}}: {e}"
+                ))
+            })?
+    };
+    let confirm = input.confirm_real_conversion;
+    let result = run_test(&state, user.0.workspace_id, domain_id, p, confirm).await?;
     Ok(HttpResponse::Ok().json(result))
 }

@@ -2,6 +2,7 @@
 //! ([`rules`]), the queue's claim and record ([`queue`]), what a receiver gets ([`payload`]), the
 //! views of deliveries ([`views`]) and the owners' notifications about them ([`notify`]).
 
+pub mod holds;
 pub mod notify;
 pub mod payload;
 pub mod queue;

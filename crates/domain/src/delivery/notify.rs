@@ -54,7 +54,8 @@ pub async fn webhook_paused(conn: &mut AsyncPgConnection, hook: WebhookId) -> Do
 }
 
 /// Called where delivery results are recorded: a platform that refused a connection's credentials
-/// (HTTP 401 or 403, no retry left) means it needs reconnecting, and the owners hear of it.
+/// (HTTP 401 or 403, no retry left, or a delivery held for reconnecting) means it needs
+/// reconnecting, and the owners hear of it.
 pub async fn reconnect_needed(
     conn: &mut AsyncPgConnection,
     results: &[super::queue::AttemptResult],
@@ -62,8 +63,9 @@ pub async fn reconnect_needed(
     use crate::schema::{connections, deliveries};
     for r in results.iter().filter(|r| {
         r.webhook_id.is_none()
-            && r.outcome == crate::states::AttemptOutcome::Failed
-            && matches!(r.status_code, Some(401 | 403))
+            && (r.reconnect.is_some()
+                || (r.outcome == crate::states::AttemptOutcome::Failed
+                    && matches!(r.status_code, Some(401 | 403))))
     }) {
         let row: Option<(uuid::Uuid, uuid::Uuid, String)> = deliveries::table
             .inner_join(

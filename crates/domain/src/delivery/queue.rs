@@ -63,42 +63,7 @@ pub async fn wake_workers(conn: &mut AsyncPgConnection) -> DomainResult<()> {
     Ok(())
 }
 
-/// Where each platform's API lives (`POSTBACK_GOOGLEADS_URL`, `POSTBACK_META_URL`,
-/// `POSTBACK_TIKTOK_URL`; tests point them at local fakes).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlatformUrls {
-    pub googleads: String,
-    pub meta: String,
-    pub tiktok: String,
-}
-
-impl Default for PlatformUrls {
-    fn default() -> Self {
-        let default = |p: Platform| {
-            platforms::DEFAULT_BASE_URLS
-                .iter()
-                .find(|(q, _)| *q == p)
-                .map(|(_, url)| (*url).to_owned())
-                .unwrap_or_default()
-        };
-        Self {
-            googleads: default(Platform::GoogleAds),
-            meta: default(Platform::Meta),
-            tiktok: default(Platform::TikTok),
-        }
-    }
-}
-
-impl PlatformUrls {
-    pub fn get(&self, platform: Platform) -> &str {
-        let url = match platform {
-            Platform::GoogleAds => &self.googleads,
-            Platform::Meta => &self.meta,
-            Platform::TikTok => &self.tiktok,
-        };
-        url.trim_end_matches('/')
-    }
-}
+pub use crate::platforms::PlatformUrls;
 
 /// A delivery a worker has claimed, with what it needs to send it.
 #[derive(Debug, Clone)]
@@ -660,11 +625,7 @@ pub fn click_touch<'a>(
     first: Option<&'a Touch>,
     last: Option<&'a Touch>,
 ) -> Option<&'a Touch> {
-    let has = |t: &Touch| match platform {
-        Platform::GoogleAds => t.gclid.is_some() || t.gbraid.is_some() || t.wbraid.is_some(),
-        Platform::Meta => t.fbclid.is_some(),
-        Platform::TikTok => t.ttclid.is_some(),
-    };
+    let has = |t: &Touch| platform.has_click(&touch_click(t));
     last.filter(|t| has(t))
         .or(first.filter(|t| has(t)))
         .or(last)
@@ -677,6 +638,7 @@ pub fn conversion(
     touch: Option<&Touch>,
 ) -> platforms::Conversion {
     let products = event.fields.products();
+    let (user_agent, source_url, consent) = platforms::inbound_fields::read(&event.payload);
     platforms::Conversion {
         event_id: event.id.to_string(),
         event_name: platform_event,
@@ -689,7 +651,7 @@ pub fn conversion(
         state_code: event.fields.state_code.clone(),
         country_code: event.fields.country_code.clone(),
         ip: event.fields.ip.clone(),
-        user_agent: touch.and_then(|t| t.user_agent.clone()),
+        user_agent: touch.and_then(|t| t.user_agent.clone()).or(user_agent),
         value: event.fields.value,
         currency: event.fields.currency.clone(),
         order_id: event.fields.order_id.clone(),
@@ -702,18 +664,23 @@ pub fn conversion(
                 quantity: p.quantity,
             })
             .collect(),
-        click: touch
-            .map(|t| platforms::Click {
-                gclid: t.gclid.clone(),
-                gbraid: t.gbraid.clone(),
-                wbraid: t.wbraid.clone(),
-                fbclid: t.fbclid.clone(),
-                ttclid: t.ttclid.clone(),
-                clicked_at: Some(t.occurred_at),
-                landing_page: t.landing_page.clone(),
-                referrer: t.referrer.clone(),
-            })
-            .unwrap_or_default(),
+        click: touch.map(touch_click).unwrap_or_default(),
+        source_url,
+        consent,
+    }
+}
+
+/// A touch's click ids, time, page and referrer.
+fn touch_click(t: &Touch) -> platforms::Click {
+    platforms::Click {
+        gclid: t.gclid.clone(),
+        gbraid: t.gbraid.clone(),
+        wbraid: t.wbraid.clone(),
+        fbclid: t.fbclid.clone(),
+        ttclid: t.ttclid.clone(),
+        clicked_at: Some(t.occurred_at),
+        landing_page: t.landing_page.clone(),
+        referrer: t.referrer.clone(),
     }
 }
 
@@ -794,12 +761,13 @@ impl PlatformConnection<'_> {
                         )
                     })?;
             let touch = click_touch(platform, first, last);
-            platforms::build(
+            platforms::build_at(
                 platform,
-                urls.get(platform),
+                urls,
                 &settings,
                 &credentials,
                 &conversion(event, name, touch),
+                Utc::now(),
             )
         })();
         Send::Platform { platform, request }
@@ -839,6 +807,9 @@ pub struct AttemptResult {
     pub timed_out: bool,
     /// The claim held a row in `webhook_slots`, freed now.
     pub slotted: bool,
+    /// The platform refused the connection's authorization: the delivery is held and its
+    /// connection marked "Reconnect needed" with this reason ([`platforms::holds`]).
+    pub reconnect: Option<String>,
 }
 
 /// The circuit breaker: after `after` attempts in a row to one webhook time out, nothing is
@@ -865,6 +836,7 @@ pub async fn record(
     if results.is_empty() {
         return Ok(());
     }
+    super::holds::mark(conn, results).await?;
     if results.iter().all(|r| r.outcome != AttemptOutcome::Failed) {
         record_without_give_ups(conn, results).await?;
     } else {

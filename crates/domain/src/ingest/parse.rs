@@ -374,6 +374,8 @@ pub fn parse(
     };
     // Every field, known or kept as sent, is stored: none may hold what PostgreSQL refuses.
     crate::text::check_json(&payload)?;
+    // userAgent, sourceUrl, consent: kept with the extra fields, for the ad platforms.
+    crate::platforms::inbound_fields::check(obj).map_err(bad)?;
 
     let email = match obj.get("email") {
         Some(Value::String(s)) if !s.trim().is_empty() => {

@@ -25,6 +25,8 @@ struct Row {
     event_map: serde_json::Value,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    reconnect_reason: Option<String>,
+    reconnect_since: Option<DateTime<Utc>>,
 }
 
 /// A platform's connection as the dashboard and the API show it: credentials never leave, only
@@ -46,15 +48,23 @@ pub struct Connection {
     pub event_map: BTreeMap<String, String>,
     pub created_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// Set when the platform refused the saved token (revoked, expired) or the operator's app
+    /// credentials: "Reconnect needed". Deliveries are held, not failed, until the connection
+    /// is saved again with a working token.
+    pub reconnect_needed: Option<String>,
+    pub reconnect_since: Option<DateTime<Utc>>,
 }
 
 fn saved(c: &Credentials) -> Vec<&'static str> {
     let mut out = Vec::new();
-    if c.access_token.as_deref().is_some_and(|t| !t.is_empty()) {
-        out.push("accessToken");
-    }
-    if c.developer_token.as_deref().is_some_and(|t| !t.is_empty()) {
-        out.push("developerToken");
+    for (name, v) in [
+        ("accessToken", &c.access_token),
+        ("developerToken", &c.developer_token),
+        ("refreshToken", &c.refresh_token),
+    ] {
+        if v.as_deref().is_some_and(|t| !t.is_empty()) {
+            out.push(name);
+        }
     }
     out
 }
@@ -72,6 +82,8 @@ impl Connection {
             event_map: BTreeMap::new(),
             created_at: None,
             updated_at: None,
+            reconnect_needed: None,
+            reconnect_since: None,
         }
     }
 
@@ -91,6 +103,8 @@ impl Connection {
             event_map: serde_json::from_value(row.event_map).unwrap_or_default(),
             created_at: Some(row.created_at),
             updated_at: Some(row.updated_at),
+            reconnect_needed: row.reconnect_reason,
+            reconnect_since: row.reconnect_since,
         }
     }
 
@@ -150,7 +164,8 @@ pub async fn list(
         .load(conn)
         .await?;
     Ok(Platform::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .map(
             |p| match rows.iter().position(|r| r.platform == p.as_str()) {
                 Some(i) => Connection::from_row(p, rows.swap_remove(i)),
@@ -212,11 +227,10 @@ fn validate_event_map(
                 "eventMap.{k} must be at most 100 characters"
             )));
         }
-        if platform == Platform::GoogleAds && !v.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(DomainError::invalid(format!(
-                "eventMap.{k} must be a Google Ads conversion action id (digits), or empty to not send it"
-            )));
-        }
+        platform
+            .adapter()
+            .check_mapped_name(k, v)
+            .map_err(DomainError::Invalid)?;
         out.insert(k.to_owned(), v.to_owned());
     }
     Ok(out)
@@ -242,7 +256,13 @@ pub async fn put(
     let credentials = Credentials {
         access_token: given(input.credentials.access_token).or(stored.access_token),
         developer_token: given(input.credentials.developer_token).or(stored.developer_token),
+        refresh_token: given(input.credentials.refresh_token.clone()).or(stored.refresh_token),
     };
+    // A new token (or app credentials fixed by the operator, then saved again) is worth trying:
+    // the connection leaves "Reconnect needed" and its held deliveries go out now.
+    let reconnected = existing
+        .as_ref()
+        .is_some_and(|r| r.reconnect_reason.is_some());
     let settings = platforms::validate(platform, &input.settings, &credentials, true)
         .map_err(DomainError::Invalid)?;
     let event_map = match &input.event_map {
@@ -281,10 +301,15 @@ pub async fn put(
             connections::credentials.eq(&credentials_json),
             connections::event_map.eq(&map_json),
             connections::updated_at.eq(diesel::dsl::now),
+            connections::reconnect_reason.eq(None::<String>),
+            connections::reconnect_since.eq(None::<DateTime<Utc>>),
         ))
         .returning(Row::as_returning())
         .get_result(conn)
         .await?;
+    if reconnected {
+        crate::platforms::holds::release(conn, saved.id).await?;
+    }
     Ok(Connection::from_row(platform, saved))
 }
 
@@ -357,12 +382,15 @@ pub fn sample_conversion(platform: Platform, event_name: String) -> platforms::C
         currency: "USD".into(),
         order_id: Some("TEST-ORDER-1001".into()),
         products: Vec::new(),
-        click: platforms::Click {
-            gclid: (platform == Platform::GoogleAds).then(|| "TEST-GCLID".into()),
-            fbclid: (platform == Platform::Meta).then(|| "TEST-FBCLID".into()),
-            ttclid: (platform == Platform::TikTok).then(|| "TEST-TTCLID".into()),
-            clicked_at: Some(now),
-            ..platforms::Click::default()
+        click: {
+            let mut click = platforms::Click {
+                clicked_at: Some(now),
+                ..platforms::Click::default()
+            };
+            platform.adapter().sample_click(&mut click);
+            click
         },
+        source_url: None,
+        consent: platforms::Consent::default(),
     }
 }

@@ -4,17 +4,271 @@
 //! leads, the SHA-256 of the normalised email and of the E.164 phone (with its '+').
 //! `partialFailure` is always true: Google requires it for conversion uploads, and a failed
 //! conversion then comes back in `partialFailureError` of a 200 response.
+//!
+//! Authorization: with a refresh token (the way connections are made now), the request leaves
+//! here without its `Authorization` header and carries an [`oauth::Grant`]; the sender obtains
+//! the access token from Google's token endpoint (`POSTBACK_GOOGLE_TOKEN_URL`). A legacy pasted
+//! access token is still sent as it is.
 
+use chrono::Utc;
 use serde_json::{json, Map, Value};
 
-use super::normalize::{hashed_email, sha256_hex};
-use super::{by_status, clean, customer_digits, put, str_at, Answer, Conversion, Credentials};
-use super::{Request, Settings};
+use super::adapter::{Adapter, Endpoint, FieldSpec, SecretSpec};
+use super::normalize::{hashed_google_email, sha256_hex};
+use super::{by_status, clean, customer_digits, is_digits, oauth, put, str_at, Answer, Click};
+use super::{Conversion, Credentials, Request, Settings};
 
 /// The Google Ads API version requests are sent to.
 pub const API_VERSION: &str = "v26";
 
-pub(super) fn build(
+/// How long Google asks to wait after `TOO_RECENT_EVENT` / `TOO_RECENT_CONVERSION_ACTION`:
+/// "The click associated with the given identifier … occurred less than 6 hours ago. Retry
+/// after 6 hours have passed." (ConversionUploadError,
+/// https://developers.google.com/google-ads/api/reference/rpc/latest/ConversionUploadErrorEnum.ConversionUploadError)
+pub const TOO_RECENT_WAIT_HOURS: i64 = 6;
+
+pub(super) struct GoogleAds;
+
+const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        env: "POSTBACK_GOOGLEADS_URL",
+        default: "https://googleads.googleapis.com",
+        about: "Google Ads API root",
+    },
+    Endpoint {
+        env: "POSTBACK_GOOGLE_DATAMANAGER_URL",
+        default: "https://datamanager.googleapis.com",
+        about: "Google Data Manager API root (the default transport)",
+    },
+    Endpoint {
+        env: "POSTBACK_GOOGLE_TOKEN_URL",
+        default: "https://oauth2.googleapis.com/token",
+        about: "Google OAuth token endpoint (access tokens from refresh tokens)",
+    },
+    Endpoint {
+        env: "POSTBACK_GOOGLE_AUTH_URL",
+        default: "https://accounts.google.com/o/oauth2/v2/auth",
+        about: "Google OAuth authorization page (Connect Google Ads)",
+    },
+];
+
+/// The token endpoint's setting.
+pub const TOKEN_URL_ENV: &str = "POSTBACK_GOOGLE_TOKEN_URL";
+
+const FIELDS: &[FieldSpec] = &[
+    FieldSpec {
+        name: "customer_id",
+        label: "Customer ID",
+        hint: "10 digits, as shown at the top of Google Ads (dashes are fine).",
+        required: true,
+        get: |s| &s.customer_id,
+        set: |s, v| s.customer_id = v,
+    },
+    FieldSpec {
+        name: "login_customer_id",
+        label: "Manager account ID",
+        hint: "Only when the account is managed through a manager account.",
+        required: false,
+        get: |s| &s.login_customer_id,
+        set: |s, v| s.login_customer_id = v,
+    },
+    FieldSpec {
+        name: "transport",
+        label: "Transport",
+        hint: "datamanager (Google's Data Manager API, the default) or adsapi (Google Ads API offline click conversion upload, for developer tokens that still have access).",
+        required: false,
+        get: |s| &s.transport,
+        set: |s, v| s.transport = v,
+    },
+    FieldSpec {
+        name: "conversion_action",
+        label: "Conversion action ID",
+        hint: "The id of the conversion action (Goals › Conversions) events are uploaded to.",
+        required: true,
+        get: |s| &s.conversion_action,
+        set: |s, v| s.conversion_action = v,
+    },
+];
+
+const SECRETS: &[SecretSpec] = &[
+    SecretSpec {
+        name: "developer_token",
+        key: "developerToken",
+        label: "Developer token",
+    },
+    SecretSpec {
+        name: "refresh_token",
+        key: "refreshToken",
+        label: "OAuth refresh token",
+    },
+];
+
+impl Adapter for GoogleAds {
+    fn name(&self) -> &'static str {
+        "googleads"
+    }
+
+    fn label(&self) -> &'static str {
+        "Google Ads"
+    }
+
+    fn endpoints(&self) -> &'static [Endpoint] {
+        ENDPOINTS
+    }
+
+    fn app(&self) -> Option<super::oauth::AppSettings> {
+        Some(super::oauth::AppSettings {
+            id_env: "POSTBACK_GOOGLE_CLIENT_ID",
+            secret_env: "POSTBACK_GOOGLE_CLIENT_SECRET",
+            token_env: Some(TOKEN_URL_ENV),
+            developer_token_env: Some("POSTBACK_GOOGLE_DEVELOPER_TOKEN"),
+        })
+    }
+
+    fn event_name(&self, _key: &str, _given: &str) -> String {
+        // The connection's default conversion action.
+        String::new()
+    }
+
+    fn app_required(&self) -> bool {
+        true
+    }
+
+    fn connect(&self) -> Option<super::adapter::ConnectSpec> {
+        Some(super::adapter::ConnectSpec {
+            authorize_env: "POSTBACK_GOOGLE_AUTH_URL",
+            // Data Manager API and Google Ads API
+            // (https://developers.google.com/data-manager/api/devguides/quickstart/set-up-access,
+            // https://developers.google.com/google-ads/api/docs/oauth/overview).
+            scopes: "https://www.googleapis.com/auth/datamanager https://www.googleapis.com/auth/adwords",
+        })
+    }
+
+    fn check_mapped_name(&self, event: &str, name: &str) -> Result<(), String> {
+        if name.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "eventMap.{event} must be a Google Ads conversion action id (digits), or empty to not send it"
+            ))
+        }
+    }
+
+    fn validate(&self, settings: &Settings, out: &mut Settings) -> Result<(), String> {
+        let customer = customer_digits(&settings.customer_id);
+        match &customer {
+            Some(c) if c.len() == 10 && is_digits(c) => {}
+            _ => return Err("settings.customerId must be a 10-digit Google Ads customer id".into()),
+        }
+        let login = customer_digits(&settings.login_customer_id);
+        if let Some(l) = &login {
+            if l.len() != 10 || !is_digits(l) {
+                return Err("settings.loginCustomerId must be a 10-digit Google Ads manager \
+                            account id, or empty"
+                    .into());
+            }
+        }
+        let action = clean(&settings.conversion_action);
+        match &action {
+            Some(a) if a.len() <= 20 && is_digits(a) => {}
+            _ => {
+                return Err(
+                    "settings.conversionAction must be a Google Ads conversion action id (digits)"
+                        .into(),
+                )
+            }
+        }
+        out.customer_id = customer;
+        out.login_customer_id = login;
+        out.conversion_action = action;
+        out.transport = match clean(&settings.transport).as_deref() {
+            None | Some("datamanager") => Some("datamanager".into()),
+            Some("adsapi") => Some("adsapi".into()),
+            Some(_) => return Err("settings.transport must be datamanager or adsapi".into()),
+        };
+        Ok(())
+    }
+
+    fn require_credentials(&self, credentials: &Credentials) -> Result<(), String> {
+        if clean(&credentials.refresh_token).is_none() && clean(&credentials.access_token).is_none()
+        {
+            return Err("credentials.refreshToken is required for Google Ads".into());
+        }
+        Ok(())
+    }
+
+    fn require_settings_credentials(
+        &self,
+        settings: &Settings,
+        credentials: &Credentials,
+    ) -> Result<(), String> {
+        if uses_ads_api(settings) && clean(&credentials.developer_token).is_none() {
+            return Err("credentials.developerToken is required for Google Ads".into());
+        }
+        Ok(())
+    }
+
+    fn build(
+        &self,
+        urls: &super::PlatformUrls,
+        settings: &Settings,
+        credentials: &Credentials,
+        conversion: &Conversion,
+    ) -> Result<Request, String> {
+        if uses_ads_api(settings) {
+            build(urls.endpoint(ENDPOINTS[0].env), settings, credentials, conversion)
+        } else {
+            super::datamanager::build(
+                urls.endpoint(ENDPOINTS[1].env),
+                settings,
+                credentials,
+                conversion,
+            )
+        }
+    }
+
+    fn interpret(&self, status: u16, body: &str, json: Option<&Value>) -> Answer {
+        interpret(status, body, json)
+    }
+
+    /// `validateOnly: true`: "the request is validated but not executed"
+    /// (UploadClickConversionsRequest.validate_only,
+    /// https://developers.google.com/google-ads/api/reference/rpc/latest/UploadClickConversionsRequest).
+    fn test_mode(&self, request: &mut Request) -> super::TestMode {
+        if let Some(body) = request.body.as_object_mut() {
+            body.insert("validateOnly".into(), true.into());
+        }
+        super::TestMode::ValidateOnly
+    }
+
+    fn has_click(&self, click: &Click) -> bool {
+        click.gclid.is_some() || click.gbraid.is_some() || click.wbraid.is_some()
+    }
+
+    fn sample_click(&self, click: &mut Click) {
+        click.gclid = Some("TEST-GCLID".into());
+    }
+
+    fn fields(&self) -> &'static [FieldSpec] {
+        FIELDS
+    }
+
+    fn secrets(&self) -> &'static [SecretSpec] {
+        SECRETS
+    }
+
+    fn mapping_hint(&self, _example: &dyn Fn(&str) -> String) -> String {
+        "One per line: event = conversion action ID. Events not listed go to the default conversion action; refund and chargeback are not sent. An empty right side stops an event.".to_owned()
+    }
+}
+
+/// Whether the connection sends through the Google Ads API (chosen, or saved before the
+/// choice existed) rather than the Data Manager API.
+fn uses_ads_api(settings: &Settings) -> bool {
+    clean(&settings.transport).as_deref() != Some("datamanager")
+}
+
+fn build(
     base: &str,
     settings: &Settings,
     credentials: &Credentials,
@@ -23,8 +277,11 @@ pub(super) fn build(
     let customer = customer_digits(&settings.customer_id)
         .filter(|id| !id.is_empty())
         .ok_or("Google Ads needs a customer id")?;
-    let access_token =
-        clean(&credentials.access_token).ok_or("Google Ads needs an access token")?;
+    let refresh_token = clean(&credentials.refresh_token);
+    let access_token = clean(&credentials.access_token);
+    if refresh_token.is_none() && access_token.is_none() {
+        return Err("Google Ads needs a refresh token (connect Google Ads again)".into());
+    }
     let developer_token =
         clean(&credentials.developer_token).ok_or("Google Ads needs a developer token")?;
     let action = match c.event_name.trim() {
@@ -33,7 +290,7 @@ pub(super) fn build(
     };
     let conversion_action = if action.starts_with("customers/") {
         action
-    } else if super::is_digits(&action) {
+    } else if is_digits(&action) {
         format!("customers/{customer}/conversionActions/{action}")
     } else {
         return Err(format!(
@@ -67,7 +324,7 @@ pub(super) fn build(
     }
     put(&mut conv, "orderId", clean(&c.order_id));
     let mut identifiers = Vec::new();
-    if let Some(h) = hashed_email(&c.email) {
+    if let Some(h) = hashed_google_email(&c.email) {
         identifiers.push(json!({ "hashedEmail": h }));
     }
     if let Some(digits) = c.phone_digits() {
@@ -76,11 +333,20 @@ pub(super) fn build(
     if !identifiers.is_empty() {
         conv.insert("userIdentifiers".into(), identifiers.into());
     }
+    if let Some(consent) = consent(c) {
+        conv.insert("consent".into(), consent);
+    }
 
-    let mut headers = vec![
-        ("Authorization".to_owned(), format!("Bearer {access_token}")),
-        ("developer-token".to_owned(), developer_token),
-    ];
+    let mut headers = Vec::new();
+    let oauth = match refresh_token {
+        Some(refresh_token) => Some(oauth::Grant { refresh_token }),
+        None => {
+            let token = access_token.unwrap_or_default();
+            headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
+            None
+        }
+    };
+    headers.push(("developer-token".to_owned(), developer_token));
     if let Some(login) = customer_digits(&settings.login_customer_id).filter(|l| !l.is_empty()) {
         headers.push(("login-customer-id".to_owned(), login));
     }
@@ -89,26 +355,84 @@ pub(super) fn build(
         url: format!("{base}/{API_VERSION}/customers/{customer}:uploadClickConversions"),
         headers,
         body: json!({ "conversions": [Value::Object(conv)], "partialFailure": true }),
+        oauth,
     })
+}
+
+/// The customer's consent, when stated: (adUserData, adPersonalization) as `GRANTED` /
+/// `DENIED`.
+pub(super) fn consent_statuses(c: &Conversion) -> (Option<&'static str>, Option<&'static str>) {
+    let status = |s: Option<super::ConsentStatus>| {
+        s.map(|s| match s {
+            super::ConsentStatus::Granted => "GRANTED",
+            super::ConsentStatus::Denied => "DENIED",
+        })
+    };
+    (
+        status(c.consent.ad_user_data),
+        status(c.consent.ad_personalization),
+    )
+}
+
+/// `ClickConversion.consent` (`Consent { ad_user_data, ad_personalization }`, each a
+/// `ConsentStatus` of `GRANTED` / `DENIED`;
+/// https://developers.google.com/google-ads/api/reference/rpc/latest/Consent), when stated.
+fn consent(c: &Conversion) -> Option<Value> {
+    let status = |s: Option<super::ConsentStatus>| {
+        s.map(|s| match s {
+            super::ConsentStatus::Granted => "GRANTED",
+            super::ConsentStatus::Denied => "DENIED",
+        })
+    };
+    let mut out = Map::new();
+    put(&mut out, "adUserData", status(c.consent.ad_user_data));
+    put(
+        &mut out,
+        "adPersonalization",
+        status(c.consent.ad_personalization),
+    );
+    (!out.is_empty()).then_some(Value::Object(out))
 }
 
 pub(super) fn interpret(status: u16, body: &str, json: Option<&Value>) -> Answer {
     if (200..300).contains(&status) {
-        return match json
-            .and_then(|j| j.get("partialFailureError"))
-            .and_then(error_message)
-        {
-            Some(why) => Answer::Rejected(why),
-            None => Answer::Accepted,
+        let Some(failure) = json.and_then(|j| j.get("partialFailureError")) else {
+            return Answer::Accepted;
         };
+        let Some(why) = error_message(failure) else {
+            return Answer::Accepted;
+        };
+        // Too early for Google: try again when it asks to, not on the short schedule.
+        if error_codes(failure).any(|code| code.starts_with("TOO_RECENT_")) {
+            return Answer::RetryAt(
+                Utc::now() + chrono::Duration::hours(TOO_RECENT_WAIT_HOURS),
+                why,
+            );
+        }
+        return Answer::Rejected(why);
     }
     let message = json.and_then(|j| j.get("error")).and_then(error_message);
     by_status(status, message, body)
 }
 
+/// The `errorCode` values of a `GoogleAdsFailure`'s errors (`{"conversionUploadError":
+/// "TOO_RECENT_EVENT"}` → "TOO_RECENT_EVENT").
+fn error_codes(status: &Value) -> impl Iterator<Item = &str> {
+    status
+        .get("details")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.get("errors").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|e| e.get("errorCode").and_then(Value::as_object))
+        .flat_map(|codes| codes.values())
+        .filter_map(Value::as_str)
+}
+
 /// A `google.rpc.Status`'s message, with the messages of its `GoogleAdsFailure` details that
 /// it does not already contain; None when it has neither (no error).
-fn error_message(status: &Value) -> Option<String> {
+pub(super) fn error_message(status: &Value) -> Option<String> {
     let main = str_at(Some(status), "/message");
     let details: Vec<&str> = status
         .get("details")
@@ -267,7 +591,7 @@ mod tests {
         let unauth = r#"{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}"#;
         assert_eq!(
             g(401, unauth),
-            Answer::Rejected("HTTP 401: Request had invalid authentication credentials.".into())
+            Answer::Unauthorized("HTTP 401: Request had invalid authentication credentials.".into())
         );
         let quota = r#"{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}"#;
         assert_eq!(
@@ -277,5 +601,77 @@ mod tests {
         assert!(
             matches!(g(503, "upstream connect error"), Answer::Retry(m) if m.contains("upstream"))
         );
+    }
+
+    /// TOO_RECENT_EVENT / TOO_RECENT_CONVERSION_ACTION are "retry after 6 hours", not final
+    /// (https://developers.google.com/google-ads/api/reference/rpc/latest/ConversionUploadErrorEnum.ConversionUploadError).
+    #[test]
+    fn too_recent_is_a_late_retry() {
+        for code in ["TOO_RECENT_EVENT", "TOO_RECENT_CONVERSION_ACTION"] {
+            let body = json!({
+                "partialFailureError": {"code": 3, "message": "too recent, at conversions[0]",
+                    "details": [{"errors": [{"errorCode": {"conversionUploadError": code},
+                                             "message": "retry after 6 hours"}]}]},
+                "results": [{}]
+            })
+            .to_string();
+            let before = Utc::now();
+            match interpret(Platform::GoogleAds, 200, &body) {
+                Answer::RetryAt(at, why) => {
+                    let wait = at - before;
+                    assert!(wait >= chrono::Duration::hours(6), "{code}: {wait:?}");
+                    assert!(wait < chrono::Duration::minutes(361), "{code}: {wait:?}");
+                    assert!(why.starts_with("too recent"), "{why}");
+                }
+                other => panic!("{code}: {other:?}"),
+            }
+        }
+        let expired = json!({"partialFailureError": {"message": "expired",
+            "details": [{"errors": [{"errorCode": {"conversionUploadError": "EXPIRED_EVENT"}}]}]}})
+        .to_string();
+        assert_eq!(
+            interpret(Platform::GoogleAds, 200, &expired),
+            Answer::Rejected("expired".into())
+        );
+    }
+
+    /// Consent goes as `consent.adUserData` / `adPersonalization` (GRANTED / DENIED), only when
+    /// stated; a refresh token leaves the Authorization header to the sender.
+    #[test]
+    fn consent_and_refresh_tokens() {
+        let mut c = with_click();
+        c.event_name = String::new();
+        c.consent = super::super::Consent {
+            ad_user_data: Some(super::super::ConsentStatus::Granted),
+            ad_personalization: Some(super::super::ConsentStatus::Denied),
+        };
+        let creds = Credentials {
+            access_token: None,
+            refresh_token: Some("1//rt".into()),
+            ..credentials()
+        };
+        let r = build(Platform::GoogleAds, BASE, &settings(), &creds, &c).unwrap();
+        assert_eq!(
+            r.body["conversions"][0]["consent"],
+            json!({"adUserData": "GRANTED", "adPersonalization": "DENIED"})
+        );
+        assert!(r.headers.iter().all(|(k, _)| k != "Authorization"));
+        assert_eq!(r.oauth.as_ref().unwrap().refresh_token, "1//rt");
+        c.consent = super::super::Consent::default();
+        let r = build(Platform::GoogleAds, BASE, &settings(), &credentials(), &c).unwrap();
+        assert!(r.body["conversions"][0].get("consent").is_none());
+        assert!(r.oauth.is_none());
+    }
+
+    #[test]
+    fn the_test_request_only_validates() {
+        let mut c = with_click();
+        c.event_name = String::new();
+        let mut r = build(Platform::GoogleAds, BASE, &settings(), &credentials(), &c).unwrap();
+        assert_eq!(
+            super::super::test_mode(Platform::GoogleAds, &mut r),
+            super::super::TestMode::ValidateOnly
+        );
+        assert_eq!(r.body["validateOnly"], true);
     }
 }

@@ -8,8 +8,9 @@ use serde_json::{json, Map, Value};
 use super::normalize::{
     normalize_city, normalize_code, normalize_email, normalize_name, sha256_hex,
 };
-use super::{by_status, clean, number, put, str_at, Answer, Conversion, Credentials};
-use super::{Request, Settings};
+use super::adapter::{Adapter, Endpoint, FieldSpec, SecretSpec};
+use super::{by_status, clean, event_id_source, is_digits, number, put, str_at, test_event_code};
+use super::{Answer, Click, Conversion, Credentials, Request, Settings};
 
 /// The Graph API version requests are sent to.
 pub const GRAPH_VERSION: &str = "v26.0";
@@ -18,7 +19,192 @@ pub const GRAPH_VERSION: &str = "v26.0";
 /// application, user, page and account rate limits.
 const RETRY_CODES: &[i64] = &[1, 2, 4, 17, 32, 341, 613, 80004];
 
-pub(super) fn build(
+/// Meta's `action_source` values for events without a web page and browser
+/// (https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/server-event#action-source).
+pub const ACTION_SOURCES: &[&str] = &[
+    "system_generated",
+    "other",
+    "physical_store",
+    "phone_call",
+    "email",
+    "chat",
+    "app",
+    "business_messaging",
+];
+
+/// "event_time … can be up to 7 days before you send an event to Meta"; older events are
+/// refused (https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/server-event#event-time).
+pub const MAX_AGE_DAYS: i64 = 7;
+
+pub(super) struct Meta;
+
+const ENDPOINTS: &[Endpoint] = &[Endpoint {
+    env: "POSTBACK_META_URL",
+    default: "https://graph.facebook.com",
+    about: "Meta Graph API root",
+}];
+
+const FIELDS: &[FieldSpec] = &[
+    FieldSpec {
+        name: "pixel_id",
+        label: "Pixel (dataset) ID",
+        hint: "",
+        required: true,
+        get: |s| &s.pixel_id,
+        set: |s, v| s.pixel_id = v,
+    },
+    FieldSpec {
+        name: "test_event_code",
+        label: "Test event code",
+        hint: "From Events Manager › Test events; events then show up there only.",
+        required: false,
+        get: |s| &s.test_event_code,
+        set: |s, v| s.test_event_code = v,
+    },
+    FieldSpec {
+        name: "action_source",
+        label: "Action source without a page",
+        hint: "Sent for events with no page and browser known (a website event needs both): system_generated (default), other, physical_store, phone_call, email, chat.",
+        required: false,
+        get: |s| &s.action_source,
+        set: |s, v| s.action_source = v,
+    },
+    FieldSpec {
+        name: "event_id_source",
+        label: "Event ID",
+        hint: "event (Postback's event id, default) or orderId (the order id, as your pixel sends it) so Meta deduplicates server and browser events.",
+        required: false,
+        get: |s| &s.event_id_source,
+        set: |s, v| s.event_id_source = v,
+    },
+    FieldSpec {
+        name: "data_processing_options",
+        label: "Data processing options",
+        hint: "LDU to send Limited Data Use (US state privacy laws); empty for none.",
+        required: false,
+        get: |s| &s.data_processing_options,
+        set: |s, v| s.data_processing_options = v,
+    },
+];
+
+const SECRETS: &[SecretSpec] = &[SecretSpec {
+    name: "access_token",
+    key: "accessToken",
+    label: "Conversions API access token",
+}];
+
+impl Adapter for Meta {
+    fn name(&self) -> &'static str {
+        "meta"
+    }
+
+    fn label(&self) -> &'static str {
+        "Meta"
+    }
+
+    fn endpoints(&self) -> &'static [Endpoint] {
+        ENDPOINTS
+    }
+
+    fn app(&self) -> Option<super::oauth::AppSettings> {
+        Some(super::oauth::AppSettings {
+            id_env: "POSTBACK_META_APP_ID",
+            secret_env: "POSTBACK_META_APP_SECRET",
+            token_env: None,
+            developer_token_env: None,
+        })
+    }
+
+    fn event_name(&self, key: &str, given: &str) -> String {
+        // Meta's standard events
+        // (https://developers.facebook.com/docs/meta-pixel/reference#standard-events).
+        let standard = match key {
+            "purchase" => "Purchase",
+            "lead" => "Lead",
+            "signup" | "sign_up" | "complete_registration" | "registration" => {
+                "CompleteRegistration"
+            }
+            "add_to_cart" => "AddToCart",
+            "initiate_checkout" | "checkout" => "InitiateCheckout",
+            "subscribe" => "Subscribe",
+            "start_trial" => "StartTrial",
+            "contact" => "Contact",
+            "add_payment_info" => "AddPaymentInfo",
+            _ => return given.to_owned(),
+        };
+        standard.to_owned()
+    }
+
+    fn validate(&self, settings: &Settings, out: &mut Settings) -> Result<(), String> {
+        let pixel = clean(&settings.pixel_id);
+        match &pixel {
+            Some(p) if p.len() <= 30 && is_digits(p) => {}
+            _ => return Err("settings.pixelId must be a Meta dataset (pixel) id (digits)".into()),
+        }
+        out.pixel_id = pixel;
+        out.test_event_code = test_event_code(settings)?;
+        out.event_id_source = event_id_source(settings)?;
+        out.action_source = match clean(&settings.action_source) {
+            None => None,
+            Some(a) if ACTION_SOURCES.contains(&a.as_str()) => Some(a),
+            Some(_) => {
+                return Err(format!(
+                    "settings.actionSource must be one of {}, or empty",
+                    ACTION_SOURCES.join(", ")
+                ))
+            }
+        };
+        out.data_processing_options = match clean(&settings.data_processing_options) {
+            None => None,
+            Some(o) if o.eq_ignore_ascii_case("LDU") => Some("LDU".into()),
+            Some(_) => return Err("settings.dataProcessingOptions must be LDU, or empty".into()),
+        };
+        Ok(())
+    }
+
+    fn require_credentials(&self, credentials: &Credentials) -> Result<(), String> {
+        match clean(&credentials.access_token) {
+            Some(_) => Ok(()),
+            None => Err("credentials.accessToken is required for Meta".into()),
+        }
+    }
+
+    fn build(
+        &self,
+        urls: &super::PlatformUrls,
+        settings: &Settings,
+        credentials: &Credentials,
+        conversion: &Conversion,
+    ) -> Result<Request, String> {
+        build(urls.endpoint(ENDPOINTS[0].env), settings, credentials, conversion)
+    }
+
+    fn interpret(&self, status: u16, body: &str, json: Option<&Value>) -> Answer {
+        interpret(status, body, json)
+    }
+
+    fn max_age(&self) -> Option<chrono::Duration> {
+        Some(chrono::Duration::days(MAX_AGE_DAYS))
+    }
+
+    fn has_click(&self, click: &Click) -> bool {
+        click.fbclid.is_some()
+    }
+
+    fn sample_click(&self, click: &mut Click) {
+        click.fbclid = Some("TEST-FBCLID".into());
+    }
+
+    fn fields(&self) -> &'static [FieldSpec] {
+        FIELDS
+    }
+
+    fn secrets(&self) -> &'static [SecretSpec] {
+        SECRETS
+    }
+}
+
+fn build(
     base: &str,
     settings: &Settings,
     credentials: &Credentials,
@@ -30,13 +216,33 @@ pub(super) fn build(
     let mut event = Map::new();
     event.insert("event_name".into(), c.event_name.trim().into());
     event.insert("event_time".into(), c.occurred_at.timestamp().into());
-    event.insert("event_id".into(), c.event_id.clone().into());
-    event.insert("action_source".into(), "website".into());
-    put(&mut event, "event_source_url", clean(&c.click.landing_page));
+    event.insert("event_id".into(), event_id(settings, c).into());
+    // "website" requires event_source_url and client_user_agent
+    // (https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/server-event#action-source,
+    // …/customer-information-parameters#client-user-agent): without both, the connection's
+    // fallback source is sent instead of an incomplete website event.
+    let page = clean(&c.click.landing_page).or_else(|| clean(&c.source_url));
+    let browser = clean(&c.user_agent);
+    if let (Some(page), Some(_)) = (&page, &browser) {
+        event.insert("action_source".into(), "website".into());
+        event.insert("event_source_url".into(), page.clone().into());
+    } else {
+        let fallback =
+            clean(&settings.action_source).unwrap_or_else(|| "system_generated".to_owned());
+        event.insert("action_source".into(), fallback.into());
+        put(&mut event, "event_source_url", page);
+    }
     event.insert("user_data".into(), Value::Object(user_data(c)));
     let custom = custom_data(c);
     if !custom.is_empty() {
         event.insert("custom_data".into(), Value::Object(custom));
+    }
+    // Limited Data Use: ["LDU"] with country and state 0, "Meta will perform geolocation"
+    // (https://developers.facebook.com/docs/marketing-apis/data-processing-options).
+    if clean(&settings.data_processing_options).as_deref() == Some("LDU") {
+        event.insert("data_processing_options".into(), json!(["LDU"]));
+        event.insert("data_processing_options_country".into(), 0.into());
+        event.insert("data_processing_options_state".into(), 0.into());
     }
 
     let mut body = Map::new();
@@ -51,7 +257,17 @@ pub(super) fn build(
         url: format!("{base}/{GRAPH_VERSION}/{pixel}/events"),
         headers: vec![("content-type".to_owned(), "application/json".to_owned())],
         body: Value::Object(body),
+        oauth: None,
     })
+}
+
+/// The event id Meta deduplicates server and browser events by: the Postback event id, or the
+/// order id when the connection says the pixel sends that (and the event has one).
+pub(super) fn event_id(settings: &Settings, c: &Conversion) -> String {
+    match clean(&settings.event_id_source).as_deref() {
+        Some("orderId") => clean(&c.order_id).unwrap_or_else(|| c.event_id.clone()),
+        _ => c.event_id.clone(),
+    }
 }
 
 fn user_data(c: &Conversion) -> Map<String, Value> {
@@ -118,7 +334,7 @@ fn custom_data(c: &Conversion) -> Map<String, Value> {
     d
 }
 
-pub(super) fn interpret(status: u16, body: &str, json: Option<&Value>) -> Answer {
+fn interpret(status: u16, body: &str, json: Option<&Value>) -> Answer {
     let error = json.and_then(|j| j.get("error"));
     let message = error.map(|e| {
         let text = str_at(Some(e), "/error_user_msg")
@@ -135,7 +351,11 @@ pub(super) fn interpret(status: u16, body: &str, json: Option<&Value>) -> Answer
                 .and_then(Value::as_i64)
                 .is_some_and(|code| RETRY_CODES.contains(&code))
     });
+    // Code 190, OAuthException: "Invalid OAuth 2.0 Access Token" (expired, revoked, password
+    // changed; https://developers.facebook.com/docs/graph-api/guides/error-handling).
+    let token_refused = error.is_some_and(|e| e.get("code").and_then(Value::as_i64) == Some(190));
     match (status, message) {
+        (400..=499, Some(m)) if token_refused => Answer::Unauthorized(format!("HTTP {status}: {m}")),
         (200..=299, None) => Answer::Accepted,
         (200..=299, Some(m)) => Answer::Rejected(m),
         (400..=499, Some(m)) if transient && status != 429 => {
@@ -225,7 +445,7 @@ mod tests {
         let token = r#"{"error":{"message":"Invalid OAuth access token - Cannot parse access token","type":"OAuthException","code":190,"fbtrace_id":"AbC"}}"#;
         assert_eq!(
             m(400, token),
-            Answer::Rejected(
+            Answer::Unauthorized(
                 "HTTP 400: Invalid OAuth access token - Cannot parse access token (code 190)"
                     .into()
             )

@@ -1,59 +1,83 @@
 //! Ad platform adapters (seed 000 "connected platforms"): each builds the platform's real
 //! conversion request from a stored event and its attributed touch, with personal data
 //! normalised and SHA-256 hashed before it leaves.
+//!
+//! Each platform lives in its own module implementing [`Adapter`]; `register!` below is the one
+//! place that lists them.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod adapter;
+pub mod connect;
 pub mod connections;
-mod googleads;
-mod meta;
+mod datamanager;
+pub mod holds;
+pub mod inbound_fields;
 pub mod normalize;
-mod tiktok;
+pub mod oauth;
+mod urls;
 
+pub use adapter::{Adapter, ConnectSpec, Endpoint, FieldSpec, SecretSpec};
 pub use googleads::API_VERSION as GOOGLE_ADS_API_VERSION;
 pub use meta::GRAPH_VERSION as META_GRAPH_VERSION;
 pub use normalize::{hashed_email, normalize_email, normalize_name, normalize_phone, sha256_hex};
+pub use normalize::{hashed_google_email, normalize_google_email};
 pub use tiktok::TRACK_PATH as TIKTOK_TRACK_PATH;
+pub use urls::PlatformUrls;
 
-/// The ad platforms Postback forwards conversions to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Platform {
+/// Declares the [`Platform`] enum, its list and its dispatch to each platform's adapter.
+macro_rules! register {
+    ($($(#[$doc:meta])* $variant:ident => $module:ident :: $adapter:ident),+ $(,)?) => {
+        $(mod $module;)+
+
+        /// The ad platforms Postback forwards conversions to.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "lowercase")]
+        pub enum Platform {
+            $($(#[$doc])* $variant),+
+        }
+
+        impl Platform {
+            pub const ALL: &'static [Platform] = &[$(Platform::$variant),+];
+
+            /// The platform's adapter (its module).
+            pub fn adapter(self) -> &'static dyn Adapter {
+                match self {
+                    $(Platform::$variant => &$module::$adapter),+
+                }
+            }
+        }
+    };
+}
+
+// The one registration per platform: variant => module::adapter.
+register! {
     /// "googleads"
-    GoogleAds,
+    GoogleAds => googleads::GoogleAds,
     /// "meta"
-    Meta,
+    Meta => meta::Meta,
     /// "tiktok"
-    TikTok,
+    TikTok => tiktok::TikTok,
 }
 
 impl Platform {
-    pub const ALL: [Platform; 3] = [Platform::GoogleAds, Platform::Meta, Platform::TikTok];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::GoogleAds => "googleads",
-            Platform::Meta => "meta",
-            Platform::TikTok => "tiktok",
-        }
+        self.adapter().name()
     }
 
     /// The platform named by `as_str` (any case, surrounding spaces ignored).
     pub fn parse(s: &str) -> Option<Platform> {
         let s = s.trim();
         Platform::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|p| p.as_str().eq_ignore_ascii_case(s))
     }
 
     pub fn label(self) -> &'static str {
-        match self {
-            Platform::GoogleAds => "Google Ads",
-            Platform::Meta => "Meta",
-            Platform::TikTok => "TikTok",
-        }
+        self.adapter().label()
     }
 
     /// The platform's event name for a Postback event name, or None when the event is not sent
@@ -65,46 +89,21 @@ impl Platform {
         if matches!(key.as_str(), "refund" | "chargeback") {
             return None;
         }
-        let standard = match self {
-            Platform::GoogleAds => return Some(String::new()),
-            Platform::Meta => match key.as_str() {
-                "purchase" => Some("Purchase"),
-                "lead" => Some("Lead"),
-                "signup" | "sign_up" | "complete_registration" | "registration" => {
-                    Some("CompleteRegistration")
-                }
-                "add_to_cart" => Some("AddToCart"),
-                "initiate_checkout" | "checkout" => Some("InitiateCheckout"),
-                "subscribe" => Some("Subscribe"),
-                "start_trial" => Some("StartTrial"),
-                "contact" => Some("Contact"),
-                "add_payment_info" => Some("AddPaymentInfo"),
-                _ => None,
-            },
-            Platform::TikTok => match key.as_str() {
-                "purchase" => Some("CompletePayment"),
-                "lead" => Some("SubmitForm"),
-                "signup" | "sign_up" | "complete_registration" | "registration" => {
-                    Some("CompleteRegistration")
-                }
-                "add_to_cart" => Some("AddToCart"),
-                "initiate_checkout" | "checkout" => Some("InitiateCheckout"),
-                "subscribe" => Some("Subscribe"),
-                "contact" => Some("Contact"),
-                "add_payment_info" => Some("AddPaymentInfo"),
-                _ => None,
-            },
-        };
-        Some(standard.map_or_else(|| event.to_owned(), str::to_owned))
+        Some(self.adapter().event_name(&key, event))
     }
 
-    /// The production API root (see [`DEFAULT_BASE_URLS`]).
+    /// The production API root (the adapter's first endpoint).
     pub fn default_base_url(self) -> &'static str {
-        DEFAULT_BASE_URLS
-            .iter()
-            .find(|(p, _)| *p == self)
-            .map(|(_, url)| *url)
+        self.adapter()
+            .endpoints()
+            .first()
+            .map(|e| e.default)
             .unwrap_or_default()
+    }
+
+    /// Whether a touch's click ids include this platform's.
+    pub fn has_click(self, click: &Click) -> bool {
+        self.adapter().has_click(click)
     }
 }
 
@@ -114,12 +113,12 @@ impl std::fmt::Display for Platform {
     }
 }
 
-/// The production API roots, without trailing slash.
-pub const DEFAULT_BASE_URLS: [(Platform, &str); 3] = [
-    (Platform::GoogleAds, "https://googleads.googleapis.com"),
-    (Platform::Meta, "https://graph.facebook.com"),
-    (Platform::TikTok, "https://business-api.tiktok.com"),
-];
+/// Every endpoint of every platform (operator settings `POSTBACK_*_URL`).
+pub fn endpoints() -> impl Iterator<Item = Endpoint> {
+    Platform::ALL
+        .iter()
+        .flat_map(|p| p.adapter().endpoints().iter().copied())
+}
 
 /// Settings of a connection (stored as JSON, camelCase). Non-secret.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -137,16 +136,33 @@ pub struct Settings {
     pub pixel_code: Option<String>,
     /// Meta / TikTok, optional.
     pub test_event_code: Option<String>,
+    /// Meta: the `action_source` of events that have no page and browser to send as a
+    /// website event (`system_generated`, `other`, `physical_store`, `phone_call`, `email`,
+    /// `chat`); empty: `system_generated`.
+    pub action_source: Option<String>,
+    /// Meta / TikTok: what the `event_id` is, `event` (the Postback event id, default) or
+    /// `orderId` (the inbound order id, as a browser pixel sends it), for deduplication.
+    pub event_id_source: Option<String>,
+    /// Meta: `LDU` to send Limited Data Use (`data_processing_options: ["LDU"]`, country and
+    /// state left to Meta's geolocation); empty: none.
+    pub data_processing_options: Option<String>,
+    /// Google: `datamanager` (the Data Manager API's `events:ingest`, the default for new
+    /// connections) or `adsapi` (the Google Ads API's `uploadClickConversions`, for developer
+    /// tokens that still have access; connections saved before the choice existed use it).
+    pub transport: Option<String>,
 }
 
 /// Secret credentials (stored as JSON, camelCase). Write-only in the UI.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Credentials {
-    /// All three (Google: OAuth access token).
+    /// Meta / TikTok access token; Google: an OAuth access token (legacy: expires after an
+    /// hour, use `refreshToken`).
     pub access_token: Option<String>,
     /// Google Ads only.
     pub developer_token: Option<String>,
+    /// Google: the OAuth refresh token access tokens are obtained with.
+    pub refresh_token: Option<String>,
 }
 
 /// Trimmed; None when empty.
@@ -182,82 +198,17 @@ pub fn validate(
     require_credentials: bool,
 ) -> Result<Settings, String> {
     let mut out = Settings::default();
-    match platform {
-        Platform::GoogleAds => {
-            let customer = customer_digits(&settings.customer_id);
-            match &customer {
-                Some(c) if c.len() == 10 && is_digits(c) => {}
-                _ => {
-                    return Err(
-                        "settings.customerId must be a 10-digit Google Ads customer id".into(),
-                    )
-                }
-            }
-            let login = customer_digits(&settings.login_customer_id);
-            if let Some(l) = &login {
-                if l.len() != 10 || !is_digits(l) {
-                    return Err(
-                        "settings.loginCustomerId must be a 10-digit Google Ads manager \
-                                account id, or empty"
-                            .into(),
-                    );
-                }
-            }
-            let action = clean(&settings.conversion_action);
-            match &action {
-                Some(a) if a.len() <= 20 && is_digits(a) => {}
-                _ => {
-                    return Err("settings.conversionAction must be a Google Ads conversion \
-                                action id (digits)"
-                        .into())
-                }
-            }
-            out.customer_id = customer;
-            out.login_customer_id = login;
-            out.conversion_action = action;
-        }
-        Platform::Meta => {
-            let pixel = clean(&settings.pixel_id);
-            match &pixel {
-                Some(p) if p.len() <= 30 && is_digits(p) => {}
-                _ => {
-                    return Err(
-                        "settings.pixelId must be a Meta dataset (pixel) id (digits)".into(),
-                    )
-                }
-            }
-            out.pixel_id = pixel;
-            out.test_event_code = test_event_code(settings)?;
-        }
-        Platform::TikTok => {
-            let code = clean(&settings.pixel_code);
-            match &code {
-                Some(c) if c.len() <= 64 && is_alnum(c) => {}
-                _ => {
-                    return Err(
-                        "settings.pixelCode must be a TikTok pixel code (letters and digits)"
-                            .into(),
-                    )
-                }
-            }
-            out.pixel_code = code;
-            out.test_event_code = test_event_code(settings)?;
-        }
-    }
+    platform.adapter().validate(settings, &mut out)?;
     if require_credentials {
-        if clean(&credentials.access_token).is_none() {
-            return Err(format!(
-                "credentials.accessToken is required for {}",
-                platform.label()
-            ));
-        }
-        if platform == Platform::GoogleAds && clean(&credentials.developer_token).is_none() {
-            return Err("credentials.developerToken is required for Google Ads".into());
-        }
+        platform.adapter().require_credentials(credentials)?;
+        platform
+            .adapter()
+            .require_settings_credentials(&out, credentials)?;
     }
     for (name, v) in [
         ("accessToken", &credentials.access_token),
         ("developerToken", &credentials.developer_token),
+        ("refreshToken", &credentials.refresh_token),
     ] {
         if clean(v).is_some_and(|t| t.len() > 4096 || t.chars().any(char::is_control)) {
             return Err(format!("credentials.{name} is not a valid token"));
@@ -266,6 +217,7 @@ pub fn validate(
     Ok(out)
 }
 
+/// Meta / TikTok's optional test event code.
 fn test_event_code(settings: &Settings) -> Result<Option<String>, String> {
     let code = clean(&settings.test_event_code);
     match &code {
@@ -275,6 +227,15 @@ fn test_event_code(settings: &Settings) -> Result<Option<String>, String> {
                 .into(),
         ),
         _ => Ok(code),
+    }
+}
+
+/// Meta / TikTok's event id source: `event` (default, stored as None) or `orderId`.
+fn event_id_source(settings: &Settings) -> Result<Option<String>, String> {
+    match clean(&settings.event_id_source).as_deref() {
+        None | Some("event") => Ok(None),
+        Some("orderId") => Ok(Some("orderId".into())),
+        Some(_) => Err("settings.eventIdSource must be event or orderId".into()),
     }
 }
 
@@ -324,6 +285,27 @@ pub struct Conversion {
     pub order_id: Option<String>,
     pub products: Vec<Product>,
     pub click: Click,
+    /// The page the conversion happened on (inbound `sourceUrl`), when given.
+    pub source_url: Option<String>,
+    /// What the customer agreed to (inbound `consent`), when given.
+    pub consent: Consent,
+}
+
+/// A customer's consent as the inbound `consent` object gives it: None when not stated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Consent {
+    /// Consent to sending user data to Google for advertising (`adUserData`).
+    pub ad_user_data: Option<ConsentStatus>,
+    /// Consent to personalised advertising (`adPersonalization`).
+    pub ad_personalization: Option<ConsentStatus>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsentStatus {
+    Granted,
+    Denied,
 }
 
 impl Conversion {
@@ -352,6 +334,9 @@ pub struct Request {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Value,
+    /// Set when the `Authorization: Bearer` header is still to be added with an access token
+    /// obtained from this refresh token (see [`oauth`]).
+    pub oauth: Option<oauth::Grant>,
 }
 
 /// Builds the platform's request. `base_url` is the platform's API root without trailing slash
@@ -364,12 +349,61 @@ pub fn build(
     credentials: &Credentials,
     conversion: &Conversion,
 ) -> Result<Request, String> {
-    let base = base_url.trim().trim_end_matches('/');
-    match platform {
-        Platform::GoogleAds => googleads::build(base, settings, credentials, conversion),
-        Platform::Meta => meta::build(base, settings, credentials, conversion),
-        Platform::TikTok => tiktok::build(base, settings, credentials, conversion),
+    let urls = PlatformUrls::with_root(platform, base_url);
+    build_with(platform, &urls, settings, credentials, conversion)
+}
+
+/// [`build`] against every endpoint the server is configured with.
+pub fn build_with(
+    platform: Platform,
+    urls: &PlatformUrls,
+    settings: &Settings,
+    credentials: &Credentials,
+    conversion: &Conversion,
+) -> Result<Request, String> {
+    platform
+        .adapter()
+        .build(urls, settings, credentials, conversion)
+}
+
+/// [`build`] for a delivery at `now`: an event older than the platform accepts is not sent,
+/// and the reason says so.
+pub fn build_at(
+    platform: Platform,
+    urls: &PlatformUrls,
+    settings: &Settings,
+    credentials: &Credentials,
+    conversion: &Conversion,
+    now: DateTime<Utc>,
+) -> Result<Request, String> {
+    if let Some(max) = platform.adapter().max_age() {
+        if now - conversion.occurred_at > max {
+            return Err(format!(
+                "Not sent: {} refuses events older than {} days, and this one happened on {}",
+                platform.label(),
+                max.num_days(),
+                conversion.occurred_at.format("%Y-%m-%d %H:%M UTC")
+            ));
+        }
     }
+    build_with(platform, urls, settings, credentials, conversion)
+}
+
+/// What the test button's request does at the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestMode {
+    /// Only validated, nothing recorded (Google's `validateOnly`).
+    ValidateOnly,
+    /// Recorded as a test event (Meta / TikTok `test_event_code`).
+    TestEvent,
+    /// Recorded as a real conversion.
+    RealConversion,
+}
+
+/// Turns a built request into the test button's: the adapter's way of not recording a real
+/// conversion, when the platform has one.
+pub fn test_mode(platform: Platform, request: &mut Request) -> TestMode {
+    platform.adapter().test_mode(request)
 }
 
 /// How the platform answered: Ok, or an error message to show, and whether to retry.
@@ -377,22 +411,24 @@ pub fn build(
 pub enum Answer {
     Accepted,
     Retry(String),
+    /// Too early: the platform asks to send again at this time (Google's `TOO_RECENT_*`).
+    RetryAt(DateTime<Utc>, String),
+    /// The access token was refused (HTTP 401): obtain a new one and send once more; a second
+    /// refusal holds the delivery until the connection is reconnected.
+    Unauthorized(String),
     Rejected(String),
 }
 
 /// Interprets the platform's response: 2xx with no error in the body → Accepted; Google Ads 200
-/// with a `partialFailureError` → Rejected(its message); TikTok 200 with `code` != 0 → Rejected
-/// (message includes code and message), except TikTok rate-limit and system-busy codes → Retry;
-/// 429 and 5xx → Retry; Meta's throttling and transient errors → Retry; other 4xx → Rejected
-/// with the platform's error message (Meta `error.message`, Google `error.message`, TikTok
-/// `message`) when the body has one.
+/// with a `partialFailureError` → Rejected(its message), or RetryAt 6 hours later for
+/// `TOO_RECENT_*`; TikTok 200 with `code` != 0 → Rejected (message includes code and message),
+/// except TikTok rate-limit and system-busy codes → Retry; 429 and 5xx → Retry; 401 →
+/// Unauthorized; Meta's throttling and transient errors → Retry; other 4xx → Rejected with the
+/// platform's error message (Meta `error.message`, Google `error.message`, TikTok `message`)
+/// when the body has one.
 pub fn interpret(platform: Platform, status: u16, body: &str) -> Answer {
     let json: Option<Value> = serde_json::from_str(body).ok();
-    match platform {
-        Platform::GoogleAds => googleads::interpret(status, body, json.as_ref()),
-        Platform::Meta => meta::interpret(status, body, json.as_ref()),
-        Platform::TikTok => tiktok::interpret(status, body, json.as_ref()),
-    }
+    platform.adapter().interpret(status, body, json.as_ref())
 }
 
 /// The answer to a non-2xx status: 429, 408 and 5xx are retried, other statuses rejected.
@@ -404,6 +440,8 @@ fn by_status(status: u16, message: Option<String>, body: &str) -> Answer {
     );
     if status == 429 || status == 408 || status >= 500 {
         Answer::Retry(why)
+    } else if status == 401 {
+        Answer::Unauthorized(why)
     } else {
         Answer::Rejected(why)
     }
@@ -512,6 +550,8 @@ pub(crate) mod fixtures {
                 landing_page: Some("https://shop.example.com/mugs?utm_source=ads".into()),
                 referrer: Some("https://www.google.com/".into()),
             },
+            source_url: None,
+            consent: Consent::default(),
         }
     }
 
@@ -535,6 +575,8 @@ pub(crate) mod fixtures {
             order_id: None,
             products: Vec::new(),
             click: Click::default(),
+            source_url: None,
+            consent: Consent::default(),
         }
     }
 
@@ -546,6 +588,8 @@ pub(crate) mod fixtures {
             pixel_id: Some("1234567890123456".into()),
             pixel_code: Some("C4TESTPIXEL0000000AB".into()),
             test_event_code: Some("TEST12345".into()),
+            transport: Some("adsapi".into()),
+            ..Settings::default()
         }
     }
 
@@ -553,6 +597,7 @@ pub(crate) mod fixtures {
         Credentials {
             access_token: Some("test-access-token".into()),
             developer_token: Some("test-developer-token".into()),
+            refresh_token: None,
         }
     }
 
@@ -574,7 +619,7 @@ mod tests {
 
     #[test]
     fn platform_names() {
-        for p in Platform::ALL {
+        for &p in Platform::ALL {
             assert_eq!(Platform::parse(p.as_str()), Some(p));
             assert_eq!(
                 serde_json::to_value(p).unwrap(),
@@ -646,6 +691,7 @@ mod tests {
             Settings {
                 customer_id: Some("1234567890".into()),
                 conversion_action: Some("555000111".into()),
+                transport: Some("datamanager".into()),
                 ..Settings::default()
             }
         );
@@ -733,7 +779,7 @@ mod tests {
                 },
                 true
             ),
-            "credentials.accessToken is required for Google Ads"
+            "credentials.refreshToken is required for Google Ads"
         );
         assert!(validate(Platform::GoogleAds, &google, &Credentials::default(), false).is_ok());
         assert_eq!(
@@ -784,7 +830,8 @@ mod tests {
                 google,
                 Credentials {
                     access_token: Some("a\nb".into()),
-                    developer_token: None
+                    developer_token: None,
+                    refresh_token: None,
                 },
                 false
             ),
@@ -809,9 +856,13 @@ mod tests {
             b(Platform::TikTok, &none, &credentials()),
             "TikTok needs a pixel code"
         );
-        for p in Platform::ALL {
+        for &p in Platform::ALL {
             let e = b(p, &settings(), &Credentials::default());
-            assert_eq!(e, format!("{} needs an access token", p.label()));
+            let needed = match p {
+                Platform::GoogleAds => "a refresh token (connect Google Ads again)",
+                _ => "an access token",
+            };
+            assert_eq!(e, format!("{} needs {needed}", p.label()));
         }
         let only_access = Credentials {
             developer_token: None,
@@ -862,7 +913,7 @@ mod tests {
                 needles.push(normalize::normalize_city(v).unwrap());
             }
         }
-        for p in Platform::ALL {
+        for &p in Platform::ALL {
             for c in &conversions {
                 let mut c = c.clone();
                 if p == Platform::GoogleAds {
@@ -884,7 +935,7 @@ mod tests {
 
     #[test]
     fn generic_statuses() {
-        for p in Platform::ALL {
+        for &p in Platform::ALL {
             assert!(matches!(interpret(p, 429, ""), Answer::Retry(_)), "{p}");
             assert!(
                 matches!(interpret(p, 503, "<html>"), Answer::Retry(_)),

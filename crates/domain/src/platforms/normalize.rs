@@ -154,6 +154,28 @@ pub fn hashed_email(s: &str) -> Option<String> {
     normalize_email(s).map(|e| sha256_hex(&e))
 }
 
+/// Google's email normalisation: [`normalize_email`], and for gmail.com and googlemail.com
+/// addresses every '.' before the '@' and a '+' with all after it in the local part removed;
+/// other domains keep their dots and '+' (Data Manager API, "Format user data" › email_address,
+/// https://developers.google.com/data-manager/api/devguides/concepts/formatting; the same rule
+/// for Google Ads enhanced conversions).
+pub fn normalize_google_email(s: &str) -> Option<String> {
+    let e = normalize_email(s)?;
+    let Some((local, domain)) = e.rsplit_once('@') else {
+        return Some(e);
+    };
+    if !matches!(domain, "gmail.com" | "googlemail.com") {
+        return Some(e);
+    }
+    let local = local.split('+').next().unwrap_or_default().replace('.', "");
+    Some(format!("{local}@{domain}"))
+}
+
+/// The SHA-256 of [`normalize_google_email`]; None when the email is empty.
+pub fn hashed_google_email(s: &str) -> Option<String> {
+    normalize_google_email(s).map(|e| sha256_hex(&e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +209,28 @@ mod tests {
         );
         assert_eq!(normalize_email("  "), None);
         assert_eq!(hashed_email(""), None);
+    }
+
+    /// The examples of https://developers.google.com/data-manager/api/devguides/concepts/formatting.
+    #[test]
+    fn google_emails() {
+        let g = |s| normalize_google_email(s).unwrap();
+        assert_eq!(
+            g("cloudy.sanfrancisco+shopping@gmail.com"),
+            "cloudysanfrancisco@gmail.com"
+        );
+        assert_eq!(g("user.name+NYC@Example.com"), "user.name+nyc@example.com");
+        assert_eq!(g(" J.Doe+x+y@GoogleMail.com "), "jdoe@googlemail.com");
+        assert_eq!(g("no-at-sign"), "no-at-sign");
+        assert_eq!(
+            hashed_google_email("test.+promo@gmail.com").unwrap(),
+            sha256_hex("test@gmail.com")
+        );
+        // Meta and TikTok keep the address as given (lowercased).
+        assert_eq!(
+            normalize_email("Cloudy.SF+x@gmail.com").unwrap(),
+            "cloudy.sf+x@gmail.com"
+        );
     }
 
     #[test]

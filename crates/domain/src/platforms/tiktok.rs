@@ -7,8 +7,9 @@
 use serde_json::{json, Map, Value};
 
 use super::normalize::{hashed_email, sha256_hex};
-use super::{by_status, clean, number, put, str_at, Answer, Conversion, Credentials};
-use super::{Request, Settings};
+use super::adapter::{Adapter, Endpoint, FieldSpec, SecretSpec};
+use super::{by_status, clean, event_id_source, is_alnum, number, put, str_at, test_event_code};
+use super::{Answer, Click, Conversion, Credentials, Request, Settings};
 
 /// The Events API path under the API root.
 pub const TRACK_PATH: &str = "/open_api/v1.3/event/track/";
@@ -16,7 +17,143 @@ pub const TRACK_PATH: &str = "/open_api/v1.3/event/track/";
 /// TikTok's "too many requests" code (QPS/QPM/QPD limits).
 const RATE_LIMIT_CODES: &[i64] = &[40100];
 
-pub(super) fn build(
+pub(super) struct TikTok;
+
+const ENDPOINTS: &[Endpoint] = &[Endpoint {
+    env: "POSTBACK_TIKTOK_URL",
+    default: "https://business-api.tiktok.com",
+    about: "TikTok Business API root",
+}];
+
+const FIELDS: &[FieldSpec] = &[
+    FieldSpec {
+        name: "pixel_code",
+        label: "Pixel code",
+        hint: "",
+        required: true,
+        get: |s| &s.pixel_code,
+        set: |s, v| s.pixel_code = v,
+    },
+    FieldSpec {
+        name: "test_event_code",
+        label: "Test event code",
+        hint: "From Events Manager › Test events.",
+        required: false,
+        get: |s| &s.test_event_code,
+        set: |s, v| s.test_event_code = v,
+    },
+    FieldSpec {
+        name: "event_id_source",
+        label: "Event ID",
+        hint: "event (Postback's event id, default) or orderId (the order id, as your pixel sends it) so TikTok deduplicates server and browser events.",
+        required: false,
+        get: |s| &s.event_id_source,
+        set: |s, v| s.event_id_source = v,
+    },
+];
+
+const SECRETS: &[SecretSpec] = &[SecretSpec {
+    name: "access_token",
+    key: "accessToken",
+    label: "Events API access token",
+}];
+
+impl Adapter for TikTok {
+    fn name(&self) -> &'static str {
+        "tiktok"
+    }
+
+    fn label(&self) -> &'static str {
+        "TikTok"
+    }
+
+    fn endpoints(&self) -> &'static [Endpoint] {
+        ENDPOINTS
+    }
+
+    fn app(&self) -> Option<super::oauth::AppSettings> {
+        Some(super::oauth::AppSettings {
+            id_env: "POSTBACK_TIKTOK_APP_ID",
+            secret_env: "POSTBACK_TIKTOK_APP_SECRET",
+            token_env: None,
+            developer_token_env: None,
+        })
+    }
+
+    fn event_name(&self, key: &str, given: &str) -> String {
+        // TikTok's standard events
+        // (https://business-api.tiktok.com/portal/docs?id=1771101186666498).
+        let standard = match key {
+            "purchase" => "CompletePayment",
+            "lead" => "SubmitForm",
+            "signup" | "sign_up" | "complete_registration" | "registration" => {
+                "CompleteRegistration"
+            }
+            "add_to_cart" => "AddToCart",
+            "initiate_checkout" | "checkout" => "InitiateCheckout",
+            "subscribe" => "Subscribe",
+            "contact" => "Contact",
+            "add_payment_info" => "AddPaymentInfo",
+            _ => return given.to_owned(),
+        };
+        standard.to_owned()
+    }
+
+    fn validate(&self, settings: &Settings, out: &mut Settings) -> Result<(), String> {
+        let code = clean(&settings.pixel_code);
+        match &code {
+            Some(c) if c.len() <= 64 && is_alnum(c) => {}
+            _ => {
+                return Err(
+                    "settings.pixelCode must be a TikTok pixel code (letters and digits)".into(),
+                )
+            }
+        }
+        out.pixel_code = code;
+        out.test_event_code = test_event_code(settings)?;
+        out.event_id_source = event_id_source(settings)?;
+        Ok(())
+    }
+
+    fn require_credentials(&self, credentials: &Credentials) -> Result<(), String> {
+        match clean(&credentials.access_token) {
+            Some(_) => Ok(()),
+            None => Err("credentials.accessToken is required for TikTok".into()),
+        }
+    }
+
+    fn build(
+        &self,
+        urls: &super::PlatformUrls,
+        settings: &Settings,
+        credentials: &Credentials,
+        conversion: &Conversion,
+    ) -> Result<Request, String> {
+        build(urls.endpoint(ENDPOINTS[0].env), settings, credentials, conversion)
+    }
+
+    fn interpret(&self, status: u16, body: &str, json: Option<&Value>) -> Answer {
+        interpret(status, body, json)
+    }
+
+    fn has_click(&self, click: &Click) -> bool {
+        click.ttclid.is_some()
+    }
+
+    fn sample_click(&self, click: &mut Click) {
+        click.ttclid = Some("TEST-TTCLID".into());
+    }
+
+    fn fields(&self) -> &'static [FieldSpec] {
+        FIELDS
+    }
+
+    fn secrets(&self) -> &'static [SecretSpec] {
+        SECRETS
+    }
+}
+
+fn build(
     base: &str,
     settings: &Settings,
     credentials: &Credentials,
@@ -28,7 +165,7 @@ pub(super) fn build(
     let mut event = Map::new();
     event.insert("event".into(), c.event_name.trim().into());
     event.insert("event_time".into(), c.occurred_at.timestamp().into());
-    event.insert("event_id".into(), c.event_id.clone().into());
+    event.insert("event_id".into(), super::meta::event_id(settings, c).into());
 
     let mut user = Map::new();
     put(&mut user, "email", hashed_email(&c.email));
@@ -50,7 +187,11 @@ pub(super) fn build(
     }
 
     let mut page = Map::new();
-    put(&mut page, "url", clean(&c.click.landing_page));
+    put(
+        &mut page,
+        "url",
+        clean(&c.click.landing_page).or_else(|| clean(&c.source_url)),
+    );
     put(&mut page, "referrer", clean(&c.click.referrer));
     if !page.is_empty() {
         event.insert("page".into(), Value::Object(page));
@@ -72,6 +213,7 @@ pub(super) fn build(
             ("content-type".to_owned(), "application/json".to_owned()),
         ],
         body: Value::Object(body),
+        oauth: None,
     })
 }
 
@@ -108,7 +250,7 @@ fn properties(c: &Conversion) -> Map<String, Value> {
     p
 }
 
-pub(super) fn interpret(status: u16, body: &str, json: Option<&Value>) -> Answer {
+fn interpret(status: u16, body: &str, json: Option<&Value>) -> Answer {
     let code = json.and_then(|j| j.get("code")).and_then(Value::as_i64);
     let message = str_at(json, "/message");
     let described = |code: i64| match message {

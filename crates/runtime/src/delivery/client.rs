@@ -113,6 +113,57 @@ impl Client {
         body: Vec<u8>,
         excerpt_bytes: usize,
     ) -> Response {
+        self.post_as("application/json", url, headers, body, excerpt_bytes)
+            .await
+    }
+
+    /// [`Client::post`] with another content type (an OAuth token endpoint's form).
+    pub async fn post_as(
+        &self,
+        content_type: &str,
+        url: &str,
+        headers: &[(impl AsRef<str>, String)],
+        body: Vec<u8>,
+        excerpt_bytes: usize,
+    ) -> Response {
+        self.send(
+            reqwest::Method::POST,
+            Some(content_type),
+            url,
+            headers,
+            body,
+            excerpt_bytes,
+        )
+        .await
+    }
+
+    /// A GET (an ad platform's account lists), with the same guard and limits.
+    pub async fn get(
+        &self,
+        url: &str,
+        headers: &[(impl AsRef<str>, String)],
+        excerpt_bytes: usize,
+    ) -> Response {
+        self.send(
+            reqwest::Method::GET,
+            None,
+            url,
+            headers,
+            Vec::new(),
+            excerpt_bytes,
+        )
+        .await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        content_type: Option<&str>,
+        url: &str,
+        headers: &[(impl AsRef<str>, String)],
+        body: Vec<u8>,
+        excerpt_bytes: usize,
+    ) -> Response {
         let started = Instant::now();
         let failed = |error: String, started: Instant| Response {
             status: None,
@@ -137,12 +188,11 @@ impl Client {
                 }
             }
         }
-        let mut req = self
-            .http
-            .post(parsed)
-            .header("Content-Type", "application/json")
-            .body(body);
-        // The body is always JSON, and Content-Type is set once above.
+        let mut req = self.http.request(method, parsed);
+        if let Some(content_type) = content_type {
+            req = req.header("Content-Type", content_type).body(body);
+        }
+        // Content-Type is set once above, whatever the headers say.
         for (k, v) in headers
             .iter()
             .filter(|(k, _)| !k.as_ref().eq_ignore_ascii_case("content-type"))

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod lookup;
+pub mod platform_send;
 pub mod signing;
 pub mod ssrf;
 pub mod worker;
@@ -29,6 +30,10 @@ pub struct DeliveryConfig {
     /// How webhook host names are resolved, when a target is saved and when it is sent: the
     /// system resolver (tests hand in a fake; no setting changes it).
     pub lookup: lookup::Lookup,
+    /// The operator's OAuth apps at the platforms (`POSTBACK_GOOGLE_CLIENT_ID`, …).
+    pub apps: postback_domain::platforms::oauth::Apps,
+    /// Access tokens obtained with connections' refresh tokens, shared by every sender.
+    pub tokens: std::sync::Arc<platform_send::TokenCache>,
 }
 
 impl Default for DeliveryConfig {
@@ -45,6 +50,8 @@ impl Default for DeliveryConfig {
             breaker_pause: Duration::from_secs(30),
             platform_urls: Default::default(),
             lookup: lookup::Lookup::system(),
+            apps: Default::default(),
+            tokens: Default::default(),
         }
     }
 }

@@ -610,6 +610,10 @@ async fn attempt(
             ..
         }
     );
+    // A platform that asks to be sent again at a given time; one that refused the
+    // connection's authorization (the delivery is held until it is reconnected).
+    let mut late = None;
+    let mut reconnect = None;
     // (response, whether a failure is worth retrying, the platform's own error message)
     let (resp, retryable, rejection) = match c.send {
         Send::Webhook {
@@ -638,21 +642,27 @@ async fn attempt(
             platform,
             request: Ok(request),
         } => {
-            let body = serde_json::to_vec(&request.body).unwrap_or_default();
-            let resp = client
-                .post(&request.url, &request.headers, body, EXCERPT_BYTES)
-                .await;
-            match resp.status {
-                Some(status) => {
-                    match platforms::interpret(platform, status, resp.body.as_deref().unwrap_or(""))
-                    {
-                        Answer::Accepted => (resp, true, None),
-                        Answer::Retry(why) => (resp, true, Some(why)),
-                        Answer::Rejected(why) => (resp, false, Some(why)),
-                    }
+            let sent = super::platform_send::send(client, config, platform, &request).await;
+            match sent.answer {
+                Some(Answer::Accepted) => (sent.response, true, None),
+                Some(Answer::Retry(why)) => (sent.response, true, Some(why)),
+                Some(Answer::RetryAt(at, why)) => {
+                    late = Some(at);
+                    let when = at.format("%Y-%m-%d %H:%M UTC");
+                    (
+                        sent.response,
+                        true,
+                        Some(format!("Waiting until {when}: {why}")),
+                    )
                 }
+                Some(Answer::Unauthorized(why)) => {
+                    let held = platforms::holds::held_error(platform.label(), &why);
+                    reconnect = Some(why);
+                    (sent.response, true, Some(held))
+                }
+                Some(Answer::Rejected(why)) => (sent.response, false, Some(why)),
                 // Could not connect, timed out: worth another try.
-                None => (resp, true, None),
+                None => (sent.response, true, None),
             }
         }
         Send::Platform {
@@ -677,6 +687,13 @@ async fn attempt(
             .is_some_and(|e| e.starts_with("timed out"));
     let (outcome, retry_at) = if succeeded {
         (AttemptOutcome::Succeeded, None)
+    } else if reconnect.is_some() {
+        (
+            AttemptOutcome::Retry,
+            Some(Utc::now() + platforms::holds::HOLD),
+        )
+    } else if let Some(at) = late {
+        (AttemptOutcome::Retry, Some(at))
     } else if !retryable {
         (AttemptOutcome::Failed, None)
     } else {
@@ -716,6 +733,7 @@ async fn attempt(
         retry_at,
         timed_out,
         slotted: c.slotted,
+        reconnect,
     }
 }
 
