@@ -95,7 +95,8 @@ fn check_text(name: &str, v: &Option<String>, max: usize) {
     }
 }
 
-fn check_event(e: &ParsedEvent, body: &Value, query_event: Option<&str>) {
+fn check_event(parsed: &ParsedEvent, body: &Value, query_event: Option<&str>) {
+    let e = &parsed.fields;
     // email: a valid address, normalised, hashed.
     assert!(is_valid_email(&e.email), "email {:?} is not valid", e.email);
     assert_eq!(
@@ -108,8 +109,8 @@ fn check_event(e: &ParsedEvent, body: &Value, query_event: Option<&str>) {
 
     // event: a name that validates again, unchanged; from the body or else the query.
     assert_eq!(
-        inbound::validate_event_name(&e.event).ok().as_deref(),
-        Some(e.event.as_str()),
+        inbound::validate_event_name(&e.event_name).ok().as_deref(),
+        Some(e.event_name.as_str()),
         "event name does not validate again"
     );
     let from_body = body
@@ -118,8 +119,8 @@ fn check_event(e: &ParsedEvent, body: &Value, query_event: Option<&str>) {
         .map(str::trim)
         .filter(|s| !s.is_empty());
     match from_body {
-        Some(name) => assert_eq!(name, e.event),
-        None => assert_eq!(query_event.map(str::trim), Some(e.event.as_str())),
+        Some(name) => assert_eq!(name, e.event_name),
+        None => assert_eq!(query_event.map(str::trim), Some(e.event_name.as_str())),
     }
 
     // value: a finite number; one given as value or total is below 1e15 in magnitude.
@@ -179,8 +180,9 @@ fn check_event(e: &ParsedEvent, body: &Value, query_event: Option<&str>) {
 
     // products: at most 100, each with a name and link, numbers finite, none negative
     // (`Product`'s schema: price and quantity have minimum 0).
-    assert!(e.products.len() <= 100);
-    for p in &e.products {
+    let products = e.products();
+    assert!(products.len() <= 100);
+    for p in &products {
         check_text("products[].name", &Some(p.name.clone()), 1024);
         check_text("products[].link", &Some(p.link.clone()), 2048);
         check_text("products[].id", &p.id, 1024);
@@ -193,7 +195,7 @@ fn check_event(e: &ParsedEvent, body: &Value, query_event: Option<&str>) {
     }
 
     // payload: the unknown fields only, as sent, within the depth limit.
-    let Value::Object(kept) = &e.payload else {
+    let Value::Object(kept) = &parsed.payload else {
         panic!("payload is not an object");
     };
     let sent = body.as_object().expect("an accepted body is an object");
@@ -206,7 +208,7 @@ fn check_event(e: &ParsedEvent, body: &Value, query_event: Option<&str>) {
         .filter(|k| !KNOWN_FIELDS.contains(&k.as_str()))
         .count();
     assert_eq!(unknown, kept.len(), "an unknown field was dropped");
-    assert!(inbound::depth(&e.payload) <= MAX_DEPTH);
+    assert!(inbound::depth(&parsed.payload) <= MAX_DEPTH);
 }
 
 fn iso_code(code: &str) -> bool {
