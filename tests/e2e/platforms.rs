@@ -53,6 +53,31 @@ async fn connect_all(shop: &Shop) {
     .await;
 }
 
+/// Every delivery and touch of the app's database, one per line, for a failure message.
+async fn delivery_diagnostics(app: &TestApp) -> String {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        line: String,
+    }
+    let mut conn = app.conn().await;
+    let lines: Vec<Line> = diesel::sql_query(
+        "SELECT format('delivery %s webhook=%s connection=%s status=%s attempts=%s next=%s code=%s error=%s',
+                       id, webhook_id, connection_id, status, attempts, next_attempt_at,
+                       last_status_code, last_error) AS line FROM deliveries
+         UNION ALL
+         SELECT format('touch %s at %s source=%s gclid=%s page=%s', id, occurred_at, utm_source,
+                       gclid, landing_page) FROM touches
+         UNION ALL
+         SELECT format('webhook %s status=%s url=%s', id, status, url) FROM webhooks",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap_or_default();
+    lines.into_iter().map(|l| l.line + "\n").collect()
+}
+
 fn by_path<'a>(got: &'a [Received], part: &str) -> &'a Received {
     got.iter()
         .find(|r| r.path.contains(part))
@@ -544,7 +569,19 @@ async fn a_real_browser_visit_is_attributed_dispatched_and_fires_a_webhook() {
         .contains(&sha256_hex("visitor@example.com")));
     assert_no_plaintext(&got, &["visitor@example.com"]);
 
-    let fired = hooks.wait_for(1, Duration::from_secs(10)).await;
+    // Under a loaded CI machine (browser, other tests) the attempt may take a while: wait up to
+    // 30 s, and say what the database holds if it never comes.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while hooks.received().is_empty() {
+        if std::time::Instant::now() > deadline {
+            panic!(
+                "the webhook never fired; deliveries and touches:\n{}",
+                delivery_diagnostics(&app).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fired = hooks.received();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(hooks.received().len(), 1);
     assert_eq!(fired[0].path, "/google");

@@ -4,8 +4,16 @@
 use anyhow::{Context, Result};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-/// `url` with its database name replaced by `db` (query parameters kept).
+/// `url` with its database name replaced by `db` (query parameters kept). Both forms: a
+/// `postgres://…/name?…` URL and libpq's `key=value` string (`dbname=…`).
 pub fn with_database(url: &str, db: &str) -> Result<String> {
+    if !url.contains("://") {
+        let kept: Vec<&str> = url
+            .split_whitespace()
+            .filter(|part| !part.starts_with("dbname="))
+            .collect();
+        return Ok(format!("{} dbname={db}", kept.join(" ")));
+    }
     let (prefix, rest) = url
         .rsplit_once('/')
         .filter(|(p, _)| p.contains("//"))
@@ -20,6 +28,69 @@ pub fn with_database(url: &str, db: &str) -> Result<String> {
 /// The URL without user and password, for messages.
 pub fn redact(url: &str) -> &str {
     url.rsplit_once('@').map_or(url, |(_, host)| host)
+}
+
+/// What the run's PostgreSQL was and how it was configured: the settings that decide how write
+/// throughput and table growth behave, as the server reports them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServerSettings {
+    /// `private stock cluster at …` or the server given with --database-url.
+    pub server: String,
+    pub version: String,
+    /// (name, value with unit) in a fixed order.
+    pub settings: Vec<(String, String)>,
+}
+
+/// The settings reported with every run.
+const REPORTED: [&str; 10] = [
+    "autovacuum",
+    "shared_buffers",
+    "synchronous_commit",
+    "fsync",
+    "wal_level",
+    "max_wal_size",
+    "checkpoint_timeout",
+    "autovacuum_vacuum_scale_factor",
+    "max_connections",
+    "work_mem",
+];
+
+pub async fn settings(url: &str, server: String) -> Result<ServerSettings> {
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    let mut conn = connect(url).await?;
+    let rows: Vec<Setting> = diesel::sql_query(
+        "SELECT name, setting || coalesce(' ' || unit, '') AS value FROM pg_settings \
+         WHERE name = ANY($1) \
+         UNION ALL SELECT 'server_version', current_setting('server_version')",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(REPORTED.to_vec())
+    .load(&mut conn)
+    .await
+    .context("reading the server's settings")?;
+    let version = rows
+        .iter()
+        .find(|r| r.name == "server_version")
+        .map(|r| r.value.clone())
+        .unwrap_or_default();
+    let settings = REPORTED
+        .iter()
+        .filter_map(|name| {
+            rows.iter()
+                .find(|r| r.name == *name)
+                .map(|r| ((*name).to_owned(), r.value.clone()))
+        })
+        .collect();
+    Ok(ServerSettings {
+        server,
+        version,
+        settings,
+    })
 }
 
 async fn connect(url: &str) -> Result<AsyncPgConnection> {
@@ -113,4 +184,25 @@ pub async fn count_pending(url: &str, workspace_id: &str) -> Result<u64> {
     let sql =
         "SELECT count(*) AS n FROM deliveries WHERE status = 'pending' AND workspace_id = $1::uuid";
     count(url, sql, workspace_id, "the pending deliveries").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_name_is_replaced_in_both_url_forms() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/postgres?sslmode=require", "b").unwrap(),
+            "postgres://u:p@h:5432/b?sslmode=require"
+        );
+        assert_eq!(
+            with_database("host='/tmp/x' port=5432 user=postgres dbname=postgres", "b").unwrap(),
+            "host='/tmp/x' port=5432 user=postgres dbname=b"
+        );
+        assert_eq!(
+            with_database("host=/tmp/x user=postgres", "b").unwrap(),
+            "host=/tmp/x user=postgres dbname=b"
+        );
+    }
 }

@@ -30,6 +30,7 @@
 //! committed before its redirect is answered).
 
 mod account;
+mod cluster;
 mod db;
 mod http;
 mod ids;
@@ -52,7 +53,7 @@ use tokio::time::Instant;
 
 use report::{Report, Verification};
 
-/// Used when neither `--database-url` nor `DATABASE_URL` is given.
+/// Used with `--shared-server`.
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 #[derive(Parser)]
@@ -96,11 +97,16 @@ struct InboundArgs {
     #[arg(long)]
     url: Option<String>,
     /// Without --url: the PostgreSQL server on which a fresh database `postback_bench_<pid>` is
-    /// created (and dropped afterwards) [default: postgres://postgres@127.0.0.1:5432/postgres].
-    /// With --url: that server's own database, used to lift the quota and verify the events;
-    /// without it neither happens.
+    /// created (and dropped afterwards). Unset: the bench initialises a private cluster with
+    /// PostgreSQL's stock settings (autovacuum on) under /var/tmp from the installed binaries,
+    /// and removes it at the end. With --url: that server's own database, used to lift the
+    /// quota and verify the events; without it neither happens.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Without --database-url: use the server at postgres://postgres@127.0.0.1:5432/postgres
+    /// instead of a private stock cluster.
+    #[arg(long, conflicts_with_all = ["url", "database_url"])]
+    shared_server: bool,
     /// The postback binary to start [default: `postback` next to this executable].
     #[arg(long, conflicts_with = "url")]
     binary: Option<PathBuf>,
@@ -166,6 +172,8 @@ struct Target {
     db_url: Option<String>,
     /// The server's process, if we started it.
     pid: Option<u32>,
+    /// Which PostgreSQL that is, for the report.
+    db_label: String,
 }
 
 /// `http://host:port` → a loopback socket address; anything else is refused.
@@ -393,6 +401,12 @@ async fn measure(
     );
     report.webhook = webhook;
     report.platform = platform_figures;
+    if let Some(url) = &target.db_url {
+        match db::settings(url, target.db_label.clone()).await {
+            Ok(settings) => report.database = Some(settings),
+            Err(e) => eprintln!("postback-bench: {e:#}"),
+        }
+    }
     if let Some(sampler) = sampler {
         report.samples = sampler.await.context("the sampler failed")??;
     }
@@ -413,6 +427,7 @@ async fn run(mode: Mode, args: &InboundArgs) -> Result<Report> {
             host,
             db_url: args.database_url.clone(),
             pid: None,
+            db_label: "the server given with --database-url".into(),
         };
         return tokio::select! {
             r = measure(mode, args, &target, None) => r,
@@ -421,8 +436,25 @@ async fn run(mode: Mode, args: &InboundArgs) -> Result<Report> {
     }
 
     let binary = server::locate_binary(args.binary.clone())?;
-    let admin_url = args.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL);
-    let mut server = server::ManagedServer::new(admin_url)?;
+    // Without a server named, a private cluster with PostgreSQL's stock settings (autovacuum
+    // on), as people run it; it is removed at the end.
+    let mut cluster = match (&args.database_url, args.shared_server) {
+        (Some(_), _) => None,
+        (None, true) => None,
+        (None, false) => Some(cluster::PrivateCluster::start(args.keep_database).await?),
+    };
+    let (admin_url, db_label) = match (&args.database_url, &cluster) {
+        (Some(url), _) => (url.clone(), format!("{}, given", db::redact(url))),
+        (None, Some(c)) => (
+            c.admin_url(),
+            format!("private stock cluster at {}", c.dir().display()),
+        ),
+        (None, None) => (
+            DEFAULT_DATABASE_URL.to_owned(),
+            format!("{}, --shared-server", db::redact(DEFAULT_DATABASE_URL)),
+        ),
+    };
+    let mut server = server::ManagedServer::new(&admin_url)?;
     let run = async {
         let platform = match args.platform {
             true => Some(receiver::Receiver::start(receiver::Kind::Meta).await?),
@@ -439,6 +471,7 @@ async fn run(mode: Mode, args: &InboundArgs) -> Result<Report> {
             host: addr.to_string(),
             db_url: Some(server.db_url.clone()),
             pid: server.pid(),
+            db_label: db_label.clone(),
         };
         measure(mode, args, &target, platform.as_ref()).await
     };
@@ -450,6 +483,9 @@ async fn run(mode: Mode, args: &InboundArgs) -> Result<Report> {
         server.keep_database();
     }
     server.stop().await;
+    if let Some(c) = cluster.take() {
+        c.stop().await;
+    }
     result
 }
 

@@ -38,6 +38,9 @@ pub struct Report {
     /// With `--sample-seconds`: the samples taken during the load.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub samples: Vec<crate::sample::Sample>,
+    /// The PostgreSQL the run used and its settings, when the bench could ask it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<crate::db::ServerSettings>,
 }
 
 #[derive(Serialize)]
@@ -123,6 +126,7 @@ impl Report {
             webhook: None,
             platform: None,
             samples: Vec::new(),
+            database: None,
         }
     }
 
@@ -145,6 +149,15 @@ impl Report {
             .map(|m| format!(", {:.1} GiB RAM", m as f64 / 1024.0))
             .unwrap_or_default();
         println!("machine:      {} cores (nproc){memory}", self.cores);
+        if let Some(db) = &self.database {
+            println!("postgresql:   {} ({})", db.version, db.server);
+            let settings: Vec<String> = db
+                .settings
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            println!("settings:     {}", settings.join(", "));
+        }
         println!(
             "load:         {} connection(s), {} s warm-up, {} s measured",
             self.connections, self.warmup_seconds, self.seconds
