@@ -35,7 +35,7 @@ pub async fn shop(app: &TestApp, email: &str) -> Shop {
 
 /// Reports a landing of visitor `vid` on `url`, as the snippet would.
 pub async fn collect(app: &TestApp, site: &str, vid: &str, url: &str) {
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::http_client()
         .post(app.url("/__cc/collect"))
         .header("Content-Type", "text/plain")
         .header("User-Agent", UA)
@@ -48,7 +48,7 @@ pub async fn collect(app: &TestApp, site: &str, vid: &str, url: &str) {
 }
 
 pub async fn identify(app: &TestApp, site: &str, vid: &str, email: &str) {
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::http_client()
         .post(app.url("/__cc/identify"))
         .header("Content-Type", "text/plain")
         .header("Origin", "https://shop.example.com")
@@ -338,7 +338,7 @@ async fn touches_get_the_country_of_the_visitor_address() {
         ("visitor-geo-nl", "198.51.100.7"),
         ("visitor-geo-xx", "192.0.2.1"),
     ] {
-        let resp = reqwest::Client::new()
+        let resp = crate::helpers::http_client()
             .post(app.url("/__cc/collect"))
             .header("Content-Type", "text/plain")
             .header("User-Agent", UA)
@@ -380,7 +380,7 @@ async fn touches_get_the_country_of_the_visitor_address() {
 }
 
 async fn collect_as(app: &TestApp, site: &str, vid: &str, ua: &str, webdriver: bool) {
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::http_client()
         .post(app.url("/__cc/collect"))
         .header("Content-Type", "text/plain")
         .header("User-Agent", ua)

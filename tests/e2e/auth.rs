@@ -78,7 +78,7 @@ async fn signup_sets_a_session_cookie_and_first_user_is_admin() {
 async fn wrong_password_and_unknown_email_get_the_same_answer() {
     let app = TestApp::spawn().await;
     app.signup("known@example.com").await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let mut answers = Vec::new();
     for email in ["known@example.com", "unknown@example.com"] {
         let resp = client
@@ -157,7 +157,7 @@ async fn login_rotates_the_session_and_logout_ends_it() {
         .unwrap()
         .trim_start_matches("auth_token=")
         .to_owned();
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::http_client()
         .get(app.url("/v1/me"))
         .header("Cookie", format!("auth_token={token}"))
         .send()
@@ -197,7 +197,7 @@ async fn failed_log_ins_slow_the_guesser_and_never_lock_the_owner_out() {
     .await;
     app.signup("guarded@example.com").await;
     app.signup("neighbour@example.com").await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let login = |email: &'static str, password: &'static str, from: &'static str| {
         let client = client.clone();
         let url = app.url("/v1/auth/login");

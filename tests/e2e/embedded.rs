@@ -67,7 +67,7 @@ async fn interrupt(mut running: Running) {
 async fn runs_on_a_private_cluster_without_database_url() {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = start(dir.path()).await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let ready = client
         .get(format!("{}/readyz", app.base))
         .send()
@@ -152,7 +152,7 @@ async fn migrate_and_user_create_commands_work() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
 
     let app = crate::helpers::TestApp::spawn_on(&db_url).await;
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::http_client()
         .post(app.url("/v1/auth/login"))
         .json(&json!({ "email": "ops@example.com", "password": "long enough 1" }))
         .send()

@@ -119,7 +119,7 @@ impl Binary {
 
 /// Signs up through `base`; the returned client carries the session.
 async fn signup(base: &str, email: &str) -> User {
-    let client = reqwest::Client::builder()
+    let client = crate::helpers::http_builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -206,7 +206,7 @@ async fn drive(
         let key = key.clone();
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::builder()
+            let http = crate::helpers::http_builder()
                 .timeout(Duration::from_secs(20))
                 .build()
                 .expect("client");
@@ -581,7 +581,7 @@ async fn postgres_stopped_and_restarted_under_load() {
     let domain = user.add_domain("shop.example.com").await;
     let (_, key) = user.add_key(&domain, "Backend").await;
     add_webhook(&user, &receiver.url("/pg")).await;
-    let http = reqwest::Client::builder()
+    let http = crate::helpers::http_builder()
         .timeout(Duration::from_secs(20))
         .build()
         .expect("client");
@@ -1129,7 +1129,7 @@ async fn two_instances_under_load_share_the_queue_and_a_graceful_shutdown_releas
     let inbound = |base: &str, key: &str| {
         let (base, key) = (base.to_owned(), key.to_owned());
         async move {
-            let resp = reqwest::Client::new()
+            let resp = crate::helpers::http_client()
                 .post(format!("{base}/__cc/inbound"))
                 .header("X-CC-Api-Key", key)
                 .json(&json!({"email": "o@example.com", "event": "purchase"}))
@@ -1261,7 +1261,7 @@ async fn a_batch_stored_in_part_answers_each_submission_for_itself() {
     let post = |key: String, n: usize| {
         let url = app.url("/__cc/inbound");
         tokio::spawn(async move {
-            let resp = reqwest::Client::new()
+            let resp = crate::helpers::http_client()
                 .post(url)
                 .header("X-CC-Api-Key", key)
                 .json(&json!({"email": format!("buyer{n}@batch.test"), "event": "purchase", "value": n}))

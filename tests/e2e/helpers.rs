@@ -156,6 +156,18 @@ fn cluster() -> &'static Cluster {
 }
 
 /// A fresh, migrated database for one test.
+/// An HTTP client for the tests, as reqwest 0.13 needs one: with the process's TLS provider
+/// installed first (the server does the same before its own clients).
+pub fn http_client() -> reqwest::Client {
+    http_builder().build().expect("the tests' HTTP client")
+}
+
+/// [`http_client`]'s builder, for tests that set options.
+pub fn http_builder() -> reqwest::ClientBuilder {
+    postback_runtime::tls::install_provider();
+    reqwest::Client::builder()
+}
+
 pub async fn fresh_database() -> String {
     let c = cluster();
     let name = format!(
@@ -319,7 +331,7 @@ impl TestApp {
 
     /// A client that keeps cookies and does not follow redirects (tests look at them).
     pub fn browser(&self) -> reqwest::Client {
-        reqwest::Client::builder()
+        crate::helpers::http_builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -355,7 +367,7 @@ impl TestApp {
 
     /// Sends an inbound event with a key; returns status and body.
     pub async fn inbound(&self, key: &str, body: Value) -> (StatusCode, Value) {
-        let resp = reqwest::Client::new()
+        let resp = crate::helpers::http_client()
             .post(self.url("/__cc/inbound"))
             .header("X-CC-Api-Key", key)
             .json(&body)

@@ -18,7 +18,7 @@ async fn inbound_raw(
     content_type: &str,
     body: String,
 ) -> (StatusCode, Value) {
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::http_client()
         .post(app.url("/__cc/inbound"))
         .header("X-CC-Api-Key", key)
         .header("Content-Type", content_type)
@@ -109,7 +109,7 @@ async fn a_nul_in_any_inbound_field_is_refused_by_name_and_never_fails_its_batch
 }
 
 fn clicker() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::helpers::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(UA)
         .build()
@@ -198,7 +198,7 @@ async fn tracking_reports_with_nul_are_recorded_cleaned() {
             };
             let body = json!({"site": site, "vid": format!("visitor-{i:04}"), "url": url,
                               "referrer": referrer});
-            reqwest::Client::new()
+            crate::helpers::http_client()
                 .post(app.url("/__cc/collect"))
                 .header("Content-Type", "text/plain")
                 .header("User-Agent", UA)
@@ -491,7 +491,7 @@ async fn arbitrary_unicode_and_json_get_only_2xx_or_4xx_and_the_database_holds_w
                 "referrer": g.json(1)});
             let app = &app;
             async move {
-                reqwest::Client::new()
+                crate::helpers::http_client()
                     .post(app.url("/__cc/collect"))
                     .header("Content-Type", "text/plain")
                     .body(body.to_string())
@@ -695,7 +695,7 @@ async fn collect_from(
     vid: &str,
     from: Option<&str>,
 ) -> reqwest::Response {
-    let mut req = reqwest::Client::new()
+    let mut req = crate::helpers::http_client()
         .post(app.url("/__cc/collect"))
         .header("Content-Type", "text/plain")
         .header("User-Agent", UA)
@@ -874,7 +874,7 @@ async fn one_visitor_and_one_email_cannot_grow_the_tables_without_bound() {
     );
     let per_email = postback_domain::tracking::touches::MAX_VISITORS_PER_EMAIL;
     for i in 0..per_email + 5 {
-        let resp = reqwest::Client::new()
+        let resp = crate::helpers::http_client()
             .post(app.url("/__cc/identify"))
             .header("Content-Type", "text/plain")
             .body(
@@ -906,7 +906,7 @@ async fn sign_up_is_throttled_per_client_with_retry_after() {
     for i in 0..3 {
         app.signup(&format!("many-{i}@example.com")).await;
     }
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::http_client()
         .post(app.url("/v1/auth/signup"))
         .json(
             &json!({"email": "many-x@example.com", "password": crate::helpers::PASSWORD,
@@ -971,7 +971,7 @@ async fn a_spent_quota_answers_retry_after_the_month() {
          VALUES ('{ws}', date_trunc('month', now() AT TIME ZONE 'UTC')::date, 7, 10000)"
     ))
     .await;
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::http_client()
         .post(app.url("/__cc/inbound"))
         .header("X-CC-Api-Key", &key)
         .json(&json!({"email": "q@example.com", "event": "lead"}))

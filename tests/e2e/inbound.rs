@@ -35,7 +35,7 @@ impl Fixture {
         body: Vec<u8>,
         extra: &[(&str, &str)],
     ) -> (StatusCode, Value) {
-        let mut req = reqwest::Client::new()
+        let mut req = crate::helpers::http_client()
             .post(self.app.url(path))
             .header("X-CC-Api-Key", &self.key)
             .header("Content-Type", content_type)
@@ -321,7 +321,7 @@ async fn every_error_has_its_status_and_names_the_problem() {
     assert!(answer["error"].as_str().unwrap().contains("64 KiB"));
 
     // A bad key is reported before anything about the body.
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::http_client()
         .post(f.app.url("/__cc/inbound"))
         .header(
             "X-CC-Api-Key",
@@ -403,7 +403,7 @@ async fn concurrent_duplicates_make_exactly_one_event() {
         let key = f.key.clone();
         let body = body.clone();
         tasks.push(tokio::spawn(async move {
-            let resp = reqwest::Client::new()
+            let resp = crate::helpers::http_client()
                 .post(url)
                 .header("X-CC-Api-Key", key)
                 .header("Content-Type", "application/json")
@@ -513,7 +513,7 @@ async fn an_event_answered_200_survives_a_kill_right_after() {
     })
     .await
     .unwrap();
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::http_client()
         .post(format!("{base}/__cc/inbound"))
         .header("X-CC-Api-Key", &key)
         .json(&json!({"email": "kill@example.com", "event": "purchase", "value": 1, "orderId": "K-1"}))
@@ -658,7 +658,7 @@ async fn unlimited_plans_keep_the_same_contract() {
     for _ in 0..16 {
         let (url, key, race) = (f.app.url("/__cc/inbound"), f.key.clone(), race.clone());
         tasks.push(tokio::spawn(async move {
-            let resp = reqwest::Client::new()
+            let resp = crate::helpers::http_client()
                 .post(url)
                 .header("X-CC-Api-Key", key)
                 .header("Content-Type", "application/json")

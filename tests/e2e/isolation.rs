@@ -39,7 +39,7 @@ async fn event(app: &TestApp, key: &str) {
 
 /// Sends `n` events, `parallel` at a time.
 async fn events(app: &TestApp, key: &str, n: usize, parallel: usize) {
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..n {
         if set.len() >= parallel {

@@ -124,7 +124,7 @@ async fn missing_malformed_and_unknown_keys_are_refused_and_bearer_works() {
     let user = app.signup("owner@auth.test").await;
     let domain = user.add_domain("shop.example.com").await;
     let (_, key) = user.add_key(&domain, "Backend").await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
 
     let resp = client
         .post(app.url("/__cc/inbound"))

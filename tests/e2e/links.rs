@@ -22,7 +22,7 @@ async fn add_link(user: &User, domain_id: &str, body: Value) -> Value {
 }
 
 fn clicker() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::helpers::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(UA)
         .build()
@@ -343,7 +343,7 @@ async fn a_click_redirects_with_its_query_and_is_stored_as_a_touch() {
     assert_eq!(r[9].as_deref(), Some("80"), "unconfirmed click");
 
     // A crawler's click scores 0; a referrer is kept.
-    let resp = reqwest::Client::builder()
+    let resp = crate::helpers::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent("Googlebot/2.1 (+http://www.google.com/bot.html)")
         .build()
@@ -480,7 +480,7 @@ async fn weights_are_honoured_over_two_thousand_clicks() {
 }
 
 async fn collect_click(app: &TestApp, site: &str, vid: &str, url: &str, click: &str) {
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::http_client()
         .post(app.url("/__cc/collect"))
         .header("Content-Type", "text/plain")
         .header("User-Agent", UA)

@@ -69,14 +69,14 @@ async fn logs_never_contain_secrets_or_personal_data() {
         .expect("started in time")
         .expect("printed its URL");
 
-    let http = reqwest::Client::builder()
+    let http = crate::helpers::http_builder()
         .cookie_store(true)
         .build()
         .expect("client");
     let password = "Log-Secret-Password-42";
     let (status, _) = send(&http, &base, "/v1/auth/signup", json!({"email": "Secret.Owner@Example.com", "password": password, "workspaceName": "Logs Co"})).await;
     assert_eq!(status, StatusCode::CREATED);
-    let anon = reqwest::Client::new();
+    let anon = crate::helpers::http_client();
     let (status, _) = send(
         &anon,
         &base,

@@ -960,7 +960,7 @@ async fn a_restart_between_queueing_and_sending_loses_no_mail() {
         (child, base)
     };
     let (mut first, base) = start(db_url.clone(), dir.path().to_owned(), smtp_url.clone()).await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let resp = client
         .post(format!("{base}/v1/auth/signup"))
         .json(&json!({"email": "restart@mail.example", "password": PASSWORD, "workspaceName": "R"}))

@@ -69,7 +69,7 @@ fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 }
 
 async fn scrape(app: &TestApp) -> String {
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::http_client()
         .get(app.url("/metrics"))
         .send()
         .await
@@ -342,7 +342,7 @@ async fn retries_held_deliveries_and_unknown_paths_are_counted() {
     );
 
     // Paths no route matches share one label value; the path itself never shows.
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     for path in ["/no/such/page-1", "/no/such/page-2"] {
         let resp = client.get(app.url(path)).send().await.expect("get");
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);

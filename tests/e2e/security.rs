@@ -116,7 +116,7 @@ impl Browser {
     pub fn new(app: &TestApp) -> Self {
         Self {
             base: app.base.clone(),
-            http: reqwest::Client::builder()
+            http: crate::helpers::http_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),

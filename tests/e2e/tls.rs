@@ -422,7 +422,7 @@ async fn postback_runs_on_postgresql_with_verify_full_and_every_connection_is_en
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{link}");
-    let click = reqwest::Client::builder()
+    let click = crate::helpers::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")

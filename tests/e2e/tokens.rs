@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::helpers::TestApp;
 
 async fn with_token(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value, Option<String>) {
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::http_client()
         .get(app.url(path))
         .header("Authorization", format!("Bearer {token}"))
         // A token carries no ambient browser credentials: the cross-site check does not apply.
@@ -97,7 +97,7 @@ async fn a_token_over_its_rate_limit_gets_429_with_retry_after() {
     let user = app.signup("ratelimit@example.com").await;
     let (_, created) = user.post("/v1/tokens", json!({"name": "Busy"})).await;
     let token = created["token"].as_str().expect("token").to_owned();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let mut first_refused = None;
     for i in 1..=601 {
         let resp = client

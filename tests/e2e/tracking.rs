@@ -21,7 +21,7 @@ async fn post(
     origin: Option<&str>,
     body: &str,
 ) -> (StatusCode, Value, Option<String>) {
-    let mut req = reqwest::Client::new()
+    let mut req = crate::helpers::http_client()
         .post(app.url(path))
         .header("Content-Type", "text/plain")
         .header(
@@ -236,7 +236,7 @@ async fn one_address_is_rate_limited() {
     crate::hostile::fresh_minute().await;
     let app = TestApp::spawn().await;
     let site = site(&app, "ratelimit@example.com").await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let mut limited = None;
     for i in 0..620 {
         // Many visitors behind one address (one visitor alone would meet its own daily cap).

@@ -134,7 +134,7 @@ async fn seed_003_curl_creates_a_webhook_with_the_session_cookie() {
     let app = TestApp::spawn().await;
     app.signup("curl-hooks@example.com").await;
     // The session token, as a browser would hold it after logging in.
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::http_client()
         .post(app.url("/v1/auth/login"))
         .json(&json!({"email": "curl-hooks@example.com", "password": "correct horse 1"}))
         .send()
@@ -942,6 +942,7 @@ async fn two_instances_deliver_each_delivery_exactly_once() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     const N: usize = 300;
+    let client = crate::helpers::http_client();
     let mut tasks = Vec::new();
     for i in 0..N {
         let app_base = if i % 2 == 0 {
@@ -949,9 +950,9 @@ async fn two_instances_deliver_each_delivery_exactly_once() {
         } else {
             second.base.clone()
         };
-        let key = key.clone();
+        let (key, client) = (key.clone(), client.clone());
         tasks.push(tokio::spawn(async move {
-            let resp = reqwest::Client::new()
+            let resp = client
                 .post(format!("{app_base}/__cc/inbound"))
                 .header("X-CC-Api-Key", key)
                 .json(&json!({"email": format!("c{i}@example.com"), "event": "purchase", "orderId": format!("T-{i}")}))

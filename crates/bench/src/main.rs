@@ -490,6 +490,7 @@ async fn run(mode: Mode, args: &InboundArgs) -> Result<Report> {
 }
 
 fn main() -> ExitCode {
+    postback_runtime::tls::install_provider();
     let (mode, args) = match Cli::parse().command {
         Command::Inbound(args) => (Mode::Inbound, args),
         Command::Go(args) => (Mode::Go, args),

@@ -18,6 +18,7 @@ pub mod ratelimit;
 pub mod retention;
 pub mod shared_limit;
 pub mod state;
+pub mod tls;
 
 pub use state::AppState;
 

@@ -431,7 +431,7 @@ async fn connect_google_ads_by_oauth_and_pick_the_conversion_action() {
     assert!(params["state"].len() >= 40, "{params:?}");
 
     // Google's page sends the user back with a code.
-    let google = reqwest::Client::builder()
+    let google = crate::helpers::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");

@@ -50,7 +50,7 @@ async fn no_secret_is_stored_in_clear_anywhere_in_the_database() {
     fake.always(Reply::ok().body(PLATFORM_OK));
     let app = TestApp::spawn_with_platforms(&fake.url("")).await;
     let password = "Stored-Only-Hashed-42";
-    let http = reqwest::Client::new();
+    let http = crate::helpers::http_client();
     let resp = http
         .post(app.url("/v1/auth/signup"))
         .json(
@@ -69,7 +69,7 @@ async fn no_secret_is_stored_in_clear_anywhere_in_the_database() {
         .expect("login");
     let session = session_token(&resp);
     let user = User {
-        client: reqwest::Client::builder()
+        client: crate::helpers::http_builder()
             .default_headers(
                 [(
                     reqwest::header::COOKIE,

@@ -9,7 +9,7 @@ use crate::helpers::{csrf_in, TestApp, PASSWORD};
 /// What a copy of a session cookie still gets: the API's answer to `/v1/me`, and where the
 /// dashboard sends it.
 async fn replay(app: &TestApp, token: &str) -> (StatusCode, String) {
-    let http = reqwest::Client::builder()
+    let http = crate::helpers::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
@@ -45,7 +45,7 @@ async fn replay(app: &TestApp, token: &str) -> (StatusCode, String) {
 async fn an_ended_session_stays_ended_when_its_cookie_is_replayed() {
     let app = TestApp::spawn().await;
     app.signup("replay@example.com").await;
-    let http = reqwest::Client::new();
+    let http = crate::helpers::http_client();
     let api_login = || async {
         let resp = http
             .post(app.url("/v1/auth/login"))

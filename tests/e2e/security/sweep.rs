@@ -412,7 +412,7 @@ async fn attacker_call(
     let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).expect("method");
     let url = format!("{}{}", attacker.base, probe.path);
     let mut req = match auth {
-        Auth::Token(token) => reqwest::Client::new()
+        Auth::Token(token) => crate::helpers::http_client()
             .request(method, url)
             .bearer_auth(token),
         Auth::Session => attacker.client.request(method, url),

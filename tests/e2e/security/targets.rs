@@ -326,7 +326,7 @@ async fn deliveries_do_not_go_through_a_proxy_that_would_resolve_names_unchecked
         ("POSTBACK_RETRY_SCHEDULE", "100ms".to_owned()),
     ])
     .await;
-    let http = reqwest::Client::builder()
+    let http = crate::helpers::http_builder()
         .cookie_store(true)
         .build()
         .expect("client");
@@ -352,7 +352,7 @@ async fn deliveries_do_not_go_through_a_proxy_that_would_resolve_names_unchecked
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{hook}");
-    let resp = reqwest::Client::new()
+    let resp = crate::helpers::http_client()
         .post(format!("{}/__cc/inbound", user.base))
         .header("X-CC-Api-Key", &key)
         .json(&purchase())

@@ -75,6 +75,7 @@ pub struct Client {
 impl Client {
     /// A client with the configuration's timeout, private-target policy and lookup.
     pub fn new(config: &DeliveryConfig) -> Self {
+        crate::tls::install_provider();
         let timeout = config.timeout;
         let allow_private = config.allow_private_targets;
         let mut builder = reqwest::Client::builder()
