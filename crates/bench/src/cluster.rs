@@ -53,10 +53,7 @@ impl PrivateCluster {
                 pg_dir.display()
             );
         } else if let Err(e) = std::fs::remove_dir_all(&dir) {
-            eprintln!(
-                "postback-bench: could not remove {}: {e}",
-                dir.display()
-            );
+            eprintln!("postback-bench: could not remove {}: {e}", dir.display());
         }
     }
 }
