@@ -65,7 +65,7 @@ pub async fn settings(url: &str, server: String) -> Result<ServerSettings> {
     }
     let mut conn = connect(url).await?;
     let rows: Vec<Setting> = diesel::sql_query(
-        "SELECT name, setting || coalesce(' ' || unit, '') AS value FROM pg_settings \
+        "SELECT name, current_setting(name) AS value FROM pg_settings \
          WHERE name = ANY($1) \
          UNION ALL SELECT 'server_version', current_setting('server_version')",
     )

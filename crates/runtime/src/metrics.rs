@@ -59,8 +59,14 @@ impl InboundOutcome {
     }
 }
 
-/// Delivery targets, the values of the `target` label.
-pub const DELIVERY_TARGETS: [&str; 4] = ["webhook", "googleads", "meta", "tiktok"];
+/// Delivery targets, the values of the `target` label: `webhook` and every registered platform.
+pub fn delivery_targets() -> impl Iterator<Item = &'static str> {
+    std::iter::once("webhook").chain(
+        postback_domain::platforms::Platform::ALL
+            .iter()
+            .map(|p| p.as_str()),
+    )
+}
 
 /// What became of one delivery attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,7 +181,7 @@ impl Metrics {
         for outcome in InboundOutcome::ALL {
             inbound_events.with_label_values(&[outcome.as_str()]);
         }
-        for target in DELIVERY_TARGETS {
+        for target in delivery_targets() {
             for outcome in DeliveryOutcome::ALL {
                 deliveries.with_label_values(&[target, outcome.as_str()]);
             }

@@ -219,7 +219,7 @@ pub struct Counts {
 #[serde(rename_all = "camelCase")]
 pub struct Group {
     /// The day (`YYYY-MM-DD`), the source / medium / campaign text, the ad platform
-    /// (`googleads`, `meta`, `tiktok`, `microsoft`) or the tracking link's id; `null` for
+    /// (`googleads`, `meta`, `tiktok`) or the tracking link's id; `null` for
     /// events without one (no touch, no UTM, no click id).
     pub key: Option<String>,
     /// What the page shows for the key (a link's name, "(none)").
@@ -520,15 +520,9 @@ pub async fn compute(
     })
 }
 
-/// A platform id as people read it.
+/// A platform id as people read it (the registered platform's label; anything else as given).
 pub fn platform_label(id: &str) -> &str {
-    match id {
-        "googleads" => "Google Ads",
-        "meta" => "Meta",
-        "tiktok" => "TikTok",
-        "microsoft" => "Microsoft Ads",
-        other => other,
-    }
+    crate::platforms::Platform::parse(id).map_or(id, |p| p.label())
 }
 
 #[derive(diesel::QueryableByName)]
