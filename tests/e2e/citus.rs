@@ -352,6 +352,12 @@ async fn global_ids_route_to_their_workspace_and_stay_unique() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{link}");
+    let (status, token) = alice.post("/v1/tokens", json!({"name": "Deploy"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{token}");
+    let (status, invited) = alice
+        .post("/v1/members", json!({"email": "carol@example.com"}))
+        .await;
+    assert!(status.is_success(), "{status} {invited}");
 
     let db = connect(&app.db_url).await;
     let kinds = |r: &[(String, Vec<u8>)]| r.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
@@ -359,9 +365,22 @@ async fn global_ids_route_to_their_workspace_and_stay_unique() {
     let mine = routes(&db, &alice.workspace_id).await;
     assert_eq!(
         kinds(&mine),
-        ["inbound_key", "link_slug", "session", "site_id"],
+        [
+            "api_token",
+            "inbound_key",
+            "invitation",
+            "link_slug",
+            "session",
+            "site_id"
+        ],
         "{mine:?}"
     );
+    let token_hash: Vec<u8> = db
+        .query_one("SELECT token_hash FROM api_tokens", &[])
+        .await
+        .expect("token")
+        .get(0);
+    assert!(mine.contains(&("api_token".into(), token_hash)));
     let site: String = db
         .query_one("SELECT site_id FROM domains", &[])
         .await
@@ -410,9 +429,12 @@ async fn global_ids_route_to_their_workspace_and_stay_unique() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = alice.delete(&format!("/v1/keys/{key_id}")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    let token_id = token["id"].as_str().expect("token id");
+    let (status, _) = alice.delete(&format!("/v1/tokens/{token_id}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(
         kinds(&routes(&db, &alice.workspace_id).await),
-        ["session", "site_id"]
+        ["invitation", "session", "site_id"]
     );
     // Bob may now take the freed slug.
     let (status, body) = bob
@@ -433,7 +455,9 @@ async fn global_ids_route_to_their_workspace_and_stay_unique() {
                 UNION ALL SELECT 1 FROM links l WHERE r.kind = 'link_slug'
                   AND convert_to(l.slug, 'UTF8') = r.key AND l.workspace_id = r.workspace_id
                 UNION ALL SELECT 1 FROM domains d WHERE r.kind = 'site_id'
-                  AND convert_to(d.site_id, 'UTF8') = r.key AND d.workspace_id = r.workspace_id)",
+                  AND convert_to(d.site_id, 'UTF8') = r.key AND d.workspace_id = r.workspace_id
+                UNION ALL SELECT 1 FROM invitations i WHERE r.kind = 'invitation'
+                  AND i.token_hash = r.key AND i.workspace_id = r.workspace_id)",
             &[],
         )
         .await
@@ -448,7 +472,8 @@ async fn global_ids_route_to_their_workspace_and_stay_unique() {
     let secrets: i64 = db
         .query_one(
             "SELECT (SELECT count(*) FROM sessions) + (SELECT count(*) FROM inbound_keys)
-                  + (SELECT count(*) FROM links) + (SELECT count(*) FROM domains)",
+                  + (SELECT count(*) FROM links) + (SELECT count(*) FROM domains)
+                  + (SELECT count(*) FROM invitations WHERE token_hash IS NOT NULL)",
             &[],
         )
         .await
