@@ -6,6 +6,7 @@ mod attribution;
 mod audit;
 mod auth;
 mod browser;
+mod citus;
 mod conditions;
 mod csrf;
 mod domains;

@@ -183,6 +183,7 @@ diesel::table! {
         webhook_id -> Uuid,
         started_at -> Timestamptz,
         held_until -> Timestamptz,
+        workspace_id -> Uuid,
     }
 }
 
@@ -360,6 +361,7 @@ diesel::table! {
         url -> Text,
         weight -> Int4,
         position -> Int4,
+        workspace_id -> Uuid,
     }
 }
 
@@ -398,6 +400,14 @@ diesel::table! {
         workspace_id -> Uuid,
         cause -> Text,
         day -> Date,
+    }
+}
+
+diesel::table! {
+    routing_keys (kind, key) {
+        kind -> Text,
+        key -> Bytea,
+        workspace_id -> Uuid,
     }
 }
 
@@ -442,4 +452,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     invitations,
     links,
     link_targets,
+    routing_keys,
 );

@@ -431,10 +431,11 @@ async fn claim_governed(
                 RETURNING d.*
             ),
             slots AS (
-                INSERT INTO webhook_slots (delivery_id, attempt, webhook_id, held_until)
-                SELECT d.id, d.attempts, d.webhook_id, now() + make_interval(secs => $3) FROM d
+                INSERT INTO webhook_slots (workspace_id, delivery_id, attempt, webhook_id, held_until)
+                SELECT d.workspace_id, d.id, d.attempts, d.webhook_id,
+                       now() + make_interval(secs => $3) FROM d
                 -- The same attempt again after a hold gave its number back.
-                ON CONFLICT (delivery_id, attempt)
+                ON CONFLICT (workspace_id, delivery_id, attempt)
                 DO UPDATE SET started_at = now(), held_until = EXCLUDED.held_until
             )
             SELECT d.id, d.workspace_id, d.webhook_id, d.connection_id, d.event_id, d.url,

@@ -293,7 +293,11 @@ pub async fn put(
             connections::credentials.eq(&credentials_json),
             connections::event_map.eq(&map_json),
         ))
-        .on_conflict((connections::domain_id, connections::platform))
+        .on_conflict((
+            connections::workspace_id,
+            connections::domain_id,
+            connections::platform,
+        ))
         .do_update()
         .set((
             connections::enabled.eq(enabled),

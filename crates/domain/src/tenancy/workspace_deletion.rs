@@ -17,7 +17,9 @@ use crate::schema::{api_tokens, audit_log, invitations, memberships, sessions, u
 pub const BATCH: i64 = 2000;
 
 /// Tables holding a workspace's bulk data, in the order they are emptied (children first).
-const BULK_TABLES: [&str; 6] = [
+const BULK_TABLES: [&str; 7] = [
+    // The platform's audit log has no foreign key to workspaces (it stays local under Citus).
+    "audit_log",
     "delivery_attempts",
     "deliveries",
     "events",

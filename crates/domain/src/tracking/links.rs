@@ -234,6 +234,7 @@ async fn load_targets(
 
 async fn write_targets(
     conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
     link_id: LinkId,
     targets: &[TargetInput],
 ) -> DomainResult<()> {
@@ -267,6 +268,7 @@ async fn write_targets(
                 diesel::insert_into(link_targets::table)
                     .values((
                         link_targets::id.eq(LinkTargetId::new()),
+                        link_targets::workspace_id.eq(workspace_id),
                         link_targets::link_id.eq(link_id),
                         link_targets::url.eq(&t.url),
                         link_targets::weight.eq(weight),
@@ -333,7 +335,7 @@ pub async fn create(
                 .execute(conn)
                 .await
                 .map_err(|e| map_slug_violation(e, &slug))?;
-            write_targets(conn, id, &targets).await?;
+            write_targets(conn, workspace_id, id, &targets).await?;
             Ok(id)
         })
         .await?;
@@ -445,7 +447,7 @@ pub async fn update(
                     }
                 }
             }
-            write_targets(conn, id, targets).await?;
+            write_targets(conn, workspace_id, id, targets).await?;
         }
         let new_slug = slug.unwrap_or(current.slug);
         diesel::update(links::table.filter(links::id.eq(id)))

@@ -248,7 +248,11 @@ async fn visitor(
             visitors::domain_id.eq(domain.id),
             visitors::browser_id.eq(browser_id),
         ))
-        .on_conflict((visitors::domain_id, visitors::browser_id))
+        .on_conflict((
+            visitors::workspace_id,
+            visitors::domain_id,
+            visitors::browser_id,
+        ))
         .do_update()
         .set(visitors::last_seen_at.eq(diesel::dsl::now))
         .returning(visitors::id)
