@@ -8,6 +8,7 @@ mod auth;
 mod browser;
 mod conditions;
 mod csrf;
+mod deploy;
 mod domains;
 mod embedded;
 mod faults;

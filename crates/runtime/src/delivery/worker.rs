@@ -258,7 +258,8 @@ pub fn start(
         return;
     };
     let wake = Arc::new(Notify::new());
-    tokio::spawn(listen(database_url.to_owned(), wake.clone()));
+    let listen_url = config.listen_database_url.as_deref().unwrap_or(database_url);
+    tokio::spawn(listen(listen_url.to_owned(), wake.clone()));
     let (results_tx, results_rx) = mpsc::unbounded_channel();
     let unrecorded = worker.unrecorded.clone();
     let results_tx = Results {
@@ -436,10 +437,13 @@ async fn release(pool: &DbPool, unstarted: Vec<Direct>) {
     }
 }
 
-/// Holds a LISTEN connection and turns notifications into wake-ups; reconnects on loss.
+/// Holds a LISTEN connection and turns notifications into wake-ups; reconnects on loss. The
+/// connection keeps its session (`POSTBACK_LISTEN_DATABASE_URL` points it past a transaction
+/// pooler); while it cannot connect, the claimer still looks for due deliveries every
+/// [`IDLE_CHECK`], so deliveries are late, never lost.
 async fn listen(database_url: String, wake: Arc<Notify>) {
     loop {
-        match postback_domain::store::pg::connect(&database_url).await {
+        match postback_domain::store::pg::connect_session(&database_url).await {
             Ok((client, mut connection)) => {
                 let (tx, mut rx) = mpsc::unbounded_channel();
                 let pump = tokio::spawn(async move {
