@@ -347,7 +347,8 @@ impl Proxy {
                  defaults\n  mode http\n  timeout connect 1s\n  timeout client 30s\n  \
                  timeout server 30s\n  retries 3\n  option redispatch 1\n  option forwardfor\n\
                  frontend web\n  bind 127.0.0.1:{port}\n  default_backend postback\n\
-                 backend postback\n  balance roundrobin\n  option httpchk GET /healthz\n{servers}"
+                 backend postback\n  balance roundrobin\n  option httpchk GET /healthz\n  \
+                 http-response set-header X-Served-By %s\n{servers}"
             ),
         );
         let mut child = Command::new(bin)
@@ -365,6 +366,25 @@ impl Proxy {
             _dir: dir,
         }
     }
+}
+
+/// Which instances (HAProxy's server names) answered `n` requests through the proxy.
+async fn served_by(base: &str, n: usize) -> HashSet<String> {
+    let mut names = HashSet::new();
+    for _ in 0..n {
+        let resp = reqwest::get(format!("{base}/healthz"))
+            .await
+            .expect("healthz through the proxy");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let name = resp
+            .headers()
+            .get("x-served-by")
+            .and_then(|v| v.to_str().ok())
+            .expect("X-Served-By")
+            .to_owned();
+        names.insert(name);
+    }
+    names
 }
 
 /// Two stateless instances on one database behind HAProxy; one is killed with `SIGKILL` under
@@ -402,6 +422,11 @@ async fn two_instances_behind_haproxy_survive_a_kill() {
     // Both healthy in HAProxy's eyes before the load.
     tokio::time::sleep(Duration::from_millis(600)).await;
 
+    assert_eq!(
+        served_by(&proxy.base, 4).await,
+        HashSet::from(["pb0".to_owned(), "pb1".to_owned()]),
+        "round robin over both instances"
+    );
     // Everything through the proxy: the signup's session cookie is the proxy's.
     let owner = signup(&proxy.base, "behind.proxy@example.com").await;
     let domain = owner.add_domain("shop.example.com").await;
@@ -446,7 +471,12 @@ async fn two_instances_behind_haproxy_survive_a_kill() {
     assert!(load.bad.is_empty(), "unexpected answers: {:?}", load.bad);
     assert!(load.ok.len() >= 50, "too little load: {:?}", load.statuses);
 
-    // Requests after the kill succeed through the proxy.
+    // Requests after the kill succeed through the proxy, served by the instance left.
+    assert_eq!(
+        served_by(&proxy.base, 4).await,
+        HashSet::from(["pb1".to_owned()]),
+        "after the kill"
+    );
     let (status, answer) = {
         let resp = reqwest::Client::new()
             .post(format!("{}/__cc/inbound", proxy.base))
@@ -464,9 +494,10 @@ async fn two_instances_behind_haproxy_survive_a_kill() {
     assert!(html.contains("shop.example.com"), "signed in after the kill");
     let (status, body) = owner.get("/v1/domains").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let second = owner.add_domain("second.example.com").await;
-    let (status, _) = owner.page(&format!("/domains/{second}")).await;
+    owner.add_key(&domain, "Made after the kill").await;
+    let (status, html) = owner.page(&format!("/domains/{domain}/keys")).await;
     assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Made after the kill"), "{html}");
 
     // Nothing lost, nothing stored twice, everything delivered; a second send only for what was
     // in flight at the kill, under the same webhook-id.
@@ -502,7 +533,7 @@ async fn two_instances_behind_haproxy_survive_a_kill() {
         "one delivery per event"
     );
     println!(
-        "haproxy, 2 instances, one killed: {} answered 200 ({} before the kill was delivered), {:?} \
+        "haproxy, 2 instances, one killed: {} answered 200 ({} deliveries received before the kill), {:?} \
          statuses, {} unanswered at the kill ({} of them stored), {} events stored exactly once and \
          delivered; {} attempts in flight at the kill resent under the same webhook-id, {} events \
          received twice (all in flight at the kill); drained {drain:?} after the load, {:?} after \
