@@ -257,14 +257,12 @@ async fn pgbouncer_in_transaction_mode_carries_inbound_delivery_and_the_dashboar
     for (order, (id, _)) in &stored {
         assert_eq!(seen.get(id), Some(&1), "{order} ({id}) delivered once");
     }
-    let by_path: HashMap<&str, usize> = receiver.received().iter().fold(
-        HashMap::new(),
-        |mut m, r| {
+    let by_path: HashMap<&str, usize> =
+        receiver.received().iter().fold(HashMap::new(), |mut m, r| {
             *m.entry(if r.path == "/exact" { "exact" } else { "fast" })
                 .or_default() += 1;
             m
-        },
-    );
+        });
     // The server connections were shared: at most PgBouncer's 4, the listener and ours.
     assert!(
         peak_backends <= 6,
@@ -298,7 +296,11 @@ async fn pgbouncer_in_transaction_mode_carries_inbound_delivery_and_the_dashboar
         .expect("click");
     assert_eq!(resp.status(), StatusCode::FOUND);
     assert_eq!(
-        count(&db, "SELECT count(*) FROM touches WHERE link_id IS NOT NULL").await,
+        count(
+            &db,
+            "SELECT count(*) FROM touches WHERE link_id IS NOT NULL"
+        )
+        .await,
         1,
         "the click is stored before its redirect"
     );
@@ -336,9 +338,7 @@ impl Proxy {
         let servers: String = backends
             .iter()
             .enumerate()
-            .map(|(i, p)| {
-                format!("  server pb{i} 127.0.0.1:{p} check inter 200ms fall 1 rise 2\n")
-            })
+            .map(|(i, p)| format!("  server pb{i} 127.0.0.1:{p} check inter 200ms fall 1 rise 2\n"))
             .collect();
         write_readable(
             &cfg,
@@ -411,7 +411,10 @@ async fn two_instances_behind_haproxy_survive_a_kill() {
             ("POSTBACK_TRUSTED_PROXIES", "127.0.0.1/32".to_owned()),
             ("POSTBACK_DELIVERY_TIMEOUT", "1s".to_owned()),
             ("POSTBACK_DELIVERY_LEASE", "3s".to_owned()),
-            ("POSTBACK_RETRY_SCHEDULE", "200ms,200ms,200ms,200ms".to_owned()),
+            (
+                "POSTBACK_RETRY_SCHEDULE",
+                "200ms,200ms,200ms,200ms".to_owned(),
+            ),
         ]
     };
     let (env_a, env_b) = (env(port_a), env(port_b));
@@ -481,17 +484,25 @@ async fn two_instances_behind_haproxy_survive_a_kill() {
         let resp = reqwest::Client::new()
             .post(format!("{}/__cc/inbound", proxy.base))
             .header("X-CC-Api-Key", &key)
-            .json(&json!({"email": "after@example.com", "event": "purchase", "orderId": "hp-after"}))
+            .json(
+                &json!({"email": "after@example.com", "event": "purchase", "orderId": "hp-after"}),
+            )
             .send()
             .await
             .expect("after the kill");
-        (resp.status(), resp.json::<serde_json::Value>().await.expect("json"))
+        (
+            resp.status(),
+            resp.json::<serde_json::Value>().await.expect("json"),
+        )
     };
     assert_eq!(status, StatusCode::OK, "{answer}");
     // The session made through the proxy before the kill: pages and a change still work.
     let (status, html) = owner.page("/domains").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("shop.example.com"), "signed in after the kill");
+    assert!(
+        html.contains("shop.example.com"),
+        "signed in after the kill"
+    );
     let (status, body) = owner.get("/v1/domains").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     owner.add_key(&domain, "Made after the kill").await;
@@ -504,7 +515,10 @@ async fn two_instances_behind_haproxy_survive_a_kill() {
     let drain = drained(&db, Duration::from_secs(30)).await;
     let stored = stored_events(&db).await;
     let mut all = load;
-    all.ok.insert("hp-after".into(), answer["eventId"].as_str().expect("id").into());
+    all.ok.insert(
+        "hp-after".into(),
+        answer["eventId"].as_str().expect("id").into(),
+    );
     let unanswered_stored = check_stored(&all, &stored);
     let seen = by_event(&receiver);
     for (order, (id, _)) in &stored {
@@ -520,7 +534,11 @@ async fn two_instances_behind_haproxy_survive_a_kill() {
     for (event, hooks) in &ids {
         assert_eq!(hooks.len(), 1, "{event} came under several webhook-ids");
     }
-    let twice: Vec<&String> = seen.iter().filter(|(_, n)| **n > 1).map(|(k, _)| k).collect();
+    let twice: Vec<&String> = seen
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(k, _)| k)
+        .collect();
     for id in &twice {
         assert!(
             unrecorded.contains(*id),
@@ -551,4 +569,94 @@ async fn two_instances_behind_haproxy_survive_a_kill() {
     );
     b.signal("-TERM");
     b.wait(Duration::from_secs(30)).await;
+}
+
+/// The documented fallback when the `LISTEN` connection cannot be made
+/// (`POSTBACK_LISTEN_DATABASE_URL` unreachable): the worker polls every second instead, so an
+/// event of a workspace with a quota (stored without being claimed, announced by `NOTIFY`) and a
+/// redelivery (announced the same way) still arrive within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_listen_connection_deliveries_still_arrive_by_polling() {
+    let receiver = Receiver::start().await;
+    let db_url = fresh_database().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unreachable = format!("postgres://postgres@127.0.0.1:{}/nowhere", free_port());
+    let env = [
+        ("POSTBACK_LISTEN_DATABASE_URL", unreachable.as_str()),
+        ("POSTBACK_RETRY_SCHEDULE", "100ms"),
+    ];
+    let mut app = Binary::start(&db_url, dir.path(), &env).await;
+    let owner = signup(&app.base, "no.listen@example.com").await;
+    let domain = owner.add_domain("shop.example.com").await;
+    let (_, key) = owner.add_key(&domain, "Backend").await;
+    add_webhook(&owner, &receiver.url("/nolisten")).await;
+
+    // Refused twice (one attempt, one retry): the delivery fails.
+    receiver.always(Reply::status(500));
+    let sent = Instant::now();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/__cc/inbound", app.base))
+        .header("X-CC-Api-Key", &key)
+        .json(&json!({"email": "a@example.com", "event": "purchase", "orderId": "nl-1"}))
+        .send()
+        .await
+        .expect("inbound");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let db = pg(&db_url).await;
+    let deadline = sent + Duration::from_secs(10);
+    while receiver.received().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the receiver got {} attempts; deliveries {:?}:\n{}",
+            receiver.received().len(),
+            db.query("SELECT status, attempts FROM deliveries", &[])
+                .await
+                .expect("deliveries")
+                .iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1)))
+                .collect::<Vec<_>>(),
+            app.output()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let delivery: String = loop {
+        let rows = db
+            .query(
+                "SELECT id::text FROM deliveries WHERE status = 'failed'",
+                &[],
+            )
+            .await
+            .expect("deliveries");
+        if let Some(r) = rows.first() {
+            break r.get(0);
+        }
+        assert!(Instant::now() < deadline, "the delivery did not fail");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        app.output()
+            .contains("delivery listener cannot connect; polling for deliveries every second"),
+        "{}",
+        app.output()
+    );
+
+    // Redelivered by hand: no notification reaches the worker, its periodic look finds it.
+    receiver.always(Reply::ok());
+    let asked = Instant::now();
+    let (status, body) = owner
+        .post(&format!("/v1/deliveries/{delivery}/redeliver"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let first_attempt = receiver.received()[0].at - sent;
+    let got = receiver.wait_for(3, Duration::from_secs(10)).await;
+    let arrived = asked.elapsed();
+    assert_eq!(got[2].header("webhook-id"), got[0].header("webhook-id"));
+    drained(&db, Duration::from_secs(10)).await;
+    println!(
+        "no LISTEN connection: first attempt {first_attempt:?} after the inbound request, \
+         the redelivery {arrived:?} after it was asked for"
+    );
+    app.signal("-TERM");
+    app.wait(Duration::from_secs(30)).await;
 }

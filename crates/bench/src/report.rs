@@ -38,6 +38,10 @@ pub struct Report {
     /// With `--sample-seconds`: the samples taken during the load.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub samples: Vec<crate::sample::Sample>,
+    /// How the bench's server reached PostgreSQL: `direct`, or `pgbouncer (transaction)` with
+    /// `--pooler-url`. None with `--url` (not known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -123,6 +127,7 @@ impl Report {
             webhook: None,
             platform: None,
             samples: Vec::new(),
+            database: None,
         }
     }
 
@@ -145,6 +150,9 @@ impl Report {
             .map(|m| format!(", {:.1} GiB RAM", m as f64 / 1024.0))
             .unwrap_or_default();
         println!("machine:      {} cores (nproc){memory}", self.cores);
+        if let Some(database) = self.database {
+            println!("database:     {database}");
+        }
         println!(
             "load:         {} connection(s), {} s warm-up, {} s measured",
             self.connections, self.warmup_seconds, self.seconds

@@ -399,12 +399,9 @@ mod tests {
         let mut at = 0;
         while at < bytes.len() {
             out.push(bytes[at]);
-            let len = u32::from_be_bytes([
-                bytes[at + 1],
-                bytes[at + 2],
-                bytes[at + 3],
-                bytes[at + 4],
-            ]) as usize;
+            let len =
+                u32::from_be_bytes([bytes[at + 1], bytes[at + 2], bytes[at + 3], bytes[at + 4]])
+                    as usize;
             at += len + 1;
         }
         out
@@ -432,7 +429,11 @@ mod tests {
         r.outgoing(&run[..3], &mut out).unwrap();
         assert!(out.is_empty());
         r.outgoing(&run[3..], &mut out).unwrap();
-        assert_eq!(tags(&out), b"PBES", "the Parse is sent again before the Bind");
+        assert_eq!(
+            tags(&out),
+            b"PBES",
+            "the Parse is sent again before the Bind"
+        );
         assert!(!String::from_utf8_lossy(&out).contains("s1"));
         // The server's answers: the client sees one ParseComplete for its own Parse only.
         let mut seen = Vec::new();
