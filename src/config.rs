@@ -10,7 +10,7 @@
 //! | `POSTBACK_WORKERS` | one per core | HTTP worker threads |
 //! | `POSTBACK_DB_POOL_SIZE` | `16` | database connections per instance |
 //! | `POSTBACK_DB_POOLER` | `session` | `transaction` behind PgBouncer in transaction pooling mode: every statement is parsed in the transaction that runs it, no session `SET`; `session` (or unset): direct or session pooling, statements prepared once per connection |
-//! | `POSTBACK_LISTEN_DATABASE_URL` | `DATABASE_URL` | a direct (session) connection for the delivery worker's `LISTEN`; when it cannot connect, workers find due deliveries by polling every 30 s instead of at once |
+//! | `POSTBACK_LISTEN_DATABASE_URL` | `DATABASE_URL` | a direct (session) connection for the delivery worker's `LISTEN`; while it cannot connect, the worker polls for due deliveries every second instead |
 //! | `POSTBACK_ALLOW_PRIVATE_TARGETS` | `false` | let webhooks reach loopback/private addresses (while false, deliveries use no proxy) |
 //! | `POSTBACK_RETRY_SCHEDULE` | `2s,4s,8s` | waits before each retry of a failed delivery |
 //! | `POSTBACK_DELIVERY_TIMEOUT` | `5s` | timeout of one delivery attempt |
