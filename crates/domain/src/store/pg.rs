@@ -274,16 +274,17 @@ pub type Connection = tokio_postgres::Connection<tokio_postgres::Socket, TlsStre
 /// Opens one connection as `url` says, in the process's [`pooler`] mode. Errors say where to
 /// and with which `sslmode`.
 pub async fn connect(url: &str) -> DomainResult<(tokio_postgres::Client, Connection)> {
-    connect_as(url, pooler()).await
+    connect_with(url, pooler()).await
 }
 
 /// Opens one connection that keeps its session: for `LISTEN`, which a transaction pooler cannot
 /// carry (its notifications would go to whichever client holds that server connection).
 pub async fn connect_session(url: &str) -> DomainResult<(tokio_postgres::Client, Connection)> {
-    connect_as(url, Pooler::Session).await
+    connect_with(url, Pooler::Session).await
 }
 
-async fn connect_as(
+/// Opens one connection in the given pooler mode, whatever the process's.
+pub async fn connect_with(
     url: &str,
     pooler: Pooler,
 ) -> DomainResult<(tokio_postgres::Client, Connection)> {
