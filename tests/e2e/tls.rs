@@ -405,7 +405,10 @@ async fn postback_runs_on_postgresql_with_verify_full_and_every_connection_is_en
         .expect("prepare");
     for _ in 0..2 {
         let row = client.query_one(&statement, &[&1i32]).await.expect("run");
-        assert!(row.get::<_, bool>(0), "encrypted in transaction pooler mode");
+        assert!(
+            row.get::<_, bool>(0),
+            "encrypted in transaction pooler mode"
+        );
     }
     let wrong_ca = postback_domain::store::pg::connect_with(
         &pg.url("localhost", "verify-full", "wrong-ca.pem"),

@@ -468,7 +468,7 @@ async fn run(mode: Mode, args: &InboundArgs) -> Result<Report> {
         };
         let mut report = measure(mode, args, &target, platform.as_ref()).await?;
         report.database = Some(match pooled {
-            Some(_) => "pgbouncer (transaction pooling), POSTBACK_DB_POOLER=transaction",
+            Some(_) => "through --pooler-url, POSTBACK_DB_POOLER=transaction",
             None => "direct",
         });
         Ok(report)

@@ -38,7 +38,7 @@ pub struct Report {
     /// With `--sample-seconds`: the samples taken during the load.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub samples: Vec<crate::sample::Sample>,
-    /// How the bench's server reached PostgreSQL: `direct`, or `pgbouncer (transaction)` with
+    /// How the bench's server reached PostgreSQL: `direct`, or through the pooler with
     /// `--pooler-url`. None with `--url` (not known).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<&'static str>,
