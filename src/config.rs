@@ -9,6 +9,8 @@
 //! | `POSTBACK_DATA_DIR` | `./data` | where the private cluster lives |
 //! | `POSTBACK_WORKERS` | one per core | HTTP worker threads |
 //! | `POSTBACK_DB_POOL_SIZE` | `16` | database connections per instance |
+//! | `POSTBACK_DB_POOLER` | `session` | `transaction` behind PgBouncer in transaction pooling mode: every statement is parsed in the transaction that runs it, no session `SET`; `session` (or unset): direct or session pooling, statements prepared once per connection |
+//! | `POSTBACK_LISTEN_DATABASE_URL` | `DATABASE_URL` | a direct (session) connection for the delivery worker's `LISTEN`; while it cannot connect, the worker polls for due deliveries every second instead |
 //! | `POSTBACK_ALLOW_PRIVATE_TARGETS` | `false` | let webhooks reach loopback/private addresses (while false, deliveries use no proxy) |
 //! | `POSTBACK_RETRY_SCHEDULE` | `2s,4s,8s` | waits before each retry of a failed delivery |
 //! | `POSTBACK_DELIVERY_TIMEOUT` | `5s` | timeout of one delivery attempt |
@@ -105,6 +107,26 @@ pub struct Config {
         global = true
     )]
     pub db_pool_size: usize,
+    /// How the database is reached: `session` (direct, or a pooler in session mode) or
+    /// `transaction` (PgBouncer in transaction pooling mode: no prepared statement or session
+    /// setting outlives a transaction; see `postback_domain::store::pooler`).
+    #[arg(
+        long,
+        env = "POSTBACK_DB_POOLER",
+        default_value = "session",
+        value_parser = parse_pooler,
+        global = true
+    )]
+    pub db_pooler: postback_domain::store::pooler::Pooler,
+    /// PostgreSQL URL for the delivery worker's `LISTEN` connection, which needs a session (not
+    /// a transaction pooler). Unset: `DATABASE_URL`.
+    #[arg(
+        long,
+        env = "POSTBACK_LISTEN_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub listen_database_url: Option<String>,
     /// Let webhooks target loopback, private and link-local addresses (for tests and private
     /// networks).
     #[arg(
@@ -270,6 +292,10 @@ impl Config {
             // A bad sslmode or connection string is named before anything starts.
             postback_domain::store::pg::settings(url).map_err(|e| format!("DATABASE_URL: {e}"))?;
         }
+        if let Some(url) = &self.listen_database_url {
+            postback_domain::store::pg::settings(url)
+                .map_err(|e| format!("POSTBACK_LISTEN_DATABASE_URL: {e}"))?;
+        }
         if self.db_pool_size == 0 {
             return Err("POSTBACK_DB_POOL_SIZE must be at least 1".into());
         }
@@ -370,7 +396,12 @@ impl Config {
             platform_urls,
             apps,
             lookup: postback_runtime::delivery::lookup::Lookup::system(),
+            listen_database_url: self.listen_database_url.clone(),
             ..Default::default()
         })
     }
+}
+
+fn parse_pooler(raw: &str) -> Result<postback_domain::store::pooler::Pooler, String> {
+    postback_domain::store::pooler::Pooler::parse(raw)
 }

@@ -29,6 +29,8 @@ fn main() -> ExitCode {
         eprintln!("postback: {e}");
         return ExitCode::from(2);
     }
+    // Before any connection is opened: how connections treat session state.
+    postback_domain::store::pg::set_pooler(cli.config.db_pooler);
     // The private cluster is started before the runtime and stopped after it, whatever happens.
     let mut embedded = None;
     let database_url = match &cli.config.database_url {

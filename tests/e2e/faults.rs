@@ -26,14 +26,14 @@ const SECRET_KEY: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e
 // ---------------------------------------------------------------------------------------------
 // The real binary as a child process.
 
-struct Binary {
+pub(crate) struct Binary {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     output: Arc<Mutex<String>>,
 }
 
 impl Binary {
-    async fn start(db_url: &str, data_dir: &Path, env: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(db_url: &str, data_dir: &Path, env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_postback"));
         cmd.current_dir(data_dir)
             .env("DATABASE_URL", db_url)
@@ -91,7 +91,7 @@ impl Binary {
         }
     }
 
-    fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let pid = self.child.id().expect("pid").to_string();
         let status = std::process::Command::new("kill")
             .args([signal, &pid])
@@ -100,7 +100,7 @@ impl Binary {
         assert!(status.success(), "kill {signal} {pid}");
     }
 
-    async fn wait(&mut self, within: Duration) -> std::process::ExitStatus {
+    pub(crate) async fn wait(&mut self, within: Duration) -> std::process::ExitStatus {
         tokio::time::timeout(within, self.child.wait())
             .await
             .unwrap_or_else(|_| {
@@ -112,13 +112,13 @@ impl Binary {
             .expect("wait")
     }
 
-    fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         self.output.lock().expect("lock").clone()
     }
 }
 
 /// Signs up through `base`; the returned client carries the session.
-async fn signup(base: &str, email: &str) -> User {
+pub(crate) async fn signup(base: &str, email: &str) -> User {
     let client = crate::helpers::http_builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -140,7 +140,7 @@ async fn signup(base: &str, email: &str) -> User {
 }
 
 /// The same account's session, sending its requests to another instance.
-fn via(user: &User, base: &str) -> User {
+pub(crate) fn via(user: &User, base: &str) -> User {
     User {
         client: user.client.clone(),
         base: base.to_owned(),
@@ -148,7 +148,7 @@ fn via(user: &User, base: &str) -> User {
     }
 }
 
-async fn add_webhook(user: &User, url: &str) -> String {
+pub(crate) async fn add_webhook(user: &User, url: &str) -> String {
     let (status, hook) = user
         .post("/v1/integrations/webhooks", json!({ "url": url }))
         .await;
@@ -160,19 +160,19 @@ async fn add_webhook(user: &User, url: &str) -> String {
 // Inbound load: concurrent clients, every answer classified.
 
 #[derive(Default, Debug)]
-struct Load {
+pub(crate) struct Load {
     /// orderId → eventId of every 200.
-    ok: HashMap<String, String>,
+    pub(crate) ok: HashMap<String, String>,
     /// Never reached a server (connection refused): certainly not stored.
-    refused: HashSet<String>,
+    pub(crate) refused: HashSet<String>,
     /// Sent, but no answer came (the server died, or the connection broke): may be stored.
-    broken: HashSet<String>,
+    pub(crate) broken: HashSet<String>,
     /// orderIds answered 503.
-    unavailable: HashSet<String>,
-    statuses: BTreeMap<u16, usize>,
+    pub(crate) unavailable: HashSet<String>,
+    pub(crate) statuses: BTreeMap<u16, usize>,
     /// Answers that are neither 200 nor 503 (with their bodies), and 503s without an error.
-    bad: Vec<String>,
-    slowest: Duration,
+    pub(crate) bad: Vec<String>,
+    pub(crate) slowest: Duration,
 }
 
 impl Load {
@@ -192,7 +192,7 @@ impl Load {
 /// `clients` concurrent clients, client `i` sending to `targets[i % len]` one request after
 /// another until `stop` is set (or, with `stop_on_error`, until its first transport error). Each
 /// request has a unique `orderId` starting with `tag`.
-async fn drive(
+pub(crate) async fn drive(
     targets: Vec<String>,
     key: String,
     clients: usize,
@@ -282,7 +282,7 @@ async fn drive(
 // ---------------------------------------------------------------------------------------------
 // Reading the database directly.
 
-async fn pg(db_url: &str) -> tokio_postgres::Client {
+pub(crate) async fn pg(db_url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(db_url, tokio_postgres::NoTls)
         .await
         .expect("connect to the test database");
@@ -290,12 +290,12 @@ async fn pg(db_url: &str) -> tokio_postgres::Client {
     client
 }
 
-async fn count(db: &tokio_postgres::Client, sql: &str) -> i64 {
+pub(crate) async fn count(db: &tokio_postgres::Client, sql: &str) -> i64 {
     db.query_one(sql, &[]).await.expect(sql).get(0)
 }
 
 /// Stored events: orderId → (event id, how many rows carry that orderId).
-async fn stored_events(db: &tokio_postgres::Client) -> HashMap<String, (String, i64)> {
+pub(crate) async fn stored_events(db: &tokio_postgres::Client) -> HashMap<String, (String, i64)> {
     let mut out: HashMap<String, (String, i64)> = HashMap::new();
     for row in db
         .query(
@@ -313,7 +313,7 @@ async fn stored_events(db: &tokio_postgres::Client) -> HashMap<String, (String, 
 }
 
 /// Waits until no delivery is left unfinished; returns how long that took.
-async fn drained(db: &tokio_postgres::Client, within: Duration) -> Duration {
+pub(crate) async fn drained(db: &tokio_postgres::Client, within: Duration) -> Duration {
     let started = Instant::now();
     loop {
         let left = count(
@@ -333,7 +333,7 @@ async fn drained(db: &tokio_postgres::Client, within: Duration) -> Duration {
 }
 
 /// How many times the receiver got each event (the payload's `id`).
-fn by_event(receiver: &Receiver) -> HashMap<String, usize> {
+pub(crate) fn by_event(receiver: &Receiver) -> HashMap<String, usize> {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for r in receiver.received() {
         let id = r.json()["id"].as_str().expect("id").to_owned();
@@ -344,7 +344,7 @@ fn by_event(receiver: &Receiver) -> HashMap<String, usize> {
 
 /// Every event answered 200 is stored exactly once under its orderId; anything else stored was
 /// sent without an answer. Returns how many unanswered requests were nevertheless stored.
-fn check_stored(load: &Load, stored: &HashMap<String, (String, i64)>) -> usize {
+pub(crate) fn check_stored(load: &Load, stored: &HashMap<String, (String, i64)>) -> usize {
     for (order, id) in &load.ok {
         let (stored_id, n) = stored
             .get(order)

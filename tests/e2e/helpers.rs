@@ -415,6 +415,7 @@ pub fn test_delivery() -> postback_runtime::delivery::DeliveryConfig {
         lookup: Default::default(),
         apps: Default::default(),
         tokens: Default::default(),
+        listen_database_url: None,
     }
 }
 

@@ -9,6 +9,7 @@ mod browser;
 mod citus;
 mod conditions;
 mod csrf;
+mod deploy;
 mod domains;
 mod embedded;
 mod faults;

@@ -392,6 +392,46 @@ async fn postback_runs_on_postgresql_with_verify_full_and_every_connection_is_en
         .await
     );
 
+    // The transaction pooler mode negotiates TLS itself (SSLRequest, then rustls): the same
+    // checks hold, and its rewritten statements run over the encrypted stream.
+    let transaction = postback_domain::store::pooler::Pooler::Transaction;
+    let (client, connection) = postback_domain::store::pg::connect_with(&url, transaction)
+        .await
+        .expect("verify-full in transaction pooler mode");
+    tokio::spawn(connection);
+    let statement = client
+        .prepare("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND $1::int = 1")
+        .await
+        .expect("prepare");
+    for _ in 0..2 {
+        let row = client.query_one(&statement, &[&1i32]).await.expect("run");
+        assert!(
+            row.get::<_, bool>(0),
+            "encrypted in transaction pooler mode"
+        );
+    }
+    let wrong_ca = postback_domain::store::pg::connect_with(
+        &pg.url("localhost", "verify-full", "wrong-ca.pem"),
+        transaction,
+    )
+    .await
+    .err()
+    .expect("a wrong CA is refused in transaction pooler mode too")
+    .to_string();
+    assert!(wrong_ca.contains("UnknownIssuer"), "{wrong_ca}");
+    let plain = postback_domain::store::pg::connect_with(
+        &format!(
+            "postgres://postgres@localhost:{}/postgres?sslmode=disable",
+            pg.port
+        ),
+        transaction,
+    )
+    .await
+    .err()
+    .expect("in clear, refused by the server")
+    .to_string();
+    assert!(plain.contains("no encryption"), "{plain}");
+
     // The product on it: inbound, a webhook delivery, a click and dashboard pages.
     let app = TestApp::spawn_on(&url).await;
     let user = app.signup("tls@example.com").await;

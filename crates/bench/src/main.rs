@@ -107,6 +107,14 @@ struct InboundArgs {
     /// instead of a private stock cluster.
     #[arg(long, conflicts_with_all = ["url", "database_url"])]
     shared_server: bool,
+    /// Without --url: a PgBouncer in transaction pooling mode in front of the --database-url
+    /// server that forwards any database name (`* = host=… port=…`), e.g.
+    /// postgres://postgres@127.0.0.1:6432/postgres. The bench's server then reaches its
+    /// database through it with POSTBACK_DB_POOLER=transaction, and its LISTEN connection
+    /// directly (POSTBACK_LISTEN_DATABASE_URL); the report says so. To measure the pooler mode's
+    /// cost against a run without it.
+    #[arg(long, conflicts_with = "url", requires = "database_url")]
+    pooler_url: Option<String>,
     /// The postback binary to start [default: `postback` next to this executable].
     #[arg(long, conflicts_with = "url")]
     binary: Option<PathBuf>,
@@ -460,11 +468,29 @@ async fn run(mode: Mode, args: &InboundArgs) -> Result<Report> {
             true => Some(receiver::Receiver::start(receiver::Kind::Meta).await?),
             false => None,
         };
-        let env: Vec<(&str, &str)> = platform
+        let mut env: Vec<(&str, &str)> = platform
             .iter()
             .map(|p| ("POSTBACK_META_URL", p.url.as_str()))
             .collect();
-        eprintln!("starting {} on a fresh database", binary.display());
+        let direct = server.db_url.clone();
+        let pooled = match &args.pooler_url {
+            Some(pooler) => Some(db::with_database(pooler, server.db_name())?),
+            None => None,
+        };
+        if let Some(pooled) = &pooled {
+            env.extend([
+                ("DATABASE_URL", pooled.as_str()),
+                ("POSTBACK_DB_POOLER", "transaction"),
+                ("POSTBACK_LISTEN_DATABASE_URL", direct.as_str()),
+            ]);
+            eprintln!(
+                "starting {} on a fresh database, through the pooler at {}",
+                binary.display(),
+                db::redact(pooled)
+            );
+        } else {
+            eprintln!("starting {} on a fresh database", binary.display());
+        }
         let addr = server.start(&binary, &env).await?;
         let target = Target {
             addr,
@@ -473,7 +499,12 @@ async fn run(mode: Mode, args: &InboundArgs) -> Result<Report> {
             pid: server.pid(),
             db_label: db_label.clone(),
         };
-        measure(mode, args, &target, platform.as_ref()).await
+        let mut report = measure(mode, args, &target, platform.as_ref()).await?;
+        report.pooler = Some(match pooled {
+            Some(_) => "through --pooler-url, POSTBACK_DB_POOLER=transaction",
+            None => "direct",
+        });
+        Ok(report)
     };
     let result = tokio::select! {
         r = run => r,

@@ -41,6 +41,10 @@ pub struct Report {
     /// The PostgreSQL the run used and its settings, when the bench could ask it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<crate::db::ServerSettings>,
+    /// How the bench's server reached PostgreSQL: `direct`, or through the pooler with
+    /// `--pooler-url`. None with `--url` (not known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pooler: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -127,6 +131,7 @@ impl Report {
             platform: None,
             samples: Vec::new(),
             database: None,
+            pooler: None,
         }
     }
 
@@ -157,6 +162,9 @@ impl Report {
                 .map(|(name, value)| format!("{name}={value}"))
                 .collect();
             println!("settings:     {}", settings.join(", "));
+        }
+        if let Some(database) = self.pooler {
+            println!("pooler:       {database}");
         }
         println!(
             "load:         {} connection(s), {} s warm-up, {} s measured",

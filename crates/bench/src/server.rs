@@ -66,6 +66,11 @@ impl ManagedServer {
         })
     }
 
+    /// The database's name (the same through a pooler).
+    pub fn db_name(&self) -> &str {
+        &self.db_name
+    }
+
     /// Creates the database, starts the server and waits until `/readyz` answers 200.
     /// Returns the address the server listens on.
     /// `env` is added to the server's environment (`POSTBACK_META_URL` for `--platform`).

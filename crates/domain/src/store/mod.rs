@@ -5,4 +5,5 @@ pub mod db;
 pub mod limits;
 pub mod paging;
 pub mod pg;
+pub mod pooler;
 pub mod retention;

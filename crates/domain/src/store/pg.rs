@@ -16,6 +16,12 @@
 //! roots; without it the system roots are trusted. As with libpq, `sslmode` does not apply to
 //! Unix-socket connections, which PostgreSQL never encrypts. TLS is rustls (ring), with SCRAM
 //! channel binding (`tls-server-end-point`).
+//!
+//! With `POSTBACK_DB_POOLER=transaction` ([`set_pooler`]) every connection but the delivery
+//! listener's goes through [`super::pooler::Wire`], which keeps no prepared statement on the
+//! server between transactions (for PgBouncer in transaction pooling mode). That mode needs a
+//! TCP host: tokio-postgres hands the stream to the rewriting only on the TLS hook, so it starts
+//! TLS negotiation itself (`SSLRequest`, then TLS or plain text as `sslmode` allows).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -38,7 +44,21 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::config::{Host, SslMode as WireMode};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect};
 
+use super::pooler::{Pooler, Wire};
 use crate::error::{DomainError, DomainResult};
+
+static POOLER: OnceLock<Pooler> = OnceLock::new();
+
+/// Sets how every later connection treats session state (once per process, at start-up; the
+/// server binary does it from `POSTBACK_DB_POOLER`). Unset: [`Pooler::Session`].
+pub fn set_pooler(pooler: Pooler) {
+    let _ = POOLER.set(pooler);
+}
+
+/// The process's pooler mode.
+pub fn pooler() -> Pooler {
+    POOLER.get().copied().unwrap_or_default()
+}
 
 /// The `sslmode` values Postback understands (libpq's, less `allow`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -251,12 +271,41 @@ fn split_key_values(s: &str) -> Result<Split, String> {
 /// A raw connection's background half; drive it (spawn it) for the client to work.
 pub type Connection = tokio_postgres::Connection<tokio_postgres::Socket, TlsStream>;
 
-/// Opens one connection as `url` says. Errors say where to and with which `sslmode`.
+/// Opens one connection as `url` says, in the process's [`pooler`] mode. Errors say where to
+/// and with which `sslmode`.
 pub async fn connect(url: &str) -> DomainResult<(tokio_postgres::Client, Connection)> {
-    let settings =
+    connect_with(url, pooler()).await
+}
+
+/// Opens one connection that keeps its session: for `LISTEN`, which a transaction pooler cannot
+/// carry (its notifications would go to whichever client holds that server connection).
+pub async fn connect_session(url: &str) -> DomainResult<(tokio_postgres::Client, Connection)> {
+    connect_with(url, Pooler::Session).await
+}
+
+/// Opens one connection in the given pooler mode, whatever the process's.
+pub async fn connect_with(
+    url: &str,
+    pooler: Pooler,
+) -> DomainResult<(tokio_postgres::Client, Connection)> {
+    let mut settings =
         settings(url).map_err(|e| DomainError::Unavailable(format!("DATABASE_URL: {e}")))?;
-    let tls = MakeTls::for_settings(&settings)
+    let mut tls = MakeTls::for_settings(&settings)
         .map_err(|e| DomainError::Unavailable(format!("DATABASE_URL: {e}")))?;
+    if pooler == Pooler::Transaction {
+        if settings.unix_only() {
+            return Err(DomainError::Unavailable(
+                "POSTBACK_DB_POOLER=transaction needs DATABASE_URL with a TCP host, not a Unix socket"
+                    .into(),
+            ));
+        }
+        // tokio-postgres then hands the bare socket to the TLS hook, which negotiates itself.
+        tls.negotiate = Some(settings.mode);
+        settings.config.ssl_mode(WireMode::Require);
+        settings
+            .config
+            .ssl_negotiation(tokio_postgres::config::SslNegotiation::Direct);
+    }
     settings.config.connect(tls).await.map_err(|e| {
         DomainError::Unavailable(format!(
             "connecting to PostgreSQL at {} (sslmode={}): {}",
@@ -471,6 +520,9 @@ impl ServerCertVerifier for Unchecked {
 #[derive(Clone)]
 pub struct MakeTls {
     config: Option<Arc<ClientConfig>>,
+    /// Transaction pooler mode: the hook gets the bare socket, sends `SSLRequest` itself as this
+    /// `sslmode` says, and rewrites the protocol ([`Wire`]).
+    negotiate: Option<SslMode>,
 }
 
 impl MakeTls {
@@ -479,7 +531,10 @@ impl MakeTls {
             WireMode::Disable => None,
             _ => Some(client_config(settings.mode, settings.root_cert.as_deref())?),
         };
-        Ok(Self { config })
+        Ok(Self {
+            config,
+            negotiate: None,
+        })
     }
 }
 
@@ -497,6 +552,7 @@ where
         Ok(Connector {
             config: self.config.clone(),
             domain: domain.to_owned(),
+            negotiate: self.negotiate,
         })
     }
 }
@@ -504,6 +560,7 @@ where
 pub struct Connector {
     config: Option<Arc<ClientConfig>>,
     domain: String,
+    negotiate: Option<SslMode>,
 }
 
 impl<S> TlsConnect<S> for Connector
@@ -514,8 +571,34 @@ where
     type Error = io::Error;
     type Future = Pin<Box<dyn Future<Output = io::Result<TlsStream<S>>> + Send>>;
 
-    fn connect(self, stream: S) -> Self::Future {
+    fn connect(self, mut stream: S) -> Self::Future {
         Box::pin(async move {
+            if let Some(mode) = self.negotiate {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                if mode == SslMode::Disable {
+                    return Ok(TlsStream::plain(stream, Pooler::Transaction));
+                }
+                // SSLRequest: length 8, code 80877103.
+                stream
+                    .write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+                    .await?;
+                let mut answer = [0u8];
+                stream.read_exact(&mut answer).await?;
+                if answer[0] != b'S' {
+                    if mode == SslMode::Prefer {
+                        return Ok(TlsStream::plain(stream, Pooler::Transaction));
+                    }
+                    return Err(io::Error::other(format!(
+                        "the server does not support TLS, which sslmode={} requires",
+                        mode.as_str()
+                    )));
+                }
+            }
+            let pooler = if self.negotiate.is_some() {
+                Pooler::Transaction
+            } else {
+                Pooler::Session
+            };
             let config = self
                 .config
                 .ok_or_else(|| io::Error::other("TLS is disabled (sslmode=disable)"))?;
@@ -534,16 +617,74 @@ where
                 .peer_certificates()
                 .and_then(|certs| certs.first())
                 .and_then(|cert| server_end_point(cert));
-            Ok(TlsStream(tls, end_point))
+            Ok(TlsStream(
+                Wire::new(Transport::Tls(Box::new(tls)), pooler),
+                end_point,
+            ))
         })
     }
 }
 
-/// An encrypted connection to PostgreSQL, with its `tls-server-end-point` channel binding data.
-pub struct TlsStream<S = tokio_postgres::Socket>(
-    tokio_rustls::client::TlsStream<S>,
-    Option<Vec<u8>>,
-);
+/// A connection to PostgreSQL past the TLS hook, with its `tls-server-end-point` channel binding
+/// data: encrypted, or in transaction pooler mode possibly plain (see [`MakeTls`]).
+pub struct TlsStream<S = tokio_postgres::Socket>(Wire<Transport<S>>, Option<Vec<u8>>);
+
+impl<S> TlsStream<S> {
+    fn plain(stream: S, pooler: Pooler) -> Self {
+        Self(Wire::new(Transport::Plain(stream), pooler), None)
+    }
+
+    /// Whether the bytes are encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        matches!(self.0.get_ref(), Transport::Tls(_))
+    }
+}
+
+/// The stream under [`Wire`].
+pub enum Transport<S> {
+    Tls(Box<tokio_rustls::client::TlsStream<S>>),
+    Plain(S),
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Transport<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Transport<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
 
 /// RFC 5929's `tls-server-end-point`: the hash of the server's certificate with the hash of its
 /// signature algorithm (SHA-256 for MD5 and SHA-1). SCRAM then binds the password exchange to

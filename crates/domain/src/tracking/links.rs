@@ -697,11 +697,15 @@ impl ClickStore {
         // machine may lose the clicks of its last moments (at most 3 × `wal_writer_delay`,
         // 600 ms by default), whose landing then records a touch of its own without the link.
         // This halves the redirect's latency (docs/performance.md). Events, keys and
-        // deliveries keep synchronous commits.
-        client
-            .batch_execute("SET synchronous_commit = off")
-            .await
-            .map_err(|e| crate::error::pg_error("setting up the click store", e))?;
+        // deliveries keep synchronous commits. Behind a transaction pooler
+        // (`POSTBACK_DB_POOLER=transaction`) a session `SET` would land on a server connection
+        // other clients share, so there clicks commit synchronously like everything else.
+        if crate::store::pg::pooler() == crate::store::pooler::Pooler::Session {
+            client
+                .batch_execute("SET synchronous_commit = off")
+                .await
+                .map_err(|e| crate::error::pg_error("setting up the click store", e))?;
+        }
         let insert = client
             .prepare(INSERT_CLICKS)
             .await

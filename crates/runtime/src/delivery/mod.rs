@@ -34,6 +34,9 @@ pub struct DeliveryConfig {
     pub apps: postback_domain::platforms::oauth::Apps,
     /// Access tokens obtained with connections' refresh tokens, shared by every sender.
     pub tokens: std::sync::Arc<platform_send::TokenCache>,
+    /// Where the worker's `LISTEN` connection goes (`POSTBACK_LISTEN_DATABASE_URL`): a session
+    /// connection past any transaction pooler. None: the database URL.
+    pub listen_database_url: Option<String>,
 }
 
 impl Default for DeliveryConfig {
@@ -52,6 +55,7 @@ impl Default for DeliveryConfig {
             lookup: lookup::Lookup::system(),
             apps: Default::default(),
             tokens: Default::default(),
+            listen_database_url: None,
         }
     }
 }

@@ -42,6 +42,8 @@ const CLAIM_BATCH: usize = 128;
 const BUSY_WAIT: Duration = Duration::from_millis(50);
 /// Longest sleep without a notification (a safety net should a NOTIFY be lost on reconnect).
 const IDLE_CHECK: Duration = Duration::from_secs(30);
+/// How often the listener retries its connection, and the claimer polls while it has none.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
 /// A `Retry-After` longer than this is cut to it.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
@@ -258,7 +260,11 @@ pub fn start(
         return;
     };
     let wake = Arc::new(Notify::new());
-    tokio::spawn(listen(database_url.to_owned(), wake.clone()));
+    let listen_url = config
+        .listen_database_url
+        .as_deref()
+        .unwrap_or(database_url);
+    tokio::spawn(listen(listen_url.to_owned(), wake.clone()));
     let (results_tx, results_rx) = mpsc::unbounded_channel();
     let unrecorded = worker.unrecorded.clone();
     let results_tx = Results {
@@ -436,10 +442,15 @@ async fn release(pool: &DbPool, unstarted: Vec<Direct>) {
     }
 }
 
-/// Holds a LISTEN connection and turns notifications into wake-ups; reconnects on loss.
+/// Holds a LISTEN connection and turns notifications into wake-ups; reconnects on loss. The
+/// connection keeps its session (`POSTBACK_LISTEN_DATABASE_URL` points it past a transaction
+/// pooler). While there is none (it cannot connect, or `LISTEN` fails), it wakes the claimer
+/// every [`LISTEN_RETRY`] instead: polling, so deliveries wait at most about that long.
 async fn listen(database_url: String, wake: Arc<Notify>) {
+    // Said once per outage, not at every retry.
+    let mut down = false;
     loop {
-        match postback_domain::store::pg::connect(&database_url).await {
+        match postback_domain::store::pg::connect_session(&database_url).await {
             Ok((client, mut connection)) => {
                 let (tx, mut rx) = mpsc::unbounded_channel();
                 let pump = tokio::spawn(async move {
@@ -462,8 +473,16 @@ async fn listen(database_url: String, wake: Arc<Notify>) {
                     .batch_execute(&format!("LISTEN {}", deliveries::CHANNEL))
                     .await
                 {
-                    tracing::warn!(error = %e, "LISTEN failed");
+                    if !down {
+                        tracing::warn!(error = %e, "LISTEN failed; polling for deliveries every second");
+                    }
+                    down = true;
+                    wake.notify_one();
                 } else {
+                    if down {
+                        tracing::info!("delivery listener connected");
+                    }
+                    down = false;
                     // Anything queued while we were not listening.
                     wake.notify_one();
                     while rx.recv().await.is_some() {
@@ -472,9 +491,15 @@ async fn listen(database_url: String, wake: Arc<Notify>) {
                 }
                 pump.abort();
             }
-            Err(e) => tracing::warn!(error = %e, "delivery listener cannot connect"),
+            Err(e) => {
+                if !down {
+                    tracing::warn!(error = %e, "delivery listener cannot connect; polling for deliveries every second");
+                }
+                down = true;
+                wake.notify_one();
+            }
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(LISTEN_RETRY).await;
     }
 }
 
