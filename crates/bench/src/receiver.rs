@@ -287,6 +287,7 @@ mod tests {
     #[tokio::test]
     async fn records_arrivals_and_duplicates() {
         let r = Receiver::start(Kind::Webhook).await.expect("receiver");
+        postback_runtime::tls::install_provider();
         let http = reqwest::Client::new();
         let body =
             r#"{"id":"0190f5c2-7d3e-7a41-9b1c-3f2e4d5c6b7a","event":"purchase","data":{"id":"x"}}"#;
@@ -320,6 +321,7 @@ mod tests {
     #[tokio::test]
     async fn plays_meta_keyed_by_event_id() {
         let r = Receiver::start(Kind::Meta).await.expect("receiver");
+        postback_runtime::tls::install_provider();
         let http = reqwest::Client::new();
         let url = format!("{}/v26.0/1234/events", r.url);
         let body = r#"{"data":[{"event_name":"Purchase","event_id":"0190f5c2-7d3e-7a41-9b1c-3f2e4d5c6b7a","action_source":"website"}],"access_token":"t"}"#;
