@@ -55,7 +55,59 @@ e AS (
 SELECT ((SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM e) a)
       + (SELECT count(*) FROM (SELECT * FROM e EXCEPT SELECT * FROM r) b)) AS n";
 
+/// The same for the per-UTC-day `event_days`: each grouping's rows against the events.
+const DAYS_DISAGREEMENTS: &str = "
+WITH r AS (
+    SELECT workspace_id, grouping, day, domain_id, key, kind, currency,
+           sum(events)::bigint AS events, sum(first_clicked)::bigint AS first_clicked,
+           sum(last_clicked)::bigint AS last_clicked, sum(valued)::bigint AS valued,
+           sum(value_sum) AS value_sum
+    FROM event_days GROUP BY 1, 2, 3, 4, 5, 6, 7
+    HAVING sum(events) <> 0 OR sum(valued) <> 0 OR sum(value_sum) <> 0
+),
+x AS (
+    SELECT e.workspace_id, (e.occurred_at AT TIME ZONE 'UTC')::date AS day, e.domain_id,
+           CASE WHEN e.event_name ~* '^(refund|chargeback)$' THEN 'refund'
+                WHEN e.event_name ~ '^event([1-9]|10)$' THEN 'custom'
+                ELSE 'conversion' END AS kind,
+           e.currency, e.value,
+           ft.utm_source AS fs, ft.utm_medium AS fm, ft.utm_campaign AS fc, ft.link_id::text AS fl,
+           touch_click_platform(ft.gclid, ft.gbraid, ft.wbraid, ft.fbclid, ft.ttclid, ft.msclkid) AS fk,
+           lt.utm_source AS ls, lt.utm_medium AS lm, lt.utm_campaign AS lc, lt.link_id::text AS ll,
+           touch_click_platform(lt.gclid, lt.gbraid, lt.wbraid, lt.fbclid, lt.ttclid, lt.msclkid) AS lk
+    FROM events e
+    LEFT JOIN touches ft ON ft.id = e.first_touch_id
+    LEFT JOIN touches lt ON lt.id = e.last_touch_id
+),
+e AS (
+    SELECT x.workspace_id, g.grouping, x.day, x.domain_id, g.key, x.kind, x.currency,
+           count(*)::bigint, count(x.fk)::bigint, count(x.lk)::bigint, count(x.value)::bigint,
+           coalesce(sum(x.value::numeric), 0)
+    FROM x CROSS JOIN LATERAL (VALUES ('total', NULL::text), ('first_source', x.fs),
+        ('first_medium', x.fm), ('first_campaign', x.fc), ('first_link', x.fl),
+        ('first_click', x.fk), ('last_source', x.ls), ('last_medium', x.lm),
+        ('last_campaign', x.lc), ('last_link', x.ll), ('last_click', x.lk)) g(grouping, key)
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+)
+SELECT ((SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM e) a)
+      + (SELECT count(*) FROM (SELECT * FROM e EXCEPT SELECT * FROM r) b)) AS n";
+
 async fn assert_in_step(app: &TestApp, after: &str) {
+    assert_eq!(
+        app.count(DAYS_DISAGREEMENTS).await,
+        0,
+        "daily rollups disagree after {after}"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM (SELECT 1 FROM event_days
+             GROUP BY workspace_id, grouping, day, domain_id, key, kind, currency
+             HAVING sum(events) = 0 AND sum(valued) = 0 AND sum(value_sum) = 0) z"
+        )
+        .await,
+        0,
+        "empty daily rollups left after {after}"
+    );
     assert_eq!(
         app.count(DISAGREEMENTS).await,
         0,
@@ -179,6 +231,12 @@ async fn rollups_never_disagree_with_the_events() {
             >= 2,
         "the rollups hold the touches' attribution"
     );
+    assert_eq!(
+        app.count("SELECT sum(events)::bigint AS n FROM event_days WHERE grouping = 'last_campaign' AND key = 'weekly' AND kind = 'conversion'")
+            .await,
+        6,
+        "the daily rollups credit the last touch's campaign"
+    );
     assert_in_step(&app, "inserts").await;
 
     // Duplicates (same orderId + event) are refused by idempotency and counted nowhere.
@@ -255,6 +313,14 @@ async fn rollups_never_disagree_with_the_events() {
         app.count("SELECT sum(events)::bigint AS n FROM event_rollups")
             .await,
         4
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM event_days WHERE domain_id = '{}'",
+            command.domain
+        ))
+        .await,
+        0
     );
     assert_in_step(&app, "deleting a domain").await;
 }

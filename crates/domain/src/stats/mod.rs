@@ -10,8 +10,8 @@ mod time_zone;
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration, NaiveDate};
-use diesel::sql_types::{BigInt, Double, Nullable, Text, Uuid as SqlUuid};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use diesel::sql_types::{BigInt, Date, Double, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
@@ -68,16 +68,29 @@ impl GroupBy {
         }
     }
 
-    /// The rollup column (or expression) a group's key is read from.
-    fn key_sql(self, touch: Touch) -> String {
+    /// The hourly rollups' column (or expression) a group's key is read from; `$3` is the zone.
+    fn hour_key_sql(self, touch: Touch) -> String {
         let t = touch.as_str();
         match self {
-            GroupBy::Day => "to_char(hour AT TIME ZONE $5, 'YYYY-MM-DD')".to_owned(),
+            GroupBy::Day => "to_char(hour AT TIME ZONE $3, 'YYYY-MM-DD')".to_owned(),
             GroupBy::Source => format!("{t}_source"),
             GroupBy::Medium => format!("{t}_medium"),
             GroupBy::Campaign => format!("{t}_campaign"),
             GroupBy::Platform => format!("{t}_click"),
             GroupBy::Link => format!("{t}_link_id::text"),
+        }
+    }
+
+    /// The `event_days` grouping that holds this one's keys for whole UTC days.
+    fn day_grouping(self, touch: Touch) -> String {
+        let t = touch.as_str();
+        match self {
+            GroupBy::Day => "total".to_owned(),
+            GroupBy::Source => format!("{t}_source"),
+            GroupBy::Medium => format!("{t}_medium"),
+            GroupBy::Campaign => format!("{t}_campaign"),
+            GroupBy::Platform => format!("{t}_click"),
+            GroupBy::Link => format!("{t}_link"),
         }
     }
 }
@@ -278,70 +291,146 @@ struct Row {
     amount: f64,
 }
 
-/// Event kinds as the webhook triggers define them (README "Outbound webhooks").
-const KIND_SQL: &str = "CASE WHEN event_name ~* '^(refund|chargeback)$' THEN 'refund' \
-     WHEN event_name ~ '^event([1-9]|10)$' THEN 'custom' ELSE 'conversion' END";
-
-/// Which rollup a query reads: the narrow one (no touch columns) for totals and days, the wide
-/// one for source, medium, campaign and link.
+/// Which hourly rollup a query reads: the narrow one (no touch columns) for totals, days and
+/// platforms, the wide one for source, medium, campaign and link.
 #[derive(Clone, Copy)]
-enum Table {
+enum HourTable {
     Totals,
     Rollups,
 }
 
-impl Table {
+impl HourTable {
     fn name(self) -> &'static str {
         match self {
-            Table::Totals => "event_totals",
-            Table::Rollups => "event_rollups",
+            HourTable::Totals => "event_totals",
+            HourTable::Rollups => "event_rollups",
         }
     }
 
     fn for_group(g: GroupBy) -> Self {
         match g {
-            GroupBy::Day | GroupBy::Platform => Table::Totals,
-            _ => Table::Rollups,
+            GroupBy::Day | GroupBy::Platform => HourTable::Totals,
+            _ => HourTable::Rollups,
         }
     }
 }
 
-/// What one rollup query reads: which table, grouped by which key.
+type Instant = DateTime<Utc>;
+
+/// Where the rows of a range of instants are read: the whole UTC days inside it from
+/// `event_days` (`days.0` inclusive to `days.1` exclusive, empty when equal), the hours before
+/// and after them from an hourly rollup (each half-open, empty when its ends are equal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Split {
+    days: (NaiveDate, NaiveDate),
+    hours: [(Instant, Instant); 2],
+}
+
+fn utc_midnight(day: NaiveDate) -> Instant {
+    day.and_time(NaiveTime::MIN).and_utc()
+}
+
+impl Split {
+    /// Whole UTC days where the range holds some, hours for the rest.
+    fn new(since: Instant, until: Instant) -> Self {
+        let first_day = if since.time() == NaiveTime::MIN {
+            since.date_naive()
+        } else {
+            since.date_naive() + Duration::days(1)
+        };
+        let end_day = until.date_naive();
+        if first_day < end_day {
+            Split {
+                days: (first_day, end_day),
+                hours: [
+                    (since, utc_midnight(first_day)),
+                    (utc_midnight(end_day), until),
+                ],
+            }
+        } else {
+            Split::hours_only(since, until)
+        }
+    }
+
+    /// Everything from the hourly rollups (per-day counts in a zone other than UTC).
+    fn hours_only(since: Instant, until: Instant) -> Self {
+        let nothing = since.date_naive();
+        Split {
+            days: (nothing, nothing),
+            hours: [(since, until.max(since)), (until, until)],
+        }
+    }
+}
+
+/// Zones whose days are UTC days all year: per-day counts there come from `event_days`.
+fn is_utc(tz: &str) -> bool {
+    matches!(
+        tz,
+        "UTC" | "Etc/UTC" | "GMT" | "Etc/GMT" | "Etc/Universal" | "Universal" | "Zulu" | "Etc/Zulu"
+    )
+}
+
+/// What one rollup query reads and how it groups.
 struct Source<'a> {
-    table: Table,
-    key_sql: &'a str,
+    /// The `event_days` grouping (`total` for totals and days).
+    grouping: &'a str,
+    /// The key over `event_days` rows.
+    day_key_sql: &'a str,
+    hour_table: HourTable,
+    /// The key over hourly rows.
+    hour_key_sql: &'a str,
 }
 
 async fn rows(
     conn: &mut AsyncPgConnection,
     workspace_id: WorkspaceId,
     query: &StatsQuery,
-    (from, to): (NaiveDate, NaiveDate),
+    split: &Split,
     tz: &str,
-    Source { table, key_sql }: Source<'_>,
+    source: Source<'_>,
 ) -> DomainResult<Vec<Row>> {
     let (domain_id, touch) = (query.domain_id, query.touch);
-    // Day boundaries in the workspace's zone; rollups are per UTC hour, so a zone with a
-    // whole-hour offset gets exact days.
+    // One scan of a grouping's whole days, two short scans of hours at the edges; the sums are
+    // added up once. Every part is a range over an index that starts with the workspace.
     let sql = format!(
-        "SELECT {key_sql} AS key, {KIND_SQL} AS kind, currency,
-                sum(events)::bigint AS events,
-                sum(CASE WHEN {t}_click IS NOT NULL THEN events ELSE 0 END)::bigint AS clicked,
-                coalesce(sum(value_sum), 0)::float8 AS amount
-         FROM {table}
-         WHERE workspace_id = $1 AND ($2::uuid IS NULL OR domain_id = $2)
-           AND hour >= ($3::date::timestamp AT TIME ZONE $5)
-           AND hour < (($4::date + 1)::timestamp AT TIME ZONE $5)
+        "SELECT key, kind, currency, sum(events)::bigint AS events,
+                sum(clicked)::bigint AS clicked, coalesce(sum(amount), 0)::float8 AS amount
+         FROM (
+             SELECT {day_key} AS key, kind, currency, events, {t}_clicked AS clicked,
+                    value_sum AS amount
+             FROM event_days
+             WHERE workspace_id = $1 AND grouping = $4 AND day >= $5 AND day < $6
+               AND ($2::uuid IS NULL OR domain_id = $2)
+             UNION ALL
+             SELECT {hour_key}, event_kind(event_name), currency, events,
+                    CASE WHEN {t}_click IS NOT NULL THEN events ELSE 0 END, value_sum
+             FROM {table}
+             WHERE workspace_id = $1 AND hour >= $7 AND hour < $8
+               AND ($2::uuid IS NULL OR domain_id = $2)
+             UNION ALL
+             SELECT {hour_key}, event_kind(event_name), currency, events,
+                    CASE WHEN {t}_click IS NOT NULL THEN events ELSE 0 END, value_sum
+             FROM {table}
+             WHERE workspace_id = $1 AND hour >= $9 AND hour < $10
+               AND ($2::uuid IS NULL OR domain_id = $2)
+         ) u
          GROUP BY 1, 2, 3",
         t = touch.as_str(),
-        table = table.name(),
+        day_key = source.day_key_sql,
+        hour_key = source.hour_key_sql,
+        table = source.hour_table.name(),
     );
     Ok(diesel::sql_query(sql)
         .bind::<SqlUuid, _>(workspace_id.0)
         .bind::<Nullable<SqlUuid>, _>(domain_id.map(|d| d.0))
-        .bind::<diesel::sql_types::Date, _>(from)
-        .bind::<diesel::sql_types::Date, _>(to)
         .bind::<Text, _>(tz)
+        .bind::<Text, _>(source.grouping)
+        .bind::<Date, _>(split.days.0)
+        .bind::<Date, _>(split.days.1)
+        .bind::<Timestamptz, _>(split.hours[0].0)
+        .bind::<Timestamptz, _>(split.hours[0].1)
+        .bind::<Timestamptz, _>(split.hours[1].0)
+        .bind::<Timestamptz, _>(split.hours[1].1)
         .load(conn)
         .await?)
 }
@@ -398,16 +487,33 @@ pub async fn compute(
         crate::tenancy::domains::get(conn, workspace_id, d).await?;
     }
     let tz = time_zone(conn, workspace_id).await?;
-    let key_sql = query.group_by.key_sql(query.touch);
+    let (since, until) = day_bounds(conn, &tz, query.from, query.to).await?;
+    let (prev_from, prev_to) = query.previous();
+    let (prev_since, prev_until) = day_bounds(conn, &tz, prev_from, prev_to).await?;
+    let group = query.group_by;
+    let split = if group == GroupBy::Day && !is_utc(&tz) {
+        // A day in this zone is not a UTC day: count it from hours.
+        Split::hours_only(since, until)
+    } else {
+        Split::new(since, until)
+    };
+    let grouping = group.day_grouping(query.touch);
+    let hour_key_sql = group.hour_key_sql(query.touch);
     let current = rows(
         conn,
         workspace_id,
         query,
-        (query.from, query.to),
+        &split,
         &tz,
         Source {
-            table: Table::for_group(query.group_by),
-            key_sql: &key_sql,
+            grouping: &grouping,
+            day_key_sql: if group == GroupBy::Day {
+                "to_char(day, 'YYYY-MM-DD')"
+            } else {
+                "key"
+            },
+            hour_table: HourTable::for_group(group),
+            hour_key_sql: &hour_key_sql,
         },
     )
     .await?;
@@ -415,11 +521,13 @@ pub async fn compute(
         conn,
         workspace_id,
         query,
-        query.previous(),
+        &Split::new(prev_since, prev_until),
         &tz,
         Source {
-            table: Table::Totals,
-            key_sql: "NULL::text",
+            grouping: "total",
+            day_key_sql: "NULL::text",
+            hour_table: HourTable::Totals,
+            hour_key_sql: "NULL::text",
         },
     )
     .await?;
@@ -601,4 +709,64 @@ async fn link_names(
             .load(conn)
             .await?;
     Ok(rows.into_iter().map(|r| (r.id, r.name)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Instant {
+        DateTime::parse_from_rfc3339(s)
+            .expect("a valid instant")
+            .with_timezone(&Utc)
+    }
+
+    fn date(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("a valid date")
+    }
+
+    #[test]
+    fn a_utc_range_is_read_from_whole_days_only() {
+        let s = Split::new(at("2026-11-01T00:00:00Z"), at("2026-12-01T00:00:00Z"));
+        assert_eq!(s.days, (date("2026-11-01"), date("2026-12-01")));
+        for (a, b) in s.hours {
+            assert_eq!(a, b, "no hours to read");
+        }
+    }
+
+    #[test]
+    fn a_berlin_range_reads_the_partial_utc_days_from_hours() {
+        // 1–30 November in Europe/Berlin (UTC+1): 31 Oct 23:00 to 30 Nov 23:00 UTC.
+        let s = Split::new(at("2026-10-31T23:00:00Z"), at("2026-11-30T23:00:00Z"));
+        assert_eq!(s.days, (date("2026-11-01"), date("2026-11-30")));
+        assert_eq!(
+            s.hours,
+            [
+                (at("2026-10-31T23:00:00Z"), at("2026-11-01T00:00:00Z")),
+                (at("2026-11-30T00:00:00Z"), at("2026-11-30T23:00:00Z")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_range_without_a_whole_utc_day_is_all_hours() {
+        // One day in America/New_York (UTC-5).
+        let (since, until) = (at("2026-11-10T05:00:00Z"), at("2026-11-11T05:00:00Z"));
+        let s = Split::new(since, until);
+        assert_eq!(s.days.0, s.days.1, "no days to read");
+        assert_eq!(s.hours[0], (since, until));
+        assert_eq!(s.hours[1].0, s.hours[1].1);
+    }
+
+    #[test]
+    fn days_in_other_zones_are_counted_from_hours() {
+        assert!(is_utc("UTC"));
+        assert!(!is_utc("Europe/London"));
+        let s = Split::hours_only(at("2026-10-31T23:00:00Z"), at("2026-11-30T23:00:00Z"));
+        assert_eq!(s.days.0, s.days.1);
+        assert_eq!(
+            s.hours[0],
+            (at("2026-10-31T23:00:00Z"), at("2026-11-30T23:00:00Z"))
+        );
+    }
 }
