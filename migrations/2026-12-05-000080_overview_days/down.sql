@@ -126,4 +126,5 @@ END
 $$;
 
 DROP TABLE event_days;
+DROP TABLE event_hours;
 DROP FUNCTION event_kind(text);

@@ -44,10 +44,32 @@ CREATE TABLE event_days (
 -- Deleting a domain's rows (the cascade) and folding the shards of a day after deletions find
 -- them by domain and day.
 CREATE INDEX event_days_domain_day_idx ON event_days (domain_id, day);
+
+-- The totals per UTC hour, domain, kind and currency (event_totals without the event name and
+-- the click platforms): per-day counts in a zone other than UTC, and the hours at the edges of
+-- a range, read a few dozen rows per hour here.
+CREATE TABLE event_hours (
+    workspace_id    uuid NOT NULL,
+    hour            timestamptz NOT NULL,
+    domain_id       uuid NOT NULL,
+    kind            text NOT NULL,
+    currency        text NOT NULL,
+    shard           smallint NOT NULL,
+    events          bigint NOT NULL DEFAULT 0,
+    first_clicked   bigint NOT NULL DEFAULT 0,
+    last_clicked    bigint NOT NULL DEFAULT 0,
+    valued          bigint NOT NULL DEFAULT 0,
+    value_sum       numeric NOT NULL DEFAULT 0,
+    FOREIGN KEY (workspace_id, domain_id) REFERENCES domains (workspace_id, id) ON DELETE CASCADE,
+    CONSTRAINT event_hours_kind CHECK (kind IN ('conversion', 'refund', 'custom')),
+    CONSTRAINT event_hours_key UNIQUE (workspace_id, hour, domain_id, kind, currency, shard)
+);
+CREATE INDEX event_hours_domain_hour_idx ON event_hours (domain_id, hour);
+COMMENT ON TABLE event_hours IS 'citus: distributed. Events per UTC hour, domain, kind and currency, kept in step with events by triggers; per-day counts in other zones and the edges of ranges read these.';
 COMMENT ON TABLE event_days IS 'citus: distributed. Events per UTC day and grouping (totals, first/last touch source, medium, campaign, link, click platform), kept in step with events by triggers; the overview reads whole UTC days here.';
 
--- Adds changes to the rollups, hourly and daily. Unchanged from 000040 but for the event_days
--- insert at the end.
+-- Adds changes to the rollups, hourly and daily. Unchanged from 000040 but for the event_hours
+-- and event_days inserts at the end.
 CREATE OR REPLACE FUNCTION event_rollups_apply(changes event_rollup_change[], gone touches[])
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -116,6 +138,21 @@ BEGIN
     SET events = r.events + EXCLUDED.events,
         valued = r.valued + EXCLUDED.valued,
         value_sum = r.value_sum + EXCLUDED.value_sum;
+    INSERT INTO event_hours AS r (workspace_id, hour, domain_id, kind, currency, shard, events,
+        first_clicked, last_clicked, valued, value_sum)
+    SELECT d.workspace_id, d.hour, d.domain_id, event_kind(d.event_name), d.currency, d.shard,
+           sum(d.events), sum(CASE WHEN d.first_click IS NULL THEN 0 ELSE d.events END),
+           sum(CASE WHEN d.last_click IS NULL THEN 0 ELSE d.events END),
+           sum(d.valued), sum(d.value_sum)
+    FROM unnest(deltas) d
+    GROUP BY 1, 2, 3, 4, 5, 6
+    ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT ON CONSTRAINT event_hours_key DO UPDATE
+    SET events = r.events + EXCLUDED.events,
+        first_clicked = r.first_clicked + EXCLUDED.first_clicked,
+        last_clicked = r.last_clicked + EXCLUDED.last_clicked,
+        valued = r.valued + EXCLUDED.valued,
+        value_sum = r.value_sum + EXCLUDED.value_sum;
     INSERT INTO event_days AS r (workspace_id, grouping, day, domain_id, key, kind, currency,
         shard, events, first_clicked, last_clicked, valued, value_sum)
     SELECT d.workspace_id, g.grouping, (d.hour AT TIME ZONE 'UTC')::date, d.domain_id, g.key,
@@ -143,12 +180,14 @@ END
 $$;
 
 -- Folds the shards of the given hours (and of their UTC days) into one row per key and drops
--- keys whose sums are all zero. Unchanged from 000040 but for the event_days part at the end.
+-- keys whose sums are all zero. Unchanged from 000040 but for the event_hours and event_days
+-- parts at the end.
 CREATE OR REPLACE FUNCTION event_rollups_compact(domain_ids uuid[], hours timestamptz[])
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     merged event_rollups[];
     merged_totals event_totals[];
+    merged_hours event_hours[];
     merged_days event_days[];
 BEGIN
     merged := array(
@@ -195,6 +234,29 @@ BEGIN
     SET events = r.events + EXCLUDED.events,
         valued = r.valued + EXCLUDED.valued,
         value_sum = r.value_sum + EXCLUDED.value_sum;
+    merged_hours := array(
+        SELECT ROW(r.workspace_id, r.hour, r.domain_id, r.kind, r.currency, min(r.shard),
+                   sum(r.events), sum(r.first_clicked), sum(r.last_clicked),
+                   sum(r.valued), sum(r.value_sum))::event_hours
+        FROM event_hours r
+        JOIN (SELECT DISTINCT * FROM unnest(domain_ids, hours) AS k(domain_id, hour)) k
+          ON r.domain_id = k.domain_id AND r.hour = k.hour
+        JOIN domains dm ON dm.id = r.domain_id
+        GROUP BY r.workspace_id, r.hour, r.domain_id, r.kind, r.currency
+        HAVING sum(r.events) <> 0 OR sum(r.valued) <> 0 OR sum(r.value_sum) <> 0
+            OR sum(r.first_clicked) <> 0 OR sum(r.last_clicked) <> 0);
+    DELETE FROM event_hours r
+    USING (SELECT DISTINCT * FROM unnest(domain_ids, hours) AS k(domain_id, hour)) k
+    WHERE r.domain_id = k.domain_id AND r.hour = k.hour;
+    INSERT INTO event_hours AS r
+    SELECT m.* FROM unnest(merged_hours) m
+    ORDER BY m.workspace_id, m.hour, m.domain_id, m.kind, m.currency
+    ON CONFLICT ON CONSTRAINT event_hours_key DO UPDATE
+    SET events = r.events + EXCLUDED.events,
+        first_clicked = r.first_clicked + EXCLUDED.first_clicked,
+        last_clicked = r.last_clicked + EXCLUDED.last_clicked,
+        valued = r.valued + EXCLUDED.valued,
+        value_sum = r.value_sum + EXCLUDED.value_sum;
     merged_days := array(
         SELECT ROW(r.workspace_id, r.grouping, r.day, r.domain_id, r.key, r.kind, r.currency,
                    min(r.shard), sum(r.events), sum(r.first_clicked), sum(r.last_clicked),
@@ -223,7 +285,17 @@ BEGIN
 END
 $$;
 
--- The days of the events stored so far, from the hourly rollups.
+-- The hours and days of the events stored so far, from the hourly rollups.
+INSERT INTO event_hours (workspace_id, hour, domain_id, kind, currency, shard, events,
+    first_clicked, last_clicked, valued, value_sum)
+SELECT r.workspace_id, r.hour, r.domain_id, event_kind(r.event_name), r.currency, 0,
+       sum(r.events), sum(CASE WHEN r.first_click IS NULL THEN 0 ELSE r.events END),
+       sum(CASE WHEN r.last_click IS NULL THEN 0 ELSE r.events END),
+       sum(r.valued), sum(r.value_sum)
+FROM event_totals r
+GROUP BY 1, 2, 3, 4, 5
+HAVING sum(r.events) <> 0 OR sum(r.valued) <> 0 OR sum(r.value_sum) <> 0;
+
 INSERT INTO event_days (workspace_id, grouping, day, domain_id, key, kind, currency, shard,
     events, first_clicked, last_clicked, valued, value_sum)
 SELECT r.workspace_id, g.grouping, (r.hour AT TIME ZONE 'UTC')::date, r.domain_id, g.key,

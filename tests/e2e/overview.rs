@@ -92,7 +92,39 @@ e AS (
 SELECT ((SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM e) a)
       + (SELECT count(*) FROM (SELECT * FROM e EXCEPT SELECT * FROM r) b)) AS n";
 
+/// The same for the per-hour `event_hours` (domain, kind and currency).
+const HOURS_DISAGREEMENTS: &str = "
+WITH r AS (
+    SELECT workspace_id, hour, domain_id, kind, currency,
+           sum(events)::bigint AS events, sum(first_clicked)::bigint AS first_clicked,
+           sum(last_clicked)::bigint AS last_clicked, sum(valued)::bigint AS valued,
+           sum(value_sum) AS value_sum
+    FROM event_hours GROUP BY 1, 2, 3, 4, 5
+    HAVING sum(events) <> 0 OR sum(valued) <> 0 OR sum(value_sum) <> 0
+),
+e AS (
+    SELECT e.workspace_id, date_trunc('hour', e.occurred_at, 'UTC'), e.domain_id,
+           CASE WHEN e.event_name ~* '^(refund|chargeback)$' THEN 'refund'
+                WHEN e.event_name ~ '^event([1-9]|10)$' THEN 'custom'
+                ELSE 'conversion' END,
+           e.currency, count(*)::bigint,
+           count(touch_click_platform(ft.gclid, ft.gbraid, ft.wbraid, ft.fbclid, ft.ttclid, ft.msclkid))::bigint,
+           count(touch_click_platform(lt.gclid, lt.gbraid, lt.wbraid, lt.fbclid, lt.ttclid, lt.msclkid))::bigint,
+           count(e.value)::bigint, coalesce(sum(e.value::numeric), 0)
+    FROM events e
+    LEFT JOIN touches ft ON ft.id = e.first_touch_id
+    LEFT JOIN touches lt ON lt.id = e.last_touch_id
+    GROUP BY 1, 2, 3, 4, 5
+)
+SELECT ((SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM e) a)
+      + (SELECT count(*) FROM (SELECT * FROM e EXCEPT SELECT * FROM r) b)) AS n";
+
 async fn assert_in_step(app: &TestApp, after: &str) {
+    assert_eq!(
+        app.count(HOURS_DISAGREEMENTS).await,
+        0,
+        "hourly totals disagree after {after}"
+    );
     assert_eq!(
         app.count(DAYS_DISAGREEMENTS).await,
         0,

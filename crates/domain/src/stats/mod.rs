@@ -291,26 +291,50 @@ struct Row {
     amount: f64,
 }
 
-/// Which hourly rollup a query reads: the narrow one (no touch columns) for totals, days and
-/// platforms, the wide one for source, medium, campaign and link.
+/// Which hourly rollup a query reads: per domain, kind and currency for totals and days, with
+/// the click platforms for platforms, with every touch column for source, medium, campaign and
+/// link.
 #[derive(Clone, Copy)]
 enum HourTable {
+    Hours,
     Totals,
     Rollups,
 }
 
 impl HourTable {
-    fn name(self) -> &'static str {
-        match self {
-            HourTable::Totals => "event_totals",
-            HourTable::Rollups => "event_rollups",
+    fn for_group(g: GroupBy) -> Self {
+        match g {
+            GroupBy::Day => HourTable::Hours,
+            GroupBy::Platform => HourTable::Totals,
+            _ => HourTable::Rollups,
         }
     }
 
-    fn for_group(g: GroupBy) -> Self {
-        match g {
-            GroupBy::Day | GroupBy::Platform => HourTable::Totals,
-            _ => HourTable::Rollups,
+    /// Rows of this table between `$lo` and `$hi` as (hour, key, kind, currency, events,
+    /// clicked, amount); `event_hours` is first summed per hour so that a key computed from the
+    /// hour (the day in a zone) is computed once per hour, not once per domain.
+    fn part(self, key_sql: &str, touch: Touch, lo: &str, hi: &str) -> String {
+        let t = touch.as_str();
+        let range = format!(
+            "workspace_id = $1 AND hour >= {lo} AND hour < {hi} \
+             AND ($2::uuid IS NULL OR domain_id = $2)"
+        );
+        match self {
+            HourTable::Hours => format!(
+                "SELECT {key_sql}, kind, currency, events, clicked, amount
+                 FROM (SELECT hour, kind, currency, sum(events) AS events,
+                              sum({t}_clicked) AS clicked, sum(value_sum) AS amount
+                       FROM event_hours WHERE {range} GROUP BY 1, 2, 3) h"
+            ),
+            HourTable::Totals | HourTable::Rollups => format!(
+                "SELECT {key_sql}, event_kind(event_name), currency, events,
+                        CASE WHEN {t}_click IS NOT NULL THEN events ELSE 0 END, value_sum
+                 FROM {table} WHERE {range}",
+                table = match self {
+                    HourTable::Totals => "event_totals",
+                    _ => "event_rollups",
+                }
+            ),
         }
     }
 }
@@ -402,23 +426,19 @@ async fn rows(
              WHERE workspace_id = $1 AND grouping = $4 AND day >= $5 AND day < $6
                AND ($2::uuid IS NULL OR domain_id = $2)
              UNION ALL
-             SELECT {hour_key}, event_kind(event_name), currency, events,
-                    CASE WHEN {t}_click IS NOT NULL THEN events ELSE 0 END, value_sum
-             FROM {table}
-             WHERE workspace_id = $1 AND hour >= $7 AND hour < $8
-               AND ($2::uuid IS NULL OR domain_id = $2)
+             {before}
              UNION ALL
-             SELECT {hour_key}, event_kind(event_name), currency, events,
-                    CASE WHEN {t}_click IS NOT NULL THEN events ELSE 0 END, value_sum
-             FROM {table}
-             WHERE workspace_id = $1 AND hour >= $9 AND hour < $10
-               AND ($2::uuid IS NULL OR domain_id = $2)
+             {after}
          ) u
          GROUP BY 1, 2, 3",
         t = touch.as_str(),
         day_key = source.day_key_sql,
-        hour_key = source.hour_key_sql,
-        table = source.hour_table.name(),
+        before = source
+            .hour_table
+            .part(source.hour_key_sql, touch, "$7", "$8"),
+        after = source
+            .hour_table
+            .part(source.hour_key_sql, touch, "$9", "$10"),
     );
     Ok(diesel::sql_query(sql)
         .bind::<SqlUuid, _>(workspace_id.0)
@@ -526,7 +546,7 @@ pub async fn compute(
         Source {
             grouping: "total",
             day_key_sql: "NULL::text",
-            hour_table: HourTable::Totals,
+            hour_table: HourTable::Hours,
             hour_key_sql: "NULL::text",
         },
     )
