@@ -1,6 +1,6 @@
 #!/bin/sh
 # Alternates the 000040 and 000080 versions of event_rollups_apply; pgbench -c 2 of insert50.sql.
-export PGHOST=127.0.0.1 PGPORT=5480 PGUSER=postgres
+export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=postgres
 for r in 1 2 3; do
   for v in 40 80; do
     psql -q -d ov_bench -f "$(dirname "$0")"/apply$v.sql
@@ -9,4 +9,4 @@ for r in 1 2 3; do
     echo " load $(cut -d' ' -f1 /proc/loadavg)"
   done
 done
-psql -q -d ov_bench -f /tmp/apply80.sql
+psql -q -d ov_bench -f "$(dirname "$0")"/apply80.sql

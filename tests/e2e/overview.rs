@@ -709,3 +709,150 @@ async fn tracking_tab_and_webhooks_list_show_setup_and_delivery_health() {
     assert!(html.contains("id=\"health-table\""), "{html}");
     assert!(html.contains("100.0%"));
 }
+
+#[tokio::test]
+async fn the_workspace_time_zone_is_read_and_set_over_the_api() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app, "zone.api@example.com", "zone-api.example.com").await;
+    let other = app.signup("zone.other@example.com").await;
+
+    let (status, body) = s.user.get("/v1/workspace/settings").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"timeZone": "UTC"}));
+
+    let (status, body) = s
+        .user
+        .patch(
+            "/v1/workspace/settings",
+            json!({"timeZone": "Europe/Berlin"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["timeZone"], "Europe/Berlin");
+    let (_, body) = s.user.get("/v1/workspace/settings").await;
+    assert_eq!(body["timeZone"], "Europe/Berlin");
+    let (_, stats) = s.user.get("/v1/stats").await;
+    assert_eq!(
+        stats["timeZone"], "Europe/Berlin",
+        "the stats count days in it"
+    );
+    let (_, page) = s.user.page("/settings/time-zone").await;
+    assert!(page.contains("Europe/Berlin"), "the settings page shows it");
+    // Another workspace keeps its own.
+    let (_, body) = other.get("/v1/workspace/settings").await;
+    assert_eq!(body["timeZone"], "UTC");
+
+    for bad in [
+        json!({"timeZone": "Mars/Olympus_Mons"}),
+        json!({"timeZone": ""}),
+        json!({}),
+    ] {
+        let (status, body) = s.user.patch("/v1/workspace/settings", bad.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("timeZone"),
+            "{bad}: the error names the field: {body}"
+        );
+    }
+    let (_, body) = s.user.get("/v1/workspace/settings").await;
+    assert_eq!(
+        body["timeZone"], "Europe/Berlin",
+        "a refused change changes nothing"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM audit_log WHERE action = 'workspace.time_zone' AND workspace_id = '{}'",
+            s.user.workspace_id
+        ))
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_times_in_the_workspace_zone_money_with_symbols_and_each_keys_last_event(
+) {
+    let app = TestApp::spawn().await;
+    let s = shop(&app, "zone.pages@example.com", "zone-pages.example.com").await;
+    s.user.add_key(&s.domain, "Idle").await;
+    // Asia/Tokyo has no daylight saving time: the same offset (+9, JST) whenever this runs.
+    let (status, _) = s
+        .user
+        .patch("/v1/workspace/settings", json!({"timeZone": "Asia/Tokyo"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) = app
+        .inbound(
+            &s.key,
+            json!({"email": "tokyo@example.com", "event": "purchase", "value": 1234.5,
+                   "currency": "USD", "timestamp": "2026-01-15T23:30:00Z"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let id = answer["eventId"].as_str().expect("event id");
+
+    // The event's page: occurred at 23:30 UTC is 08:30 the next day in Tokyo, zone shown.
+    let (status, page) = s.user.page(&format!("/events/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("2026-01-16 08:30:00 JST"), "{page}");
+    assert!(
+        !page.contains("23:30:00 UTC"),
+        "no UTC time left on the page"
+    );
+    assert!(
+        page.contains("$1,234.50"),
+        "money with symbol and minor units"
+    );
+    assert!(!page.contains("1234.5 USD"));
+
+    // The events list: the value formatted, the received time's title in the zone.
+    let (_, list) = s.user.page(&format!("/domains/{}/events", s.domain)).await;
+    assert!(list.contains("$1,234.50"), "{list}");
+    assert!(
+        list.contains(" JST\""),
+        "received time's title carries the zone: {list}"
+    );
+
+    // The keys tab: the key that sent it shows its last event; the idle one says never.
+    let (_, keys_page) = s.user.page(&format!("/domains/{}/keys", s.domain)).await;
+    assert!(keys_page.contains("<th>Last event</th>"), "{keys_page}");
+    let backend_row = keys_page
+        .split("<tr data-key-id=")
+        .find(|r| r.contains("<strong>Backend</strong>"))
+        .expect("the Backend key's row");
+    assert!(
+        backend_row.contains("class=\"last-event\">just now<"),
+        "{backend_row}"
+    );
+    assert!(backend_row.contains(" JST\""), "{backend_row}");
+    let idle_row = keys_page
+        .split("<tr data-key-id=")
+        .find(|r| r.contains("<strong>Idle</strong>"))
+        .expect("the Idle key's row");
+    assert!(
+        idle_row.contains("class=\"last-event\">Never<"),
+        "{idle_row}"
+    );
+
+    // The same over /v1: lastEventAt on the key that sent the event only.
+    let (status, keys) = s.user.get(&format!("/v1/domains/{}/keys", s.domain)).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = keys["items"].as_array().expect("items");
+    let by_name = |n: &str| {
+        items
+            .iter()
+            .find(|k| k["name"] == n)
+            .cloned()
+            .expect("key listed")
+    };
+    let received: chrono::DateTime<chrono::Utc> = by_name("Backend")["lastEventAt"]
+        .as_str()
+        .expect("lastEventAt")
+        .parse()
+        .expect("a time");
+    assert!((chrono::Utc::now() - received).num_minutes() < 5);
+    assert!(by_name("Idle").get("lastEventAt").is_none());
+}

@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::auth::CsrfOnly;
 use crate::confirm::ConfirmPage;
 use crate::error::{WebError, WebResult};
-use crate::format::relative;
+use crate::format::Zone;
 use crate::layout::{page, Chrome};
 use crate::session::{redirect_with, verify_csrf, CurrentUser};
 
@@ -93,7 +93,7 @@ pub async fn section(
                 targets: targets_summary(&l),
                 name: l.row.name,
                 slug: l.row.slug,
-                created: relative(l.row.created_at),
+                created: Zone::of(user).relative(l.row.created_at),
             })
             .collect(),
         usage: format!(
@@ -306,7 +306,7 @@ fn revenue(a: &Attributed) -> String {
     }
     a.revenue
         .iter()
-        .map(|r| crate::events::money(Some(r.amount), &r.currency))
+        .map(|r| crate::money::money(r.amount, &r.currency))
         .collect::<Vec<_>>()
         .join(", ")
 }
