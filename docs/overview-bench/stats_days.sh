@@ -63,7 +63,7 @@ esac
 set -- $prev
 part "$1 $2" "$3 $4" $5 $6 total "NULL::text" "NULL::text" event_hours >>"$script"
 if [ -n "$EXPLAIN" ]; then
-  sed 's/^SELECT key/EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT key/' "$script" | $P
+  sed 's/^SELECT key/EXPLAIN (ANALYZE, COSTS OFF) SELECT key/' "$script" | $P
 else
   pgbench -h ${PGHOST:-127.0.0.1} -p ${PGPORT:-5432} -U postgres -n -c 1 -T "$secs" -r -f "$script" ov_bench 2>&1 \
     | grep -E 'latency average|number of transactions actually'
