@@ -3,7 +3,6 @@
 -- of 100,000 (the rollup triggers run once per statement), as setup.sql and prefill_batch.sql
 -- do for the SQL-level bench. A third of the events are attributed to a first and a last touch.
 \set ON_ERROR_STOP on
-UPDATE workspaces SET plan = 'command' WHERE id = :'ws';
 CREATE TEMP TABLE dd AS SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM domains WHERE workspace_id = :'ws';
 INSERT INTO touches (id, workspace_id, domain_id, occurred_at, device_type, utm_source, utm_medium, utm_campaign, gclid, fbclid)
 SELECT gen_random_uuid(), :'ws', (SELECT id FROM dd WHERE n = g % (SELECT count(*) FROM dd)),
