@@ -145,7 +145,7 @@ async fn render(
     let list = connections::list(&mut conn, user.ctx.workspace_id, domain.id).await?;
     let cards = list
         .iter()
-        .map(|c| card(c, &state.delivery.apps, Zone::of(&user)))
+        .map(|c| card(c, &state.delivery.apps, Zone::of(user)))
         .map(|c| match &replace {
             // The form as the user sent it (secrets aside), with the reason it was refused.
             Some(r) if r.platform == c.platform => Card {

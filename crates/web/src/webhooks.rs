@@ -798,7 +798,7 @@ async fn show_page(
     let page_req =
         PageRequest::parse(Some(50), extras.cursor.as_deref()).unwrap_or(PageRequest::first(50));
     let log = deliveries::list_for_webhook(&mut conn, ws, id, page_req).await?;
-    let mut flow = flow_view(&mut conn, &hook, extras.flow_error, Zone::of(&user)).await?;
+    let mut flow = flow_view(&mut conn, &hook, extras.flow_error, Zone::of(user)).await?;
     if let Some((rate, cap, headers)) = extras.flow_typed {
         flow.rate_limit = rate;
         flow.max_in_flight = cap;
@@ -826,7 +826,7 @@ async fn show_page(
         deliveries: log
             .items
             .into_iter()
-            .map(|d| delivery_row(d, Zone::of(&user)))
+            .map(|d| delivery_row(d, Zone::of(user)))
             .collect(),
         next_cursor: log.next_cursor,
     })
