@@ -856,3 +856,82 @@ async fn the_dashboard_shows_times_in_the_workspace_zone_money_with_symbols_and_
     assert!((chrono::Utc::now() - received).num_minutes() < 5);
     assert!(by_name("Idle").get("lastEventAt").is_none());
 }
+
+#[tokio::test]
+async fn days_in_any_zone_match_the_events_local_dates() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app, "zone.days@example.com", "zone-days.example.com").await;
+    // An event every 3 hours (and one at 30 minutes past) over the last 5 days: every hour of
+    // a day boundary in any zone is near one.
+    let now = chrono::Utc::now();
+    for i in 0..40 {
+        let at = now - chrono::Duration::minutes(i * 180 + 30 * (i % 2));
+        let (status, body) = app
+            .inbound(
+                &s.key,
+                json!({"email": format!("d{i}@example.com"), "event": "purchase",
+                       "value": i, "timestamp": at.to_rfc3339()}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    for zone in [
+        "America/New_York",
+        "Asia/Tokyo",
+        "Europe/Berlin",
+        "Pacific/Kiritimati",
+        "UTC",
+    ] {
+        let (status, _) = s
+            .user
+            .patch("/v1/workspace/settings", json!({"timeZone": zone}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        // Three middle days of the events' span, in the zone.
+        let today = app
+            .count(&format!(
+                "SELECT ((now() AT TIME ZONE '{zone}')::date - date '2000-01-01')::bigint AS n"
+            ))
+            .await;
+        let date = |n: i64| {
+            (chrono::NaiveDate::from_ymd_opt(2000, 1, 1).expect("date") + chrono::Duration::days(n))
+                .to_string()
+        };
+        let (from, to) = (date(today - 3), date(today - 1));
+        for domain in [String::new(), format!("&domainId={}", s.domain)] {
+            let (status, stats) = s
+                .user
+                .get(&format!(
+                    "/v1/stats?from={from}&to={to}&groupBy=day{domain}"
+                ))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{stats}");
+            let groups = stats["groups"].as_array().expect("groups");
+            assert_eq!(groups.len(), 3, "{zone}: one group per day");
+            let mut total = 0;
+            for g in groups {
+                let key = g["key"].as_str().expect("day");
+                let expected = app
+                    .count(&format!(
+                        "SELECT count(*) AS n FROM events
+                         WHERE (occurred_at AT TIME ZONE '{zone}')::date = '{key}'"
+                    ))
+                    .await;
+                assert_eq!(g["events"].as_i64(), Some(expected), "{zone} {key}: {g}");
+                total += expected;
+            }
+            assert!(total > 0, "{zone}: the days hold events");
+            let in_range = app
+                .count(&format!(
+                    "SELECT count(*) AS n FROM events
+                     WHERE (occurred_at AT TIME ZONE '{zone}')::date BETWEEN '{from}' AND '{to}'"
+                ))
+                .await;
+            assert_eq!(
+                stats["totals"]["events"].as_i64(),
+                Some(in_range),
+                "{zone} totals"
+            );
+        }
+    }
+}
