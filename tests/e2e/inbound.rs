@@ -576,7 +576,7 @@ async fn events_page_lists_filters_pages_and_shows_detail() {
     assert_eq!(status, StatusCode::OK);
     for needle in [
         "detail@example.com",
-        "110 USD",
+        "$110.00",
         "Florida (FL)",
         "United States (US)",
         "T-Shirt",
