@@ -933,5 +933,22 @@ async fn days_in_any_zone_match_the_events_local_dates() {
                 "{zone} totals"
             );
         }
+        // A range of centuries answers at once with the days that hold events.
+        let started = std::time::Instant::now();
+        let (status, long) = s
+            .user
+            .get(&format!("/v1/stats?from=0358-08-15&to={to}&groupBy=day"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{long}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{zone}"
+        );
+        let days = long["groups"].as_array().expect("groups");
+        assert!(!days.is_empty() && days.len() <= 6, "{zone}: {long}");
+        assert!(
+            days.iter().all(|g| g["events"].as_i64() > Some(0)),
+            "{zone}: {long}"
+        );
     }
 }

@@ -455,6 +455,14 @@ async fn rows(
         .await?)
 }
 
+#[derive(diesel::QueryableByName)]
+struct DayRange {
+    #[diesel(sql_type = Nullable<Date>)]
+    first: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Date>)]
+    last: Option<NaiveDate>,
+}
+
 /// Per-day rows for days in a zone other than UTC: each UTC day's `event_days` totals go to the
 /// local day holding its noon, then the hours of that UTC day outside that local day (as many as
 /// the zone's offset: one a day in Berlin, five in New York) move from it to their own local day,
@@ -470,8 +478,22 @@ async fn local_day_rows(
     if since >= until {
         return Ok(Vec::new());
     }
-    let first = since.date_naive();
-    let last = (until - Duration::seconds(1)).date_naive();
+    // Only the UTC days that hold events: a range of centuries costs what its data costs.
+    let held: DayRange = diesel::sql_query(
+        "SELECT min(day) AS first, max(day) AS last FROM event_days
+         WHERE workspace_id = $1 AND grouping = 'total'",
+    )
+    .bind::<SqlUuid, _>(workspace_id.0)
+    .get_result(conn)
+    .await?;
+    let (Some(held_first), Some(held_last)) = (held.first, held.last) else {
+        return Ok(Vec::new());
+    };
+    let first = since.date_naive().max(held_first);
+    let last = (until - Duration::seconds(1)).date_naive().min(held_last);
+    if first > last {
+        return Ok(Vec::new());
+    }
     let t = query.touch.as_str();
     let moved = |lo: &str, hi: &str| {
         format!(
