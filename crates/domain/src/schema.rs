@@ -168,6 +168,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    event_hours (workspace_id, hour, domain_id, kind, currency, shard) {
+        workspace_id -> Uuid,
+        hour -> Timestamptz,
+        domain_id -> Uuid,
+        kind -> Text,
+        currency -> Text,
+        shard -> Int2,
+        events -> Int8,
+        first_clicked -> Int8,
+        last_clicked -> Int8,
+        valued -> Int8,
+        value_sum -> Numeric,
+    }
+}
+
+diesel::table! {
     event_days (workspace_id, grouping, day, domain_id, kind, currency, shard) {
         workspace_id -> Uuid,
         grouping -> Text,
