@@ -152,7 +152,9 @@ export function keyRow(page, name) {
 /** The cells of a key row, in the documented order. */
 export function keyCells(row) {
   const td = (i) => row.locator("td").nth(i);
-  return { name: td(0), masked: td(1), created: td(2), lastUsed: td(3), status: td(4), actions: td(5) };
+  return {
+    name: td(0), masked: td(1), created: td(2), lastEvent: td(3), lastUsed: td(4), status: td(5), actions: td(6),
+  };
 }
 
 export async function text(locator) {

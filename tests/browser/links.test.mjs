@@ -117,7 +117,7 @@ test("tracking links: create, copy, click through to a conversion, delete", TEST
       assert.equal(await text(page.locator("#clicks-30-days")), "1");
       assert.equal(await text(page.locator("#first-conversions")), "1");
       assert.equal(await text(page.locator("#last-conversions")), "1");
-      assert.equal(await text(page.locator("#last-revenue")), "25 USD");
+      assert.equal(await text(page.locator("#last-revenue")), "$25.00");
       assert.equal(await page.locator("#link-stats svg rect").count(), 30, "a bar per day");
 
       // The event page shows the link on the touch.

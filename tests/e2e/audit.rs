@@ -573,6 +573,14 @@ async fn every_mutating_route_writes_an_audit_entry() {
         "plan.limits",
     )
     .await;
+    w.api(
+        "patch",
+        "/v1/workspace/settings",
+        "/v1/workspace/settings",
+        Some(json!({"timeZone": "America/New_York"})),
+        "workspace.time_zone",
+    )
+    .await;
     let api_domain = domain.clone();
     let api_key = key_id.clone();
 

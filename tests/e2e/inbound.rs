@@ -463,8 +463,8 @@ async fn monthly_quota_boundary() {
     assert_eq!(answer["duplicate"], true);
     let (_, html) = f.user.page("/plan").await;
     assert!(
-        html.contains("10000 of 10000"),
-        "the Plan page shows the month's usage"
+        html.contains("10,000 of 10,000"),
+        "the Plan page shows the month's usage, with thousands separators"
     );
 
     // A new month starts from zero.
@@ -576,7 +576,7 @@ async fn events_page_lists_filters_pages_and_shows_detail() {
     assert_eq!(status, StatusCode::OK);
     for needle in [
         "detail@example.com",
-        "110 USD",
+        "$110.00",
         "Florida (FL)",
         "United States (US)",
         "T-Shirt",

@@ -55,7 +55,91 @@ e AS (
 SELECT ((SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM e) a)
       + (SELECT count(*) FROM (SELECT * FROM e EXCEPT SELECT * FROM r) b)) AS n";
 
+/// The same for the per-UTC-day `event_days`: each grouping's rows against the events.
+const DAYS_DISAGREEMENTS: &str = "
+WITH r AS (
+    SELECT workspace_id, grouping, day, domain_id, key, kind, currency,
+           sum(events)::bigint AS events, sum(first_clicked)::bigint AS first_clicked,
+           sum(last_clicked)::bigint AS last_clicked, sum(valued)::bigint AS valued,
+           sum(value_sum) AS value_sum
+    FROM event_days GROUP BY 1, 2, 3, 4, 5, 6, 7
+    HAVING sum(events) <> 0 OR sum(valued) <> 0 OR sum(value_sum) <> 0
+),
+x AS (
+    SELECT e.workspace_id, (e.occurred_at AT TIME ZONE 'UTC')::date AS day, e.domain_id,
+           CASE WHEN e.event_name ~* '^(refund|chargeback)$' THEN 'refund'
+                WHEN e.event_name ~ '^event([1-9]|10)$' THEN 'custom'
+                ELSE 'conversion' END AS kind,
+           e.currency, e.value,
+           ft.utm_source AS fs, ft.utm_medium AS fm, ft.utm_campaign AS fc, ft.link_id::text AS fl,
+           touch_click_platform(ft.gclid, ft.gbraid, ft.wbraid, ft.fbclid, ft.ttclid, ft.msclkid) AS fk,
+           lt.utm_source AS ls, lt.utm_medium AS lm, lt.utm_campaign AS lc, lt.link_id::text AS ll,
+           touch_click_platform(lt.gclid, lt.gbraid, lt.wbraid, lt.fbclid, lt.ttclid, lt.msclkid) AS lk
+    FROM events e
+    LEFT JOIN touches ft ON ft.id = e.first_touch_id
+    LEFT JOIN touches lt ON lt.id = e.last_touch_id
+),
+e AS (
+    SELECT x.workspace_id, g.grouping, x.day, x.domain_id, g.key, x.kind, x.currency,
+           count(*)::bigint, count(x.fk)::bigint, count(x.lk)::bigint, count(x.value)::bigint,
+           coalesce(sum(x.value::numeric), 0)
+    FROM x CROSS JOIN LATERAL (VALUES ('total', NULL::text), ('first_source', x.fs),
+        ('first_medium', x.fm), ('first_campaign', x.fc), ('first_link', x.fl),
+        ('first_click', x.fk), ('last_source', x.ls), ('last_medium', x.lm),
+        ('last_campaign', x.lc), ('last_link', x.ll), ('last_click', x.lk)) g(grouping, key)
+    GROUP BY 1, 2, 3, 4, 5, 6, 7
+)
+SELECT ((SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM e) a)
+      + (SELECT count(*) FROM (SELECT * FROM e EXCEPT SELECT * FROM r) b)) AS n";
+
+/// The same for the per-hour `event_hours` (domain, kind and currency).
+const HOURS_DISAGREEMENTS: &str = "
+WITH r AS (
+    SELECT workspace_id, hour, domain_id, kind, currency,
+           sum(events)::bigint AS events, sum(first_clicked)::bigint AS first_clicked,
+           sum(last_clicked)::bigint AS last_clicked, sum(valued)::bigint AS valued,
+           sum(value_sum) AS value_sum
+    FROM event_hours GROUP BY 1, 2, 3, 4, 5
+    HAVING sum(events) <> 0 OR sum(valued) <> 0 OR sum(value_sum) <> 0
+),
+e AS (
+    SELECT e.workspace_id, date_trunc('hour', e.occurred_at, 'UTC'), e.domain_id,
+           CASE WHEN e.event_name ~* '^(refund|chargeback)$' THEN 'refund'
+                WHEN e.event_name ~ '^event([1-9]|10)$' THEN 'custom'
+                ELSE 'conversion' END,
+           e.currency, count(*)::bigint,
+           count(touch_click_platform(ft.gclid, ft.gbraid, ft.wbraid, ft.fbclid, ft.ttclid, ft.msclkid))::bigint,
+           count(touch_click_platform(lt.gclid, lt.gbraid, lt.wbraid, lt.fbclid, lt.ttclid, lt.msclkid))::bigint,
+           count(e.value)::bigint, coalesce(sum(e.value::numeric), 0)
+    FROM events e
+    LEFT JOIN touches ft ON ft.id = e.first_touch_id
+    LEFT JOIN touches lt ON lt.id = e.last_touch_id
+    GROUP BY 1, 2, 3, 4, 5
+)
+SELECT ((SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM e) a)
+      + (SELECT count(*) FROM (SELECT * FROM e EXCEPT SELECT * FROM r) b)) AS n";
+
 async fn assert_in_step(app: &TestApp, after: &str) {
+    assert_eq!(
+        app.count(HOURS_DISAGREEMENTS).await,
+        0,
+        "hourly totals disagree after {after}"
+    );
+    assert_eq!(
+        app.count(DAYS_DISAGREEMENTS).await,
+        0,
+        "daily rollups disagree after {after}"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM (SELECT 1 FROM event_days
+             GROUP BY workspace_id, grouping, day, domain_id, key, kind, currency
+             HAVING sum(events) = 0 AND sum(valued) = 0 AND sum(value_sum) = 0) z"
+        )
+        .await,
+        0,
+        "empty daily rollups left after {after}"
+    );
     assert_eq!(
         app.count(DISAGREEMENTS).await,
         0,
@@ -179,6 +263,12 @@ async fn rollups_never_disagree_with_the_events() {
             >= 2,
         "the rollups hold the touches' attribution"
     );
+    assert_eq!(
+        app.count("SELECT sum(events)::bigint AS n FROM event_days WHERE grouping = 'last_campaign' AND key = 'weekly' AND kind = 'conversion'")
+            .await,
+        6,
+        "the daily rollups credit the last touch's campaign"
+    );
     assert_in_step(&app, "inserts").await;
 
     // Duplicates (same orderId + event) are refused by idempotency and counted nowhere.
@@ -255,6 +345,14 @@ async fn rollups_never_disagree_with_the_events() {
         app.count("SELECT sum(events)::bigint AS n FROM event_rollups")
             .await,
         4
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM event_days WHERE domain_id = '{}'",
+            command.domain
+        ))
+        .await,
+        0
     );
     assert_in_step(&app, "deleting a domain").await;
 }
@@ -610,4 +708,247 @@ async fn tracking_tab_and_webhooks_list_show_setup_and_delivery_health() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("id=\"health-table\""), "{html}");
     assert!(html.contains("100.0%"));
+}
+
+#[tokio::test]
+async fn the_workspace_time_zone_is_read_and_set_over_the_api() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app, "zone.api@example.com", "zone-api.example.com").await;
+    let other = app.signup("zone.other@example.com").await;
+
+    let (status, body) = s.user.get("/v1/workspace/settings").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"timeZone": "UTC"}));
+
+    let (status, body) = s
+        .user
+        .patch(
+            "/v1/workspace/settings",
+            json!({"timeZone": "Europe/Berlin"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["timeZone"], "Europe/Berlin");
+    let (_, body) = s.user.get("/v1/workspace/settings").await;
+    assert_eq!(body["timeZone"], "Europe/Berlin");
+    let (_, stats) = s.user.get("/v1/stats").await;
+    assert_eq!(
+        stats["timeZone"], "Europe/Berlin",
+        "the stats count days in it"
+    );
+    let (_, page) = s.user.page("/settings/time-zone").await;
+    assert!(page.contains("Europe/Berlin"), "the settings page shows it");
+    // Another workspace keeps its own.
+    let (_, body) = other.get("/v1/workspace/settings").await;
+    assert_eq!(body["timeZone"], "UTC");
+
+    for bad in [
+        json!({"timeZone": "Mars/Olympus_Mons"}),
+        json!({"timeZone": ""}),
+        json!({}),
+    ] {
+        let (status, body) = s.user.patch("/v1/workspace/settings", bad.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("timeZone"),
+            "{bad}: the error names the field: {body}"
+        );
+    }
+    let (_, body) = s.user.get("/v1/workspace/settings").await;
+    assert_eq!(
+        body["timeZone"], "Europe/Berlin",
+        "a refused change changes nothing"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM audit_log WHERE action = 'workspace.time_zone' AND workspace_id = '{}'",
+            s.user.workspace_id
+        ))
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_times_in_the_workspace_zone_money_with_symbols_and_each_keys_last_event(
+) {
+    let app = TestApp::spawn().await;
+    let s = shop(&app, "zone.pages@example.com", "zone-pages.example.com").await;
+    s.user.add_key(&s.domain, "Idle").await;
+    // Asia/Tokyo has no daylight saving time: the same offset (+9, JST) whenever this runs.
+    let (status, _) = s
+        .user
+        .patch("/v1/workspace/settings", json!({"timeZone": "Asia/Tokyo"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) = app
+        .inbound(
+            &s.key,
+            json!({"email": "tokyo@example.com", "event": "purchase", "value": 1234.5,
+                   "currency": "USD", "timestamp": "2026-01-15T23:30:00Z"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let id = answer["eventId"].as_str().expect("event id");
+
+    // The event's page: occurred at 23:30 UTC is 08:30 the next day in Tokyo, zone shown.
+    let (status, page) = s.user.page(&format!("/events/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("2026-01-16 08:30:00 JST"), "{page}");
+    assert!(
+        !page.contains("23:30:00 UTC"),
+        "no UTC time left on the page"
+    );
+    assert!(
+        page.contains("$1,234.50"),
+        "money with symbol and minor units"
+    );
+    assert!(!page.contains("1234.5 USD"));
+
+    // The events list: the value formatted, the received time's title in the zone.
+    let (_, list) = s.user.page(&format!("/domains/{}/events", s.domain)).await;
+    assert!(list.contains("$1,234.50"), "{list}");
+    assert!(
+        list.contains(" JST\""),
+        "received time's title carries the zone: {list}"
+    );
+
+    // The keys tab: the key that sent it shows its last event; the idle one says never.
+    let (_, keys_page) = s.user.page(&format!("/domains/{}/keys", s.domain)).await;
+    assert!(keys_page.contains("<th>Last event</th>"), "{keys_page}");
+    let backend_row = keys_page
+        .split("<tr data-key-id=")
+        .find(|r| r.contains("<strong>Backend</strong>"))
+        .expect("the Backend key's row");
+    assert!(
+        backend_row.contains("class=\"last-event\">just now<"),
+        "{backend_row}"
+    );
+    assert!(backend_row.contains(" JST\""), "{backend_row}");
+    let idle_row = keys_page
+        .split("<tr data-key-id=")
+        .find(|r| r.contains("<strong>Idle</strong>"))
+        .expect("the Idle key's row");
+    assert!(
+        idle_row.contains("class=\"last-event\">Never<"),
+        "{idle_row}"
+    );
+
+    // The same over /v1: lastEventAt on the key that sent the event only.
+    let (status, keys) = s.user.get(&format!("/v1/domains/{}/keys", s.domain)).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = keys["items"].as_array().expect("items");
+    let by_name = |n: &str| {
+        items
+            .iter()
+            .find(|k| k["name"] == n)
+            .cloned()
+            .expect("key listed")
+    };
+    let received: chrono::DateTime<chrono::Utc> = by_name("Backend")["lastEventAt"]
+        .as_str()
+        .expect("lastEventAt")
+        .parse()
+        .expect("a time");
+    assert!((chrono::Utc::now() - received).num_minutes() < 5);
+    assert!(by_name("Idle").get("lastEventAt").is_none());
+}
+
+#[tokio::test]
+async fn days_in_any_zone_match_the_events_local_dates() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app, "zone.days@example.com", "zone-days.example.com").await;
+    // An event every 3 hours (and one at 30 minutes past) over the last 5 days: every hour of
+    // a day boundary in any zone is near one.
+    let now = chrono::Utc::now();
+    for i in 0..40 {
+        let at = now - chrono::Duration::minutes(i * 180 + 30 * (i % 2));
+        let (status, body) = app
+            .inbound(
+                &s.key,
+                json!({"email": format!("d{i}@example.com"), "event": "purchase",
+                       "value": i, "timestamp": at.to_rfc3339()}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    for zone in [
+        "America/New_York",
+        "Asia/Tokyo",
+        "Europe/Berlin",
+        "Pacific/Kiritimati",
+        "UTC",
+    ] {
+        let (status, _) = s
+            .user
+            .patch("/v1/workspace/settings", json!({"timeZone": zone}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        // Three middle days of the events' span, in the zone.
+        let today = app
+            .count(&format!(
+                "SELECT ((now() AT TIME ZONE '{zone}')::date - date '2000-01-01')::bigint AS n"
+            ))
+            .await;
+        let date = |n: i64| {
+            (chrono::NaiveDate::from_ymd_opt(2000, 1, 1).expect("date") + chrono::Duration::days(n))
+                .to_string()
+        };
+        let (from, to) = (date(today - 3), date(today - 1));
+        for domain in [String::new(), format!("&domainId={}", s.domain)] {
+            let (status, stats) = s
+                .user
+                .get(&format!(
+                    "/v1/stats?from={from}&to={to}&groupBy=day{domain}"
+                ))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{stats}");
+            let groups = stats["groups"].as_array().expect("groups");
+            assert_eq!(groups.len(), 3, "{zone}: one group per day");
+            let mut total = 0;
+            for g in groups {
+                let key = g["key"].as_str().expect("day");
+                let expected = app
+                    .count(&format!(
+                        "SELECT count(*) AS n FROM events
+                         WHERE (occurred_at AT TIME ZONE '{zone}')::date = '{key}'"
+                    ))
+                    .await;
+                assert_eq!(g["events"].as_i64(), Some(expected), "{zone} {key}: {g}");
+                total += expected;
+            }
+            assert!(total > 0, "{zone}: the days hold events");
+            let in_range = app
+                .count(&format!(
+                    "SELECT count(*) AS n FROM events
+                     WHERE (occurred_at AT TIME ZONE '{zone}')::date BETWEEN '{from}' AND '{to}'"
+                ))
+                .await;
+            assert_eq!(
+                stats["totals"]["events"].as_i64(),
+                Some(in_range),
+                "{zone} totals"
+            );
+        }
+        // A range of centuries answers at once with the days that hold events.
+        let started = std::time::Instant::now();
+        let (status, long) = s
+            .user
+            .get(&format!("/v1/stats?from=0358-08-15&to={to}&groupBy=day"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{long}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{zone}"
+        );
+        let days = long["groups"].as_array().expect("groups");
+        assert!(!days.is_empty() && days.len() <= 6, "{zone}: {long}");
+        assert!(
+            days.iter().all(|g| g["events"].as_i64() > Some(0)),
+            "{zone}: {long}"
+        );
+    }
 }

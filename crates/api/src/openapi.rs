@@ -87,6 +87,8 @@ use crate::{health, inbound, metrics, tracking, v1};
         v1::events::get,
         v1::export::export,
         v1::stats::get,
+        v1::workspace::get,
+        v1::workspace::update,
         v1::webhooks::list,
         v1::webhooks::create,
         v1::webhooks::get,

@@ -152,6 +152,56 @@ diesel::table! {
 }
 
 diesel::table! {
+    event_totals (workspace_id, domain_id, hour, event_name, currency, shard) {
+        workspace_id -> Uuid,
+        domain_id -> Uuid,
+        hour -> Timestamptz,
+        shard -> Int2,
+        event_name -> Text,
+        currency -> Text,
+        first_click -> Nullable<Text>,
+        last_click -> Nullable<Text>,
+        events -> Int8,
+        valued -> Int8,
+        value_sum -> Numeric,
+    }
+}
+
+diesel::table! {
+    event_hours (workspace_id, hour, domain_id, kind, currency, shard) {
+        workspace_id -> Uuid,
+        hour -> Timestamptz,
+        domain_id -> Uuid,
+        kind -> Text,
+        currency -> Text,
+        shard -> Int2,
+        events -> Int8,
+        first_clicked -> Int8,
+        last_clicked -> Int8,
+        valued -> Int8,
+        value_sum -> Numeric,
+    }
+}
+
+diesel::table! {
+    event_days (workspace_id, grouping, day, domain_id, kind, currency, shard) {
+        workspace_id -> Uuid,
+        grouping -> Text,
+        day -> Date,
+        domain_id -> Uuid,
+        key -> Nullable<Text>,
+        kind -> Text,
+        currency -> Text,
+        shard -> Int2,
+        events -> Int8,
+        first_clicked -> Int8,
+        last_clicked -> Int8,
+        valued -> Int8,
+        value_sum -> Numeric,
+    }
+}
+
+diesel::table! {
     webhooks (id) {
         id -> Uuid,
         workspace_id -> Uuid,

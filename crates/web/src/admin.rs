@@ -14,7 +14,7 @@ use postback_runtime::AppState;
 use serde::Deserialize;
 
 use crate::error::{WebError, WebResult};
-use crate::format::{absolute, relative};
+use crate::format::Zone;
 use crate::layout::{page, Chrome};
 use crate::session::{redirect_with, verify_csrf, CurrentUser};
 
@@ -55,7 +55,7 @@ impl From<WorkspaceRow> for Row {
                 Some(q) => format!("{} / {}", thousands(w.events_this_month), thousands(q)),
                 None => format!("{} / unlimited", thousands(w.events_this_month)),
             },
-            created: relative(w.created_at),
+            created: Zone::new("UTC").relative(w.created_at),
             name: w.name,
         }
     }
@@ -69,13 +69,13 @@ pub struct AuditRow {
     pub change: String,
 }
 
-pub(crate) fn audit_rows(entries: Vec<AuditEntry>) -> Vec<AuditRow> {
+pub(crate) fn audit_rows(entries: Vec<AuditEntry>, zone: Zone) -> Vec<AuditRow> {
     let show =
         |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
     entries
         .into_iter()
         .map(|e| AuditRow {
-            at: absolute(e.created_at),
+            at: zone.absolute(e.created_at),
             // Actions without a "before" (a deletion, a reveal) show only what they name.
             change: match &e.before {
                 Some(_) => format!("{} → {}", show(&e.before), show(&e.after)),
@@ -142,7 +142,7 @@ pub async fn index(
                     "Retrying".to_owned()
                 },
                 m.last_error.unwrap_or_default(),
-                crate::format::relative(m.created_at),
+                Zone::of(&user).relative(m.created_at),
             )
         })
         .collect();
@@ -154,7 +154,7 @@ pub async fn index(
             search,
             rows: listed.items.into_iter().map(Row::from).collect(),
             next_link,
-            audit: audit_rows(audit),
+            audit: audit_rows(audit, Zone::of(&user)),
             failing_mail,
         },
         had_flash,
@@ -193,7 +193,7 @@ pub async fn workspace(
             plan_tier: w.plan.clone(),
             w: Row::from(w),
             plans: all.into_iter().map(|p| (p.tier, p.name)).collect(),
-            audit: audit_rows(audit),
+            audit: audit_rows(audit, Zone::of(&user)),
         },
         had_flash,
     )

@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::auth::CsrfOnly;
 use crate::confirm::ConfirmPage;
 use crate::error::{WebError, WebResult};
-use crate::format::relative;
+use crate::format::Zone;
 use crate::layout::{page, Chrome};
 use crate::session::{redirect_with, verify_csrf, CurrentUser};
 
@@ -63,7 +63,7 @@ pub struct Card {
     pub can_connect: bool,
 }
 
-fn card(c: &Connection, apps: &postback_domain::platforms::oauth::Apps) -> Card {
+fn card(c: &Connection, apps: &postback_domain::platforms::oauth::Apps, zone: Zone) -> Card {
     let adapter = c.platform.adapter();
     let fields = adapter
         .fields()
@@ -99,7 +99,7 @@ fn card(c: &Connection, apps: &postback_domain::platforms::oauth::Apps) -> Card 
         label: c.label,
         connected: c.connected,
         enabled: c.enabled,
-        updated: c.updated_at.map(relative).unwrap_or_default(),
+        updated: c.updated_at.map(|t| zone.relative(t)).unwrap_or_default(),
         fields,
         secrets,
         event_map: c
@@ -145,7 +145,7 @@ async fn render(
     let list = connections::list(&mut conn, user.ctx.workspace_id, domain.id).await?;
     let cards = list
         .iter()
-        .map(|c| card(c, &state.delivery.apps))
+        .map(|c| card(c, &state.delivery.apps, Zone::of(user)))
         .map(|c| match &replace {
             // The form as the user sent it (secrets aside), with the reason it was refused.
             Some(r) if r.platform == c.platform => Card {

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::auth::CsrfOnly;
 use crate::confirm::ConfirmPage;
 use crate::error::WebResult;
-use crate::format::relative;
+use crate::format::Zone;
 use crate::layout::{page, Chrome};
 use crate::session::{redirect_with, verify_csrf, CurrentUser};
 
@@ -63,7 +63,7 @@ pub async fn list(
                 id: d.id.to_string(),
                 hostname: d.hostname,
                 site_id: d.site_id,
-                created: relative(d.created_at),
+                created: Zone::of(&user).relative(d.created_at),
             })
             .collect(),
         usage: format!(
@@ -227,7 +227,7 @@ pub async fn tracking(
             tag_installed: tag.last_report_at.is_some(),
             tag_last_report: tag
                 .last_report_at
-                .map_or_else(|| "never".to_owned(), crate::format::relative),
+                .map_or_else(|| "never".to_owned(), |t| Zone::of(&user).relative(t)),
             tag_last_page: tag.last_page.unwrap_or_default(),
             tag_visitors: crate::money::count(tag.visitors_24h),
             tag_emails: crate::money::count(tag.emails_24h),

@@ -13,7 +13,7 @@ use postback_runtime::AppState;
 use serde::Deserialize;
 
 use crate::error::WebResult;
-use crate::format::{absolute, relative};
+use crate::format::Zone;
 use crate::layout::{page, Chrome};
 use crate::session::CurrentUser;
 
@@ -32,14 +32,6 @@ pub struct EventRow {
     pub deliveries_bad: bool,
 }
 
-/// "149.99 USD", or "—".
-pub fn money(value: Option<f64>, currency: &str) -> String {
-    match value {
-        Some(v) => format!("{} {currency}", trim_number(v)),
-        None => "—".into(),
-    }
-}
-
 fn trim_number(v: f64) -> String {
     if v.fract() == 0.0 {
         format!("{v:.0}")
@@ -49,12 +41,12 @@ fn trim_number(v: f64) -> String {
     }
 }
 
-impl From<Event> for EventRow {
-    fn from(e: Event) -> Self {
+impl EventRow {
+    pub fn new(e: Event, zone: Zone) -> Self {
         Self {
             id: e.id.to_string(),
-            received: relative(e.received_at),
-            received_title: absolute(e.received_at),
+            received: zone.relative(e.received_at),
+            received_title: zone.absolute(e.received_at),
             value: crate::money::maybe_money(e.fields.value, &e.fields.currency),
             order_id: e.fields.order_id.unwrap_or_else(|| "—".into()),
             source: String::new(),
@@ -136,6 +128,7 @@ pub async fn list(
     let listed = events::list(&mut conn, ws, &filter, page_req).await?;
     let extras = postback_domain::export::extras(&mut conn, ws, &listed.items).await?;
     let time_zone = postback_domain::stats::time_zone(&mut conn, ws).await?;
+    let zone = Zone::new(&time_zone);
     let pairs = |extra: Option<(&str, &str)>| {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in [
@@ -170,7 +163,7 @@ pub async fn list(
         .map(|e| {
             let x = extras.get(&e.id).cloned().unwrap_or_default();
             let has_touch = e.last_touch_id.is_some();
-            let mut row = EventRow::from(e);
+            let mut row = EventRow::new(e, zone);
             row.source = x.source_label(has_touch);
             row.deliveries = x.delivery_status();
             row.deliveries_bad = x.failed > 0;
@@ -242,13 +235,14 @@ fn touch_card(
     t: &Touch,
     seconds: Option<i64>,
     link_names: &std::collections::HashMap<postback_domain::ids::LinkId, String>,
+    zone: Zone,
 ) -> TouchCard {
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
     let platforms = t.platforms();
     TouchCard {
         which,
         title: title.to_owned(),
-        at: absolute(t.occurred_at),
+        at: zone.absolute(t.occurred_at),
         before: human_duration(seconds.unwrap_or(0)),
         fields: vec![
             ("Source", opt(&t.utm_source)),
@@ -313,6 +307,7 @@ pub async fn show(
     let ws = user.ctx.workspace_id;
     let mut conn = state.conn().await?;
     let e = events::get(&mut conn, ws, path.into_inner()).await?;
+    let zone = Zone::of(&user);
     let domain = domains::get(&mut conn, ws, e.domain_id).await?;
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
     let fields = vec![
@@ -325,10 +320,13 @@ pub async fn show(
             },
         ),
         ("Email", e.fields.email.clone()),
-        ("Value", money(e.fields.value, &e.fields.currency)),
+        (
+            "Value",
+            crate::money::maybe_money(e.fields.value, &e.fields.currency),
+        ),
         ("Order ID", opt(&e.fields.order_id)),
-        ("Occurred", absolute(e.fields.occurred_at)),
-        ("Received", absolute(e.received_at)),
+        ("Occurred", zone.absolute(e.fields.occurred_at)),
+        ("Received", zone.absolute(e.received_at)),
         ("First name", opt(&e.fields.first_name)),
         ("Last name", opt(&e.fields.last_name)),
         ("Phone", opt(&e.fields.phone)),
@@ -365,7 +363,7 @@ pub async fn show(
     let deliveries = postback_domain::delivery::list_for_event(&mut conn, ws, e.id)
         .await?
         .into_iter()
-        .map(crate::webhooks::delivery_row)
+        .map(|d| crate::webhooks::delivery_row(d, zone))
         .collect();
     let found = attribution::for_event(&mut conn, ws, &e).await?;
     let link_ids: Vec<_> = [&found.first_touch, &found.last_touch]
@@ -384,6 +382,7 @@ pub async fn show(
                     t,
                     found.seconds_from_first_touch,
                     &link_names,
+                    zone,
                 )
             }),
             found.last_touch.as_ref().map(|t| {
@@ -393,6 +392,7 @@ pub async fn show(
                     t,
                     found.seconds_from_last_touch,
                     &link_names,
+                    zone,
                 )
             }),
         ]
@@ -404,13 +404,13 @@ pub async fn show(
         chrome,
         domain_id: domain.id.to_string(),
         hostname: domain.hostname,
-        received: relative(e.received_at),
+        received: zone.relative(e.received_at),
         event_name: e.fields.event_name.clone(),
         fields,
         products: products
             .into_iter()
             .map(|p| ProductRow {
-                price: p.price.map(trim_number).unwrap_or_else(|| "—".into()),
+                price: crate::money::maybe_money(p.price, &e.fields.currency),
                 quantity: trim_number(p.quantity),
                 id: p.id.unwrap_or_else(|| "—".into()),
                 name: p.name,

@@ -17,7 +17,7 @@ use crate::auth::CsrfOnly;
 use crate::confirm::ConfirmPage;
 use crate::domains::PageQuery;
 use crate::error::WebResult;
-use crate::format::{absolute, relative};
+use crate::format::Zone;
 use crate::layout::{page, Chrome};
 use crate::session::{redirect_with, verify_csrf, CurrentUser};
 
@@ -31,20 +31,25 @@ pub struct KeyRow {
     pub created: String,
     pub created_title: String,
     pub last_used: String,
+    /// When the newest event sent with this key was received, "Never" if none.
+    pub last_event: String,
+    pub last_event_title: String,
     pub active: bool,
 }
 
-impl From<InboundKey> for KeyRow {
-    fn from(k: InboundKey) -> Self {
+impl KeyRow {
+    fn new(k: InboundKey, last_event: Option<chrono::DateTime<chrono::Utc>>, zone: Zone) -> Self {
         Self {
             id: k.id.to_string(),
             masked: k.masked(),
-            created: relative(k.created_at),
-            created_title: absolute(k.created_at),
+            created: zone.relative(k.created_at),
+            created_title: zone.absolute(k.created_at),
             last_used: k
                 .last_used_at
-                .map(relative)
+                .map(|t| zone.relative(t))
                 .unwrap_or_else(|| "Never".into()),
+            last_event: last_event.map_or_else(|| "Never".into(), |t| zone.relative(t)),
+            last_event_title: last_event.map(|t| zone.absolute(t)).unwrap_or_default(),
             active: k.is_active(),
             name: k.name,
         }
@@ -87,6 +92,9 @@ pub async fn list(
     let page_req =
         PageRequest::parse(Some(100), query.cursor.as_deref()).unwrap_or(PageRequest::first(100));
     let listed = keys::list(&mut conn, ws, domain.id, page_req).await?;
+    let ids: Vec<KeyId> = listed.items.iter().map(|k| k.id).collect();
+    let last_events = keys::last_events(&mut conn, ws, &ids).await?;
+    let zone = Zone::of(&user);
     let plan = plans::get(&mut conn, &user.ctx.plan).await?;
     let active = keys::count_active(&mut conn, ws, domain.id).await?;
     let limit = plan.max_keys_per_domain.map(i64::from);
@@ -116,7 +124,14 @@ pub async fn list(
         domain_id: domain.id.to_string(),
         hostname: domain.hostname,
         site_id: domain.site_id,
-        keys: listed.items.into_iter().map(KeyRow::from).collect(),
+        keys: listed
+            .items
+            .into_iter()
+            .map(|k| {
+                let last = last_events.get(&k.id).copied();
+                KeyRow::new(k, last, zone)
+            })
+            .collect(),
         usage: format!("{} keys used", plans::usage_label(active, limit)),
         at_limit: limit.is_some_and(|l| active >= l),
         new_key,

@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::auth::CsrfOnly;
 use crate::confirm::ConfirmPage;
 use crate::error::{WebError, WebResult};
-use crate::format::relative;
+use crate::format::Zone;
 use crate::layout::{page, Chrome};
 use crate::session::{redirect_with, verify_csrf, CurrentUser};
 
@@ -93,7 +93,7 @@ pub async fn section(
                 targets: targets_summary(&l),
                 name: l.row.name,
                 slug: l.row.slug,
-                created: relative(l.row.created_at),
+                created: Zone::of(user).relative(l.row.created_at),
             })
             .collect(),
         usage: format!(
@@ -231,21 +231,22 @@ pub struct Bar {
 
 pub struct DayRow {
     pub day: String,
-    pub clicks: i64,
+    /// With thousands separators.
+    pub clicks: String,
 }
 
 pub struct TargetStatsRow {
     pub index: usize,
     pub url: String,
     pub weight: String,
-    pub clicks: i64,
+    pub clicks: String,
     pub share: String,
 }
 
 pub struct AttributedRow {
     pub which: &'static str,
     pub label: &'static str,
-    pub conversions: i64,
+    pub conversions: String,
     pub revenue: String,
 }
 
@@ -265,8 +266,8 @@ struct LinkPage {
     first_day: String,
     last_day: String,
     days: Vec<DayRow>,
-    clicks_in_days: i64,
-    total_clicks: i64,
+    clicks_in_days: String,
+    total_clicks: String,
     per_target: Vec<TargetStatsRow>,
     attributed: Vec<AttributedRow>,
 }
@@ -306,7 +307,7 @@ fn revenue(a: &Attributed) -> String {
     }
     a.revenue
         .iter()
-        .map(|r| crate::events::money(Some(r.amount), &r.currency))
+        .map(|r| crate::money::money(r.amount, &r.currency))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -356,10 +357,13 @@ pub async fn show(
         days: days
             .into_iter()
             .rev()
-            .map(|(day, clicks)| DayRow { day, clicks })
+            .map(|(day, clicks)| DayRow {
+                day,
+                clicks: crate::money::count(clicks),
+            })
             .collect(),
-        clicks_in_days: stats.clicks_in_days,
-        total_clicks: stats.total_clicks,
+        clicks_in_days: crate::money::count(stats.clicks_in_days),
+        total_clicks: crate::money::count(stats.total_clicks),
         per_target: stats
             .per_target
             .iter()
@@ -380,7 +384,7 @@ pub async fn show(
                         || "—".into(),
                         |w| format!("{w} ({}%)", w * 100 / total_weight.max(1)),
                     ),
-                    clicks: t.clicks,
+                    clicks: crate::money::count(t.clicks),
                     share: if stats.total_clicks > 0 {
                         format!("{}%", t.clicks * 100 / stats.total_clicks)
                     } else {
@@ -393,13 +397,13 @@ pub async fn show(
             AttributedRow {
                 which: "first",
                 label: "First touch",
-                conversions: stats.first_touch.conversions,
+                conversions: crate::money::count(stats.first_touch.conversions),
                 revenue: revenue(&stats.first_touch),
             },
             AttributedRow {
                 which: "last",
                 label: "Last touch",
-                conversions: stats.last_touch.conversions,
+                conversions: crate::money::count(stats.last_touch.conversions),
                 revenue: revenue(&stats.last_touch),
             },
         ],

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::charts::{bars, BarChart};
 use crate::error::{WebError, WebResult};
-use crate::format::relative;
+use crate::format::Zone;
 use crate::layout::{page, Chrome};
 use crate::money::{change, count, money};
 use crate::session::CurrentUser;
@@ -292,6 +292,7 @@ pub async fn show(
     let ws = user.ctx.workspace_id;
     let mut conn = state.conn().await?;
     let tz = stats::time_zone(&mut conn, ws).await?;
+    let zone = Zone::new(&tz);
     let today = stats::today(&mut conn, &tz).await?;
     let setup_rows = setup::domains(&mut conn, ws).await?;
 
@@ -481,7 +482,7 @@ pub async fn show(
                     .p95_ms
                     .map_or("—".to_owned(), |p| format!("{} ms", count(p))),
                 last_failure: match (&t.last_failure_at, &t.last_failure) {
-                    (Some(at), Some(what)) => format!("{} — {what}", relative(*at)),
+                    (Some(at), Some(what)) => format!("{} — {what}", zone.relative(*at)),
                     _ => "none".to_owned(),
                 },
             }
@@ -492,8 +493,12 @@ pub async fn show(
         .map(|d| SetupRow {
             id: d.id.to_string(),
             hostname: d.hostname.clone(),
-            last_report: d.last_report_at.map_or("never".to_owned(), relative),
-            last_event: d.last_event_at.map_or("never".to_owned(), relative),
+            last_report: d
+                .last_report_at
+                .map_or("never".to_owned(), |t| zone.relative(t)),
+            last_event: d
+                .last_event_at
+                .map_or("never".to_owned(), |t| zone.relative(t)),
             silent: d.silent(now),
         })
         .collect();

@@ -35,7 +35,7 @@ struct PlanPage {
 }
 
 fn limit_text(limit: Option<i64>) -> String {
-    limit.map_or_else(|| "Unlimited".into(), |l| l.to_string())
+    limit.map_or_else(|| "Unlimited".into(), crate::money::count)
 }
 
 fn row(label: &'static str, used: i64, limit: Option<i64>) -> LimitRow {

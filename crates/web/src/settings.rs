@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::auth::CsrfOnly;
 use crate::confirm::ConfirmPage;
 use crate::error::{WebError, WebResult};
-use crate::format::{absolute, relative};
+use crate::format::Zone;
 use crate::layout::{page, Chrome};
 use crate::session::{redirect_with, verify_csrf, CurrentUser};
 
@@ -29,16 +29,16 @@ pub struct TokenRow {
     pub last_used: String,
 }
 
-impl From<ApiToken> for TokenRow {
-    fn from(t: ApiToken) -> Self {
+impl TokenRow {
+    fn new(t: ApiToken, zone: Zone) -> Self {
         Self {
             id: t.id.to_string(),
             prefix: t.prefix,
-            created: relative(t.created_at),
-            created_title: absolute(t.created_at),
+            created: zone.relative(t.created_at),
+            created_title: zone.absolute(t.created_at),
             last_used: t
                 .last_used_at
-                .map(relative)
+                .map(|t| zone.relative(t))
                 .unwrap_or_else(|| "Never".into()),
             name: t.name,
         }
@@ -92,7 +92,7 @@ async fn render(
         .map(|m| MemberRow {
             user_id: m.user_id.to_string(),
             me: m.user_id == user.ctx.user_id,
-            joined: relative(m.joined_at),
+            joined: Zone::of(user).relative(m.joined_at),
             email: m.email,
             role: m.role,
         })
@@ -102,7 +102,7 @@ async fn render(
         .into_iter()
         .map(|i| InvitationRow {
             id: i.id.to_string(),
-            sent: relative(i.created_at),
+            sent: Zone::of(user).relative(i.created_at),
             email: i.email,
             role: i.role,
         })
@@ -116,7 +116,7 @@ async fn render(
         )
         .await?
         .items;
-        Some(crate::admin::audit_rows(entries))
+        Some(crate::admin::audit_rows(entries, Zone::of(user)))
     } else {
         None
     };
@@ -126,7 +126,11 @@ async fn render(
         &SettingsPage {
             chrome,
             base_url: state.base_url.clone(),
-            tokens: listed.items.into_iter().map(TokenRow::from).collect(),
+            tokens: listed
+                .items
+                .into_iter()
+                .map(|t| TokenRow::new(t, Zone::of(user)))
+                .collect(),
             new_token,
             error,
             audit,

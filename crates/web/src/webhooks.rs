@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use crate::auth::CsrfOnly;
 use crate::confirm::ConfirmPage;
 use crate::error::{WebError, WebResult};
-use crate::format::{absolute, relative};
+use crate::format::Zone;
 use crate::layout::{page, Chrome};
 use crate::session::{redirect_with, verify_csrf, CurrentUser};
 
@@ -441,7 +441,7 @@ async fn rows(
                     a.last_delivery_at.map(|t| {
                         format!(
                             "{} · {}",
-                            crate::format::relative(t),
+                            Zone::of(user).relative(t),
                             a.last_delivery_status.as_deref().unwrap_or("")
                         )
                     })
@@ -640,7 +640,7 @@ pub struct DeliveryRow {
     pub log: Vec<AttemptRow>,
 }
 
-pub fn delivery_row(d: DeliveryView) -> DeliveryRow {
+pub fn delivery_row(d: DeliveryView, zone: Zone) -> DeliveryRow {
     DeliveryRow {
         id: d.id.to_string(),
         target: match d
@@ -655,8 +655,8 @@ pub fn delivery_row(d: DeliveryView) -> DeliveryRow {
             _ => format!("/events/{}", d.event_id),
         },
         event_id: d.event_id.to_string(),
-        created: relative(d.created_at),
-        created_title: absolute(d.created_at),
+        created: zone.relative(d.created_at),
+        created_title: zone.absolute(d.created_at),
         can_redeliver: matches!(d.status, DeliveryStatus::Succeeded | DeliveryStatus::Failed),
         last: match (d.last_status_code, &d.last_error) {
             (_, Some(e)) => e.clone(),
@@ -670,7 +670,7 @@ pub fn delivery_row(d: DeliveryView) -> DeliveryRow {
             .into_iter()
             .map(|a| AttemptRow {
                 number: a.attempt,
-                at: absolute(a.started_at),
+                at: zone.absolute(a.started_at),
                 status: a.status_code.map_or_else(|| "—".into(), |c| c.to_string()),
                 duration: format!("{} ms", a.duration_ms),
                 body: a.response_body.unwrap_or_default(),
@@ -704,7 +704,7 @@ struct ShowPage {
 /// The page's Delivery section: the rotation's overlap, limits, headers, the breaker, the
 /// backlog and the latest bulk recovery.
 pub struct FlowView {
-    /// Until when the previous secret still signs (absolute, UTC).
+    /// Until when the previous secret still signs (in the workspace's zone).
     pub overlap_until: Option<String>,
     pub rate_limit: String,
     pub max_in_flight: String,
@@ -738,10 +738,11 @@ async fn flow_view(
     conn: &mut postback_domain::store::db::DbConn,
     hook: &Webhook,
     error: Option<String>,
+    zone: Zone,
 ) -> WebResult<FlowView> {
     let ws = hook.workspace_id;
     Ok(FlowView {
-        overlap_until: hook.overlap_until().map(absolute),
+        overlap_until: hook.overlap_until().map(|t| zone.absolute(t)),
         rate_limit: hook.rate_limit.map(|n| n.to_string()).unwrap_or_default(),
         max_in_flight: hook
             .max_in_flight
@@ -749,12 +750,12 @@ async fn flow_view(
             .unwrap_or_default(),
         headers: header_lines(hook),
         backlog: webhooks::backlog(conn, ws, hook.id).await?,
-        breaker_until: hook.circuit_open_until.map(absolute),
+        breaker_until: hook.circuit_open_until.map(|t| zone.absolute(t)),
         timeouts: hook.consecutive_timeouts,
         recovery: webhooks::latest_recovery(conn, ws, hook.id)
             .await?
             .map(|r| RecoveryRow {
-                since: absolute(r.since),
+                since: zone.absolute(r.since),
                 queued: r.queued,
                 succeeded: r.succeeded,
                 waiting: r.waiting,
@@ -797,7 +798,7 @@ async fn show_page(
     let page_req =
         PageRequest::parse(Some(50), extras.cursor.as_deref()).unwrap_or(PageRequest::first(50));
     let log = deliveries::list_for_webhook(&mut conn, ws, id, page_req).await?;
-    let mut flow = flow_view(&mut conn, &hook, extras.flow_error).await?;
+    let mut flow = flow_view(&mut conn, &hook, extras.flow_error, Zone::of(user)).await?;
     if let Some((rate, cap, headers)) = extras.flow_typed {
         flow.rate_limit = rate;
         flow.max_in_flight = cap;
@@ -822,7 +823,11 @@ async fn show_page(
         secret: extras.secret,
         has_secret: hook.secret.is_some(),
         test: extras.test,
-        deliveries: log.items.into_iter().map(delivery_row).collect(),
+        deliveries: log
+            .items
+            .into_iter()
+            .map(|d| delivery_row(d, Zone::of(user)))
+            .collect(),
         next_cursor: log.next_cursor,
     })
 }

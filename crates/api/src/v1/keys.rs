@@ -64,7 +64,15 @@ pub async fn list(
     let mut conn = state.conn().await?;
     let domain = domains::get(&mut conn, ws, path.into_inner()).await?;
     let page = keys::list(&mut conn, ws, domain.id, query.page()?).await?;
-    Ok(HttpResponse::Ok().json(page.map(KeyView::from)))
+    let ids: Vec<_> = page.items.iter().map(|k| k.id).collect();
+    let last = keys::last_events(&mut conn, ws, &ids).await?;
+    Ok(HttpResponse::Ok().json(page.map(|k| {
+        let at = last.get(&k.id).copied();
+        KeyView {
+            last_event_at: at,
+            ..KeyView::from(k)
+        }
+    })))
 }
 
 #[utoipa::path(operation_id = "keysRevoke", post, path = "/v1/keys/{id}/revoke", tag = "domains", params(("id" = uuid::Uuid, Path, description = "Key id")), responses((status = 200, description = "Revoked: inbound with it answers 401 at once", body = KeyView)))]

@@ -15,6 +15,7 @@ pub mod stats;
 pub mod team;
 pub mod tokens;
 pub mod webhooks;
+pub mod workspace;
 
 crate::route_table!(ROUTES, configure, "/v1", [
     post "/auth/signup" => auth::signup,
@@ -69,6 +70,8 @@ crate::route_table!(ROUTES, configure, "/v1", [
     get "/events" => events::list,
     get "/events/export" => export::export,
     get "/stats" => stats::get,
+    get "/workspace/settings" => workspace::get,
+    patch "/workspace/settings" => workspace::update,
     get "/events/{id}" => events::get,
     get "/integrations/webhooks" => webhooks::list,
     post "/integrations/webhooks" => webhooks::create,

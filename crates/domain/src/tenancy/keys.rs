@@ -67,6 +67,9 @@ pub struct KeyView {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Lists only: when the newest event sent with this key was received (absent if none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_event_at: Option<DateTime<Utc>>,
 }
 
 impl From<InboundKey> for KeyView {
@@ -82,6 +85,7 @@ impl From<InboundKey> for KeyView {
             created_at: k.created_at,
             last_used_at: k.last_used_at,
             revoked_at: k.revoked_at,
+            last_event_at: None,
         }
     }
 }
@@ -209,6 +213,42 @@ pub async fn list(
         at: k.created_at,
         id: k.id.0,
     }))
+}
+
+#[derive(diesel::QueryableByName)]
+struct LastEvent {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: uuid::Uuid,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    received_at: DateTime<Utc>,
+}
+
+/// When the newest event sent with each of these keys (of this workspace) was received; keys
+/// that sent none are absent. One index probe per key (`events_key_received_idx`).
+pub async fn last_events(
+    conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
+    ids: &[KeyId],
+) -> DomainResult<std::collections::HashMap<KeyId, DateTime<Utc>>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let raw: Vec<uuid::Uuid> = ids.iter().map(|k| k.0).collect();
+    let rows: Vec<LastEvent> = diesel::sql_query(
+        "SELECT k.id, e.received_at
+         FROM unnest($2::uuid[]) AS k(id)
+         CROSS JOIN LATERAL (SELECT received_at FROM events
+                             WHERE key_id = k.id AND workspace_id = $1
+                             ORDER BY received_at DESC LIMIT 1) e",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(workspace_id.0)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(raw)
+    .load(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (KeyId(r.id), r.received_at))
+        .collect())
 }
 
 pub async fn get(

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::error::{DomainError, DomainResult};
 use crate::schema::plans;
+use crate::text::thousands;
 
 pub const TIERS: [&str; 4] = ["pulse", "signal", "clarity", "command"];
 pub const DEFAULT_TIER: &str = "pulse";
@@ -70,7 +71,7 @@ pub fn ensure_below(
 /// "2 of 5", or "3 of unlimited".
 pub fn usage_label(used: i64, limit: Option<i64>) -> String {
     match limit {
-        Some(max) => format!("{used} of {max}"),
-        None => format!("{used} of unlimited"),
+        Some(max) => format!("{} of {}", thousands(used), thousands(max)),
+        None => format!("{} of unlimited", thousands(used)),
     }
 }

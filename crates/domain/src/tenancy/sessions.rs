@@ -30,6 +30,8 @@ pub struct SessionContext {
     pub role: String,
     /// Whether the user confirmed their address (else the dashboard shows a banner).
     pub email_verified: bool,
+    /// The workspace's time zone (IANA name): the dashboard shows times in it.
+    pub time_zone: String,
 }
 
 impl SessionContext {
@@ -82,6 +84,7 @@ pub async fn lookup(
         String,
         DateTime<Utc>,
         Option<DateTime<Utc>>,
+        String,
     );
     let row: Option<Row> = sessions::table
         .inner_join(users::table)
@@ -105,6 +108,7 @@ pub async fn lookup(
             memberships::role,
             sessions::expires_at,
             users::email_verified_at,
+            workspaces::time_zone,
         ))
         .first(conn)
         .await
@@ -123,6 +127,7 @@ pub async fn lookup(
             role,
             expires_at,
             verified_at,
+            time_zone,
         )| {
             (expires_at > Utc::now()).then_some(SessionContext {
                 session_id,
@@ -136,6 +141,7 @@ pub async fn lookup(
                 suspended_reason,
                 role,
                 email_verified: verified_at.is_some(),
+                time_zone,
             })
         },
     ))

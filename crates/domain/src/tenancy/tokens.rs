@@ -154,6 +154,7 @@ pub async fn authenticate(
         String,
         Option<String>,
         String,
+        String,
     );
     let row: Option<Row> = api_tokens::table
         .inner_join(users::table.on(users::id.eq(api_tokens::user_id)))
@@ -176,6 +177,7 @@ pub async fn authenticate(
             workspaces::status,
             workspaces::suspended_reason,
             memberships::role,
+            workspaces::time_zone,
         ))
         .first(conn)
         .await
@@ -192,6 +194,7 @@ pub async fn authenticate(
         status,
         suspended_reason,
         role,
+        time_zone,
     )) = row
     else {
         return Ok(None);
@@ -218,6 +221,7 @@ pub async fn authenticate(
             suspended_reason,
             role,
             email_verified: true,
+            time_zone,
         },
     )))
 }

@@ -1,0 +1,1 @@
+DROP INDEX events_key_received_idx;
