@@ -85,13 +85,12 @@ impl PgBouncer {
     /// `pool` server connections, trust authentication.
     async fn start(db_url: &str, pool: usize) -> Self {
         let bin = installed("/usr/sbin/pgbouncer", "pgbouncer");
-        let url = url::Url::parse(db_url).expect("database url");
-        let db = url.path().trim_start_matches('/').to_owned();
-        let user = url.username().to_owned();
-        let (host, port) = (
-            url.host_str().expect("host").to_owned(),
-            url.port().unwrap_or(5432),
-        );
+        let Target {
+            host,
+            port,
+            user,
+            db,
+        } = Target::of(db_url);
         let listen = free_port();
         let dir = readable_dir();
         let users = dir.path().join("users.txt");
@@ -121,14 +120,56 @@ impl PgBouncer {
             .spawn()
             .expect("run pgbouncer");
         accepting(listen, "pgbouncer", &mut child).await;
-        let mut through = url.clone();
-        through.set_port(Some(listen)).expect("port");
-        through.set_host(Some("127.0.0.1")).expect("host");
         Self {
             child,
-            url: through.to_string(),
+            url: format!("postgres://{user}@127.0.0.1:{listen}/{db}"),
             _dir: dir,
         }
+    }
+}
+
+/// Where a database URL points, in either form the tests get: `postgres://user@host:port/db`
+/// (a server named by TEST_DATABASE_URL) or libpq's `host='/socket/dir' port=… user=… dbname=…`
+/// (the private cluster the harness starts, reachable through its Unix socket only; PgBouncer
+/// takes a socket directory as its host).
+struct Target {
+    host: String,
+    port: u16,
+    user: String,
+    db: String,
+}
+
+impl Target {
+    fn of(db_url: &str) -> Self {
+        if db_url.contains("://") {
+            let url = url::Url::parse(db_url).expect("database url");
+            return Self {
+                host: url.host_str().expect("host").to_owned(),
+                port: url.port().unwrap_or(5432),
+                user: url.username().to_owned(),
+                db: url.path().trim_start_matches('/').to_owned(),
+            };
+        }
+        let mut t = Self {
+            host: "localhost".into(),
+            port: 5432,
+            user: "postgres".into(),
+            db: "postgres".into(),
+        };
+        for part in db_url.split_whitespace() {
+            let Some((key, value)) = part.split_once('=') else {
+                continue;
+            };
+            let value = value.trim_matches('\'').to_owned();
+            match key {
+                "host" => t.host = value,
+                "port" => t.port = value.parse().expect("port"),
+                "user" => t.user = value,
+                "dbname" => t.db = value,
+                _ => {}
+            }
+        }
+        t
     }
 }
 
@@ -372,7 +413,9 @@ impl Proxy {
 async fn served_by(base: &str, n: usize) -> HashSet<String> {
     let mut names = HashSet::new();
     for _ in 0..n {
-        let resp = reqwest::get(format!("{base}/healthz"))
+        let resp = crate::helpers::http_client()
+            .get(format!("{base}/healthz"))
+            .send()
             .await
             .expect("healthz through the proxy");
         assert_eq!(resp.status(), StatusCode::OK);
@@ -422,8 +465,31 @@ async fn two_instances_behind_haproxy_survive_a_kill() {
     let refs_b: Vec<(&str, &str)> = env_b.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut a = Binary::start(&db_url, dir_a.path(), &refs_a).await;
     let mut b = Binary::start(&db_url, dir_b.path(), &refs_b).await;
-    // Both healthy in HAProxy's eyes before the load.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Both healthy in HAProxy's eyes before the load: two passed checks each (`rise 2`), which
+    // takes longer on a loaded machine; bounded.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut names = HashSet::new();
+        for _ in 0..4 {
+            if let Ok(resp) = crate::helpers::http_client()
+                .get(format!("{}/healthz", proxy.base))
+                .send()
+                .await
+            {
+                if let Some(name) = resp.headers().get("x-served-by") {
+                    names.insert(name.to_str().unwrap_or_default().to_owned());
+                }
+            }
+        }
+        if names.len() == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "HAProxy never saw both instances healthy (saw {names:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     assert_eq!(
         served_by(&proxy.base, 4).await,

@@ -268,7 +268,9 @@ async fn links_are_managed_per_domain_with_every_field_checked() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = user.get(&format!("/v1/links/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = reqwest::get(app.url("/__cc/go/spring-eu"))
+    let (status, _) = crate::helpers::http_client()
+        .get(app.url("/__cc/go/spring-eu"))
+        .send()
         .await
         .map(|r| (r.status(), ()))
         .expect("go");

@@ -38,7 +38,11 @@ fn validate(doc: &Value) -> (bool, String) {
 #[tokio::test]
 async fn the_document_is_served_valid_openapi_3_1_and_lists_every_route() {
     let app = TestApp::spawn().await;
-    let resp = reqwest::get(app.url("/v1/openapi.json")).await.unwrap();
+    let resp = crate::helpers::http_client()
+        .get(app.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(
@@ -170,7 +174,9 @@ async fn schemathesis_with_nul_characters_finds_no_server_error() {
     assert!(text.contains("Tested:"), "{text}");
     // It reached inbound with the key, and NUL characters were among what it sent: requests were
     // refused with 400 (and none answered 500, which the run itself checks).
-    let metrics = reqwest::get(app.url("/metrics"))
+    let metrics = crate::helpers::http_client()
+        .get(app.url("/metrics"))
+        .send()
         .await
         .unwrap()
         .text()

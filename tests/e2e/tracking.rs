@@ -63,7 +63,11 @@ async fn rows(app: &TestApp, sql: &str) -> Vec<Vec<Option<String>>> {
 #[tokio::test]
 async fn the_snippet_is_small_cacheable_javascript() {
     let app = TestApp::spawn().await;
-    let resp = reqwest::get(app.url("/__cc/t.js")).await.expect("t.js");
+    let resp = crate::helpers::http_client()
+        .get(app.url("/__cc/t.js"))
+        .send()
+        .await
+        .expect("t.js");
     assert_eq!(resp.status(), StatusCode::OK);
     let headers = resp.headers().clone();
     assert!(headers["content-type"]
