@@ -188,6 +188,10 @@ pub struct TestApp {
     pub base: String,
     pub db_url: String,
     pub pool: DbPool,
+    /// One client (one connection pool) for the app's helpers, built once: building a client
+    /// per request costs enough CPU that, with a hundred built in one task, the first
+    /// connections sat idle past the server's request timeout and were answered 408.
+    client: reqwest::Client,
 }
 
 impl TestApp {
@@ -322,6 +326,7 @@ impl TestApp {
             base,
             db_url: db_url.to_owned(),
             pool,
+            client: http_client(),
         }
     }
 
@@ -367,7 +372,8 @@ impl TestApp {
 
     /// Sends an inbound event with a key; returns status and body.
     pub async fn inbound(&self, key: &str, body: Value) -> (StatusCode, Value) {
-        let resp = crate::helpers::http_client()
+        let resp = self
+            .client
             .post(self.url("/__cc/inbound"))
             .header("X-CC-Api-Key", key)
             .json(&body)

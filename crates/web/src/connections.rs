@@ -82,7 +82,7 @@ fn card(c: &Connection, apps: &postback_domain::platforms::oauth::Apps, zone: Zo
         .map(|s| Secret {
             name: s.name,
             label: s.label,
-            saved: c.credentials_saved.contains(&s.key),
+            saved: c.credentials_saved.iter().any(|k| k == s.key),
         })
         .collect();
     let example = |e: &str| c.maps(e).unwrap_or_else(|| "not sent".into());
@@ -119,7 +119,7 @@ fn card(c: &Connection, apps: &postback_domain::platforms::oauth::Apps, zone: Zo
         error: None,
         reconnect: c.reconnect_needed.clone(),
         not_configured,
-        test_needs_confirm: has_test_code && c.settings.test_event_code.is_none(),
+        test_needs_confirm: has_test_code && c.settings.shared.test_event_code.is_none(),
         can_connect: adapter.connect().is_some() && apps.get(c.platform).is_some(),
     }
 }
@@ -250,13 +250,7 @@ pub async fn save(
     }
     let mut credentials = Credentials::default();
     for secret in adapter.secrets() {
-        let v = value(secret.name);
-        match secret.key {
-            "accessToken" => credentials.access_token = v,
-            "developerToken" => credentials.developer_token = v,
-            "refreshToken" => credentials.refresh_token = v,
-            _ => {}
-        }
+        (secret.set)(&mut credentials, value(secret.name));
     }
     let enabled = form.contains_key("enabled");
     let raw_map = value("event_map").unwrap_or_default();

@@ -11,7 +11,8 @@ use askama::Template;
 use postback_domain::ids::DomainId;
 use postback_domain::platforms::connections::{self, ConnectionInput};
 use postback_domain::platforms::{
-    connect, Credentials, Platform, Settings, GOOGLE_ADS_API_VERSION,
+    connect, Credentials, GoogleAdsCredentials, GoogleAdsSettings, Platform, Settings,
+    GOOGLE_ADS_API_VERSION,
 };
 use postback_domain::DomainError;
 use postback_runtime::AppState;
@@ -404,13 +405,19 @@ pub async fn pick(
     let input = ConnectionInput {
         enabled: Some(true),
         settings: Settings {
-            customer_id: Some(customer.to_owned()),
-            conversion_action: Some(action.to_owned()),
-            transport: Some("datamanager".into()),
+            googleads: GoogleAdsSettings {
+                customer_id: Some(customer.to_owned()),
+                conversion_action: Some(action.to_owned()),
+                transport: Some("datamanager".into()),
+                ..GoogleAdsSettings::default()
+            },
             ..Settings::default()
         },
         credentials: Credentials {
-            refresh_token: Some(refresh),
+            googleads: GoogleAdsCredentials {
+                refresh_token: Some(refresh),
+                ..GoogleAdsCredentials::default()
+            },
             ..Credentials::default()
         },
         event_map: None,

@@ -33,13 +33,14 @@ pub struct FieldSpec {
 }
 
 /// One write-only credential as the dashboard's form asks for it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct SecretSpec {
     /// The form field's name (snake case).
     pub name: &'static str,
     /// The API's name (camelCase), as listed in `credentialsSaved`.
     pub key: &'static str,
     pub label: &'static str,
+    pub set: fn(&mut Credentials, Option<String>),
 }
 
 /// How a platform is connected by OAuth from the dashboard.

@@ -42,7 +42,7 @@ pub struct Connection {
     pub enabled: bool,
     pub settings: Settings,
     /// Names of the saved credentials (`accessToken`, `developerToken`).
-    pub credentials_saved: Vec<&'static str>,
+    pub credentials_saved: Vec<String>,
     /// Postback event name -> platform event name ("" = not sent); events not listed use the
     /// platform's default mapping.
     pub event_map: BTreeMap<String, String>,
@@ -55,18 +55,8 @@ pub struct Connection {
     pub reconnect_since: Option<DateTime<Utc>>,
 }
 
-fn saved(c: &Credentials) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    for (name, v) in [
-        ("accessToken", &c.access_token),
-        ("developerToken", &c.developer_token),
-        ("refreshToken", &c.refresh_token),
-    ] {
-        if v.as_deref().is_some_and(|t| !t.is_empty()) {
-            out.push(name);
-        }
-    }
-    out
+fn saved(c: &Credentials) -> Vec<String> {
+    c.entries().into_iter().map(|(name, _)| name).collect()
 }
 
 impl Connection {
@@ -252,12 +242,7 @@ pub async fn put(
             .unwrap_or_default(),
         None => Credentials::default(),
     };
-    let given = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    let credentials = Credentials {
-        access_token: given(input.credentials.access_token).or(stored.access_token),
-        developer_token: given(input.credentials.developer_token).or(stored.developer_token),
-        refresh_token: given(input.credentials.refresh_token.clone()).or(stored.refresh_token),
-    };
+    let credentials = input.credentials.or(&stored);
     // A new token (or app credentials fixed by the operator, then saved again) is worth trying:
     // the connection leaves "Reconnect needed" and its held deliveries go out now.
     let reconnected = existing

@@ -27,16 +27,17 @@ pub(super) fn build(
     credentials: &Credentials,
     c: &Conversion,
 ) -> Result<Request, String> {
-    let customer = customer_digits(&settings.customer_id)
+    let customer = customer_digits(&settings.googleads.customer_id)
         .filter(|id| !id.is_empty())
         .ok_or("Google Ads needs a customer id")?;
-    let refresh_token = clean(&credentials.refresh_token);
-    let access_token = clean(&credentials.access_token);
+    let refresh_token = clean(&credentials.googleads.refresh_token);
+    let access_token = clean(&credentials.shared.access_token);
     if refresh_token.is_none() && access_token.is_none() {
         return Err("Google Ads needs a refresh token (connect Google Ads again)".into());
     }
     let action = match c.event_name.trim() {
-        "" => clean(&settings.conversion_action).ok_or("Google Ads needs a conversion action")?,
+        "" => clean(&settings.googleads.conversion_action)
+            .ok_or("Google Ads needs a conversion action")?,
         a => a.to_owned(),
     };
     let action = action.rsplit('/').next().unwrap_or_default().to_owned();
@@ -51,7 +52,9 @@ pub(super) fn build(
         "operatingAccount".into(),
         json!({"accountType": "GOOGLE_ADS", "accountId": customer}),
     );
-    if let Some(login) = customer_digits(&settings.login_customer_id).filter(|l| !l.is_empty()) {
+    if let Some(login) =
+        customer_digits(&settings.googleads.login_customer_id).filter(|l| !l.is_empty())
+    {
         destination.insert(
             "loginAccount".into(),
             json!({"accountType": "GOOGLE_ADS", "accountId": login}),
@@ -141,9 +144,10 @@ mod tests {
     use super::*;
 
     fn dm_settings() -> Settings {
-        Settings {
-            transport: Some("datamanager".into()),
-            ..settings()
+        {
+            let mut s = settings();
+            s.googleads.transport = Some("datamanager".into());
+            s
         }
     }
 
@@ -156,10 +160,12 @@ mod tests {
             ad_user_data: Some(ConsentStatus::Granted),
             ad_personalization: Some(ConsentStatus::Denied),
         };
-        let creds = Credentials {
-            refresh_token: Some("1//rt".into()),
-            access_token: None,
-            developer_token: None,
+        let creds = {
+            let mut s = Credentials::default();
+            s.googleads.refresh_token = Some("1//rt".into());
+            s.shared.access_token = None;
+            s.googleads.developer_token = None;
+            s
         };
         let r = build(
             Platform::GoogleAds,
@@ -208,36 +214,41 @@ mod tests {
         let mut c = without_click();
         c.event_name = String::new();
         // Saved before the choice existed: the Ads API, as before.
-        let legacy = Settings {
-            transport: None,
-            ..settings()
+        let legacy = {
+            let mut s = settings();
+            s.googleads.transport = None;
+            s
         };
         let r = build(Platform::GoogleAds, "http://x", &legacy, &credentials(), &c).unwrap();
         assert!(r.url.ends_with(":uploadClickConversions"), "{}", r.url);
         // New connections default to the Data Manager API, which needs no developer token.
         let saved = super::super::validate(
             Platform::GoogleAds,
-            &Settings {
-                transport: None,
-                ..settings()
+            &{
+                let mut s = settings();
+                s.googleads.transport = None;
+                s
             },
-            &Credentials {
-                refresh_token: Some("1//rt".into()),
-                ..Credentials::default()
+            &{
+                let mut s = Credentials::default();
+                s.googleads.refresh_token = Some("1//rt".into());
+                s
             },
             true,
         )
         .unwrap();
-        assert_eq!(saved.transport.as_deref(), Some("datamanager"));
+        assert_eq!(saved.googleads.transport.as_deref(), Some("datamanager"));
         let ads = super::super::validate(
             Platform::GoogleAds,
-            &Settings {
-                transport: Some("adsapi".into()),
-                ..settings()
+            &{
+                let mut s = settings();
+                s.googleads.transport = Some("adsapi".into());
+                s
             },
-            &Credentials {
-                refresh_token: Some("1//rt".into()),
-                ..Credentials::default()
+            &{
+                let mut s = Credentials::default();
+                s.googleads.refresh_token = Some("1//rt".into());
+                s
             },
             true,
         );
@@ -247,9 +258,10 @@ mod tests {
         );
         let bad = super::super::validate(
             Platform::GoogleAds,
-            &Settings {
-                transport: Some("ftp".into()),
-                ..settings()
+            &{
+                let mut s = settings();
+                s.googleads.transport = Some("ftp".into());
+                s
             },
             &credentials(),
             true,

@@ -27,6 +27,32 @@ pub const API_VERSION: &str = "v26";
 /// https://developers.google.com/google-ads/api/reference/rpc/latest/ConversionUploadErrorEnum.ConversionUploadError)
 pub const TOO_RECENT_WAIT_HOURS: i64 = 6;
 
+/// Google's settings of a connection (part of the flat [`Settings`] object).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GoogleAdsSettings {
+    /// Google Ads, 10 digits (dashes allowed on input, stripped).
+    pub customer_id: Option<String>,
+    /// Google Ads manager account, optional.
+    pub login_customer_id: Option<String>,
+    /// Google Ads default conversion action id (digits).
+    pub conversion_action: Option<String>,
+    /// Google: `datamanager` (the Data Manager API's `events:ingest`, the default for new
+    /// connections) or `adsapi` (the Google Ads API's `uploadClickConversions`, for developer
+    /// tokens that still have access; connections saved before the choice existed use it).
+    pub transport: Option<String>,
+}
+
+/// Google's credentials of a connection (part of the flat [`Credentials`] object).
+#[derive(Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GoogleAdsCredentials {
+    /// Google Ads API only.
+    pub developer_token: Option<String>,
+    /// Google: the OAuth refresh token access tokens are obtained with.
+    pub refresh_token: Option<String>,
+}
+
 pub(super) struct GoogleAds;
 
 const ENDPOINTS: &[Endpoint] = &[
@@ -61,32 +87,32 @@ const FIELDS: &[FieldSpec] = &[
         label: "Customer ID",
         hint: "10 digits, as shown at the top of Google Ads (dashes are fine).",
         required: true,
-        get: |s| &s.customer_id,
-        set: |s, v| s.customer_id = v,
+        get: |s| &s.googleads.customer_id,
+        set: |s, v| s.googleads.customer_id = v,
     },
     FieldSpec {
         name: "login_customer_id",
         label: "Manager account ID",
         hint: "Only when the account is managed through a manager account.",
         required: false,
-        get: |s| &s.login_customer_id,
-        set: |s, v| s.login_customer_id = v,
+        get: |s| &s.googleads.login_customer_id,
+        set: |s, v| s.googleads.login_customer_id = v,
     },
     FieldSpec {
         name: "transport",
         label: "Transport",
         hint: "datamanager (Google's Data Manager API, the default) or adsapi (Google Ads API offline click conversion upload, for developer tokens that still have access).",
         required: false,
-        get: |s| &s.transport,
-        set: |s, v| s.transport = v,
+        get: |s| &s.googleads.transport,
+        set: |s, v| s.googleads.transport = v,
     },
     FieldSpec {
         name: "conversion_action",
         label: "Conversion action ID",
         hint: "The id of the conversion action (Goals › Conversions) events are uploaded to.",
         required: true,
-        get: |s| &s.conversion_action,
-        set: |s, v| s.conversion_action = v,
+        get: |s| &s.googleads.conversion_action,
+        set: |s, v| s.googleads.conversion_action = v,
     },
 ];
 
@@ -95,11 +121,13 @@ const SECRETS: &[SecretSpec] = &[
         name: "developer_token",
         key: "developerToken",
         label: "Developer token",
+        set: |c, v| c.googleads.developer_token = v,
     },
     SecretSpec {
         name: "refresh_token",
         key: "refreshToken",
         label: "OAuth refresh token",
+        set: |c, v| c.googleads.refresh_token = v,
     },
 ];
 
@@ -155,12 +183,12 @@ impl Adapter for GoogleAds {
     }
 
     fn validate(&self, settings: &Settings, out: &mut Settings) -> Result<(), String> {
-        let customer = customer_digits(&settings.customer_id);
+        let customer = customer_digits(&settings.googleads.customer_id);
         match &customer {
             Some(c) if c.len() == 10 && is_digits(c) => {}
             _ => return Err("settings.customerId must be a 10-digit Google Ads customer id".into()),
         }
-        let login = customer_digits(&settings.login_customer_id);
+        let login = customer_digits(&settings.googleads.login_customer_id);
         if let Some(l) = &login {
             if l.len() != 10 || !is_digits(l) {
                 return Err("settings.loginCustomerId must be a 10-digit Google Ads manager \
@@ -168,7 +196,7 @@ impl Adapter for GoogleAds {
                     .into());
             }
         }
-        let action = clean(&settings.conversion_action);
+        let action = clean(&settings.googleads.conversion_action);
         match &action {
             Some(a) if a.len() <= 20 && is_digits(a) => {}
             _ => {
@@ -178,10 +206,10 @@ impl Adapter for GoogleAds {
                 )
             }
         }
-        out.customer_id = customer;
-        out.login_customer_id = login;
-        out.conversion_action = action;
-        out.transport = match clean(&settings.transport).as_deref() {
+        out.googleads.customer_id = customer;
+        out.googleads.login_customer_id = login;
+        out.googleads.conversion_action = action;
+        out.googleads.transport = match clean(&settings.googleads.transport).as_deref() {
             None | Some("datamanager") => Some("datamanager".into()),
             Some("adsapi") => Some("adsapi".into()),
             Some(_) => return Err("settings.transport must be datamanager or adsapi".into()),
@@ -190,7 +218,7 @@ impl Adapter for GoogleAds {
     }
 
     fn require_credentials(&self, credentials: &Credentials) -> Result<(), String> {
-        if clean(&credentials.refresh_token).is_none() && clean(&credentials.access_token).is_none()
+        if clean(&credentials.googleads.refresh_token).is_none() && clean(&credentials.shared.access_token).is_none()
         {
             return Err("credentials.refreshToken is required for Google Ads".into());
         }
@@ -202,7 +230,7 @@ impl Adapter for GoogleAds {
         settings: &Settings,
         credentials: &Credentials,
     ) -> Result<(), String> {
-        if uses_ads_api(settings) && clean(&credentials.developer_token).is_none() {
+        if uses_ads_api(settings) && clean(&credentials.googleads.developer_token).is_none() {
             return Err("credentials.developerToken is required for Google Ads".into());
         }
         Ok(())
@@ -265,7 +293,7 @@ impl Adapter for GoogleAds {
 /// Whether the connection sends through the Google Ads API (chosen, or saved before the
 /// choice existed) rather than the Data Manager API.
 fn uses_ads_api(settings: &Settings) -> bool {
-    clean(&settings.transport).as_deref() != Some("datamanager")
+    clean(&settings.googleads.transport).as_deref() != Some("datamanager")
 }
 
 fn build(
@@ -274,18 +302,18 @@ fn build(
     credentials: &Credentials,
     c: &Conversion,
 ) -> Result<Request, String> {
-    let customer = customer_digits(&settings.customer_id)
+    let customer = customer_digits(&settings.googleads.customer_id)
         .filter(|id| !id.is_empty())
         .ok_or("Google Ads needs a customer id")?;
-    let refresh_token = clean(&credentials.refresh_token);
-    let access_token = clean(&credentials.access_token);
+    let refresh_token = clean(&credentials.googleads.refresh_token);
+    let access_token = clean(&credentials.shared.access_token);
     if refresh_token.is_none() && access_token.is_none() {
         return Err("Google Ads needs a refresh token (connect Google Ads again)".into());
     }
     let developer_token =
-        clean(&credentials.developer_token).ok_or("Google Ads needs a developer token")?;
+        clean(&credentials.googleads.developer_token).ok_or("Google Ads needs a developer token")?;
     let action = match c.event_name.trim() {
-        "" => clean(&settings.conversion_action).ok_or("Google Ads needs a conversion action")?,
+        "" => clean(&settings.googleads.conversion_action).ok_or("Google Ads needs a conversion action")?,
         a => a.to_owned(),
     };
     let conversion_action = if action.starts_with("customers/") {
@@ -347,7 +375,7 @@ fn build(
         }
     };
     headers.push(("developer-token".to_owned(), developer_token));
-    if let Some(login) = customer_digits(&settings.login_customer_id).filter(|l| !l.is_empty()) {
+    if let Some(login) = customer_digits(&settings.googleads.login_customer_id).filter(|l| !l.is_empty()) {
         headers.push(("login-customer-id".to_owned(), login));
     }
     headers.push(("content-type".to_owned(), "application/json".to_owned()));
@@ -472,9 +500,10 @@ mod tests {
     fn request_without_click() {
         let mut c = without_click();
         c.event_name = String::new();
-        let s = Settings {
-            login_customer_id: None,
-            ..settings()
+        let s = {
+            let mut s = settings();
+            s.googleads.login_customer_id = None;
+            s
         };
         let r = build(Platform::GoogleAds, BASE, &s, &credentials(), &c).unwrap();
         insta::assert_json_snapshot!("googleads_without_click", as_json(&r));
@@ -645,10 +674,11 @@ mod tests {
             ad_user_data: Some(super::super::ConsentStatus::Granted),
             ad_personalization: Some(super::super::ConsentStatus::Denied),
         };
-        let creds = Credentials {
-            access_token: None,
-            refresh_token: Some("1//rt".into()),
-            ..credentials()
+        let creds = {
+            let mut s = credentials();
+            s.shared.access_token = None;
+            s.googleads.refresh_token = Some("1//rt".into());
+            s
         };
         let r = build(Platform::GoogleAds, BASE, &settings(), &creds, &c).unwrap();
         assert_eq!(

@@ -36,6 +36,26 @@ pub const ACTION_SOURCES: &[&str] = &[
 /// refused (https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/server-event#event-time).
 pub const MAX_AGE_DAYS: i64 = 7;
 
+/// Meta's settings of a connection (part of the flat [`Settings`] object).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MetaSettings {
+    /// Meta dataset/pixel id (digits).
+    pub pixel_id: Option<String>,
+    /// Meta: the `action_source` of events that have no page and browser to send as a
+    /// website event (`system_generated`, `other`, `physical_store`, `phone_call`, `email`,
+    /// `chat`); empty: `system_generated`.
+    pub action_source: Option<String>,
+    /// Meta: `LDU` to send Limited Data Use (`data_processing_options: ["LDU"]`, country and
+    /// state left to Meta's geolocation); empty: none.
+    pub data_processing_options: Option<String>,
+}
+
+/// Meta's own credentials: none beyond the shared `accessToken`.
+#[derive(Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MetaCredentials {}
+
 pub(super) struct Meta;
 
 const ENDPOINTS: &[Endpoint] = &[Endpoint {
@@ -50,40 +70,40 @@ const FIELDS: &[FieldSpec] = &[
         label: "Pixel (dataset) ID",
         hint: "",
         required: true,
-        get: |s| &s.pixel_id,
-        set: |s, v| s.pixel_id = v,
+        get: |s| &s.meta.pixel_id,
+        set: |s, v| s.meta.pixel_id = v,
     },
     FieldSpec {
         name: "test_event_code",
         label: "Test event code",
         hint: "From Events Manager › Test events; events then show up there only.",
         required: false,
-        get: |s| &s.test_event_code,
-        set: |s, v| s.test_event_code = v,
+        get: |s| &s.shared.test_event_code,
+        set: |s, v| s.shared.test_event_code = v,
     },
     FieldSpec {
         name: "action_source",
         label: "Action source without a page",
         hint: "Sent for events with no page and browser known (a website event needs both): system_generated (default), other, physical_store, phone_call, email, chat.",
         required: false,
-        get: |s| &s.action_source,
-        set: |s, v| s.action_source = v,
+        get: |s| &s.meta.action_source,
+        set: |s, v| s.meta.action_source = v,
     },
     FieldSpec {
         name: "event_id_source",
         label: "Event ID",
         hint: "event (Postback's event id, default) or orderId (the order id, as your pixel sends it) so Meta deduplicates server and browser events.",
         required: false,
-        get: |s| &s.event_id_source,
-        set: |s, v| s.event_id_source = v,
+        get: |s| &s.shared.event_id_source,
+        set: |s, v| s.shared.event_id_source = v,
     },
     FieldSpec {
         name: "data_processing_options",
         label: "Data processing options",
         hint: "LDU to send Limited Data Use (US state privacy laws); empty for none.",
         required: false,
-        get: |s| &s.data_processing_options,
-        set: |s, v| s.data_processing_options = v,
+        get: |s| &s.meta.data_processing_options,
+        set: |s, v| s.meta.data_processing_options = v,
     },
 ];
 
@@ -91,6 +111,7 @@ const SECRETS: &[SecretSpec] = &[SecretSpec {
     name: "access_token",
     key: "accessToken",
     label: "Conversions API access token",
+    set: |c, v| c.shared.access_token = v,
 }];
 
 impl Adapter for Meta {
@@ -136,15 +157,15 @@ impl Adapter for Meta {
     }
 
     fn validate(&self, settings: &Settings, out: &mut Settings) -> Result<(), String> {
-        let pixel = clean(&settings.pixel_id);
+        let pixel = clean(&settings.meta.pixel_id);
         match &pixel {
             Some(p) if p.len() <= 30 && is_digits(p) => {}
             _ => return Err("settings.pixelId must be a Meta dataset (pixel) id (digits)".into()),
         }
-        out.pixel_id = pixel;
-        out.test_event_code = test_event_code(settings)?;
-        out.event_id_source = event_id_source(settings)?;
-        out.action_source = match clean(&settings.action_source) {
+        out.meta.pixel_id = pixel;
+        out.shared.test_event_code = test_event_code(settings)?;
+        out.shared.event_id_source = event_id_source(settings)?;
+        out.meta.action_source = match clean(&settings.meta.action_source) {
             None => None,
             Some(a) if ACTION_SOURCES.contains(&a.as_str()) => Some(a),
             Some(_) => {
@@ -154,7 +175,7 @@ impl Adapter for Meta {
                 ))
             }
         };
-        out.data_processing_options = match clean(&settings.data_processing_options) {
+        out.meta.data_processing_options = match clean(&settings.meta.data_processing_options) {
             None => None,
             Some(o) if o.eq_ignore_ascii_case("LDU") => Some("LDU".into()),
             Some(_) => return Err("settings.dataProcessingOptions must be LDU, or empty".into()),
@@ -163,7 +184,7 @@ impl Adapter for Meta {
     }
 
     fn require_credentials(&self, credentials: &Credentials) -> Result<(), String> {
-        match clean(&credentials.access_token) {
+        match clean(&credentials.shared.access_token) {
             Some(_) => Ok(()),
             None => Err("credentials.accessToken is required for Meta".into()),
         }
@@ -210,8 +231,8 @@ fn build(
     credentials: &Credentials,
     c: &Conversion,
 ) -> Result<Request, String> {
-    let pixel = clean(&settings.pixel_id).ok_or("Meta needs a pixel id")?;
-    let access_token = clean(&credentials.access_token).ok_or("Meta needs an access token")?;
+    let pixel = clean(&settings.meta.pixel_id).ok_or("Meta needs a pixel id")?;
+    let access_token = clean(&credentials.shared.access_token).ok_or("Meta needs an access token")?;
 
     let mut event = Map::new();
     event.insert("event_name".into(), c.event_name.trim().into());
@@ -228,7 +249,7 @@ fn build(
         event.insert("event_source_url".into(), page.clone().into());
     } else {
         let fallback =
-            clean(&settings.action_source).unwrap_or_else(|| "system_generated".to_owned());
+            clean(&settings.meta.action_source).unwrap_or_else(|| "system_generated".to_owned());
         event.insert("action_source".into(), fallback.into());
         put(&mut event, "event_source_url", page);
     }
@@ -239,7 +260,7 @@ fn build(
     }
     // Limited Data Use: ["LDU"] with country and state 0, "Meta will perform geolocation"
     // (https://developers.facebook.com/docs/marketing-apis/data-processing-options).
-    if clean(&settings.data_processing_options).as_deref() == Some("LDU") {
+    if clean(&settings.meta.data_processing_options).as_deref() == Some("LDU") {
         event.insert("data_processing_options".into(), json!(["LDU"]));
         event.insert("data_processing_options_country".into(), 0.into());
         event.insert("data_processing_options_state".into(), 0.into());
@@ -251,7 +272,7 @@ fn build(
     put(
         &mut body,
         "test_event_code",
-        clean(&settings.test_event_code),
+        clean(&settings.shared.test_event_code),
     );
     Ok(Request {
         url: format!("{base}/{GRAPH_VERSION}/{pixel}/events"),
@@ -264,7 +285,7 @@ fn build(
 /// The event id Meta deduplicates server and browser events by: the Postback event id, or the
 /// order id when the connection says the pixel sends that (and the event has one).
 pub(super) fn event_id(settings: &Settings, c: &Conversion) -> String {
-    match clean(&settings.event_id_source).as_deref() {
+    match clean(&settings.shared.event_id_source).as_deref() {
         Some("orderId") => clean(&c.order_id).unwrap_or_else(|| c.event_id.clone()),
         _ => c.event_id.clone(),
     }
@@ -388,9 +409,10 @@ mod tests {
 
     #[test]
     fn request_without_click() {
-        let s = Settings {
-            test_event_code: None,
-            ..settings()
+        let s = {
+            let mut s = settings();
+            s.shared.test_event_code = None;
+            s
         };
         let r = build(Platform::Meta, BASE, &s, &credentials(), &without_click()).unwrap();
         insta::assert_json_snapshot!("meta_without_click", as_json(&r));

@@ -27,10 +27,16 @@ pub use normalize::{hashed_google_email, normalize_google_email};
 pub use tiktok::TRACK_PATH as TIKTOK_TRACK_PATH;
 pub use urls::PlatformUrls;
 
-/// Declares the [`Platform`] enum, its list and its dispatch to each platform's adapter.
+/// Declares the [`Platform`] enum, its list, its dispatch to each platform's adapter, and the
+/// [`Settings`] and [`Credentials`] of a connection: each platform's own settings and
+/// credentials types (defined in its module) flattened beside the shared ones, so the JSON stays
+/// one flat camelCase object.
 macro_rules! register {
-    ($($(#[$doc:meta])* $variant:ident => $module:ident :: $adapter:ident),+ $(,)?) => {
+    ($($(#[$doc:meta])* $variant:ident => $module:ident :: $adapter:ident {
+        settings: $settings:ident, credentials: $credentials:ident $(,)?
+    }),+ $(,)?) => {
         $(mod $module;)+
+        $(pub use $module::{$settings, $credentials};)+
 
         /// The ad platforms Postback forwards conversions to.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
@@ -49,17 +55,46 @@ macro_rules! register {
                 }
             }
         }
+
+        /// Settings of a connection (stored as JSON, camelCase). Non-secret. One flat object:
+        /// the settings several platforms share, then each platform's own.
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(default)]
+        pub struct Settings {
+            #[serde(flatten)]
+            pub shared: SharedSettings,
+            $(
+                #[serde(flatten)]
+                pub $module: $module::$settings,
+            )+
+        }
+
+        /// Secret credentials (stored sealed as JSON, camelCase). Write-only in the UI and API.
+        /// One flat object: the credentials several platforms share, then each platform's own.
+        #[derive(Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(default)]
+        pub struct Credentials {
+            #[serde(flatten)]
+            pub shared: SharedCredentials,
+            $(
+                #[serde(flatten)]
+                pub $module: $module::$credentials,
+            )+
+        }
     };
 }
 
-// The one registration per platform: variant => module::adapter.
+// The one registration per platform: variant => module::adapter, with the types of its own
+// settings and credentials (defined in its module).
 register! {
     /// "googleads"
-    GoogleAds => googleads::GoogleAds,
+    GoogleAds => googleads::GoogleAds {
+        settings: GoogleAdsSettings, credentials: GoogleAdsCredentials
+    },
     /// "meta"
-    Meta => meta::Meta,
+    Meta => meta::Meta { settings: MetaSettings, credentials: MetaCredentials },
     /// "tiktok"
-    TikTok => tiktok::TikTok,
+    TikTok => tiktok::TikTok { settings: TikTokSettings, credentials: TikTokCredentials },
 }
 
 impl Platform {
@@ -120,49 +155,61 @@ pub fn endpoints() -> impl Iterator<Item = Endpoint> {
         .flat_map(|p| p.adapter().endpoints().iter().copied())
 }
 
-/// Settings of a connection (stored as JSON, camelCase). Non-secret.
+/// Settings more than one platform uses (part of [`Settings`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
-pub struct Settings {
-    /// Google Ads, 10 digits (dashes allowed on input, stripped).
-    pub customer_id: Option<String>,
-    /// Google Ads manager account, optional.
-    pub login_customer_id: Option<String>,
-    /// Google Ads default conversion action id (digits).
-    pub conversion_action: Option<String>,
-    /// Meta dataset/pixel id (digits).
-    pub pixel_id: Option<String>,
-    /// TikTok pixel code (letters/digits).
-    pub pixel_code: Option<String>,
+pub struct SharedSettings {
     /// Meta / TikTok, optional.
     pub test_event_code: Option<String>,
-    /// Meta: the `action_source` of events that have no page and browser to send as a
-    /// website event (`system_generated`, `other`, `physical_store`, `phone_call`, `email`,
-    /// `chat`); empty: `system_generated`.
-    pub action_source: Option<String>,
     /// Meta / TikTok: what the `event_id` is, `event` (the Postback event id, default) or
     /// `orderId` (the inbound order id, as a browser pixel sends it), for deduplication.
     pub event_id_source: Option<String>,
-    /// Meta: `LDU` to send Limited Data Use (`data_processing_options: ["LDU"]`, country and
-    /// state left to Meta's geolocation); empty: none.
-    pub data_processing_options: Option<String>,
-    /// Google: `datamanager` (the Data Manager API's `events:ingest`, the default for new
-    /// connections) or `adsapi` (the Google Ads API's `uploadClickConversions`, for developer
-    /// tokens that still have access; connections saved before the choice existed use it).
-    pub transport: Option<String>,
 }
 
-/// Secret credentials (stored as JSON, camelCase). Write-only in the UI.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+/// Credentials more than one platform uses (part of [`Credentials`]).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
-pub struct Credentials {
+pub struct SharedCredentials {
     /// Meta / TikTok access token; Google: an OAuth access token (legacy: expires after an
     /// hour, use `refreshToken`).
     pub access_token: Option<String>,
-    /// Google Ads only.
-    pub developer_token: Option<String>,
-    /// Google: the OAuth refresh token access tokens are obtained with.
-    pub refresh_token: Option<String>,
+}
+
+impl Credentials {
+    /// The credentials as their flat JSON object: `name → value`, only those set and not empty.
+    pub fn entries(&self) -> Vec<(String, String)> {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => map
+                .into_iter()
+                .filter_map(|(k, v)| match v {
+                    Value::String(s) if !s.trim().is_empty() => Some((k, s)),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// These credentials, each one not given (absent or blank) taken from `stored`.
+    pub fn or(&self, stored: &Credentials) -> Credentials {
+        let mut map: serde_json::Map<String, Value> = stored
+            .entries()
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        for (k, v) in self.entries() {
+            map.insert(k, Value::String(v.trim().to_owned()));
+        }
+        serde_json::from_value(Value::Object(map)).unwrap_or_default()
+    }
+}
+
+/// Credentials are never printed: `Debug` names the ones set, not their values.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self.entries().into_iter().map(|(k, _)| k).collect();
+        f.debug_struct("Credentials").field("set", &names).finish()
+    }
 }
 
 /// Trimmed; None when empty.
@@ -205,12 +252,9 @@ pub fn validate(
             .adapter()
             .require_settings_credentials(&out, credentials)?;
     }
-    for (name, v) in [
-        ("accessToken", &credentials.access_token),
-        ("developerToken", &credentials.developer_token),
-        ("refreshToken", &credentials.refresh_token),
-    ] {
-        if clean(v).is_some_and(|t| t.len() > 4096 || t.chars().any(char::is_control)) {
+    for (name, t) in credentials.entries() {
+        let t = t.trim();
+        if t.len() > 4096 || t.chars().any(char::is_control) {
             return Err(format!("credentials.{name} is not a valid token"));
         }
     }
@@ -219,7 +263,7 @@ pub fn validate(
 
 /// Meta / TikTok's optional test event code.
 fn test_event_code(settings: &Settings) -> Result<Option<String>, String> {
-    let code = clean(&settings.test_event_code);
+    let code = clean(&settings.shared.test_event_code);
     match &code {
         Some(c) if c.len() > 64 || !is_alnum(c) => Err(
             "settings.testEventCode must be the test code from Events Manager (letters and \
@@ -232,7 +276,7 @@ fn test_event_code(settings: &Settings) -> Result<Option<String>, String> {
 
 /// Meta / TikTok's event id source: `event` (default, stored as None) or `orderId`.
 fn event_id_source(settings: &Settings) -> Result<Option<String>, String> {
-    match clean(&settings.event_id_source).as_deref() {
+    match clean(&settings.shared.event_id_source).as_deref() {
         None | Some("event") => Ok(None),
         Some("orderId") => Ok(Some("orderId".into())),
         Some(_) => Err("settings.eventIdSource must be event or orderId".into()),
@@ -581,23 +625,26 @@ pub(crate) mod fixtures {
     }
 
     pub fn settings() -> Settings {
-        Settings {
-            customer_id: Some("123-456-7890".into()),
-            login_customer_id: Some("9876543210".into()),
-            conversion_action: Some("555000111".into()),
-            pixel_id: Some("1234567890123456".into()),
-            pixel_code: Some("C4TESTPIXEL0000000AB".into()),
-            test_event_code: Some("TEST12345".into()),
-            transport: Some("adsapi".into()),
-            ..Settings::default()
+        {
+            let mut s = Settings::default();
+            s.googleads.customer_id = Some("123-456-7890".into());
+            s.googleads.login_customer_id = Some("9876543210".into());
+            s.googleads.conversion_action = Some("555000111".into());
+            s.meta.pixel_id = Some("1234567890123456".into());
+            s.tiktok.pixel_code = Some("C4TESTPIXEL0000000AB".into());
+            s.shared.test_event_code = Some("TEST12345".into());
+            s.googleads.transport = Some("adsapi".into());
+            s
         }
     }
 
     pub fn credentials() -> Credentials {
-        Credentials {
-            access_token: Some("test-access-token".into()),
-            developer_token: Some("test-developer-token".into()),
-            refresh_token: None,
+        {
+            let mut s = Credentials::default();
+            s.shared.access_token = Some("test-access-token".into());
+            s.googleads.developer_token = Some("test-developer-token".into());
+            s.googleads.refresh_token = None;
+            s
         }
     }
 
@@ -678,35 +725,35 @@ mod tests {
 
     #[test]
     fn validate_normalises() {
-        let s = Settings {
-            customer_id: Some(" 123-456-7890 ".into()),
-            login_customer_id: Some("".into()),
-            conversion_action: Some(" 555000111 ".into()),
-            pixel_id: Some("42".into()),
-            ..Settings::default()
+        let s = {
+            let mut s = Settings::default();
+            s.googleads.customer_id = Some(" 123-456-7890 ".into());
+            s.googleads.login_customer_id = Some("".into());
+            s.googleads.conversion_action = Some(" 555000111 ".into());
+            s.meta.pixel_id = Some("42".into());
+            s
         };
         let v = validate(Platform::GoogleAds, &s, &credentials(), true).unwrap();
-        assert_eq!(
-            v,
-            Settings {
-                customer_id: Some("1234567890".into()),
-                conversion_action: Some("555000111".into()),
-                transport: Some("datamanager".into()),
-                ..Settings::default()
-            }
-        );
-        let s = Settings {
-            pixel_id: Some(" 1234567890 ".into()),
-            test_event_code: Some("  ".into()),
-            ..Settings::default()
+        assert_eq!(v, {
+            let mut s = Settings::default();
+            s.googleads.customer_id = Some("1234567890".into());
+            s.googleads.conversion_action = Some("555000111".into());
+            s.googleads.transport = Some("datamanager".into());
+            s
+        });
+        let s = {
+            let mut s = Settings::default();
+            s.meta.pixel_id = Some(" 1234567890 ".into());
+            s.shared.test_event_code = Some("  ".into());
+            s
         };
         let v = validate(Platform::Meta, &s, &Credentials::default(), false).unwrap();
-        assert_eq!(v.pixel_id.as_deref(), Some("1234567890"));
-        assert_eq!(v.test_event_code, None);
+        assert_eq!(v.meta.pixel_id.as_deref(), Some("1234567890"));
+        assert_eq!(v.shared.test_event_code, None);
         let v = validate(Platform::TikTok, &settings(), &credentials(), true).unwrap();
-        assert_eq!(v.pixel_code.as_deref(), Some("C4TESTPIXEL0000000AB"));
-        assert_eq!(v.test_event_code.as_deref(), Some("TEST12345"));
-        assert_eq!(v.customer_id, None);
+        assert_eq!(v.tiktok.pixel_code.as_deref(), Some("C4TESTPIXEL0000000AB"));
+        assert_eq!(v.shared.test_event_code.as_deref(), Some("TEST12345"));
+        assert_eq!(v.googleads.customer_id, None);
     }
 
     #[test]
@@ -716,9 +763,10 @@ mod tests {
         assert_eq!(
             err(
                 Platform::GoogleAds,
-                Settings {
-                    customer_id: Some("123-456".into()),
-                    ..google.clone()
+                {
+                    let mut s = google.clone();
+                    s.googleads.customer_id = Some("123-456".into());
+                    s
                 },
                 credentials(),
                 true
@@ -728,9 +776,10 @@ mod tests {
         assert_eq!(
             err(
                 Platform::GoogleAds,
-                Settings {
-                    customer_id: None,
-                    ..google.clone()
+                {
+                    let mut s = google.clone();
+                    s.googleads.customer_id = None;
+                    s
                 },
                 credentials(),
                 true
@@ -739,9 +788,10 @@ mod tests {
         );
         assert!(err(
             Platform::GoogleAds,
-            Settings {
-                login_customer_id: Some("12x".into()),
-                ..google.clone()
+            {
+                let mut s = google.clone();
+                s.googleads.login_customer_id = Some("12x".into());
+                s
             },
             credentials(),
             true
@@ -749,9 +799,10 @@ mod tests {
         .starts_with("settings.loginCustomerId must be"));
         assert!(err(
             Platform::GoogleAds,
-            Settings {
-                conversion_action: Some("purchase".into()),
-                ..google.clone()
+            {
+                let mut s = google.clone();
+                s.googleads.conversion_action = Some("purchase".into());
+                s
             },
             credentials(),
             true
@@ -761,9 +812,10 @@ mod tests {
             err(
                 Platform::GoogleAds,
                 google.clone(),
-                Credentials {
-                    developer_token: None,
-                    ..credentials()
+                {
+                    let mut s = credentials();
+                    s.googleads.developer_token = None;
+                    s
                 },
                 true
             ),
@@ -773,9 +825,10 @@ mod tests {
             err(
                 Platform::GoogleAds,
                 google.clone(),
-                Credentials {
-                    access_token: Some("  ".into()),
-                    ..credentials()
+                {
+                    let mut s = credentials();
+                    s.shared.access_token = Some("  ".into());
+                    s
                 },
                 true
             ),
@@ -785,9 +838,10 @@ mod tests {
         assert_eq!(
             err(
                 Platform::Meta,
-                Settings {
-                    pixel_id: Some("abc".into()),
-                    ..google.clone()
+                {
+                    let mut s = google.clone();
+                    s.meta.pixel_id = Some("abc".into());
+                    s
                 },
                 credentials(),
                 true
@@ -800,9 +854,10 @@ mod tests {
         );
         assert!(err(
             Platform::Meta,
-            Settings {
-                test_event_code: Some("TEST 1".into()),
-                ..google.clone()
+            {
+                let mut s = google.clone();
+                s.shared.test_event_code = Some("TEST 1".into());
+                s
             },
             credentials(),
             true
@@ -811,9 +866,10 @@ mod tests {
         assert_eq!(
             err(
                 Platform::TikTok,
-                Settings {
-                    pixel_code: Some("C4-X".into()),
-                    ..google.clone()
+                {
+                    let mut s = google.clone();
+                    s.tiktok.pixel_code = Some("C4-X".into());
+                    s
                 },
                 credentials(),
                 true
@@ -828,10 +884,12 @@ mod tests {
             err(
                 Platform::TikTok,
                 google,
-                Credentials {
-                    access_token: Some("a\nb".into()),
-                    developer_token: None,
-                    refresh_token: None,
+                {
+                    let mut s = Credentials::default();
+                    s.shared.access_token = Some("a\nb".into());
+                    s.googleads.developer_token = None;
+                    s.googleads.refresh_token = None;
+                    s
                 },
                 false
             ),
@@ -864,17 +922,19 @@ mod tests {
             };
             assert_eq!(e, format!("{} needs {needed}", p.label()));
         }
-        let only_access = Credentials {
-            developer_token: None,
-            ..credentials()
+        let only_access = {
+            let mut s = credentials();
+            s.googleads.developer_token = None;
+            s
         };
         assert_eq!(
             b(Platform::GoogleAds, &settings(), &only_access),
             "Google Ads needs a developer token"
         );
-        let no_action = Settings {
-            conversion_action: None,
-            ..settings()
+        let no_action = {
+            let mut s = settings();
+            s.googleads.conversion_action = None;
+            s
         };
         let mut default_action = with_click();
         default_action.event_name = String::new();

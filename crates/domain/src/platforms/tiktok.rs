@@ -17,6 +17,19 @@ pub const TRACK_PATH: &str = "/open_api/v1.3/event/track/";
 /// TikTok's "too many requests" code (QPS/QPM/QPD limits).
 const RATE_LIMIT_CODES: &[i64] = &[40100];
 
+/// TikTok's settings of a connection (part of the flat [`Settings`] object).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TikTokSettings {
+    /// TikTok pixel code (letters/digits).
+    pub pixel_code: Option<String>,
+}
+
+/// TikTok's own credentials: none beyond the shared `accessToken`.
+#[derive(Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TikTokCredentials {}
+
 pub(super) struct TikTok;
 
 const ENDPOINTS: &[Endpoint] = &[Endpoint {
@@ -31,24 +44,24 @@ const FIELDS: &[FieldSpec] = &[
         label: "Pixel code",
         hint: "",
         required: true,
-        get: |s| &s.pixel_code,
-        set: |s, v| s.pixel_code = v,
+        get: |s| &s.tiktok.pixel_code,
+        set: |s, v| s.tiktok.pixel_code = v,
     },
     FieldSpec {
         name: "test_event_code",
         label: "Test event code",
         hint: "From Events Manager › Test events.",
         required: false,
-        get: |s| &s.test_event_code,
-        set: |s, v| s.test_event_code = v,
+        get: |s| &s.shared.test_event_code,
+        set: |s, v| s.shared.test_event_code = v,
     },
     FieldSpec {
         name: "event_id_source",
         label: "Event ID",
         hint: "event (Postback's event id, default) or orderId (the order id, as your pixel sends it) so TikTok deduplicates server and browser events.",
         required: false,
-        get: |s| &s.event_id_source,
-        set: |s, v| s.event_id_source = v,
+        get: |s| &s.shared.event_id_source,
+        set: |s, v| s.shared.event_id_source = v,
     },
 ];
 
@@ -56,6 +69,7 @@ const SECRETS: &[SecretSpec] = &[SecretSpec {
     name: "access_token",
     key: "accessToken",
     label: "Events API access token",
+    set: |c, v| c.shared.access_token = v,
 }];
 
 impl Adapter for TikTok {
@@ -100,7 +114,7 @@ impl Adapter for TikTok {
     }
 
     fn validate(&self, settings: &Settings, out: &mut Settings) -> Result<(), String> {
-        let code = clean(&settings.pixel_code);
+        let code = clean(&settings.tiktok.pixel_code);
         match &code {
             Some(c) if c.len() <= 64 && is_alnum(c) => {}
             _ => {
@@ -109,14 +123,14 @@ impl Adapter for TikTok {
                 )
             }
         }
-        out.pixel_code = code;
-        out.test_event_code = test_event_code(settings)?;
-        out.event_id_source = event_id_source(settings)?;
+        out.tiktok.pixel_code = code;
+        out.shared.test_event_code = test_event_code(settings)?;
+        out.shared.event_id_source = event_id_source(settings)?;
         Ok(())
     }
 
     fn require_credentials(&self, credentials: &Credentials) -> Result<(), String> {
-        match clean(&credentials.access_token) {
+        match clean(&credentials.shared.access_token) {
             Some(_) => Ok(()),
             None => Err("credentials.accessToken is required for TikTok".into()),
         }
@@ -159,8 +173,8 @@ fn build(
     credentials: &Credentials,
     c: &Conversion,
 ) -> Result<Request, String> {
-    let pixel = clean(&settings.pixel_code).ok_or("TikTok needs a pixel code")?;
-    let access_token = clean(&credentials.access_token).ok_or("TikTok needs an access token")?;
+    let pixel = clean(&settings.tiktok.pixel_code).ok_or("TikTok needs a pixel code")?;
+    let access_token = clean(&credentials.shared.access_token).ok_or("TikTok needs an access token")?;
 
     let mut event = Map::new();
     event.insert("event".into(), c.event_name.trim().into());
@@ -204,7 +218,7 @@ fn build(
     put(
         &mut body,
         "test_event_code",
-        clean(&settings.test_event_code),
+        clean(&settings.shared.test_event_code),
     );
     Ok(Request {
         url: format!("{base}{TRACK_PATH}"),
@@ -288,9 +302,10 @@ mod tests {
 
     #[test]
     fn request_without_click() {
-        let s = Settings {
-            test_event_code: None,
-            ..settings()
+        let s = {
+            let mut s = settings();
+            s.shared.test_event_code = None;
+            s
         };
         let mut c = without_click();
         c.event_name = "SubmitForm".into();
