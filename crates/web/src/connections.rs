@@ -91,6 +91,11 @@ fn card(c: &Connection, apps: &postback_domain::platforms::oauth::Apps, zone: Zo
             "{} is not configured by the operator of this server: it needs {} and {} set (see README › Connect your ad platforms).",
             c.label, app.id_env, app.secret_env
         )),
+        // Connecting by sign-in needs the operator's app; a pasted token still works.
+        Some(app) if adapter.connect().is_some() && apps.get(c.platform).is_none() => Some(format!(
+            "Connect {} (sign-in) is not configured by the operator of this server: it needs {} and {} set (see README › Connect your ad platforms). An access token can be entered below instead.",
+            c.label, app.id_env, app.secret_env
+        )),
         _ => None,
     };
     let has_test_code = adapter.fields().iter().any(|f| f.name == "test_event_code");

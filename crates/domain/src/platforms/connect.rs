@@ -1,8 +1,9 @@
 //! Connecting a platform by OAuth (authorization-code flow, RFC 6749 §4.1, with PKCE, RFC 7636):
 //! a flow is started for a domain in one session (its `state` stored hashed, its code verifier
 //! sealed), the provider sends the user back with `code` and `state`, which is accepted once,
-//! within 10 minutes, in the same session; the refresh token the code is exchanged for waits
-//! (sealed) until the user picks the account to connect.
+//! within 10 minutes, in the same session; the token the code is exchanged for (Google's refresh
+//! token, Meta's long-lived token, TikTok's access token) waits (sealed) until the user picks the
+//! account to connect. Meta's and TikTok's parameters: `meta_connect`, `tiktok_connect`.
 //!
 //! Google's parameters ("Using OAuth 2.0 for Web Server Applications",
 //! https://developers.google.com/identity/protocols/oauth2/web-server): `client_id`,
@@ -61,16 +62,33 @@ pub async fn start(
     .await?;
     let mut url = url::Url::parse(authorize_url)
         .map_err(|e| DomainError::internal(format!("authorization URL: {e}")))?;
-    url.query_pairs_mut()
-        .append_pair("client_id", &app.client_id)
-        .append_pair("redirect_uri", redirect_uri)
-        .append_pair("response_type", "code")
-        .append_pair("scope", scopes)
-        .append_pair("access_type", "offline")
-        .append_pair("prompt", "consent")
-        .append_pair("state", &state)
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
+    {
+        let mut q = url.query_pairs_mut();
+        match platform {
+            // Facebook Login's dialog (`meta_connect`): no PKCE in this flow.
+            Platform::Meta => q
+                .append_pair("client_id", &app.client_id)
+                .append_pair("redirect_uri", redirect_uri)
+                .append_pair("response_type", "code")
+                .append_pair("scope", scopes)
+                .append_pair("state", &state),
+            // TikTok for Business's advertiser authorization (`tiktok_connect`).
+            Platform::TikTok => q
+                .append_pair("app_id", &app.client_id)
+                .append_pair("state", &state)
+                .append_pair("redirect_uri", redirect_uri),
+            Platform::GoogleAds => q
+                .append_pair("client_id", &app.client_id)
+                .append_pair("redirect_uri", redirect_uri)
+                .append_pair("response_type", "code")
+                .append_pair("scope", scopes)
+                .append_pair("access_type", "offline")
+                .append_pair("prompt", "consent")
+                .append_pair("state", &state)
+                .append_pair("code_challenge", &challenge)
+                .append_pair("code_challenge_method", "S256"),
+        };
+    }
     Ok(url.into())
 }
 
@@ -147,7 +165,8 @@ pub fn code_request(
     (app.token_url.clone(), body.into_bytes())
 }
 
-/// Keeps the refresh token (sealed) until the pick.
+/// Keeps the token the connection will store (sealed) until the pick: Google's refresh token,
+/// Meta's long-lived token, TikTok's advertiser access token.
 pub async fn keep(
     conn: &mut AsyncPgConnection,
     flow: uuid::Uuid,

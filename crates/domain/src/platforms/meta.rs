@@ -38,11 +38,18 @@ pub const MAX_AGE_DAYS: i64 = 7;
 
 pub(super) struct Meta;
 
-const ENDPOINTS: &[Endpoint] = &[Endpoint {
-    env: "POSTBACK_META_URL",
-    default: "https://graph.facebook.com",
-    about: "Meta Graph API root",
-}];
+const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        env: "POSTBACK_META_URL",
+        default: "https://graph.facebook.com",
+        about: "Meta Graph API root",
+    },
+    Endpoint {
+        env: "POSTBACK_META_AUTH_URL",
+        default: "https://www.facebook.com/v26.0/dialog/oauth",
+        about: "Facebook Login dialog (Connect Meta)",
+    },
+];
 
 const FIELDS: &[FieldSpec] = &[
     FieldSpec {
@@ -112,6 +119,13 @@ impl Adapter for Meta {
             secret_env: "POSTBACK_META_APP_SECRET",
             token_env: None,
             developer_token_env: None,
+        })
+    }
+
+    fn connect(&self) -> Option<super::adapter::ConnectSpec> {
+        Some(super::adapter::ConnectSpec {
+            authorize_env: "POSTBACK_META_AUTH_URL",
+            scopes: super::meta_connect::SCOPES,
         })
     }
 
