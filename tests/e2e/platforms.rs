@@ -15,6 +15,7 @@ mod fake_social;
 mod google;
 mod meta_oauth;
 mod meta_rules;
+mod oauth_browser;
 mod tiktok_oauth;
 
 fn sha256_hex(s: &str) -> String {
