@@ -18,10 +18,11 @@ use crate::attribution::{shop, Shop};
 use crate::helpers::{fresh_database, test_delivery, TestApp};
 
 /// A server whose Meta and TikTok APIs are the fake, with the operator's apps set when
-/// `configured` (Meta's with `meta_secret`), its callbacks registered with the fake's apps.
-pub(super) async fn social_app(fake: &FakeSocial, configured: bool, meta_secret: &str) -> TestApp {
+/// `secrets` (Meta's, TikTok's app secret) are given, its callbacks registered with the fake's
+/// apps.
+pub(super) async fn social_app(fake: &FakeSocial, secrets: Option<(&str, &str)>) -> TestApp {
     let mut apps = Apps::default();
-    if configured {
+    if let Some((meta_secret, tiktok_secret)) = secrets {
         apps = apps
             .with(
                 Platform::Meta,
@@ -35,7 +36,7 @@ pub(super) async fn social_app(fake: &FakeSocial, configured: bool, meta_secret:
                 Platform::TikTok,
                 App {
                     client_id: TIKTOK_APP_ID.into(),
-                    client_secret: TIKTOK_APP_SECRET.into(),
+                    client_secret: tiktok_secret.into(),
                     ..App::default()
                 },
             );
@@ -51,6 +52,9 @@ pub(super) async fn social_app(fake: &FakeSocial, configured: bool, meta_secret:
     }
     app
 }
+
+/// The operator's app secrets as the fake's apps have them.
+pub(super) const RIGHT: Option<(&str, &str)> = Some((META_APP_SECRET, TIKTOK_APP_SECRET));
 
 /// GET in the shop user's session (redirects not followed): (status, Location, body).
 pub(super) async fn get(shop: &Shop, url: &str) -> (StatusCode, String, String) {
@@ -176,7 +180,7 @@ pub(super) async fn purchase(app: &TestApp, shop: &Shop, platform: &str, order: 
 #[tokio::test]
 async fn connect_meta_by_oauth_pick_the_pixel_and_deliver_with_the_long_lived_token() {
     let fake = FakeSocial::start().await;
-    let app = social_app(&fake, true, META_APP_SECRET).await;
+    let app = social_app(&fake, RIGHT).await;
     let shop = shop(&app, "meta-connect@example.com").await;
     let (_, _, tab) = get(&shop, &format!("/domains/{}/connections", shop.domain_id)).await;
     assert!(tab.contains("Connect Meta</a>"), "{tab}");
@@ -268,7 +272,7 @@ async fn connect_meta_by_oauth_pick_the_pixel_and_deliver_with_the_long_lived_to
 #[tokio::test]
 async fn a_revoked_meta_token_holds_deliveries_until_meta_is_connected_again() {
     let fake = FakeSocial::start().await;
-    let app = social_app(&fake, true, META_APP_SECRET).await;
+    let app = social_app(&fake, RIGHT).await;
     let shop = shop(&app, "meta-revoked@example.com").await;
     connect_by_oauth(&shop, "meta", "1010:5550001").await;
     fake.revoke_all();
@@ -307,7 +311,7 @@ async fn a_revoked_meta_token_holds_deliveries_until_meta_is_connected_again() {
 async fn meta_refusing_the_operators_secret_and_an_unconfigured_app_are_shown() {
     let fake = FakeSocial::start().await;
     // The operator set a wrong app secret: Meta refuses the code exchange.
-    let app = social_app(&fake, true, "wrong-secret").await;
+    let app = social_app(&fake, Some(("wrong-secret", TIKTOK_APP_SECRET))).await;
     let shop = shop(&app, "meta-wrong-secret@example.com").await;
     let callback = provider(&start(&shop, "meta").await).await;
     let (status, _, html) = get(&shop, &callback).await;
@@ -323,7 +327,7 @@ async fn meta_refusing_the_operators_secret_and_an_unconfigured_app_are_shown() 
     assert_eq!(c["connected"], false, "{c}");
 
     // No app at all: no sign-in button, and the page says what to set.
-    let bare = social_app(&fake, false, "").await;
+    let bare = social_app(&fake, None).await;
     let shop = self::shop(&bare, "meta-unconfigured@example.com").await;
     let (_, _, tab) = get(&shop, &format!("/domains/{}/connections", shop.domain_id)).await;
     assert!(!tab.contains("Connect Meta</a>"), "{tab}");

@@ -9,14 +9,14 @@ use serde_json::json;
 
 use super::fake_social::{FakeSocial, META_APP_SECRET, TIKTOK_APP_ID, TIKTOK_APP_SECRET};
 use super::meta_oauth::{
-    connect_by_oauth, delivery_when, get, pick, provider, purchase, query, social_app, start,
+    connect_by_oauth, delivery_when, get, pick, provider, purchase, query, social_app, start, RIGHT,
 };
 use crate::attribution::shop;
 
 #[tokio::test]
 async fn connect_tiktok_by_oauth_pick_the_pixel_and_deliver_with_the_new_token() {
     let fake = FakeSocial::start().await;
-    let app = social_app(&fake, true, META_APP_SECRET).await;
+    let app = social_app(&fake, RIGHT).await;
     let shop = shop(&app, "tiktok-connect@example.com").await;
     let (_, _, tab) = get(&shop, &format!("/domains/{}/connections", shop.domain_id)).await;
     assert!(tab.contains("Connect TikTok</a>"), "{tab}");
@@ -91,7 +91,7 @@ async fn connect_tiktok_by_oauth_pick_the_pixel_and_deliver_with_the_new_token()
 #[tokio::test]
 async fn a_revoked_tiktok_token_holds_deliveries_until_tiktok_is_connected_again() {
     let fake = FakeSocial::start().await;
-    let app = social_app(&fake, true, META_APP_SECRET).await;
+    let app = social_app(&fake, RIGHT).await;
     let shop = shop(&app, "tiktok-revoked@example.com").await;
     connect_by_oauth(&shop, "tiktok", "6900000000000000001:CSHOPPIXEL01").await;
     fake.revoke_all();
@@ -124,10 +124,31 @@ async fn a_revoked_tiktok_token_holds_deliveries_until_tiktok_is_connected_again
 }
 
 #[tokio::test]
-async fn tiktok_without_the_operators_app_says_what_to_set() {
+async fn tiktok_refusing_the_operators_secret_and_an_unconfigured_app_are_shown() {
     let fake = FakeSocial::start().await;
-    let app = social_app(&fake, false, "").await;
-    let shop = shop(&app, "tiktok-unconfigured@example.com").await;
+    // A wrong app secret: TikTok refuses the code exchange; nothing is saved.
+    let app = social_app(&fake, Some((META_APP_SECRET, "wrong-secret"))).await;
+    let shop = self::shop(&app, "tiktok-wrong-secret@example.com").await;
+    let callback = provider(&start(&shop, "tiktok").await).await;
+    let (status, _, html) = get(&shop, &callback).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(
+        html.contains(
+            "TikTok refused the sign-in: TikTok code 40001: The app_id or secret is not valid"
+        ),
+        "{html}"
+    );
+    let (_, c) = shop
+        .user
+        .get(&format!(
+            "/v1/domains/{}/connections/tiktok",
+            shop.domain_id
+        ))
+        .await;
+    assert_eq!(c["connected"], false, "{c}");
+
+    let app = social_app(&fake, None).await;
+    let shop = self::shop(&app, "tiktok-unconfigured@example.com").await;
     let (_, _, tab) = get(&shop, &format!("/domains/{}/connections", shop.domain_id)).await;
     assert!(!tab.contains("Connect TikTok</a>"), "{tab}");
     assert!(
