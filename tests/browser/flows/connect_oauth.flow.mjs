@@ -1,8 +1,8 @@
 // "Connect Google Ads", "Connect Meta" and "Connect TikTok" through the whole OAuth flow in a
 // real browser: the Connections tab's button, the provider's authorization page (local fakes,
-// served from `localhost` while the dashboard is on 127.0.0.1, so the return to the callback is
-// a cross-site navigation as with the real providers), the pick from the lists fetched with the
-// new token, the saved connection. Not part of the main suite (the name does not match
+// served from `localhost` while the dashboard is on 127.0.0.1; clicking "Allow" there returns to
+// the callback by a cross-site navigation, as with the real providers), the pick from the lists
+// fetched with the new token, the saved connection. Not part of the main suite (the name does not match
 // node --test's patterns): run by tests/e2e/platforms/oauth_browser.rs, which starts the fakes
 // and a server pointed at them, with BASE_URL set.
 import { test, after } from "node:test";
@@ -29,6 +29,10 @@ async function connect(page, platform, label, choice) {
   const card = page.locator(`#connection-${platform}`);
   assert.match(await text(card), /Not connected/);
   await clickAndLoad(page, card.getByRole("link", { name: `Connect ${label}`, exact: true }));
+  // The provider's page, on another site: the user allows access and is sent back.
+  await page.waitForURL((url) => url.hostname === "localhost");
+  await page.getByRole("heading", { name: "Allow Postback to manage your ads?" }).waitFor();
+  await clickAndLoad(page, page.getByRole("link", { name: "Allow", exact: true }));
   await page.waitForURL((url) => url.pathname === `/oauth/${platform}/callback`);
   await page.getByRole("heading", { level: 1, name: `Connect ${label}` }).waitFor();
   // Nothing secret on the pick page: only the flow's id.

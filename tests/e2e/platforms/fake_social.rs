@@ -46,6 +46,8 @@ struct State {
     /// Accepted events: Meta (pixel, body), TikTok bodies.
     meta_events: Vec<(String, Value)>,
     tiktok_events: Vec<Value>,
+    /// The authorization pages ask the user (a link back) instead of redirecting at once.
+    consent_page: bool,
 }
 
 type Shared = web::Data<Arc<Mutex<State>>>;
@@ -88,9 +90,26 @@ fn bearer(req: &HttpRequest) -> String {
         .to_owned()
 }
 
-fn redirect_to(uri: &str, pairs: &[(&str, &str)]) -> HttpResponse {
+/// A provider's consent page: the user clicks "Allow" to go back to `to`.
+pub fn consent_page(provider: &str, to: &str) -> HttpResponse {
+    let href = to
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;");
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(format!(
+            "<!doctype html><html><head><title>{provider}: allow access</title></head><body>\
+             <h1>Allow Postback to manage your ads?</h1><a href=\"{href}\">Allow</a></body></html>"
+        ))
+}
+
+fn redirect_to(s: &State, provider: &str, uri: &str, pairs: &[(&str, &str)]) -> HttpResponse {
     let mut to = url::Url::parse(uri).expect("redirect_uri");
     to.query_pairs_mut().extend_pairs(pairs);
+    if s.consent_page {
+        return consent_page(provider, to.as_str());
+    }
     HttpResponse::Found()
         .insert_header(("Location", to.to_string()))
         .finish()
@@ -122,7 +141,12 @@ async fn meta_dialog(query: web::Query<HashMap<String, String>>, state: Shared) 
     s.issued += 1;
     let code = format!("AQ-meta-code-{}", s.issued);
     s.meta_codes.insert(code.clone(), redirect.clone());
-    redirect_to(&redirect, &[("code", &code), ("state", &flow_state)])
+    redirect_to(
+        &s,
+        "Facebook",
+        &redirect,
+        &[("code", &code), ("state", &flow_state)],
+    )
 }
 
 /// `GET /v26.0/oauth/access_token`: the code exchange (`client_id`, `redirect_uri` identical
@@ -239,6 +263,8 @@ async fn tiktok_auth(query: web::Query<HashMap<String, String>>, state: Shared) 
     let code = format!("tt-auth-code-{}", s.issued);
     s.tiktok_codes.insert(code.clone(), Instant::now());
     redirect_to(
+        &s,
+        "TikTok for Business",
         &redirect,
         &[
             ("auth_code", &code),
@@ -411,6 +437,12 @@ impl FakeSocial {
             .expect("lock")
             .redirects
             .insert(uri.to_owned());
+    }
+
+    /// The authorization pages show an "Allow" link back instead of redirecting at once (a
+    /// browser then returns from the provider's page, a cross-site navigation).
+    pub fn show_consent_page(&self) {
+        self.state.lock().expect("lock").consent_page = true;
     }
 
     /// The user removed the app: every Meta and TikTok token stops working.

@@ -3,8 +3,9 @@
 //! operator's apps set, then runs `tests/browser/flows/connect_oauth.flow.mjs`, which clicks
 //! "Connect …" on a domain's Connections tab, follows the provider's page back, picks from the
 //! list and saves. The providers' authorization pages are served as `localhost` while the
-//! dashboard is 127.0.0.1: the return to the callback is a cross-site navigation, as with the
-//! real providers, so a session cookie the browser would not send there fails this test.
+//! dashboard is 127.0.0.1, and the user returns from them by clicking "Allow" there: the return
+//! to the callback is a cross-site navigation, as with the real providers, so a session cookie
+//! the browser would not send there (SameSite=Strict) fails this test.
 
 use std::path::Path;
 use std::time::Duration;
@@ -27,6 +28,8 @@ async fn connect_google_meta_and_tiktok_by_oauth_in_a_real_browser() {
     );
     let google = FakeGoogle::start("1//unused", Duration::from_secs(3600)).await;
     let social = FakeSocial::start().await;
+    google.show_consent_page();
+    social.show_consent_page();
     let mut urls = PlatformUrls::all_at(&google.base);
     let cross_site = |base: &str| base.replace("127.0.0.1", "localhost");
     for (env, url) in [
