@@ -274,6 +274,10 @@ pub async fn callback(
         Err(why) => return stop(actix_web::http::StatusCode::BAD_GATEWAY, why),
     };
     let (what, legend) = pick_words(p);
+    let offered: Vec<String> = choices.iter().map(|c| c.value.clone()).collect();
+    let mut conn = state.conn().await?;
+    connect::offer(&mut conn, flow.id, &offered).await?;
+    drop(conn);
     let chrome = Chrome::new(&req, &user, "domains");
     let had_flash = chrome.flash.is_some();
     page(
@@ -576,7 +580,7 @@ pub async fn pick(
     verify_csrf(&req, &form.csrf_token)?;
     let p = platform(&path.into_inner())?;
     let title = format!("Connect {}", p.label());
-    let Some((customer, action)) = form.choice.split_once(':') else {
+    let Some((customer, action)) = form.choice.trim().split_once(':') else {
         return message_page(
             &req,
             &user,
@@ -588,15 +592,30 @@ pub async fn pick(
     };
     let flow = uuid::Uuid::parse_str(form.flow.trim()).unwrap_or_default();
     let mut conn = state.conn().await?;
-    let Some((domain_id, refresh)) = connect::take_pending(
+    let pending = match connect::take_pending(
         &mut conn,
         user.ctx.workspace_id,
         user.ctx.session_id,
         p,
         flow,
+        form.choice.trim(),
     )
-    .await?
-    else {
+    .await
+    {
+        Ok(pending) => pending,
+        Err(DomainError::Invalid(why)) => {
+            return message_page(
+                &req,
+                &user,
+                actix_web::http::StatusCode::BAD_REQUEST,
+                title,
+                format!("{why}: go back and pick one of them."),
+                "/domains".into(),
+            )
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Some((domain_id, refresh)) = pending else {
         return message_page(
             &req,
             &user,

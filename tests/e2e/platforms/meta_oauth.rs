@@ -118,6 +118,16 @@ fn field(html: &str, name: &str) -> String {
 
 /// Submits the pick page's form with `choice`: the status.
 pub(super) async fn pick(shop: &Shop, platform: &str, html: &str, choice: &str) -> StatusCode {
+    pick_answer(shop, platform, html, choice).await.0
+}
+
+/// Submits the pick page's form with `choice`: the status and the page.
+pub(super) async fn pick_answer(
+    shop: &Shop,
+    platform: &str,
+    html: &str,
+    choice: &str,
+) -> (StatusCode, String) {
     let (csrf, flow) = (field(html, "csrf_token"), field(html, "flow"));
     let resp = shop
         .user
@@ -131,7 +141,7 @@ pub(super) async fn pick(shop: &Shop, platform: &str, html: &str, choice: &str) 
         .send()
         .await
         .expect("pick");
-    resp.status()
+    (resp.status(), resp.text().await.expect("page"))
 }
 
 /// The whole flow: start, the provider, the callback's list, the pick of `choice`.
@@ -236,9 +246,22 @@ async fn connect_meta_by_oauth_pick_the_pixel_and_deliver_with_the_long_lived_to
     let (status, _, _) = get(&shop, "/oauth/meta/callback?code=AQ-x&state=made-up").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
+    // Only what was listed can be picked; a pixel not offered is refused and the sign-in keeps
+    // waiting for a listed one.
+    let (status, refused) = pick_answer(&shop, "meta", &html, "1010:999999").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.contains("choice must be one of the listed choices"),
+        "{refused}"
+    );
     assert_eq!(
         pick(&shop, "meta", &html, "1010:5550002").await,
         StatusCode::SEE_OTHER
+    );
+    // Once.
+    assert_eq!(
+        pick(&shop, "meta", &html, "1010:5550002").await,
+        StatusCode::BAD_REQUEST
     );
     let (_, c) = shop
         .user

@@ -172,9 +172,24 @@ pub async fn keep(
     flow: uuid::Uuid,
     refresh_token: &str,
 ) -> DomainResult<()> {
-    diesel::sql_query("UPDATE oauth_flows SET refresh_token = $2 WHERE id = $1")
+    // Nothing offered yet: no pick is accepted until the lists are shown.
+    diesel::sql_query("UPDATE oauth_flows SET refresh_token = $2, choices = '[]' WHERE id = $1")
         .bind::<SqlUuid, _>(flow)
         .bind::<Jsonb, _>(crate::secrets::seal::seal_json(&json!(refresh_token))?)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Keeps the values the user is offered to pick from: the pick must be one of them.
+pub async fn offer(
+    conn: &mut AsyncPgConnection,
+    flow: uuid::Uuid,
+    choices: &[String],
+) -> DomainResult<()> {
+    diesel::sql_query("UPDATE oauth_flows SET choices = $2 WHERE id = $1")
+        .bind::<SqlUuid, _>(flow)
+        .bind::<Jsonb, _>(json!(choices))
         .execute(conn)
         .await?;
     Ok(())
@@ -188,29 +203,54 @@ struct PendingRow {
     refresh_token: serde_json::Value,
 }
 
-/// Takes (once) the refresh token of a returned flow of this session, with its domain.
+/// Takes (once) the kept token of a returned flow of this session, with its domain, when
+/// `choice` is one of the values offered ([`offer`]). None: no such flow waiting; Invalid: a
+/// choice that was not offered (the flow keeps waiting).
 pub async fn take_pending(
     conn: &mut AsyncPgConnection,
     workspace_id: WorkspaceId,
     session_id: SessionId,
     platform: Platform,
     flow: uuid::Uuid,
+    choice: &str,
 ) -> DomainResult<Option<(DomainId, String)>> {
-    let row: Option<PendingRow> = diesel::sql_query(
+    const WAITING: &str = "id = $1 AND workspace_id = $2 AND session_id = $3 AND platform = $4
+           AND refresh_token IS NOT NULL AND created_at > now() - make_interval(mins => $5)";
+    let row: Option<PendingRow> = diesel::sql_query(format!(
         "DELETE FROM oauth_flows
-         WHERE id = $1 AND workspace_id = $2 AND session_id = $3 AND platform = $4
-           AND refresh_token IS NOT NULL AND created_at > now() - make_interval(mins => $5)
-         RETURNING domain_id, refresh_token",
-    )
+         WHERE {WAITING} AND (choices IS NULL OR choices ? $6)
+         RETURNING domain_id, refresh_token"
+    ))
     .bind::<SqlUuid, _>(flow)
     .bind::<SqlUuid, _>(workspace_id.0)
     .bind::<SqlUuid, _>(session_id.0)
     .bind::<Text, _>(platform.as_str())
     .bind::<diesel::sql_types::Int4, _>(PICK_MINUTES as i32)
+    .bind::<Text, _>(choice)
     .get_result(conn)
     .await
     .optional_row()?;
     let Some(row) = row else {
+        #[derive(QueryableByName)]
+        struct Waiting {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            waiting: bool,
+        }
+        let still: Waiting = diesel::sql_query(format!(
+            "SELECT EXISTS (SELECT 1 FROM oauth_flows WHERE {WAITING}) AS waiting"
+        ))
+        .bind::<SqlUuid, _>(flow)
+        .bind::<SqlUuid, _>(workspace_id.0)
+        .bind::<SqlUuid, _>(session_id.0)
+        .bind::<Text, _>(platform.as_str())
+        .bind::<diesel::sql_types::Int4, _>(PICK_MINUTES as i32)
+        .get_result(conn)
+        .await?;
+        if still.waiting {
+            return Err(DomainError::Invalid(
+                "choice must be one of the listed choices".into(),
+            ));
+        }
         return Ok(None);
     };
     let token = crate::secrets::seal::open_json(&row.refresh_token)?
