@@ -16,8 +16,8 @@
 //! | `POSTBACK_DELIVERY_TIMEOUT` | `5s` | timeout of one delivery attempt |
 //! | `POSTBACK_DELIVERY_LEASE` | timeout + `30s` | how long a claimed delivery is reserved for its worker; after a crash, attempts under way are retried when it runs out (must exceed the timeout) |
 //! | `POSTBACK_GOOGLE_CLIENT_ID`, `POSTBACK_GOOGLE_CLIENT_SECRET` | unset | Google OAuth app (access tokens from refresh tokens) |
-//! | `POSTBACK_META_APP_ID`, `POSTBACK_META_APP_SECRET`, `POSTBACK_TIKTOK_APP_ID`, `POSTBACK_TIKTOK_APP_SECRET` | unset | the operators' Meta and TikTok apps |
-//! | `POSTBACK_GOOGLEADS_URL`, `POSTBACK_GOOGLE_DATAMANAGER_URL`, `POSTBACK_GOOGLE_TOKEN_URL`, `POSTBACK_META_URL`, `POSTBACK_TIKTOK_URL` | the platforms' own | endpoints, each declared by its platform's adapter (`postback_domain::platforms`) |
+//! | `POSTBACK_META_APP_ID`, `POSTBACK_META_APP_SECRET`, `POSTBACK_TIKTOK_APP_ID`, `POSTBACK_TIKTOK_APP_SECRET` | unset | the operators' Meta and TikTok apps (Connect Meta, Connect TikTok) |
+//! | `POSTBACK_GOOGLEADS_URL`, `POSTBACK_GOOGLE_DATAMANAGER_URL`, `POSTBACK_GOOGLE_TOKEN_URL`, `POSTBACK_GOOGLE_AUTH_URL`, `POSTBACK_META_URL`, `POSTBACK_META_AUTH_URL`, `POSTBACK_TIKTOK_URL`, `POSTBACK_TIKTOK_AUTH_URL` | the platforms' own | endpoints, each declared by its platform's adapter (`postback_domain::platforms`) |
 //! | `POSTBACK_GEOIP_CSV` | unset | IP ranges to countries (`first,last,CC` lines, e.g. DB-IP's lite CSV) for touches |
 //! | `POSTBACK_RETENTION_INTERVAL` | `60m` | how often events and touches past the plan's retention are deleted |
 //! | `POSTBACK_SECRET_KEY` | unset: a key file `$POSTBACK_DATA_DIR/secret.key`, created on first start | 32 bytes (base64 or hex) sealing webhook secrets and platform credentials at rest |

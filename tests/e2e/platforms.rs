@@ -11,8 +11,12 @@ use crate::helpers::TestApp;
 use crate::receiver::{Received, Receiver, Reply};
 
 mod fake_google;
+mod fake_social;
 mod google;
+mod meta_oauth;
 mod meta_rules;
+mod oauth_browser;
+mod tiktok_oauth;
 
 fn sha256_hex(s: &str) -> String {
     use sha2::Digest;

@@ -56,6 +56,9 @@ pub struct Card {
     pub reconnect: Option<String>,
     /// The operator has not set up the platform's OAuth app, which sending needs: what to set.
     pub not_configured: Option<String>,
+    /// Sign-in ("Connect Meta") is not set up by the operator, while a pasted token still
+    /// works: what to set, as a hint rather than an error.
+    pub sign_in_unavailable: Option<String>,
     /// The test button records a real conversion unless confirmed (no test event code).
     pub test_needs_confirm: bool,
     /// The platform connects by OAuth from here ("Connect Google Ads"), and the operator set
@@ -93,6 +96,20 @@ fn card(c: &Connection, apps: &postback_domain::platforms::oauth::Apps, zone: Zo
         )),
         _ => None,
     };
+    // Connecting by sign-in needs the operator's app; a pasted token still works.
+    let sign_in_unavailable = match adapter.app() {
+        Some(app)
+            if not_configured.is_none()
+                && adapter.connect().is_some()
+                && apps.get(c.platform).is_none() =>
+        {
+            Some(format!(
+                "Connect {} (sign-in) is not configured by the operator of this server: it needs {} and {} set (see README › Connect your ad platforms). An access token can be entered below instead.",
+                c.label, app.id_env, app.secret_env
+            ))
+        }
+        _ => None,
+    };
     let has_test_code = adapter.fields().iter().any(|f| f.name == "test_event_code");
     Card {
         platform: c.platform.as_str(),
@@ -119,6 +136,7 @@ fn card(c: &Connection, apps: &postback_domain::platforms::oauth::Apps, zone: Zo
         error: None,
         reconnect: c.reconnect_needed.clone(),
         not_configured,
+        sign_in_unavailable,
         test_needs_confirm: has_test_code && c.settings.shared.test_event_code.is_none(),
         can_connect: adapter.connect().is_some() && apps.get(c.platform).is_some(),
     }
@@ -278,6 +296,7 @@ pub async fn save(
         error: Some(message),
         reconnect: None,
         not_configured: None,
+        sign_in_unavailable: None,
         test_needs_confirm: false,
         can_connect: false,
     };

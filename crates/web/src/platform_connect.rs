@@ -1,8 +1,11 @@
-//! "Connect Google Ads" on a domain's Connections tab: the OAuth authorization-code flow with
-//! PKCE (`postback_domain::platforms::connect`). `GET /domains/{id}/connections/{platform}/connect`
+//! "Connect Google Ads", "Connect Meta", "Connect TikTok" on a domain's Connections tab: the
+//! OAuth authorization-code flow (`postback_domain::platforms::connect`; PKCE for Google;
+//! Meta's and TikTok's steps in `platforms::meta_connect` / `platforms::tiktok_connect`). `GET /domains/{id}/connections/{platform}/connect`
 //! answers 302 to the provider; the provider returns to `GET /oauth/{platform}/callback`, where
-//! the code is exchanged for a refresh token and the user picks the account and conversion action
-//! from lists fetched with the new token; `POST /oauth/{platform}/pick` saves the connection.
+//! the code is exchanged for the token the connection stores (Google: a refresh token; Meta: a
+//! long-lived token; TikTok: an advertiser access token) and the user picks what to send to from
+//! lists fetched with it (Google: account › conversion action; Meta: ad account › pixel; TikTok:
+//! advertiser › pixel); `POST /oauth/{platform}/pick` saves the connection.
 
 use std::collections::HashMap;
 
@@ -10,9 +13,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use postback_domain::ids::DomainId;
 use postback_domain::platforms::connections::{self, ConnectionInput};
+use postback_domain::platforms::oauth::App;
 use postback_domain::platforms::{
-    connect, Credentials, GoogleAdsCredentials, GoogleAdsSettings, Platform, Settings,
-    GOOGLE_ADS_API_VERSION,
+    connect, meta_connect, tiktok_connect, Platform, GOOGLE_ADS_API_VERSION,
 };
 use postback_domain::DomainError;
 use postback_runtime::AppState;
@@ -39,7 +42,26 @@ struct OAuthPage {
     back: String,
     platform: &'static str,
     flow: String,
+    /// What the user picks, e.g. "the Google Ads account and the conversion action".
+    what: &'static str,
+    /// The list's legend, e.g. "Account › conversion action".
+    legend: &'static str,
     choices: Vec<Choice>,
+}
+
+/// What is picked for each platform: (sentence, legend).
+fn pick_words(p: Platform) -> (&'static str, &'static str) {
+    match p {
+        Platform::Meta => (
+            "the Meta ad account and the pixel (dataset)",
+            "Ad account › pixel",
+        ),
+        Platform::TikTok => ("the TikTok advertiser and the pixel", "Advertiser › pixel"),
+        Platform::GoogleAds => (
+            "the Google Ads account and the conversion action",
+            "Account › conversion action",
+        ),
+    }
 }
 
 fn platform(raw: &str) -> WebResult<Platform> {
@@ -66,6 +88,8 @@ fn message_page(
             back,
             platform: "",
             flow: String::new(),
+            what: "",
+            legend: "",
             choices: Vec::new(),
         },
         had_flash,
@@ -199,8 +223,96 @@ pub async fn callback(
             ),
         );
     };
-    let (url, body) =
-        connect::code_request(app, code, &flow.code_verifier, &redirect_uri(&state, p));
+    let redirect = redirect_uri(&state, p);
+    // (the token the connection keeps, the token the lists are fetched with)
+    let exchanged = match p {
+        Platform::GoogleAds => {
+            google_exchange(&state, app, code, &flow.code_verifier, &redirect).await
+        }
+        Platform::Meta => meta_exchange(&state, app, code, &redirect)
+            .await
+            .map(|t| (t.clone(), t)),
+        Platform::TikTok => {
+            // TikTok sends the code as `auth_code` (and as `code`).
+            let code = query
+                .get("auth_code")
+                .filter(|c| !c.is_empty())
+                .map_or(code.as_str(), String::as_str);
+            tiktok_exchange(&state, app, code)
+                .await
+                .map(|t| (t.clone(), t))
+        }
+    };
+    let (kept, access) = match exchanged {
+        Ok(t) => t,
+        Err(why) => {
+            return stop(
+                actix_web::http::StatusCode::BAD_GATEWAY,
+                format!("{} refused the sign-in: {why}", p.label()),
+            )
+        }
+    };
+    connect::keep(&mut conn, flow.id, &kept).await?;
+    drop(conn);
+    let listed = match p {
+        Platform::GoogleAds => {
+            google_choices(&state, app.developer_token.as_deref(), &access).await
+        }
+        Platform::Meta => meta_choices(&state, &access).await,
+        Platform::TikTok => tiktok_choices(&state, app, &access).await,
+    };
+    let choices = match listed {
+        Ok(c) if !c.is_empty() => c,
+        Ok(_) => {
+            let none = match p {
+                Platform::GoogleAds => "This Google account has no Google Ads account with an enabled conversion action to send to.",
+                Platform::Meta => "This Facebook account reaches no ad account with a pixel (dataset) to send to: create one in Events Manager, then connect again.",
+                Platform::TikTok => "The authorized TikTok advertisers have no pixel to send to: create one in Events Manager, then connect again.",
+            };
+            return stop(actix_web::http::StatusCode::OK, none.into());
+        }
+        Err(why) => return stop(actix_web::http::StatusCode::BAD_GATEWAY, why),
+    };
+    let (what, legend) = pick_words(p);
+    let offered: Vec<String> = choices.iter().map(|c| c.value.clone()).collect();
+    let mut conn = state.conn().await?;
+    connect::offer(&mut conn, flow.id, &offered).await?;
+    drop(conn);
+    let chrome = Chrome::new(&req, &user, "domains");
+    let had_flash = chrome.flash.is_some();
+    page(
+        &OAuthPage {
+            chrome,
+            title,
+            message: None,
+            back,
+            platform: p.as_str(),
+            flow: flow.id.to_string(),
+            what,
+            legend,
+            choices,
+        },
+        had_flash,
+    )
+}
+
+/// The answer's JSON, or null.
+fn json_of(resp: &postback_runtime::delivery::client::Response) -> Value {
+    resp.body
+        .as_deref()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// Google's token endpoint: the code (with the PKCE verifier) for (refresh token, access token).
+async fn google_exchange(
+    state: &AppState,
+    app: &App,
+    code: &str,
+    verifier: &str,
+    redirect: &str,
+) -> Result<(String, String), String> {
+    let (url, body) = connect::code_request(app, code, verifier, redirect);
     let no_headers: [(&str, String); 0] = [];
     let resp = state
         .http
@@ -212,52 +324,148 @@ pub async fn callback(
             64 * 1024,
         )
         .await;
-    let answer: Value = resp
-        .body
-        .as_deref()
-        .and_then(|b| serde_json::from_str(b).ok())
-        .unwrap_or(Value::Null);
+    let answer = json_of(&resp);
     let text = |k: &str| answer.get(k).and_then(Value::as_str).map(str::to_owned);
-    let (Some(access), Some(refresh)) = (text("access_token"), text("refresh_token")) else {
-        let why = match (text("error"), text("error_description")) {
+    match (text("access_token"), text("refresh_token")) {
+        (Some(access), Some(refresh)) => Ok((refresh, access)),
+        _ => Err(match (text("error"), text("error_description")) {
             (Some(e), Some(d)) => format!("{e}: {d}"),
             (Some(e), None) => e,
             _ => resp
                 .error
                 .clone()
                 .unwrap_or_else(|| "no refresh token in the answer".into()),
-        };
-        return stop(
-            actix_web::http::StatusCode::BAD_GATEWAY,
-            format!("{} refused the sign-in: {why}", p.label()),
-        );
-    };
-    connect::keep(&mut conn, flow.id, &refresh).await?;
-    drop(conn);
-    let choices = match google_choices(&state, app.developer_token.as_deref(), &access).await {
-        Ok(c) if !c.is_empty() => c,
-        Ok(_) => {
-            return stop(
-                actix_web::http::StatusCode::OK,
-                "This Google account has no Google Ads account with an enabled conversion action to send to.".into(),
-            )
-        }
-        Err(why) => return stop(actix_web::http::StatusCode::BAD_GATEWAY, why),
-    };
-    let chrome = Chrome::new(&req, &user, "domains");
-    let had_flash = chrome.flash.is_some();
-    page(
-        &OAuthPage {
-            chrome,
-            title,
-            message: None,
-            back,
-            platform: p.as_str(),
-            flow: flow.id.to_string(),
-            choices,
-        },
-        had_flash,
+        }),
+    }
+}
+
+/// A GET with the token in a header; (status, body) or why it could not be made.
+async fn get_with(
+    state: &AppState,
+    url: &str,
+    header: (&str, &str),
+) -> Result<(u16, String), String> {
+    let headers = vec![(header.0.to_owned(), header.1.to_owned())];
+    let resp = state.http.get(url, &headers, 256 * 1024).await;
+    match resp.status {
+        Some(status) => Ok((status, resp.body.unwrap_or_default())),
+        None => Err(resp.error.unwrap_or_else(|| "no answer".into())),
+    }
+}
+
+/// Meta: the code for a short-lived user token, that for a long-lived one.
+async fn meta_exchange(
+    state: &AppState,
+    app: &App,
+    code: &str,
+    redirect: &str,
+) -> Result<String, String> {
+    let graph = state.delivery.platform_urls.get(Platform::Meta).to_owned();
+    let no_headers: [(&str, String); 0] = [];
+    let short = state
+        .http
+        .get(
+            &meta_connect::code_url(&graph, app, code, redirect),
+            &no_headers,
+            64 * 1024,
+        )
+        .await;
+    let short = meta_connect::read_token(
+        short.status.unwrap_or(0),
+        short.body.as_deref().unwrap_or(""),
+    )?;
+    let long = state
+        .http
+        .get(
+            &meta_connect::long_lived_url(&graph, app, &short),
+            &no_headers,
+            64 * 1024,
+        )
+        .await;
+    meta_connect::read_token(long.status.unwrap_or(0), long.body.as_deref().unwrap_or(""))
+}
+
+/// Meta: the user's ad accounts and each one's pixels.
+async fn meta_choices(state: &AppState, token: &str) -> Result<Vec<Choice>, String> {
+    let graph = state.delivery.platform_urls.get(Platform::Meta).to_owned();
+    let bearer = format!("Bearer {token}");
+    let (status, body) = get_with(
+        state,
+        &meta_connect::ad_accounts_url(&graph),
+        ("Authorization", &bearer),
     )
+    .await?;
+    let accounts = meta_connect::read_list(status, &body, "account_id")
+        .map_err(|why| format!("Meta did not list the ad accounts: {why}"))?;
+    let mut choices = Vec::new();
+    for (account, account_name) in accounts.into_iter().take(meta_connect::MAX_ACCOUNTS) {
+        let (status, body) = get_with(
+            state,
+            &meta_connect::pixels_url(&graph, &account),
+            ("Authorization", &bearer),
+        )
+        .await?;
+        let pixels = meta_connect::read_list(status, &body, "id")
+            .map_err(|why| format!("Meta did not list the pixels of {account_name}: {why}"))?;
+        for (pixel, pixel_name) in pixels {
+            choices.push(Choice {
+                value: format!("{account}:{pixel}"),
+                label: format!("{account_name} ({account}) › {pixel_name} ({pixel})"),
+            });
+        }
+    }
+    Ok(choices)
+}
+
+/// TikTok: the code for an advertiser access token.
+async fn tiktok_exchange(state: &AppState, app: &App, code: &str) -> Result<String, String> {
+    let api = state
+        .delivery
+        .platform_urls
+        .get(Platform::TikTok)
+        .to_owned();
+    let (url, body) = tiktok_connect::token_request(&api, app, code);
+    let no_headers: [(&str, String); 0] = [];
+    let resp = state.http.post(&url, &no_headers, body, 64 * 1024).await;
+    match resp.status {
+        Some(status) => tiktok_connect::read_token(status, resp.body.as_deref().unwrap_or("")),
+        None => Err(resp.error.unwrap_or_else(|| "no answer".into())),
+    }
+}
+
+/// TikTok: the advertisers that authorized the app and each one's pixels.
+async fn tiktok_choices(state: &AppState, app: &App, token: &str) -> Result<Vec<Choice>, String> {
+    let api = state
+        .delivery
+        .platform_urls
+        .get(Platform::TikTok)
+        .to_owned();
+    let (status, body) = get_with(
+        state,
+        &tiktok_connect::advertisers_url(&api, app),
+        ("Access-Token", token),
+    )
+    .await?;
+    let advertisers = tiktok_connect::read_advertisers(status, &body)
+        .map_err(|why| format!("TikTok did not list the advertisers: {why}"))?;
+    let mut choices = Vec::new();
+    for (advertiser, advertiser_name) in advertisers {
+        let (status, body) = get_with(
+            state,
+            &tiktok_connect::pixels_url(&api, &advertiser),
+            ("Access-Token", token),
+        )
+        .await?;
+        let pixels = tiktok_connect::read_pixels(status, &body)
+            .map_err(|why| format!("TikTok did not list the pixels of {advertiser_name}: {why}"))?;
+        for (pixel, pixel_name) in pixels {
+            choices.push(Choice {
+                value: format!("{advertiser}:{pixel}"),
+                label: format!("{advertiser_name} ({advertiser}) › {pixel_name} ({pixel})"),
+            });
+        }
+    }
+    Ok(choices)
 }
 
 /// The accounts the token reaches and their enabled conversion actions, from the Google Ads
@@ -372,27 +580,42 @@ pub async fn pick(
     verify_csrf(&req, &form.csrf_token)?;
     let p = platform(&path.into_inner())?;
     let title = format!("Connect {}", p.label());
-    let Some((customer, action)) = form.choice.split_once(':') else {
+    let Some((customer, action)) = form.choice.trim().split_once(':') else {
         return message_page(
             &req,
             &user,
             actix_web::http::StatusCode::BAD_REQUEST,
             title,
-            "Pick an account and conversion action.".into(),
+            "Pick one of the listed choices.".into(),
             "/domains".into(),
         );
     };
     let flow = uuid::Uuid::parse_str(form.flow.trim()).unwrap_or_default();
     let mut conn = state.conn().await?;
-    let Some((domain_id, refresh)) = connect::take_pending(
+    let pending = match connect::take_pending(
         &mut conn,
         user.ctx.workspace_id,
         user.ctx.session_id,
         p,
         flow,
+        form.choice.trim(),
     )
-    .await?
-    else {
+    .await
+    {
+        Ok(pending) => pending,
+        Err(DomainError::Invalid(why)) => {
+            return message_page(
+                &req,
+                &user,
+                actix_web::http::StatusCode::BAD_REQUEST,
+                title,
+                format!("{why}: go back and pick one of them."),
+                "/domains".into(),
+            )
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Some((domain_id, refresh)) = pending else {
         return message_page(
             &req,
             &user,
@@ -402,24 +625,15 @@ pub async fn pick(
             "/domains".into(),
         );
     };
+    // The platform's module says what the pick sets (its settings, the token).
+    let stored = connections::get(&mut conn, user.ctx.workspace_id, domain_id, p)
+        .await?
+        .settings;
+    let (settings, credentials) = p.adapter().picked(stored, customer, action, refresh);
     let input = ConnectionInput {
         enabled: Some(true),
-        settings: Settings {
-            googleads: GoogleAdsSettings {
-                customer_id: Some(customer.to_owned()),
-                conversion_action: Some(action.to_owned()),
-                transport: Some("datamanager".into()),
-                ..GoogleAdsSettings::default()
-            },
-            ..Settings::default()
-        },
-        credentials: Credentials {
-            googleads: GoogleAdsCredentials {
-                refresh_token: Some(refresh),
-                ..GoogleAdsCredentials::default()
-            },
-            ..Credentials::default()
-        },
+        settings,
+        credentials,
         event_map: None,
     };
     let back = format!("/domains/{domain_id}/connections");

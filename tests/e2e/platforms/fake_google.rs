@@ -32,6 +32,9 @@ struct State {
     too_recent: u32,
     /// Authorization codes issued: code → (PKCE challenge, redirect_uri), until used.
     codes: HashMap<String, (String, String)>,
+    /// The authorization page asks the user (a link back, clicked in a browser) instead of
+    /// redirecting at once.
+    consent_page: bool,
 }
 
 #[derive(Clone)]
@@ -309,6 +312,9 @@ async fn authorize(
     to.query_pairs_mut()
         .append_pair("code", &code)
         .append_pair("state", &flow_state);
+    if s.consent_page {
+        return super::fake_social::consent_page("Google", to.as_str());
+    }
     HttpResponse::Found()
         .insert_header(("Location", to.to_string()))
         .finish()
@@ -537,6 +543,12 @@ impl FakeGoogle {
             base: format!("http://127.0.0.1:{port}"),
             state,
         }
+    }
+
+    /// The authorization page shows an "Allow" link back instead of redirecting at once (a
+    /// browser then returns from the provider's page, a cross-site navigation).
+    pub fn show_consent_page(&self) {
+        self.state.lock().expect("lock").consent_page = true;
     }
 
     pub fn token_requests(&self) -> Vec<HashMap<String, String>> {

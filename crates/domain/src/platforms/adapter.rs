@@ -99,6 +99,18 @@ pub trait Adapter: Sync {
     fn connect(&self) -> Option<ConnectSpec> {
         None
     }
+    /// The connection's settings and credentials after the user picked `account` › `choice`
+    /// from the lists the OAuth sign-in fetched (`stored`: the connection's settings before),
+    /// with the token the sign-in obtained.
+    fn picked(
+        &self,
+        stored: Settings,
+        _account: &str,
+        _choice: &str,
+        _token: String,
+    ) -> (Settings, Credentials) {
+        (stored, Credentials::default())
+    }
     /// Whether sending needs the operator's OAuth app (tokens are refreshed with it).
     fn app_required(&self) -> bool {
         false

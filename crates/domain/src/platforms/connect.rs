@@ -1,8 +1,9 @@
 //! Connecting a platform by OAuth (authorization-code flow, RFC 6749 §4.1, with PKCE, RFC 7636):
 //! a flow is started for a domain in one session (its `state` stored hashed, its code verifier
 //! sealed), the provider sends the user back with `code` and `state`, which is accepted once,
-//! within 10 minutes, in the same session; the refresh token the code is exchanged for waits
-//! (sealed) until the user picks the account to connect.
+//! within 10 minutes, in the same session; the token the code is exchanged for (Google's refresh
+//! token, Meta's long-lived token, TikTok's access token) waits (sealed) until the user picks the
+//! account to connect. Meta's and TikTok's parameters: `meta_connect`, `tiktok_connect`.
 //!
 //! Google's parameters ("Using OAuth 2.0 for Web Server Applications",
 //! https://developers.google.com/identity/protocols/oauth2/web-server): `client_id`,
@@ -61,16 +62,33 @@ pub async fn start(
     .await?;
     let mut url = url::Url::parse(authorize_url)
         .map_err(|e| DomainError::internal(format!("authorization URL: {e}")))?;
-    url.query_pairs_mut()
-        .append_pair("client_id", &app.client_id)
-        .append_pair("redirect_uri", redirect_uri)
-        .append_pair("response_type", "code")
-        .append_pair("scope", scopes)
-        .append_pair("access_type", "offline")
-        .append_pair("prompt", "consent")
-        .append_pair("state", &state)
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
+    {
+        let mut q = url.query_pairs_mut();
+        match platform {
+            // Facebook Login's dialog (`meta_connect`): no PKCE in this flow.
+            Platform::Meta => q
+                .append_pair("client_id", &app.client_id)
+                .append_pair("redirect_uri", redirect_uri)
+                .append_pair("response_type", "code")
+                .append_pair("scope", scopes)
+                .append_pair("state", &state),
+            // TikTok for Business's advertiser authorization (`tiktok_connect`).
+            Platform::TikTok => q
+                .append_pair("app_id", &app.client_id)
+                .append_pair("state", &state)
+                .append_pair("redirect_uri", redirect_uri),
+            Platform::GoogleAds => q
+                .append_pair("client_id", &app.client_id)
+                .append_pair("redirect_uri", redirect_uri)
+                .append_pair("response_type", "code")
+                .append_pair("scope", scopes)
+                .append_pair("access_type", "offline")
+                .append_pair("prompt", "consent")
+                .append_pair("state", &state)
+                .append_pair("code_challenge", &challenge)
+                .append_pair("code_challenge_method", "S256"),
+        };
+    }
     Ok(url.into())
 }
 
@@ -147,15 +165,31 @@ pub fn code_request(
     (app.token_url.clone(), body.into_bytes())
 }
 
-/// Keeps the refresh token (sealed) until the pick.
+/// Keeps the token the connection will store (sealed) until the pick: Google's refresh token,
+/// Meta's long-lived token, TikTok's advertiser access token.
 pub async fn keep(
     conn: &mut AsyncPgConnection,
     flow: uuid::Uuid,
     refresh_token: &str,
 ) -> DomainResult<()> {
-    diesel::sql_query("UPDATE oauth_flows SET refresh_token = $2 WHERE id = $1")
+    // Nothing offered yet: no pick is accepted until the lists are shown.
+    diesel::sql_query("UPDATE oauth_flows SET refresh_token = $2, choices = '[]' WHERE id = $1")
         .bind::<SqlUuid, _>(flow)
         .bind::<Jsonb, _>(crate::secrets::seal::seal_json(&json!(refresh_token))?)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Keeps the values the user is offered to pick from: the pick must be one of them.
+pub async fn offer(
+    conn: &mut AsyncPgConnection,
+    flow: uuid::Uuid,
+    choices: &[String],
+) -> DomainResult<()> {
+    diesel::sql_query("UPDATE oauth_flows SET choices = $2 WHERE id = $1")
+        .bind::<SqlUuid, _>(flow)
+        .bind::<Jsonb, _>(json!(choices))
         .execute(conn)
         .await?;
     Ok(())
@@ -169,29 +203,54 @@ struct PendingRow {
     refresh_token: serde_json::Value,
 }
 
-/// Takes (once) the refresh token of a returned flow of this session, with its domain.
+/// Takes (once) the kept token of a returned flow of this session, with its domain, when
+/// `choice` is one of the values offered ([`offer`]). None: no such flow waiting; Invalid: a
+/// choice that was not offered (the flow keeps waiting).
 pub async fn take_pending(
     conn: &mut AsyncPgConnection,
     workspace_id: WorkspaceId,
     session_id: SessionId,
     platform: Platform,
     flow: uuid::Uuid,
+    choice: &str,
 ) -> DomainResult<Option<(DomainId, String)>> {
-    let row: Option<PendingRow> = diesel::sql_query(
+    const WAITING: &str = "id = $1 AND workspace_id = $2 AND session_id = $3 AND platform = $4
+           AND refresh_token IS NOT NULL AND created_at > now() - make_interval(mins => $5)";
+    let row: Option<PendingRow> = diesel::sql_query(format!(
         "DELETE FROM oauth_flows
-         WHERE id = $1 AND workspace_id = $2 AND session_id = $3 AND platform = $4
-           AND refresh_token IS NOT NULL AND created_at > now() - make_interval(mins => $5)
-         RETURNING domain_id, refresh_token",
-    )
+         WHERE {WAITING} AND (choices IS NULL OR choices ? $6)
+         RETURNING domain_id, refresh_token"
+    ))
     .bind::<SqlUuid, _>(flow)
     .bind::<SqlUuid, _>(workspace_id.0)
     .bind::<SqlUuid, _>(session_id.0)
     .bind::<Text, _>(platform.as_str())
     .bind::<diesel::sql_types::Int4, _>(PICK_MINUTES as i32)
+    .bind::<Text, _>(choice)
     .get_result(conn)
     .await
     .optional_row()?;
     let Some(row) = row else {
+        #[derive(QueryableByName)]
+        struct Waiting {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            waiting: bool,
+        }
+        let still: Waiting = diesel::sql_query(format!(
+            "SELECT EXISTS (SELECT 1 FROM oauth_flows WHERE {WAITING}) AS waiting"
+        ))
+        .bind::<SqlUuid, _>(flow)
+        .bind::<SqlUuid, _>(workspace_id.0)
+        .bind::<SqlUuid, _>(session_id.0)
+        .bind::<Text, _>(platform.as_str())
+        .bind::<diesel::sql_types::Int4, _>(PICK_MINUTES as i32)
+        .get_result(conn)
+        .await?;
+        if still.waiting {
+            return Err(DomainError::Invalid(
+                "choice must be one of the listed choices".into(),
+            ));
+        }
         return Ok(None);
     };
     let token = crate::secrets::seal::open_json(&row.refresh_token)?

@@ -162,6 +162,23 @@ impl Adapter for GoogleAds {
         true
     }
 
+    /// Google: the picked customer and conversion action replace the settings (sent by the
+    /// Data Manager API); the refresh token is the credential.
+    fn picked(
+        &self,
+        _stored: Settings,
+        customer: &str,
+        action: &str,
+        refresh_token: String,
+    ) -> (Settings, Credentials) {
+        let mut settings = Settings::default();
+        settings.googleads.customer_id = Some(customer.to_owned());
+        settings.googleads.conversion_action = Some(action.to_owned());
+        settings.googleads.transport = Some("datamanager".into());
+        let mut credentials = Credentials::default();
+        credentials.googleads.refresh_token = Some(refresh_token);
+        (settings, credentials)
+    }
     fn connect(&self) -> Option<super::adapter::ConnectSpec> {
         Some(super::adapter::ConnectSpec {
             authorize_env: "POSTBACK_GOOGLE_AUTH_URL",

@@ -58,11 +58,18 @@ pub struct MetaCredentials {}
 
 pub(super) struct Meta;
 
-const ENDPOINTS: &[Endpoint] = &[Endpoint {
-    env: "POSTBACK_META_URL",
-    default: "https://graph.facebook.com",
-    about: "Meta Graph API root",
-}];
+const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        env: "POSTBACK_META_URL",
+        default: "https://graph.facebook.com",
+        about: "Meta Graph API root",
+    },
+    Endpoint {
+        env: "POSTBACK_META_AUTH_URL",
+        default: "https://www.facebook.com/v26.0/dialog/oauth",
+        about: "Facebook Login dialog (Connect Meta)",
+    },
+];
 
 const FIELDS: &[FieldSpec] = &[
     FieldSpec {
@@ -133,6 +140,27 @@ impl Adapter for Meta {
             secret_env: "POSTBACK_META_APP_SECRET",
             token_env: None,
             developer_token_env: None,
+        })
+    }
+
+    /// Meta: the picked pixel replaces the connection's pixel; its other settings (test event
+    /// code, action source, …) stay as they were. The long-lived token is the credential.
+    fn picked(
+        &self,
+        mut stored: Settings,
+        _account: &str,
+        pixel: &str,
+        token: String,
+    ) -> (Settings, Credentials) {
+        stored.meta.pixel_id = Some(pixel.to_owned());
+        let mut credentials = Credentials::default();
+        credentials.shared.access_token = Some(token);
+        (stored, credentials)
+    }
+    fn connect(&self) -> Option<super::adapter::ConnectSpec> {
+        Some(super::adapter::ConnectSpec {
+            authorize_env: "POSTBACK_META_AUTH_URL",
+            scopes: super::meta_connect::SCOPES,
         })
     }
 

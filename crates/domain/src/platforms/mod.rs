@@ -15,8 +15,10 @@ pub mod connections;
 mod datamanager;
 pub mod holds;
 pub mod inbound_fields;
+pub mod meta_connect;
 pub mod normalize;
 pub mod oauth;
+pub mod tiktok_connect;
 mod urls;
 
 pub use adapter::{Adapter, ConnectSpec, Endpoint, FieldSpec, SecretSpec};

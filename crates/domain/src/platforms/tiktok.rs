@@ -32,11 +32,24 @@ pub struct TikTokCredentials {}
 
 pub(super) struct TikTok;
 
-const ENDPOINTS: &[Endpoint] = &[Endpoint {
-    env: "POSTBACK_TIKTOK_URL",
-    default: "https://business-api.tiktok.com",
-    about: "TikTok Business API root",
-}];
+const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        env: "POSTBACK_TIKTOK_URL",
+        default: "https://business-api.tiktok.com",
+        about: "TikTok Business API root",
+    },
+    Endpoint {
+        env: "POSTBACK_TIKTOK_AUTH_URL",
+        default: "https://business-api.tiktok.com/portal/auth",
+        about: "TikTok for Business authorization page (Connect TikTok)",
+    },
+];
+
+/// TikTok's codes for an access token that is missing, expired, or incorrect/revoked ("Return
+/// codes", https://business-api.tiktok.com/portal/docs?id=1737172488964097: 40102 "Access token
+/// has expired", 40104 "Access token is empty", 40105 "Access token is incorrect or has been
+/// revoked"): the connection needs reconnecting, so deliveries are held, not failed.
+const TOKEN_CODES: &[i64] = &[40102, 40104, 40105];
 
 const FIELDS: &[FieldSpec] = &[
     FieldSpec {
@@ -91,6 +104,29 @@ impl Adapter for TikTok {
             secret_env: "POSTBACK_TIKTOK_APP_SECRET",
             token_env: None,
             developer_token_env: None,
+        })
+    }
+
+    /// TikTok: the picked pixel replaces the connection's pixel; its other settings stay as
+    /// they were. The access token is the credential.
+    fn picked(
+        &self,
+        mut stored: Settings,
+        _advertiser: &str,
+        pixel: &str,
+        token: String,
+    ) -> (Settings, Credentials) {
+        stored.tiktok.pixel_code = Some(pixel.to_owned());
+        let mut credentials = Credentials::default();
+        credentials.shared.access_token = Some(token);
+        (stored, credentials)
+    }
+    fn connect(&self) -> Option<super::adapter::ConnectSpec> {
+        Some(super::adapter::ConnectSpec {
+            authorize_env: "POSTBACK_TIKTOK_AUTH_URL",
+            // Permissions are chosen when the app is registered (Events API access: "Pixel
+            // Management" / "Measurement"), not asked for in the URL.
+            scopes: "",
         })
     }
 
@@ -280,6 +316,7 @@ fn interpret(status: u16, body: &str, json: Option<&Value>) -> Answer {
         Some(c) if RATE_LIMIT_CODES.contains(&c) || (50000..60000).contains(&c) => {
             Answer::Retry(described(c))
         }
+        Some(c) if TOKEN_CODES.contains(&c) => Answer::Unauthorized(described(c)),
         Some(c) => Answer::Rejected(described(c)),
     }
 }
@@ -360,10 +397,17 @@ mod tests {
                 200,
                 r#"{"code":40105,"message":"Access token is incorrect or has been revoked."}"#
             ),
-            Answer::Rejected(
+            Answer::Unauthorized(
                 "TikTok code 40105: Access token is incorrect or has been revoked.".into()
             )
         );
+        for code in [40102, 40104] {
+            let body = format!(r#"{{"code":{code},"message":"Access token"}}"#);
+            assert_eq!(
+                interpret(Platform::TikTok, 200, &body),
+                Answer::Unauthorized(format!("TikTok code {code}: Access token"))
+            );
+        }
         assert_eq!(
             t(200, r#"{"code":40100,"message":"Too many requests"}"#),
             Answer::Retry("TikTok code 40100: Too many requests".into())
