@@ -640,6 +640,7 @@ pub fn conversion(
 ) -> platforms::Conversion {
     let products = event.fields.products();
     let (user_agent, source_url, consent) = platforms::inbound_fields::read(&event.payload);
+    let ids = platforms::inbound_fields::read_ids(&event.payload);
     platforms::Conversion {
         event_id: event.id.to_string(),
         event_name: platform_event,
@@ -668,6 +669,9 @@ pub fn conversion(
         click: touch.map(touch_click).unwrap_or_default(),
         source_url,
         consent,
+        fbp: ids.fbp,
+        ttp: ids.ttp,
+        external_id: ids.external_id,
     }
 }
 

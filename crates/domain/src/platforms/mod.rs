@@ -289,6 +289,12 @@ pub struct Conversion {
     pub source_url: Option<String>,
     /// What the customer agreed to (inbound `consent`), when given.
     pub consent: Consent,
+    /// Meta's browser id (the `_fbp` cookie, inbound `fbp`), sent as it is.
+    pub fbp: Option<String>,
+    /// TikTok's browser id (the `_ttp` cookie, inbound `ttp`), sent as it is.
+    pub ttp: Option<String>,
+    /// The customer's own id for the person (inbound `externalId`), sent hashed.
+    pub external_id: Option<String>,
 }
 
 /// A customer's consent as the inbound `consent` object gives it: None when not stated.
@@ -552,6 +558,9 @@ pub(crate) mod fixtures {
             },
             source_url: None,
             consent: Consent::default(),
+            fbp: Some("fb.1.1773496923000.1116446470".into()),
+            ttp: Some("2F7h37YkS1j57AYSKTI7IHhJPYH".into()),
+            external_id: Some("CRM-4711".into()),
         }
     }
 
@@ -577,6 +586,9 @@ pub(crate) mod fixtures {
             click: Click::default(),
             source_url: None,
             consent: Consent::default(),
+            fbp: None,
+            ttp: None,
+            external_id: None,
         }
     }
 
@@ -906,6 +918,7 @@ mod tests {
             needles.push(digits.clone());
             needles.push(format!("+{digits}"));
             needles.push(digits[digits.len() - 7..].to_owned());
+            needles.extend(c.external_id.clone());
             for v in [&c.first_name, &c.last_name, &c.city].into_iter().flatten() {
                 needles.push(v.clone());
                 needles.push(v.to_lowercase());
