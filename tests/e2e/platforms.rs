@@ -13,6 +13,7 @@ use crate::receiver::{Received, Receiver, Reply};
 mod fake_google;
 mod google;
 mod meta_rules;
+mod national_phones;
 mod tiktok_rules;
 
 fn sha256_hex(s: &str) -> String {

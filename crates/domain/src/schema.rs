@@ -66,6 +66,7 @@ diesel::table! {
         site_id -> Text,
         attribution_window_days -> Int4,
         created_at -> Timestamptz,
+        default_country -> Nullable<Text>,
     }
 }
 

@@ -399,5 +399,6 @@ pub fn sample_conversion(platform: Platform, event_name: String) -> platforms::C
         fbp: None,
         ttp: None,
         external_id: None,
+        default_country: None,
     }
 }

@@ -295,6 +295,9 @@ pub struct Conversion {
     pub ttp: Option<String>,
     /// The customer's own id for the person (inbound `externalId`), sent hashed.
     pub external_id: Option<String>,
+    /// The domain's default country (ISO alpha-2): completes phone numbers written without
+    /// their country code when the event names no country.
+    pub default_country: Option<String>,
 }
 
 /// A customer's consent as the inbound `consent` object gives it: None when not stated.
@@ -315,11 +318,18 @@ pub enum ConsentStatus {
 }
 
 impl Conversion {
-    /// The E.164 digits (no '+') of the phone, completed with the event country's code.
+    /// The E.164 digits (no '+') of the phone. A number written without its country code is
+    /// completed with the event country's calling code, else the domain's default country's;
+    /// with neither known it is None (left out of the request rather than sent wrong).
     fn phone_digits(&self) -> Option<String> {
-        self.phone
-            .as_deref()
-            .and_then(|p| normalize_phone(p, self.country_code.as_deref()))
+        let phone = self.phone.as_deref()?;
+        let known = |c: &Option<String>| {
+            c.as_deref()
+                .filter(|c| normalize::calling_code(c).is_some())
+                .map(str::to_owned)
+        };
+        let country = known(&self.country_code).or_else(|| known(&self.default_country));
+        normalize_phone(phone, country.as_deref())
     }
 
     /// The value, when it is a finite number.
@@ -561,6 +571,7 @@ pub(crate) mod fixtures {
             fbp: Some("fb.1.1773496923000.1116446470".into()),
             ttp: Some("2F7h37YkS1j57AYSKTI7IHhJPYH".into()),
             external_id: Some("CRM-4711".into()),
+            default_country: None,
         }
     }
 
@@ -589,6 +600,7 @@ pub(crate) mod fixtures {
             fbp: None,
             ttp: None,
             external_id: None,
+            default_country: None,
         }
     }
 
