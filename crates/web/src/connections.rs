@@ -517,7 +517,7 @@ pub async fn set_country(
     .await?;
     let message = match &d.default_country {
         Some(c) => format!(
-            "Default country set to {c}: phone numbers without a country code are sent with +{}.",
+            "Default country set to {c}: phone numbers without a country code get its calling code, {}.",
             postback_domain::platforms::normalize::calling_code(c).unwrap_or_default()
         ),
         None => "Default country cleared: phone numbers without a country code are left out of platform requests unless the event names its country.".to_owned(),

@@ -854,6 +854,7 @@ pub async fn record(
         return Ok(());
     }
     super::holds::mark(conn, results).await?;
+    super::platform_status::track(conn, results).await?;
     if results.iter().all(|r| r.outcome != AttemptOutcome::Failed) {
         record_without_give_ups(conn, results).await?;
     } else {

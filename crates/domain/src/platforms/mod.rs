@@ -17,6 +17,7 @@ pub mod holds;
 pub mod inbound_fields;
 pub mod normalize;
 pub mod oauth;
+pub mod request_status;
 mod urls;
 
 pub use adapter::{Adapter, ConnectSpec, Endpoint, FieldSpec, SecretSpec};
