@@ -125,7 +125,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
 }
 
 /// `PATCH /v1/domains/{id}` `{attributionWindowDays?, defaultCountry?}`.
-#[utoipa::path(operation_id = "domainsUpdate", patch, path = "/v1/domains/{id}", tag = "domains", params(("id" = uuid::Uuid, Path, description = "Domain id")), request_body = UpdateBody, responses((status = 200, description = "Updated", body = Domain), (status = 400, description = "A field is invalid (the error names it)")))]
+#[utoipa::path(operation_id = "domainsUpdate", patch, path = "/v1/domains/{id}", tag = "domains", params(("id" = uuid::Uuid, Path, description = "Domain id")), request_body = UpdateBody, responses((status = 200, description = "Updated", body = Domain)))]
 pub async fn update(
     state: web::Data<AppState>,
     user: Authenticated,
