@@ -582,12 +582,40 @@ async fn data_manager_request_status_is_retrieved_later_and_recorded_on_the_deli
         "{page}"
     );
 
+    // Google never says: after 24 hours the outcome is recorded as unknown, and the delivery
+    // stays as sent.
+    fake.fail_processing(None);
+    fake.processing_for(u32::MAX);
+    let id = purchase(&app, &shop, "DM-S3").await;
+    delivery_when(&shop, &id, |d| {
+        d["platformStatus"]["status"] == "processing"
+    })
+    .await;
+    {
+        use diesel_async::RunQueryDsl;
+        let mut conn = app.conn().await;
+        diesel::sql_query(
+            "UPDATE platform_requests SET created_at = now() - interval '25 hours', \
+             next_check_at = now() WHERE request_id = 'req-3'",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("age the request");
+    }
+    let d = delivery_when(&shop, &id, |d| d["platformStatus"]["status"] == "unknown").await;
+    assert_eq!(d["status"], "succeeded", "{d}");
+    assert_eq!(
+        d["platformStatus"]["detail"],
+        "Google Data Manager reported no outcome within 24 hours"
+    );
+
     // Google Ads API uploads are answered at once: nothing is followed for them.
+    let checks = fake.status_checks().len();
     connect_google_via(&shop, REFRESH, "adsapi").await;
     let id = purchase(&app, &shop, "ADS-1").await;
     let d = delivery_when(&shop, &id, |d| d["status"] == "succeeded").await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let (_, e) = shop.user.get(&format!("/v1/events/{id}")).await;
     assert!(e["deliveries"][0].get("platformStatus").is_none(), "{d}");
-    assert_eq!(fake.status_checks().len(), 4);
+    assert_eq!(fake.status_checks().len(), checks);
 }
