@@ -1,5 +1,5 @@
-// Ad platform connections and attribution in a real browser (seed 000): connect Meta on a
-// domain's Connections tab (a missing token is refused next to the form, the saved token is never
+// Ad platform connections and attribution in a real browser (seed 000): set the attribution
+// window and the default country for phone numbers, connect Meta on a domain's Connections tab (a missing token is refused next to the form, the saved token is never
 // shown again), send a test event, see an attributed purchase's first and last touch and its Meta
 // delivery on the event page, and disconnect after confirming. The server's platform APIs point
 // at a local fake, started by tests/e2e/browser.rs, that answers 200.
@@ -40,6 +40,20 @@ test("connections: connect Meta, test it, see attribution and the delivery, disc
     await clickAndLoad(page, page.getByRole("button", { name: "Save window" }));
     await page.locator(".flash", { hasText: "Attribution window set to 30 days" }).waitFor();
     assert.equal(await page.getByLabel("Attribution window (days)").inputValue(), "30");
+
+    // The default country for national phone numbers: any case, stored upper case, with its
+    // calling code; a code that is not a country is refused and the saved one kept.
+    const country = page.getByLabel("Default country for phone numbers");
+    assert.equal(await country.inputValue(), "");
+    await country.fill("gb");
+    await clickAndLoad(page, page.getByRole("button", { name: "Save country" }));
+    await page.locator(".flash", { hasText: "Default country set to GB" }).waitFor();
+    await page.locator(".flash", { hasText: "without a country code get its calling code, 44." }).waitFor();
+    assert.equal(await page.getByLabel("Default country for phone numbers").inputValue(), "GB");
+    await page.getByLabel("Default country for phone numbers").fill("ZZ");
+    await clickAndLoad(page, page.getByRole("button", { name: "Save country" }));
+    await page.locator(".flash", { hasText: "is not an ISO 3166-1 alpha-2 country code" }).waitFor();
+    assert.equal(await page.getByLabel("Default country for phone numbers").inputValue(), "GB");
 
     // No token: refused, with the reason in the Meta card and the pixel id kept.
     await meta.getByLabel("Pixel (dataset) ID").fill("1234567890");

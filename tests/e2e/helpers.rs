@@ -422,6 +422,7 @@ pub fn test_delivery() -> postback_runtime::delivery::DeliveryConfig {
         apps: Default::default(),
         tokens: Default::default(),
         listen_database_url: None,
+        status_check_interval: Duration::from_millis(200),
     }
 }
 

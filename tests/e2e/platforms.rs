@@ -15,8 +15,10 @@ mod fake_social;
 mod google;
 mod meta_oauth;
 mod meta_rules;
+mod national_phones;
 mod oauth_browser;
 mod tiktok_oauth;
+mod tiktok_rules;
 
 fn sha256_hex(s: &str) -> String {
     use sha2::Digest;

@@ -66,6 +66,7 @@ diesel::table! {
         site_id -> Text,
         attribution_window_days -> Int4,
         created_at -> Timestamptz,
+        default_country -> Nullable<Text>,
     }
 }
 
@@ -461,6 +462,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    platform_requests (workspace_id, delivery_id) {
+        workspace_id -> Uuid,
+        delivery_id -> Uuid,
+        request_id -> Text,
+        status -> Text,
+        detail -> Nullable<Text>,
+        checks -> Int4,
+        next_check_at -> Timestamptz,
+        checked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> workspaces (workspace_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -503,4 +518,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     links,
     link_targets,
     routing_keys,
+    platform_requests,
 );

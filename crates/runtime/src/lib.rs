@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod login_throttle;
 pub mod mail;
 pub mod metrics;
+pub mod platform_status;
 pub mod ratelimit;
 pub mod retention;
 pub mod shared_limit;
@@ -69,6 +70,7 @@ pub fn start(state: &AppState) -> Handles {
             platform_urls: delivery.platform_urls.clone(),
         }),
     );
+    platform_status::start(state.pool.clone(), state.http.clone(), delivery.clone());
     state.clicks.start(&state.database_url);
     state.limits.start(state.pool.clone());
     handles
@@ -95,8 +97,9 @@ mod tests {
         assert_eq!(alive(), before, "building the state spawned tasks");
         let handles = start(&state);
         let started = alive();
-        // The worker's five, two inbound committers, two click committers, the limits' flusher.
-        assert_eq!(started, before + 10, "start spawned {}", started - before);
+        // The worker's five, two inbound committers, two click committers, the limits' flusher,
+        // the platform request status checker.
+        assert_eq!(started, before + 11, "start spawned {}", started - before);
         let _again = start(&state.clone());
         assert_eq!(alive(), started, "a second start spawned more");
         drop(handles);

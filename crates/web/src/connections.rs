@@ -149,6 +149,8 @@ struct ConnectionsPage {
     domain_id: String,
     hostname: String,
     window_days: i32,
+    /// The domain's default country for phone numbers ("" when none).
+    default_country: String,
     cards: Vec<Card>,
 }
 
@@ -195,6 +197,7 @@ async fn render(
         domain_id: domain.id.to_string(),
         hostname: domain.hostname,
         window_days: domain.attribution_window_days,
+        default_country: domain.default_country.clone().unwrap_or_default(),
         cards,
     };
     page(&tpl, had_flash)
@@ -488,6 +491,56 @@ pub async fn delete(
 pub struct WindowForm {
     csrf_token: String,
     days: String,
+}
+
+#[derive(Deserialize)]
+pub struct CountryForm {
+    csrf_token: String,
+    country: String,
+}
+
+/// Sets the domain's default country for phone numbers from the Connections tab.
+pub async fn set_country(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<DomainId>,
+    form: web::Form<CountryForm>,
+) -> WebResult<HttpResponse> {
+    verify_csrf(&req, &form.csrf_token)?;
+    let domain_id = path.into_inner();
+    let back = connections_path(domain_id);
+    let country = match postback_domain::platforms::normalize::default_country(&form.country) {
+        Ok(c) => c,
+        Err(why) => {
+            let why = why.replacen("defaultCountry", "Default country", 1);
+            return Ok(redirect_with(&back, "error", &why, state.secure_cookies));
+        }
+    };
+    let mut conn = state.conn().await?;
+    let d =
+        domains::set_default_country(&mut conn, user.ctx.workspace_id, domain_id, country).await?;
+    postback_domain::tenancy::audit::record(
+        &mut conn,
+        &user.ctx,
+        "domain.update",
+        &d.hostname,
+        json!({"defaultCountry": d.default_country}),
+    )
+    .await?;
+    let message = match &d.default_country {
+        Some(c) => format!(
+            "Default country set to {c}: phone numbers without a country code get its calling code, {}.",
+            postback_domain::platforms::normalize::calling_code(c).unwrap_or_default()
+        ),
+        None => "Default country cleared: phone numbers without a country code are left out of platform requests unless the event names its country.".to_owned(),
+    };
+    Ok(redirect_with(
+        &back,
+        "success",
+        &message,
+        state.secure_cookies,
+    ))
 }
 
 /// Sets the domain's attribution window from the Connections tab.

@@ -93,6 +93,7 @@ page_table!(ROUTES, mount, [
     post "/links/{id}/delete" => links::delete,
     get "/domains/{id}/connections" => connections::list,
     post "/domains/{id}/attribution" => connections::set_window,
+    post "/domains/{id}/default-country" => connections::set_country,
     post "/domains/{id}/connections/{platform}" => connections::save,
     post "/domains/{id}/connections/{platform}/test" => connections::test,
     get "/domains/{id}/connections/{platform}/delete" => connections::confirm_delete,

@@ -638,6 +638,9 @@ pub struct DeliveryRow {
     pub last: String,
     pub can_redeliver: bool,
     pub log: Vec<AttemptRow>,
+    /// What the platform reported after accepting the request (Google Data Manager), e.g.
+    /// "Processed by Google: Google Data Manager: SUCCESS, 1 event ingested"; empty when none.
+    pub platform_status: String,
 }
 
 pub fn delivery_row(d: DeliveryView, zone: Zone) -> DeliveryRow {
@@ -662,6 +665,19 @@ pub fn delivery_row(d: DeliveryView, zone: Zone) -> DeliveryRow {
             (_, Some(e)) => e.clone(),
             (Some(c), None) => c.to_string(),
             (None, None) => "—".into(),
+        },
+        platform_status: match &d.platform_status {
+            None => String::new(),
+            Some(p) => match (p.status.as_str(), &p.detail) {
+                ("processing", _) => format!(
+                    "Accepted by the platform, processing (request {}).",
+                    p.request_id
+                ),
+                (status, Some(detail)) => {
+                    format!("Processing {}: {detail}", status.replace('_', " "))
+                }
+                (status, None) => format!("Processing {}", status.replace('_', " ")),
+            },
         },
         status: d.status.to_string(),
         attempts: d.attempts,

@@ -1,5 +1,6 @@
-//! A fake of Google's OAuth token endpoint and the Google Ads API's
-//! `customers/{id}:uploadClickConversions`, refusing what Google refuses. Each rule names its
+//! A fake of Google's OAuth token endpoint, the Google Ads API's
+//! `customers/{id}:uploadClickConversions` and the Data Manager API's `events:ingest` and
+//! `requestStatus:retrieve`, refusing what Google refuses. Each rule names its
 //! source.
 
 use std::collections::{HashMap, HashSet};
@@ -35,6 +36,16 @@ struct State {
     /// The authorization page asks the user (a link back, clicked in a browser) instead of
     /// redirecting at once.
     consent_page: bool,
+    /// Data Manager requests ingested: request id → (its destination, status checks so far).
+    requests: HashMap<String, (Value, u32)>,
+    /// Status checks answered PROCESSING before the outcome is reported.
+    processing_checks: u32,
+    /// The reason the next ingested requests fail processing with (None: they succeed).
+    fail_processing: Option<String>,
+    /// Request ids whose processing fails.
+    failing: HashSet<String>,
+    /// requestStatus:retrieve requests (their requestId), in order.
+    status_checks: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -497,9 +508,70 @@ async fn ingest(
     if b["validateOnly"] == true {
         return HttpResponse::Ok().json(json!({}));
     }
+    let destination = b["destinations"][0].clone();
     s.uploads.push(b);
     let n = s.uploads.len();
-    HttpResponse::Ok().json(json!({"requestId": format!("req-{n}")}))
+    let id = format!("req-{n}");
+    s.requests.insert(id.clone(), (destination, 0));
+    if s.fail_processing.is_some() {
+        s.failing.insert(id.clone());
+    }
+    HttpResponse::Ok().json(json!({ "requestId": id }))
+}
+
+/// `GET /v1/requestStatus:retrieve?requestId=…`
+/// (https://developers.google.com/data-manager/api/reference/rest/v1/requestStatus/retrieve):
+/// `requestId` required; an OAuth access token as for ingest; the answer is
+/// `RetrieveRequestStatusResponse {requestStatusPerDestination: [{destination, requestStatus,
+/// errorInfo {errorCounts [{recordCount, reason}]}, eventsIngestionStatus {recordCount}}]}`,
+/// `recordCount` an int64 written as a string. PROCESSING until the events are processed.
+async fn request_status(
+    req: HttpRequest,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<Arc<Mutex<State>>>,
+) -> HttpResponse {
+    let mut s = state.lock().expect("lock");
+    if !bearer_valid(&req, &s) {
+        s.unauthorized += 1;
+        return google_error(
+            401,
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials. Expected OAuth 2 access token.",
+        );
+    }
+    let Some(id) = query.get("requestId").filter(|id| !id.is_empty()).cloned() else {
+        return google_error(400, "INVALID_ARGUMENT", "requestId is required");
+    };
+    s.status_checks.push(id.clone());
+    let processing_checks = s.processing_checks;
+    let failing = s.failing.contains(&id);
+    let reason = s.fail_processing.clone().unwrap_or_default();
+    let Some((destination, checks)) = s.requests.get_mut(&id) else {
+        return google_error(404, "NOT_FOUND", "Request not found.");
+    };
+    *checks += 1;
+    let status = if *checks <= processing_checks {
+        json!({"destination": destination, "requestStatus": "PROCESSING"})
+    } else if failing {
+        json!({"destination": destination, "requestStatus": "FAILED",
+               "errorInfo": {"errorCounts": [{"recordCount": "1", "reason": reason}]}})
+    } else {
+        json!({"destination": destination, "requestStatus": "SUCCESS",
+               "eventsIngestionStatus": {"recordCount": "1"}})
+    };
+    HttpResponse::Ok().json(json!({ "requestStatusPerDestination": [status] }))
+}
+
+fn bearer_valid(req: &HttpRequest, s: &State) -> bool {
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    s.access
+        .get(token)
+        .is_some_and(|until| Instant::now() < *until)
 }
 
 impl FakeGoogle {
@@ -522,6 +594,7 @@ impl FakeGoogle {
                 .app_data(data.clone())
                 .route("/token", web::post().to(token))
                 .route("/v1/events:ingest", web::post().to(ingest))
+                .route("/v1/requestStatus:retrieve", web::get().to(request_status))
                 .route("/o/oauth2/v2/auth", web::get().to(authorize))
                 .route(
                     "/v26/customers:listAccessibleCustomers",
@@ -582,6 +655,21 @@ impl FakeGoogle {
             .expect("lock")
             .refresh_tokens
             .insert(refresh_token.to_owned());
+    }
+
+    /// Status checks answer PROCESSING `n` times per request before the outcome.
+    pub fn processing_for(&self, n: u32) {
+        self.state.lock().expect("lock").processing_checks = n;
+    }
+
+    /// Requests ingested from now on fail processing with `reason` (None: they succeed).
+    pub fn fail_processing(&self, reason: Option<&str>) {
+        self.state.lock().expect("lock").fail_processing = reason.map(str::to_owned);
+    }
+
+    /// The request ids asked for with requestStatus:retrieve, in order.
+    pub fn status_checks(&self) -> Vec<String> {
+        self.state.lock().expect("lock").status_checks.clone()
     }
 
     /// The next `n` uploads answer TOO_RECENT_EVENT.

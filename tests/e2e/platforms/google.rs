@@ -532,3 +532,90 @@ async fn connect_google_ads_by_oauth_and_pick_the_conversion_action() {
     assert_eq!(refreshes.len(), 1);
     assert!(refreshes[0]["refresh_token"].starts_with("1//from-code-"));
 }
+
+/// Data Manager processes events after answering `{"requestId"}`: the request status is asked
+/// for later (requestStatus:retrieve, authorized like the upload) until Google reports an
+/// outcome, which the delivery shows in the API and on the event page; a failed processing
+/// fails the delivery with Google's reason.
+#[tokio::test]
+async fn data_manager_request_status_is_retrieved_later_and_recorded_on_the_delivery() {
+    let fake = FakeGoogle::start(REFRESH, Duration::from_secs(3600)).await;
+    // Two checks answer PROCESSING before the outcome.
+    fake.processing_for(2);
+    let app = app_with(&fake, true).await;
+    let shop = shop(&app, "google-dm-status@example.com").await;
+    connect_google_via(&shop, REFRESH, "datamanager").await;
+
+    let id = purchase(&app, &shop, "DM-S1").await;
+    let d = delivery_when(&shop, &id, |d| d["platformStatus"]["status"] == "succeeded").await;
+    assert_eq!(d["status"], "succeeded", "{d}");
+    assert_eq!(d["platformStatus"]["requestId"], "req-1");
+    assert_eq!(
+        d["platformStatus"]["detail"],
+        "Google Data Manager: SUCCESS, 1 event ingested"
+    );
+    assert!(d["platformStatus"]["checkedAt"].is_string(), "{d}");
+    // Asked until it was known, then no more.
+    assert_eq!(fake.status_checks(), vec!["req-1"; 3]);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(fake.status_checks().len(), 3);
+
+    // The event page shows what Google reported.
+    let (_, page) = shop.user.page(&format!("/events/{id}")).await;
+    assert!(
+        page.contains("Processing succeeded: Google Data Manager: SUCCESS, 1 event ingested"),
+        "{page}"
+    );
+
+    // Google fails the processing: the delivery fails, with Google's reason.
+    fake.processing_for(0);
+    fake.fail_processing(Some("PROCESSING_ERROR_REASON_INVALID_GCLID"));
+    let id = purchase(&app, &shop, "DM-S2").await;
+    let d = delivery_when(&shop, &id, |d| d["status"] == "failed").await;
+    let why = "Google Data Manager: FAILED: PROCESSING_ERROR_REASON_INVALID_GCLID (1 event)";
+    assert_eq!(d["lastError"], why, "{d}");
+    assert_eq!(d["platformStatus"]["status"], "failed");
+    assert_eq!(d["platformStatus"]["requestId"], "req-2");
+    let (_, page) = shop.user.page(&format!("/events/{id}")).await;
+    assert!(
+        page.contains("PROCESSING_ERROR_REASON_INVALID_GCLID"),
+        "{page}"
+    );
+
+    // Google never says: after 24 hours the outcome is recorded as unknown, and the delivery
+    // stays as sent.
+    fake.fail_processing(None);
+    fake.processing_for(u32::MAX);
+    let id = purchase(&app, &shop, "DM-S3").await;
+    delivery_when(&shop, &id, |d| {
+        d["platformStatus"]["status"] == "processing"
+    })
+    .await;
+    {
+        use diesel_async::RunQueryDsl;
+        let mut conn = app.conn().await;
+        diesel::sql_query(
+            "UPDATE platform_requests SET created_at = now() - interval '25 hours', \
+             next_check_at = now() WHERE request_id = 'req-3'",
+        )
+        .execute(&mut conn)
+        .await
+        .expect("age the request");
+    }
+    let d = delivery_when(&shop, &id, |d| d["platformStatus"]["status"] == "unknown").await;
+    assert_eq!(d["status"], "succeeded", "{d}");
+    assert_eq!(
+        d["platformStatus"]["detail"],
+        "Google Data Manager reported no outcome within 24 hours"
+    );
+
+    // Google Ads API uploads are answered at once: nothing is followed for them.
+    let checks = fake.status_checks().len();
+    connect_google_via(&shop, REFRESH, "adsapi").await;
+    let id = purchase(&app, &shop, "ADS-1").await;
+    let d = delivery_when(&shop, &id, |d| d["status"] == "succeeded").await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (_, e) = shop.user.get(&format!("/v1/events/{id}")).await;
+    assert!(e["deliveries"][0].get("platformStatus").is_none(), "{d}");
+    assert_eq!(fake.status_checks().len(), checks);
+}

@@ -79,7 +79,8 @@ async fn events_without_page_and_browser_use_the_fallback_action_source() {
         .inbound(
             &shop.key,
             json!({"email": "a@example.com", "event": "lead", "userAgent": "Mozilla/5.0 (Test)",
-                   "sourceUrl": "https://shop.example.com/thanks"}),
+                   "sourceUrl": "https://shop.example.com/thanks",
+                   "fbp": "fb.1.1596403881668.1116446470", "externalId": "crm-4711"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -92,6 +93,13 @@ async fn events_without_page_and_browser_use_the_fallback_action_source() {
         event["user_data"]["client_user_agent"],
         "Mozilla/5.0 (Test)"
     );
+    // The browser id unhashed, the customer's id hashed (customer-information-parameters:
+    // fbp "do not hash", external_id "hashing recommended").
+    assert_eq!(event["user_data"]["fbp"], "fb.1.1596403881668.1116446470");
+    assert_eq!(
+        event["user_data"]["external_id"],
+        json!([super::sha256_hex("crm-4711")])
+    );
     // Bad values are refused, naming the field.
     for (body, field) in [
         (
@@ -101,6 +109,10 @@ async fn events_without_page_and_browser_use_the_fallback_action_source() {
         (
             json!({"email": "a@example.com", "event": "lead", "consent": {"adUserData": "maybe"}}),
             "consent.adUserData",
+        ),
+        (
+            json!({"email": "a@example.com", "event": "lead", "fbp": "1596403881668"}),
+            "fbp",
         ),
     ] {
         let (status, e) = app.inbound(&shop.key, body).await;

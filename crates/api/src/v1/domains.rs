@@ -108,10 +108,23 @@ pub async fn delete(
 pub struct UpdateBody {
     /// 1 to 365 days.
     #[schema(minimum = 1, maximum = 365)]
-    attribution_window_days: i64,
+    #[serde(default)]
+    attribution_window_days: Option<i64>,
+    /// ISO 3166-1 alpha-2 (e.g. `GB`, any case): phone numbers sent without their country code
+    /// are completed with this country's calling code when the event names no country. `null`
+    /// or `""` clears it; such numbers are then left out of platform requests.
+    #[schema(value_type = Option<String>, example = "GB")]
+    #[serde(default, deserialize_with = "present")]
+    default_country: Option<Value>,
 }
 
-/// `PATCH /v1/domains/{id}` `{attributionWindowDays}`.
+/// A field given as null reads as Some(Null), so it can clear a setting; absent stays None.
+/// Its type is checked by the handler, whose error names the field.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// `PATCH /v1/domains/{id}` `{attributionWindowDays?, defaultCountry?}`.
 #[utoipa::path(operation_id = "domainsUpdate", patch, path = "/v1/domains/{id}", tag = "domains", params(("id" = uuid::Uuid, Path, description = "Domain id")), request_body = UpdateBody, responses((status = 200, description = "Updated", body = Domain)))]
 pub async fn update(
     state: web::Data<AppState>,
@@ -119,21 +132,48 @@ pub async fn update(
     path: web::Path<DomainId>,
     body: web::Json<UpdateBody>,
 ) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let id = path.into_inner();
+    let country = match &body.default_country {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(raw)) => Some(
+            postback_domain::platforms::normalize::default_country(raw)
+                .map_err(postback_domain::error::DomainError::invalid)?,
+        ),
+        Some(_) => {
+            return Err(postback_domain::error::DomainError::invalid(
+                "defaultCountry must be a two-letter country code such as \"GB\", or null",
+            )
+            .into())
+        }
+    };
+    if body.attribution_window_days.is_none() && country.is_none() {
+        return Err(postback_domain::error::DomainError::invalid(
+            "give attributionWindowDays or defaultCountry",
+        )
+        .into());
+    }
     let mut conn = state.conn().await?;
-    let domain = domains::set_attribution_window(
-        &mut conn,
-        user.0.workspace_id,
-        path.into_inner(),
-        body.attribution_window_days,
-    )
-    .await?;
-    let window = json!({"attributionWindowDays": domain.attribution_window_days});
+    let mut changes = serde_json::Map::new();
+    let mut domain = domains::get(&mut conn, user.0.workspace_id, id).await?;
+    if let Some(days) = body.attribution_window_days {
+        domain = domains::set_attribution_window(&mut conn, user.0.workspace_id, id, days).await?;
+        changes.insert(
+            "attributionWindowDays".into(),
+            domain.attribution_window_days.into(),
+        );
+    }
+    if let Some(country) = country {
+        domain = domains::set_default_country(&mut conn, user.0.workspace_id, id, country).await?;
+        changes.insert("defaultCountry".into(), json!(domain.default_country));
+    }
     postback_domain::tenancy::audit::record(
         &mut conn,
         &user.0,
         "domain.update",
         &domain.hostname,
-        window,
+        Value::Object(changes),
     )
     .await?;
     Ok(HttpResponse::Ok().json(domain))

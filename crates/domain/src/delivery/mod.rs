@@ -5,6 +5,7 @@
 pub mod holds;
 pub mod notify;
 pub mod payload;
+pub mod platform_status;
 pub mod queue;
 pub mod rules;
 pub mod views;

@@ -18,7 +18,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::events::Event;
 use crate::ids::{DeliveryId, TouchId, WebhookId, WorkspaceId};
 use crate::platforms::{self, Platform};
-use crate::schema::{connections, deliveries, delivery_attempts};
+use crate::schema::{connections, deliveries, delivery_attempts, domains};
 use crate::tracking::touches::Touch;
 
 /// The channel workers LISTEN on; a notification means "there may be due deliveries".
@@ -169,6 +169,7 @@ struct ConnectionRow {
     settings: serde_json::Value,
     credentials: serde_json::Value,
     event_map: serde_json::Value,
+    default_country: Option<String>,
 }
 
 /// What one claim may take.
@@ -480,6 +481,11 @@ async fn claim_in(conn: &mut AsyncPgConnection, limits: &ClaimLimits<'_>) -> Dom
         HashMap::new()
     } else {
         connections::table
+            .left_join(
+                domains::table.on(domains::id
+                    .eq(connections::domain_id)
+                    .and(domains::workspace_id.eq(connections::workspace_id))),
+            )
             .filter(connections::id.eq_any(&connection_ids))
             .select((
                 connections::id,
@@ -488,6 +494,7 @@ async fn claim_in(conn: &mut AsyncPgConnection, limits: &ClaimLimits<'_>) -> Dom
                 connections::settings,
                 connections::credentials,
                 connections::event_map,
+                domains::default_country.nullable(),
             ))
             .load::<ConnectionRow>(conn)
             .await?
@@ -637,9 +644,11 @@ pub fn conversion(
     event: &Event,
     platform_event: String,
     touch: Option<&Touch>,
+    default_country: Option<&str>,
 ) -> platforms::Conversion {
     let products = event.fields.products();
     let (user_agent, source_url, consent) = platforms::inbound_fields::read(&event.payload);
+    let ids = platforms::inbound_fields::read_ids(&event.payload);
     platforms::Conversion {
         event_id: event.id.to_string(),
         event_name: platform_event,
@@ -668,6 +677,10 @@ pub fn conversion(
         click: touch.map(touch_click).unwrap_or_default(),
         source_url,
         consent,
+        fbp: ids.fbp,
+        ttp: ids.ttp,
+        external_id: ids.external_id,
+        default_country: default_country.map(str::to_owned),
     }
 }
 
@@ -714,6 +727,7 @@ fn platform_send(
         event_map: &event_map,
         settings: &c.settings,
         credentials: &c.credentials,
+        default_country: c.default_country.as_deref(),
     };
     connection.send(event, first, last, urls)
 }
@@ -726,6 +740,8 @@ pub struct PlatformConnection<'a> {
     pub settings: &'a serde_json::Value,
     /// Sealed with the server's key, as stored.
     pub credentials: &'a serde_json::Value,
+    /// The domain's default country (phone numbers without a country code).
+    pub default_country: Option<&'a str>,
 }
 
 impl PlatformConnection<'_> {
@@ -767,7 +783,7 @@ impl PlatformConnection<'_> {
                 urls,
                 &settings,
                 &credentials,
-                &conversion(event, name, touch),
+                &conversion(event, name, touch, self.default_country),
                 Utc::now(),
             )
         })();
@@ -838,6 +854,7 @@ pub async fn record(
         return Ok(());
     }
     super::holds::mark(conn, results).await?;
+    super::platform_status::track(conn, results).await?;
     if results.iter().all(|r| r.outcome != AttemptOutcome::Failed) {
         record_without_give_ups(conn, results).await?;
     } else {

@@ -47,6 +47,8 @@ pub struct Rule {
     /// request straight after the commit; `Null` for webhooks.
     pub settings: serde_json::Value,
     pub credentials: serde_json::Value,
+    /// Connections: the domain's default country (phone numbers without a country code).
+    pub default_country: Option<String>,
 }
 
 impl Rule {
@@ -68,16 +70,17 @@ pub const RULES_SQL: &str = r#"
 SELECT k.key_hash, w.id, w.url, w.events, w.conditions, NULL::text AS platform, NULL::jsonb AS event_map,
        w.secret, NULL::jsonb AS settings, NULL::jsonb AS credentials,
        CASE WHEN w.previous_secret_until > now() THEN w.previous_secret END AS previous_secret,
-       w.headers
+       w.headers, NULL::text AS default_country
 FROM inbound_keys k
 JOIN webhooks w ON w.workspace_id = k.workspace_id
                AND (w.domain_id IS NULL OR w.domain_id = k.domain_id)
 WHERE k.key_hash = ANY($1) AND k.revoked_at IS NULL
 UNION ALL
 SELECT k.key_hash, c.id, c.platform, '{}'::text[], '[]'::jsonb, c.platform, c.event_map,
-       NULL::text, c.settings, c.credentials, NULL::text, NULL::text
+       NULL::text, c.settings, c.credentials, NULL::text, NULL::text, d.default_country
 FROM inbound_keys k
 JOIN connections c ON c.workspace_id = k.workspace_id AND c.domain_id = k.domain_id AND c.enabled
+JOIN domains d ON d.workspace_id = k.workspace_id AND d.id = k.domain_id
 WHERE k.key_hash = ANY($1) AND k.revoked_at IS NULL
 "#;
 

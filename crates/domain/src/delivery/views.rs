@@ -70,6 +70,10 @@ pub struct DeliveryView {
     pub created_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     pub attempt_log: Vec<Attempt>,
+    /// For platforms that process asynchronously (Google Data Manager): the outcome reported
+    /// after the request was accepted, once asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_status: Option<super::platform_status::PlatformStatus>,
 }
 
 async fn with_attempts(
@@ -78,6 +82,19 @@ async fn with_attempts(
 ) -> DomainResult<Vec<DeliveryView>> {
     let ids: Vec<DeliveryId> = rows.iter().map(|d| d.id).collect();
     let mut attempts: HashMap<DeliveryId, Vec<Attempt>> = HashMap::new();
+    let mut statuses: HashMap<uuid::Uuid, super::platform_status::PlatformStatus> = HashMap::new();
+    if let Some(first) = rows.iter().find(|d| d.connection_id.is_some()) {
+        let platform_ids: Vec<DeliveryId> = rows
+            .iter()
+            .filter(|d| d.connection_id.is_some())
+            .map(|d| d.id)
+            .collect();
+        for s in
+            super::platform_status::for_deliveries(conn, first.workspace_id, &platform_ids).await?
+        {
+            statuses.insert(s.delivery_id, s);
+        }
+    }
     if !ids.is_empty() {
         for a in delivery_attempts::table
             .filter(delivery_attempts::delivery_id.eq_any(&ids))
@@ -93,6 +110,7 @@ async fn with_attempts(
         .into_iter()
         .map(|d| DeliveryView {
             attempt_log: attempts.remove(&d.id).unwrap_or_default(),
+            platform_status: statuses.remove(&d.id.0),
             id: d.id,
             webhook_id: d.webhook_id,
             platform: d

@@ -617,6 +617,7 @@ impl FastPath {
                                 .map_err(get_err)?
                                 .as_deref(),
                         )?),
+                        default_country: r.try_get(12).map_err(get_err)?,
                     });
                     parsed.insert(id, rule.clone());
                     rule
@@ -855,6 +856,7 @@ async fn ingest_fast(
                             event_map: &rule.event_map,
                             settings: &rule.settings,
                             credentials: &rule.credentials,
+                            default_country: rule.default_country.as_deref(),
                         }
                         .send(
                             &event,

@@ -381,5 +381,9 @@ pub fn sample_conversion(platform: Platform, event_name: String) -> platforms::C
         },
         source_url: None,
         consent: platforms::Consent::default(),
+        fbp: None,
+        ttp: None,
+        external_id: None,
+        default_country: None,
     }
 }

@@ -1,7 +1,7 @@
 //! Meta Conversions API: `POST /{graph version}/{pixel id}/events` with one website server
 //! event. Contact information (em, ph, fn, ln, ct, st, country) goes as SHA-256 of the
-//! normalised value; the IP address, user agent and click id (`fbc`) go as they are, since Meta
-//! asks for them unhashed. The event id lets Meta deduplicate against the browser pixel.
+//! normalised value, and the customer's `external_id` hashed too; the IP address, user agent,
+//! click id (`fbc`) and browser id (`fbp`) go as they are, since Meta asks for them unhashed. The event id lets Meta deduplicate against the browser pixel.
 
 use serde_json::{json, Map, Value};
 
@@ -334,6 +334,12 @@ fn user_data(c: &Conversion) -> Map<String, Value> {
         "country",
         hashed(opt(&c.country_code, normalize_code)),
     );
+    // external_id: "hashing recommended", any unique id of the person; fbp: the _fbp cookie,
+    // "do not hash" (https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/customer-information-parameters#external-id,
+    // …#fbp). The id is hashed as given (trimmed), as the pixel's external_id must be for the two
+    // to match.
+    put(&mut u, "external_id", hashed(clean(&c.external_id)));
+    put(&mut u, "fbp", clean(&c.fbp));
     put(&mut u, "client_ip_address", clean(&c.ip));
     put(&mut u, "client_user_agent", clean(&c.user_agent));
     if let Some(fbclid) = clean(&c.click.fbclid) {
@@ -471,6 +477,9 @@ mod tests {
         assert_eq!(u["country"][0], sha256_hex("us"));
         // The click time in ms and the fbclid as it came.
         assert_eq!(u["fbc"], "fb.1.1773496923000.IwAR2F4-test-fbclid");
+        // The browser id as it is, the customer's id hashed.
+        assert_eq!(u["fbp"], "fb.1.1773496923000.1116446470");
+        assert_eq!(u["external_id"][0], sha256_hex("CRM-4711"));
         assert_eq!(r.body["test_event_code"], "TEST12345");
 
         // No click time: the event's.

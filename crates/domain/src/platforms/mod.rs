@@ -18,6 +18,7 @@ pub mod inbound_fields;
 pub mod meta_connect;
 pub mod normalize;
 pub mod oauth;
+pub mod request_status;
 pub mod tiktok_connect;
 mod urls;
 
@@ -335,6 +336,15 @@ pub struct Conversion {
     pub source_url: Option<String>,
     /// What the customer agreed to (inbound `consent`), when given.
     pub consent: Consent,
+    /// Meta's browser id (the `_fbp` cookie, inbound `fbp`), sent as it is.
+    pub fbp: Option<String>,
+    /// TikTok's browser id (the `_ttp` cookie, inbound `ttp`), sent as it is.
+    pub ttp: Option<String>,
+    /// The customer's own id for the person (inbound `externalId`), sent hashed.
+    pub external_id: Option<String>,
+    /// The domain's default country (ISO alpha-2): completes phone numbers written without
+    /// their country code when the event names no country.
+    pub default_country: Option<String>,
 }
 
 /// A customer's consent as the inbound `consent` object gives it: None when not stated.
@@ -355,11 +365,18 @@ pub enum ConsentStatus {
 }
 
 impl Conversion {
-    /// The E.164 digits (no '+') of the phone, completed with the event country's code.
+    /// The E.164 digits (no '+') of the phone. A number written without its country code is
+    /// completed with the event country's calling code, else the domain's default country's;
+    /// with neither known it is None (left out of the request rather than sent wrong).
     fn phone_digits(&self) -> Option<String> {
-        self.phone
-            .as_deref()
-            .and_then(|p| normalize_phone(p, self.country_code.as_deref()))
+        let phone = self.phone.as_deref()?;
+        let known = |c: &Option<String>| {
+            c.as_deref()
+                .filter(|c| normalize::calling_code(c).is_some())
+                .map(str::to_owned)
+        };
+        let country = known(&self.country_code).or_else(|| known(&self.default_country));
+        normalize_phone(phone, country.as_deref())
     }
 
     /// The value, when it is a finite number.
@@ -598,6 +615,10 @@ pub(crate) mod fixtures {
             },
             source_url: None,
             consent: Consent::default(),
+            fbp: Some("fb.1.1773496923000.1116446470".into()),
+            ttp: Some("2F7h37YkS1j57AYSKTI7IHhJPYH".into()),
+            external_id: Some("CRM-4711".into()),
+            default_country: None,
         }
     }
 
@@ -623,6 +644,10 @@ pub(crate) mod fixtures {
             click: Click::default(),
             source_url: None,
             consent: Consent::default(),
+            fbp: None,
+            ttp: None,
+            external_id: None,
+            default_country: None,
         }
     }
 
@@ -968,6 +993,7 @@ mod tests {
             needles.push(digits.clone());
             needles.push(format!("+{digits}"));
             needles.push(digits[digits.len() - 7..].to_owned());
+            needles.extend(c.external_id.clone());
             for v in [&c.first_name, &c.last_name, &c.city].into_iter().flatten() {
                 needles.push(v.clone());
                 needles.push(v.to_lowercase());

@@ -4,9 +4,12 @@
 
 use sha2::{Digest, Sha256};
 
-/// Country calling codes for the ISO 3166-1 alpha-2 countries a national phone number is most
-/// likely to come from. A number written without its country code is completed with the code of
-/// the event's country; countries not listed leave such a number as it is.
+/// Country calling codes (ITU-T E.164 assignments, "List of ITU-T Recommendation E.164 assigned
+/// country codes", https://www.itu.int/pub/T-SP-E.164D) of the ISO 3166-1 alpha-2 countries a
+/// national number is completed for. Every country listed dials nationally with the trunk
+/// prefix 0 or none (Italy keeps its leading 0); countries whose trunk prefix is another digit
+/// (Russia and Kazakhstan's 8, Hungary's 06) are left out on purpose, so their national numbers
+/// are left out of requests rather than sent wrong.
 const CALLING_CODES: &[(&str, &str)] = &[
     ("US", "1"),
     ("CA", "1"),
@@ -42,6 +45,38 @@ const CALLING_CODES: &[(&str, &str)] = &[
     ("ZA", "27"),
     ("AE", "971"),
     ("IL", "972"),
+    ("UA", "380"),
+    ("TR", "90"),
+    ("RO", "40"),
+    ("SK", "421"),
+    ("SI", "386"),
+    ("HR", "385"),
+    ("RS", "381"),
+    ("BG", "359"),
+    ("EE", "372"),
+    ("LV", "371"),
+    ("IS", "354"),
+    ("MT", "356"),
+    ("CY", "357"),
+    ("CN", "86"),
+    ("HK", "852"),
+    ("TW", "886"),
+    ("TH", "66"),
+    ("MY", "60"),
+    ("ID", "62"),
+    ("PH", "63"),
+    ("VN", "84"),
+    ("PK", "92"),
+    ("SA", "966"),
+    ("QA", "974"),
+    ("KW", "965"),
+    ("EG", "20"),
+    ("NG", "234"),
+    ("KE", "254"),
+    ("MA", "212"),
+    ("CL", "56"),
+    ("CO", "57"),
+    ("PE", "51"),
 ];
 
 /// The calling code for an ISO country (any case), when known.
@@ -53,6 +88,28 @@ pub fn calling_code(country_code: &str) -> Option<&'static str> {
         .map(|(_, code)| *code)
 }
 
+/// A domain's default country as saved: upper-case ISO 3166-1 alpha-2 whose calling code is
+/// known; None when empty. Err names the field.
+pub fn default_country(raw: &str) -> Result<Option<String>, String> {
+    let code = raw.trim().to_ascii_uppercase();
+    if code.is_empty() {
+        return Ok(None);
+    }
+    if code.len() != 2 || rust_iso3166::from_alpha2(&code).is_none() {
+        return Err(format!(
+            "defaultCountry \"{}\" is not an ISO 3166-1 alpha-2 country code such as US or GB",
+            raw.trim()
+        ));
+    }
+    if calling_code(&code).is_none() {
+        return Err(format!(
+            "defaultCountry {code}: Postback does not know this country's calling code yet; send \
+             phone numbers with their country code (+…) instead"
+        ));
+    }
+    Ok(Some(code))
+}
+
 /// Trimmed and lowercased; None when empty.
 pub fn normalize_email(s: &str) -> Option<String> {
     let e = s.trim().to_lowercase();
@@ -61,9 +118,9 @@ pub fn normalize_email(s: &str) -> Option<String> {
 
 /// E.164 digits without the leading '+': "+1 (555) 123-4567" → "15551234567",
 /// "00 44 20 7946 0958" → "442079460958". A national number ("020 7946 0958") gets the calling
-/// code of `country_code` ("GB" → "442079460958") with its trunk zero dropped; without a known
-/// country it is kept as written, leading zeros dropped. None when fewer than 7 or more than 15
-/// digits remain.
+/// code of `country_code` ("GB" → "442079460958") with its trunk zero dropped; without a country
+/// whose calling code is known it is None: a number whose country is a guess would match
+/// nobody, or somebody else. None too when fewer than 7 or more than 15 digits remain.
 pub fn normalize_phone(s: &str, country_code: Option<&str>) -> Option<String> {
     let mut s = s.trim().to_owned();
     if s.starts_with('+') || s.starts_with("00") {
@@ -76,7 +133,7 @@ pub fn normalize_phone(s: &str, country_code: Option<&str>) -> Option<String> {
     } else if let Some(rest) = digits.strip_prefix("00") {
         rest.to_owned()
     } else {
-        national(&digits, country_code.and_then(calling_code))
+        national(&digits, country_code.and_then(calling_code)?)
     };
     let e164 = e164.trim_start_matches('0');
     (7..=15).contains(&e164.len()).then(|| e164.to_owned())
@@ -84,10 +141,7 @@ pub fn normalize_phone(s: &str, country_code: Option<&str>) -> Option<String> {
 
 /// A number written without '+' or "00": completed with the country's calling code unless it
 /// already starts with it.
-fn national(digits: &str, code: Option<&str>) -> String {
-    let Some(code) = code else {
-        return digits.to_owned();
-    };
+fn national(digits: &str, code: &str) -> String {
     if code == "1" {
         // North American numbers: ten digits, or eleven with the leading 1.
         return match digits.len() {
@@ -287,9 +341,21 @@ mod tests {
             p("06 1234 5678", Some("IT")).as_deref(),
             Some("390612345678")
         );
-        // Unknown country: as written, leading zeros dropped.
-        assert_eq!(p("0123 456 789", Some("ZZ")).as_deref(), Some("123456789"));
-        assert_eq!(p("5551234567", None).as_deref(), Some("5551234567"));
+        // No country, or one whose calling code is not known: left out, not guessed.
+        assert_eq!(p("0123 456 789", Some("ZZ")), None);
+        assert_eq!(p("8 912 345 67 89", Some("RU")), None);
+        assert_eq!(p("5551234567", None), None);
+        assert_eq!(p("020 7946 0958", None), None);
+        // International numbers need no country.
+        assert_eq!(p("+49 30 1234567", None).as_deref(), Some("49301234567"));
+        assert_eq!(
+            p("0041 44 668 18 00", Some("US")).as_deref(),
+            Some("41446681800")
+        );
+        assert_eq!(
+            p("0501 234 567", Some("ua")).as_deref(),
+            Some("380501234567")
+        );
         // Too short or too long.
         assert_eq!(p("12345", None), None);
         assert_eq!(p("+1 23", Some("US")), None);
@@ -317,5 +383,24 @@ mod tests {
         assert_eq!(normalize_code("").as_deref(), None);
         assert_eq!(calling_code("gb"), Some("44"));
         assert_eq!(calling_code("ZZ"), None);
+    }
+
+    #[test]
+    fn default_countries() {
+        assert_eq!(default_country(" gb ").unwrap().as_deref(), Some("GB"));
+        assert_eq!(default_country("").unwrap(), None);
+        assert!(default_country("XX")
+            .unwrap_err()
+            .starts_with("defaultCountry \"XX\" is not"));
+        assert!(default_country("GBR")
+            .unwrap_err()
+            .starts_with("defaultCountry \"GBR\" is not"));
+        // A real country whose trunk prefix is not 0: refused rather than completed wrong.
+        assert!(default_country("RU").unwrap_err().contains("does not know"));
+        // Every listed country is a real one.
+        for (iso, code) in CALLING_CODES {
+            assert!(rust_iso3166::from_alpha2(iso).is_some(), "{iso}");
+            assert!(code.bytes().all(|b| b.is_ascii_digit()), "{iso}");
+        }
     }
 }

@@ -224,6 +224,14 @@ fn build(
         "phone",
         c.phone_digits().map(|d| sha256_hex(&format!("+{d}"))),
     );
+    // external_id: "must be hashed with SHA-256"; ttp: the _ttp cookie's id, as it is
+    // (https://business-api.tiktok.com/portal/docs?id=1771101303285761, `user`).
+    put(
+        &mut user,
+        "external_id",
+        clean(&c.external_id).map(|id| sha256_hex(&id)),
+    );
+    put(&mut user, "ttp", clean(&c.ttp));
     put(&mut user, "ttclid", clean(&c.click.ttclid));
     put(&mut user, "ip", clean(&c.ip));
     put(&mut user, "user_agent", clean(&c.user_agent));
@@ -286,7 +294,10 @@ fn properties(c: &Conversion) -> Map<String, Value> {
                 Some(item.name.trim()).filter(|n| !n.is_empty()),
             );
             if item.quantity.is_finite() && item.quantity > 0.0 {
-                o.insert("quantity".into(), number(item.quantity));
+                // TikTok's quantity is a whole number of items
+                // (https://business-api.tiktok.com/portal/docs?id=1771101151059969,
+                // `contents[].quantity`): a fraction is rounded up rather than refused.
+                o.insert("quantity".into(), number(item.quantity.ceil()));
             }
             put(&mut o, "price", item.price.filter(|v| v.is_finite()));
             Value::Object(o)
@@ -372,6 +383,8 @@ mod tests {
         assert_eq!(e["user"]["email"], sha256_hex("jane.doe@example.com"));
         assert_eq!(e["user"]["phone"], sha256_hex("+14155550132"));
         assert_eq!(e["user"]["ttclid"], "E.C.P.test-ttclid");
+        assert_eq!(e["user"]["ttp"], "2F7h37YkS1j57AYSKTI7IHhJPYH");
+        assert_eq!(e["user"]["external_id"], sha256_hex("CRM-4711"));
         assert!(r.body.get("access_token").is_none());
     }
 

@@ -23,6 +23,10 @@ pub struct Domain {
     pub site_id: String,
     pub attribution_window_days: i32,
     pub created_at: DateTime<Utc>,
+    /// ISO 3166-1 alpha-2: phone numbers written without a country code are completed with
+    /// this country's calling code when the event names no country; null: they are left out.
+    #[schema(example = "GB", pattern = "^[A-Z]{2}$")]
+    pub default_country: Option<String>,
 }
 
 /// Accepts a hostname or a URL and returns the bare lowercase hostname:
@@ -174,6 +178,27 @@ pub async fn set_attribution_window(
             .filter(domains::id.eq(id)),
     )
     .set(domains::attribution_window_days.eq(days as i32))
+    .returning(Domain::as_returning())
+    .get_result(conn)
+    .await
+    .optional()?
+    .ok_or(DomainError::NotFound("domain"))
+}
+
+/// Sets (or, with None, clears) the country whose calling code completes national phone
+/// numbers; the caller checks it (`platforms::normalize::default_country`).
+pub async fn set_default_country(
+    conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
+    id: DomainId,
+    country: Option<String>,
+) -> DomainResult<Domain> {
+    diesel::update(
+        domains::table
+            .filter(domains::workspace_id.eq(workspace_id))
+            .filter(domains::id.eq(id)),
+    )
+    .set(domains::default_country.eq(country))
     .returning(Domain::as_returning())
     .get_result(conn)
     .await

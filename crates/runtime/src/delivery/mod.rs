@@ -37,6 +37,9 @@ pub struct DeliveryConfig {
     /// Where the worker's `LISTEN` connection goes (`POSTBACK_LISTEN_DATABASE_URL`): a session
     /// connection past any transaction pooler. None: the database URL.
     pub listen_database_url: Option<String>,
+    /// How often platform requests processed later (Google Data Manager) are asked for their
+    /// outcome; a request still processing is asked again after twice as long each time.
+    pub status_check_interval: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -56,6 +59,7 @@ impl Default for DeliveryConfig {
             apps: Default::default(),
             tokens: Default::default(),
             listen_database_url: None,
+            status_check_interval: Duration::from_secs(30),
         }
     }
 }
