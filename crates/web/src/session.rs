@@ -91,11 +91,16 @@ pub struct Flash {
     pub message: String,
 }
 
+/// The flash travels form-encoded inside base64url: the cookie's value has no character a
+/// cookie parser decodes (actix percent-decodes cookie values, which turned a form-encoded `+`,
+/// sent as `%2B`, into a space).
 pub fn flash_cookie(kind: &str, message: &str, secure: bool) -> Cookie<'static> {
-    let value: String = url::form_urlencoded::Serializer::new(String::new())
+    use base64::Engine;
+    let form: String = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("k", kind)
         .append_pair("m", message)
         .finish();
+    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(form);
     Cookie::build(FLASH_COOKIE, value)
         .path("/")
         .http_only(true)
@@ -107,10 +112,14 @@ pub fn flash_cookie(kind: &str, message: &str, secure: bool) -> Cookie<'static> 
 
 /// Reads the pending flash, if any; the caller clears it with [`clear_flash`].
 pub fn take_flash(req: &HttpRequest) -> Option<Flash> {
+    use base64::Engine;
     let c = req.cookie(FLASH_COOKIE)?;
+    let form = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c.value())
+        .ok()?;
     let mut kind = None;
     let mut message = None;
-    for (k, v) in url::form_urlencoded::parse(c.value().as_bytes()) {
+    for (k, v) in url::form_urlencoded::parse(&form) {
         match &*k {
             "k" if v == "success" || v == "error" => kind = Some(v.into_owned()),
             "m" => message = Some(v.chars().take(500).collect::<String>()),
@@ -148,4 +157,21 @@ pub fn redirect(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("Location", to))
         .finish()
+}
+
+#[cfg(test)]
+mod flash_tests {
+    use super::*;
+
+    #[test]
+    fn a_flash_reads_back_as_written_through_a_cookie_header() {
+        let message = "Saved: +44 20 7946 0958 = 100% & more; naïve";
+        let cookie = flash_cookie("success", message, false);
+        let req = actix_web::test::TestRequest::default()
+            .insert_header(("Cookie", format!("{FLASH_COOKIE}={}", cookie.value())))
+            .to_http_request();
+        let flash = take_flash(&req).expect("a flash");
+        assert_eq!(flash.kind, "success");
+        assert_eq!(flash.message, message);
+    }
 }
