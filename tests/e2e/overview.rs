@@ -119,7 +119,23 @@ e AS (
 SELECT ((SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM e) a)
       + (SELECT count(*) FROM (SELECT * FROM e EXCEPT SELECT * FROM r) b)) AS n";
 
+/// Folds every workspace's pending events into the rollups, as a read of the overview does
+/// (migration 000090: the insert only notes an event; the runtime folds it in the background).
+async fn fold_all(app: &TestApp) {
+    let mut conn = app.conn().await;
+    for ws in postback_domain::stats::fold::pending_workspaces(&mut conn, 10_000)
+        .await
+        .expect("pending workspaces")
+    {
+        postback_domain::stats::fold::fold_pending(&mut conn, ws)
+            .await
+            .expect("fold");
+    }
+}
+
+/// The rollups, once every pending event is folded, agree with the events.
 async fn assert_in_step(app: &TestApp, after: &str) {
+    fold_all(app).await;
     assert_eq!(
         app.count(HOURS_DISAGREEMENTS).await,
         0,
@@ -257,6 +273,7 @@ async fn rollups_never_disagree_with_the_events() {
             .await;
         assert_eq!(status, StatusCode::OK);
     }
+    fold_all(&app).await;
     assert!(
         app.count("SELECT count(*) AS n FROM event_rollups WHERE first_campaign = 'spring' AND last_campaign = 'weekly' AND first_click = 'googleads'")
             .await
@@ -282,6 +299,7 @@ async fn rollups_never_disagree_with_the_events() {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["duplicate"], true, "{body}");
     }
+    fold_all(&app).await;
     assert_eq!(
         app.count("SELECT sum(events)::bigint AS n FROM event_rollups")
             .await,
@@ -307,6 +325,7 @@ async fn rollups_never_disagree_with_the_events() {
         .expect("retention ran");
     assert_eq!(purged.events, 2);
     assert_eq!(purged.touches, 2);
+    fold_all(&app).await;
     assert_eq!(
         app.count(&format!(
             "SELECT sum(events)::bigint AS n FROM event_rollups WHERE domain_id = '{}'",
@@ -951,4 +970,251 @@ async fn days_in_any_zone_match_the_events_local_dates() {
             "{zone}: {long}"
         );
     }
+}
+
+// The rollups off the insert path (migration 000090): an insert only notes its events; the
+// runtime folds them in the background, and every read of the overview folds what is pending.
+
+/// A server on a fresh database with no background folder: only the overview's reads fold.
+async fn spawn_without_folder() -> TestApp {
+    TestApp::spawn_adjusted(None, |s| s.rollups_folding = None).await
+}
+
+async fn pending(app: &TestApp) -> i64 {
+    app.count("SELECT count(*) AS n FROM event_rollup_pending")
+        .await
+}
+
+async fn folded_events(app: &TestApp) -> i64 {
+    app.count("SELECT coalesce(sum(events), 0)::bigint AS n FROM event_totals")
+        .await
+}
+
+#[tokio::test]
+async fn the_overview_counts_events_right_after_their_ingest() {
+    let app = spawn_without_folder().await;
+    let s = shop(&app, "fresh@example.com", "fresh.example.com").await;
+    visitor_with_touches(&app, &s.domain, "fan@example.com", "spring", "weekly").await;
+    for body in [
+        json!({"email": "fan@example.com", "event": "purchase", "value": 10, "currency": "USD"}),
+        json!({"email": "fan@example.com", "event": "purchase", "value": 5, "currency": "USD"}),
+        json!({"email": "other@example.com", "event": "refund", "value": 2, "currency": "USD"}),
+        json!({"email": "other@example.com", "event": "event1"}),
+    ] {
+        let (status, b) = app.inbound(&s.key, body).await;
+        assert_eq!(status, StatusCode::OK, "{b}");
+    }
+    assert_eq!(pending(&app).await, 4, "the insert only notes its events");
+    assert_eq!(folded_events(&app).await, 0, "nothing folded them yet");
+
+    let (status, stats) = s.user.get("/v1/stats").await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    let t = &stats["totals"];
+    assert_eq!(t["events"], 4);
+    assert_eq!(t["conversions"], 2);
+    assert_eq!(t["refunds"], 1);
+    assert_eq!(t["revenue"], json!([{"currency": "USD", "amount": 15.0}]));
+    assert_eq!(t["refunded"], json!([{"currency": "USD", "amount": 2.0}]));
+    assert_eq!(pending(&app).await, 0, "the read folded them");
+    assert_eq!(folded_events(&app).await, 4);
+
+    // Again right after the next ingest, grouped by the last touch's campaign.
+    let (status, _) = app
+        .inbound(
+            &s.key,
+            json!({"email": "fan@example.com", "event": "purchase", "value": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(pending(&app).await, 1);
+    let (_, last) = s.user.get("/v1/stats?groupBy=campaign&touch=last").await;
+    assert_eq!(last["groups"][0]["key"], "weekly", "{last}");
+    assert_eq!(last["groups"][0]["conversions"], 3, "{last}");
+    assert_in_step(&app, "reads right after ingests").await;
+}
+
+#[tokio::test]
+async fn rollups_stay_exact_through_updates_and_deletes_of_pending_and_folded_events() {
+    let app = spawn_without_folder().await;
+    let s = shop(&app, "edits@example.com", "edits.example.com").await;
+    visitor_with_touches(&app, &s.domain, "fan@example.com", "spring", "weekly").await;
+    let send = |order: String| {
+        app.inbound(
+            &s.key,
+            json!({"email": "fan@example.com", "event": "purchase", "value": 10,
+                   "currency": "USD", "orderId": order}),
+        )
+    };
+    // Four events folded (by a read) and four still pending.
+    for i in 0..4 {
+        assert_eq!(send(format!("f-{i}")).await.0, StatusCode::OK);
+    }
+    let (_, stats) = s.user.get("/v1/stats").await;
+    assert_eq!(stats["totals"]["conversions"], 4);
+    for i in 0..4 {
+        assert_eq!(send(format!("p-{i}")).await.0, StatusCode::OK);
+    }
+    assert_eq!(pending(&app).await, 4);
+
+    // A status change: one folded and one pending purchase become refunds of 4.
+    app.sql(&format!(
+        "UPDATE events SET event_name = 'refund', value = 4
+         WHERE domain_id = '{}' AND order_id IN ('f-0', 'p-0')",
+        s.domain
+    ))
+    .await;
+    // Deleted by hand: one of each.
+    app.sql(&format!(
+        "DELETE FROM events WHERE domain_id = '{}' AND order_id IN ('f-1', 'p-1')",
+        s.domain
+    ))
+    .await;
+    // Retention (Pulse keeps 30 days): one of each is old, and so are the touches, which
+    // attributed every event.
+    app.sql(&format!(
+        "UPDATE events SET received_at = now() - interval '40 days'
+         WHERE domain_id = '{}' AND order_id IN ('f-2', 'p-2')",
+        s.domain
+    ))
+    .await;
+    app.sql(&format!(
+        "UPDATE touches SET occurred_at = occurred_at - interval '40 days' WHERE domain_id = '{}'",
+        s.domain
+    ))
+    .await;
+    let purged = postback_runtime::retention::run_once(&app.pool)
+        .await
+        .expect("retention ran");
+    assert_eq!((purged.events, purged.touches), (2, 2));
+    assert_eq!(
+        pending(&app).await,
+        2,
+        "p-0 (updated) and p-3 wait; p-1 and p-2 went with their events"
+    );
+
+    // Left: f-0 and p-0 (refunds of 4), f-3 and p-3 (purchases of 10), no touch any more.
+    let (_, stats) = s.user.get("/v1/stats").await;
+    let t = &stats["totals"];
+    assert_eq!(t["events"], 4, "{stats}");
+    assert_eq!(t["conversions"], 2);
+    assert_eq!(t["refunds"], 2);
+    assert_eq!(t["revenue"], json!([{"currency": "USD", "amount": 20.0}]));
+    assert_eq!(t["refunded"], json!([{"currency": "USD", "amount": 8.0}]));
+    let (_, last) = s.user.get("/v1/stats?groupBy=campaign&touch=last").await;
+    let groups = last["groups"].as_array().expect("groups");
+    assert_eq!(
+        groups.len(),
+        1,
+        "the touches' campaign is credited with nothing once they are gone: {last}"
+    );
+    assert_eq!(groups[0]["key"], Value::Null);
+    assert_eq!(groups[0]["conversions"], 2);
+    assert_eq!(groups[0]["refunds"], 2);
+    assert_in_step(&app, "updates and deletes of pending and folded events").await;
+}
+
+#[tokio::test]
+async fn the_runtime_folds_stored_events_in_the_background() {
+    let app = TestApp::spawn().await;
+    let s = shop(&app, "background@example.com", "background.example.com").await;
+    for i in 0..3 {
+        let (status, _) = app
+            .inbound(
+                &s.key,
+                json!({"email": "a@example.com", "event": "purchase", "value": i}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // No read of the overview: the folder alone empties the pending events.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while pending(&app).await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the folder did not fold within 20 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(folded_events(&app).await, 3);
+    assert_in_step(&app, "the background fold").await;
+}
+
+#[tokio::test]
+async fn two_folders_never_count_an_event_twice() {
+    use postback_domain::stats::fold::{fold_workspace, Fold};
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+    use std::sync::Arc;
+
+    // Two instances on one database, each with its background folder, plus six more folders
+    // folding small batches as fast as they can, half of them waiting for the lock.
+    let app = TestApp::spawn().await;
+    let other = TestApp::spawn_on(&app.db_url).await;
+    let s = shop(&app, "folders@example.com", "folders.example.com").await;
+    let ws = postback_domain::ids::WorkspaceId(s.user.workspace_id.parse().expect("uuid"));
+    let folders_pool = postback_domain::store::db::pool(&app.db_url, 6).expect("pool");
+    let stop = Arc::new(AtomicBool::new(false));
+    let folded = Arc::new(AtomicI64::new(0));
+    let mut folders = Vec::new();
+    for i in 0..6 {
+        let (pool, stop, folded) = (folders_pool.clone(), stop.clone(), folded.clone());
+        folders.push(tokio::spawn(async move {
+            let mut conn = postback_domain::store::db::conn(&pool).await.expect("conn");
+            while !stop.load(Ordering::SeqCst) {
+                match fold_workspace(&mut conn, ws, 7, i % 2 == 0).await {
+                    Ok(Fold::Folded(n)) => {
+                        folded.fetch_add(i64::from(n), Ordering::SeqCst);
+                    }
+                    Ok(Fold::Busy) => {}
+                    // A row lock held past the non-waiting folder's 500 ms: tried again.
+                    Err(_) => {}
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    // 240 events through both instances, 12 senders at a time.
+    let mut senders = Vec::new();
+    for sender in 0..12 {
+        let base = if sender % 2 == 0 {
+            app.base.clone()
+        } else {
+            other.base.clone()
+        };
+        let key = s.key.clone();
+        senders.push(tokio::spawn(async move {
+            let client = crate::helpers::http_client();
+            for i in 0..20 {
+                let resp = client
+                    .post(format!("{base}/__cc/inbound"))
+                    .header("X-CC-Api-Key", &key)
+                    .json(&json!({"email": format!("s{sender}@example.com"),
+                                  "event": "purchase", "value": 1.5,
+                                  "orderId": format!("{sender}-{i}")}))
+                    .send()
+                    .await
+                    .expect("inbound");
+                assert_eq!(resp.status(), StatusCode::OK);
+            }
+        }));
+    }
+    for t in senders {
+        t.await.expect("sender");
+    }
+    stop.store(true, Ordering::SeqCst);
+    for t in folders {
+        t.await.expect("folder");
+    }
+    assert!(
+        folded.load(Ordering::SeqCst) > 0,
+        "the extra folders folded events"
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM events").await, 240);
+    let (_, stats) = s.user.get("/v1/stats").await;
+    assert_eq!(stats["totals"]["events"], 240, "{stats}");
+    assert_eq!(
+        stats["totals"]["revenue"],
+        json!([{"currency": "USD", "amount": 360.0}])
+    );
+    assert_eq!(folded_events(&app).await, 240);
+    assert_in_step(&app, "folds by eight folders at once").await;
 }

@@ -203,6 +203,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Events not yet folded into the rollups (migration 000090); no key in the database.
+    event_rollup_pending (workspace_id, event_id) {
+        workspace_id -> Uuid,
+        event_id -> Uuid,
+    }
+}
+
+diesel::table! {
     webhooks (id) {
         id -> Uuid,
         workspace_id -> Uuid,

@@ -39,6 +39,9 @@ pub struct AppState {
     pub worker: worker::Worker,
     /// Counters and histograms for `GET /metrics` (shared with the delivery worker).
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// How often the rollups folder ([`crate::rollups`]) looks for stored events to fold into
+    /// the overview's rollups; `None` starts no folder (reads of the overview still fold).
+    pub rollups_folding: Option<std::time::Duration>,
     /// Where deliveries claimed at insert go: this instance's worker.
     pub(crate) direct: worker::DirectSender,
     /// For the background work's own connections (see [`crate::start`]).
@@ -49,6 +52,9 @@ pub struct AppState {
 
 /// Requests per minute one personal access token may make (429 with `Retry-After` beyond).
 pub const TOKEN_REQUESTS_PER_MINUTE: u32 = 600;
+
+/// The rollups folder's pause between passes.
+pub const ROLLUPS_FOLDING: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl AppState {
     /// Builds the state with the default delivery settings; see [`AppState::with_delivery`].
@@ -83,6 +89,7 @@ impl AppState {
                 std::time::Duration::from_secs(60),
             )),
             geoip: None,
+            rollups_folding: Some(ROLLUPS_FOLDING),
             login_throttle: std::sync::Arc::default(),
             mail_throttle: Default::default(),
             delivery,

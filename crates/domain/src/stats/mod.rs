@@ -1,9 +1,11 @@
 //! The marketer's overview numbers (issue 22): events, conversions, revenue per currency,
 //! refunds and ad-click share over a date range in the workspace's time zone, grouped by day,
-//! source, medium, campaign, ad platform or tracking link, read from `event_rollups` (kept in
-//! step with events by triggers) rather than from the events themselves. `/v1/stats` and the
-//! overview page both call [`compute`].
+//! source, medium, campaign, ad platform or tracking link, read from `event_rollups` and its
+//! narrower siblings rather than from the events themselves. The runtime folds stored events
+//! into them in the background and [`compute`] folds what is still pending first ([`fold`]).
+//! `/v1/stats` and the overview page both call [`compute`].
 
+pub mod fold;
 mod health;
 pub mod setup;
 mod time_zone;
@@ -622,6 +624,8 @@ pub async fn compute(
     if let Some(d) = query.domain_id {
         crate::tenancy::domains::get(conn, workspace_id, d).await?;
     }
+    // Every event stored before this read is counted.
+    fold::fold_pending(conn, workspace_id).await?;
     let tz = time_zone(conn, workspace_id).await?;
     let (since, until) = day_bounds(conn, &tz, query.from, query.to).await?;
     let (prev_from, prev_to) = query.previous();

@@ -60,6 +60,7 @@ pub async fn has_events(
     conn: &mut AsyncPgConnection,
     workspace_id: WorkspaceId,
 ) -> DomainResult<bool> {
+    super::fold::fold_pending(conn, workspace_id).await?;
     let a: Any = diesel::sql_query(
         "SELECT EXISTS (SELECT 1 FROM event_totals WHERE workspace_id = $1 AND events > 0) AS any",
     )
