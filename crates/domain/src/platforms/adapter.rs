@@ -44,12 +44,22 @@ pub struct SecretSpec {
 }
 
 /// How a platform is connected by OAuth from the dashboard.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct ConnectSpec {
     /// The endpoint setting of the provider's authorization page.
     pub authorize_env: &'static str,
     /// Space-separated scopes asked for.
     pub scopes: &'static str,
+    /// What the user picks, e.g. "the Google Ads account and the conversion action".
+    pub what: &'static str,
+    /// The list's legend, e.g. "Account › conversion action".
+    pub legend: &'static str,
+    /// Shown when the lists are empty: what to do.
+    pub none_found: &'static str,
+    /// The code exchange.
+    pub exchange: super::signin::Exchange,
+    /// The lists to pick from.
+    pub lists: super::signin::Lists,
 }
 
 /// One ad platform. Implemented by a unit struct in the platform's own module.

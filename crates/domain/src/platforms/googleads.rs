@@ -11,9 +11,11 @@
 //! access token is still sent as it is.
 
 use chrono::Utc;
+use futures_util::future::BoxFuture;
 use serde_json::{json, Map, Value};
 
 use super::adapter::{Adapter, Endpoint, FieldSpec, SecretSpec};
+use super::signin::{Call, Choice, Context};
 use super::normalize::{hashed_google_email, sha256_hex};
 use super::{by_status, clean, customer_digits, is_digits, oauth, put, str_at, Answer, Click};
 use super::{Conversion, Credentials, Request, Settings};
@@ -186,6 +188,11 @@ impl Adapter for GoogleAds {
             // (https://developers.google.com/data-manager/api/devguides/quickstart/set-up-access,
             // https://developers.google.com/google-ads/api/docs/oauth/overview).
             scopes: "https://www.googleapis.com/auth/datamanager https://www.googleapis.com/auth/adwords",
+            what: "the Google Ads account and the conversion action",
+            legend: "Account › conversion action",
+            none_found: "This Google account has no Google Ads account with an enabled conversion action to send to.",
+            exchange: sign_in_exchange,
+            lists: sign_in_lists,
         })
     }
 
@@ -495,6 +502,119 @@ pub(super) fn error_message(status: &Value) -> Option<String> {
         (None, false) => Some(details.join("; ")),
         (Some(m), false) => Some(format!("{m} ({})", details.join("; "))),
     }
+}
+
+/// The sign-in's code exchange: the code (with the PKCE verifier) for (the refresh token, kept;
+/// an access token, for the lists), at Google's token endpoint.
+fn sign_in_exchange<'a>(
+    cx: &'a Context<'a>,
+    code: &'a str,
+    verifier: &'a str,
+    redirect: &'a str,
+) -> BoxFuture<'a, Result<(String, String), String>> {
+    Box::pin(async move {
+        let (url, body) = super::connect::code_request(cx.app, code, verifier, redirect);
+        let reply = cx
+            .http
+            .send(Call::post(
+                "application/x-www-form-urlencoded",
+                url,
+                Vec::new(),
+                body,
+            ))
+            .await;
+        let answer = reply.json();
+        let text = |k: &str| answer.get(k).and_then(Value::as_str).map(str::to_owned);
+        match (text("access_token"), text("refresh_token")) {
+            (Some(access), Some(refresh)) => Ok((refresh, access)),
+            _ => Err(match (text("error"), text("error_description")) {
+                (Some(e), Some(d)) => format!("{e}: {d}"),
+                (Some(e), None) => e,
+                _ => reply
+                    .error
+                    .unwrap_or_else(|| "no refresh token in the answer".into()),
+            }),
+        }
+    })
+}
+
+/// The sign-in's lists: the accessible customers (`customers:listAccessibleCustomers`) and
+/// each one's enabled conversion actions (`googleAds:search`), with the operator's developer
+/// token.
+fn sign_in_lists<'a>(
+    cx: &'a Context<'a>,
+    access: &'a str,
+) -> BoxFuture<'a, Result<Vec<Choice>, String>> {
+    Box::pin(async move {
+        let Some(developer_token) = cx.app.developer_token.as_deref() else {
+            return Err("Listing Google Ads accounts needs the operator's developer token (POSTBACK_GOOGLE_DEVELOPER_TOKEN).".into());
+        };
+        let base = cx.api;
+        let headers = vec![
+            ("Authorization".to_owned(), format!("Bearer {access}")),
+            ("developer-token".to_owned(), developer_token.to_owned()),
+        ];
+        let listed = cx
+            .http
+            .send(Call::get(
+                format!("{base}/{API_VERSION}/customers:listAccessibleCustomers"),
+                headers.clone(),
+            ))
+            .await;
+        let json = listed.json();
+        if listed.status != Some(200) {
+            return Err(format!(
+                "Google Ads did not list the accounts: {}",
+                json.pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .or(listed.error)
+                    .unwrap_or_default()
+            ));
+        }
+        let customers: Vec<String> = json["resourceNames"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter_map(|r| r.strip_prefix("customers/"))
+            .map(str::to_owned)
+            .take(20)
+            .collect();
+        let mut choices = Vec::new();
+        for customer in customers {
+            let query = json!({"query": "SELECT conversion_action.id, conversion_action.name FROM conversion_action WHERE conversion_action.status = 'ENABLED'"});
+            let found = cx
+                .http
+                .send(Call::post(
+                    "application/json",
+                    format!("{base}/{API_VERSION}/customers/{customer}/googleAds:search"),
+                    headers.clone(),
+                    serde_json::to_vec(&query).unwrap_or_default(),
+                ))
+                .await
+                .json();
+            for row in found["results"].as_array().into_iter().flatten() {
+                let action = &row["conversionAction"];
+                let id = action["id"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .or_else(|| action["id"].as_i64().map(|n| n.to_string()));
+                let Some(id) = id else { continue };
+                let name = action["name"].as_str().unwrap_or("(unnamed)");
+                let shown = if customer.len() == 10 {
+                    format!("{}-{}-{}", &customer[..3], &customer[3..6], &customer[6..])
+                } else {
+                    customer.clone()
+                };
+                choices.push(Choice {
+                    value: format!("{customer}:{id}"),
+                    label: format!("{shown} › {name} ({id})"),
+                });
+            }
+        }
+        Ok(choices)
+    })
 }
 
 #[cfg(test)]

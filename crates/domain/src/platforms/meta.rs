@@ -161,6 +161,11 @@ impl Adapter for Meta {
         Some(super::adapter::ConnectSpec {
             authorize_env: "POSTBACK_META_AUTH_URL",
             scopes: super::meta_connect::SCOPES,
+            what: "the Meta ad account and the pixel (dataset)",
+            legend: "Ad account › pixel",
+            none_found: "This Facebook account reaches no ad account with a pixel (dataset) to send to: create one in Events Manager, then connect again.",
+            exchange: super::meta_connect::exchange,
+            lists: super::meta_connect::lists,
         })
     }
 

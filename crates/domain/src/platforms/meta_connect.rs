@@ -19,10 +19,12 @@
 //! goes in the `Authorization: Bearer` header, as the Graph API accepts it (e.g. the WhatsApp
 //! Cloud API's requests to graph.facebook.com), never in a URL.
 
+use futures_util::future::BoxFuture;
 use serde_json::Value;
 
 use super::meta::GRAPH_VERSION;
 use super::oauth::App;
+use super::signin::{Call, Choice, Context};
 
 /// The permissions asked for: `ads_management` (send Conversions API events for the pixels of
 /// the ad accounts, list them) and `business_management` (pixels and ad accounts owned by a
@@ -134,6 +136,69 @@ pub fn read_list(status: u16, body: &str, id_key: &str) -> Result<Vec<(String, S
             })
         })
         .collect())
+}
+
+/// The sign-in's code exchange: the code for a short-lived user token, that for a long-lived
+/// one (kept, and used for the lists).
+pub fn exchange<'a>(
+    cx: &'a Context<'a>,
+    code: &'a str,
+    _verifier: &'a str,
+    redirect: &'a str,
+) -> BoxFuture<'a, Result<(String, String), String>> {
+    Box::pin(async move {
+        let short = cx
+            .http
+            .send(Call::get(
+                code_url(cx.api, cx.app, code, redirect),
+                Vec::new(),
+            ))
+            .await;
+        let short = read_token(short.status.unwrap_or(0), &short.body)?;
+        let long = cx
+            .http
+            .send(Call::get(
+                long_lived_url(cx.api, cx.app, &short),
+                Vec::new(),
+            ))
+            .await;
+        let token = read_token(long.status.unwrap_or(0), &long.body)?;
+        Ok((token.clone(), token))
+    })
+}
+
+/// The sign-in's lists: the user's ad accounts and each one's pixels.
+pub fn lists<'a>(
+    cx: &'a Context<'a>,
+    token: &'a str,
+) -> BoxFuture<'a, Result<Vec<Choice>, String>> {
+    Box::pin(async move {
+        let bearer = vec![("Authorization".to_owned(), format!("Bearer {token}"))];
+        let (status, body) = cx
+            .http
+            .send(Call::get(ad_accounts_url(cx.api), bearer.clone()))
+            .await
+            .answered()?;
+        let accounts = read_list(status, &body, "account_id")
+            .map_err(|why| format!("Meta did not list the ad accounts: {why}"))?;
+        let mut choices = Vec::new();
+        for (account, account_name) in accounts.into_iter().take(MAX_ACCOUNTS) {
+            let (status, body) = cx
+                .http
+                .send(Call::get(pixels_url(cx.api, &account), bearer.clone()))
+                .await
+                .answered()?;
+            let pixels = read_list(status, &body, "id")
+                .map_err(|why| format!("Meta did not list the pixels of {account_name}: {why}"))?;
+            for (pixel, pixel_name) in pixels {
+                choices.push(Choice {
+                    value: format!("{account}:{pixel}"),
+                    label: format!("{account_name} ({account}) › {pixel_name} ({pixel})"),
+                });
+            }
+        }
+        Ok(choices)
+    })
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod meta_connect;
 pub mod normalize;
 pub mod oauth;
 pub mod request_status;
+pub mod signin;
 pub mod tiktok_connect;
 mod urls;
 

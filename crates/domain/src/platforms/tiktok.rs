@@ -127,6 +127,11 @@ impl Adapter for TikTok {
             // Permissions are chosen when the app is registered (Events API access: "Pixel
             // Management" / "Measurement"), not asked for in the URL.
             scopes: "",
+            what: "the TikTok advertiser and the pixel",
+            legend: "Advertiser › pixel",
+            none_found: "The authorized TikTok advertisers have no pixel to send to: create one in Events Manager, then connect again.",
+            exchange: super::tiktok_connect::exchange,
+            lists: super::tiktok_connect::lists,
         })
     }
 

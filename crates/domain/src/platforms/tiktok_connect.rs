@@ -20,9 +20,11 @@
 //! No PKCE: TikTok for Business's advertiser authorization has no code challenge parameter; the
 //! exchange is server-side with the app secret, and `state` is bound to the session.
 
+use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
 
 use super::oauth::App;
+use super::signin::{Call, Choice, Context};
 
 /// How many advertisers are listed (their pixels are fetched one request each).
 pub const MAX_ADVERTISERS: usize = 20;
@@ -122,6 +124,61 @@ pub fn read_pixels(status: u16, body: &str) -> Result<Vec<(String, String)>, Str
             Some((code, name))
         })
         .collect())
+}
+
+/// The sign-in's code exchange: the `auth_code` for an advertiser access token (kept, and used
+/// for the lists).
+pub fn exchange<'a>(
+    cx: &'a Context<'a>,
+    code: &'a str,
+    _verifier: &'a str,
+    _redirect: &'a str,
+) -> BoxFuture<'a, Result<(String, String), String>> {
+    Box::pin(async move {
+        let (url, body) = token_request(cx.api, cx.app, code);
+        let (status, body) = cx
+            .http
+            .send(Call::post("application/json", url, Vec::new(), body))
+            .await
+            .answered()?;
+        let token = read_token(status, &body)?;
+        Ok((token.clone(), token))
+    })
+}
+
+/// The sign-in's lists: the advertisers that authorized the app and each one's pixels.
+pub fn lists<'a>(
+    cx: &'a Context<'a>,
+    token: &'a str,
+) -> BoxFuture<'a, Result<Vec<Choice>, String>> {
+    Box::pin(async move {
+        let header = vec![("Access-Token".to_owned(), token.to_owned())];
+        let (status, body) = cx
+            .http
+            .send(Call::get(advertisers_url(cx.api, cx.app), header.clone()))
+            .await
+            .answered()?;
+        let advertisers = read_advertisers(status, &body)
+            .map_err(|why| format!("TikTok did not list the advertisers: {why}"))?;
+        let mut choices = Vec::new();
+        for (advertiser, advertiser_name) in advertisers {
+            let (status, body) = cx
+                .http
+                .send(Call::get(pixels_url(cx.api, &advertiser), header.clone()))
+                .await
+                .answered()?;
+            let pixels = read_pixels(status, &body).map_err(|why| {
+                format!("TikTok did not list the pixels of {advertiser_name}: {why}")
+            })?;
+            for (pixel, pixel_name) in pixels {
+                choices.push(Choice {
+                    value: format!("{advertiser}:{pixel}"),
+                    label: format!("{advertiser_name} ({advertiser}) › {pixel_name} ({pixel})"),
+                });
+            }
+        }
+        Ok(choices)
+    })
 }
 
 #[cfg(test)]
