@@ -416,6 +416,8 @@ pub fn test_delivery() -> postback_runtime::delivery::DeliveryConfig {
         apps: Default::default(),
         tokens: Default::default(),
         listen_database_url: None,
+        batch_window: postback_runtime::delivery::DEFAULT_BATCH_WINDOW,
+        googleads_daily_operations: None,
     }
 }
 
