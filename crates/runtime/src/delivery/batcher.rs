@@ -341,6 +341,7 @@ async fn send_group(shared: Arc<Shared>, mut items: Vec<Item>) {
             &item.claimed,
             started_at,
             reply,
+            throttle.as_ref().map(|(until, _)| *until),
         );
         (shared.sink)(result);
     }
@@ -366,6 +367,7 @@ fn outcome(
     c: &Claimed,
     started_at: chrono::DateTime<Utc>,
     reply: Reply,
+    throttled_until: Option<chrono::DateTime<Utc>>,
 ) -> AttemptResult {
     let Reply {
         mut response,
@@ -411,12 +413,7 @@ fn outcome(
     let (outcome, retry_at) = if succeeded {
         (AttemptOutcome::Succeeded, None)
     } else if throttled {
-        let wait = response
-            .retry_after
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .unwrap_or(limits::DEFAULT_HOLD)
-            .min(limits::MAX_HOLD);
-        let until = Utc::now() + wait;
+        let until = throttled_until.unwrap_or_else(|| Utc::now() + limits::DEFAULT_HOLD);
         let why = held.unwrap_or_else(|| format!("HTTP {}", response.status.unwrap_or(0)));
         rejection = Some(limits::rate_limited_error(platform.label(), &why, until));
         (AttemptOutcome::Retry, Some(until))
