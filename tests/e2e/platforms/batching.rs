@@ -292,3 +292,149 @@ async fn a_throttled_connection_holds_its_deliveries_and_sends_them_after() {
     expected.sort_unstable();
     assert_eq!(sent, expected, "each event sent once after the hold");
 }
+
+/// Google Ads basic access's daily operations (here 2, `POSTBACK_GOOGLEADS_DAILY_OPERATIONS`):
+/// what does not fit waits, pending and shown as rate-limited, and is sent once the oldest
+/// counted hour has left the 24 hours.
+#[tokio::test]
+async fn the_google_ads_daily_quota_holds_what_does_not_fit() {
+    use postback_domain::platforms::oauth::{App, Apps};
+    use postback_domain::platforms::{Platform, PlatformUrls};
+    let fake = FakeGoogle::start(REFRESH, Duration::from_secs(600)).await;
+    let delivery = postback_runtime::delivery::DeliveryConfig {
+        platform_urls: PlatformUrls::all_at(&fake.base),
+        apps: Apps::default().with(
+            Platform::GoogleAds,
+            App {
+                client_id: CLIENT_ID.into(),
+                client_secret: CLIENT_SECRET.into(),
+                token_url: format!("{}/token", fake.base),
+                developer_token: None,
+            },
+        ),
+        googleads_daily_operations: Some(2),
+        ..test_delivery()
+    };
+    let app = TestApp::spawn_with(&fresh_database().await, delivery).await;
+    let shop = shop(&app, "batching-quota@example.com").await;
+    let connection = connect(
+        &shop,
+        "googleads",
+        json!({"settings": {"customerId": "123-456-7890", "conversionAction": "555111",
+                            "transport": "adsapi"},
+               "credentials": {"developerToken": "dev-token", "refreshToken": REFRESH}}),
+    )
+    .await;
+    let mut events = Vec::new();
+    for order in ["Q-1", "Q-2"] {
+        let id = purchase(&app, &shop, order).await;
+        delivery_when(&shop, &id, Duration::from_secs(10), |d| {
+            d["status"] == "succeeded"
+        })
+        .await;
+        events.push(id);
+    }
+    let third = purchase(&app, &shop, "Q-3").await;
+    let d = delivery_when(&shop, &third, Duration::from_secs(10), |d| {
+        d["rateLimitedUntil"].is_string()
+    })
+    .await;
+    assert_eq!(d["status"], "pending", "held, not failed: {d}");
+    assert_eq!(d["attempts"], 0, "not sent, so no attempt: {d}");
+    let error = d["lastError"].as_str().expect("error");
+    assert!(
+        error.starts_with("Rate-limited by Google Ads (the daily quota of 2 operations is used up)"),
+        "{error}"
+    );
+    let uploads = fake.uploads();
+    assert_eq!(uploads.len(), 2, "the third is not sent: {uploads:?}");
+
+    // A day later the quota has room again.
+    app.sql(&format!(
+        "UPDATE connection_operations SET hour = hour - interval '1 day 2 hours'
+         WHERE connection_id = '{connection}'"
+    ))
+    .await;
+    release(&app, &connection).await;
+    let d = delivery_when(&shop, &third, Duration::from_secs(10), |d| {
+        d["status"] == "succeeded"
+    })
+    .await;
+    assert_eq!(d["attempts"], 1, "{d}");
+    let uploads = fake.uploads();
+    assert_eq!(uploads.len(), 3, "{uploads:?}");
+    assert_eq!(uploads[2]["conversions"][0]["orderId"], "Q-3");
+}
+
+/// Meta refuses a whole batch when one event is bad: the batch is split in halves and sent
+/// again until the bad event stands alone; it fails with Meta's message, the others succeed,
+/// and each good event is accepted once.
+#[tokio::test]
+async fn a_batch_meta_refuses_as_a_whole_is_split_until_the_bad_event_stands_alone() {
+    let refusal = || {
+        Reply::status(400).body(
+            r#"{"error": {"message": "Invalid parameter", "type": "OAuthException", "code": 100, "error_user_msg": "The event time is more than 7 days ago."}}"#,
+        )
+    };
+    let ok = || Reply::ok().body(r#"{"events_received": 2}"#);
+    let fake = Receiver::start().await;
+    // 4 events: refused; the first half accepted; the second half refused; its first event
+    // accepted, its second refused: that one is the bad one.
+    fake.script([refusal(), ok(), refusal(), ok(), refusal()]);
+    fake.always(Reply::status(500));
+    let app = app_at(&fake.url(""), false).await;
+    let shop = shop(&app, "batching-split@example.com").await;
+    let connection = connect(
+        &shop,
+        "meta",
+        json!({"settings": {"pixelId": "4444"}, "credentials": {"accessToken": "EAAB-split"}}),
+    )
+    .await;
+    hold(&app, &connection).await;
+    let mut events = Vec::new();
+    for i in 0..4 {
+        events.push(purchase(&app, &shop, &format!("S-{i}")).await);
+    }
+    queued_behind_hold(&shop, &events).await;
+    release(&app, &connection).await;
+    let got = fake.wait_for(5, Duration::from_secs(10)).await;
+    let ids = |i: usize| -> Vec<String> {
+        got[i].json()["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|e| e["event_id"].as_str().expect("event_id").to_owned())
+            .collect()
+    };
+    assert_eq!(ids(0).len(), 4);
+    assert_eq!(ids(1).len(), 2);
+    assert_eq!(ids(2).len(), 2);
+    assert_eq!(ids(3).len(), 1);
+    assert_eq!(ids(4).len(), 1);
+    let bad = ids(4)[0].clone();
+    let accepted: Vec<String> = [ids(1), ids(3)].concat();
+    for id in &events {
+        let d = delivery_when(&shop, id, Duration::from_secs(10), |d| {
+            d["status"] == "succeeded" || d["status"] == "failed"
+        })
+        .await;
+        if *id == bad {
+            assert_eq!(d["status"], "failed", "{d}");
+            assert!(
+                d["lastError"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("more than 7 days ago")),
+                "{d}"
+            );
+        } else {
+            assert_eq!(d["status"], "succeeded", "{d}");
+            assert_eq!(
+                accepted.iter().filter(|a| *a == id).count(),
+                1,
+                "accepted once"
+            );
+        }
+        assert_eq!(d["attempts"], 1, "{d}");
+    }
+    assert_eq!(fake.received().len(), 5, "nothing more was sent");
+}
