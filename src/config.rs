@@ -403,9 +403,8 @@ impl Config {
                 Some(lease)
             }
         };
-        let batch_window =
-            postback_runtime::delivery::parse_duration(&self.platform_batch_window)
-                .map_err(|e| format!("POSTBACK_PLATFORM_BATCH_WINDOW: {e}"))?;
+        let batch_window = postback_runtime::delivery::parse_duration(&self.platform_batch_window)
+            .map_err(|e| format!("POSTBACK_PLATFORM_BATCH_WINDOW: {e}"))?;
         if batch_window > std::time::Duration::from_secs(1) {
             return Err("POSTBACK_PLATFORM_BATCH_WINDOW must be at most 1s".into());
         }

@@ -65,6 +65,24 @@ mod tests {
     use chrono::{Duration, TimeZone, Utc};
 
     #[test]
+    fn clock_times_are_in_the_workspace_zone() {
+        let z = Zone::new("Europe/Berlin");
+        let t = Utc::now();
+        let local = t.with_timezone(&chrono_tz::Europe::Berlin);
+        assert_eq!(z.clock(t), local.format("%H:%M %Z").to_string());
+        let later = t + Duration::days(3);
+        assert!(
+            z.clock(later).starts_with(
+                &later
+                    .with_timezone(&chrono_tz::Europe::Berlin)
+                    .format("%Y-%m-%d")
+                    .to_string()
+            ),
+            "another day shows its date"
+        );
+    }
+
+    #[test]
     fn relative_times_read_like_a_person_would_say_them() {
         let z = Zone::new("UTC");
         let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();

@@ -200,7 +200,11 @@ async fn one_bad_conversion_in_a_google_batch_fails_alone() {
         outcomes.insert(*order, d);
     }
     for order in ["G-1", "G-3", "G-4"] {
-        assert_eq!(outcomes[order]["status"], "succeeded", "{}", outcomes[order]);
+        assert_eq!(
+            outcomes[order]["status"], "succeeded",
+            "{}",
+            outcomes[order]
+        );
     }
     let bad = &outcomes["G-2"];
     assert_eq!(bad["status"], "failed", "{bad}");
@@ -343,7 +347,8 @@ async fn the_google_ads_daily_quota_holds_what_does_not_fit() {
     assert_eq!(d["attempts"], 0, "not sent, so no attempt: {d}");
     let error = d["lastError"].as_str().expect("error");
     assert!(
-        error.starts_with("Rate-limited by Google Ads (the daily quota of 2 operations is used up)"),
+        error
+            .starts_with("Rate-limited by Google Ads (the daily quota of 2 operations is used up)"),
         "{error}"
     );
     let uploads = fake.uploads();

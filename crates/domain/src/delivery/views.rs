@@ -108,9 +108,9 @@ async fn with_attempts(
             next_attempt_at: (d.status == DeliveryStatus::Pending).then_some(d.next_attempt_at),
             rate_limited_until: (d.status == DeliveryStatus::Pending
                 && d.next_attempt_at > Utc::now()
-                && d.last_error.as_deref().is_some_and(|e| {
-                    e.starts_with(crate::platforms::limits::RATE_LIMITED_PREFIX)
-                }))
+                && d.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with(crate::platforms::limits::RATE_LIMITED_PREFIX)))
             .then_some(d.next_attempt_at),
             status: d.status,
             attempts: d.attempts,

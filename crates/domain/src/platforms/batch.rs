@@ -164,7 +164,10 @@ mod tests {
             ..settings()
         };
         let (c, _) = two(Platform::Meta, &other);
-        assert_ne!(group(Platform::Meta, &a).unwrap().0, group(Platform::Meta, &c).unwrap().0);
+        assert_ne!(
+            group(Platform::Meta, &a).unwrap().0,
+            group(Platform::Meta, &c).unwrap().0
+        );
     }
 
     #[test]

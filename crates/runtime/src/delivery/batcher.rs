@@ -86,13 +86,7 @@ impl Batcher {
     /// Whether a claimed delivery is sent through a batcher (a platform request that could be
     /// built).
     pub fn takes(c: &Claimed) -> bool {
-        matches!(
-            &c.send,
-            Send::Platform {
-                request: Ok(_),
-                ..
-            }
-        )
+        matches!(&c.send, Send::Platform { request: Ok(_), .. })
     }
 
     /// Adds a delivery (see [`Batcher::takes`]): sent with its connection's others once the
@@ -294,9 +288,7 @@ async fn send_group(shared: Arc<Shared>, mut items: Vec<Item>) {
     let requests: Vec<&Request> = items
         .iter()
         .filter_map(|i| match &i.claimed.send {
-            Send::Platform {
-                request: Ok(r), ..
-            } => Some(r),
+            Send::Platform { request: Ok(r), .. } => Some(r),
             _ => None,
         })
         .collect();
@@ -356,7 +348,9 @@ fn daily_quota(config: &DeliveryConfig, platform: Platform, items: &[Item]) -> O
     let ads_api = items.iter().any(|i| {
         matches!(&i.claimed.send, Send::Platform { request: Ok(r), .. } if r.body.get("conversions").is_some())
     });
-    ads_api.then_some(config.googleads_daily_operations).flatten()
+    ads_api
+        .then_some(config.googleads_daily_operations)
+        .flatten()
 }
 
 /// A delivery's result from its share of an exchange.
