@@ -15,6 +15,8 @@
 //! | `POSTBACK_RETRY_SCHEDULE` | `2s,4s,8s` | waits before each retry of a failed delivery |
 //! | `POSTBACK_DELIVERY_TIMEOUT` | `5s` | timeout of one delivery attempt |
 //! | `POSTBACK_DELIVERY_LEASE` | timeout + `30s` | how long a claimed delivery is reserved for its worker; after a crash, attempts under way are retried when it runs out (must exceed the timeout) |
+//! | `POSTBACK_PLATFORM_BATCH_WINDOW` | `20ms` | how long a platform delivery waits for others of its connection to share one request (`0`: each alone) |
+//! | `POSTBACK_GOOGLEADS_DAILY_OPERATIONS` | `15000` | Google Ads API operations per connection in 24 hours (basic access); `0`: no quota |
 //! | `POSTBACK_GOOGLE_CLIENT_ID`, `POSTBACK_GOOGLE_CLIENT_SECRET` | unset | Google OAuth app (access tokens from refresh tokens) |
 //! | `POSTBACK_META_APP_ID`, `POSTBACK_META_APP_SECRET`, `POSTBACK_TIKTOK_APP_ID`, `POSTBACK_TIKTOK_APP_SECRET` | unset | the operators' Meta and TikTok apps (Connect Meta, Connect TikTok) |
 //! | `POSTBACK_GOOGLEADS_URL`, `POSTBACK_GOOGLE_DATAMANAGER_URL`, `POSTBACK_GOOGLE_TOKEN_URL`, `POSTBACK_GOOGLE_AUTH_URL`, `POSTBACK_META_URL`, `POSTBACK_META_AUTH_URL`, `POSTBACK_TIKTOK_URL`, `POSTBACK_TIKTOK_AUTH_URL` | the platforms' own | endpoints, each declared by its platform's adapter (`postback_domain::platforms`) |
@@ -153,6 +155,24 @@ pub struct Config {
         global = true
     )]
     pub delivery_timeout: String,
+    /// How long a platform delivery waits for others of its connection to share one request,
+    /// e.g. `20ms`; `0` sends each alone.
+    #[arg(
+        long,
+        env = "POSTBACK_PLATFORM_BATCH_WINDOW",
+        default_value = "20ms",
+        global = true
+    )]
+    pub platform_batch_window: String,
+    /// Google Ads API operations per connection in 24 hours (basic access: 15,000); `0` for no
+    /// quota (standard access).
+    #[arg(
+        long,
+        env = "POSTBACK_GOOGLEADS_DAILY_OPERATIONS",
+        default_value_t = postback_domain::platforms::limits::GOOGLE_ADS_BASIC_DAILY_OPERATIONS,
+        global = true
+    )]
+    pub googleads_daily_operations: u32,
     /// How long a claimed delivery is reserved for the worker that claimed it, e.g. `35s`; after
     /// a crash, the attempts that were under way are retried when it runs out. Default: the
     /// delivery timeout plus 30 s. Must be longer than the timeout.
@@ -383,6 +403,11 @@ impl Config {
                 Some(lease)
             }
         };
+        let batch_window = postback_runtime::delivery::parse_duration(&self.platform_batch_window)
+            .map_err(|e| format!("POSTBACK_PLATFORM_BATCH_WINDOW: {e}"))?;
+        if batch_window > std::time::Duration::from_secs(1) {
+            return Err("POSTBACK_PLATFORM_BATCH_WINDOW must be at most 1s".into());
+        }
         // Every platform endpoint (`POSTBACK_GOOGLEADS_URL`, `POSTBACK_GOOGLE_TOKEN_URL`, …) and
         // OAuth app (`POSTBACK_GOOGLE_CLIENT_ID`, …), as each platform's adapter declares them.
         let env = |k: &str| std::env::var(k).ok();
@@ -397,6 +422,9 @@ impl Config {
             apps,
             lookup: postback_runtime::delivery::lookup::Lookup::system(),
             listen_database_url: self.listen_database_url.clone(),
+            batch_window,
+            googleads_daily_operations: (self.googleads_daily_operations > 0)
+                .then_some(self.googleads_daily_operations),
             ..Default::default()
         })
     }

@@ -423,6 +423,8 @@ pub fn test_delivery() -> postback_runtime::delivery::DeliveryConfig {
         tokens: Default::default(),
         listen_database_url: None,
         status_check_interval: Duration::from_millis(200),
+        batch_window: postback_runtime::delivery::DEFAULT_BATCH_WINDOW,
+        googleads_daily_operations: None,
     }
 }
 

@@ -10,6 +10,7 @@ use crate::attribution::{collect, identify, shop, Shop};
 use crate::helpers::TestApp;
 use crate::receiver::{Received, Receiver, Reply};
 
+mod batching;
 mod fake_google;
 mod fake_social;
 mod google;

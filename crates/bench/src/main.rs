@@ -17,7 +17,7 @@
 //! `--platform` adds an ad platform: a second receiver playing Meta's Conversions API, the
 //! server started with `POSTBACK_META_URL` pointing at it, and the domain's Meta connection, so
 //! every event goes to the webhook (with `--webhook`) and to Meta; the same figures are reported
-//! for it.
+//! for it, and the requests it got per event (the worker batches a connection's events).
 //!
 //! `--slow-webhook-ms N` (with `--webhook`) adds a second tenant whose webhook points at a
 //! receiver that answers N ms after each request, and a side load of `--slow-rate` events per

@@ -9,10 +9,11 @@
 //! (what the delivery worker sends); a chunked request is counted as unrecognised and its
 //! connection closed.
 //!
-//! `--platform` starts a second one that plays Meta's Conversions API: the event id is read
-//! from `data[0].event_id`, it stands for the delivery id too (Meta deduplicates on it, and a
-//! platform delivery carries no `webhook-id`), and every request is answered the way Meta
-//! answers an accepted event.
+//! `--platform` starts a second one that plays Meta's Conversions API: a request carries one
+//! event or a batch of them in `data` (the worker batches a connection's events), each event id
+//! read from `data[i].event_id` stands for its delivery id too (Meta deduplicates on it, and a
+//! platform delivery carries no `webhook-id`), requests and events are counted apart (requests
+//! per event), and every request is answered the way Meta answers accepted events.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -49,6 +50,8 @@ pub struct Seen {
     pub first: HashMap<u128, Instant>,
     /// Every request, repeats included.
     pub requests: u64,
+    /// Every event the requests carried, repeats included (one per request for webhooks).
+    pub events: u64,
     /// Distinct `webhook-id` headers (delivery ids).
     pub webhook_ids: HashSet<u128>,
     /// Requests without a UUID `webhook-id` or a UUID `"id"` in the body (should be none).
@@ -165,7 +168,7 @@ struct DeliveryBody<'a> {
     id: &'a str,
 }
 
-/// The part of a Meta request the receiver reads: the event id of its one event.
+/// The part of a Meta request the receiver reads: its events' ids.
 #[derive(serde::Deserialize)]
 struct MetaBody<'a> {
     #[serde(borrow)]
@@ -179,29 +182,34 @@ struct MetaEvent<'a> {
 }
 
 fn record(seen: &Mutex<Seen>, kind: Kind, webhook_id: Option<u128>, body: &[u8], at: Instant) {
-    let (webhook_id, event_id) = match kind {
-        Kind::Webhook => (
-            webhook_id,
-            serde_json::from_slice::<DeliveryBody>(body)
-                .ok()
-                .and_then(|b| ids::parse_uuid(b.id.as_bytes())),
-        ),
-        Kind::Meta => {
-            let id = serde_json::from_slice::<MetaBody>(body)
-                .ok()
-                .filter(|b| b.data.len() == 1)
-                .and_then(|b| ids::parse_uuid(b.data[0].event_id.as_bytes()));
-            (id, id)
-        }
+    // (delivery id, event id) per event the request carries; None: not recognised.
+    let pairs: Option<Vec<(u128, u128)>> = match kind {
+        Kind::Webhook => serde_json::from_slice::<DeliveryBody>(body)
+            .ok()
+            .and_then(|b| ids::parse_uuid(b.id.as_bytes()))
+            .zip(webhook_id)
+            .map(|(event, delivery)| vec![(delivery, event)]),
+        Kind::Meta => serde_json::from_slice::<MetaBody>(body)
+            .ok()
+            .filter(|b| !b.data.is_empty())
+            .and_then(|b| {
+                b.data
+                    .iter()
+                    .map(|e| ids::parse_uuid(e.event_id.as_bytes()).map(|id| (id, id)))
+                    .collect()
+            }),
     };
     let mut s = seen.lock().unwrap_or_else(|e| e.into_inner());
     s.requests += 1;
-    match (webhook_id, event_id) {
-        (Some(delivery), Some(event)) => {
-            s.webhook_ids.insert(delivery);
-            s.first.entry(event).or_insert(at);
+    match pairs {
+        Some(pairs) => {
+            s.events += pairs.len() as u64;
+            for (delivery, event) in pairs {
+                s.webhook_ids.insert(delivery);
+                s.first.entry(event).or_insert(at);
+            }
         }
-        _ => s.unrecognised += 1,
+        None => s.unrecognised += 1,
     }
 }
 
@@ -347,5 +355,23 @@ mod tests {
         );
         assert_eq!(s.unrecognised, 1);
         assert_eq!(s.first.len(), 1);
+        assert_eq!(s.events, 2);
+    }
+
+    #[tokio::test]
+    async fn counts_a_batched_meta_request_per_event() {
+        let r = Receiver::start(Kind::Meta).await.expect("receiver");
+        postback_runtime::tls::install_provider();
+        let http = reqwest::Client::new();
+        let url = format!("{}/v26.0/1234/events", r.url);
+        let body = r#"{"data":[{"event_id":"0190f5c2-7d3e-7a41-9b1c-3f2e4d5c6b7a"},{"event_id":"0190f5c2-7d3e-7a41-9b1c-3f2e4d5c6b7b"},{"event_id":"0190f5c2-7d3e-7a41-9b1c-3f2e4d5c6b7c"}],"access_token":"t"}"#;
+        let resp = http.post(&url).body(body).send().await.expect("sent");
+        assert_eq!(resp.status(), 200);
+        let s = r.seen();
+        assert_eq!(s.requests, 1);
+        assert_eq!(s.events, 3);
+        assert_eq!(s.first.len(), 3);
+        assert_eq!(s.webhook_ids.len(), 3);
+        assert_eq!(s.unrecognised, 0);
     }
 }

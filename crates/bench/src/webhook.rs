@@ -51,8 +51,14 @@ pub struct Figures {
     pub never_delivered: u64,
     /// Requests the receiver got, repeats included.
     pub requests: u64,
+    /// Events those requests carried, repeats included (one per request for webhooks; a
+    /// batched platform request carries many).
+    pub events: u64,
+    /// Requests per delivered event: 1 when each event has its own request.
+    pub requests_per_event: f64,
     pub distinct_webhook_ids: u64,
-    /// Requests minus distinct `webhook-id`s (Meta: event ids): the same delivery sent again.
+    /// Events received minus distinct `webhook-id`s (Meta: event ids): the same delivery sent
+    /// again.
     pub duplicates: u64,
     /// Requests without a `webhook-id` or an event id (should be none).
     pub unrecognised: u64,
@@ -143,8 +149,10 @@ pub async fn collect(r: &Receiver, tally: &Tally, window: Window<'_>) -> Result<
         delivered,
         never_delivered: accepted - delivered,
         requests: seen.requests,
+        events: seen.events,
+        requests_per_event: seen.requests as f64 / (seen.events.max(1) as f64),
         distinct_webhook_ids,
-        duplicates: (seen.requests - seen.unrecognised).saturating_sub(distinct_webhook_ids),
+        duplicates: seen.events.saturating_sub(distinct_webhook_ids),
         unrecognised: seen.unrecognised,
         ok_without_event_id: tally.ok_without_event_id,
         delivery_rows: rows.map(|(total, _)| total),
@@ -177,6 +185,10 @@ impl Figures {
             self.requests,
             self.distinct_webhook_ids,
             self.unrecognised
+        );
+        println!(
+            "requests:     {} carrying {} events: {:.3} requests per event",
+            self.requests, self.events, self.requests_per_event
         );
         if self.ok_without_event_id > 0 {
             println!(

@@ -484,6 +484,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    connection_limits (workspace_id, connection_id) {
+        workspace_id -> Uuid,
+        connection_id -> Uuid,
+        held_until -> Timestamptz,
+        reason -> Text,
+    }
+}
+
+diesel::table! {
+    connection_operations (workspace_id, connection_id, hour) {
+        workspace_id -> Uuid,
+        connection_id -> Uuid,
+        hour -> Timestamptz,
+        operations -> Int4,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> workspaces (workspace_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -527,4 +545,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     link_targets,
     routing_keys,
     platform_requests,
+    connection_limits,
+    connection_operations,
 );

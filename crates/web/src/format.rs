@@ -24,6 +24,17 @@ impl Zone {
             .to_string()
     }
 
+    /// "14:05": the time of day in the zone, with the date when it is not today there, and the
+    /// zone's abbreviation ("14:05 CET", "2026-12-06 14:05 CET").
+    pub fn clock(self, t: DateTime<Utc>) -> String {
+        let local = t.with_timezone(&self.0);
+        if local.date_naive() == Utc::now().with_timezone(&self.0).date_naive() {
+            local.format("%H:%M %Z").to_string()
+        } else {
+            local.format("%Y-%m-%d %H:%M %Z").to_string()
+        }
+    }
+
     /// "just now", "3 minutes ago", "2 hours ago", "5 days ago", or the date in the zone.
     pub fn relative(self, t: DateTime<Utc>) -> String {
         self.relative_to(t, Utc::now())
@@ -52,6 +63,24 @@ impl Zone {
 mod tests {
     use super::Zone;
     use chrono::{Duration, TimeZone, Utc};
+
+    #[test]
+    fn clock_times_are_in_the_workspace_zone() {
+        let z = Zone::new("Europe/Berlin");
+        let t = Utc::now();
+        let local = t.with_timezone(&chrono_tz::Europe::Berlin);
+        assert_eq!(z.clock(t), local.format("%H:%M %Z").to_string());
+        let later = t + Duration::days(3);
+        assert!(
+            z.clock(later).starts_with(
+                &later
+                    .with_timezone(&chrono_tz::Europe::Berlin)
+                    .format("%Y-%m-%d")
+                    .to_string()
+            ),
+            "another day shows its date"
+        );
+    }
 
     #[test]
     fn relative_times_read_like_a_person_would_say_them() {

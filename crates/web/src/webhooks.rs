@@ -661,10 +661,13 @@ pub fn delivery_row(d: DeliveryView, zone: Zone) -> DeliveryRow {
         created: zone.relative(d.created_at),
         created_title: zone.absolute(d.created_at),
         can_redeliver: matches!(d.status, DeliveryStatus::Succeeded | DeliveryStatus::Failed),
-        last: match (d.last_status_code, &d.last_error) {
-            (_, Some(e)) => e.clone(),
-            (Some(c), None) => c.to_string(),
-            (None, None) => "—".into(),
+        last: match (d.rate_limited_until, d.last_status_code, &d.last_error) {
+            (Some(until), _, Some(e)) => {
+                format!("rate-limited, next send at {} ({e})", zone.clock(until))
+            }
+            (_, _, Some(e)) => e.clone(),
+            (_, Some(c), None) => c.to_string(),
+            (_, None, None) => "—".into(),
         },
         platform_status: match &d.platform_status {
             None => String::new(),

@@ -31,6 +31,8 @@ struct State {
     unauthorized: u64,
     /// The next uploads answer TOO_RECENT_EVENT.
     too_recent: u32,
+    /// Order ids whose conversions Google does not find the click of (answered per conversion).
+    clicks_not_found: HashSet<String>,
     /// Authorization codes issued: code → (PKCE challenge, redirect_uri), until used.
     codes: HashMap<String, (String, String)>,
     /// The authorization page asks the user (a link back, clicked in a browser) instead of
@@ -285,10 +287,55 @@ async fn upload(
             "results": [{}]
         }));
     }
+    // In partial-failure mode each refused conversion is one `GoogleAdsError` whose location
+    // names it (`conversions[i]`), the others are uploaded, and their results are empty objects
+    // where a conversion failed
+    // (https://developers.google.com/google-ads/api/docs/best-practices/partial-failures).
+    let not_found: Vec<usize> = conversions
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            c["orderId"]
+                .as_str()
+                .is_some_and(|o| s.clicks_not_found.contains(o))
+        })
+        .map(|(i, _)| i)
+        .collect();
     let results: Vec<Value> = conversions
         .iter()
-        .map(|c| json!({"conversionAction": c["conversionAction"], "conversionDateTime": c["conversionDateTime"]}))
+        .enumerate()
+        .map(|(i, c)| {
+            if not_found.contains(&i) {
+                json!({})
+            } else {
+                json!({"conversionAction": c["conversionAction"], "conversionDateTime": c["conversionDateTime"]})
+            }
+        })
         .collect();
+    if !not_found.is_empty() {
+        const NOT_FOUND: &str = "The click associated with the given identifier or iOS URL parameter was not found in the system. This can happen if the identifier or iOS URL parameter is invalid or is from a different advertiser.";
+        let errors: Vec<Value> = not_found
+            .iter()
+            .map(|i| {
+                json!({
+                    "errorCode": {"conversionUploadError": "CLICK_NOT_FOUND"},
+                    "message": NOT_FOUND,
+                    "location": {"fieldPathElements": [{"fieldName": "conversions", "index": i}]}
+                })
+            })
+            .collect();
+        return HttpResponse::Ok().json(json!({
+            "partialFailureError": {
+                "code": 3,
+                "message": format!("{NOT_FOUND}, at conversions[{}]", not_found[0]),
+                "details": [{
+                    "@type": "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure",
+                    "errors": errors
+                }]
+            },
+            "results": results
+        }));
+    }
     HttpResponse::Ok().json(json!({"results": results}))
 }
 
@@ -670,6 +717,15 @@ impl FakeGoogle {
     /// The request ids asked for with requestStatus:retrieve, in order.
     pub fn status_checks(&self) -> Vec<String> {
         self.state.lock().expect("lock").status_checks.clone()
+    }
+
+    /// Conversions with this order id answer CLICK_NOT_FOUND, each on its own.
+    pub fn click_not_found(&self, order_id: &str) {
+        self.state
+            .lock()
+            .expect("lock")
+            .clicks_not_found
+            .insert(order_id.to_owned());
     }
 
     /// The next `n` uploads answer TOO_RECENT_EVENT.

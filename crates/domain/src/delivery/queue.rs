@@ -16,7 +16,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use crate::delivery::webhooks::AUTO_PAUSE_AFTER;
 use crate::error::{DomainError, DomainResult};
 use crate::events::Event;
-use crate::ids::{DeliveryId, TouchId, WebhookId, WorkspaceId};
+use crate::ids::{ConnectionId, DeliveryId, TouchId, WebhookId, WorkspaceId};
 use crate::platforms::{self, Platform};
 use crate::schema::{connections, deliveries, delivery_attempts, domains};
 use crate::tracking::touches::Touch;
@@ -74,6 +74,9 @@ pub struct Claimed {
     pub attempt: i32,
     pub round_attempt: i32,
     pub send: Send,
+    /// The platform connection a platform delivery goes to (its sends are batched and limited
+    /// per connection).
+    pub connection_id: Option<ConnectionId>,
     /// Claimed under a rate limit, a concurrency cap or a tripped breaker: holds a row in
     /// `webhook_slots` until its result is written.
     pub slotted: bool,
@@ -607,6 +610,7 @@ async fn claim_in(conn: &mut AsyncPgConnection, limits: &ClaimLimits<'_>) -> Dom
             attempt: r.attempts,
             round_attempt: r.round_attempts,
             send,
+            connection_id: r.connection_id.map(ConnectionId),
             slotted,
         });
     }

@@ -65,6 +65,9 @@ pub struct DeliveryView {
     pub status: DeliveryStatus,
     pub attempts: i32,
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Held by its platform's rate limit or quota (pending, not failed): when it is sent next.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limited_until: Option<DateTime<Utc>>,
     pub last_status_code: Option<i32>,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -121,6 +124,12 @@ async fn with_attempts(
             event_id: d.event_id,
             url: d.url,
             next_attempt_at: (d.status == DeliveryStatus::Pending).then_some(d.next_attempt_at),
+            rate_limited_until: (d.status == DeliveryStatus::Pending
+                && d.next_attempt_at > Utc::now()
+                && d.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with(crate::platforms::limits::RATE_LIMITED_PREFIX)))
+            .then_some(d.next_attempt_at),
             status: d.status,
             attempts: d.attempts,
             last_status_code: d.last_status_code,

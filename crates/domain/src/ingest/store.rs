@@ -872,6 +872,10 @@ async fn ingest_fast(
                     attempt: 1,
                     round_attempt: 1,
                     send,
+                    connection_id: match p.target {
+                        queue::Target::Connection(c, _) => Some(c),
+                        queue::Target::Webhook(_) => None,
+                    },
                     slotted: false,
                 });
             }

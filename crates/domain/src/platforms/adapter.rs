@@ -101,6 +101,28 @@ pub trait Adapter: Sync {
     ) -> Result<Request, String>;
     /// The platform's answer to a request.
     fn interpret(&self, status: u16, body: &str, json: Option<&Value>) -> Answer;
+    /// The array of events in the body of a request built by [`Adapter::build`], and the most
+    /// events one request may carry: a connection's requests that differ only in that array are
+    /// sent as one ([`super::batch`]). None: each request is sent alone.
+    fn batch_limit(&self, _request: &Request) -> Option<(&'static str, usize)> {
+        None
+    }
+    /// One answer per event of a request carrying `events` events, when the platform's answer
+    /// tells them apart (Google Ads' partial failures); None when the answer is the whole
+    /// request's.
+    fn interpret_each(
+        &self,
+        _status: u16,
+        _json: Option<&Value>,
+        _events: usize,
+    ) -> Option<Vec<Answer>> {
+        None
+    }
+    /// Whether the answer is the platform's rate limit or quota (the connection waits, its
+    /// deliveries are held, not failed). By default HTTP 429.
+    fn throttled(&self, status: u16, _json: Option<&Value>) -> bool {
+        status == 429
+    }
     /// The operator settings of the platform's OAuth app, when it has one.
     fn app(&self) -> Option<super::oauth::AppSettings> {
         None

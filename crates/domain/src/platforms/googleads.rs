@@ -283,6 +283,26 @@ impl Adapter for GoogleAds {
         interpret(status, body, json)
     }
 
+    /// Ads API: "up to 2,000 conversions" per `uploadClickConversions` request
+    /// (https://developers.google.com/google-ads/api/docs/conversions/upload-clicks); Data
+    /// Manager: "2,000 `Event` resources in the `events` list" of an `IngestEventsRequest`
+    /// (https://developers.google.com/data-manager/api/limits).
+    fn batch_limit(&self, request: &Request) -> Option<(&'static str, usize)> {
+        ["conversions", "events"]
+            .into_iter()
+            .find(|f| request.body.get(f).is_some())
+            .map(|f| (f, 2000))
+    }
+
+    fn interpret_each(
+        &self,
+        status: u16,
+        json: Option<&Value>,
+        events: usize,
+    ) -> Option<Vec<Answer>> {
+        interpret_each(status, json, events)
+    }
+
     /// `validateOnly: true`: "the request is validated but not executed"
     /// (UploadClickConversionsRequest.validate_only,
     /// https://developers.google.com/google-ads/api/reference/rpc/latest/UploadClickConversionsRequest).
@@ -465,6 +485,67 @@ pub(super) fn interpret(status: u16, body: &str, json: Option<&Value>) -> Answer
     }
     let message = json.and_then(|j| j.get("error")).and_then(error_message);
     by_status(status, message, body)
+}
+
+/// Per-conversion answers to an `uploadClickConversions` request in partial-failure mode: each
+/// `GoogleAdsError` of the `partialFailureError`'s `GoogleAdsFailure` names the conversion it is
+/// about in `location.fieldPathElements[0]` (`{"fieldName": "conversions", "index": i}`;
+/// https://developers.google.com/google-ads/api/docs/best-practices/partial-failures), and
+/// conversions without an error were uploaded. None when an error names no conversion (the
+/// whole request's answer applies) or the answer is not a partial failure.
+fn interpret_each(status: u16, json: Option<&Value>, events: usize) -> Option<Vec<Answer>> {
+    if !(200..300).contains(&status) {
+        return None;
+    }
+    let failure = json?.get("partialFailureError")?;
+    let errors: Vec<&Value> = failure
+        .get("details")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.get("errors").and_then(Value::as_array))
+        .flatten()
+        .collect();
+    if errors.is_empty() {
+        return None;
+    }
+    // Per conversion: its messages, and whether Google asks to wait.
+    let mut each: Vec<(Vec<String>, bool)> = vec![(Vec::new(), false); events];
+    for e in errors {
+        let first = e.pointer("/location/fieldPathElements/0")?;
+        if first.get("fieldName").and_then(Value::as_str) != Some("conversions") {
+            return None;
+        }
+        let index = usize::try_from(first.get("index")?.as_u64()?).ok()?;
+        let slot = each.get_mut(index)?;
+        slot.0.push(
+            str_at(Some(e), "/message")
+                .unwrap_or("Google Ads refused this conversion")
+                .to_owned(),
+        );
+        let too_recent = e
+            .get("errorCode")
+            .and_then(Value::as_object)
+            .is_some_and(|codes| {
+                codes
+                    .values()
+                    .filter_map(Value::as_str)
+                    .any(|c| c.starts_with("TOO_RECENT_"))
+            });
+        slot.1 |= too_recent;
+    }
+    Some(
+        each.into_iter()
+            .map(|(messages, too_recent)| match (messages.is_empty(), too_recent) {
+                (true, _) => Answer::Accepted,
+                (false, true) => Answer::RetryAt(
+                    Utc::now() + chrono::Duration::hours(TOO_RECENT_WAIT_HOURS),
+                    messages.join("; "),
+                ),
+                (false, false) => Answer::Rejected(messages.join("; ")),
+            })
+            .collect(),
+    )
 }
 
 /// The `errorCode` values of a `GoogleAdsFailure`'s errors (`{"conversionUploadError":

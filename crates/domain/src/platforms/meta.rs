@@ -18,6 +18,8 @@ pub const GRAPH_VERSION: &str = "v26.0";
 /// Meta error codes that mean "slow down" or "try again": unknown/temporary errors and the
 /// application, user, page and account rate limits.
 const RETRY_CODES: &[i64] = &[1, 2, 4, 17, 32, 341, 613, 80004];
+/// The Graph API's throttling codes among them (see `Meta::throttled`).
+const THROTTLE_CODES: &[i64] = &[4, 17, 32, 341, 613, 80004];
 
 /// Meta's `action_source` values for events without a web page and browser
 /// (https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/server-event#action-source).
@@ -235,6 +237,24 @@ impl Adapter for Meta {
 
     fn interpret(&self, status: u16, body: &str, json: Option<&Value>) -> Answer {
         interpret(status, body, json)
+    }
+
+    /// "You can send up to 1,000 events in `data`"
+    /// (https://developers.facebook.com/docs/marketing-api/conversions-api/using-the-api#batch-requests).
+    fn batch_limit(&self, _request: &Request) -> Option<(&'static str, usize)> {
+        Some(("data", 1000))
+    }
+
+    /// HTTP 429, or one of the Graph API's throttling codes
+    /// (https://developers.facebook.com/docs/graph-api/overview/rate-limiting): 4 (application
+    /// request limit), 17 (user request limit), 32 (page request limit), 341 (application limit),
+    /// 613 (calls within one hour exceeded), 80004 (too many calls to this ad account).
+    fn throttled(&self, status: u16, json: Option<&Value>) -> bool {
+        status == 429
+            || json
+                .and_then(|j| j.pointer("/error/code"))
+                .and_then(Value::as_i64)
+                .is_some_and(|c| THROTTLE_CODES.contains(&c))
     }
 
     fn max_age(&self) -> Option<chrono::Duration> {

@@ -10,11 +10,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod adapter;
+pub mod batch;
 pub mod connect;
 pub mod connections;
 mod datamanager;
 pub mod holds;
 pub mod inbound_fields;
+pub mod limits;
 pub mod meta_connect;
 pub mod normalize;
 pub mod oauth;

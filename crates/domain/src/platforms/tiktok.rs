@@ -191,6 +191,21 @@ impl Adapter for TikTok {
         interpret(status, body, json)
     }
 
+    /// Events API 2.0 (`/event/track/`): up to 1,000 events in `data` per request
+    /// (https://business-api.tiktok.com/portal/docs?id=1771100865818625).
+    fn batch_limit(&self, _request: &Request) -> Option<(&'static str, usize)> {
+        Some(("data", 1000))
+    }
+
+    /// HTTP 429, or TikTok's rate-limit code in a 200 answer.
+    fn throttled(&self, status: u16, json: Option<&Value>) -> bool {
+        status == 429
+            || json
+                .and_then(|j| j.get("code"))
+                .and_then(Value::as_i64)
+                .is_some_and(|c| RATE_LIMIT_CODES.contains(&c))
+    }
+
     fn has_click(&self, click: &Click) -> bool {
         click.ttclid.is_some()
     }

@@ -1,6 +1,7 @@
 //! Outbound delivery: the HTTP client that refuses private targets, request signing, and the
 //! worker that drains the queue in PostgreSQL.
 
+pub mod batcher;
 pub mod client;
 pub mod lookup;
 pub mod platform_send;
@@ -40,6 +41,12 @@ pub struct DeliveryConfig {
     /// How often platform requests processed later (Google Data Manager) are asked for their
     /// outcome; a request still processing is asked again after twice as long each time.
     pub status_check_interval: Duration,
+    /// How long a platform delivery waits for others of its connection to share its request
+    /// (`POSTBACK_PLATFORM_BATCH_WINDOW`); zero sends each alone.
+    pub batch_window: Duration,
+    /// Google Ads API operations per connection and 24 hours (`POSTBACK_GOOGLEADS_DAILY_OPERATIONS`;
+    /// basic access allows 15,000); None: no quota (standard access).
+    pub googleads_daily_operations: Option<u32>,
 }
 
 impl Default for DeliveryConfig {
@@ -60,9 +67,16 @@ impl Default for DeliveryConfig {
             tokens: Default::default(),
             listen_database_url: None,
             status_check_interval: Duration::from_secs(30),
+            batch_window: DEFAULT_BATCH_WINDOW,
+            googleads_daily_operations: Some(
+                postback_domain::platforms::limits::GOOGLE_ADS_BASIC_DAILY_OPERATIONS,
+            ),
         }
     }
 }
+
+/// How long a platform delivery waits for others of its connection by default.
+pub const DEFAULT_BATCH_WINDOW: Duration = Duration::from_millis(20);
 
 /// Parses `2s,4s,8s` / `500ms` / `1m`: a list of durations.
 pub fn parse_schedule(raw: &str) -> Result<Vec<Duration>, String> {

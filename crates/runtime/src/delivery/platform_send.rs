@@ -141,6 +141,18 @@ pub async fn send(
     platform: Platform,
     request: &Request,
 ) -> Sent {
+    send_reading(client, config, platform, request, EXCERPT_BYTES).await
+}
+
+/// [`send`], reading up to `read_bytes` of the answer (a batch's answer carries every event's
+/// errors).
+pub async fn send_reading(
+    client: &Client,
+    config: &DeliveryConfig,
+    platform: Platform,
+    request: &Request,
+    read_bytes: usize,
+) -> Sent {
     let body = serde_json::to_vec(&request.body).unwrap_or_default();
     let answer = |resp: &Response| {
         resp.status
@@ -148,7 +160,7 @@ pub async fn send(
     };
     let Some(grant) = &request.oauth else {
         let response = client
-            .post(&request.url, &request.headers, body, EXCERPT_BYTES)
+            .post(&request.url, &request.headers, body, read_bytes)
             .await;
         let answer = answer(&response);
         return Sent { response, answer };
@@ -191,7 +203,7 @@ pub async fn send(
         headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
         headers.extend(request.headers.iter().cloned());
         let mut response = client
-            .post(&request.url, &headers, body.clone(), EXCERPT_BYTES)
+            .post(&request.url, &headers, body.clone(), read_bytes)
             .await;
         let answer = answer(&response);
         // An access token refused before it should have expired (revoked, rotated): fetch a new

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
+use super::batcher::Batcher;
 use super::client::{Client, Response};
 use super::{signing, DeliveryConfig};
 use crate::metrics::{DeliveryOutcome, Metrics};
@@ -283,10 +284,20 @@ pub fn start(
     ));
     let client = Client::new(&config);
     let shares = Shares::new(wake.clone());
+    let config = Arc::new(config);
+    let batcher = {
+        let results = results_tx.clone();
+        Batcher::new(
+            client.clone(),
+            config.clone(),
+            metrics.clone(),
+            pool.clone(),
+            Arc::new(move |r| results.send(r)),
+        )
+    };
     let (release_tx, release_rx) = mpsc::unbounded_channel();
     tokio::spawn(releaser(pool.clone(), release_rx));
     let slots = worker.slots.clone();
-    let config = Arc::new(config);
     let stop_rx = worker.stop.subscribe();
     let direct_task = tokio::spawn(direct(
         direct_rx,
@@ -298,6 +309,7 @@ pub fn start(
         results_tx.clone(),
         metrics.clone(),
         pool.clone(),
+        batcher.clone(),
         stop_rx.clone(),
     ));
     let claimer_task = tokio::spawn(claimer(
@@ -309,6 +321,7 @@ pub fn start(
         client,
         slots.clone(),
         shares,
+        batcher,
         stop_rx,
     ));
     worker
@@ -334,6 +347,7 @@ async fn direct(
     results: Results,
     metrics: Arc<Metrics>,
     pool: DbPool,
+    batcher: Batcher,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut unstarted = Vec::new();
@@ -371,6 +385,10 @@ async fn direct(
         };
         if std::time::Instant::now() > d.send_before {
             // Too late to finish inside its lease: a claim will pick it up when the lease ends.
+            continue;
+        }
+        if Batcher::takes(&d.claimed) {
+            batcher.add(d.claimed, permit);
             continue;
         }
         let (client, results, config, metrics) = (
@@ -516,6 +534,7 @@ async fn claimer(
     client: Client,
     slots: Arc<Semaphore>,
     shares: Shares,
+    batcher: Batcher,
     mut stop: watch::Receiver<bool>,
 ) {
     let lease = lease_secs(&config);
@@ -563,6 +582,10 @@ async fn claimer(
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return;
             };
+            if Batcher::takes(&c) {
+                batcher.add(c, permit);
+                continue;
+            }
             let share = c.webhook_id().map(|w| shares.take(w));
             let client = client.clone();
             let results = results.clone();

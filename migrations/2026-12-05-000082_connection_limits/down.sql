@@ -1,0 +1,2 @@
+DROP TABLE connection_operations;
+DROP TABLE connection_limits;
