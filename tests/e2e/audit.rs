@@ -609,6 +609,13 @@ async fn every_mutating_route_writes_an_audit_entry() {
     )
     .await;
     w.form(
+        "/domains/{id}/default-country",
+        &format!("/domains/{domain}/default-country"),
+        &[("country", "GB")],
+        "domain.update",
+    )
+    .await;
+    w.form(
         "/domains/{id}/keys",
         &format!("/domains/{domain}/keys"),
         &[("name", "Shop")],

@@ -587,6 +587,10 @@ fn web_probes(method: &str, pattern: &str, v: &Victim) -> Option<Vec<PageProbe>>
             format!("/domains/{d}/attribution"),
             vec![("days", "7".into())],
         ),
+        ("post", "/domains/{id}/default-country") => one(
+            format!("/domains/{d}/default-country"),
+            vec![("country", "GB".into())],
+        ),
         ("post", "/domains/{id}/connections/{platform}") => Some(
             PLATFORMS
                 .iter()
@@ -597,11 +601,8 @@ fn web_probes(method: &str, pattern: &str, v: &Victim) -> Option<Vec<PageProbe>>
                 .collect(),
         ),
         ("post", "/domains/{id}/connections/{platform}/test") => per_platform("/test", false),
-        // Only Google Ads connects by OAuth so far (the others answer 404 to anyone).
-        ("get", "/domains/{id}/connections/{platform}/connect") => one(
-            format!("/domains/{d}/connections/googleads/connect"),
-            Vec::new(),
-        ),
+        // Every platform connects by OAuth.
+        ("get", "/domains/{id}/connections/{platform}/connect") => per_platform("/connect", false),
         ("get" | "post", "/domains/{id}/connections/{platform}/delete") => {
             per_platform("/delete", false)
         }
