@@ -31,6 +31,9 @@ async fn app_at(base: &str, google: bool) -> TestApp {
     let delivery = postback_runtime::delivery::DeliveryConfig {
         platform_urls: PlatformUrls::all_at(base),
         apps,
+        // The tests count requests: the deliveries made due together must meet in one batch
+        // even on a loaded machine, where 20 ms can pass between two of them being claimed.
+        batch_window: std::time::Duration::from_millis(500),
         ..test_delivery()
     };
     TestApp::spawn_with(&fresh_database().await, delivery).await
