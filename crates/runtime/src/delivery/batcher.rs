@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use chrono::Utc;
 use futures_util::future::BoxFuture;
@@ -30,8 +29,6 @@ use super::client::{Client, Response};
 use super::DeliveryConfig;
 use crate::metrics::{DeliveryOutcome, Metrics};
 
-/// A `Retry-After` longer than this is cut to it (an ordinary retry).
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 /// How much of a batch's answer is read (it carries every event's errors).
 const ANSWER_BYTES: usize = 1 << 20;
 
@@ -411,28 +408,15 @@ fn outcome(
         let why = held.unwrap_or_else(|| format!("HTTP {}", response.status.unwrap_or(0)));
         rejection = Some(limits::rate_limited_error(platform.label(), &why, until));
         (AttemptOutcome::Retry, Some(until))
-    } else if reconnect.is_some() {
-        (
-            AttemptOutcome::Retry,
-            Some(Utc::now() + platforms::holds::HOLD),
-        )
-    } else if let Some(at) = late {
-        (AttemptOutcome::Retry, Some(at))
-    } else if !retryable {
-        (AttemptOutcome::Failed, None)
     } else {
-        let round = usize::try_from(c.round_attempt.max(1)).unwrap_or(1);
-        match config.retry_schedule.get(round - 1) {
-            Some(wait) => {
-                let wait = response
-                    .retry_after
-                    .map(|ra| ra.min(MAX_RETRY_AFTER))
-                    .unwrap_or(*wait);
-                let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
-                (AttemptOutcome::Retry, Some(Utc::now() + wait))
-            }
-            None => (AttemptOutcome::Failed, None),
-        }
+        super::worker::after_failure(
+            config,
+            c.round_attempt,
+            response.retry_after,
+            reconnect.is_some(),
+            late,
+            retryable,
+        )
     };
     metrics.delivery(
         platform.as_str(),

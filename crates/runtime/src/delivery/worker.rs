@@ -48,6 +48,43 @@ const LISTEN_RETRY: Duration = Duration::from_secs(1);
 /// A `Retry-After` longer than this is cut to it.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
+/// What follows a failed attempt (sent alone or in a batch): held for reconnecting
+/// (`reconnect_needed`), the time the platform asked for (`late`), failed when not `retryable`,
+/// else the next wait of the retry schedule (or the receiver's `Retry-After`, capped), failed
+/// once the schedule is spent.
+pub(super) fn after_failure(
+    config: &DeliveryConfig,
+    round_attempt: i32,
+    retry_after: Option<Duration>,
+    reconnect_needed: bool,
+    late: Option<chrono::DateTime<Utc>>,
+    retryable: bool,
+) -> (AttemptOutcome, Option<chrono::DateTime<Utc>>) {
+    if reconnect_needed {
+        return (
+            AttemptOutcome::Retry,
+            Some(Utc::now() + platforms::holds::HOLD),
+        );
+    }
+    if let Some(at) = late {
+        return (AttemptOutcome::Retry, Some(at));
+    }
+    if !retryable {
+        return (AttemptOutcome::Failed, None);
+    }
+    let round = usize::try_from(round_attempt.max(1)).unwrap_or(1);
+    match config.retry_schedule.get(round - 1) {
+        Some(wait) => {
+            let wait = retry_after
+                .map(|ra| ra.min(MAX_RETRY_AFTER))
+                .unwrap_or(*wait);
+            let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
+            (AttemptOutcome::Retry, Some(Utc::now() + wait))
+        }
+        None => (AttemptOutcome::Failed, None),
+    }
+}
+
 /// Deliveries this instance claimed as it stored them (see [`Direct`]).
 pub type DirectSender = mpsc::UnboundedSender<Direct>;
 
@@ -735,28 +772,15 @@ async fn attempt(
             .is_some_and(|e| e.starts_with("timed out"));
     let (outcome, retry_at) = if succeeded {
         (AttemptOutcome::Succeeded, None)
-    } else if reconnect.is_some() {
-        (
-            AttemptOutcome::Retry,
-            Some(Utc::now() + platforms::holds::HOLD),
-        )
-    } else if let Some(at) = late {
-        (AttemptOutcome::Retry, Some(at))
-    } else if !retryable {
-        (AttemptOutcome::Failed, None)
     } else {
-        let round = usize::try_from(c.round_attempt.max(1)).unwrap_or(1);
-        match config.retry_schedule.get(round - 1) {
-            Some(wait) => {
-                let wait = resp
-                    .retry_after
-                    .map(|ra| ra.min(MAX_RETRY_AFTER))
-                    .unwrap_or(*wait);
-                let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
-                (AttemptOutcome::Retry, Some(Utc::now() + wait))
-            }
-            None => (AttemptOutcome::Failed, None),
-        }
+        after_failure(
+            config,
+            c.round_attempt,
+            resp.retry_after,
+            reconnect.is_some(),
+            late,
+            retryable,
+        )
     };
     metrics.delivery(
         target,
