@@ -120,6 +120,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    event_keys (workspace_id, event_id) {
+        workspace_id -> Uuid,
+        event_id -> Uuid,
+        domain_id -> Uuid,
+        received_at -> Timestamptz,
+        order_id -> Nullable<Text>,
+        event_name -> Text,
+        idempotency_key -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     usage_counters (workspace_id, month, shard) {
         workspace_id -> Uuid,
         month -> Date,
