@@ -361,7 +361,8 @@ async fn try_ingest(
                     .collect();
                 let batch_subs: Vec<&Submission> = now_batch.iter().map(|&i| subs[i]).collect();
                 let free = claim_keys(conn, &rows, &batch_subs).await?;
-                let rows: Vec<&NewEventRow> = rows.iter().filter(|r| free.contains(&r.id)).collect();
+                let rows: Vec<&NewEventRow> =
+                    rows.iter().filter(|r| free.contains(&r.id)).collect();
                 let inserted: Vec<EventId> = if rows.is_empty() {
                     Vec::new()
                 } else {
@@ -397,14 +398,16 @@ async fn try_ingest(
             // Over the quota: a retry of an accepted event is still a duplicate, not a 429.
             for &i in pending {
                 let k = &keys[&subs[i].key_hash];
-                outcomes[i] = Some(match existing_event(conn, k.workspace_id, k.domain_id, subs[i]).await? {
-                    Some(e) => Outcome::Duplicate(e),
-                    None => Outcome::QuotaExceeded(format!(
-                        "The {} plan allows {} inbound events per month",
-                        k.plan_name,
-                        crate::text::thousands(k.quota.unwrap_or(0))
-                    )),
-                });
+                outcomes[i] = Some(
+                    match existing_event(conn, k.workspace_id, k.domain_id, subs[i]).await? {
+                        Some(e) => Outcome::Duplicate(e),
+                        None => Outcome::QuotaExceeded(format!(
+                            "The {} plan allows {} inbound events per month",
+                            k.plan_name,
+                            crate::text::thousands(k.quota.unwrap_or(0))
+                        )),
+                    },
+                );
             }
             if inserted_total > 0 {
                 diesel::insert_into(usage_counters::table)

@@ -75,13 +75,15 @@ pub async fn list(conn: &mut AsyncPgConnection) -> DomainResult<Vec<Partition>> 
         .into_iter()
         .filter_map(|r| {
             let (from, until) = month_of(&r.name)?;
-            r.name.starts_with(&format!("{}_p", r.parent)).then_some(Partition {
-                parent: r.parent,
-                name: r.name,
-                column: r.column,
-                from,
-                until,
-            })
+            r.name
+                .starts_with(&format!("{}_p", r.parent))
+                .then_some(Partition {
+                    parent: r.parent,
+                    name: r.name,
+                    column: r.column,
+                    from,
+                    until,
+                })
         })
         .collect())
 }
@@ -100,7 +102,7 @@ pub async fn ensure(
         created: i32,
     }
     let until = now
-        .checked_add_months(Months::new(MONTHS_AHEAD + 1))
+        .checked_add_months(Months::new(MONTHS_AHEAD))
         .ok_or_else(|| DomainError::internal("partition horizon out of range"))?;
     conn.transaction::<_, DomainError, _>(async move |conn| {
         diesel::sql_query(format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
