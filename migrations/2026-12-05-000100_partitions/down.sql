@@ -9,6 +9,8 @@ DROP TRIGGER events_delete_deliveries ON events;
 DROP TRIGGER events_delete_keys ON events;
 DROP TRIGGER event_rollups_touch_delete ON touches;
 DROP FUNCTION delete_keys_of_deleted_events();
+DROP FUNCTION IF EXISTS event_rollups_drop_events_partition(regclass);
+DROP FUNCTION IF EXISTS event_rollups_drop_touches_partition(regclass, timestamptz);
 
 ALTER TABLE events RENAME TO events_partitioned;
 ALTER TABLE touches RENAME TO touches_partitioned;

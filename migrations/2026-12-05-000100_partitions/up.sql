@@ -156,7 +156,7 @@ CREATE UNIQUE INDEX event_keys_order_idx ON event_keys (workspace_id, domain_id,
     WHERE order_id IS NOT NULL;
 CREATE UNIQUE INDEX event_keys_key_idx ON event_keys (workspace_id, domain_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
-CREATE INDEX event_keys_received_idx ON event_keys (received_at);
+CREATE INDEX event_keys_received_idx ON event_keys (domain_id, received_at);
 
 -- The rows, into their months.
 INSERT INTO events SELECT * FROM events_unpartitioned;
@@ -195,3 +195,81 @@ CREATE TRIGGER events_delete_keys AFTER DELETE ON events REFERENCING OLD TABLE A
 CREATE TRIGGER event_rollups_touch_delete AFTER DELETE ON touches
     REFERENCING OLD TABLE AS old_touches
     FOR EACH STATEMENT EXECUTE FUNCTION event_rollups_on_touch_delete();
+
+-- Retention drops a partition of events or touches only together with what its rows count for
+-- in the overview's rollups, exactly as the row-delete triggers above would have (in one
+-- transaction: the caller's). Both return how many rows the partition held.
+
+-- An events partition: its folded events leave the rollups, its pending ones leave the queue
+-- of events to fold, its idempotency keys go, then the partition is dropped (last, so the lock
+-- on events that DROP takes is held only until the caller commits).
+CREATE FUNCTION event_rollups_drop_events_partition(part regclass) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    changes event_rollup_change[];
+    held bigint;
+BEGIN
+    EXECUTE format('SELECT event_rollups_lock(array(SELECT DISTINCT workspace_id FROM %s))', part);
+    EXECUTE format(
+        'WITH d AS (DELETE FROM event_rollup_pending p USING %s o '
+        '           WHERE p.workspace_id = o.workspace_id AND p.event_id = o.id RETURNING 1) '
+        'SELECT count(*) FROM d', part) INTO held;
+    EXECUTE format(
+        'SELECT array(SELECT ROW(o.workspace_id, o.domain_id, o.occurred_at, o.event_name, '
+        '       o.currency, o.value, o.first_touch_id, o.last_touch_id, -1)::event_rollup_change '
+        '  FROM %s o)', part) INTO changes;
+    IF cardinality(changes) > 0 THEN
+        PERFORM event_rollups_apply(changes, '{}');
+        PERFORM event_rollups_compact(array(SELECT c.domain_id FROM unnest(changes) c),
+            array(SELECT date_trunc('hour', c.occurred_at, 'UTC') FROM unnest(changes) c));
+    END IF;
+    EXECUTE format('DELETE FROM event_keys k USING %s o '
+                   'WHERE k.workspace_id = o.workspace_id AND k.event_id = o.id', part);
+    EXECUTE format('DROP TABLE %s', part);
+    RETURN held + cardinality(changes);
+END
+$$;
+
+-- A touches partition: the stored events it credited (received since the partition's month
+-- began: a touch precedes its conversion) are credited again without it.
+CREATE FUNCTION event_rollups_drop_touches_partition(part regclass, since timestamptz)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    affected event_rollup_change[];
+    gone touches[];
+    n bigint;
+BEGIN
+    EXECUTE format('SELECT event_rollups_lock(array(SELECT DISTINCT workspace_id FROM %s))', part);
+    EXECUTE format('SELECT count(*) FROM %s', part) INTO n;
+    EXECUTE format(
+        'SELECT array(SELECT ROW(e.workspace_id, e.domain_id, e.occurred_at, e.event_name, '
+        '       e.currency, e.value, e.first_touch_id, e.last_touch_id, 1)::event_rollup_change '
+        '  FROM events e '
+        '  WHERE e.received_at >= $1 '
+        '    AND (EXISTS (SELECT 1 FROM %1$s o WHERE o.id = e.first_touch_id) '
+        '         OR EXISTS (SELECT 1 FROM %1$s o WHERE o.id = e.last_touch_id)) '
+        '    AND NOT EXISTS (SELECT 1 FROM event_rollup_pending p '
+        '                    WHERE p.event_id = e.id AND p.workspace_id = e.workspace_id))',
+        part) INTO affected USING since;
+    IF cardinality(affected) > 0 THEN
+        EXECUTE format(
+            'SELECT array(SELECT ROW(o.*)::touches FROM %s o '
+            '  WHERE o.id IN (SELECT a.first_touch_id FROM unnest($1) a '
+            '                 UNION SELECT a.last_touch_id FROM unnest($1) a))',
+            part) INTO gone USING affected;
+    END IF;
+    EXECUTE format('DROP TABLE %s', part);
+    IF cardinality(affected) > 0 THEN
+        -- Out with the touches as they were, in with them gone.
+        PERFORM event_rollups_apply(
+            array(SELECT ROW(a.workspace_id, a.domain_id, a.occurred_at, a.event_name, a.currency,
+                             a.value, a.first_touch_id, a.last_touch_id, -1)::event_rollup_change
+                  FROM unnest(affected) a),
+            gone);
+        PERFORM event_rollups_apply(affected, '{}');
+        PERFORM event_rollups_compact(array(SELECT a.domain_id FROM unnest(affected) a),
+            array(SELECT date_trunc('hour', a.occurred_at, 'UTC') FROM unnest(affected) a));
+    END IF;
+    RETURN n;
+END
+$$;

@@ -151,3 +151,243 @@ async fn the_retention_pass_deletes_only_what_the_plan_no_longer_keeps() {
         .expect("pass");
     assert_eq!((again.events, again.touches, again.visitors), (0, 0, 0));
 }
+
+/// The month `months` ago (UTC), one day in, as SQL.
+fn month_ago(months: u32) -> String {
+    format!("(date_trunc('month', now() - interval '{months} months', 'UTC') + interval '1 day')")
+}
+
+/// `events_pYYYYMM` for the month `months` ago.
+async fn partition_name(app: &TestApp, table: &str, months: u32) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    use diesel_async::RunQueryDsl;
+    let mut conn = app.conn().await;
+    let n: Name = diesel::sql_query(format!(
+        "SELECT '{table}_p' || to_char(date_trunc('month', now() - interval '{months} months', 'UTC') AT TIME ZONE 'UTC', 'YYYYMM') AS name"
+    ))
+    .get_result(&mut conn)
+    .await
+    .expect("name");
+    n.name
+}
+
+async fn folded(app: &TestApp) {
+    let mut conn = app.conn().await;
+    for ws in postback_domain::stats::fold::pending_workspaces(&mut conn, 10_000)
+        .await
+        .expect("pending workspaces")
+    {
+        postback_domain::stats::fold::fold_pending(&mut conn, ws)
+            .await
+            .expect("fold");
+    }
+}
+
+/// A month whose rows every plan has let go of is dropped whole (events, attempts), with what
+/// its events counted for in the overview and their idempotency keys; a month another plan
+/// still keeps part of loses only the expired workspace's rows; partitions stay ready ahead.
+#[tokio::test]
+async fn a_month_every_plan_has_let_go_of_is_dropped_whole() {
+    let receiver = crate::receiver::Receiver::start().await;
+    receiver.always(crate::receiver::Reply::ok());
+    let app = TestApp::spawn().await;
+    let pulse = app.signup("partitions.pulse@example.com").await;
+    let pulse_domain = pulse.add_domain("months.example.com").await;
+    let (_, pulse_key) = pulse.add_key(&pulse_domain, "Backend").await;
+    let command = app.signup("partitions.command@example.com").await;
+    let command_domain = command.add_domain("years.example.com").await;
+    let (_, command_key) = command.add_key(&command_domain, "Backend").await;
+    app.sql(&format!(
+        "UPDATE workspaces SET plan = 'command' WHERE id = '{}'",
+        command.workspace_id
+    ))
+    .await;
+    let (status, _) = pulse
+        .post(
+            "/v1/integrations/webhooks",
+            json!({"url": receiver.url("/hook")}),
+        )
+        .await;
+    assert!(status.is_success());
+    for (key, order) in [
+        (&pulse_key, "o-1"),
+        (&pulse_key, "o-2"),
+        (&pulse_key, "o-3"),
+        (&command_key, "c-1"),
+        (&command_key, "c-2"),
+    ] {
+        let (status, body) = app
+            .inbound(
+                key,
+                json!({"email": "buyer@example.com", "event": "purchase", "value": 10, "orderId": order}),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+    }
+    receiver
+        .wait_for(3, std::time::Duration::from_secs(10))
+        .await;
+    // Months four and three back exist (as they would have, had the install run then).
+    app.sql("SELECT postback_partitions_ensure(now() - interval '4 months', now())")
+        .await;
+    // o-1 and o-2 (Pulse only) were received four months ago; o-3 (Pulse) and c-1 (Command)
+    // three months ago. Their attempts were made then too.
+    let (old, mixed) = (month_ago(4), month_ago(3));
+    app.sql(&format!(
+        "UPDATE events SET received_at = {old}, occurred_at = {old} WHERE order_id IN ('o-1', 'o-2')"
+    ))
+    .await;
+    app.sql(&format!(
+        "UPDATE events SET received_at = {mixed}, occurred_at = {mixed} WHERE order_id IN ('o-3', 'c-1')"
+    ))
+    .await;
+    app.sql(
+        "UPDATE event_keys k SET received_at = e.received_at FROM events e WHERE e.id = k.event_id",
+    )
+    .await;
+    app.sql(&format!(
+        "UPDATE delivery_attempts SET started_at = {old}
+         WHERE delivery_id IN (SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id
+                               WHERE e.order_id IN ('o-1', 'o-2'))"
+    ))
+    .await;
+    folded(&app).await;
+    let rollup = |domain: &str| {
+        format!("SELECT coalesce(sum(events), 0)::bigint AS n FROM event_rollups WHERE domain_id = '{domain}'")
+    };
+    assert_eq!(app.count(&rollup(&pulse_domain)).await, 3);
+    let old_events = partition_name(&app, "events", 4).await;
+    let old_attempts = partition_name(&app, "delivery_attempts", 4).await;
+    let mixed_events = partition_name(&app, "events", 3).await;
+    let exists =
+        |name: &str| format!("SELECT count(*) AS n FROM pg_class WHERE relname = '{name}'");
+    assert_eq!(app.count(&exists(&old_events)).await, 1);
+    assert_eq!(
+        app.count(&format!("SELECT count(*) AS n FROM {old_attempts}"))
+            .await,
+        2
+    );
+
+    let purged = postback_runtime::retention::run_once(&app.pool)
+        .await
+        .expect("pass ran");
+    assert_eq!(purged.events, 3, "{purged:?}");
+    assert_eq!(purged.partitions_left, 0, "{purged:?}");
+    assert_eq!(
+        app.count(&exists(&old_events)).await,
+        0,
+        "the Pulse-only month is gone"
+    );
+    assert_eq!(
+        app.count(&exists(&old_attempts)).await,
+        0,
+        "with its attempts"
+    );
+    assert_eq!(
+        app.count(&exists(&mixed_events)).await,
+        1,
+        "Command still keeps c-1"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM events WHERE domain_id = '{pulse_domain}'"
+        ))
+        .await,
+        0
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM events WHERE domain_id = '{command_domain}'"
+        ))
+        .await,
+        2
+    );
+    // The overview forgot them; their idempotency keys went with them.
+    folded(&app).await;
+    assert_eq!(app.count(&rollup(&pulse_domain)).await, 0);
+    assert_eq!(app.count(&rollup(&command_domain)).await, 2);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM event_keys WHERE domain_id = '{pulse_domain}'"
+        ))
+        .await,
+        0
+    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM event_keys").await, 2);
+    // So o-1 is a new order again; c-1 is still a duplicate.
+    let (status, body) = app
+        .inbound(
+            &pulse_key,
+            json!({"email": "buyer@example.com", "event": "purchase", "value": 10, "orderId": "o-1"}),
+        )
+        .await;
+    assert!(
+        status.is_success() && body.get("duplicate").is_none(),
+        "{body}"
+    );
+    let (_, body) = app
+        .inbound(
+            &command_key,
+            json!({"email": "buyer@example.com", "event": "purchase", "value": 10, "orderId": "c-1"}),
+        )
+        .await;
+    assert_eq!(body["duplicate"], true, "{body}");
+
+    // A kept event credited to a touch of a month the plan let go of: the touch's month is
+    // dropped and the event is no longer credited to it in the overview.
+    app.sql("SELECT postback_partitions_ensure(now() - interval '4 months', now())")
+        .await;
+    app.sql(&format!(
+        "WITH v AS (INSERT INTO visitors (id, workspace_id, domain_id, browser_id)
+                    SELECT gen_random_uuid(), workspace_id, id, 'spring-visitor' FROM domains
+                    WHERE id = '{pulse_domain}' RETURNING id, workspace_id, domain_id),
+              t AS (INSERT INTO touches (id, workspace_id, domain_id, visitor_id, occurred_at,
+                                         device_type, utm_campaign)
+                    SELECT gen_random_uuid(), workspace_id, domain_id, id, {old}, 'desktop', 'spring'
+                    FROM v RETURNING id)
+         UPDATE events SET first_touch_id = (SELECT id FROM t), last_touch_id = (SELECT id FROM t)
+         WHERE domain_id = '{pulse_domain}' AND order_id = 'o-1'"
+    ))
+    .await;
+    folded(&app).await;
+    let spring = format!(
+        "SELECT coalesce(sum(events), 0)::bigint AS n FROM event_rollups
+         WHERE domain_id = '{pulse_domain}' AND last_campaign = 'spring'"
+    );
+    assert_eq!(app.count(&spring).await, 1);
+    let purged = postback_runtime::retention::run_once(&app.pool)
+        .await
+        .expect("pass ran");
+    assert_eq!((purged.events, purged.touches), (0, 1), "{purged:?}");
+    folded(&app).await;
+    assert_eq!(
+        app.count(&spring).await,
+        0,
+        "no longer credited to the dropped touch"
+    );
+    assert_eq!(
+        app.count(&rollup(&pulse_domain)).await,
+        1,
+        "the event itself still counts"
+    );
+
+    // The months ahead are there, and the keeper finds nothing to add.
+    let ahead = partition_name(&app, "events", 0).await;
+    assert_eq!(app.count(&exists(&ahead)).await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM pg_class WHERE relname ~ '^events_p[0-9]{6}$' AND relname > to_char(now() + interval '3 months', '\"events_p\"YYYYMM')").await,
+        0
+    );
+    assert_eq!(
+        postback_runtime::partitions::run_once(&app.pool).await,
+        Some(0)
+    );
+    let again = postback_runtime::retention::run_once(&app.pool)
+        .await
+        .expect("pass");
+    assert_eq!((again.events, again.partitions), (0, 0), "{again:?}");
+}

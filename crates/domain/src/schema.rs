@@ -587,6 +587,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     domains,
     inbound_keys,
     events,
+    event_keys,
     usage_counters,
     webhooks,
     webhook_slots,

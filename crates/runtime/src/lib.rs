@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod login_throttle;
 pub mod mail;
 pub mod metrics;
+pub mod partitions;
 pub mod platform_status;
 pub mod ratelimit;
 pub mod retention;
@@ -40,7 +41,8 @@ impl Handles {
 
 /// Starts, on the current Tokio runtime, what `state` feeds: the delivery worker, the inbound
 /// committers (which claim deliveries at insert for this instance's worker), the click writer's
-/// committers, the sharing of the anonymous endpoints' rate-limit counts and the overview's
+/// committers, the sharing of the anonymous endpoints' rate-limit counts, the keeper of the
+/// monthly partitions ([`partitions`]) and the overview's
 /// rollups folder ([`rollups`], unless `rollups_folding` is `None`). Call it once per
 /// state, before serving.
 pub fn start(state: &AppState) -> Handles {
@@ -75,6 +77,7 @@ pub fn start(state: &AppState) -> Handles {
     platform_status::start(state.pool.clone(), state.http.clone(), delivery.clone());
     state.clicks.start(&state.database_url);
     state.limits.start(state.pool.clone());
+    partitions::start(state.pool.clone(), partitions::INTERVAL);
     if let Some(interval) = state.rollups_folding {
         rollups::start(state.pool.clone(), interval);
     }
@@ -103,8 +106,8 @@ mod tests {
         let handles = start(&state);
         let started = alive();
         // The worker's five, two inbound committers, two click committers, the limits' flusher,
-        // the platform request status checker, the rollups folder.
-        assert_eq!(started, before + 12, "start spawned {}", started - before);
+        // the platform request status checker, the partitions keeper, the rollups folder.
+        assert_eq!(started, before + 13, "start spawned {}", started - before);
         let _again = start(&state.clone());
         assert_eq!(alive(), started, "a second start spawned more");
         drop(handles);

@@ -41,6 +41,10 @@ pub async fn run_once(pool: &DbPool) -> Option<retention::Purged> {
             tracing::info!(
                 events = purged.events,
                 touches = purged.touches,
+                visitors = purged.visitors,
+                partitions = purged.partitions,
+                partitions_left = purged.partitions_left,
+                keys = purged.keys,
                 ms = started.elapsed().as_millis() as u64,
                 "retention pass"
             );

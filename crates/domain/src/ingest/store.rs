@@ -14,7 +14,7 @@ use crate::events::ParsedEvent;
 use crate::events::{fields, Event, EventFields};
 use crate::ids::{DomainId, EventId, KeyId, TouchId, WorkspaceId};
 use crate::platforms::Platform;
-use crate::schema::{events, inbound_keys, plans, usage_counters, workspaces};
+use crate::schema::{event_keys, events, inbound_keys, plans, usage_counters, workspaces};
 use crate::tenancy::keys::LAST_USED_RESOLUTION;
 use crate::tracking::attribution::{self, Attribution};
 
@@ -139,17 +139,20 @@ fn row_for<'a>(
     }
 }
 
-/// The id of the stored event a duplicate submission matches, if any.
+/// The id of the stored event a duplicate submission matches, if any (from `event_keys`, where
+/// idempotency is kept: a partitioned `events` cannot hold these unique keys).
 async fn existing_event(
     conn: &mut AsyncPgConnection,
+    workspace_id: WorkspaceId,
     domain_id: DomainId,
     sub: &Submission,
 ) -> DomainResult<Option<EventId>> {
     if let Some(k) = &sub.idempotency_key {
-        let found = events::table
-            .filter(events::domain_id.eq(domain_id))
-            .filter(events::idempotency_key.eq(k))
-            .select(events::id)
+        let found = event_keys::table
+            .filter(event_keys::workspace_id.eq(workspace_id))
+            .filter(event_keys::domain_id.eq(domain_id))
+            .filter(event_keys::idempotency_key.eq(k))
+            .select(event_keys::event_id)
             .first::<EventId>(conn)
             .await
             .optional()?;
@@ -158,16 +161,64 @@ async fn existing_event(
         }
     }
     if let Some(o) = &sub.event.fields.order_id {
-        return Ok(events::table
-            .filter(events::domain_id.eq(domain_id))
-            .filter(events::order_id.eq(o))
-            .filter(events::event_name.eq(&sub.event.fields.event_name))
-            .select(events::id)
+        return Ok(event_keys::table
+            .filter(event_keys::workspace_id.eq(workspace_id))
+            .filter(event_keys::domain_id.eq(domain_id))
+            .filter(event_keys::order_id.eq(o))
+            .filter(event_keys::event_name.eq(&sub.event.fields.event_name))
+            .select(event_keys::event_id)
             .first::<EventId>(conn)
             .await
             .optional()?);
     }
     Ok(None)
+}
+
+/// Whether a submission carries a key duplicates are recognised by.
+fn is_keyed(sub: &Submission) -> bool {
+    sub.idempotency_key.is_some() || sub.event.fields.order_id.is_some()
+}
+
+/// Claims the idempotency keys of `rows` (those that have one) in `event_keys`; returns the ids
+/// of the events that may be stored: every unkeyed one, and each keyed one whose keys were all
+/// free. A key taken by a concurrent transaction waits for it, then counts as taken.
+async fn claim_keys(
+    conn: &mut AsyncPgConnection,
+    rows: &[NewEventRow<'_>],
+    subs: &[&Submission],
+) -> DomainResult<std::collections::HashSet<EventId>> {
+    let keyed: Vec<_> = rows
+        .iter()
+        .zip(subs)
+        .filter(|(_, s)| is_keyed(s))
+        .map(|(r, s)| {
+            (
+                event_keys::workspace_id.eq(r.workspace_id),
+                event_keys::event_id.eq(r.id),
+                event_keys::domain_id.eq(r.domain_id),
+                event_keys::received_at.eq(diesel::dsl::now),
+                event_keys::order_id.eq(s.event.fields.order_id.as_deref()),
+                event_keys::event_name.eq(s.event.fields.event_name.as_str()),
+                event_keys::idempotency_key.eq(s.idempotency_key.as_deref()),
+            )
+        })
+        .collect();
+    let mut free: std::collections::HashSet<EventId> = rows
+        .iter()
+        .zip(subs)
+        .filter(|(_, s)| !is_keyed(s))
+        .map(|(r, _)| r.id)
+        .collect();
+    if !keyed.is_empty() {
+        let claimed: Vec<EventId> = diesel::insert_into(event_keys::table)
+            .values(keyed)
+            .on_conflict_do_nothing()
+            .returning(event_keys::event_id)
+            .get_results(conn)
+            .await?;
+        free.extend(claimed);
+    }
+    Ok(free)
 }
 
 /// Far from its monthly quota a workspace's batches commit in parallel (shared lock); within this
@@ -308,20 +359,28 @@ async fn try_ingest(
                     .zip(&ids)
                     .map(|(&i, &id)| row_for(id, &keys[&subs[i].key_hash], subs[i], found[i]))
                     .collect();
-                let inserted: Vec<EventId> = diesel::insert_into(events::table)
-                    .values(&rows)
-                    .on_conflict_do_nothing()
-                    .returning(events::id)
-                    .get_results(conn)
-                    .await?;
+                let batch_subs: Vec<&Submission> = now_batch.iter().map(|&i| subs[i]).collect();
+                let free = claim_keys(conn, &rows, &batch_subs).await?;
+                let rows: Vec<&NewEventRow> =
+                    rows.iter().filter(|r| free.contains(&r.id)).collect();
+                let inserted: Vec<EventId> = if rows.is_empty() {
+                    Vec::new()
+                } else {
+                    diesel::insert_into(events::table)
+                        .values(rows)
+                        .returning(events::id)
+                        .get_results(conn)
+                        .await?
+                };
                 let inserted: std::collections::HashSet<EventId> = inserted.into_iter().collect();
                 for (&i, id) in now_batch.iter().zip(&ids) {
                     if inserted.contains(id) {
                         outcomes[i] = Some(Outcome::Accepted(*id, Vec::new()));
                         accepted.push((subs[i], found[i], *id));
                     } else {
-                        let domain_id = keys[&subs[i].key_hash].domain_id;
-                        let existing = existing_event(conn, domain_id, subs[i]).await?;
+                        let k = &keys[&subs[i].key_hash];
+                        let existing =
+                            existing_event(conn, k.workspace_id, k.domain_id, subs[i]).await?;
                         outcomes[i] = Some(match existing {
                             Some(e) => Outcome::Duplicate(e),
                             None => {
@@ -339,14 +398,16 @@ async fn try_ingest(
             // Over the quota: a retry of an accepted event is still a duplicate, not a 429.
             for &i in pending {
                 let k = &keys[&subs[i].key_hash];
-                outcomes[i] = Some(match existing_event(conn, k.domain_id, subs[i]).await? {
-                    Some(e) => Outcome::Duplicate(e),
-                    None => Outcome::QuotaExceeded(format!(
-                        "The {} plan allows {} inbound events per month",
-                        k.plan_name,
-                        crate::text::thousands(k.quota.unwrap_or(0))
-                    )),
-                });
+                outcomes[i] = Some(
+                    match existing_event(conn, k.workspace_id, k.domain_id, subs[i]).await? {
+                        Some(e) => Outcome::Duplicate(e),
+                        None => Outcome::QuotaExceeded(format!(
+                            "The {} plan allows {} inbound events per month",
+                            k.plan_name,
+                            crate::text::thousands(k.quota.unwrap_or(0))
+                        )),
+                    },
+                );
             }
             if inserted_total > 0 {
                 diesel::insert_into(usage_counters::table)
@@ -448,13 +509,25 @@ valid AS (
     JOIN workspaces w ON w.id = k.workspace_id AND w.status = 'active'
     JOIN plans p ON p.tier = w.plan AND p.max_events_per_month IS NULL
 ),
+-- Idempotency lives in event_keys (a partitioned events table cannot hold unique keys that
+-- leave out received_at): a keyed event is stored only if its keys were free.
+keyed AS (
+    INSERT INTO event_keys (workspace_id, event_id, domain_id, received_at, order_id, event_name,
+                            idempotency_key)
+    SELECT workspace_id, id, domain_id, $8::timestamptz, order_id, event_name, idempotency_key
+    FROM valid WHERE order_id IS NOT NULL OR idempotency_key IS NOT NULL
+    ORDER BY ord
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+),
 ins AS (
     INSERT INTO events (id, workspace_id, domain_id, key_id, idempotency_key, payload,
         first_touch_id, last_touch_id, received_at, {field_columns})
     SELECT id, workspace_id, domain_id, key_id, idempotency_key, payload, first_touch_id,
         last_touch_id, $8::timestamptz, {field_columns}
-    FROM valid ORDER BY ord
-    ON CONFLICT DO NOTHING
+    FROM valid
+    WHERE (order_id IS NULL AND idempotency_key IS NULL) OR id IN (SELECT event_id FROM keyed)
+    ORDER BY ord
     RETURNING id, workspace_id
 ),
 counted AS (
@@ -889,7 +962,7 @@ async fn ingest_fast(
         } else {
             // Not stored (a duplicate): if its first event cannot be looked up, only this
             // submission fails, and its retry is a duplicate again.
-            duplicate_of(pool, &mut conn, row.domain_id, sub).await
+            duplicate_of(pool, &mut conn, row.workspace_id, row.domain_id, sub).await
         });
     }
     Ok((outcomes, claimed))
@@ -899,6 +972,7 @@ async fn ingest_fast(
 async fn duplicate_of(
     pool: &crate::store::db::DbPool,
     conn: &mut Option<crate::store::db::DbConn>,
+    workspace_id: WorkspaceId,
     domain_id: DomainId,
     sub: &Submission,
 ) -> DomainResult<Outcome> {
@@ -906,7 +980,7 @@ async fn duplicate_of(
         Some(c) => c,
         None => conn.insert(crate::store::db::conn(pool).await?),
     };
-    match existing_event(c, domain_id, sub).await? {
+    match existing_event(c, workspace_id, domain_id, sub).await? {
         Some(first) => Ok(Outcome::Duplicate(first)),
         None => Err(DomainError::internal(
             "event neither inserted nor a duplicate",

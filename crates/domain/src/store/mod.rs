@@ -4,6 +4,7 @@
 pub mod db;
 pub mod limits;
 pub mod paging;
+pub mod partitions;
 pub mod pg;
 pub mod pooler;
 pub mod retention;
