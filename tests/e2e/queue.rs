@@ -15,7 +15,9 @@ const WAIT: Duration = Duration::from_secs(30);
 /// The webhook's delivery log, as the API shows it (newest first).
 async fn log(user: &User, hook: &str) -> Vec<Value> {
     let (status, page) = user
-        .get(&format!("/v1/integrations/webhooks/{hook}/deliveries?limit=100"))
+        .get(&format!(
+            "/v1/integrations/webhooks/{hook}/deliveries?limit=100"
+        ))
         .await;
     assert_eq!(status, StatusCode::OK, "{page}");
     page["items"].as_array().expect("items").clone()
@@ -105,7 +107,10 @@ async fn delivered_work_leaves_the_queue_for_history_and_claims_stay_hot() {
         .iter()
         .any(|d| d["status"] == "succeeded")
     {
-        assert!(Instant::now() < deadline, "the retried delivery never succeeded");
+        assert!(
+            Instant::now() < deadline,
+            "the retried delivery never succeeded"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     for i in 0..3 {
@@ -143,7 +148,10 @@ async fn delivered_work_leaves_the_queue_for_history_and_claims_stay_hot() {
     assert_eq!(queue["backlog"], 0, "{queue}");
 
     // The queue is empty; history holds every delivery, final, with its attempts.
-    assert_eq!(app.count("SELECT count(*) AS n FROM delivery_queue").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM delivery_queue").await,
+        0
+    );
     assert_eq!(
         app.count(
             "SELECT count(*) AS n FROM delivery_history \
@@ -177,5 +185,9 @@ async fn delivered_work_leaves_the_queue_for_history_and_claims_stay_hot() {
     let claims = 3 * 3 + 1 + 3;
     let retries = 3 * 3 + 1;
     let (upd, hot) = queue_updates(&app, claims, retries).await;
-    assert_eq!(upd - hot, retries, "only retries are not HOT: {upd} updates, {hot} HOT");
+    assert_eq!(
+        upd - hot,
+        retries,
+        "only retries are not HOT: {upd} updates, {hot} HOT"
+    );
 }

@@ -344,12 +344,11 @@ struct OldestDue {
 
 async fn queue_stats(pool: &DbPool) -> postback_domain::DomainResult<QueueStats> {
     let mut conn = postback_domain::store::db::conn(pool).await?;
-    let counts: Vec<StatusCount> = diesel::sql_query(
-        "SELECT status, count(*) AS n FROM delivery_queue GROUP BY status",
-    )
-    .load(&mut conn)
-    .await
-    .map_err(postback_domain::DomainError::from)?;
+    let counts: Vec<StatusCount> =
+        diesel::sql_query("SELECT status, count(*) AS n FROM delivery_queue GROUP BY status")
+            .load(&mut conn)
+            .await
+            .map_err(postback_domain::DomainError::from)?;
     // Rows in flight (leased) are not waiting.
     let oldest: OldestDue = diesel::sql_query(format!(
         "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(d.next_attempt_at)), 0)::float8 AS seconds \

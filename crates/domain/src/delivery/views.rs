@@ -260,8 +260,5 @@ pub async fn redeliver(
 
 /// Deliveries not yet finished (pending or held), for the bench and the operations view.
 pub async fn backlog(conn: &mut AsyncPgConnection) -> DomainResult<i64> {
-    Ok(delivery_queue::table
-        .count()
-        .get_result(conn)
-        .await?)
+    Ok(delivery_queue::table.count().get_result(conn).await?)
 }

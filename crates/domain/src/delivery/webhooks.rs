@@ -5,6 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use serde_json::Value;
@@ -12,8 +13,9 @@ use serde_json::Value;
 use crate::conditions::{self, Condition};
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{DomainId, WebhookId, WorkspaceId};
-use crate::schema::{deliveries, delivery_queue, domains, webhook_recoveries, webhooks, workspaces};
-use diesel::sql_types::{Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use crate::schema::{
+    deliveries, delivery_queue, domains, webhook_recoveries, webhooks, workspaces,
+};
 use crate::secrets::random_bytes;
 use crate::states::WebhookStatus;
 use crate::store::paging::{Cursor, Page, PageRequest};
@@ -951,7 +953,11 @@ pub async fn recover(
         .bind::<SqlUuid, _>(id.0)
         .bind::<Timestamptz, _>(since)
         .bind::<Nullable<Timestamptz>, _>(until)
-        .bind::<Text, _>(if status == "active" { "pending" } else { "held" })
+        .bind::<Text, _>(if status == "active" {
+            "pending"
+        } else {
+            "held"
+        })
         .bind::<SqlUuid, _>(recovery_id)
         .execute(conn)
         .await?;
