@@ -233,7 +233,8 @@ async fn the_migrated_schema_keeps_the_citus_rules() {
     };
     for t in [
         "events",
-        "deliveries",
+        "delivery_queue",
+        "delivery_history",
         "delivery_attempts",
         "touches",
         "link_targets",

@@ -395,13 +395,17 @@ async fn a_thousand_failed_deliveries_are_recovered_once_each_within_the_rate_li
     // …then left as an outage leaves them: failed after a round of attempts (a real outage of
     // this size would pause the webhook after 10; the rows are what matters here).
     app.sql(&format!(
-        "UPDATE deliveries SET status = 'failed', attempts = 4, round_attempts = 4, \
-         last_status_code = 503, completed_at = now() WHERE webhook_id = '{id}'"
+        "WITH moved AS (DELETE FROM delivery_queue WHERE webhook_id = '{id}' RETURNING *) \
+         INSERT INTO delivery_history (id, workspace_id, webhook_id, event_id, url, status, \
+             attempts, round_attempts, next_attempt_at, last_status_code, created_at, \
+             completed_at, event_received_at) \
+         SELECT id, workspace_id, webhook_id, event_id, url, 'failed', 4, 4, next_attempt_at, \
+             503, created_at, now(), event_received_at FROM moved"
     ))
     .await;
     // Also one failed before the window: not resent.
     app.sql(&format!(
-        "UPDATE deliveries SET created_at = now() - interval '2 days' WHERE id = \
+        "UPDATE delivery_history SET created_at = now() - interval '2 days' WHERE id = \
          (SELECT id FROM deliveries WHERE webhook_id = '{id}' ORDER BY id LIMIT 1)"
     ))
     .await;

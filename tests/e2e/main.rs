@@ -26,6 +26,7 @@ mod migrations;
 mod openapi;
 mod overview;
 mod platforms;
+mod queue;
 mod receiver;
 mod retention;
 mod security;

@@ -189,9 +189,10 @@ async fn pending_delivery(app: &TestApp, webhook: WebhookId, workspace: Workspac
     ))
     .await;
     app.sql(&format!(
-        "INSERT INTO deliveries (id, workspace_id, webhook_id, event_id, url, status, attempts, \
-         round_attempts, next_attempt_at) VALUES ('{}', '{}', '{}', '{event}', 'http://127.0.0.1:9/', \
-         'pending', 2, 2, '2100-01-01T00:00:00Z')",
+        "INSERT INTO delivery_queue (id, workspace_id, webhook_id, event_id, url, status, \
+         attempts, round_attempts, next_attempt_at, event_received_at) \
+         SELECT '{}', '{}', '{}', '{event}', 'http://127.0.0.1:9/', 'pending', 2, 2, \
+         '2100-01-01T00:00:00Z', received_at FROM events WHERE id = '{event}'",
         id.0, workspace.0, webhook.0
     ))
     .await;

@@ -179,10 +179,11 @@ pub async fn count_deliveries(url: &str, workspace_id: &str) -> Result<(u64, u64
     Ok((n(total), n(not_succeeded)))
 }
 
-/// The workspace's deliveries in status `pending` (through the partial index on pending rows).
+/// The workspace's deliveries in status `pending` (in the queue, through its partial index on
+/// pending rows).
 pub async fn count_pending(url: &str, workspace_id: &str) -> Result<u64> {
-    let sql =
-        "SELECT count(*) AS n FROM deliveries WHERE status = 'pending' AND workspace_id = $1::uuid";
+    let sql = "SELECT count(*) AS n FROM delivery_queue WHERE status = 'pending' \
+               AND workspace_id = $1::uuid";
     count(url, sql, workspace_id, "the pending deliveries").await
 }
 

@@ -80,11 +80,12 @@ fn statements(fill: &Fill, workspace_id: &str, domain_id: &str) -> Vec<String> {
             events = fill.events.max(1),
         ),
         format!(
-            "INSERT INTO deliveries (id, workspace_id, webhook_id, event_id, url, status, \
-                                     attempts, round_attempts, next_attempt_at, \
-                                     last_status_code, created_at, completed_at) \
+            "INSERT INTO delivery_history (id, workspace_id, webhook_id, event_id, url, status, \
+                                           attempts, round_attempts, next_attempt_at, \
+                                           last_status_code, created_at, completed_at, \
+                                           event_received_at) \
              SELECT {delivery_id}, e.workspace_id, w.id, e.id, w.url, 'succeeded', 1, 1, \
-                    e.received_at, 200, e.received_at, e.received_at \
+                    e.received_at, 200, e.received_at, e.received_at, e.received_at \
              FROM events e \
              JOIN LATERAL (SELECT id, url FROM webhooks \
                            WHERE workspace_id = e.workspace_id AND domain_id = e.domain_id \
@@ -92,7 +93,8 @@ fn statements(fill: &Fill, workspace_id: &str, domain_id: &str) -> Vec<String> {
              WHERE e.domain_id <> '{domain_id}'::uuid"
         ),
         "DROP TABLE bench_prefill".into(),
-        "VACUUM ANALYZE workspaces, domains, inbound_keys, webhooks, events, deliveries".into(),
+        "VACUUM ANALYZE workspaces, domains, inbound_keys, webhooks, events, delivery_queue, \
+         delivery_history".into(),
         // The fill wrote about a gigabyte of WAL: without this, the checkpoints it calls for
         // (and the full-page images after each) would land in the measured window.
         "CHECKPOINT".into(),

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::error::{DomainError, DomainResult};
 use crate::ids::WorkspaceId;
-use crate::schema::{audit_log, deliveries, plans as plans_table, workspaces};
+use crate::schema::{audit_log, delivery_queue, plans as plans_table, workspaces};
 use crate::store::paging::{Cursor, Page, PageRequest};
 use crate::tenancy::plans::{self, Plan};
 use crate::tenancy::sessions::SessionContext;
@@ -217,13 +217,13 @@ pub async fn change_workspace(
             crate::mail::notify::suspension(conn, id, suspending, reason.as_deref()).await?;
             if suspending {
                 diesel::update(
-                    deliveries::table
-                        .filter(deliveries::workspace_id.eq(id))
-                        .filter(deliveries::status.eq("pending")),
+                    delivery_queue::table
+                        .filter(delivery_queue::workspace_id.eq(id))
+                        .filter(delivery_queue::status.eq("pending")),
                 )
                 .set((
-                    deliveries::status.eq("held"),
-                    deliveries::round_attempts.eq(0),
+                    delivery_queue::status.eq("held"),
+                    delivery_queue::round_attempts.eq(0),
                 ))
                 .execute(conn)
                 .await?;
@@ -231,7 +231,7 @@ pub async fn change_workspace(
                 // Held for the suspension: everything but the deliveries of paused webhooks.
                 diesel::sql_query(
                     r#"
-                        UPDATE deliveries d SET status = 'pending', next_attempt_at = now()
+                        UPDATE delivery_queue d SET status = 'pending', next_attempt_at = now()
                         WHERE d.workspace_id = $1 AND d.status = 'held'
                           AND NOT EXISTS (SELECT 1 FROM webhooks w
                                           WHERE w.id = d.webhook_id AND w.status = 'paused')

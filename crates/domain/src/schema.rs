@@ -271,6 +271,7 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// A view: delivery_queue and delivery_history together, for reads.
     deliveries (id) {
         id -> Uuid,
         workspace_id -> Uuid,
@@ -287,6 +288,52 @@ diesel::table! {
         completed_at -> Nullable<Timestamptz>,
         connection_id -> Nullable<Uuid>,
         recovery_id -> Nullable<Uuid>,
+        event_received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// Deliveries pending or held (the hot queue).
+    delivery_queue (workspace_id, id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        webhook_id -> Nullable<Uuid>,
+        event_id -> Uuid,
+        url -> Text,
+        status -> Text,
+        attempts -> Int4,
+        round_attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_status_code -> Nullable<Int4>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+        connection_id -> Nullable<Uuid>,
+        recovery_id -> Nullable<Uuid>,
+        event_received_at -> Timestamptz,
+        leased_until -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    /// Deliveries that succeeded or failed (append-only, partitioned by month of created_at).
+    delivery_history (workspace_id, id, created_at) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        webhook_id -> Nullable<Uuid>,
+        event_id -> Uuid,
+        url -> Text,
+        status -> Text,
+        attempts -> Int4,
+        round_attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_status_code -> Nullable<Int4>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+        connection_id -> Nullable<Uuid>,
+        recovery_id -> Nullable<Uuid>,
+        event_received_at -> Timestamptz,
     }
 }
 
@@ -546,6 +593,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_slots,
     webhook_recoveries,
     deliveries,
+    delivery_queue,
+    delivery_history,
     delivery_attempts,
     visitors,
     touches,

@@ -91,9 +91,10 @@ macro_rules! text_state {
 }
 
 text_state! {
-    /// Where a delivery stands (`deliveries.status`).
+    /// Where a delivery stands (`deliveries.status`; pending and held rows are in
+    /// `delivery_queue`, succeeded and failed ones in `delivery_history`).
     DeliveryStatus {
-        /// Waiting for its next attempt (or leased to a worker until `next_attempt_at`).
+        /// Waiting for its next attempt (or leased to a worker until `leased_until`).
         Pending => "pending",
         /// Its webhook is paused; sent when it resumes.
         Held => "held",

@@ -344,17 +344,18 @@ struct OldestDue {
 
 async fn queue_stats(pool: &DbPool) -> postback_domain::DomainResult<QueueStats> {
     let mut conn = postback_domain::store::db::conn(pool).await?;
-    let counts: Vec<StatusCount> = diesel::sql_query(
-        "SELECT status, count(*) AS n FROM deliveries \
-         WHERE status IN ('pending', 'held') GROUP BY status",
-    )
-    .load(&mut conn)
-    .await
-    .map_err(postback_domain::DomainError::from)?;
-    let oldest: OldestDue = diesel::sql_query(
-        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(next_attempt_at)), 0)::float8 AS seconds \
-         FROM deliveries WHERE status = 'pending' AND next_attempt_at <= now()",
-    )
+    let counts: Vec<StatusCount> =
+        diesel::sql_query("SELECT status, count(*) AS n FROM delivery_queue GROUP BY status")
+            .load(&mut conn)
+            .await
+            .map_err(postback_domain::DomainError::from)?;
+    // Rows in flight (leased) are not waiting.
+    let oldest: OldestDue = diesel::sql_query(format!(
+        "SELECT COALESCE(EXTRACT(EPOCH FROM now() - min(d.next_attempt_at)), 0)::float8 AS seconds \
+         FROM delivery_queue d WHERE d.status = 'pending' AND d.next_attempt_at <= now() \
+           AND {}",
+        postback_domain::delivery::queue::UNLEASED
+    ))
     .get_result(&mut conn)
     .await
     .map_err(postback_domain::DomainError::from)?;

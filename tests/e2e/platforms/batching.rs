@@ -100,7 +100,7 @@ async fn release(app: &TestApp, connection: &str) {
     ))
     .await;
     app.sql(&format!(
-        "UPDATE deliveries SET next_attempt_at = now() WHERE connection_id = '{connection}'"
+        "UPDATE delivery_queue SET next_attempt_at = now() WHERE connection_id = '{connection}'"
     ))
     .await;
     app.sql("SELECT pg_notify('postback_deliveries', '')").await;

@@ -31,7 +31,7 @@ pub async fn mark(conn: &mut AsyncPgConnection, results: &[AttemptResult]) -> Do
         UPDATE connections c
         SET reconnect_reason = h.why, reconnect_since = COALESCE(c.reconnect_since, now())
         FROM unnest($1::uuid[], $2::text[]) AS h(delivery_id, why)
-        JOIN deliveries d ON d.id = h.delivery_id
+        JOIN delivery_queue d ON d.id = h.delivery_id
         WHERE c.id = d.connection_id
         "#,
     )

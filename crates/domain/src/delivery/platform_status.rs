@@ -139,7 +139,7 @@ pub async fn record(
     if status == "failed" {
         diesel::sql_query(
             r#"
-            UPDATE deliveries SET status = 'failed', last_error = $3
+            UPDATE delivery_history SET status = 'failed', last_error = $3
             WHERE workspace_id = $1 AND id = $2 AND status = 'succeeded'
             "#,
         )

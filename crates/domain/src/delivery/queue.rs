@@ -1,7 +1,8 @@
 //! The delivery queue: which webhooks an arriving event fires (planned before its batch commits,
 //! inserted in the same statement or transaction as the event), how workers claim due
-//! deliveries (`FOR UPDATE SKIP LOCKED`, a lease pushed into `next_attempt_at`), and how each
-//! attempt is recorded, retried, held or given up.
+//! deliveries (`FOR UPDATE SKIP LOCKED`, a lease in `delivery_queue.leased_until`, which no index
+//! covers, so a claim is a HOT update), and how each attempt is recorded, retried, held or given
+//! up: a final outcome moves the row from `delivery_queue` to `delivery_history`.
 
 use super::*;
 use crate::states::AttemptOutcome;
@@ -18,7 +19,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::events::Event;
 use crate::ids::{ConnectionId, DeliveryId, TouchId, WebhookId, WorkspaceId};
 use crate::platforms::{self, Platform};
-use crate::schema::{connections, deliveries, delivery_attempts, domains};
+use crate::schema::{connections, deliveries, delivery_attempts, delivery_queue, domains};
 use crate::tracking::touches::Touch;
 
 /// The channel workers LISTEN on; a notification means "there may be due deliveries".
@@ -27,7 +28,7 @@ pub const CHANNEL: &str = "postback_deliveries";
 pub const EXCERPT_BYTES: usize = 4096;
 
 /// Hands back claims that will not be attempted (an instance shutting down with deliveries it
-/// claimed and never started): each becomes due now, with its attempt count as before the claim
+/// claimed and never started): each loses its lease, with its attempt count as before the claim
 /// (only while the claim is still the latest), and every instance's workers are woken.
 /// Returns how many were released.
 pub async fn release(
@@ -39,8 +40,8 @@ pub async fn release(
     }
     let released = diesel::sql_query(
         r#"
-        UPDATE deliveries d
-        SET next_attempt_at = now(),
+        UPDATE delivery_queue d
+        SET leased_until = NULL,
             attempts = d.attempts - 1,
             round_attempts = GREATEST(d.round_attempts - 1, 0)
         FROM unnest($1::uuid[], $2::int4[]) AS r(id, attempt)
@@ -124,6 +125,8 @@ struct ClaimRow {
     connection_id: Option<uuid::Uuid>,
     #[diesel(sql_type = SqlUuid)]
     event_id: uuid::Uuid,
+    #[diesel(sql_type = Timestamptz)]
+    event_received_at: DateTime<Utc>,
     #[diesel(sql_type = Text)]
     url: String,
     #[diesel(sql_type = Int4)]
@@ -147,8 +150,8 @@ struct ClaimRow {
 
 /// What a claim returns for each row it took.
 const CLAIM_RETURNING: &str = r#"
-        RETURNING d.id, d.workspace_id, d.webhook_id, d.connection_id, d.event_id, d.url,
-                  d.attempts, d.round_attempts,
+        RETURNING d.id, d.workspace_id, d.webhook_id, d.connection_id, d.event_id,
+                  d.event_received_at, d.url, d.attempts, d.round_attempts,
                   (SELECT w.status FROM workspaces w WHERE w.id = d.workspace_id) AS workspace_status,
                   (SELECT h.secret FROM webhooks h WHERE h.id = d.webhook_id) AS webhook_secret,
                   (SELECT h.status FROM webhooks h WHERE h.id = d.webhook_id) AS webhook_status,
@@ -156,6 +159,9 @@ const CLAIM_RETURNING: &str = r#"
                    FROM webhooks h WHERE h.id = d.webhook_id) AS previous_secret,
                   (SELECT h.headers FROM webhooks h WHERE h.id = d.webhook_id) AS webhook_headers
 "#;
+
+/// A queue row no worker holds: never claimed, or its lease ran out. (`d` names the row.)
+pub const UNLEASED: &str = "(d.leased_until IS NULL OR d.leased_until <= now())";
 
 /// A webhook is "governed" while it is active and has a rate limit, a concurrency cap or a
 /// tripped breaker: its deliveries are claimed only by [`claim_governed`], never at insert nor
@@ -228,8 +234,8 @@ async fn claim_plain(
     let sql = format!(
         r#"
         WITH cand AS (
-            SELECT d.id, d.webhook_id, d.next_attempt_at FROM deliveries d
-            WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+            SELECT d.id, d.webhook_id, d.next_attempt_at FROM delivery_queue d
+            WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND {UNLEASED}
               AND (d.webhook_id IS NULL OR (
                     d.webhook_id <> ALL($3::uuid[])
                     AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND {GOVERNED})))
@@ -250,8 +256,8 @@ async fn claim_plain(
             ORDER BY r.next_attempt_at
             LIMIT $1
         )
-        UPDATE deliveries d
-        SET next_attempt_at = now() + make_interval(secs => $2),
+        UPDATE delivery_queue d
+        SET leased_until = now() + make_interval(secs => $2),
             attempts = d.attempts + 1,
             round_attempts = d.round_attempts + 1
         FROM due WHERE d.id = due.id
@@ -352,8 +358,8 @@ async fn claim_governed(
         SELECT w.id, w.rate_limit, w.max_in_flight, w.circuit_open_until
         FROM webhooks w
         WHERE {GOVERNED}
-          AND w.id IN (SELECT d.webhook_id FROM deliveries d
-                       WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+          AND w.id IN (SELECT d.webhook_id FROM delivery_queue d
+                       WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND {UNLEASED}
                          AND d.webhook_id IS NOT NULL)
         "#
     ))
@@ -417,18 +423,19 @@ async fn claim_governed(
         if room <= 0 {
             continue;
         }
-        let taken: Vec<ClaimRow> = diesel::sql_query(
+        let taken: Vec<ClaimRow> = diesel::sql_query(format!(
             r#"
             WITH due AS (
-                SELECT id FROM deliveries
-                WHERE status = 'pending' AND next_attempt_at <= now() AND webhook_id = $1
-                ORDER BY next_attempt_at
+                SELECT d.id FROM delivery_queue d
+                WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND {UNLEASED}
+                  AND d.webhook_id = $1
+                ORDER BY d.next_attempt_at
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
             ),
             d AS (
-                UPDATE deliveries d
-                SET next_attempt_at = now() + make_interval(secs => $3),
+                UPDATE delivery_queue d
+                SET leased_until = now() + make_interval(secs => $3),
                     attempts = d.attempts + 1,
                     round_attempts = d.round_attempts + 1
                 FROM due WHERE d.id = due.id
@@ -442,15 +449,15 @@ async fn claim_governed(
                 ON CONFLICT (workspace_id, delivery_id, attempt)
                 DO UPDATE SET started_at = now(), held_until = EXCLUDED.held_until
             )
-            SELECT d.id, d.workspace_id, d.webhook_id, d.connection_id, d.event_id, d.url,
-                   d.attempts, d.round_attempts,
+            SELECT d.id, d.workspace_id, d.webhook_id, d.connection_id, d.event_id,
+                   d.event_received_at, d.url, d.attempts, d.round_attempts,
                    (SELECT w.status FROM workspaces w WHERE w.id = d.workspace_id) AS workspace_status,
                    h.secret AS webhook_secret, h.status AS webhook_status,
                    CASE WHEN h.previous_secret_until > now() THEN h.previous_secret END AS previous_secret,
                    h.headers AS webhook_headers
             FROM d JOIN webhooks h ON h.id = d.webhook_id
-            "#,
-        )
+            "#
+        ))
         .bind::<SqlUuid, _>(g.id)
         .bind::<diesel::sql_types::BigInt, _>(room)
         .bind::<Float8, _>(limits.lease_secs)
@@ -505,12 +512,19 @@ async fn claim_in(conn: &mut AsyncPgConnection, limits: &ClaimLimits<'_>) -> Dom
             .map(|c| (c.id, c))
             .collect()
     };
-    let event_ids: Vec<uuid::Uuid> = rows.iter().map(|(r, _)| r.event_id).collect();
-    // One index probe per claimed id (a plain `= ANY` let the planner scan the table).
+    // One index probe per claimed event, in its month's partition only (a plain `= ANY` let the
+    // planner scan the table).
     let events: HashMap<uuid::Uuid, Event> = diesel::sql_query(
-        "SELECT e.* FROM unnest($1::uuid[]) AS x(id) JOIN events e ON e.id = x.id",
+        "SELECT e.* FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS x(workspace_id, id, at) \
+         JOIN events e ON e.workspace_id = x.workspace_id AND e.id = x.id AND e.received_at = x.at",
     )
-    .bind::<Array<SqlUuid>, _>(&event_ids)
+    .bind::<Array<SqlUuid>, _>(rows.iter().map(|(r, _)| r.workspace_id).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(rows.iter().map(|(r, _)| r.event_id).collect::<Vec<_>>())
+    .bind::<Array<Timestamptz>, _>(
+        rows.iter()
+            .map(|(r, _)| r.event_received_at)
+            .collect::<Vec<_>>(),
+    )
     .load::<Event>(conn)
     .await?
     .into_iter()
@@ -615,11 +629,12 @@ async fn claim_in(conn: &mut AsyncPgConnection, limits: &ClaimLimits<'_>) -> Dom
         });
     }
     if !held.is_empty() {
-        diesel::update(deliveries::table.filter(deliveries::id.eq_any(held)))
+        diesel::update(delivery_queue::table.filter(delivery_queue::id.eq_any(held)))
             .set((
-                deliveries::status.eq("held"),
-                deliveries::attempts.eq(deliveries::attempts - 1),
-                deliveries::round_attempts.eq(0),
+                delivery_queue::status.eq("held"),
+                delivery_queue::attempts.eq(delivery_queue::attempts - 1),
+                delivery_queue::round_attempts.eq(0),
+                delivery_queue::leased_until.eq(None::<DateTime<Utc>>),
             ))
             .execute(conn)
             .await?;
@@ -802,11 +817,28 @@ pub async fn next_due(conn: &mut AsyncPgConnection) -> DomainResult<Option<DateT
     // Rows already due count too: one that became due after the claim looked must not wait for
     // the idle check (the claimer waits at least a moment when what is due cannot be claimed
     // yet: a webhook at its share, a rate limit or breaker holding it back).
-    Ok(deliveries::table
-        .filter(deliveries::status.eq("pending"))
-        .select(diesel::dsl::min(deliveries::next_attempt_at))
-        .first::<Option<DateTime<Utc>>>(conn)
-        .await?)
+    // A claimed row is due again when its lease ends; claims take only rows due already, so the
+    // leased ones are all among those due now, and beyond them only the earliest counts.
+    #[derive(QueryableByName)]
+    struct Due {
+        #[diesel(sql_type = Nullable<Timestamptz>)]
+        at: Option<DateTime<Utc>>,
+    }
+    let due: Due = diesel::sql_query(
+        r#"
+        SELECT min(s.at) AS at FROM (
+            SELECT GREATEST(next_attempt_at, leased_until) AS at FROM delivery_queue
+            WHERE status = 'pending' AND next_attempt_at <= now()
+            UNION ALL
+            (SELECT next_attempt_at FROM delivery_queue
+             WHERE status = 'pending' AND next_attempt_at > now()
+             ORDER BY next_attempt_at LIMIT 1)
+        ) s
+        "#,
+    )
+    .get_result(conn)
+    .await?;
+    Ok(due.at)
 }
 
 /// What happened to one attempt, and what comes next.
@@ -928,6 +960,43 @@ async fn record_breaker_and_slots(
     Ok(())
 }
 
+/// Applies a batch of outcomes, given as a CTE `r` (workspace_id, id, attempt, status, retry_at,
+/// code, error), to the deliveries whose claim is still the latest (attempt number, pending): a
+/// final one moves the row from the queue to history, a retry schedules the queue row again
+/// (this changes `next_attempt_at`, which the due index covers: not a HOT update). Ends with
+/// the CTE `applied` (id, webhook_id, status) of the rows changed.
+const APPLY_OUTCOMES: &str = r#"
+        moved AS (
+            DELETE FROM delivery_queue d USING r
+            WHERE d.workspace_id = r.workspace_id AND d.id = r.id AND d.attempts = r.attempt
+              AND d.status = 'pending' AND r.status <> 'pending'
+            RETURNING d.*, r.status AS outcome, r.code, r.error
+        ),
+        finished AS (
+            INSERT INTO delivery_history (id, workspace_id, webhook_id, event_id, url, status,
+                                          attempts, round_attempts, next_attempt_at,
+                                          last_status_code, last_error, created_at, completed_at,
+                                          connection_id, recovery_id, event_received_at)
+            SELECT id, workspace_id, webhook_id, event_id, url, outcome, attempts, round_attempts,
+                   next_attempt_at, code, error, created_at, now(), connection_id, recovery_id,
+                   event_received_at
+            FROM moved
+            RETURNING id, webhook_id, status
+        ),
+        retried AS (
+            UPDATE delivery_queue d
+            SET next_attempt_at = COALESCE(r.retry_at, d.next_attempt_at),
+                leased_until = CASE WHEN r.retry_at IS NULL THEN d.leased_until END,
+                last_status_code = r.code,
+                last_error = r.error
+            FROM r
+            WHERE d.workspace_id = r.workspace_id AND d.id = r.id AND d.attempts = r.attempt
+              AND d.status = 'pending' AND r.status = 'pending'
+            RETURNING d.id, d.webhook_id, d.status
+        ),
+        applied AS (SELECT * FROM finished UNION ALL SELECT * FROM retried)
+"#;
+
 /// [`record`] for a batch in which some delivery used up its attempts.
 async fn record_with_give_ups(
     conn: &mut AsyncPgConnection,
@@ -971,20 +1040,17 @@ async fn record_with_give_ups(
                 #[diesel(sql_type = SqlUuid)]
                 id: uuid::Uuid,
             }
-            let applied: Vec<Applied> = diesel::sql_query(
+            let applied: Vec<Applied> = diesel::sql_query(format!(
                 r#"
-                UPDATE deliveries d
-                SET status = r.status,
-                    next_attempt_at = COALESCE(r.retry_at, d.next_attempt_at),
-                    last_status_code = r.code,
-                    last_error = r.error,
-                    completed_at = CASE WHEN r.status = 'pending' THEN NULL ELSE now() END
-                FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::timestamptz[], $5::int4[], $6::text[])
-                     AS r(id, attempt, status, retry_at, code, error)
-                WHERE d.id = r.id AND d.attempts = r.attempt AND d.status = 'pending'
-                RETURNING d.id
-                "#,
-            )
+                WITH r AS (
+                    SELECT * FROM unnest($7::uuid[], $1::uuid[], $2::int4[], $3::text[],
+                                         $4::timestamptz[], $5::int4[], $6::text[])
+                        AS t(workspace_id, id, attempt, status, retry_at, code, error)
+                ),
+                {APPLY_OUTCOMES}
+                SELECT id FROM applied
+                "#
+            ))
             .bind::<Array<SqlUuid>, _>(results.iter().map(|r| r.delivery_id.0).collect::<Vec<_>>())
             .bind::<Array<Int4>, _>(results.iter().map(|r| r.attempt).collect::<Vec<_>>())
             .bind::<Array<Text>, _>(
@@ -999,6 +1065,7 @@ async fn record_with_give_ups(
             .bind::<Array<Nullable<Text>>, _>(
                 results.iter().map(|r| r.error.as_deref()).collect::<Vec<_>>(),
             )
+            .bind::<Array<SqlUuid>, _>(results.iter().map(|r| r.workspace_id.0).collect::<Vec<_>>())
             .load(conn)
             .await?;
             let applied: std::collections::HashSet<uuid::Uuid> =
@@ -1061,7 +1128,7 @@ async fn record_without_give_ups(
     results: &[AttemptResult],
 ) -> DomainResult<()> {
     let ids: Vec<uuid::Uuid> = results.iter().map(|_| uuid::Uuid::now_v7()).collect();
-    diesel::sql_query(
+    diesel::sql_query(format!(
         r#"
         WITH r AS (
             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int4[], $5::timestamptz[],
@@ -1078,24 +1145,14 @@ async fn record_without_give_ups(
             -- Only while the delivery exists (it may have gone with its event meanwhile).
             WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = r.id)
         ),
-        applied AS (
-            UPDATE deliveries d
-            SET status = r.status,
-                next_attempt_at = COALESCE(r.retry_at, d.next_attempt_at),
-                last_status_code = r.code,
-                last_error = r.error,
-                completed_at = CASE WHEN r.status = 'pending' THEN NULL ELSE now() END
-            FROM r
-            WHERE d.id = r.id AND d.attempts = r.attempt AND d.status = 'pending'
-            RETURNING d.webhook_id, r.status
-        )
+        {APPLY_OUTCOMES}
         UPDATE webhooks
         SET consecutive_failures = 0, consecutive_timeouts = 0, circuit_open_until = NULL
         WHERE id IN (SELECT webhook_id FROM applied WHERE status = 'succeeded')
           AND (consecutive_failures <> 0 OR consecutive_timeouts <> 0
                OR circuit_open_until IS NOT NULL)
-        "#,
-    )
+        "#
+    ))
     .bind::<Array<SqlUuid>, _>(ids)
     .bind::<Array<SqlUuid>, _>(results.iter().map(|r| r.workspace_id.0).collect::<Vec<_>>())
     .bind::<Array<SqlUuid>, _>(results.iter().map(|r| r.delivery_id.0).collect::<Vec<_>>())

@@ -182,9 +182,10 @@ pub async fn insert_planned(conn: &mut AsyncPgConnection, planned: &[Planned]) -
     diesel::sql_query(
         r#"
         WITH queued AS (
-            INSERT INTO deliveries (id, workspace_id, webhook_id, connection_id, event_id, url, status)
+            INSERT INTO delivery_queue (id, workspace_id, webhook_id, connection_id, event_id, url,
+                                        status, event_received_at)
             SELECT d.id, e.workspace_id, w.id, c.id, e.id, d.url,
-                   CASE WHEN w.status = 'paused' THEN 'held' ELSE 'pending' END
+                   CASE WHEN w.status = 'paused' THEN 'held' ELSE 'pending' END, e.received_at
             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[])
                  AS d(id, event_id, webhook_id, url, connection_id)
             JOIN events e ON e.id = d.event_id

@@ -11,7 +11,7 @@ use super::*;
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{ConnectionId, DeliveryId, EventId, WebhookId, WorkspaceId};
 use crate::platforms::Platform;
-use crate::schema::{deliveries, delivery_attempts, webhooks};
+use crate::schema::{deliveries, delivery_attempts, delivery_queue, webhooks};
 use crate::states::DeliveryStatus;
 use crate::store::paging::{Cursor, Page, PageRequest};
 
@@ -225,17 +225,31 @@ pub async fn redeliver(
             .ok_or(DomainError::NotFound("webhook"))?,
         None => true,
     };
-    diesel::update(
-        deliveries::table
-            .filter(deliveries::workspace_id.eq(workspace_id))
-            .filter(deliveries::id.eq(id)),
+    let status = if active { "pending" } else { "held" };
+    // A finished delivery moves from history back into the queue; a held one is in it already.
+    diesel::sql_query(
+        r#"
+        WITH moved AS (
+            DELETE FROM delivery_history WHERE workspace_id = $1 AND id = $2 RETURNING *
+        ),
+        queued AS (
+            INSERT INTO delivery_queue (id, workspace_id, webhook_id, event_id, url, status,
+                                        attempts, round_attempts, next_attempt_at,
+                                        last_status_code, last_error, created_at, connection_id,
+                                        recovery_id, event_received_at)
+            SELECT id, workspace_id, webhook_id, event_id, url, $3, attempts, 0, now(),
+                   last_status_code, last_error, created_at, connection_id, recovery_id,
+                   event_received_at
+            FROM moved
+        )
+        UPDATE delivery_queue
+        SET status = $3, round_attempts = 0, next_attempt_at = now(), leased_until = NULL
+        WHERE workspace_id = $1 AND id = $2
+        "#,
     )
-    .set((
-        deliveries::status.eq(if active { "pending" } else { "held" }),
-        deliveries::round_attempts.eq(0),
-        deliveries::next_attempt_at.eq(diesel::dsl::now),
-        deliveries::completed_at.eq(None::<DateTime<Utc>>),
-    ))
+    .bind::<diesel::sql_types::Uuid, _>(workspace_id.0)
+    .bind::<diesel::sql_types::Uuid, _>(id.0)
+    .bind::<diesel::sql_types::Text, _>(status)
     .execute(conn)
     .await?;
     if active {
@@ -246,9 +260,5 @@ pub async fn redeliver(
 
 /// Deliveries not yet finished (pending or held), for the bench and the operations view.
 pub async fn backlog(conn: &mut AsyncPgConnection) -> DomainResult<i64> {
-    Ok(deliveries::table
-        .filter(deliveries::status.eq_any(["pending", "held"]))
-        .count()
-        .get_result(conn)
-        .await?)
+    Ok(delivery_queue::table.count().get_result(conn).await?)
 }

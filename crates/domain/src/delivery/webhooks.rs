@@ -5,6 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use serde_json::Value;
@@ -12,7 +13,9 @@ use serde_json::Value;
 use crate::conditions::{self, Condition};
 use crate::error::{DomainError, DomainResult};
 use crate::ids::{DomainId, WebhookId, WorkspaceId};
-use crate::schema::{deliveries, domains, webhook_recoveries, webhooks, workspaces};
+use crate::schema::{
+    deliveries, delivery_queue, domains, webhook_recoveries, webhooks, workspaces,
+};
 use crate::secrets::random_bytes;
 use crate::states::WebhookStatus;
 use crate::store::paging::{Cursor, Page, PageRequest};
@@ -790,14 +793,14 @@ pub async fn update(
 /// Held deliveries of a webhook go back in the queue with a fresh round of attempts.
 async fn release_held(conn: &mut AsyncPgConnection, id: WebhookId) -> DomainResult<usize> {
     let n = diesel::update(
-        deliveries::table
-            .filter(deliveries::webhook_id.eq(id))
-            .filter(deliveries::status.eq("held")),
+        delivery_queue::table
+            .filter(delivery_queue::webhook_id.eq(id))
+            .filter(delivery_queue::status.eq("held")),
     )
     .set((
-        deliveries::status.eq("pending"),
-        deliveries::round_attempts.eq(0),
-        deliveries::next_attempt_at.eq(diesel::dsl::now),
+        delivery_queue::status.eq("pending"),
+        delivery_queue::round_attempts.eq(0),
+        delivery_queue::next_attempt_at.eq(diesel::dsl::now),
     ))
     .execute(conn)
     .await?;
@@ -928,29 +931,36 @@ pub async fn recover(
             .optional()?
             .ok_or(DomainError::NotFound("webhook"))?;
         let recovery_id = uuid::Uuid::now_v7();
-        let mut q = diesel::update(deliveries::table)
-            .filter(deliveries::workspace_id.eq(workspace_id))
-            .filter(deliveries::webhook_id.eq(id))
-            .filter(deliveries::status.eq("failed"))
-            .filter(deliveries::created_at.ge(since))
-            .into_boxed();
-        if let Some(u) = until {
-            q = q.filter(deliveries::created_at.lt(u));
-        }
-        let queued = q
-            .set((
-                deliveries::status.eq(if status == "active" {
-                    "pending"
-                } else {
-                    "held"
-                }),
-                deliveries::round_attempts.eq(0),
-                deliveries::next_attempt_at.eq(diesel::dsl::now),
-                deliveries::completed_at.eq(None::<DateTime<Utc>>),
-                deliveries::recovery_id.eq(Some(recovery_id)),
-            ))
-            .execute(conn)
-            .await?;
+        // The failed rows move from history back into the queue, keeping their ids.
+        let queued = diesel::sql_query(
+            r#"
+            WITH moved AS (
+                DELETE FROM delivery_history
+                WHERE workspace_id = $1 AND webhook_id = $2 AND status = 'failed'
+                  AND created_at >= $3 AND ($4::timestamptz IS NULL OR created_at < $4)
+                RETURNING *
+            )
+            INSERT INTO delivery_queue (id, workspace_id, webhook_id, event_id, url, status,
+                                        attempts, round_attempts, next_attempt_at,
+                                        last_status_code, last_error, created_at, connection_id,
+                                        recovery_id, event_received_at)
+            SELECT id, workspace_id, webhook_id, event_id, url, $5, attempts, 0, now(),
+                   last_status_code, last_error, created_at, connection_id, $6, event_received_at
+            FROM moved
+            "#,
+        )
+        .bind::<SqlUuid, _>(workspace_id.0)
+        .bind::<SqlUuid, _>(id.0)
+        .bind::<Timestamptz, _>(since)
+        .bind::<Nullable<Timestamptz>, _>(until)
+        .bind::<Text, _>(if status == "active" {
+            "pending"
+        } else {
+            "held"
+        })
+        .bind::<SqlUuid, _>(recovery_id)
+        .execute(conn)
+        .await?;
         let queued = i32::try_from(queued).unwrap_or(i32::MAX);
         diesel::insert_into(webhook_recoveries::table)
             .values((
@@ -1040,10 +1050,10 @@ pub async fn backlog(
     // One count per status, so each can use its partial index (pending, held).
     let mut total = 0;
     for status in ["pending", "held"] {
-        let n: i64 = deliveries::table
-            .filter(deliveries::status.eq(status))
-            .filter(deliveries::webhook_id.eq(id))
-            .filter(deliveries::workspace_id.eq(workspace_id))
+        let n: i64 = delivery_queue::table
+            .filter(delivery_queue::status.eq(status))
+            .filter(delivery_queue::webhook_id.eq(id))
+            .filter(delivery_queue::workspace_id.eq(workspace_id))
             .count()
             .get_result(conn)
             .await?;

@@ -542,8 +542,8 @@ touched AS (
                  WHERE last_used_at IS NULL OR last_used_at <= now() - $16::float8 * interval '1 second')
 ),
 queued AS (
-    INSERT INTO deliveries (id, workspace_id, webhook_id, connection_id, event_id, url, status,
-                            attempts, round_attempts, next_attempt_at)
+    INSERT INTO delivery_queue (id, workspace_id, webhook_id, connection_id, event_id, url,
+                                status, attempts, round_attempts, leased_until, event_received_at)
     SELECT d.id, ins.workspace_id, w.id, c.id, ins.id, d.url,
            CASE WHEN w.status = 'paused' THEN 'held' ELSE 'pending' END,
            -- An active webhook's or an enabled connection's delivery is claimed by this
@@ -553,7 +553,8 @@ queued AS (
            -- worker claims those within their limits.
            CASE WHEN {lease_due} THEN 1 ELSE 0 END,
            CASE WHEN {lease_due} THEN 1 ELSE 0 END,
-           CASE WHEN {lease_due} THEN now() + make_interval(secs => $15::float8) ELSE now() END
+           CASE WHEN {lease_due} THEN now() + make_interval(secs => $15::float8) END,
+           $8::timestamptz
     FROM unnest($11::uuid[], $12::uuid[], $13::uuid[], $14::text[], $17::uuid[])
          AS d(id, event_id, webhook_id, url, connection_id)
     JOIN ins ON ins.id = d.event_id

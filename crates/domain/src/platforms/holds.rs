@@ -31,7 +31,7 @@ pub async fn release(
 ) -> DomainResult<()> {
     let n = diesel::sql_query(
         r#"
-        UPDATE deliveries
+        UPDATE delivery_queue
         SET next_attempt_at = now(), round_attempts = 0
         WHERE connection_id = $1 AND status = 'pending' AND last_error LIKE $2
         "#,

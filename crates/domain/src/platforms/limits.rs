@@ -192,7 +192,7 @@ pub async fn hold(
     .execute(conn)
     .await?;
     diesel::sql_query(
-        "UPDATE deliveries SET next_attempt_at = $3, last_error = $4
+        "UPDATE delivery_queue SET next_attempt_at = $3, last_error = $4
          WHERE workspace_id = $1 AND connection_id = $2 AND status = 'pending'
            AND next_attempt_at < $3",
     )
@@ -218,8 +218,8 @@ pub async fn postpone(
     }
     Ok(diesel::sql_query(
         r#"
-        UPDATE deliveries d
-        SET next_attempt_at = $3, last_error = $4,
+        UPDATE delivery_queue d
+        SET next_attempt_at = $3, last_error = $4, leased_until = NULL,
             attempts = d.attempts - 1,
             round_attempts = GREATEST(d.round_attempts - 1, 0)
         FROM unnest($1::uuid[], $2::int4[]) AS r(id, attempt)

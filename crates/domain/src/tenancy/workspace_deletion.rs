@@ -17,11 +17,12 @@ use crate::schema::{api_tokens, audit_log, invitations, memberships, sessions, u
 pub const BATCH: i64 = 2000;
 
 /// Tables holding a workspace's bulk data, in the order they are emptied (children first).
-const BULK_TABLES: [&str; 7] = [
+const BULK_TABLES: [&str; 8] = [
     // The platform's audit log has no foreign key to workspaces (it stays local under Citus).
     "audit_log",
     "delivery_attempts",
-    "deliveries",
+    "delivery_queue",
+    "delivery_history",
     "events",
     "touches",
     "visitor_emails",
@@ -132,8 +133,9 @@ pub async fn purge_step(conn: &mut AsyncPgConnection) -> DomainResult<bool> {
     };
     for table in BULK_TABLES {
         let deleted = diesel::sql_query(format!(
-            "DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} \
-              WHERE workspace_id = $1 LIMIT $2))"
+            // A ctid names a row only within one partition: the workspace is matched again.
+            "DELETE FROM {table} WHERE workspace_id = $1 AND ctid = ANY(ARRAY(SELECT ctid \
+              FROM {table} WHERE workspace_id = $1 LIMIT $2))"
         ))
         .bind::<diesel::sql_types::Uuid, _>(workspace_id.0)
         .bind::<diesel::sql_types::BigInt, _>(BATCH)
