@@ -151,12 +151,11 @@ CREATE TABLE event_keys (
     CONSTRAINT event_keys_domain_fkey FOREIGN KEY (workspace_id, domain_id)
         REFERENCES domains (workspace_id, id) ON DELETE CASCADE
 );
-COMMENT ON TABLE event_keys IS 'citus: distributed. Idempotency of stored events (orderId + event, Idempotency-Key): unique here because a partitioned events table cannot hold these unique keys. Kept as long as the event''s plan keeps events.';
+COMMENT ON TABLE event_keys IS 'citus: distributed. Idempotency of stored events (orderId + event, Idempotency-Key): unique here because a partitioned events table cannot hold these unique keys. A key goes with its event: deleted by the events delete trigger, by the function that drops a month of events, by the domain''s foreign key.';
 CREATE UNIQUE INDEX event_keys_order_idx ON event_keys (workspace_id, domain_id, order_id, event_name)
     WHERE order_id IS NOT NULL;
 CREATE UNIQUE INDEX event_keys_key_idx ON event_keys (workspace_id, domain_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
-CREATE INDEX event_keys_received_idx ON event_keys (domain_id, received_at);
 
 -- The rows, into their months.
 INSERT INTO events SELECT * FROM events_unpartitioned;

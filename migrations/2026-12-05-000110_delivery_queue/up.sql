@@ -131,7 +131,8 @@ END
 $$;
 
 -- A delivery's attempts and platform request go with it, unless it only moved between the queue
--- and history in the same statement (the row exists on the other side).
+-- and history in the same statement (the row exists on the other side; a moved row keeps its
+-- created_at, so history is looked up in that month's partition only).
 CREATE FUNCTION delete_children_of_deleted_deliveries() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     WITH gone AS (
@@ -139,7 +140,8 @@ BEGIN
         WHERE NOT EXISTS (SELECT 1 FROM delivery_queue q
                           WHERE q.workspace_id = d.workspace_id AND q.id = d.id)
           AND NOT EXISTS (SELECT 1 FROM delivery_history h
-                          WHERE h.workspace_id = d.workspace_id AND h.id = d.id)
+                          WHERE h.workspace_id = d.workspace_id AND h.id = d.id
+                            AND h.created_at = d.created_at)
     ),
     attempts AS (
         DELETE FROM delivery_attempts a USING gone g

@@ -44,7 +44,6 @@ pub async fn run_once(pool: &DbPool) -> Option<retention::Purged> {
                 visitors = purged.visitors,
                 partitions = purged.partitions,
                 partitions_left = purged.partitions_left,
-                keys = purged.keys,
                 ms = started.elapsed().as_millis() as u64,
                 "retention pass"
             );

@@ -33,8 +33,6 @@ pub struct Purged {
     /// Expired partitions left for the next pass because dropping one failed (logged): its
     /// table's lock was not granted within [`partitions::LOCK_TIMEOUT`], say.
     pub partitions_left: u64,
-    /// Idempotency keys of events deleted row by row.
-    pub keys: u64,
 }
 
 #[derive(diesel::QueryableByName)]
@@ -138,30 +136,6 @@ async fn visitors_batch(
     .await?)
 }
 
-/// Deletes one batch of a domain's idempotency keys of events received before `cutoff` (keys of
-/// events deleted row by row go with them; these are the keys whose events went with a
-/// partition that still held another workspace's rows, or were never stored).
-async fn keys_batch(
-    conn: &mut AsyncPgConnection,
-    domain_id: uuid::Uuid,
-    cutoff: DateTime<Utc>,
-) -> DomainResult<usize> {
-    Ok(diesel::sql_query(
-        r#"
-        DELETE FROM event_keys WHERE (workspace_id, event_id) IN (
-            SELECT workspace_id, event_id FROM event_keys
-            WHERE domain_id = $1 AND received_at < $2
-            LIMIT $3
-        )
-        "#,
-    )
-    .bind::<SqlUuid, _>(domain_id)
-    .bind::<Timestamptz, _>(cutoff)
-    .bind::<BigInt, _>(BATCH)
-    .execute(conn)
-    .await?)
-}
-
 #[derive(diesel::QueryableByName)]
 struct Flag {
     #[diesel(sql_type = diesel::sql_types::Bool)]
@@ -198,8 +172,10 @@ struct Count {
     n: i64,
 }
 
-/// Drops one expired partition in a transaction, with what its rows counted for (the overview's
-/// rollups for events and touches; idempotency keys for events). Returns how many rows it held.
+/// Drops one expired partition in a transaction, with what depended on its rows: for events,
+/// the overview's rollups, the idempotency keys and the deliveries still queued; for touches,
+/// the rollups' credit; for delivery history, the platforms' request status. Returns how many
+/// rows it held.
 async fn drop_partition(conn: &mut AsyncPgConnection, p: &Partition) -> DomainResult<u64> {
     conn.transaction::<_, DomainError, _>(async move |conn| {
         diesel::sql_query(format!(
@@ -211,6 +187,13 @@ async fn drop_partition(conn: &mut AsyncPgConnection, p: &Partition) -> DomainRe
         let regclass = partitions::quote_ident(&p.name);
         let c: Count = match p.parent.as_str() {
             "events" => {
+                // Deliveries still queued for its events go first (their attempts with them).
+                diesel::sql_query(format!(
+                    "DELETE FROM delivery_queue q USING {regclass} o \
+                     WHERE q.workspace_id = o.workspace_id AND q.event_id = o.id"
+                ))
+                .execute(conn)
+                .await?;
                 diesel::sql_query("SELECT event_rollups_drop_events_partition($1::regclass) AS n")
                     .bind::<diesel::sql_types::Text, _>(&regclass)
                     .get_result(conn)
@@ -225,7 +208,16 @@ async fn drop_partition(conn: &mut AsyncPgConnection, p: &Partition) -> DomainRe
                 .get_result(conn)
                 .await?
             }
-            _ => {
+            parent => {
+                if parent == "delivery_history" {
+                    // What a platform reported about these deliveries goes with them.
+                    diesel::sql_query(format!(
+                        "DELETE FROM platform_requests r USING {regclass} h \
+                         WHERE r.workspace_id = h.workspace_id AND r.delivery_id = h.id"
+                    ))
+                    .execute(conn)
+                    .await?;
+                }
                 let c: Count = diesel::sql_query(format!("SELECT count(*) AS n FROM {regclass}"))
                     .get_result(conn)
                     .await?;
@@ -297,14 +289,6 @@ pub async fn purge(
         loop {
             let n = events_batch(conn, d.domain_id, d.cutoff).await?;
             total.events += n as u64;
-            if (n as i64) < BATCH {
-                break;
-            }
-            pause().await;
-        }
-        loop {
-            let n = keys_batch(conn, d.domain_id, d.cutoff).await?;
-            total.keys += n as u64;
             if (n as i64) < BATCH {
                 break;
             }
