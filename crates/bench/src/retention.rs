@@ -385,9 +385,19 @@ fn event_chunk(tenant: &Tenant, schema: &Schema, t: &str, lo: u64, hi: u64) -> [
     ]
 }
 
+/// The table and its partitions, as a `relid` relation (`pg_partition_tree` is empty for a
+/// table that is not partitioned).
+fn tree(table: &str) -> String {
+    format!(
+        "(SELECT relid, isleaf FROM pg_partition_tree('{table}') \
+          UNION SELECT '{table}'::regclass, true \
+          WHERE NOT EXISTS (SELECT 1 FROM pg_partition_tree('{table}'))) tree"
+    )
+}
+
 /// (total bytes, index bytes, partitions) of a table and its partitions.
 async fn size(db: &mut Db, table: &str) -> Result<(u64, u64, u64)> {
-    let tree = format!("pg_partition_tree('{table}')");
+    let tree = tree(table);
     let total = db
         .number(&format!(
             "SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint AS n FROM {tree}"
@@ -410,7 +420,8 @@ async fn size(db: &mut Db, table: &str) -> Result<(u64, u64, u64)> {
 async fn stat(db: &mut Db, table: &str, column: &str) -> Result<u64> {
     db.number(&format!(
         "SELECT coalesce(sum({column}), 0)::bigint AS n FROM pg_stat_user_tables \
-         WHERE relid IN (SELECT relid FROM pg_partition_tree('{table}'))"
+         WHERE relid IN (SELECT relid FROM {tree})",
+        tree = tree(table)
     ))
     .await
 }
