@@ -70,7 +70,8 @@ fn statements(fill: &Fill, workspace_id: &str, domain_id: &str) -> Vec<String> {
         ),
     ];
     // In chunks, each its own transaction: one statement for 10,000,000 rows holds its
-    // transition table and WAL until the end.
+    // transition table and WAL until the end. Oldest first, so the ids grow as Postback writes
+    // them and the indexes fill from the right, as in production.
     let events = fill.events.max(1);
     out.extend(
         crate::retention::chunks(events)
@@ -85,7 +86,7 @@ fn statements(fill: &Fill, workspace_id: &str, domain_id: &str) -> Vec<String> {
                     (500 + g % 49500) / 100.0, 'USD', 'PF-' || g, 'Ada', 'Lovelace' \
              FROM generate_series({lo}::bigint, {hi}) g \
              JOIN bench_prefill d ON d.n = g % {all} \
-             CROSS JOIN LATERAL (SELECT now() - interval '7 days' * g / {events} AS t, \
+             CROSS JOIN LATERAL (SELECT now() - interval '7 days' * (1 - g::float8 / {events}) AS t, \
                                         'customer-' || (g * 7919 % 200000) || '@prefill.example' \
                                         AS email) x"
         )
