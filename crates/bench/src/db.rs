@@ -189,10 +189,9 @@ pub async fn count_pending(url: &str, workspace_id: &str) -> Result<u64> {
 /// Whether the schema makes its own monthly partitions:
 /// `postback_partitions_ensure(timestamptz, timestamptz)` exists.
 pub async fn partitions_ensure_exists(url: &str) -> Result<bool> {
-    let sql = "SELECT count(*) AS n FROM pg_proc WHERE proname = 'postback_partitions_ensure' \
-               AND pg_get_function_identity_arguments(oid) = $1";
-    let args = "timestamp with time zone, timestamp with time zone";
-    Ok(count(url, sql, args, "the partition function").await? > 0)
+    let sql = "SELECT count(to_regprocedure($1)) AS n";
+    let function = "postback_partitions_ensure(timestamptz, timestamptz)";
+    Ok(count(url, sql, function, "the partition function").await? > 0)
 }
 
 /// Folds every event the insert trigger noted into the overview's rollups (waiting for any
