@@ -31,6 +31,16 @@ pub fn time_ordered_id(t: &str, seed: &str) -> String {
     TIME_ORDERED_ID.replace("{t}", t).replace("{seed}", seed)
 }
 
+/// Rows per insert statement: each is its own transaction, so WAL and memory stay bounded.
+const CHUNK: u64 = 250_000;
+
+/// `[lo, hi]` ranges of at most `CHUNK` numbers covering `1..=n`.
+pub fn chunks(n: u64) -> Vec<(u64, u64)> {
+    (0..n.div_ceil(CHUNK))
+        .map(|i| (i * CHUNK + 1, ((i + 1) * CHUNK).min(n)))
+        .collect()
+}
+
 /// The statements, in order; `{ws}` and `{domain}` are the bench's own workspace and domain.
 fn statements(fill: &Fill, workspace_id: &str, domain_id: &str) -> Vec<String> {
     let others = fill.domains.saturating_sub(1).max(1);
@@ -74,7 +84,7 @@ fn statements(fill: &Fill, workspace_id: &str, domain_id: &str) -> Vec<String> {
     // them and the indexes fill from the right, as in production.
     let events = fill.events.max(1);
     out.extend(
-        crate::retention::chunks(events)
+        chunks(events)
             .into_iter()
             .map(|(lo, hi)| {
                 format!(
@@ -170,6 +180,42 @@ fn uuid_like(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_cover_every_row_once() {
+        assert_eq!(chunks(0), vec![]);
+        assert_eq!(chunks(1), vec![(1, 1)]);
+        assert_eq!(chunks(250_000), vec![(1, 250_000)]);
+        assert_eq!(
+            chunks(1_000_001),
+            vec![
+                (1, 250_000),
+                (250_001, 500_000),
+                (500_001, 750_000),
+                (750_001, 1_000_000),
+                (1_000_001, 1_000_001)
+            ]
+        );
+    }
+
+    #[test]
+    fn events_go_in_chunks_oldest_first() {
+        let fill = Fill {
+            events: 600_000,
+            domains: 100,
+            keys: 1,
+            webhooks: 1,
+        };
+        let sql = statements(&fill, "w", "d");
+        let events: Vec<&String> = sql
+            .iter()
+            .filter(|s| s.starts_with("INSERT INTO events"))
+            .collect();
+        assert_eq!(events.len(), 3);
+        assert!(events[0].contains("generate_series(1::bigint, 250000)"));
+        assert!(events[2].contains("generate_series(500001::bigint, 600000)"));
+        assert!(events[2].contains("now() - interval '7 days' * (1 - g::float8 / 600000)"));
+    }
 
     #[test]
     fn ids_are_checked_before_they_are_spliced_in() {

@@ -15,10 +15,7 @@ use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
-use crate::prefill::time_ordered_id;
-
-/// Rows per insert statement: each is its own transaction, so WAL and memory stay bounded.
-pub const CHUNK: u64 = 250_000;
+use crate::prefill::{chunks, time_ordered_id};
 
 /// The expired tenant: workspace, domain, webhook.
 const OLD: Tenant = Tenant {
@@ -63,13 +60,6 @@ impl Sizes {
             recent_events: (events / 20).max(1),
         }
     }
-}
-
-/// `[lo, hi]` ranges of at most `CHUNK` numbers covering `1..=n`.
-pub fn chunks(n: u64) -> Vec<(u64, u64)> {
-    (0..n.div_ceil(CHUNK))
-        .map(|i| (i * CHUNK + 1, ((i + 1) * CHUNK).min(n)))
-        .collect()
 }
 
 /// Which storage the migrated schema has: decides where deliveries go and which tables are
@@ -699,23 +689,6 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chunks_cover_every_row_once() {
-        assert_eq!(chunks(0), vec![]);
-        assert_eq!(chunks(1), vec![(1, 1)]);
-        assert_eq!(chunks(250_000), vec![(1, 250_000)]);
-        assert_eq!(
-            chunks(1_000_001),
-            vec![
-                (1, 250_000),
-                (250_001, 500_000),
-                (500_001, 750_000),
-                (750_001, 1_000_000),
-                (1_000_001, 1_000_001)
-            ]
-        );
-    }
 
     #[test]
     fn the_fill_follows_the_schema() {
