@@ -93,7 +93,7 @@ pub async fn settings(url: &str, server: String) -> Result<ServerSettings> {
     })
 }
 
-async fn connect(url: &str) -> Result<AsyncPgConnection> {
+pub async fn connect(url: &str) -> Result<AsyncPgConnection> {
     // As the server connects: `sslmode` and `sslrootcert` in the URL are honoured.
     postback_domain::store::pg::establish(url)
         .await
@@ -185,6 +185,62 @@ pub async fn count_pending(url: &str, workspace_id: &str) -> Result<u64> {
     let sql = "SELECT count(*) AS n FROM delivery_queue WHERE status = 'pending' \
                AND workspace_id = $1::uuid";
     count(url, sql, workspace_id, "the pending deliveries").await
+}
+
+/// Whether the schema makes its own monthly partitions:
+/// `postback_partitions_ensure(timestamptz, timestamptz)` exists.
+pub async fn partitions_ensure_exists(url: &str) -> Result<bool> {
+    let sql = "SELECT count(to_regprocedure($1)) AS n";
+    let function = "postback_partitions_ensure(timestamptz, timestamptz)";
+    Ok(count(url, sql, function, "the partition function").await? > 0)
+}
+
+/// Folds every event the insert trigger noted into the overview's rollups (waiting for any
+/// folder at work on a workspace), as the server's folder does in the background. Nothing to do
+/// on a schema without `event_rollups_fold`.
+pub async fn fold_rollups(url: &str) -> Result<()> {
+    #[derive(diesel::QueryableByName)]
+    struct Pending {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        workspace_id: String,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Folded {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        n: i32,
+    }
+    const BATCH: i32 = 100_000;
+    let mut conn = connect(url).await?;
+    let exists: Vec<Pending> = diesel::sql_query(
+        "SELECT p.oid::text AS workspace_id FROM pg_proc p WHERE p.proname = 'event_rollups_fold' \
+         AND to_regclass('event_rollup_pending') IS NOT NULL",
+    )
+    .load(&mut conn)
+    .await
+    .context("looking for event_rollups_fold")?;
+    if exists.is_empty() {
+        return Ok(());
+    }
+    let pending: Vec<Pending> = diesel::sql_query(
+        "SELECT DISTINCT workspace_id::text AS workspace_id FROM event_rollup_pending",
+    )
+    .load(&mut conn)
+    .await
+    .context("reading the pending rollups")?;
+    for ws in pending {
+        loop {
+            let f: Folded = diesel::sql_query("SELECT event_rollups_fold($1::uuid, $2, true) AS n")
+                .bind::<diesel::sql_types::Text, _>(&ws.workspace_id)
+                .bind::<diesel::sql_types::Integer, _>(BATCH)
+                .get_result(&mut conn)
+                .await
+                .context("folding the rollups")?;
+            if f.n < BATCH {
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -28,6 +28,10 @@
 //! `GET /__cc/go/{slug}?utm_source=…&gclid=…` with a browser's User-Agent; reports redirects/s
 //! and latency, and checks that the database holds exactly one touch per 302 (each click is
 //! committed before its redirect is answered).
+//!
+//! `postback-bench retention`: one retention pass over N expired events on a fresh database
+//! (see `retention.rs`): seconds, rows deleted, sizes before, after and after `VACUUM`, dead
+//! tuples; fails if expired rows remain or recent ones were lost.
 
 mod account;
 mod cluster;
@@ -38,6 +42,7 @@ mod load;
 mod prefill;
 mod receiver;
 mod report;
+mod retention;
 mod sample;
 mod server;
 mod webhook;
@@ -73,6 +78,43 @@ enum Command {
     /// errors, server memory, and a check that the database holds exactly one click (touch) per
     /// 302 answered. Takes the same options as `inbound` except `--webhook`.
     Go(InboundArgs),
+    /// One retention pass over N expired events (with a delivery and an attempt each) and
+    /// N/10 expired touches, beside N/20 recent events that must survive, on a fresh migrated
+    /// database: the pass's seconds, rows deleted, table and index sizes before, right after
+    /// and after a plain VACUUM, dead tuples. Exits non-zero if expired rows remain or recent
+    /// rows were lost.
+    Retention(RetentionArgs),
+}
+
+#[derive(clap::Args)]
+struct RetentionArgs {
+    /// Expired events to fill (40–100 days old, on the 30-day `pulse` plan).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    events: u64,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Which PostgreSQL server the bench's fresh database goes on.
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// The PostgreSQL server on which a fresh database `postback_bench_<pid>` is created (and
+    /// dropped afterwards). Unset: the bench initialises a private cluster with PostgreSQL's
+    /// stock settings (autovacuum on) under /var/tmp from the installed binaries, and removes
+    /// it at the end.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Without --database-url: use the server at postgres://postgres@127.0.0.1:5432/postgres
+    /// instead of a private stock cluster.
+    #[arg(long, conflicts_with = "database_url")]
+    shared_server: bool,
+    /// Keep the bench's own database afterwards (its name is printed); drop it yourself with
+    /// `DROP DATABASE … WITH (FORCE)`.
+    #[arg(long)]
+    keep_database: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -149,7 +191,10 @@ struct InboundArgs {
     platform: bool,
     /// Print a sample every N seconds while the load runs: success answers per second in the
     /// interval, errors so far, the server's RSS and (with database access and --webhook) the
-    /// deliveries still pending. For soak runs, e.g. `--seconds 600 --sample-seconds 30`.
+    /// deliveries still pending. For soak runs, e.g. `--seconds 1800 --sample-seconds 30`: with
+    /// 600 measured seconds or more the report ends with a soak summary (accepted/s and, with
+    /// --webhook/--platform, arrivals/s in the first and last min(300 s, seconds/4), their
+    /// ratio, RSS first/last/max, pending deliveries max/last).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3600))]
     sample_seconds: u64,
     /// Before the load, fill the database with this many stored events spread over
@@ -298,6 +343,9 @@ async fn measure(
                 .clone()
                 .filter(|_| args.webhook || args.platform)
                 .map(|url| (url, account.workspace_id.clone())),
+            measure_from,
+            webhook: receiver.as_ref().map(receiver::Receiver::arrivals),
+            platform: platform.map(receiver::Receiver::arrivals),
         };
         tokio::spawn(sampler.run(deadline))
     });
@@ -416,9 +464,37 @@ async fn measure(
         }
     }
     if let Some(sampler) = sampler {
-        report.samples = sampler.await.context("the sampler failed")??;
+        let sampled = sampler.await.context("the sampler failed")??;
+        report.soak = sample::soak(sampled.baseline.as_ref(), &sampled.samples, args.seconds);
+        report.samples = sampled.samples;
     }
     Ok(report)
+}
+
+/// The PostgreSQL server to create the fresh database on: the given one, the shared one, or a
+/// private stock cluster started here (returned, to be stopped at the end). Also its label for
+/// the report.
+async fn database_server(
+    database_url: Option<&String>,
+    shared_server: bool,
+    keep: bool,
+) -> Result<(Option<cluster::PrivateCluster>, String, String)> {
+    // Without a server named, a private cluster with PostgreSQL's stock settings (autovacuum
+    // on), as people run it; it is removed at the end.
+    Ok(match (database_url, shared_server) {
+        (Some(url), _) => (None, url.clone(), format!("{}, given", db::redact(url))),
+        (None, true) => (
+            None,
+            DEFAULT_DATABASE_URL.to_owned(),
+            format!("{}, --shared-server", db::redact(DEFAULT_DATABASE_URL)),
+        ),
+        (None, false) => {
+            let c = cluster::PrivateCluster::start(keep).await?;
+            let url = c.admin_url();
+            let label = format!("private stock cluster at {}", c.dir().display());
+            (Some(c), url, label)
+        }
+    })
 }
 
 /// Resolves the target (starting a server if needed), measures, and always cleans up.
@@ -444,24 +520,12 @@ async fn run(mode: Mode, args: &InboundArgs) -> Result<Report> {
     }
 
     let binary = server::locate_binary(args.binary.clone())?;
-    // Without a server named, a private cluster with PostgreSQL's stock settings (autovacuum
-    // on), as people run it; it is removed at the end.
-    let mut cluster = match (&args.database_url, args.shared_server) {
-        (Some(_), _) => None,
-        (None, true) => None,
-        (None, false) => Some(cluster::PrivateCluster::start(args.keep_database).await?),
-    };
-    let (admin_url, db_label) = match (&args.database_url, &cluster) {
-        (Some(url), _) => (url.clone(), format!("{}, given", db::redact(url))),
-        (None, Some(c)) => (
-            c.admin_url(),
-            format!("private stock cluster at {}", c.dir().display()),
-        ),
-        (None, None) => (
-            DEFAULT_DATABASE_URL.to_owned(),
-            format!("{}, --shared-server", db::redact(DEFAULT_DATABASE_URL)),
-        ),
-    };
+    let (mut cluster, admin_url, db_label) = database_server(
+        args.database_url.as_ref(),
+        args.shared_server,
+        args.keep_database,
+    )
+    .await?;
     let mut server = server::ManagedServer::new(&admin_url)?;
     let run = async {
         let platform = match args.platform {
@@ -520,25 +584,62 @@ async fn run(mode: Mode, args: &InboundArgs) -> Result<Report> {
     result
 }
 
-fn main() -> ExitCode {
-    postback_runtime::tls::install_provider();
-    let (mode, args) = match Cli::parse().command {
-        Command::Inbound(args) => (Mode::Inbound, args),
-        Command::Go(args) => (Mode::Go, args),
+/// `retention`: a fresh database on the chosen server, migrated by the domain crate, filled,
+/// one pass measured; the database (and a private cluster) removed at the end.
+async fn run_retention(args: &RetentionArgs) -> Result<retention::Report> {
+    let c = &args.cluster;
+    let (mut cluster, admin_url, db_label) =
+        database_server(c.database_url.as_ref(), c.shared_server, c.keep_database).await?;
+    let mut server = server::ManagedServer::new(&admin_url)?;
+    let run = async {
+        server.create_database().await?;
+        postback_domain::store::db::run_migrations(&server.db_url)
+            .await
+            .map_err(|e| anyhow!("migrating the bench database: {e}"))?;
+        let mut report = retention::measure(&server.db_url, args.events).await?;
+        match db::settings(&server.db_url, db_label.clone()).await {
+            Ok(settings) => report.database = Some(settings),
+            Err(e) => eprintln!("postback-bench: {e:#}"),
+        }
+        Ok(report)
     };
-    let outcome = tokio::runtime::Builder::new_multi_thread()
+    let result = tokio::select! {
+        r = run => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+    };
+    if c.keep_database {
+        server.keep_database();
+    }
+    server.stop().await;
+    if let Some(c) = cluster.take() {
+        c.stop().await;
+    }
+    result
+}
+
+/// Runs `fut` on a fresh multi-threaded runtime.
+fn block_on<T>(fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")
-        .and_then(|rt| rt.block_on(run(mode, &args)))
-        .and_then(|report| {
+        .context("starting the async runtime")?
+        .block_on(fut)
+}
+
+fn main() -> ExitCode {
+    postback_runtime::tls::install_provider();
+    let outcome = match Cli::parse().command {
+        Command::Inbound(args) => run_load(Mode::Inbound, &args),
+        Command::Go(args) => run_load(Mode::Go, &args),
+        Command::Retention(args) => block_on(run_retention(&args)).and_then(|report| {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 report.print();
             }
             report.check()
-        });
+        }),
+    };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -546,6 +647,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_load(mode: Mode, args: &InboundArgs) -> Result<()> {
+    let report = block_on(run(mode, args))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        report.print();
+    }
+    report.check()
 }
 
 #[cfg(test)]

@@ -4,8 +4,11 @@
 //! spread over the domains (webhooks over the other tenants' only, so the bench's own events
 //! fire what `--webhook` asks for and nothing more); `N` purchases are spread over all domains,
 //! the bench's included, received over the last seven days, with time-ordered ids as Postback
-//! writes them; every event of another tenant has one succeeded delivery. Then `VACUUM ANALYZE`,
-//! as autovacuum would have done by then, and a `CHECKPOINT`.
+//! writes them, inserted 250,000 at a time; every event of another tenant has one succeeded
+//! delivery. On a partitioned schema `postback_partitions_ensure` makes the partitions first.
+//! Then the events are folded into the overview's rollups (the server's folder would have done
+//! it long before, and must not do it during the load), `VACUUM ANALYZE`, as autovacuum would
+//! have done by then, and a `CHECKPOINT`.
 
 use std::time::Instant;
 
@@ -24,8 +27,18 @@ pub struct Fill {
 const TIME_ORDERED_ID: &str = "(lpad(to_hex((extract(epoch FROM {t}) * 1000)::bigint), 12, '0') \
                                || substr(md5({seed}), 1, 20))::uuid";
 
-fn time_ordered_id(t: &str, seed: &str) -> String {
+pub fn time_ordered_id(t: &str, seed: &str) -> String {
     TIME_ORDERED_ID.replace("{t}", t).replace("{seed}", seed)
+}
+
+/// Rows per insert statement: each is its own transaction, so WAL and memory stay bounded.
+const CHUNK: u64 = 250_000;
+
+/// `[lo, hi]` ranges of at most `CHUNK` numbers covering `1..=n`.
+pub fn chunks(n: u64) -> Vec<(u64, u64)> {
+    (0..n.div_ceil(CHUNK))
+        .map(|i| (i * CHUNK + 1, ((i + 1) * CHUNK).min(n)))
+        .collect()
 }
 
 /// The statements, in order; `{ws}` and `{domain}` are the bench's own workspace and domain.
@@ -34,7 +47,7 @@ fn statements(fill: &Fill, workspace_id: &str, domain_id: &str) -> Vec<String> {
     let all = others + 1;
     let event_id = time_ordered_id("x.t", "'e' || g");
     let delivery_id = time_ordered_id("e.received_at", "'d' || e.id::text");
-    vec![
+    let mut out = vec![
         format!(
             "CREATE TABLE bench_prefill AS \
              SELECT gen_random_uuid() AS ws, gen_random_uuid() AS id, g AS n \
@@ -65,20 +78,31 @@ fn statements(fill: &Fill, workspace_id: &str, domain_id: &str) -> Vec<String> {
              FROM generate_series(1, {webhooks}) g JOIN bench_prefill d ON d.n = 1 + g % {others}",
             webhooks = fill.webhooks,
         ),
-        format!(
+    ];
+    // In chunks, each its own transaction: one statement for 10,000,000 rows holds its
+    // transition table and WAL until the end. Oldest first, so the ids grow as Postback writes
+    // them and the indexes fill from the right, as in production.
+    let events = fill.events.max(1);
+    out.extend(
+        chunks(events)
+            .into_iter()
+            .map(|(lo, hi)| {
+                format!(
             "INSERT INTO events (id, workspace_id, domain_id, event_name, email, email_sha256, \
                                  payload, products, occurred_at, received_at, value, currency, \
                                  order_id, first_name, last_name) \
              SELECT {event_id}, d.ws, d.id, 'purchase', x.email, \
                     sha256(convert_to(x.email, 'UTF8')), '{{}}', '[]', x.t, x.t, \
                     (500 + g % 49500) / 100.0, 'USD', 'PF-' || g, 'Ada', 'Lovelace' \
-             FROM generate_series(1::bigint, {events}) g \
+             FROM generate_series({lo}::bigint, {hi}) g \
              JOIN bench_prefill d ON d.n = g % {all} \
-             CROSS JOIN LATERAL (SELECT now() - interval '7 days' * g / {events} AS t, \
+             CROSS JOIN LATERAL (SELECT now() - interval '7 days' * (1 - g::float8 / {events}) AS t, \
                                         'customer-' || (g * 7919 % 200000) || '@prefill.example' \
-                                        AS email) x",
-            events = fill.events.max(1),
-        ),
+                                        AS email) x"
+        )
+            }),
+    );
+    out.extend([
         format!(
             "INSERT INTO delivery_history (id, workspace_id, webhook_id, event_id, url, status, \
                                            attempts, round_attempts, next_attempt_at, \
@@ -93,13 +117,17 @@ fn statements(fill: &Fill, workspace_id: &str, domain_id: &str) -> Vec<String> {
              WHERE e.domain_id <> '{domain_id}'::uuid"
         ),
         "DROP TABLE bench_prefill".into(),
-        "VACUUM ANALYZE workspaces, domains, inbound_keys, webhooks, events, delivery_queue, \
-         delivery_history".into(),
-        // The fill wrote about a gigabyte of WAL: without this, the checkpoints it calls for
-        // (and the full-page images after each) would land in the measured window.
-        "CHECKPOINT".into(),
-    ]
+    ]);
+    out
 }
+
+/// After the fill (and the rollup fold).
+const FINISH: [&str; 2] = [
+    "VACUUM ANALYZE",
+    // The fill wrote gigabytes of WAL: without this, the checkpoints it calls for (and the
+    // full-page images after each) would land in the measured window.
+    "CHECKPOINT",
+];
 
 /// Runs the fill on the server's database, printing how long each part took.
 pub async fn run(db_url: &str, fill: &Fill, workspace_id: &str, domain_id: &str) -> Result<()> {
@@ -112,13 +140,34 @@ pub async fn run(db_url: &str, fill: &Fill, workspace_id: &str, domain_id: &str)
         fill.events, fill.domains, fill.keys, fill.webhooks
     );
     let started = Instant::now();
-    for sql in statements(fill, workspace_id, domain_id) {
+    let mut sqls = Vec::new();
+    if crate::db::partitions_ensure_exists(db_url).await? {
+        sqls.push(
+            "SELECT postback_partitions_ensure(now() - interval '8 days', now() + interval '1 day')"
+                .to_owned(),
+        );
+    }
+    sqls.extend(statements(fill, workspace_id, domain_id));
+    for sql in sqls {
         let t = Instant::now();
         crate::db::exec(db_url, &sql)
             .await
             .context("filling the database")?;
         let head: String = sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
         eprintln!("prefill: {head} … {:.1} s", t.elapsed().as_secs_f64());
+    }
+    let t = Instant::now();
+    crate::db::fold_rollups(db_url).await?;
+    eprintln!(
+        "prefill: rollups folded … {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    for sql in FINISH {
+        let t = Instant::now();
+        crate::db::exec(db_url, sql)
+            .await
+            .context("finishing the fill")?;
+        eprintln!("prefill: {sql} … {:.1} s", t.elapsed().as_secs_f64());
     }
     eprintln!("prefill: done in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
@@ -132,6 +181,42 @@ fn uuid_like(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_cover_every_row_once() {
+        assert_eq!(chunks(0), vec![]);
+        assert_eq!(chunks(1), vec![(1, 1)]);
+        assert_eq!(chunks(250_000), vec![(1, 250_000)]);
+        assert_eq!(
+            chunks(1_000_001),
+            vec![
+                (1, 250_000),
+                (250_001, 500_000),
+                (500_001, 750_000),
+                (750_001, 1_000_000),
+                (1_000_001, 1_000_001)
+            ]
+        );
+    }
+
+    #[test]
+    fn events_go_in_chunks_oldest_first() {
+        let fill = Fill {
+            events: 600_000,
+            domains: 100,
+            keys: 1,
+            webhooks: 1,
+        };
+        let sql = statements(&fill, "w", "d");
+        let events: Vec<&String> = sql
+            .iter()
+            .filter(|s| s.starts_with("INSERT INTO events"))
+            .collect();
+        assert_eq!(events.len(), 3);
+        assert!(events[0].contains("generate_series(1::bigint, 250000)"));
+        assert!(events[2].contains("generate_series(500001::bigint, 600000)"));
+        assert!(events[2].contains("now() - interval '7 days' * (1 - g::float8 / 600000)"));
+    }
 
     #[test]
     fn ids_are_checked_before_they_are_spliced_in() {

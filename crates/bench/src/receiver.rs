@@ -98,6 +98,23 @@ impl Receiver {
     pub fn seen(&self) -> MutexGuard<'_, Seen> {
         self.seen.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// A handle that counts the events arrived so far, for the sampler.
+    pub fn arrivals(&self) -> Arrivals {
+        Arrivals(self.seen.clone())
+    }
+}
+
+/// Reads how many distinct events a receiver has got, while it runs.
+#[derive(Clone)]
+pub struct Arrivals(Arc<Mutex<Seen>>);
+
+impl Arrivals {
+    /// Distinct events arrived so far (first arrivals; repeats are not counted).
+    pub fn count(&self) -> u64 {
+        let seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.first.len() as u64
+    }
 }
 
 impl Drop for Receiver {

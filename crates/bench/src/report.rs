@@ -38,6 +38,10 @@ pub struct Report {
     /// With `--sample-seconds`: the samples taken during the load.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub samples: Vec<crate::sample::Sample>,
+    /// With `--sample-seconds` and 600 measured seconds or more: the first and last windows
+    /// compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soak: Option<crate::sample::Soak>,
     /// The PostgreSQL the run used and its settings, when the bench could ask it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<crate::db::ServerSettings>,
@@ -130,6 +134,7 @@ impl Report {
             webhook: None,
             platform: None,
             samples: Vec::new(),
+            soak: None,
             database: None,
             pooler: None,
         }
@@ -232,6 +237,9 @@ impl Report {
         }
         for w in self.webhook.iter().chain(&self.platform) {
             w.print();
+        }
+        for line in self.soak.iter().flat_map(crate::sample::Soak::lines) {
+            println!("{line}");
         }
     }
 

@@ -79,13 +79,7 @@ impl ManagedServer {
         binary: &std::path::Path,
         env: &[(&str, &str)],
     ) -> Result<SocketAddr> {
-        db::exec(
-            &self.admin_url,
-            &format!("CREATE DATABASE {}", self.db_name),
-        )
-        .await
-        .context("creating the bench database")?;
-        self.db_created = true;
+        self.create_database().await?;
 
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_loopback_port()?));
         let mut child = Command::new(binary)
@@ -152,13 +146,24 @@ impl ManagedServer {
         }
     }
 
+    /// Creates the (empty) database; [`ManagedServer::stop`] drops it. `start` calls it; the
+    /// `retention` command, which needs no server, calls it alone.
+    pub async fn create_database(&mut self) -> Result<()> {
+        db::exec(
+            &self.admin_url,
+            &format!("CREATE DATABASE {}", self.db_name),
+        )
+        .await
+        .context("creating the bench database")?;
+        self.db_created = true;
+        Ok(())
+    }
+
     /// The server's process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(Child::id)
     }
 
-    /// Kills the server and drops the database. Errors are printed, not returned: this runs
-    /// on the way out, often after another error.
     /// Leaves the database in place when the server stops, and says where it is.
     pub fn keep_database(&mut self) {
         if self.db_created {
@@ -171,6 +176,8 @@ impl ManagedServer {
         }
     }
 
+    /// Kills the server and drops the database. Errors are printed, not returned: this runs
+    /// on the way out, often after another error.
     pub async fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             if let Err(e) = child.start_kill() {
