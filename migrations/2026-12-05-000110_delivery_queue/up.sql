@@ -1,7 +1,9 @@
 -- The hot delivery queue apart from append-only history (issue 23). What is pending or held
 -- lives in delivery_queue, a small table whose size follows pending work: a claim takes a row
 -- by setting its lease (leased_until, attempts), which no index covers, so the update stays HOT
--- on a half-empty page (fillfactor 50). A final outcome (succeeded, failed) deletes the queue
+-- on a half-empty page (fillfactor 50). A delivery claimed as it is inserted (sent straight after
+-- ingest commits) is inserted due at its lease's end, so a burst not sent yet stays out of the
+-- due index the claimer scans. A final outcome (succeeded, failed) deletes the queue
 -- row and inserts it into delivery_history, partitioned by month of created_at, in the same
 -- statement. `deliveries` becomes a view over both for every read.
 --

@@ -121,7 +121,7 @@ SELECT ((SELECT count(*) FROM (SELECT * FROM r EXCEPT SELECT * FROM e) a)
 
 /// Folds every workspace's pending events into the rollups, as a read of the overview does
 /// (migration 000090: the insert only notes an event; the runtime folds it in the background).
-async fn fold_all(app: &TestApp) {
+pub(crate) async fn fold_all(app: &TestApp) {
     let mut conn = app.conn().await;
     for ws in postback_domain::stats::fold::pending_workspaces(&mut conn, 10_000)
         .await

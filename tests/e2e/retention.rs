@@ -5,17 +5,28 @@ use serde_json::json;
 
 use crate::helpers::TestApp;
 
-#[tokio::test]
-async fn the_retention_pass_deletes_only_what_the_plan_no_longer_keeps() {
+/// Two workspaces: Pulse (keeps 30 days), with a webhook to `receiver`, and Command (keeps two
+/// years), each with a domain and an inbound key.
+struct TwoPlans {
+    receiver: crate::receiver::Receiver,
+    app: TestApp,
+    pulse_domain: String,
+    pulse_key: String,
+    command_domain: String,
+    command_key: String,
+}
+
+async fn two_plans(name: &str) -> TwoPlans {
     let receiver = crate::receiver::Receiver::start().await;
     receiver.always(crate::receiver::Reply::ok());
     let app = TestApp::spawn().await;
-    // Pulse keeps 30 days; Command keeps two years.
-    let pulse = app.signup("retention.pulse@example.com").await;
-    let pulse_domain = pulse.add_domain("old.example.com").await;
+    let pulse = app.signup(&format!("{name}.pulse@example.com")).await;
+    let pulse_domain = pulse.add_domain(&format!("pulse.{name}.example.com")).await;
     let (_, pulse_key) = pulse.add_key(&pulse_domain, "Backend").await;
-    let command = app.signup("retention.command@example.com").await;
-    let command_domain = command.add_domain("kept.example.com").await;
+    let command = app.signup(&format!("{name}.command@example.com")).await;
+    let command_domain = command
+        .add_domain(&format!("command.{name}.example.com"))
+        .await;
     let (_, command_key) = command.add_key(&command_domain, "Backend").await;
     app.sql(&format!(
         "UPDATE workspaces SET plan = 'command' WHERE id = '{}'",
@@ -29,6 +40,27 @@ async fn the_retention_pass_deletes_only_what_the_plan_no_longer_keeps() {
         )
         .await;
     assert!(status.is_success());
+    TwoPlans {
+        receiver,
+        app,
+        pulse_domain,
+        pulse_key,
+        command_domain,
+        command_key,
+    }
+}
+
+#[tokio::test]
+async fn the_retention_pass_deletes_only_what_the_plan_no_longer_keeps() {
+    let TwoPlans {
+        receiver,
+        app,
+        pulse_domain,
+        pulse_key,
+        command_domain,
+        command_key,
+        ..
+    } = two_plans("retention").await;
 
     for (key, n) in [(&pulse_key, 3), (&command_key, 2)] {
         for i in 0..n {
@@ -175,44 +207,20 @@ async fn partition_name(app: &TestApp, table: &str, months: u32) -> String {
     n.name
 }
 
-async fn folded(app: &TestApp) {
-    let mut conn = app.conn().await;
-    for ws in postback_domain::stats::fold::pending_workspaces(&mut conn, 10_000)
-        .await
-        .expect("pending workspaces")
-    {
-        postback_domain::stats::fold::fold_pending(&mut conn, ws)
-            .await
-            .expect("fold");
-    }
-}
 
 /// A month whose rows every plan has let go of is dropped whole (events, attempts), with what
 /// its events counted for in the overview and their idempotency keys; a month another plan
 /// still keeps part of loses only the expired workspace's rows; partitions stay ready ahead.
 #[tokio::test]
 async fn a_month_every_plan_has_let_go_of_is_dropped_whole() {
-    let receiver = crate::receiver::Receiver::start().await;
-    receiver.always(crate::receiver::Reply::ok());
-    let app = TestApp::spawn().await;
-    let pulse = app.signup("partitions.pulse@example.com").await;
-    let pulse_domain = pulse.add_domain("months.example.com").await;
-    let (_, pulse_key) = pulse.add_key(&pulse_domain, "Backend").await;
-    let command = app.signup("partitions.command@example.com").await;
-    let command_domain = command.add_domain("years.example.com").await;
-    let (_, command_key) = command.add_key(&command_domain, "Backend").await;
-    app.sql(&format!(
-        "UPDATE workspaces SET plan = 'command' WHERE id = '{}'",
-        command.workspace_id
-    ))
-    .await;
-    let (status, _) = pulse
-        .post(
-            "/v1/integrations/webhooks",
-            json!({"url": receiver.url("/hook")}),
-        )
-        .await;
-    assert!(status.is_success());
+    let TwoPlans {
+        receiver,
+        app,
+        pulse_domain,
+        pulse_key,
+        command_domain,
+        command_key,
+    } = two_plans("partitions").await;
     for (key, order) in [
         (&pulse_key, "o-1"),
         (&pulse_key, "o-2"),
@@ -255,7 +263,7 @@ async fn a_month_every_plan_has_let_go_of_is_dropped_whole() {
                                WHERE e.order_id IN ('o-1', 'o-2'))"
     ))
     .await;
-    folded(&app).await;
+    crate::overview::fold_all(&app).await;
     let rollup = |domain: &str| {
         format!("SELECT coalesce(sum(events), 0)::bigint AS n FROM event_rollups WHERE domain_id = '{domain}'")
     };
@@ -307,7 +315,7 @@ async fn a_month_every_plan_has_let_go_of_is_dropped_whole() {
         2
     );
     // The overview forgot them; their idempotency keys went with them.
-    folded(&app).await;
+    crate::overview::fold_all(&app).await;
     assert_eq!(app.count(&rollup(&pulse_domain)).await, 0);
     assert_eq!(app.count(&rollup(&command_domain)).await, 2);
     assert_eq!(
@@ -353,7 +361,7 @@ async fn a_month_every_plan_has_let_go_of_is_dropped_whole() {
          WHERE domain_id = '{pulse_domain}' AND order_id = 'o-1'"
     ))
     .await;
-    folded(&app).await;
+    crate::overview::fold_all(&app).await;
     let spring = format!(
         "SELECT coalesce(sum(events), 0)::bigint AS n FROM event_rollups
          WHERE domain_id = '{pulse_domain}' AND last_campaign = 'spring'"
@@ -363,7 +371,7 @@ async fn a_month_every_plan_has_let_go_of_is_dropped_whole() {
         .await
         .expect("pass ran");
     assert_eq!((purged.events, purged.touches), (0, 1), "{purged:?}");
-    folded(&app).await;
+    crate::overview::fold_all(&app).await;
     assert_eq!(
         app.count(&spring).await,
         0,

@@ -42,6 +42,8 @@ pub async fn release(
         r#"
         UPDATE delivery_queue d
         SET leased_until = NULL,
+            -- Claimed at insert, it was due only when the lease ran out: due now.
+            next_attempt_at = LEAST(d.next_attempt_at, now()),
             attempts = d.attempts - 1,
             round_attempts = GREATEST(d.round_attempts - 1, 0)
         FROM unnest($1::uuid[], $2::int4[]) AS r(id, attempt)

@@ -543,7 +543,8 @@ touched AS (
 ),
 queued AS (
     INSERT INTO delivery_queue (id, workspace_id, webhook_id, connection_id, event_id, url,
-                                status, attempts, round_attempts, leased_until, event_received_at)
+                                status, attempts, round_attempts, next_attempt_at, leased_until,
+                                event_received_at)
     SELECT d.id, ins.workspace_id, w.id, c.id, ins.id, d.url,
            CASE WHEN w.status = 'paused' THEN 'held' ELSE 'pending' END,
            -- An active webhook's or an enabled connection's delivery is claimed by this
@@ -553,6 +554,9 @@ queued AS (
            -- worker claims those within their limits.
            CASE WHEN {lease_due} THEN 1 ELSE 0 END,
            CASE WHEN {lease_due} THEN 1 ELSE 0 END,
+           -- Due only when the lease runs out: a backlog of deliveries claimed here (a burst
+           -- the worker has not sent yet) stays out of the due index the claimer scans.
+           CASE WHEN {lease_due} THEN now() + make_interval(secs => $15::float8) ELSE now() END,
            CASE WHEN {lease_due} THEN now() + make_interval(secs => $15::float8) END,
            $8::timestamptz
     FROM unnest($11::uuid[], $12::uuid[], $13::uuid[], $14::text[], $17::uuid[])
