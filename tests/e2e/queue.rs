@@ -191,3 +191,58 @@ async fn delivered_work_leaves_the_queue_for_history_and_claims_stay_hot() {
         "only retries are not HOT: {upd} updates, {hot} HOT"
     );
 }
+
+/// A delivery claimed as its event is stored is sent straight after the commit; until its lease
+/// runs out it is not due, so a burst the worker is still sending stays out of what every claim
+/// scans (the due index), and nothing is sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_claimed_at_insert_are_not_due_while_they_are_sent() {
+    let app = TestApp::spawn().await;
+    let user = app.signup("queue-in-flight@example.com").await;
+    let domain = user.add_domain("shop.example.com").await;
+    let (_, key) = user.add_key(&domain, "Backend").await;
+    // Unlimited plans take ingest's one-statement path, which claims deliveries as it stores
+    // them.
+    app.sql(&format!(
+        "UPDATE workspaces SET plan = 'command' WHERE id = '{}'",
+        user.workspace_id
+    ))
+    .await;
+    let receiver = Receiver::start().await;
+    // Slow, though within the attempt's timeout (2 s in tests).
+    receiver.always(Reply::ok().delay(Duration::from_millis(1500)));
+    let (status, hook) = user
+        .post(
+            "/v1/integrations/webhooks",
+            json!({ "url": receiver.url("/hook") }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let hook = hook["id"].as_str().expect("id").to_owned();
+    for i in 0..3 {
+        send(&app, &key, &format!("slow-{i}")).await;
+    }
+    // In flight: queued, leased, and not due before the lease's end.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM delivery_queue \
+             WHERE status = 'pending' AND leased_until > now() AND next_attempt_at >= leased_until"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM delivery_queue \
+             WHERE status = 'pending' AND next_attempt_at <= now()"
+        )
+        .await,
+        0
+    );
+    settled(&user, &hook, 3, 0).await;
+    assert_eq!(receiver.received().len(), 3);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM delivery_queue").await,
+        0
+    );
+}

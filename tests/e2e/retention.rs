@@ -207,7 +207,6 @@ async fn partition_name(app: &TestApp, table: &str, months: u32) -> String {
     n.name
 }
 
-
 /// A month whose rows every plan has let go of is dropped whole (events, attempts), with what
 /// its events counted for in the overview and their idempotency keys; a month another plan
 /// still keeps part of loses only the expired workspace's rows; partitions stay ready ahead.
