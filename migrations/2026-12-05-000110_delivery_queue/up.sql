@@ -38,6 +38,12 @@ CREATE TABLE delivery_queue (
     CONSTRAINT delivery_queue_connection_fkey FOREIGN KEY (workspace_id, connection_id)
         REFERENCES connections (workspace_id, id) ON DELETE CASCADE
 ) WITH (fillfactor = 50);
+-- A queue table turns over its rows many times a second: vacuum it by a fixed number of dead
+-- rows rather than a fraction of its (small) size, and without the cost delay, so dead versions
+-- do not pile up in its indexes between passes.
+ALTER TABLE delivery_queue SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+                                autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0,
+                                autovacuum_analyze_threshold = 5000);
 COMMENT ON TABLE delivery_queue IS 'citus: distributed. Deliveries pending or held: the hot queue, claimed by lease; a delivery leaves it for delivery_history when it succeeds or fails.';
 CREATE INDEX delivery_queue_due_idx ON delivery_queue (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX delivery_queue_held_idx ON delivery_queue (webhook_id) WHERE status = 'held';
