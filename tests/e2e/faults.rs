@@ -1401,6 +1401,90 @@ async fn a_delivery_deleted_during_its_attempt_does_not_hold_up_other_results() 
     assert_eq!(count(&db, "SELECT count(*) FROM deliveries").await, 1);
 }
 
+/// Writing results stalls for longer than a lease (here a lock on the attempt log, as a long
+/// lock or a slow disk would) while deliveries keep being sent: leases of deliveries already
+/// sent run out before their results are written. None of them may be claimed and sent again
+/// meanwhile; once writing resumes every result is written and each event arrived once. (Before
+/// the claimer waited for writing to catch up, every delivery here was sent a second time when
+/// its lease ran out: the 30-minute soak of issue 23 sent 93,100 webhook requests twice.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_written_late_are_not_sent_again_when_their_lease_runs_out() {
+    let receiver = Receiver::start().await;
+    receiver.always(Reply::ok());
+    let db_url = fresh_database().await;
+    let delivery = postback_runtime::delivery::DeliveryConfig {
+        timeout: Duration::from_secs(1),
+        lease: Some(Duration::from_secs(3)),
+        ..test_delivery()
+    };
+    let app = TestApp::spawn_with(&db_url, delivery).await;
+    let db = pg(&db_url).await;
+    let user = app.signup("late-results@faults.test").await;
+    let domain = user.add_domain("late.faults.test").await;
+    let (_, key) = user.add_key(&domain, "Backend").await;
+    add_webhook(&user, &receiver.url("/late")).await;
+
+    // The attempt log refuses writes until this transaction ends; nothing else waits for it.
+    let (mut locker, connection) = tokio_postgres::connect(&db_url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let lock = locker.transaction().await.expect("begin");
+    lock.batch_execute("LOCK TABLE delivery_attempts IN SHARE MODE")
+        .await
+        .expect("lock the attempt log");
+
+    const EVENTS: usize = 60;
+    for n in 0..EVENTS {
+        let (status, body) = app
+            .inbound(
+                &key,
+                json!({"email": "late@faults.test", "event": "purchase", "orderId": format!("late-{n}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    // Three leases long: each delivery sent has its lease run out with its result unwritten.
+    // (Once the oldest unwritten result is half a sending window old, nothing more is claimed
+    // until writing resumes, so not every event arrives in this time.)
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let during = receiver.received().len();
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM delivery_attempts").await,
+        0,
+        "results are written only after the lock"
+    );
+    let twice: Vec<_> = by_event(&receiver)
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "sent again while their results waited ({during} requests): {twice:?}"
+    );
+    lock.rollback().await.expect("unlock");
+
+    drained(&db, Duration::from_secs(20)).await;
+    let seen = by_event(&receiver);
+    assert_eq!(seen.len(), EVENTS, "every event delivered");
+    assert!(seen.values().all(|n| *n == 1), "each once: {seen:?}");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM delivery_attempts WHERE attempt = 1 AND status_code = 200"
+        )
+        .await,
+        EVENTS as i64,
+        "one attempt written per delivery"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM delivery_queue").await,
+        0,
+        "the queue is empty"
+    );
+}
+
 fn purchase_of(who: &str) -> Value {
     json!({"email": format!("{who}@faults.test"), "event": "purchase", "value": 10})
 }

@@ -38,8 +38,12 @@ pub async fn release(
     if claims.is_empty() {
         return Ok(0);
     }
-    let released = diesel::sql_query(
-        r#"
+    use diesel_async::AsyncConnection;
+    let released = conn
+        .transaction::<_, DomainError, _>(async move |conn| {
+            plan_as_queue(conn).await?;
+            Ok(diesel::sql_query(
+                r#"
         UPDATE delivery_queue d
         SET leased_until = NULL,
             -- Claimed at insert, it was due only when the lease ran out: due now.
@@ -49,11 +53,13 @@ pub async fn release(
         FROM unnest($1::uuid[], $2::int4[]) AS r(id, attempt)
         WHERE d.id = r.id AND d.attempts = r.attempt AND d.status = 'pending'
         "#,
-    )
-    .bind::<Array<SqlUuid>, _>(claims.iter().map(|c| c.0 .0).collect::<Vec<_>>())
-    .bind::<Array<Int4>, _>(claims.iter().map(|c| c.1).collect::<Vec<_>>())
-    .execute(conn)
-    .await?;
+            )
+            .bind::<Array<SqlUuid>, _>(claims.iter().map(|c| c.0 .0).collect::<Vec<_>>())
+            .bind::<Array<Int4>, _>(claims.iter().map(|c| c.1).collect::<Vec<_>>())
+            .execute(conn)
+            .await?)
+        })
+        .await?;
     wake_workers(conn).await?;
     Ok(released)
 }
@@ -165,6 +171,25 @@ const CLAIM_RETURNING: &str = r#"
 /// A queue row no worker holds: never claimed, or its lease ran out. (`d` names the row.)
 pub const UNLEASED: &str = "(d.leased_until IS NULL OR d.leased_until <= now())";
 
+/// The queue's statements are planned as for a queue of any size: index scans and nested loops
+/// only, for the rest of the transaction. `delivery_queue` swings between empty and hundreds of
+/// thousands of rows within a minute (a burst, a receiver down), faster than autovacuum
+/// re-analyzes it (once a minute at best), and a fresh database has no statistics at all: on
+/// stale statistics the planner took a claim's or a result's handful of rows for a large share
+/// of the table and hashed the whole queue and history for every batch (0.2 to 1.2 s a
+/// statement on the 2-minute bench, the queue growing by 270,000 rows before the first analyze).
+/// Every lookup here has an index (by id, by primary key, the due index), so this plan is right
+/// at any size. `SET LOCAL` ends with the transaction, so it is safe behind a transaction pooler.
+const QUEUE_PLANS: &str = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; \
+     SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off";
+
+/// Applies [`QUEUE_PLANS`] to the current transaction.
+pub async fn plan_as_queue(conn: &mut AsyncPgConnection) -> DomainResult<()> {
+    use diesel_async::SimpleAsyncConnection;
+    conn.batch_execute(QUEUE_PLANS).await?;
+    Ok(())
+}
+
 /// A webhook is "governed" while it is active and has a rate limit, a concurrency cap or a
 /// tripped breaker: its deliveries are claimed only by [`claim_governed`], never at insert nor
 /// by the plain claim. (`w` names the webhook.)
@@ -215,8 +240,11 @@ pub struct Claim {
 /// connection was lost half way) is undone rather than left to its lease.
 pub async fn claim(conn: &mut AsyncPgConnection, limits: &ClaimLimits<'_>) -> DomainResult<Claim> {
     use diesel_async::AsyncConnection;
-    conn.transaction::<_, DomainError, _>(async move |conn| claim_in(conn, limits).await)
-        .await
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        plan_as_queue(conn).await?;
+        claim_in(conn, limits).await
+    })
+    .await
 }
 
 /// The plain claim: due deliveries of webhooks that are not governed (and of platforms), the
@@ -1006,6 +1034,7 @@ async fn record_with_give_ups(
 ) -> DomainResult<()> {
     use diesel_async::AsyncConnection;
     conn.transaction::<_, DomainError, _>(async move |conn| {
+            plan_as_queue(conn).await?;
             // An attempt is logged only while its delivery exists (it may have gone with its
             // event meanwhile; nothing else removes an attempt whose delivery is gone).
             let existing: std::collections::HashSet<DeliveryId> = deliveries::table
@@ -1122,16 +1151,20 @@ async fn record_with_give_ups(
 }
 
 /// [`record`] for the common batch: no delivery used up its attempts, so a webhook's run of
-/// failures can only be reset (by a success), never extended. One statement, in autocommit: the
+/// failures can only be reset (by a success), never extended. One statement (in a transaction
+/// only for [`QUEUE_PLANS`]): the
 /// attempt log, each delivery's new state (fenced by its attempt number, as in [`record`]), and
 /// the reset of the webhooks a recorded success belongs to.
 async fn record_without_give_ups(
     conn: &mut AsyncPgConnection,
     results: &[AttemptResult],
 ) -> DomainResult<()> {
+    use diesel_async::AsyncConnection;
     let ids: Vec<uuid::Uuid> = results.iter().map(|_| uuid::Uuid::now_v7()).collect();
-    diesel::sql_query(format!(
-        r#"
+    conn.transaction::<_, DomainError, _>(async move |conn| {
+        plan_as_queue(conn).await?;
+        diesel::sql_query(format!(
+            r#"
         WITH r AS (
             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int4[], $5::timestamptz[],
                                  $6::int4[], $7::int4[], $8::text[], $9::text[], $10::text[],
@@ -1154,36 +1187,40 @@ async fn record_without_give_ups(
           AND (consecutive_failures <> 0 OR consecutive_timeouts <> 0
                OR circuit_open_until IS NOT NULL)
         "#
-    ))
-    .bind::<Array<SqlUuid>, _>(ids)
-    .bind::<Array<SqlUuid>, _>(results.iter().map(|r| r.workspace_id.0).collect::<Vec<_>>())
-    .bind::<Array<SqlUuid>, _>(results.iter().map(|r| r.delivery_id.0).collect::<Vec<_>>())
-    .bind::<Array<Int4>, _>(results.iter().map(|r| r.attempt).collect::<Vec<_>>())
-    .bind::<Array<Timestamptz>, _>(results.iter().map(|r| r.started_at).collect::<Vec<_>>())
-    .bind::<Array<Int4>, _>(results.iter().map(|r| r.duration_ms).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Int4>>, _>(results.iter().map(|r| r.status_code).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Text>>, _>(
-        results
-            .iter()
-            .map(|r| r.response_body.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind::<Array<Nullable<Text>>, _>(
-        results
-            .iter()
-            .map(|r| r.error.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind::<Array<Text>, _>(
-        results
-            .iter()
-            .map(|r| r.outcome.status().as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind::<Array<Nullable<Timestamptz>>, _>(results.iter().map(|r| r.retry_at).collect::<Vec<_>>())
-    .execute(conn)
-    .await?;
-    Ok(())
+        ))
+        .bind::<Array<SqlUuid>, _>(ids)
+        .bind::<Array<SqlUuid>, _>(results.iter().map(|r| r.workspace_id.0).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(results.iter().map(|r| r.delivery_id.0).collect::<Vec<_>>())
+        .bind::<Array<Int4>, _>(results.iter().map(|r| r.attempt).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(results.iter().map(|r| r.started_at).collect::<Vec<_>>())
+        .bind::<Array<Int4>, _>(results.iter().map(|r| r.duration_ms).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Int4>>, _>(results.iter().map(|r| r.status_code).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(
+            results
+                .iter()
+                .map(|r| r.response_body.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Text>>, _>(
+            results
+                .iter()
+                .map(|r| r.error.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(
+            results
+                .iter()
+                .map(|r| r.outcome.status().as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Timestamptz>>, _>(
+            results.iter().map(|r| r.retry_at).collect::<Vec<_>>(),
+        )
+        .execute(conn)
+        .await?;
+        Ok(())
+    })
+    .await
 }
 
 #[cfg(test)]

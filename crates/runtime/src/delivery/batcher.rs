@@ -26,19 +26,22 @@ use postback_domain::store::db::DbPool;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::client::{Client, Response};
+use super::worker::Slot;
 use super::DeliveryConfig;
 use crate::metrics::{DeliveryOutcome, Metrics};
 
 /// How much of a batch's answer is read (it carries every event's errors).
 const ANSWER_BYTES: usize = 1 << 20;
 
-/// Where a delivery's result goes.
-pub type Sink = Arc<dyn Fn(AttemptResult) + std::marker::Send + Sync>;
+/// Where a delivery's result goes, with its place among the results not written yet.
+pub type Sink = Arc<dyn Fn(AttemptResult, OwnedSemaphorePermit) + std::marker::Send + Sync>;
 
-/// A claimed platform delivery with its in-flight slot, given back once its result is queued.
+/// A claimed platform delivery with its in-flight slot, given back once its result is queued,
+/// and its place among the unwritten results, which goes with the result.
 struct Item {
     claimed: Claimed,
-    _permit: OwnedSemaphorePermit,
+    _in_flight: OwnedSemaphorePermit,
+    unwritten: OwnedSemaphorePermit,
 }
 
 struct Group {
@@ -88,7 +91,7 @@ impl Batcher {
 
     /// Adds a delivery (see [`Batcher::takes`]): sent with its connection's others once the
     /// window ends or the batch is full.
-    pub fn add(&self, claimed: Claimed, permit: OwnedSemaphorePermit) {
+    pub(super) fn add(&self, claimed: Claimed, slot: Slot) {
         let grouping = match &claimed.send {
             Send::Platform {
                 platform,
@@ -98,7 +101,8 @@ impl Batcher {
         };
         let item = Item {
             claimed,
-            _permit: permit,
+            _in_flight: slot.in_flight,
+            unwritten: slot.unwritten,
         };
         let window = self.0.config.batch_window;
         let Some((key, max)) = grouping.filter(|_| !window.is_zero()) else {
@@ -332,7 +336,7 @@ async fn send_group(shared: Arc<Shared>, mut items: Vec<Item>) {
             reply,
             throttle.as_ref().map(|(until, _)| *until),
         );
-        (shared.sink)(result);
+        (shared.sink)(result, item.unwritten);
     }
 }
 

@@ -25,7 +25,7 @@ use postback_domain::platforms::{self, Answer};
 use postback_domain::states::AttemptOutcome;
 use postback_domain::store::db::DbPool;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::{mpsc, watch, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::batcher::Batcher;
@@ -37,8 +37,15 @@ use crate::metrics::{DeliveryOutcome, Metrics};
 const MAX_IN_FLIGHT: usize = 256;
 /// The most attempts one webhook may have in flight in one instance: a quarter of its slots.
 pub const WEBHOOK_SHARE: usize = MAX_IN_FLIGHT / 4;
+/// Results sent or being sent and not written yet, per instance: an attempt starts only with a
+/// place among them, given back once the recorder has written its result. Should writing stall
+/// (a lock, a slow disk), sending slows to what is written instead of piling results up in
+/// memory.
+const MAX_UNWRITTEN: usize = 2048;
 /// Deliveries claimed per query.
 const CLAIM_BATCH: usize = 128;
+/// A recorder batch slower than this is logged.
+const SLOW_RECORD: Duration = Duration::from_secs(1);
 /// After a claim that found work, the longest wait for a wake-up before claiming again.
 const BUSY_WAIT: Duration = Duration::from_millis(50);
 /// Longest sleep without a notification (a safety net should a NOTIFY be lost on reconnect).
@@ -192,21 +199,63 @@ impl Drop for ShareGuard {
 }
 
 /// Where attempts' results go to be written, counting those not written yet (so a shutdown can
-/// wait for them).
+/// wait for them) and remembering when each was queued (so the claimer can tell when writing
+/// has fallen behind; see [`Results::oldest_unwritten`]).
 #[derive(Clone)]
 struct Results {
-    tx: mpsc::UnboundedSender<AttemptResult>,
+    tx: mpsc::UnboundedSender<(AttemptResult, OwnedSemaphorePermit)>,
     unrecorded: Arc<AtomicUsize>,
+    /// When each result not written yet was queued, oldest first (the recorder writes them in
+    /// that order).
+    queued: Arc<std::sync::Mutex<std::collections::VecDeque<std::time::Instant>>>,
 }
 
 impl Results {
-    /// Queues a result (dropped only when the recorder is gone, i.e. the runtime is ending).
-    fn send(&self, result: AttemptResult) {
+    /// Queues a result with its place among the unwritten ones, given back once it is written
+    /// (dropped only when the recorder is gone, i.e. the runtime is ending).
+    fn send(&self, result: AttemptResult, unwritten: OwnedSemaphorePermit) {
         self.unrecorded.fetch_add(1, Ordering::SeqCst);
-        if self.tx.send(result).is_err() {
+        let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        if self.tx.send((result, unwritten)).is_err() {
             self.unrecorded.fetch_sub(1, Ordering::SeqCst);
+        } else {
+            queued.push_back(std::time::Instant::now());
         }
     }
+
+    /// Marks the `n` oldest results written.
+    fn written(&self, n: usize) {
+        self.unrecorded.fetch_sub(n, Ordering::SeqCst);
+        let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        let n = n.min(queued.len());
+        queued.drain(..n);
+    }
+
+    /// How long the oldest result not written yet has waited (zero when all are written).
+    fn oldest_unwritten(&self) -> Duration {
+        self.queued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .front()
+            .map_or(Duration::ZERO, std::time::Instant::elapsed)
+    }
+}
+
+/// What an attempt holds: a place among the attempts in flight (given back once its result is
+/// queued) and a place among the results not written yet (given back once it is written).
+pub(super) struct Slot {
+    pub(super) in_flight: OwnedSemaphorePermit,
+    pub(super) unwritten: OwnedSemaphorePermit,
+}
+
+/// Both places of a [`Slot`], waiting for each (None once the semaphores are closed).
+async fn take_slot(slots: &Arc<Semaphore>, unwritten: &Arc<Semaphore>) -> Option<Slot> {
+    let unwritten = unwritten.clone().acquire_owned().await.ok()?;
+    let in_flight = slots.clone().acquire_owned().await.ok()?;
+    Some(Slot {
+        in_flight,
+        unwritten,
+    })
 }
 
 /// This instance's worker: built idle by [`new`], its tasks spawned by [`start`], stopped by
@@ -219,6 +268,8 @@ pub struct Worker {
     /// Deliveries claimed at insert, until [`start`] hands them to the task that sends them.
     direct: Arc<std::sync::Mutex<Option<mpsc::UnboundedReceiver<Direct>>>>,
     slots: Arc<Semaphore>,
+    /// Places among the results not written yet ([`MAX_UNWRITTEN`]).
+    unwritten: Arc<Semaphore>,
     unrecorded: Arc<AtomicUsize>,
     timeout: Duration,
 }
@@ -274,6 +325,7 @@ pub fn new(config: &DeliveryConfig) -> (DirectSender, Worker) {
         tasks: Arc::default(),
         direct: Arc::new(std::sync::Mutex::new(Some(direct_rx))),
         slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        unwritten: Arc::new(Semaphore::new(MAX_UNWRITTEN)),
         unrecorded: Arc::new(AtomicUsize::new(0)),
         timeout: config.timeout,
     };
@@ -307,13 +359,14 @@ pub fn start(
     let unrecorded = worker.unrecorded.clone();
     let results_tx = Results {
         tx: results_tx,
-        unrecorded: unrecorded.clone(),
+        unrecorded,
+        queued: Arc::default(),
     };
     tokio::spawn(recorder(
         pool.clone(),
         results_rx,
         wake.clone(),
-        unrecorded.clone(),
+        results_tx.clone(),
         deliveries::Breaker {
             after: deliveries::BREAKER_AFTER,
             pause: config.breaker_pause,
@@ -329,17 +382,19 @@ pub fn start(
             config.clone(),
             metrics.clone(),
             pool.clone(),
-            Arc::new(move |r| results.send(r)),
+            Arc::new(move |r, unwritten| results.send(r, unwritten)),
         )
     };
     let (release_tx, release_rx) = mpsc::unbounded_channel();
     tokio::spawn(releaser(pool.clone(), release_rx));
     let slots = worker.slots.clone();
+    let unwritten = worker.unwritten.clone();
     let stop_rx = worker.stop.subscribe();
     let direct_task = tokio::spawn(direct(
         direct_rx,
         client.clone(),
         slots.clone(),
+        unwritten.clone(),
         shares.clone(),
         release_tx,
         config.clone(),
@@ -357,6 +412,7 @@ pub fn start(
         metrics,
         client,
         slots.clone(),
+        unwritten,
         shares,
         batcher,
         stop_rx,
@@ -378,6 +434,7 @@ async fn direct(
     mut rx: mpsc::UnboundedReceiver<Direct>,
     client: Client,
     slots: Arc<Semaphore>,
+    unwritten: Arc<Semaphore>,
     shares: Shares,
     handback: mpsc::UnboundedSender<(DeliveryId, i32)>,
     config: Arc<DeliveryConfig>,
@@ -409,23 +466,24 @@ async fn direct(
             },
             None => None,
         };
-        let permit = tokio::select! {
+        let slot = tokio::select! {
             biased;
             () = stopping(&mut stop) => {
                 unstarted.push(d);
                 break;
             }
-            p = slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return,
+            s = take_slot(&slots, &unwritten) => match s {
+                Some(s) => s,
+                None => return,
             },
         };
         if std::time::Instant::now() > d.send_before {
-            // Too late to finish inside its lease: a claim will pick it up when the lease ends.
+            // Too late to finish inside its lease (all slots were busy, or writing results fell
+            // behind): a claim will pick it up when the lease ends.
             continue;
         }
         if Batcher::takes(&d.claimed) {
-            batcher.add(d.claimed, permit);
+            batcher.add(d.claimed, slot);
             continue;
         }
         let (client, results, config, metrics) = (
@@ -436,9 +494,9 @@ async fn direct(
         );
         tokio::spawn(async move {
             let result = attempt(&client, &config, &metrics, d.claimed).await;
-            results.send(result);
+            results.send(result, slot.unwritten);
             drop(share);
-            drop(permit);
+            drop(slot.in_flight);
         });
     }
     while let Ok(d) = rx.try_recv() {
@@ -570,22 +628,36 @@ async fn claimer(
     metrics: Arc<Metrics>,
     client: Client,
     slots: Arc<Semaphore>,
+    unwritten: Arc<Semaphore>,
     shares: Shares,
     batcher: Batcher,
     mut stop: watch::Receiver<bool>,
 ) {
     let lease = lease_secs(&config);
+    // See `writing_behind`: half the window, as a margin for the claim's own time.
+    let behind_after = Duration::from_secs_f64(direct_window_secs(&config) / 2.0);
     loop {
         if *stop.borrow() {
             return;
         }
-        let free = slots.available_permits().min(CLAIM_BATCH);
-        if free == 0 {
-            // Wait for one attempt to finish, then claim what fits.
+        if writing_behind(results.oldest_unwritten(), behind_after) {
             tokio::select! {
                 biased;
                 () = stopping(&mut stop) => return,
-                p = slots.clone().acquire_owned() => drop(p),
+                () = tokio::time::sleep(BUSY_WAIT) => {}
+            }
+            continue;
+        }
+        let free = slots
+            .available_permits()
+            .min(unwritten.available_permits())
+            .min(CLAIM_BATCH);
+        if free == 0 {
+            // Wait for one attempt to finish (or one result to be written), then claim what fits.
+            tokio::select! {
+                biased;
+                () = stopping(&mut stop) => return,
+                s = take_slot(&slots, &unwritten) => drop(s),
             }
             continue;
         }
@@ -616,11 +688,11 @@ async fn claimer(
         let full = claimed.len() == free;
         let busy = !claimed.is_empty();
         for c in claimed {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
+            let Some(slot) = take_slot(&slots, &unwritten).await else {
                 return;
             };
             if Batcher::takes(&c) {
-                batcher.add(c, permit);
+                batcher.add(c, slot);
                 continue;
             }
             let share = c.webhook_id().map(|w| shares.take(w));
@@ -630,9 +702,9 @@ async fn claimer(
             let metrics = metrics.clone();
             tokio::spawn(async move {
                 let result = attempt(&client, &config, &metrics, c).await;
-                results.send(result);
+                results.send(result, slot.unwritten);
                 drop(share);
-                drop(permit);
+                drop(slot.in_flight);
             });
         }
         if full {
@@ -831,24 +903,31 @@ pub fn webhook_headers(
 }
 
 /// Writes results in batches; keeps them and retries while the database is away (the lease
-/// makes any attempt whose result is never written due again, so nothing is lost).
+/// makes any attempt whose result is never written due again, so nothing is lost). Each
+/// result's place among the unwritten ones is given back once it is written.
 async fn recorder(
     pool: DbPool,
-    mut rx: mpsc::UnboundedReceiver<AttemptResult>,
+    mut rx: mpsc::UnboundedReceiver<(AttemptResult, OwnedSemaphorePermit)>,
     wake: Arc<Notify>,
-    unrecorded: Arc<AtomicUsize>,
+    results: Results,
     breaker: deliveries::Breaker,
 ) {
     const MAX: usize = 512;
     let mut batch: Vec<AttemptResult> = Vec::with_capacity(MAX);
-    while let Some(first) = rx.recv().await {
+    let mut places: Vec<OwnedSemaphorePermit> = Vec::with_capacity(MAX);
+    while let Some((first, place)) = rx.recv().await {
         batch.push(first);
+        places.push(place);
         while batch.len() < MAX {
             match rx.try_recv() {
-                Ok(r) => batch.push(r),
+                Ok((r, place)) => {
+                    batch.push(r);
+                    places.push(place);
+                }
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         loop {
             let written = match postback_domain::store::db::conn(&pool).await {
                 Ok(mut conn) => deliveries::record(&mut conn, &batch, breaker).await,
@@ -856,7 +935,7 @@ async fn recorder(
             };
             match written {
                 Ok(()) => {
-                    unrecorded.fetch_sub(batch.len(), Ordering::SeqCst);
+                    results.written(batch.len());
                     break;
                 }
                 Err(e) => {
@@ -865,10 +944,29 @@ async fn recorder(
                 }
             }
         }
+        let took = started.elapsed();
+        if took > SLOW_RECORD {
+            tracing::warn!(
+                ms = took.as_millis() as u64,
+                size = batch.len(),
+                waiting = results.unrecorded.load(Ordering::SeqCst),
+                "recording delivery attempts was slow"
+            );
+        }
         if batch.iter().any(|r| r.retry_at.is_some() || r.slotted) {
             // A retry may now be the earliest thing due, or a capped webhook has room again.
             wake.notify_one();
         }
         batch.clear();
+        places.clear();
     }
+}
+
+/// Whether writing results has fallen so far behind that the claimer must wait. A lease
+/// outlasts the attempt's timeout and twice the window for sending a delivery claimed at insert
+/// ([`direct_window_secs`]), so while every unwritten result has waited less than that window
+/// (the claimer uses half of it), none belongs to a delivery whose lease has run out, and a
+/// claim cannot send one of them a second time.
+fn writing_behind(oldest_unwritten: Duration, window: Duration) -> bool {
+    oldest_unwritten > window
 }
