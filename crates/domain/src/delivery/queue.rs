@@ -1177,8 +1177,12 @@ async fn record_without_give_ups(
                                            duration_ms, status_code, response_body, error)
             SELECT attempt_id, workspace_id, id, attempt, started_at, duration_ms, code, body, error
             FROM r
-            -- Only while the delivery exists (it may have gone with its event meanwhile).
-            WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = r.id)
+            -- Only while the delivery exists (it may have gone with its event meanwhile):
+            -- in the queue as a rule, by primary key, and only otherwise in history.
+            WHERE EXISTS (SELECT 1 FROM delivery_queue q
+                          WHERE q.workspace_id = r.workspace_id AND q.id = r.id)
+               OR EXISTS (SELECT 1 FROM delivery_history h
+                          WHERE h.workspace_id = r.workspace_id AND h.id = r.id)
         ),
         {APPLY_OUTCOMES}
         UPDATE webhooks
