@@ -9,10 +9,10 @@
 -- the table.
 ALTER FUNCTION delete_children_of_deleted_deliveries()
     SET enable_seqscan = off SET enable_bitmapscan = off
-    SET enable_hashjoin = off SET enable_mergejoin = off;
+    SET enable_hashjoin = off SET enable_mergejoin = off SET jit = off;
 ALTER FUNCTION delete_deliveries_of_deleted_events()
     SET enable_seqscan = off SET enable_bitmapscan = off
-    SET enable_hashjoin = off SET enable_mergejoin = off;
+    SET enable_hashjoin = off SET enable_mergejoin = off SET jit = off;
 ALTER FUNCTION delete_keys_of_deleted_events()
     SET enable_seqscan = off SET enable_bitmapscan = off
-    SET enable_hashjoin = off SET enable_mergejoin = off;
+    SET enable_hashjoin = off SET enable_mergejoin = off SET jit = off;

@@ -180,8 +180,22 @@ pub const UNLEASED: &str = "(d.leased_until IS NULL OR d.leased_until <= now())"
 /// statement on the 2-minute bench, the queue growing by 270,000 rows before the first analyze).
 /// Every lookup here has an index (by id, by primary key, the due index), so this plan is right
 /// at any size. `SET LOCAL` ends with the transaction, so it is safe behind a transaction pooler.
-const QUEUE_PLANS: &str = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; \
-     SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off";
+/// (JIT is off too: a disabled plan node's cost would otherwise cross `jit_above_cost` and
+/// compile the statement for nothing.)
+pub const QUEUE_PLANS: &str = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; \
+     SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL jit = off";
+
+/// Takes fresh statistics of `delivery_queue`. The pinned plans still rest on the queue's size
+/// as the planner knows it: when autovacuum finds the queue nearly empty in a file that a burst
+/// had grown, the planner reckons a handful of rows until the next analyze, however many have
+/// come since, and once (seen in a soak) put a full index scan of the queue on the outer side
+/// of a result batch's join, 2 to 33 s a statement as the queue grew. The worker calls this when
+/// writing a batch or claiming took longer than a second; it samples at most 30,000 rows.
+pub async fn refresh_queue_statistics(conn: &mut AsyncPgConnection) -> DomainResult<()> {
+    use diesel_async::SimpleAsyncConnection;
+    conn.batch_execute("ANALYZE delivery_queue").await?;
+    Ok(())
+}
 
 /// Applies [`QUEUE_PLANS`] to the current transaction.
 pub async fn plan_as_queue(conn: &mut AsyncPgConnection) -> DomainResult<()> {

@@ -44,7 +44,8 @@ pub const WEBHOOK_SHARE: usize = MAX_IN_FLIGHT / 4;
 const MAX_UNWRITTEN: usize = 2048;
 /// Deliveries claimed per query.
 const CLAIM_BATCH: usize = 128;
-/// A recorder batch slower than this is logged.
+/// A recorder batch or a claim slower than this is logged, and the queue's statistics are
+/// refreshed.
 const SLOW_RECORD: Duration = Duration::from_secs(1);
 /// After a claim that found work, the longest wait for a wake-up before claiming again.
 const BUSY_WAIT: Duration = Duration::from_millis(50);
@@ -669,10 +670,18 @@ async fn claimer(
             busy: &busy,
             platform_urls: &config.platform_urls,
         };
+        let claim_started = std::time::Instant::now();
         let claimed = match postback_domain::store::db::conn(&pool).await {
             Ok(mut conn) => deliveries::claim(&mut conn, &limits).await,
             Err(e) => Err(e),
         };
+        if claim_started.elapsed() > SLOW_RECORD {
+            tracing::warn!(
+                ms = claim_started.elapsed().as_millis() as u64,
+                "claiming deliveries was slow; refreshing the queue's statistics"
+            );
+            refresh_statistics(&pool).await;
+        }
         let (claimed, recheck_at) = match claimed {
             Ok(c) => (c.claimed, c.recheck_at),
             Err(e) => {
@@ -950,8 +959,9 @@ async fn recorder(
                 ms = took.as_millis() as u64,
                 size = batch.len(),
                 waiting = results.unrecorded.load(Ordering::SeqCst),
-                "recording delivery attempts was slow"
+                "recording delivery attempts was slow; refreshing the queue's statistics"
             );
+            refresh_statistics(&pool).await;
         }
         if batch.iter().any(|r| r.retry_at.is_some() || r.slotted) {
             // A retry may now be the earliest thing due, or a capped webhook has room again.
@@ -960,6 +970,27 @@ async fn recorder(
         batch.clear();
         places.clear();
     }
+}
+
+/// Starts [`deliveries::refresh_queue_statistics`] in the background (it may wait for an
+/// autovacuum of the queue, which the caller must not), unless one is under way already. A
+/// failure is logged and changes nothing else.
+async fn refresh_statistics(pool: &DbPool) {
+    static UNDER_WAY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if UNDER_WAY.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        let refreshed = match postback_domain::store::db::conn(&pool).await {
+            Ok(mut conn) => deliveries::refresh_queue_statistics(&mut conn).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = refreshed {
+            tracing::warn!(error = %e, "could not refresh the delivery queue's statistics");
+        }
+        UNDER_WAY.store(false, Ordering::SeqCst);
+    });
 }
 
 /// Whether writing results has fallen so far behind that the claimer must wait. A lease
