@@ -205,6 +205,12 @@ impl Drop for ShareGuard {
 #[derive(Clone)]
 struct Results {
     tx: mpsc::UnboundedSender<(AttemptResult, OwnedSemaphorePermit)>,
+    backlog: Backlog,
+}
+
+/// The results queued and not written yet, shared by their senders and the recorder.
+#[derive(Clone)]
+struct Backlog {
     unrecorded: Arc<AtomicUsize>,
     /// When each result not written yet was queued, oldest first (the recorder writes them in
     /// that order).
@@ -215,30 +221,34 @@ impl Results {
     /// Queues a result with its place among the unwritten ones, given back once it is written
     /// (dropped only when the recorder is gone, i.e. the runtime is ending).
     fn send(&self, result: AttemptResult, unwritten: OwnedSemaphorePermit) {
-        self.unrecorded.fetch_add(1, Ordering::SeqCst);
-        let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        let backlog = &self.backlog;
+        backlog.unrecorded.fetch_add(1, Ordering::SeqCst);
+        let mut queued = backlog.queued.lock().unwrap_or_else(|e| e.into_inner());
         if self.tx.send((result, unwritten)).is_err() {
-            self.unrecorded.fetch_sub(1, Ordering::SeqCst);
+            backlog.unrecorded.fetch_sub(1, Ordering::SeqCst);
         } else {
             queued.push_back(std::time::Instant::now());
         }
     }
 
+    /// How long the oldest result not written yet has waited (zero when all are written).
+    fn oldest_unwritten(&self) -> Duration {
+        self.backlog
+            .queued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .front()
+            .map_or(Duration::ZERO, std::time::Instant::elapsed)
+    }
+}
+
+impl Backlog {
     /// Marks the `n` oldest results written.
     fn written(&self, n: usize) {
         self.unrecorded.fetch_sub(n, Ordering::SeqCst);
         let mut queued = self.queued.lock().unwrap_or_else(|e| e.into_inner());
         let n = n.min(queued.len());
         queued.drain(..n);
-    }
-
-    /// How long the oldest result not written yet has waited (zero when all are written).
-    fn oldest_unwritten(&self) -> Duration {
-        self.queued
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .front()
-            .map_or(Duration::ZERO, std::time::Instant::elapsed)
     }
 }
 
@@ -358,16 +368,19 @@ pub fn start(
     tokio::spawn(listen(listen_url.to_owned(), wake.clone()));
     let (results_tx, results_rx) = mpsc::unbounded_channel();
     let unrecorded = worker.unrecorded.clone();
-    let results_tx = Results {
-        tx: results_tx,
+    let backlog = Backlog {
         unrecorded,
         queued: Arc::default(),
+    };
+    let results_tx = Results {
+        tx: results_tx,
+        backlog: backlog.clone(),
     };
     tokio::spawn(recorder(
         pool.clone(),
         results_rx,
         wake.clone(),
-        results_tx.clone(),
+        backlog,
         deliveries::Breaker {
             after: deliveries::BREAKER_AFTER,
             pause: config.breaker_pause,
@@ -918,7 +931,7 @@ async fn recorder(
     pool: DbPool,
     mut rx: mpsc::UnboundedReceiver<(AttemptResult, OwnedSemaphorePermit)>,
     wake: Arc<Notify>,
-    results: Results,
+    backlog: Backlog,
     breaker: deliveries::Breaker,
 ) {
     const MAX: usize = 512;
@@ -944,7 +957,7 @@ async fn recorder(
             };
             match written {
                 Ok(()) => {
-                    results.written(batch.len());
+                    backlog.written(batch.len());
                     break;
                 }
                 Err(e) => {
@@ -958,7 +971,7 @@ async fn recorder(
             tracing::warn!(
                 ms = took.as_millis() as u64,
                 size = batch.len(),
-                waiting = results.unrecorded.load(Ordering::SeqCst),
+                waiting = backlog.unrecorded.load(Ordering::SeqCst),
                 "recording delivery attempts was slow; refreshing the queue's statistics"
             );
             refresh_statistics(&pool).await;
