@@ -178,8 +178,10 @@ pub const UNLEASED: &str = "(d.leased_until IS NULL OR d.leased_until <= now())"
 /// stale statistics the planner took a claim's or a result's handful of rows for a large share
 /// of the table and hashed the whole queue and history for every batch (0.2 to 1.2 s a
 /// statement on the 2-minute bench, the queue growing by 270,000 rows before the first analyze).
-/// Every lookup here has an index (by id, by primary key, the due index), so this plan is right
-/// at any size. `SET LOCAL` ends with the transaction, so it is safe behind a transaction pooler.
+/// Every lookup here has an index (by id, by primary key, the due index), so no statement hashes
+/// or scans the whole queue whatever its statistics say; the join order still follows them (see
+/// [`refresh_queue_statistics`]). `SET LOCAL` ends with the transaction, so it is safe behind a
+/// transaction pooler.
 /// (JIT is off too: a disabled plan node's cost would otherwise cross `jit_above_cost` and
 /// compile the statement for nothing.)
 pub const QUEUE_PLANS: &str = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; \
@@ -1166,9 +1168,8 @@ async fn record_with_give_ups(
 
 /// [`record`] for the common batch: no delivery used up its attempts, so a webhook's run of
 /// failures can only be reset (by a success), never extended. One statement (in a transaction
-/// only for [`QUEUE_PLANS`]): the
-/// attempt log, each delivery's new state (fenced by its attempt number, as in [`record`]), and
-/// the reset of the webhooks a recorded success belongs to.
+/// only for [`QUEUE_PLANS`]): the attempt log, each delivery's new state (fenced by its attempt
+/// number, as in [`record`]), and the reset of the webhooks a recorded success belongs to.
 async fn record_without_give_ups(
     conn: &mut AsyncPgConnection,
     results: &[AttemptResult],

@@ -376,11 +376,16 @@ pub fn start(
         tx: results_tx,
         backlog: backlog.clone(),
     };
+    let stats = StatsRefresh {
+        pool: pool.clone(),
+        under_way: Arc::default(),
+    };
     tokio::spawn(recorder(
         pool.clone(),
         results_rx,
         wake.clone(),
         backlog,
+        stats.clone(),
         deliveries::Breaker {
             after: deliveries::BREAKER_AFTER,
             pause: config.breaker_pause,
@@ -429,6 +434,7 @@ pub fn start(
         unwritten,
         shares,
         batcher,
+        stats,
         stop_rx,
     ));
     worker
@@ -645,6 +651,7 @@ async fn claimer(
     unwritten: Arc<Semaphore>,
     shares: Shares,
     batcher: Batcher,
+    stats: StatsRefresh,
     mut stop: watch::Receiver<bool>,
 ) {
     let lease = lease_secs(&config);
@@ -688,12 +695,12 @@ async fn claimer(
             Ok(mut conn) => deliveries::claim(&mut conn, &limits).await,
             Err(e) => Err(e),
         };
-        if claim_started.elapsed() > SLOW_RECORD {
+        if claim_started.elapsed() > SLOW_RECORD && claimed.is_ok() {
             tracing::warn!(
                 ms = claim_started.elapsed().as_millis() as u64,
                 "claiming deliveries was slow; refreshing the queue's statistics"
             );
-            refresh_statistics(&pool).await;
+            stats.request();
         }
         let (claimed, recheck_at) = match claimed {
             Ok(c) => (c.claimed, c.recheck_at),
@@ -932,6 +939,7 @@ async fn recorder(
     mut rx: mpsc::UnboundedReceiver<(AttemptResult, OwnedSemaphorePermit)>,
     wake: Arc<Notify>,
     backlog: Backlog,
+    stats: StatsRefresh,
     breaker: deliveries::Breaker,
 ) {
     const MAX: usize = 512;
@@ -949,8 +957,8 @@ async fn recorder(
                 Err(_) => break,
             }
         }
-        let started = std::time::Instant::now();
-        loop {
+        let took = loop {
+            let started = std::time::Instant::now();
             let written = match postback_domain::store::db::conn(&pool).await {
                 Ok(mut conn) => deliveries::record(&mut conn, &batch, breaker).await,
                 Err(e) => Err(e),
@@ -958,15 +966,14 @@ async fn recorder(
             match written {
                 Ok(()) => {
                     backlog.written(batch.len());
-                    break;
+                    break started.elapsed();
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, size = batch.len(), "recording delivery attempts failed; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
-        }
-        let took = started.elapsed();
+        };
         if took > SLOW_RECORD {
             tracing::warn!(
                 ms = took.as_millis() as u64,
@@ -974,7 +981,7 @@ async fn recorder(
                 waiting = backlog.unrecorded.load(Ordering::SeqCst),
                 "recording delivery attempts was slow; refreshing the queue's statistics"
             );
-            refresh_statistics(&pool).await;
+            stats.request();
         }
         if batch.iter().any(|r| r.retry_at.is_some() || r.slotted) {
             // A retry may now be the earliest thing due, or a capped webhook has room again.
@@ -985,25 +992,34 @@ async fn recorder(
     }
 }
 
-/// Starts [`deliveries::refresh_queue_statistics`] in the background (it may wait for an
-/// autovacuum of the queue, which the caller must not), unless one is under way already. A
-/// failure is logged and changes nothing else.
-async fn refresh_statistics(pool: &DbPool) {
-    static UNDER_WAY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if UNDER_WAY.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    let pool = pool.clone();
-    tokio::spawn(async move {
-        let refreshed = match postback_domain::store::db::conn(&pool).await {
-            Ok(mut conn) => deliveries::refresh_queue_statistics(&mut conn).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = refreshed {
-            tracing::warn!(error = %e, "could not refresh the delivery queue's statistics");
+/// This worker's refreshes of the queue's statistics ([`deliveries::refresh_queue_statistics`]),
+/// asked for by the recorder and the claimer, one at a time.
+#[derive(Clone)]
+struct StatsRefresh {
+    pool: DbPool,
+    under_way: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StatsRefresh {
+    /// Starts a refresh in the background (it may wait for an autovacuum of the queue, which the
+    /// caller must not), unless one is under way already. A failure is logged and changes
+    /// nothing else.
+    fn request(&self) {
+        if self.under_way.swap(true, Ordering::SeqCst) {
+            return;
         }
-        UNDER_WAY.store(false, Ordering::SeqCst);
-    });
+        let this = self.clone();
+        tokio::spawn(async move {
+            let refreshed = match postback_domain::store::db::conn(&this.pool).await {
+                Ok(mut conn) => deliveries::refresh_queue_statistics(&mut conn).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = refreshed {
+                tracing::warn!(error = %e, "could not refresh the delivery queue's statistics");
+            }
+            this.under_way.store(false, Ordering::SeqCst);
+        });
+    }
 }
 
 /// Whether writing results has fallen so far behind that the claimer must wait. A lease
