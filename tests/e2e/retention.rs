@@ -270,6 +270,8 @@ async fn a_month_every_plan_has_let_go_of_is_dropped_whole() {
     let old_events = partition_name(&app, "events", 4).await;
     let old_attempts = partition_name(&app, "delivery_attempts", 4).await;
     let mixed_events = partition_name(&app, "events", 3).await;
+    let old_keys = partition_name(&app, "event_keys", 4).await;
+    let mixed_keys = partition_name(&app, "event_keys", 3).await;
     let exists =
         |name: &str| format!("SELECT count(*) AS n FROM pg_class WHERE relname = '{name}'");
     assert_eq!(app.count(&exists(&old_events)).await, 1);
@@ -293,6 +295,17 @@ async fn a_month_every_plan_has_let_go_of_is_dropped_whole() {
         app.count(&exists(&old_attempts)).await,
         0,
         "with its attempts"
+    );
+    assert_eq!(
+        app.count(&exists(&old_keys)).await,
+        0,
+        "and its month of idempotency keys, dropped rather than emptied"
+    );
+    // o-3's key went with its event by a row delete; c-1's stays in the mixed month.
+    assert_eq!(
+        app.count(&format!("SELECT count(*) AS n FROM {mixed_keys}"))
+            .await,
+        1
     );
     assert_eq!(
         app.count(&exists(&mixed_events)).await,

@@ -195,6 +195,12 @@ pub async fn partitions_ensure_exists(url: &str) -> Result<bool> {
     Ok(count(url, sql, function, "the partition function").await? > 0)
 }
 
+/// Whether the schema has the idempotency table `event_keys` (migration 000100 on).
+pub async fn event_keys_exist(url: &str) -> Result<bool> {
+    let sql = "SELECT count(to_regclass($1)) AS n";
+    Ok(count(url, sql, "event_keys", "the idempotency table").await? > 0)
+}
+
 /// Folds every event the insert trigger noted into the overview's rollups (waiting for any
 /// folder at work on a workspace), as the server's folder does in the background. Nothing to do
 /// on a schema without `event_rollups_fold`.

@@ -42,7 +42,9 @@ pub fn chunks(n: u64) -> Vec<(u64, u64)> {
 }
 
 /// The statements, in order; `{ws}` and `{domain}` are the bench's own workspace and domain.
-fn statements(fill: &Fill, workspace_id: &str, domain_id: &str) -> Vec<String> {
+/// With `keys`, each event's orderId key goes into `event_keys` in the same statement, as ingest
+/// writes it.
+fn statements(fill: &Fill, workspace_id: &str, domain_id: &str, keys: bool) -> Vec<String> {
     let others = fill.domains.saturating_sub(1).max(1);
     let all = others + 1;
     let event_id = time_ordered_id("x.t", "'e' || g");
@@ -87,8 +89,18 @@ fn statements(fill: &Fill, workspace_id: &str, domain_id: &str) -> Vec<String> {
         chunks(events)
             .into_iter()
             .map(|(lo, hi)| {
+                let (head, tail) = if keys {
+                    (
+                        "WITH ins AS (",
+                        " RETURNING workspace_id, id, domain_id, received_at, order_id, event_name) \
+                         INSERT INTO event_keys (workspace_id, event_id, domain_id, received_at, \
+                                                 order_id, event_name) SELECT * FROM ins",
+                    )
+                } else {
+                    ("", "")
+                };
                 format!(
-            "INSERT INTO events (id, workspace_id, domain_id, event_name, email, email_sha256, \
+            "{head}INSERT INTO events (id, workspace_id, domain_id, event_name, email, email_sha256, \
                                  payload, products, occurred_at, received_at, value, currency, \
                                  order_id, first_name, last_name) \
              SELECT {event_id}, d.ws, d.id, 'purchase', x.email, \
@@ -98,7 +110,7 @@ fn statements(fill: &Fill, workspace_id: &str, domain_id: &str) -> Vec<String> {
              JOIN bench_prefill d ON d.n = g % {all} \
              CROSS JOIN LATERAL (SELECT now() - interval '7 days' * (1 - g::float8 / {events}) AS t, \
                                         'customer-' || (g * 7919 % 200000) || '@prefill.example' \
-                                        AS email) x"
+                                        AS email) x{tail}"
         )
             }),
     );
@@ -147,7 +159,8 @@ pub async fn run(db_url: &str, fill: &Fill, workspace_id: &str, domain_id: &str)
                 .to_owned(),
         );
     }
-    sqls.extend(statements(fill, workspace_id, domain_id));
+    let keys = crate::db::event_keys_exist(db_url).await?;
+    sqls.extend(statements(fill, workspace_id, domain_id, keys));
     for sql in sqls {
         let t = Instant::now();
         crate::db::exec(db_url, &sql)
@@ -207,12 +220,17 @@ mod tests {
             keys: 1,
             webhooks: 1,
         };
-        let sql = statements(&fill, "w", "d");
+        let sql = statements(&fill, "w", "d", true);
         let events: Vec<&String> = sql
             .iter()
-            .filter(|s| s.starts_with("INSERT INTO events"))
+            .filter(|s| s.contains("INSERT INTO events"))
             .collect();
         assert_eq!(events.len(), 3);
+        // Each chunk's orderId keys go into event_keys with it.
+        assert!(events
+            .iter()
+            .all(|s| s.starts_with("WITH ins AS (INSERT INTO events")
+                && s.ends_with("INSERT INTO event_keys (workspace_id, event_id, domain_id, received_at, order_id, event_name) SELECT * FROM ins")));
         assert!(events[0].contains("generate_series(1::bigint, 250000)"));
         assert!(events[2].contains("generate_series(500001::bigint, 600000)"));
         assert!(events[2].contains("now() - interval '7 days' * (1 - g::float8 / 600000)"));
@@ -232,7 +250,7 @@ mod tests {
             keys: 1000,
             webhooks: 1000,
         };
-        let sql = statements(&fill, "w", "d").join("\n");
+        let sql = statements(&fill, "w", "d", false).join("\n");
         assert!(sql.contains("generate_series(1, 99)"));
         assert!(sql.contains("generate_series(1, 999) g JOIN bench_prefill d ON d.n = g % 100"));
         assert!(sql.contains("generate_series(1, 1000) g JOIN bench_prefill d ON d.n = 1 + g % 99"));

@@ -120,7 +120,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    event_keys (workspace_id, event_id) {
+    event_keys (workspace_id, event_id, received_at) {
         workspace_id -> Uuid,
         event_id -> Uuid,
         domain_id -> Uuid,

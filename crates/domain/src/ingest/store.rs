@@ -67,6 +67,61 @@ fn month_start(now: DateTime<Utc>) -> NaiveDate {
     NaiveDate::from_ymd_opt(now.year(), now.month(), 1).unwrap_or_else(|| now.date_naive())
 }
 
+/// A submission's keys (alias `v`: workspace_id, domain_id, order_id, event_name,
+/// idempotency_key) are held by no stored event of another month than `{month}`'s (the month
+/// its key row goes to). `event_keys` is partitioned by month (migration 000130) and each
+/// month's unique indexes see only that month: this check covers the others (one index probe
+/// per month kept); the insert's own month, concurrent duplicates included, is `ON CONFLICT`'s,
+/// which goes by the unique indexes whatever the statistics (a probe of the month being filled
+/// could be planned as a scan while its statistics still say empty).
+const KEYS_FREE: &str = "NOT EXISTS (SELECT 1 FROM event_keys k \
+    WHERE k.workspace_id = v.workspace_id AND k.domain_id = v.domain_id \
+      AND k.order_id = v.order_id AND k.event_name = v.event_name \
+      AND NOT (k.received_at >= {month} AND k.received_at < {month} + interval '1 month')) \
+    AND NOT EXISTS (SELECT 1 FROM event_keys k \
+    WHERE k.workspace_id = v.workspace_id AND k.domain_id = v.domain_id \
+      AND k.idempotency_key = v.idempotency_key \
+      AND NOT (k.received_at >= {month} AND k.received_at < {month} + interval '1 month'))";
+
+/// [`KEYS_FREE`] for key rows stored at `at` (an SQL expression).
+fn keys_free(at: &str) -> String {
+    KEYS_FREE.replace("{month}", &format!("date_trunc('month', {at}, 'UTC')"))
+}
+
+/// How close to the start of a month (UTC), either side, keyed inserts first take
+/// [`KEYS_LOCK_SQL`]. Two duplicates in flight at once on either side of the boundary land in
+/// different partitions: no unique index sees both, and neither sees the other's uncommitted key
+/// in [`KEYS_FREE`]. Under the lock the later one checks after the earlier has committed. Far
+/// longer than an insert's transaction, and than any clock skew between instances worth having.
+const KEYS_NEAR_BOUNDARY: chrono::Duration = chrono::Duration::minutes(10);
+const KEYS_LOCK_CLASS: i32 = 727_003;
+
+/// One transaction lock per domain of the given inbound key hashes ($2), always taken in the
+/// same order.
+const KEYS_LOCK_SQL: &str = "SELECT count(pg_advisory_xact_lock($1, h))::int8 AS n FROM \
+    (SELECT DISTINCT hashtext(domain_id::text) AS h FROM inbound_keys \
+     WHERE key_hash = ANY($2) ORDER BY h) d";
+
+/// Whether `t` is within [`KEYS_NEAR_BOUNDARY`] of a month's start.
+fn near_month_boundary(t: DateTime<Utc>) -> bool {
+    let start = month_start(t).and_time(chrono::NaiveTime::MIN).and_utc();
+    let next = start
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(start);
+    t - start < KEYS_NEAR_BOUNDARY || next - t <= KEYS_NEAR_BOUNDARY
+}
+
+/// The inbound key hashes of the submissions that carry a key duplicates are recognised by, if
+/// they need [`KEYS_LOCK_SQL`] at `t`.
+fn keys_to_lock<'a>(subs: impl Iterator<Item = &'a Submission>, t: DateTime<Utc>) -> Vec<&'a [u8]> {
+    if !near_month_boundary(t) {
+        return Vec::new();
+    }
+    subs.filter(|s| is_keyed(s))
+        .map(|s| s.key_hash.as_slice())
+        .collect()
+}
+
 async fn resolve_keys(
     conn: &mut AsyncPgConnection,
     hashes: Vec<Vec<u8>>,
@@ -181,28 +236,21 @@ fn is_keyed(sub: &Submission) -> bool {
 
 /// Claims the idempotency keys of `rows` (those that have one) in `event_keys`; returns the ids
 /// of the events that may be stored: every unkeyed one, and each keyed one whose keys were all
-/// free. A key taken by a concurrent transaction waits for it, then counts as taken.
+/// free ([`KEYS_FREE`] in other months, `ON CONFLICT` in this one). A key taken by a concurrent
+/// transaction waits for it, then counts as taken.
 async fn claim_keys(
     conn: &mut AsyncPgConnection,
     rows: &[NewEventRow<'_>],
     subs: &[&Submission],
 ) -> DomainResult<std::collections::HashSet<EventId>> {
-    let keyed: Vec<_> = rows
-        .iter()
-        .zip(subs)
-        .filter(|(_, s)| is_keyed(s))
-        .map(|(r, s)| {
-            (
-                event_keys::workspace_id.eq(r.workspace_id),
-                event_keys::event_id.eq(r.id),
-                event_keys::domain_id.eq(r.domain_id),
-                event_keys::received_at.eq(diesel::dsl::now),
-                event_keys::order_id.eq(s.event.fields.order_id.as_deref()),
-                event_keys::event_name.eq(s.event.fields.event_name.as_str()),
-                event_keys::idempotency_key.eq(s.idempotency_key.as_deref()),
-            )
-        })
-        .collect();
+    use diesel::sql_types::{Array, Nullable, Text, Uuid as SqlUuid};
+    #[derive(QueryableByName)]
+    struct Claimed {
+        #[diesel(sql_type = SqlUuid)]
+        event_id: uuid::Uuid,
+    }
+    let keyed: Vec<(&NewEventRow, &&Submission)> =
+        rows.iter().zip(subs).filter(|(_, s)| is_keyed(s)).collect();
     let mut free: std::collections::HashSet<EventId> = rows
         .iter()
         .zip(subs)
@@ -210,13 +258,49 @@ async fn claim_keys(
         .map(|(r, _)| r.id)
         .collect();
     if !keyed.is_empty() {
-        let claimed: Vec<EventId> = diesel::insert_into(event_keys::table)
-            .values(keyed)
-            .on_conflict_do_nothing()
-            .returning(event_keys::event_id)
-            .get_results(conn)
-            .await?;
-        free.extend(claimed);
+        let claimed: Vec<Claimed> = diesel::sql_query(format!(
+            "INSERT INTO event_keys (workspace_id, event_id, domain_id, received_at, order_id, \
+                                     event_name, idempotency_key) \
+             SELECT v.workspace_id, v.id, v.domain_id, now(), v.order_id, v.event_name, \
+                    v.idempotency_key \
+             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[]) \
+                  WITH ORDINALITY AS v(workspace_id, id, domain_id, order_id, event_name, \
+                                       idempotency_key, ord) \
+             WHERE {keys_free} \
+             ORDER BY v.ord \
+             ON CONFLICT DO NOTHING \
+             RETURNING event_id",
+            keys_free = keys_free("now()")
+        ))
+        .bind::<Array<SqlUuid>, _>(
+            keyed
+                .iter()
+                .map(|(r, _)| r.workspace_id.0)
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<SqlUuid>, _>(keyed.iter().map(|(r, _)| r.id.0).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(keyed.iter().map(|(r, _)| r.domain_id.0).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(
+            keyed
+                .iter()
+                .map(|(_, s)| s.event.fields.order_id.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(
+            keyed
+                .iter()
+                .map(|(_, s)| s.event.fields.event_name.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Text>>, _>(
+            keyed
+                .iter()
+                .map(|(_, s)| s.idempotency_key.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .load(conn)
+        .await?;
+        free.extend(claimed.into_iter().map(|c| EventId(c.event_id)));
     }
     Ok(free)
 }
@@ -302,6 +386,14 @@ async fn try_ingest(
         hashes.sort();
         hashes.dedup();
         let keys = resolve_keys(conn, hashes).await?;
+        let near_boundary = keys_to_lock(subs.iter().copied(), now);
+        if !near_boundary.is_empty() {
+            diesel::sql_query(KEYS_LOCK_SQL)
+                .bind::<diesel::sql_types::Integer, _>(KEYS_LOCK_CLASS)
+                .bind::<diesel::sql_types::Array<diesel::sql_types::Bytea>, _>(near_boundary)
+                .execute(conn)
+                .await?;
+        }
 
         let mut outcomes: Vec<Option<Outcome>> = vec![None; subs.len()];
         let mut accepted: Vec<(&Submission, &Attribution, EventId)> = Vec::new();
@@ -485,6 +577,7 @@ fn fast_insert_sql() -> String {
     let cols = cols.join(", ");
     let params = params.join(", ");
     FAST_INSERT
+        .replace("{keys_free}", &keys_free("$8::timestamptz"))
         .replace("{field_params}", &params)
         .replace("{field_columns}", &cols)
         .replace(
@@ -502,20 +595,34 @@ WITH input AS (
     ) AS t(ord, key_hash, id, idempotency_key, payload, first_touch_id, last_touch_id,
            {field_columns})
 ),
+-- Each distinct key of the batch is looked up once, by the key_hash index (LIMIT keeps the
+-- lookup a probe per key: joined to the input directly it was planned as a scan of every
+-- tenant's keys, or of every workspace per submission, a cost that grew with the tenants).
+keys AS MATERIALIZED (
+    SELECT h.hash, k.*
+    FROM (SELECT DISTINCT key_hash AS hash FROM input) h
+    CROSS JOIN LATERAL (
+        SELECT k.id AS key_id, k.domain_id, k.workspace_id, k.last_used_at
+        FROM inbound_keys k
+        JOIN workspaces w ON w.id = k.workspace_id AND w.status = 'active'
+        JOIN plans p ON p.tier = w.plan AND p.max_events_per_month IS NULL
+        WHERE k.key_hash = h.hash AND k.revoked_at IS NULL
+        LIMIT 1
+    ) k
+),
 valid AS (
-    SELECT i.*, k.id AS key_id, k.domain_id, k.workspace_id, k.last_used_at
-    FROM input i
-    JOIN inbound_keys k ON k.key_hash = i.key_hash AND k.revoked_at IS NULL
-    JOIN workspaces w ON w.id = k.workspace_id AND w.status = 'active'
-    JOIN plans p ON p.tier = w.plan AND p.max_events_per_month IS NULL
+    SELECT i.*, k.key_id, k.domain_id, k.workspace_id, k.last_used_at
+    FROM input i JOIN keys k ON k.hash = i.key_hash
 ),
 -- Idempotency lives in event_keys (a partitioned events table cannot hold unique keys that
--- leave out received_at): a keyed event is stored only if its keys were free.
+-- leave out received_at): a keyed event is stored only if its keys were free, in every month
+-- (the check below) and in its own month's unique indexes (ON CONFLICT, which also settles
+-- concurrent duplicates).
 keyed AS (
     INSERT INTO event_keys (workspace_id, event_id, domain_id, received_at, order_id, event_name,
                             idempotency_key)
     SELECT workspace_id, id, domain_id, $8::timestamptz, order_id, event_name, idempotency_key
-    FROM valid WHERE order_id IS NOT NULL OR idempotency_key IS NOT NULL
+    FROM valid v WHERE (order_id IS NOT NULL OR idempotency_key IS NOT NULL) AND {keys_free}
     ORDER BY ord
     ON CONFLICT DO NOTHING
     RETURNING event_id
@@ -730,6 +837,29 @@ impl FastPath {
         Ok(())
     }
 
+    /// [`FAST_INSERT`] in a transaction that first takes [`KEYS_LOCK_SQL`] for `hashes`' domains.
+    async fn locked_insert(
+        &self,
+        hashes: &[&[u8]],
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        self.client.batch_execute("BEGIN").await?;
+        let done = async {
+            self.client
+                .query(KEYS_LOCK_SQL, &[&KEYS_LOCK_CLASS, &hashes])
+                .await?;
+            let rows = self.client.query(&self.statement, params).await?;
+            self.client.batch_execute("COMMIT").await?;
+            Ok(rows)
+        }
+        .await;
+        if done.is_err() && !self.client.is_closed() {
+            // Whatever failed, the connection is left outside a transaction for the next batch.
+            let _ = self.client.batch_execute("ROLLBACK").await;
+        }
+        done
+    }
+
     /// Runs the fast path; see [`FAST_INSERT`]. One row per submission under a valid key.
     async fn run(
         &self,
@@ -787,11 +917,13 @@ impl FastPath {
         ];
         let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = fixed.to_vec();
         params.extend(fields.params());
-        let rows = self
-            .client
-            .query(&self.statement, &params)
-            .await
-            .map_err(|e| self.db_error("inbound insert", e))?;
+        let near_boundary = keys_to_lock(subs.iter(), received_at);
+        let rows = if near_boundary.is_empty() {
+            self.client.query(&self.statement, &params).await
+        } else {
+            self.locked_insert(&near_boundary, &params).await
+        }
+        .map_err(|e| self.db_error("inbound insert", e))?;
         rows.iter()
             .map(|r| {
                 let get_err = |e: tokio_postgres::Error| DomainError::internal(e.to_string());
@@ -1161,4 +1293,27 @@ pub async fn count_this_month(
     workspace_id: WorkspaceId,
 ) -> DomainResult<i64> {
     month_usage(conn, workspace_id, month_start(Utc::now())).await
+}
+
+#[cfg(test)]
+mod boundary_tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("a time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn keyed_inserts_lock_only_around_a_months_start() {
+        assert!(near_month_boundary(at("2026-12-01T00:00:00Z")));
+        assert!(near_month_boundary(at("2026-12-01T00:09:59Z")));
+        assert!(!near_month_boundary(at("2026-12-01T00:10:00Z")));
+        assert!(!near_month_boundary(at("2026-12-15T12:00:00Z")));
+        assert!(!near_month_boundary(at("2026-12-31T23:49:59Z")));
+        assert!(near_month_boundary(at("2026-12-31T23:50:00Z")));
+        assert!(near_month_boundary(at("2026-12-31T23:59:59.999Z")));
+        assert!(near_month_boundary(at("2027-02-28T23:55:00Z")));
+    }
 }

@@ -49,12 +49,24 @@ WITH input AS (
     SELECT * FROM unnest($1::int4[], $2::bytea[], $3::bytea[], $4::timestamptz[], $5::text[], $6::bool[])
         AS t(ord, key_hash, email_sha256, occurred_at, email, counts)
 ),
+-- Each distinct key of the batch is looked up once, by the key_hash index, with its domain
+-- (LIMIT keeps it a probe per key: joined to the input directly it was planned as a scan of
+-- every tenant's keys).
+keys AS MATERIALIZED (
+    SELECT h.hash, d.*
+    FROM (SELECT DISTINCT key_hash AS hash FROM input) h
+    CROSS JOIN LATERAL (
+        SELECT k.domain_id, d.attribution_window_days
+        FROM inbound_keys k
+        JOIN domains d ON d.workspace_id = k.workspace_id AND d.id = k.domain_id
+        WHERE k.key_hash = h.hash AND k.revoked_at IS NULL
+        LIMIT 1
+    ) d
+),
 k AS (
-    SELECT i.*, k.domain_id,
+    SELECT i.*, d.domain_id,
            i.occurred_at - make_interval(days => d.attribution_window_days) AS window_start
-    FROM input i
-    JOIN inbound_keys k ON k.key_hash = i.key_hash AND k.revoked_at IS NULL
-    JOIN domains d ON d.id = k.domain_id
+    FROM input i JOIN keys d ON d.hash = i.key_hash
 )
 SELECT k.ord, f.id AS first_id, l.id AS last_id,
        coalesce(c.conversions, 0) AS conversions, coalesce(c.events, 0) AS events
