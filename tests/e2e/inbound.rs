@@ -721,3 +721,79 @@ async fn unlimited_plans_keep_the_same_contract() {
         "nothing stored while revoked or suspended"
     );
 }
+
+/// Near a month's start keyed batches take a lock per domain before they claim their keys (the
+/// fast path in a transaction of its own). Forced on here, both paths still store one event per
+/// key under a race, and a key stored in the previous month's partition is still a duplicate.
+#[tokio::test]
+async fn keyed_batches_under_the_month_boundary_lock_keep_idempotency() {
+    postback_domain::ingest::store::lock_keys_always(true);
+    let f = fixture("boundary@inbound.test").await;
+    let ws = f.user.workspace_id.clone();
+    for (plan, order) in [("pulse", "B-QUOTA"), ("command", "B-FAST")] {
+        f.app
+            .sql(&format!(
+                "UPDATE workspaces SET plan = '{plan}' WHERE id = '{ws}'"
+            ))
+            .await;
+        let body = json!({"email": "race@b.co", "event": "purchase", "orderId": order}).to_string();
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (url, key, body) = (f.app.url("/__cc/inbound"), f.key.clone(), body.clone());
+            tasks.push(tokio::spawn(async move {
+                let resp = crate::helpers::http_client()
+                    .post(url)
+                    .header("X-CC-Api-Key", key)
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), StatusCode::OK);
+                resp.json::<Value>().await.unwrap()
+            }));
+        }
+        let mut ids = std::collections::HashSet::new();
+        let mut fresh = 0;
+        for t in tasks {
+            let answer = t.await.unwrap();
+            ids.insert(answer["eventId"].as_str().unwrap().to_owned());
+            if answer.get("duplicate").is_none() {
+                fresh += 1;
+            }
+        }
+        assert_eq!(ids.len(), 1, "{plan}: every answer names the same event");
+        assert_eq!(fresh, 1, "{plan}: exactly one answer is the original");
+    }
+    assert_eq!(f.count().await, 2);
+
+    // B-FAST's event and key moved to last month's partition: still a duplicate, on both paths.
+    f.app
+        .sql("SELECT postback_partitions_ensure(now() - interval '1 month', now())")
+        .await;
+    let last_month = "date_trunc('month', now(), 'UTC') - interval '1 day'";
+    f.app
+        .sql(&format!(
+            "UPDATE events SET received_at = {last_month} WHERE order_id = 'B-FAST'"
+        ))
+        .await;
+    f.app
+        .sql(&format!(
+            "UPDATE event_keys SET received_at = {last_month} WHERE order_id = 'B-FAST'"
+        ))
+        .await;
+    for plan in ["command", "pulse"] {
+        f.app
+            .sql(&format!(
+                "UPDATE workspaces SET plan = '{plan}' WHERE id = '{ws}'"
+            ))
+            .await;
+        let (status, again) = f
+            .json(json!({"email": "race@b.co", "event": "purchase", "orderId": "B-FAST"}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{plan}: {again}");
+        assert_eq!(again["duplicate"], true, "{plan}: {again}");
+    }
+    assert_eq!(f.count().await, 2);
+    postback_domain::ingest::store::lock_keys_always(false);
+}
