@@ -92,6 +92,42 @@ impl Fixture {
         );
     }
 
+    /// Sends `body` `n` times at once; every answer must be 200. Returns the distinct event ids
+    /// answered and how many answers were not marked duplicate.
+    async fn race(&self, body: Value, n: usize) -> (std::collections::HashSet<String>, usize) {
+        let body = body.to_string();
+        let mut tasks = Vec::new();
+        for _ in 0..n {
+            let (url, key, body) = (
+                self.app.url("/__cc/inbound"),
+                self.key.clone(),
+                body.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let resp = crate::helpers::http_client()
+                    .post(url)
+                    .header("X-CC-Api-Key", key)
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), StatusCode::OK);
+                resp.json::<Value>().await.unwrap()
+            }));
+        }
+        let mut ids = std::collections::HashSet::new();
+        let mut fresh = 0;
+        for t in tasks {
+            let answer = t.await.unwrap();
+            ids.insert(answer["eventId"].as_str().unwrap().to_owned());
+            if answer.get("duplicate").is_none() {
+                fresh += 1;
+            }
+        }
+        (ids, fresh)
+    }
+
     async fn count(&self) -> usize {
         let (_, list) = self
             .user
@@ -395,35 +431,12 @@ async fn duplicates_by_order_id_or_idempotency_key_return_the_first_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_duplicates_make_exactly_one_event() {
     let f = fixture("race@inbound.test").await;
-    let body = json!({"email": "race@b.co", "event": "purchase", "value": 5, "orderId": "RACE-1"})
-        .to_string();
-    let mut tasks = Vec::new();
-    for _ in 0..24 {
-        let url = f.app.url("/__cc/inbound");
-        let key = f.key.clone();
-        let body = body.clone();
-        tasks.push(tokio::spawn(async move {
-            let resp = crate::helpers::http_client()
-                .post(url)
-                .header("X-CC-Api-Key", key)
-                .header("Content-Type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(resp.status(), StatusCode::OK);
-            resp.json::<Value>().await.unwrap()
-        }));
-    }
-    let mut ids = std::collections::HashSet::new();
-    let mut fresh = 0;
-    for t in tasks {
-        let answer = t.await.unwrap();
-        ids.insert(answer["eventId"].as_str().unwrap().to_owned());
-        if answer.get("duplicate").is_none() {
-            fresh += 1;
-        }
-    }
+    let (ids, fresh) = f
+        .race(
+            json!({"email": "race@b.co", "event": "purchase", "value": 5, "orderId": "RACE-1"}),
+            24,
+        )
+        .await;
     assert_eq!(ids.len(), 1, "every answer names the same event");
     assert_eq!(fresh, 1, "exactly one answer is the original");
     assert_eq!(f.count().await, 1);
@@ -653,30 +666,13 @@ async fn unlimited_plans_keep_the_same_contract() {
     assert_eq!(again["duplicate"], true);
     assert_eq!(again["eventId"], first["eventId"]);
 
-    let race = json!({"email": "race@b.co", "event": "purchase", "orderId": "C-RACE"}).to_string();
-    let mut tasks = Vec::new();
-    for _ in 0..16 {
-        let (url, key, race) = (f.app.url("/__cc/inbound"), f.key.clone(), race.clone());
-        tasks.push(tokio::spawn(async move {
-            let resp = crate::helpers::http_client()
-                .post(url)
-                .header("X-CC-Api-Key", key)
-                .header("Content-Type", "application/json")
-                .body(race)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(resp.status(), StatusCode::OK);
-            resp.json::<Value>().await.unwrap()["eventId"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }));
-    }
-    let mut ids = std::collections::HashSet::new();
-    for t in tasks {
-        ids.insert(t.await.unwrap());
-    }
+    let (ids, fresh) = f
+        .race(
+            json!({"email": "race@b.co", "event": "purchase", "orderId": "C-RACE"}),
+            16,
+        )
+        .await;
+    assert_eq!(fresh, 1);
     assert_eq!(ids.len(), 1);
     assert_eq!(f.count().await, 2);
     let (_, html) = f.user.page("/plan").await;
@@ -736,32 +732,12 @@ async fn keyed_batches_under_the_month_boundary_lock_keep_idempotency() {
                 "UPDATE workspaces SET plan = '{plan}' WHERE id = '{ws}'"
             ))
             .await;
-        let body = json!({"email": "race@b.co", "event": "purchase", "orderId": order}).to_string();
-        let mut tasks = Vec::new();
-        for _ in 0..16 {
-            let (url, key, body) = (f.app.url("/__cc/inbound"), f.key.clone(), body.clone());
-            tasks.push(tokio::spawn(async move {
-                let resp = crate::helpers::http_client()
-                    .post(url)
-                    .header("X-CC-Api-Key", key)
-                    .header("Content-Type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(resp.status(), StatusCode::OK);
-                resp.json::<Value>().await.unwrap()
-            }));
-        }
-        let mut ids = std::collections::HashSet::new();
-        let mut fresh = 0;
-        for t in tasks {
-            let answer = t.await.unwrap();
-            ids.insert(answer["eventId"].as_str().unwrap().to_owned());
-            if answer.get("duplicate").is_none() {
-                fresh += 1;
-            }
-        }
+        let (ids, fresh) = f
+            .race(
+                json!({"email": "race@b.co", "event": "purchase", "orderId": order}),
+                16,
+            )
+            .await;
         assert_eq!(ids.len(), 1, "{plan}: every answer names the same event");
         assert_eq!(fresh, 1, "{plan}: exactly one answer is the original");
     }
