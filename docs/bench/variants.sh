@@ -13,6 +13,9 @@
 #
 # Usage, as root:  docs/bench/variants.sh BIN [ROUNDS]
 #   BIN     the release postback binary (the bench is the postback-bench next to it, or BENCH=…)
+# With BEFORE=another-postback-binary, each round is a before/after comparison instead:
+# `inbound` and `--webhook` with BEFORE, then `--webhook` and `inbound` with BIN, and each
+# binary's ratio (delivered/s with the webhook over inbound-only accepted/s).
 set -uo pipefail
 BIN=$(realpath "${1:?usage: variants.sh BIN [ROUNDS]}")
 BENCH=${BENCH:-$(dirname "$BIN")/postback-bench}
@@ -69,6 +72,7 @@ run() { # name sql bench-args...
   r=$("$BENCH" inbound "$@" --url "http://127.0.0.1:$port" --database-url "$url" --connections 32 \
         --seconds 20 --json 2>"$D/bench-$name.log" |
       jq -r '"accepted \(.acceptedPerSecond)/s, delivered \(.webhook.deliveriesPerSecond // "-")/s"')
+  LAST=$r
   wait "$cpid"
   echo "$name $(date -u +%T): $r; CPU: $(cat "$D/cpu-$name")"
   kill "$pid"; wait "$pid" 2>/dev/null
@@ -80,6 +84,20 @@ CREATE TRIGGER variants_pause BEFORE INSERT ON webhooks FOR EACH ROW EXECUTE FUN
 NOIDX="DROP INDEX delivery_queue_id_lookup, delivery_queue_event_idx, delivery_queue_webhook_created_idx, delivery_history_id_lookup, delivery_history_event_idx, delivery_history_webhook_created_idx, delivery_attempts_id_lookup"
 NOVAC="ALTER TABLE delivery_queue SET (autovacuum_enabled = off)"
 echo "machine: $(nproc) cores, $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ -n "${BEFORE:-}" ]; then
+  AFTER=$BIN BEFORE=$(realpath "$BEFORE")
+  rate() { # the accepted (inbound) or delivered (webhook) figure of the last run
+    sed -E "s/.*$1 ([0-9.]+).*/\1/" <<<"$LAST"
+  }
+  for r in $(seq "$ROUNDS"); do
+    BIN=$BEFORE run before-inbound ""; bi=$(rate accepted)
+    BIN=$BEFORE run before-webhook "" --webhook; bw=$(rate delivered)
+    BIN=$AFTER run after-webhook "" --webhook; aw=$(rate delivered)
+    BIN=$AFTER run after-inbound ""; ai=$(rate accepted)
+    echo "round $r: before $(jq -n "$bw / $bi * 1000 | round / 1000"), after $(jq -n "$aw / $ai * 1000 | round / 1000")"
+  done
+  exit 0
+fi
 for _ in $(seq "$ROUNDS"); do
   run inbound ""
   run webhook "" --webhook

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use diesel::sql_types::Jsonb;
 use diesel_async::RunQueryDsl;
-use postback_domain::delivery::{self, AttemptResult, Breaker};
+use postback_domain::delivery::{self, AttemptResult, Breaker, RecordPath};
 use postback_domain::ids::{DeliveryId, WebhookId, WorkspaceId};
 use postback_domain::states::AttemptOutcome;
 use reqwest::StatusCode;
@@ -230,7 +230,7 @@ fn result(
 }
 
 #[tokio::test]
-async fn recording_with_or_without_a_give_up_in_the_batch_gives_the_same_rows() {
+async fn recording_with_or_without_a_give_up_in_the_batch_or_prepared_gives_the_same_rows() {
     let app = TestApp::spawn().await;
     let user = app.signup("record@twins.test").await;
     user.add_domain("shop.example").await;
@@ -241,7 +241,7 @@ async fn recording_with_or_without_a_give_up_in_the_batch_gives_the_same_rows() 
     ))
     .await;
     let mut hooks = Vec::new();
-    for i in 0..3 {
+    for i in 0..4 {
         let (status, hook) = user
             .post(
                 "/v1/integrations/webhooks",
@@ -267,6 +267,10 @@ async fn recording_with_or_without_a_give_up_in_the_batch_gives_the_same_rows() 
         pending_delivery(&app, hooks[1], ws).await,
     );
     let b_gone = pending_delivery(&app, hooks[2], ws).await;
+    let (c_ok, c_retry) = (
+        pending_delivery(&app, hooks[3], ws).await,
+        pending_delivery(&app, hooks[3], ws).await,
+    );
     let retry_at = chrono::DateTime::from_timestamp(1_900_000_000, 0);
     let breaker = Breaker {
         after: 5,
@@ -282,6 +286,7 @@ async fn recording_with_or_without_a_give_up_in_the_batch_gives_the_same_rows() 
             result(a_retry, ws, hooks[0], AttemptOutcome::Retry, retry_at),
         ],
         breaker,
+        None,
     )
     .await
     .expect("record A");
@@ -294,9 +299,25 @@ async fn recording_with_or_without_a_give_up_in_the_batch_gives_the_same_rows() 
             result(b_gone, ws, hooks[2], AttemptOutcome::Failed, None),
         ],
         breaker,
+        None,
     )
     .await
     .expect("record B");
+    // Batch C: batch A's results on the recorder's own connection, its statement prepared.
+    let prepared = RecordPath::connect(&app.db_url)
+        .await
+        .expect("recorder connection");
+    delivery::record(
+        &mut conn,
+        &[
+            result(c_ok, ws, hooks[3], AttemptOutcome::Succeeded, None),
+            result(c_retry, ws, hooks[3], AttemptOutcome::Retry, retry_at),
+        ],
+        breaker,
+        Some(&prepared),
+    )
+    .await
+    .expect("record C");
 
     let row = |d: DeliveryId| {
         format!(
@@ -310,7 +331,12 @@ async fn recording_with_or_without_a_give_up_in_the_batch_gives_the_same_rows() 
             d.0
         )
     };
-    for (a, b) in [(a_ok, b_ok), (a_retry, b_retry)] {
+    for (a, b) in [
+        (a_ok, b_ok),
+        (a_retry, b_retry),
+        (a_ok, c_ok),
+        (a_retry, c_retry),
+    ] {
         let a_row = json_rows(&app, &row(a)).await;
         let b_row = json_rows(&app, &row(b)).await;
         assert_eq!(a_row, b_row, "the same result is recorded the same way");
@@ -334,7 +360,8 @@ async fn recording_with_or_without_a_give_up_in_the_batch_gives_the_same_rows() 
     .await;
     assert_eq!(
         runs[0],
-        json!({"http://127.0.0.1:9/0": 0, "http://127.0.0.1:9/1": 0, "http://127.0.0.1:9/2": 4}),
-        "a success resets the run either way; a give-up extends it"
+        json!({"http://127.0.0.1:9/0": 0, "http://127.0.0.1:9/1": 0, "http://127.0.0.1:9/2": 4,
+               "http://127.0.0.1:9/3": 0}),
+        "a success resets the run every way; a give-up extends it"
     );
 }

@@ -852,21 +852,13 @@ impl FastPath {
         hashes: &[&[u8]],
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
-        self.client.batch_execute("BEGIN").await?;
-        let done = async {
+        crate::store::pg::in_transaction(&self.client, "BEGIN", async {
             self.client
                 .query(KEYS_LOCK_SQL, &[&KEYS_LOCK_CLASS, &hashes])
                 .await?;
-            let rows = self.client.query(&self.statement, params).await?;
-            self.client.batch_execute("COMMIT").await?;
-            Ok(rows)
-        }
-        .await;
-        if done.is_err() && !self.client.is_closed() {
-            // Whatever failed, the connection is left outside a transaction for the next batch.
-            let _ = self.client.batch_execute("ROLLBACK").await;
-        }
-        done
+            self.client.query(&self.statement, params).await
+        })
+        .await
     }
 
     /// Runs the fast path; see [`FAST_INSERT`]. One row per submission under a valid key.

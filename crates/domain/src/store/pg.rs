@@ -277,6 +277,27 @@ pub async fn connect(url: &str) -> DomainResult<(tokio_postgres::Client, Connect
     connect_with(url, pooler()).await
 }
 
+/// Runs `work` on `client` inside a transaction opened by `begin` (`BEGIN`, and any `SET LOCAL`
+/// that should hold for it), committing if it succeeds. Whatever fails, the connection is left
+/// outside a transaction for its next user.
+pub async fn in_transaction<T>(
+    client: &tokio_postgres::Client,
+    begin: &str,
+    work: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, tokio_postgres::Error> {
+    client.batch_execute(begin).await?;
+    let done = async {
+        let value = work.await?;
+        client.batch_execute("COMMIT").await?;
+        Ok(value)
+    }
+    .await;
+    if done.is_err() && !client.is_closed() {
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    done
+}
+
 /// Opens one connection that keeps its session: for `LISTEN`, which a transaction pooler cannot
 /// carry (its notifications would go to whichever client holds that server connection).
 pub async fn connect_session(url: &str) -> DomainResult<(tokio_postgres::Client, Connection)> {

@@ -44,6 +44,8 @@ pub const WEBHOOK_SHARE: usize = MAX_IN_FLIGHT / 4;
 const MAX_UNWRITTEN: usize = 2048;
 /// Deliveries claimed per query.
 const CLAIM_BATCH: usize = 128;
+/// How long the recorder collects results before writing them.
+const RECORD_LINGER: Duration = Duration::from_millis(20);
 /// A recorder batch or a claim slower than this is logged, and the queue's statistics are
 /// refreshed.
 const SLOW_RECORD: Duration = Duration::from_secs(1);
@@ -382,6 +384,7 @@ pub fn start(
     };
     tokio::spawn(recorder(
         pool.clone(),
+        database_url.to_owned(),
         results_rx,
         wake.clone(),
         backlog,
@@ -936,6 +939,7 @@ pub fn webhook_headers(
 /// result's place among the unwritten ones is given back once it is written.
 async fn recorder(
     pool: DbPool,
+    database_url: String,
     mut rx: mpsc::UnboundedReceiver<(AttemptResult, OwnedSemaphorePermit)>,
     wake: Arc<Notify>,
     backlog: Backlog,
@@ -945,22 +949,32 @@ async fn recorder(
     const MAX: usize = 512;
     let mut batch: Vec<AttemptResult> = Vec::with_capacity(MAX);
     let mut places: Vec<OwnedSemaphorePermit> = Vec::with_capacity(MAX);
+    let mut prepared: Option<deliveries::RecordPath> = None;
     while let Some((first, place)) = rx.recv().await {
         batch.push(first);
         places.push(place);
+        // Results keep coming while sending is busy: collect them for a moment, so a busy
+        // instance writes a few large batches rather than many small ones.
+        let deadline = tokio::time::Instant::now() + RECORD_LINGER;
         while batch.len() < MAX {
-            match rx.try_recv() {
-                Ok((r, place)) => {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some((r, place))) => {
                     batch.push(r);
                     places.push(place);
                 }
-                Err(_) => break,
+                _ => break,
             }
         }
         let took = loop {
             let started = std::time::Instant::now();
+            if prepared.as_ref().is_none_or(|p| p.is_closed()) {
+                // Without it (PostgreSQL away), the batch goes through the pool as it is.
+                prepared = deliveries::RecordPath::connect(&database_url).await.ok();
+            }
             let written = match postback_domain::store::db::conn(&pool).await {
-                Ok(mut conn) => deliveries::record(&mut conn, &batch, breaker).await,
+                Ok(mut conn) => {
+                    deliveries::record(&mut conn, &batch, breaker, prepared.as_ref()).await
+                }
                 Err(e) => Err(e),
             };
             match written {
