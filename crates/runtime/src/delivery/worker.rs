@@ -46,6 +46,8 @@ const MAX_UNWRITTEN: usize = 2048;
 const CLAIM_BATCH: usize = 128;
 /// How long the recorder collects results before writing them.
 const RECORD_LINGER: Duration = Duration::from_millis(20);
+/// The longest the recorder waits for its own connection before writing through the pool.
+const RECORDER_CONNECT: Duration = Duration::from_secs(5);
 /// A recorder batch or a claim slower than this is logged, and the queue's statistics are
 /// refreshed.
 const SLOW_RECORD: Duration = Duration::from_secs(1);
@@ -968,8 +970,13 @@ async fn recorder(
         let took = loop {
             let started = std::time::Instant::now();
             if prepared.as_ref().is_none_or(|p| p.is_closed()) {
-                // Without it (PostgreSQL away), the batch goes through the pool as it is.
-                prepared = deliveries::RecordPath::connect(&database_url).await.ok();
+                // Without it (PostgreSQL away, or too slow to answer), the batch goes through
+                // the pool as it is.
+                let connecting = deliveries::RecordPath::connect(&database_url);
+                prepared = tokio::time::timeout(RECORDER_CONNECT, connecting)
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
             }
             let written = match postback_domain::store::db::conn(&pool).await {
                 Ok(mut conn) => {
