@@ -1286,12 +1286,7 @@ pub struct RecordPath {
 
 impl RecordPath {
     pub async fn connect(database_url: &str) -> DomainResult<Self> {
-        let (client, connection) = crate::store::pg::connect(database_url).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "delivery recorder connection closed");
-            }
-        });
+        let client = crate::store::pg::connect_kept(database_url, "delivery recorder").await?;
         let statement = client
             .prepare(&record_sql())
             .await

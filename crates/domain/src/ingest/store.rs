@@ -705,12 +705,7 @@ pub struct FastPath {
 
 impl FastPath {
     pub async fn connect(database_url: &str) -> DomainResult<Self> {
-        let (client, connection) = crate::store::pg::connect(database_url).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "inbound fast-path connection closed");
-            }
-        });
+        let client = crate::store::pg::connect_kept(database_url, "inbound fast-path").await?;
         let statement = client
             .prepare(&fast_insert_sql())
             .await

@@ -298,6 +298,18 @@ pub async fn in_transaction<T>(
     done
 }
 
+/// Opens one connection ([`connect`]) kept by one task, with its driver running on the current
+/// Tokio runtime; should the connection close with an error, it is logged as `what`'s.
+pub async fn connect_kept(url: &str, what: &'static str) -> DomainResult<tokio_postgres::Client> {
+    let (client, connection) = connect(url).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "{what} connection closed");
+        }
+    });
+    Ok(client)
+}
+
 /// Opens one connection that keeps its session: for `LISTEN`, which a transaction pooler cannot
 /// carry (its notifications would go to whichever client holds that server connection).
 pub async fn connect_session(url: &str) -> DomainResult<(tokio_postgres::Client, Connection)> {

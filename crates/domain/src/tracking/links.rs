@@ -685,12 +685,7 @@ pub struct ClickStore {
 
 impl ClickStore {
     pub async fn connect(database_url: &str) -> DomainResult<Self> {
-        let (client, connection) = crate::store::pg::connect(database_url).await?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "click store connection closed");
-            }
-        });
+        let client = crate::store::pg::connect_kept(database_url, "click store").await?;
         // Clicks commit without waiting for the WAL flush: each is committed, and visible to
         // the landing page's join, before its redirect is answered, but the visitor does not
         // wait for the disk. A crash of Postback loses none; a crash of PostgreSQL or of its
