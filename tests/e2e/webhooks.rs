@@ -992,3 +992,34 @@ async fn a_huge_response_is_cut_to_an_excerpt() {
         .expect("excerpt");
     assert_eq!(body.len(), 4096, "stored excerpt is capped at 4 KiB");
 }
+
+#[tokio::test]
+async fn a_response_with_nul_bytes_is_stored_and_later_results_are_recorded_too() {
+    let f = fixture("nul-answer@example.com").await;
+    f.receiver.always(Reply::ok().body("ok\u{0}then\u{0}"));
+    let hook = f.webhook(json!({"url": f.receiver.url("/nul")})).await;
+    let hook_id = hook["id"].as_str().expect("id");
+    f.event(json!({"email": "n@example.com", "event": "purchase"}))
+        .await;
+    let d = f.settled(hook_id, "succeeded").await;
+    assert_eq!(
+        d["attemptLog"][0]["responseBody"], "okthen",
+        "the excerpt is stored without the NULs the receiver sent"
+    );
+    // The recorder was not stuck on it: the next delivery is recorded as well.
+    f.receiver.always(Reply::ok());
+    f.event(json!({"email": "n2@example.com", "event": "purchase"}))
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = f.log(hook_id).await;
+        if log.len() == 2 && log.iter().all(|d| d["status"] == "succeeded") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second delivery was not recorded: {log:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

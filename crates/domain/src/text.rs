@@ -10,6 +10,8 @@
 //! - what anonymous visitors' browsers report (tracking-link clicks, landings, identifies) is
 //!   **cleaned** ([`scrub`], [`scrub_json`]): the visitor is redirected and the report recorded
 //!   without the characters PostgreSQL cannot hold.
+//! - what receivers and ad platforms answer (a response excerpt, an error message) is
+//!   **cleaned** before the attempt is recorded (`delivery::queue::record`).
 //!
 //! [`crate::error::is_refused_text`] recognises the two SQLSTATEs, so a write that still reaches the server
 //! with such text is answered as the client's error, never as an outage.

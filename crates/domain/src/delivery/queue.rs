@@ -937,6 +937,13 @@ pub async fn record(
     if results.is_empty() {
         return Ok(());
     }
+    let cleaned: Vec<AttemptResult>;
+    let results = if results.iter().any(has_unstorable) {
+        cleaned = results.iter().cloned().map(scrubbed).collect();
+        &cleaned
+    } else {
+        results
+    };
     super::holds::mark(conn, results).await?;
     super::platform_status::track(conn, results).await?;
     if results.iter().all(|r| r.outcome != AttemptOutcome::Failed) {
@@ -945,6 +952,27 @@ pub async fn record(
         record_with_give_ups(conn, results).await?;
     }
     record_breaker_and_slots(conn, results, breaker).await
+}
+
+/// Whether a result carries text PostgreSQL cannot store ([`crate::text`]), which a receiver's
+/// answer (its body, or a platform's error message) may hold. Stored as it is, it would fail the
+/// whole batch of results, and every retry of it, so that nothing more was recorded.
+fn has_unstorable(r: &AttemptResult) -> bool {
+    [&r.response_body, &r.error, &r.reconnect]
+        .into_iter()
+        .flatten()
+        .any(|t| !crate::text::is_storable(t))
+}
+
+/// `r` without the characters its texts cannot be stored with.
+fn scrubbed(mut r: AttemptResult) -> AttemptResult {
+    for t in [&mut r.response_body, &mut r.error, &mut r.reconnect]
+        .into_iter()
+        .flatten()
+    {
+        crate::text::scrub_owned(t);
+    }
+    r
 }
 
 /// Frees the slots of governed attempts, and moves each webhook's breaker: a run of timeouts
