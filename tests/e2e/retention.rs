@@ -238,6 +238,19 @@ async fn a_month_every_plan_has_let_go_of_is_dropped_whole() {
     receiver
         .wait_for(3, std::time::Duration::from_secs(10))
         .await;
+    // Their results are recorded (the receiver has them a moment before the database does).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app
+        .count("SELECT count(*) AS n FROM delivery_attempts")
+        .await
+        < 3
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the three attempts were not recorded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     // Months four and three back exist (as they would have, had the install run then).
     app.sql("SELECT postback_partitions_ensure(now() - interval '4 months', now())")
         .await;

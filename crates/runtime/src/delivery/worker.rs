@@ -44,7 +44,7 @@ pub const WEBHOOK_SHARE: usize = MAX_IN_FLIGHT / 4;
 const MAX_UNWRITTEN: usize = 2048;
 /// Deliveries claimed per query.
 const CLAIM_BATCH: usize = 128;
-/// How long the recorder collects results before writing them.
+/// How long the recorder collects results before writing them, while more are coming.
 const RECORD_LINGER: Duration = Duration::from_millis(20);
 /// The longest the recorder waits for its own connection before writing through the pool.
 const RECORDER_CONNECT: Duration = Duration::from_secs(5);
@@ -387,6 +387,7 @@ pub fn start(
     tokio::spawn(recorder(
         pool.clone(),
         database_url.to_owned(),
+        worker.unwritten.clone(),
         results_rx,
         wake.clone(),
         backlog,
@@ -942,6 +943,7 @@ pub fn webhook_headers(
 async fn recorder(
     pool: DbPool,
     database_url: String,
+    unwritten: Arc<Semaphore>,
     mut rx: mpsc::UnboundedReceiver<(AttemptResult, OwnedSemaphorePermit)>,
     wake: Arc<Notify>,
     backlog: Backlog,
@@ -955,17 +957,21 @@ async fn recorder(
     while let Some((first, place)) = rx.recv().await {
         batch.push(first);
         places.push(place);
-        // Results keep coming while sending is busy: collect them for a moment, so a busy
-        // instance writes a few large batches rather than many small ones.
+        // While more attempts are under way than the batch holds, their results are coming:
+        // collect them for a moment, so a busy instance writes a few large batches rather than
+        // many small ones. A lone result (nothing else under way) is written at once.
         let deadline = tokio::time::Instant::now() + RECORD_LINGER;
         while batch.len() < MAX {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some((r, place))) => {
-                    batch.push(r);
-                    places.push(place);
-                }
-                _ => break,
-            }
+            let next = match rx.try_recv() {
+                Ok(next) => next,
+                Err(_) if MAX_UNWRITTEN - unwritten.available_permits() <= batch.len() => break,
+                Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(next)) => next,
+                    _ => break,
+                },
+            };
+            batch.push(next.0);
+            places.push(next.1);
         }
         let took = loop {
             let started = std::time::Instant::now();
