@@ -219,6 +219,9 @@ struct Backlog {
     /// When each result not written yet was queued, oldest first (the recorder writes them in
     /// that order).
     queued: Arc<std::sync::Mutex<std::collections::VecDeque<std::time::Instant>>>,
+    /// The places among the unwritten results ([`MAX_UNWRITTEN`]): an attempt holds one from
+    /// its start until its result is written.
+    places: Arc<Semaphore>,
 }
 
 impl Results {
@@ -247,6 +250,11 @@ impl Results {
 }
 
 impl Backlog {
+    /// Attempts started whose results are not written yet (under way, or queued).
+    fn under_way(&self) -> usize {
+        MAX_UNWRITTEN - self.places.available_permits()
+    }
+
     /// Marks the `n` oldest results written.
     fn written(&self, n: usize) {
         self.unrecorded.fetch_sub(n, Ordering::SeqCst);
@@ -375,6 +383,7 @@ pub fn start(
     let backlog = Backlog {
         unrecorded,
         queued: Arc::default(),
+        places: worker.unwritten.clone(),
     };
     let results_tx = Results {
         tx: results_tx,
@@ -387,7 +396,6 @@ pub fn start(
     tokio::spawn(recorder(
         pool.clone(),
         database_url.to_owned(),
-        worker.unwritten.clone(),
         results_rx,
         wake.clone(),
         backlog,
@@ -943,7 +951,6 @@ pub fn webhook_headers(
 async fn recorder(
     pool: DbPool,
     database_url: String,
-    unwritten: Arc<Semaphore>,
     mut rx: mpsc::UnboundedReceiver<(AttemptResult, OwnedSemaphorePermit)>,
     wake: Arc<Notify>,
     backlog: Backlog,
@@ -964,7 +971,7 @@ async fn recorder(
         while batch.len() < MAX {
             let next = match rx.try_recv() {
                 Ok(next) => next,
-                Err(_) if MAX_UNWRITTEN - unwritten.available_permits() <= batch.len() => break,
+                Err(_) if backlog.under_way() <= batch.len() => break,
                 Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
                     Ok(Some(next)) => next,
                     _ => break,
