@@ -252,7 +252,7 @@ impl Results {
 impl Backlog {
     /// Attempts started whose results are not written yet (under way, or queued).
     fn under_way(&self) -> usize {
-        MAX_UNWRITTEN - self.places.available_permits()
+        MAX_UNWRITTEN.saturating_sub(self.places.available_permits())
     }
 
     /// Marks the `n` oldest results written.
