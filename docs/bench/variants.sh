@@ -16,6 +16,14 @@
 # With BEFORE=another-postback-binary, each round is a before/after comparison instead:
 # `inbound` and `--webhook` with BEFORE, then `--webhook` and `inbound` with BIN, and each
 # binary's ratio (delivered/s with the webhook over inbound-only accepted/s).
+# With CEILING=a-ceiling-binary, each round runs `inbound` and `--webhook` with BIN, then
+# `--webhook` with the ceiling build, and prints both ratios over BIN's inbound-only rate. The
+# ceiling build is this checkout with docs/bench/ceiling.patch applied: its deliveries are
+# planned and sent as usual but never stored (no queue row at ingest, nothing recorded), so its
+# ratio bounds what any storage design for deliveries could reach on the machine. To build it:
+#   git worktree add --detach /var/tmp/ceiling HEAD && cd /var/tmp/ceiling &&
+#   git apply docs/bench/ceiling.patch && CARGO_TARGET_DIR=/var/tmp/ceiling-target \
+#   cargo build --release --locked -p postback   # then CEILING=/var/tmp/ceiling-target/release/postback
 set -uo pipefail
 BIN=$(realpath "${1:?usage: variants.sh BIN [ROUNDS]}")
 BENCH=${BENCH:-$(dirname "$BIN")/postback-bench}
@@ -84,11 +92,21 @@ CREATE TRIGGER variants_pause BEFORE INSERT ON webhooks FOR EACH ROW EXECUTE FUN
 NOIDX="DROP INDEX delivery_queue_id_lookup, delivery_queue_event_idx, delivery_queue_webhook_created_idx, delivery_history_id_lookup, delivery_history_event_idx, delivery_history_webhook_created_idx, delivery_attempts_id_lookup"
 NOVAC="ALTER TABLE delivery_queue SET (autovacuum_enabled = off)"
 echo "machine: $(nproc) cores, $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
+rate() { # the accepted (inbound) or delivered (webhook) figure of the last run
+  sed -E "s/.*$1 ([0-9.]+).*/\1/" <<<"$LAST"
+}
+if [ -n "${CEILING:-}" ]; then
+  REAL=$BIN CEILING=$(realpath "$CEILING")
+  for r in $(seq "$ROUNDS"); do
+    BIN=$REAL run inbound ""; i=$(rate accepted)
+    BIN=$REAL run webhook "" --webhook; w=$(rate delivered)
+    BIN=$CEILING run ceiling-webhook "" --webhook; c=$(rate delivered)
+    echo "round $r: webhook $(jq -n "$w / $i * 1000 | round / 1000"), ceiling $(jq -n "$c / $i * 1000 | round / 1000")"
+  done
+  exit 0
+fi
 if [ -n "${BEFORE:-}" ]; then
   AFTER=$BIN BEFORE=$(realpath "$BEFORE")
-  rate() { # the accepted (inbound) or delivered (webhook) figure of the last run
-    sed -E "s/.*$1 ([0-9.]+).*/\1/" <<<"$LAST"
-  }
   for r in $(seq "$ROUNDS"); do
     BIN=$BEFORE run before-inbound ""; bi=$(rate accepted)
     BIN=$BEFORE run before-webhook "" --webhook; bw=$(rate delivered)

@@ -961,17 +961,20 @@ async fn recorder(
     let mut batch: Vec<AttemptResult> = Vec::with_capacity(MAX);
     let mut places: Vec<OwnedSemaphorePermit> = Vec::with_capacity(MAX);
     let mut prepared: Option<deliveries::RecordPath> = None;
+    let mut pace = Pace::new();
     while let Some((first, place)) = rx.recv().await {
         batch.push(first);
         places.push(place);
-        // While more attempts are under way than the batch holds, their results are coming:
-        // collect them for a moment, so a busy instance writes a few large batches rather than
-        // many small ones. A lone result (nothing else under way) is written at once.
+        // While more results are coming (more attempts under way than the batch holds, or
+        // results arriving fast enough to fill more of it within the wait), collect them for a
+        // moment, so a busy instance writes a few large batches rather than many small ones. A
+        // lone result (nothing else under way, none arriving) is written at once.
         let deadline = tokio::time::Instant::now() + RECORD_LINGER;
+        let expected = pace.expected(RECORD_LINGER).min(MAX);
         while batch.len() < MAX {
             let next = match rx.try_recv() {
                 Ok(next) => next,
-                Err(_) if backlog.under_way() <= batch.len() => break,
+                Err(_) if backlog.under_way() <= batch.len() && batch.len() >= expected => break,
                 Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
                     Ok(Some(next)) => next,
                     _ => break,
@@ -1000,6 +1003,7 @@ async fn recorder(
             match written {
                 Ok(()) => {
                     backlog.written(batch.len());
+                    pace.written(batch.len());
                     break started.elapsed();
                 }
                 Err(e) => {
@@ -1023,6 +1027,40 @@ async fn recorder(
         }
         batch.clear();
         places.clear();
+    }
+}
+
+/// How fast results reach the recorder: the results written per second between its last two
+/// writes, from which it reckons how many more will come while a batch waits.
+struct Pace {
+    last_write: std::time::Instant,
+    per_second: f64,
+}
+
+impl Pace {
+    fn new() -> Self {
+        Self {
+            last_write: std::time::Instant::now(),
+            per_second: 0.0,
+        }
+    }
+
+    /// `n` results were just written: they came in since the write before.
+    fn written(&mut self, n: usize) {
+        let now = std::time::Instant::now();
+        let since = now.duration_since(self.last_write).as_secs_f64();
+        self.per_second = if since > 0.0 { n as f64 / since } else { 0.0 };
+        self.last_write = now;
+    }
+
+    /// The results expected to arrive within `wait` at the last pace (0 when they trickle).
+    fn expected(&self, wait: Duration) -> usize {
+        let n = self.per_second * wait.as_secs_f64();
+        if n.is_finite() && n >= 2.0 {
+            n as usize
+        } else {
+            0
+        }
     }
 }
 
@@ -1063,4 +1101,26 @@ impl StatsRefresh {
 /// claim cannot send one of them a second time.
 fn writing_behind(oldest_unwritten: Duration, window: Duration) -> bool {
     oldest_unwritten > window
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recorder_waits_for_company_only_at_a_pace_that_brings_it() {
+        let wait = Duration::from_millis(20);
+        let mut pace = Pace::new();
+        // Nothing written yet: a first result is written at once.
+        assert_eq!(pace.expected(wait), 0);
+        // 8,000 results a second: about 160 arrive within the wait.
+        pace.last_write = std::time::Instant::now() - Duration::from_millis(10);
+        pace.written(80);
+        let busy = pace.expected(wait);
+        assert!((120..=170).contains(&busy), "{busy}");
+        // One result after a quiet second: the next one is written at once again.
+        pace.last_write = std::time::Instant::now() - Duration::from_secs(1);
+        pace.written(1);
+        assert_eq!(pace.expected(wait), 0);
+    }
 }
