@@ -14,6 +14,8 @@ cluster_start() {
   fi
   mkdir -p "$PG_DIR" && chown postgres "$PG_DIR"
   su postgres -c "$PG_BIN/initdb -D $PG_DIR -U postgres --auth=trust -E UTF8 --locale=C" >/dev/null
+  # Settings a script adds to the stock ones (statements.sh: pg_stat_statements), one a line.
+  [ -z "${PG_CONF:-}" ] || printf '%s\n' "$PG_CONF" >>"$PG_DIR/postgresql.conf"
   su postgres -c "$PG_BIN/pg_ctl -D $PG_DIR -l $PG_DIR/log -o '-p 5499 -k /tmp' -w start" >/dev/null
   trap cluster_stop EXIT
 }
@@ -52,4 +54,32 @@ setup() {
   OUT=${OUT:-$(mktemp -d /var/tmp/postback-bench-out.XXXXXX)}
   mkdir -p "$OUT"
   echo "machine: $(nproc) cores, $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg); reports in $OUT" >&2
+}
+
+# CPU seconds each process used over $1 seconds (PostgreSQL's processes summed under
+# "postgres"), from /proc: the 3 busiest as "name seconds" lines (spaces in names become _),
+# then "all SECONDS CAPACITY" (every process, and the cores' seconds in the interval).
+cpu_seconds() {
+  python3 - "$1" <<'PY'
+import os, sys, time, collections
+def snap():
+    d = collections.Counter()
+    for p in os.listdir('/proc'):
+        if not p.isdigit():
+            continue
+        try:
+            s = open(f'/proc/{p}/stat').read()
+            name = s[s.index('(') + 1:s.rindex(')')]
+            f = s[s.rindex(')') + 2:].split()
+            d['postgres' if 'postgres' in name else name] += int(f[11]) + int(f[12])
+        except OSError:
+            pass
+    return d
+a = snap(); t = time.time(); time.sleep(float(sys.argv[1])); b = snap()
+hz = os.sysconf('SC_CLK_TCK')
+used = {k: (b[k] - a.get(k, 0)) / hz for k in b}
+for k in sorted(used, key=lambda k: -used[k])[:3]:
+    print(k.replace(' ', '_'), used[k])
+print('all', sum(used.values()), os.cpu_count() * (time.time() - t))
+PY
 }

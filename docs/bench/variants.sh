@@ -25,6 +25,7 @@
 #   git apply docs/bench/ceiling.patch && CARGO_TARGET_DIR=/var/tmp/ceiling-target \
 #   cargo build --release --locked -p postback   # then CEILING=/var/tmp/ceiling-target/release/postback
 set -uo pipefail
+. "$(dirname "$0")/cluster.sh" # cpu_seconds
 BIN=$(realpath "${1:?usage: variants.sh BIN [ROUNDS]}")
 BENCH=${BENCH:-$(dirname "$BIN")/postback-bench}
 ROUNDS=${2:-1}
@@ -37,29 +38,10 @@ su postgres -c "$PG_BIN/pg_ctl -D $D -l $D/log -o '-p 5499 -k /tmp' -w start" >/
 trap 'su postgres -c "$PG_BIN/pg_ctl -D $D -m fast -w stop" >/dev/null; rm -rf "$D"' EXIT
 psql() { /usr/bin/psql -X -h 127.0.0.1 -p 5499 -U postgres -qAt "$@"; }
 
-# CPU seconds per process name over $1 seconds (PostgreSQL's processes summed).
+# CPU seconds per process over $1 seconds, on one line: the 3 busiest, then all of them.
 cpu() {
-  python3 - "$1" <<'PY'
-import os, sys, time, collections
-def snap():
-    d = collections.Counter()
-    for p in os.listdir('/proc'):
-        if not p.isdigit():
-            continue
-        try:
-            s = open(f'/proc/{p}/stat').read()
-            name = s[s.index('(') + 1:s.rindex(')')]
-            f = s[s.rindex(')') + 2:].split()
-            d['postgres' if 'postgres' in name else name] += int(f[11]) + int(f[12])
-        except OSError:
-            pass
-    return d
-secs = float(sys.argv[1]); a = snap(); t = time.time(); time.sleep(secs); b = snap()
-hz = os.sysconf('SC_CLK_TCK')
-used = {k: (b[k] - a.get(k, 0)) / hz for k in b}
-top = sorted(used, key=lambda k: -used[k])[:3]
-print(', '.join(f'{k} {used[k]:.1f}' for k in top), f'| all {sum(used.values()):.1f} of {2 * (time.time() - t):.1f} CPU-s')
-PY
+  cpu_seconds "$1" | awk '$1 == "all" { printf " | all %.1f of %.1f CPU-s\n", $2, $3; next }
+                          { printf "%s%s %.1f", sep, $1, $2; sep = ", " }'
 }
 
 run() { # name sql bench-args...
