@@ -706,17 +706,17 @@ pub struct FastPath {
 impl FastPath {
     pub async fn connect(database_url: &str) -> DomainResult<Self> {
         let client = crate::store::pg::connect_kept(database_url, "inbound fast-path").await?;
-        if crate::store::pg::pooler() == crate::store::pooler::Pooler::Session {
-            // Each statement below is planned once, for every batch to come. Left to choose,
-            // PostgreSQL kept planning the rules look-up anew (0.3 ms a batch with 1,000 keys
-            // and webhooks stored): its generic plan, estimated for ten keys, looked dearer
-            // than a plan for the batch's one. Behind a transaction pooler every statement is
-            // parsed and planned for each run anyway, and no session setting is made.
-            client
-                .batch_execute("SET plan_cache_mode = force_generic_plan")
-                .await
-                .map_err(|e| crate::error::pg_error("setting the fast path's plans", e))?;
-        }
+        // Each statement below is planned once, for every batch to come. Left to choose,
+        // PostgreSQL kept planning the rules look-up anew (0.3 ms a batch with 1,000 keys and
+        // webhooks stored): its generic plan, estimated for ten keys, looked dearer than a plan
+        // for the batch's one. Behind a transaction pooler every statement is parsed and
+        // planned for each run anyway.
+        crate::store::pg::set_unless_pooled(
+            &client,
+            "SET plan_cache_mode = force_generic_plan",
+            "setting the fast path's plans",
+        )
+        .await?;
         let statement = client
             .prepare(&fast_insert_sql())
             .await

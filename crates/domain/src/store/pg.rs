@@ -310,6 +310,24 @@ pub async fn connect_kept(url: &str, what: &'static str) -> DomainResult<tokio_p
     Ok(client)
 }
 
+/// Applies a session setting (`set`, a `SET …` statement) to a connection kept by one task,
+/// unless connections go through a transaction pooler (`POSTBACK_DB_POOLER=transaction`), where
+/// a session setting would land on a server connection other clients share. A failure is
+/// reported as `what`'s.
+pub async fn set_unless_pooled(
+    client: &tokio_postgres::Client,
+    set: &str,
+    what: &str,
+) -> DomainResult<()> {
+    if pooler() == Pooler::Session {
+        client
+            .batch_execute(set)
+            .await
+            .map_err(|e| crate::error::pg_error(what, e))?;
+    }
+    Ok(())
+}
+
 /// Opens one connection that keeps its session: for `LISTEN`, which a transaction pooler cannot
 /// carry (its notifications would go to whichever client holds that server connection).
 pub async fn connect_session(url: &str) -> DomainResult<(tokio_postgres::Client, Connection)> {

@@ -695,12 +695,12 @@ impl ClickStore {
         // deliveries keep synchronous commits. Behind a transaction pooler
         // (`POSTBACK_DB_POOLER=transaction`) a session `SET` would land on a server connection
         // other clients share, so there clicks commit synchronously like everything else.
-        if crate::store::pg::pooler() == crate::store::pooler::Pooler::Session {
-            client
-                .batch_execute("SET synchronous_commit = off")
-                .await
-                .map_err(|e| crate::error::pg_error("setting up the click store", e))?;
-        }
+        crate::store::pg::set_unless_pooled(
+            &client,
+            "SET synchronous_commit = off",
+            "setting up the click store",
+        )
+        .await?;
         let insert = client
             .prepare(INSERT_CLICKS)
             .await
