@@ -450,3 +450,74 @@ async fn the_rules_look_up_probes_by_index_in_the_one_plan_it_keeps_whatever_the
     assert_eq!(ids.len(), 20, "10 webhooks for each of the two keys");
     assert_eq!(owners, vec![7, 9]);
 }
+
+/// Manual VACUUMs of `table` (the upkeep job's; autovacuum's are counted apart) and its dead
+/// row versions, once at least one such VACUUM is counted and fewer than `dead` versions remain.
+async fn vacuumed(app: &TestApp, table: &str, dead: i64) -> (i64, i64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let n = app
+            .count(&format!(
+                "SELECT (vacuum_count * 1000000 + n_dead_tup)::int8 AS n FROM pg_stat_user_tables \
+                 WHERE relname = '{table}'"
+            ))
+            .await;
+        let (vacuums, dead_now) = (n / 1_000_000, n % 1_000_000);
+        if vacuums >= 1 && dead_now < dead {
+            return (vacuums, dead_now);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{table}: {vacuums} manual VACUUMs, {dead_now} dead row versions"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upkeep_job_vacuums_the_queue_and_the_pending_rollups_as_they_churn() {
+    let dead = 200;
+    let app = TestApp::spawn_adjusted(None, |s| {
+        s.upkeep = Some(postback_runtime::upkeep::Settings {
+            every: Duration::from_millis(100),
+            dead,
+        })
+    })
+    .await;
+    let user = app.signup("queue-upkeep@example.com").await;
+    let domain = user.add_domain("shop.example.com").await;
+    let (_, key) = user.add_key(&domain, "Backend").await;
+    let receiver = Receiver::start().await;
+    let (status, hook) = user
+        .post(
+            "/v1/integrations/webhooks",
+            json!({ "url": receiver.url("/hook") }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+
+    // 600 deliveries pass through the queue (each row deleted as it moves to history), and 600
+    // stored events through the rollups' pending list.
+    let events = 600;
+    for chunk in 0..events / 20 {
+        let orders: Vec<String> = (0..20).map(|i| format!("upkeep-{chunk}-{i}")).collect();
+        futures_util::future::join_all(orders.iter().map(|o| send(&app, &key, o))).await;
+    }
+    assert_eq!(receiver.wait_for(events, WAIT).await.len(), events);
+
+    // Both tables get VACUUMed by the job, well before autovacuum's next visit, and keep fewer
+    // dead versions than the threshold.
+    let (_, queue_dead) = vacuumed(&app, "delivery_queue", dead).await;
+    let (_, pending_dead) = vacuumed(&app, "event_rollup_pending", dead).await;
+    assert!(queue_dead < dead && pending_dead < dead);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM delivery_queue").await,
+        0,
+        "every delivery left the queue"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM delivery_history WHERE status = 'succeeded'")
+            .await,
+        events as i64
+    );
+}

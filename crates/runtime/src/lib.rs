@@ -22,6 +22,7 @@ pub mod rollups;
 pub mod shared_limit;
 pub mod state;
 pub mod tls;
+pub mod upkeep;
 
 pub use state::AppState;
 
@@ -80,6 +81,9 @@ pub fn start(state: &AppState) -> Handles {
     partitions::start(state.pool.clone(), partitions::INTERVAL);
     if let Some(interval) = state.rollups_folding {
         rollups::start(state.pool.clone(), interval);
+    }
+    if let Some(settings) = state.upkeep {
+        upkeep::start(state.pool.clone(), settings);
     }
     handles
 }

@@ -42,6 +42,9 @@ pub struct AppState {
     /// How often the rollups folder ([`crate::rollups`]) looks for stored events to fold into
     /// the overview's rollups; `None` starts no folder (reads of the overview still fold).
     pub rollups_folding: Option<std::time::Duration>,
+    /// The upkeep job's settings ([`crate::upkeep`]: VACUUMs the delivery queue and the rollups'
+    /// pending list as they churn); `None` starts no job (autovacuum alone cleans them).
+    pub upkeep: Option<crate::upkeep::Settings>,
     /// Where deliveries claimed at insert go: this instance's worker.
     pub(crate) direct: worker::DirectSender,
     /// For the background work's own connections (see [`crate::start`]).
@@ -90,6 +93,7 @@ impl AppState {
             )),
             geoip: None,
             rollups_folding: Some(ROLLUPS_FOLDING),
+            upkeep: Some(crate::upkeep::Settings::default()),
             login_throttle: std::sync::Arc::default(),
             mail_throttle: Default::default(),
             delivery,
