@@ -1,7 +1,8 @@
 //! Postback's runtime: the state every request handler shares and the background work behind
 //! it — the inbound committers, the click writer, the delivery worker (with its client, signing
-//! and SSRF guard), the retention job, the mail sender and the metrics registry. The API
-//! (`postback-api`) and the dashboard (`postback-web`) both use it; neither owns it.
+//! and SSRF guard), the retention job, the upkeep job (VACUUMs of the tables that churn), the
+//! mail sender and the metrics registry. The API (`postback-api`) and the dashboard
+//! (`postback-web`) both use it; neither owns it.
 //!
 //! Building an [`AppState`] starts nothing. The binary (and the tests' servers) call [`start`]
 //! once the state is built, then [`retention::start`] and [`mail::start`] with their settings;
@@ -110,8 +111,9 @@ mod tests {
         let handles = start(&state);
         let started = alive();
         // The worker's five, two inbound committers, two click committers, the limits' flusher,
-        // the platform request status checker, the partitions keeper, the rollups folder.
-        assert_eq!(started, before + 13, "start spawned {}", started - before);
+        // the platform request status checker, the partitions keeper, the rollups folder, the
+        // upkeep job.
+        assert_eq!(started, before + 14, "start spawned {}", started - before);
         let _again = start(&state.clone());
         assert_eq!(alive(), started, "a second start spawned more");
         drop(handles);
