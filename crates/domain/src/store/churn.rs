@@ -58,17 +58,24 @@ pub async fn due(conn: &mut AsyncPgConnection, base: i64) -> DomainResult<Vec<Ch
 }
 
 /// VACUUMs one of [`TABLES`] (any other name is refused). `SKIP_LOCKED`: while autovacuum or
-/// another instance is at it, this returns at once instead of queueing behind it. One statement
-/// outside any transaction, so it runs behind a transaction pooler too. A role that does not
-/// own the table gets a warning from PostgreSQL and nothing done, which [`due`] then shows.
+/// another instance is at it, this returns at once instead of queueing behind it.
+/// `TRUNCATE false`: the pages freed at the end of the file are left to be reused by the next
+/// rows rather than cut off, since cutting them takes an exclusive lock that holds up every
+/// claim and insert on the table meanwhile (autovacuum, which still visits, truncates after a
+/// burst). `PARALLEL 0`: a manual VACUUM would otherwise start background workers for the
+/// indexes, a process each, every few seconds. One statement outside any transaction, so it runs
+/// behind a transaction pooler too. A role that does not own the table gets a warning from
+/// PostgreSQL and nothing done, which [`due`] then shows.
 pub async fn vacuum(conn: &mut AsyncPgConnection, table: &str) -> DomainResult<()> {
     let Some(table) = TABLES.iter().find(|t| **t == table) else {
         return Err(crate::error::DomainError::Invalid(format!(
             "{table} is not a table the upkeep job vacuums"
         )));
     };
-    conn.batch_execute(&format!("VACUUM (SKIP_LOCKED) {table}"))
-        .await?;
+    conn.batch_execute(&format!(
+        "VACUUM (SKIP_LOCKED, TRUNCATE false, PARALLEL 0) {table}"
+    ))
+    .await?;
     Ok(())
 }
 
