@@ -48,28 +48,41 @@ async fn send(app: &TestApp, key: &str, order: &str) {
     assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
-/// The queue's (updates, HOT updates), once the app's connections have reported at least
-/// `hot` HOT updates and `cold` others (a backend reports its counters when it goes idle, within
-/// seconds).
-async fn queue_updates(app: &TestApp, hot: i64, cold: i64) -> (i64, i64) {
+/// Two counters of `table` in `pg_stat_user_tables`, once `enough` holds for them (a backend
+/// reports its counters when it goes idle, within seconds).
+async fn table_stats(
+    app: &TestApp,
+    table: &str,
+    (a, b): (&str, &str),
+    enough: impl Fn(i64, i64) -> bool,
+) -> (i64, i64) {
     let deadline = Instant::now() + WAIT;
     loop {
-        let counts = app
-            .count(
-                "SELECT (n_tup_upd * 1000000 + n_tup_hot_upd)::int8 AS n FROM pg_stat_user_tables \
-                 WHERE relname = 'delivery_queue'",
-            )
+        let n = app
+            .count(&format!(
+                "SELECT ({a} * 1000000 + {b})::int8 AS n FROM pg_stat_user_tables \
+                 WHERE relname = '{table}'"
+            ))
             .await;
-        let (upd, hot_upd) = (counts / 1_000_000, counts % 1_000_000);
-        if hot_upd >= hot && upd - hot_upd >= cold {
-            return (upd, hot_upd);
+        let (x, y) = (n / 1_000_000, n % 1_000_000);
+        if enough(x, y) {
+            return (x, y);
         }
-        assert!(
-            Instant::now() < deadline,
-            "delivery_queue shows {upd} updates, {hot_upd} HOT"
-        );
+        assert!(Instant::now() < deadline, "{table}: {a} {x}, {b} {y}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The queue's (updates, HOT updates), once the app's connections have reported at least
+/// `hot` HOT updates and `cold` others.
+async fn queue_updates(app: &TestApp, hot: i64, cold: i64) -> (i64, i64) {
+    table_stats(
+        app,
+        "delivery_queue",
+        ("n_tup_upd", "n_tup_hot_upd"),
+        |upd, hot_upd| hot_upd >= hot && upd - hot_upd >= cold,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -454,24 +467,13 @@ async fn the_rules_look_up_probes_by_index_in_the_one_plan_it_keeps_whatever_the
 /// Manual VACUUMs of `table` (the upkeep job's; autovacuum's are counted apart) and its dead
 /// row versions, once at least one such VACUUM is counted and fewer than `dead` versions remain.
 async fn vacuumed(app: &TestApp, table: &str, dead: i64) -> (i64, i64) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let n = app
-            .count(&format!(
-                "SELECT (vacuum_count * 1000000 + n_dead_tup)::int8 AS n FROM pg_stat_user_tables \
-                 WHERE relname = '{table}'"
-            ))
-            .await;
-        let (vacuums, dead_now) = (n / 1_000_000, n % 1_000_000);
-        if vacuums >= 1 && dead_now < dead {
-            return (vacuums, dead_now);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{table}: {vacuums} manual VACUUMs, {dead_now} dead row versions"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    table_stats(
+        app,
+        table,
+        ("vacuum_count", "n_dead_tup"),
+        |vacuums, now| vacuums >= 1 && now < dead,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
