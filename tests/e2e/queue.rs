@@ -41,6 +41,18 @@ async fn settled(user: &User, hook: &str, succeeded: usize, failed: usize) -> Ve
     }
 }
 
+/// Creates a webhook of `user`'s to `receiver`; its id.
+async fn hook_to(user: &User, receiver: &Receiver) -> String {
+    let (status, hook) = user
+        .post(
+            "/v1/integrations/webhooks",
+            json!({ "url": receiver.url("/hook") }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    hook["id"].as_str().expect("id").to_owned()
+}
+
 async fn send(app: &TestApp, key: &str, order: &str) {
     let mut body = purchase();
     body["orderId"] = json!(order);
@@ -93,14 +105,7 @@ async fn delivered_work_leaves_the_queue_for_history_and_claims_stay_hot() {
     let (_, key) = user.add_key(&domain, "Backend").await;
     let receiver = Receiver::start().await;
     let since = chrono::Utc::now() - chrono::Duration::seconds(5);
-    let (status, hook) = user
-        .post(
-            "/v1/integrations/webhooks",
-            json!({ "url": receiver.url("/hook") }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{hook}");
-    let hook = hook["id"].as_str().expect("id").to_owned();
+    let hook = hook_to(&user, &receiver).await;
 
     // An outage: three deliveries use up their round (1 attempt + 3 retries) and fail.
     receiver.always(Reply::status(503));
@@ -224,14 +229,7 @@ async fn deliveries_claimed_at_insert_are_not_due_while_they_are_sent() {
     let receiver = Receiver::start().await;
     // Slow, though within the attempt's timeout (2 s in tests).
     receiver.always(Reply::ok().delay(Duration::from_millis(1500)));
-    let (status, hook) = user
-        .post(
-            "/v1/integrations/webhooks",
-            json!({ "url": receiver.url("/hook") }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{hook}");
-    let hook = hook["id"].as_str().expect("id").to_owned();
+    let hook = hook_to(&user, &receiver).await;
     for i in 0..3 {
         send(&app, &key, &format!("slow-{i}")).await;
     }
@@ -490,13 +488,7 @@ async fn the_upkeep_job_vacuums_the_queue_and_the_pending_rollups_as_they_churn(
     let domain = user.add_domain("shop.example.com").await;
     let (_, key) = user.add_key(&domain, "Backend").await;
     let receiver = Receiver::start().await;
-    let (status, hook) = user
-        .post(
-            "/v1/integrations/webhooks",
-            json!({ "url": receiver.url("/hook") }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    hook_to(&user, &receiver).await;
 
     // 600 deliveries pass through the queue (each row deleted as it moves to history), and 600
     // stored events through the rollups' pending list.
