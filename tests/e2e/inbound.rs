@@ -773,3 +773,83 @@ async fn keyed_batches_under_the_month_boundary_lock_keep_idempotency() {
     assert_eq!(f.count().await, 2);
     postback_domain::ingest::store::lock_keys_always(false);
 }
+
+/// Customers who buy again are equal keys of the events' email index (migration 000140): B-tree
+/// deduplication keeps each customer's events as one key with a list of row pointers, so the
+/// index stays a few bytes an event and an insert touches few pages as the month grows (with the
+/// time in the key, every event was a new entry at its customer's place, about 70 bytes each).
+/// The email filter still lists one customer's events newest first, page by page.
+#[tokio::test]
+async fn the_email_index_stays_small_as_customers_buy_again_and_the_filter_pages_newest_first() {
+    let app = TestApp::spawn_unthrottled().await;
+    let user = app.signup("emailindex@inbound.test").await;
+    let domain = user.add_domain("shop.example.com").await;
+    let (_, key) = user.add_key(&domain, "Backend").await;
+    app.sql(&format!(
+        "UPDATE workspaces SET plan = 'clarity' WHERE id = '{}'",
+        user.workspace_id
+    ))
+    .await;
+    // 2,400 purchases by 12 customers, from 16 connections at once.
+    let mut senders = Vec::new();
+    for task in 0..16 {
+        let (url, key) = (app.url("/__cc/inbound"), key.clone());
+        senders.push(tokio::spawn(async move {
+            let client = crate::helpers::http_client();
+            for n in 0..150 {
+                let i = task * 150 + n;
+                let body = json!({"email": format!("customer-{}@example.com", i % 12),
+                    "event": "purchase", "value": 10, "currency": "USD", "orderId": format!("E-{i}")});
+                let resp = client
+                    .post(&url)
+                    .header("X-CC-Api-Key", &key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), StatusCode::OK, "{body}");
+            }
+        }));
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+    let per_event = app
+        .count(
+            // Each month's index also has its metapage, even when empty: not counted.
+            "SELECT ((SELECT sum(greatest(pg_relation_size(relid) - 8192, 0)) \
+                      FROM pg_partition_tree('events_domain_email_idx')) \
+                     / (SELECT count(*) FROM events))::bigint AS n",
+        )
+        .await;
+    assert!(
+        per_event <= 24,
+        "the email index takes {per_event} bytes an event for 12 customers' 2,400 events"
+    );
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path =
+            format!("/v1/events?domainId={domain}&email=Customer-5%40example.com&limit=60");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let (status, page) = user.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for e in page["items"].as_array().unwrap() {
+            assert_eq!(e["email"], "customer-5@example.com");
+            let at = chrono::DateTime::parse_from_rfc3339(e["receivedAt"].as_str().unwrap());
+            seen.push((at.unwrap(), e["id"].as_str().unwrap().to_owned()));
+        }
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 200, "customer 5's 200 events, each once");
+    let mut newest_first = seen.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    newest_first.dedup();
+    assert_eq!(seen, newest_first, "newest first across the pages");
+}
