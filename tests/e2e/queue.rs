@@ -515,3 +515,74 @@ async fn the_upkeep_job_vacuums_the_queue_and_the_pending_rollups_as_they_churn(
         events as i64
     );
 }
+
+/// While a long transaction elsewhere still sees the queue's dead row versions, VACUUM can remove
+/// none of them: the job backs off (a look after 0.1, 0.2, 0.4, 0.8 … s instead of every 0.1 s)
+/// and cleans the queue soon after the transaction ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upkeep_job_backs_off_while_a_long_transaction_holds_the_dead_rows() {
+    let dead = 100;
+    let app = TestApp::spawn_adjusted(None, |s| {
+        s.upkeep = Some(postback_runtime::upkeep::Settings {
+            every: Duration::from_millis(100),
+            dead,
+        })
+    })
+    .await;
+    let user = app.signup("queue-backoff@example.com").await;
+    let domain = user.add_domain("shop.example.com").await;
+    let (_, key) = user.add_key(&domain, "Backend").await;
+    let receiver = Receiver::start().await;
+    hook_to(&user, &receiver).await;
+
+    // A reporting query, say, that keeps its snapshot open from before the deliveries.
+    let holder = crate::faults::pg(&app.db_url).await;
+    holder
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM delivery_queue")
+        .await
+        .expect("open the long transaction");
+
+    let events = 300;
+    for chunk in 0..events / 20 {
+        let orders: Vec<String> = (0..20).map(|i| format!("held-{chunk}-{i}")).collect();
+        futures_util::future::join_all(orders.iter().map(|o| send(&app, &key, o))).await;
+    }
+    assert_eq!(receiver.wait_for(events, WAIT).await.len(), events);
+
+    // The job has found the queue due and VACUUMed it, in vain: the dead versions stay.
+    let (first, _) = table_stats(
+        &app,
+        "delivery_queue",
+        ("vacuum_count", "n_dead_tup"),
+        |vacuums, now| vacuums >= 1 && now >= dead,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (later, still) = table_stats(
+        &app,
+        "delivery_queue",
+        ("vacuum_count", "n_dead_tup"),
+        |_, _| true,
+    )
+    .await;
+    assert!(
+        still >= dead,
+        "nothing can be removed while the transaction is open: {still} dead versions left"
+    );
+    // Every 0.1 s that would be about 40 VACUUMs; doubling waits make it 4 or 5.
+    assert!(
+        later - first <= 8,
+        "{} VACUUMs in 4 s while none could remove anything",
+        later - first
+    );
+
+    holder.batch_execute("COMMIT").await.expect("commit");
+    let (_, left) = table_stats(
+        &app,
+        "delivery_queue",
+        ("vacuum_count", "n_dead_tup"),
+        |vacuums, now| vacuums > later && now < dead,
+    )
+    .await;
+    assert!(left < dead);
+}
