@@ -9,29 +9,15 @@
 # Usage, as root:  docs/bench/migration-000130.sh BIN [N]     (N default 10,000,000)
 set -euo pipefail
 BIN=$(realpath "${1:?usage: migration-000130.sh BIN [N]}"); N=${2:-10000000}
-PG_BIN=/usr/lib/postgresql/15/bin; D=/var/tmp/migtime
-[ -e "$D" ] && { echo "$D exists: another run is going on, or remove it" >&2; exit 1; }
-mkdir -p $D && chown postgres $D
-su postgres -c "$PG_BIN/initdb -D $D -U postgres --auth=trust -E UTF8 --locale=C" >/dev/null
-su postgres -c "$PG_BIN/pg_ctl -D $D -l $D/log -o '-p 5494 -k /tmp' -w start" >/dev/null
-trap 'su postgres -c "$PG_BIN/pg_ctl -D $D -m fast -w stop" >/dev/null; rm -rf "$D"' EXIT
-psql() { /usr/bin/psql -X -h 127.0.0.1 -p 5494 -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
-psql -d postgres -c "CREATE DATABASE mt"
-URL=postgres://postgres@127.0.0.1:5494/mt
-DATABASE_URL=$URL $BIN migrate
-M=$(realpath "$(dirname "$0")/../../migrations/2026-12-05-000130_event_keys_partitions")
-psql -d mt -f $M/down.sql
-psql -d mt -c "DELETE FROM __diesel_schema_migrations WHERE version = '20261205000130'"
-WS=$(python3 -c 'import uuid; print(uuid.uuid4())'); DOM=$(python3 -c 'import uuid; print(uuid.uuid4())')
-psql -d mt -c "INSERT INTO workspaces (id, name, plan) VALUES ('$WS', 'mt', 'command')" || { psql -d mt -c "\d workspaces"; exit 1; }
-psql -d mt -c "INSERT INTO domains (id, workspace_id, hostname, site_id) VALUES ('$DOM', '$WS', 'mt.example', 'mtsite')" || { psql -d mt -c "\d domains"; exit 1; }
+. "$(dirname "$0")/migtime.sh"
+migtime_before 2026-12-05-000130_event_keys_partitions 20261205000130
 t0=$(date +%s.%N)
 psql -d mt -c "INSERT INTO event_keys (workspace_id, event_id, domain_id, received_at, order_id, event_name)
   SELECT '$WS', gen_random_uuid(), '$DOM', now() - (g::float8 / $N) * interval '60 days', 'order-' || g, 'purchase'
   FROM generate_series(1, $N) g"
 psql -d mt -c "VACUUM ANALYZE event_keys"; psql -d mt -c "CHECKPOINT"
-echo "fill $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $t0 }") s; size $(psql -d mt -c "SELECT pg_size_pretty(pg_total_relation_size('event_keys'))")"
+echo "fill $(since $t0) s; size $(psql -d mt -c "SELECT pg_size_pretty(pg_total_relation_size('event_keys'))")"
 t0=$(date +%s.%N)
 DATABASE_URL=$URL $BIN migrate
-echo "migration 000130 on $N keys: $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $t0 }") s"
+echo "migration 000130 on $N keys: $(since $t0) s"
 echo "after: $(psql -d mt -c "SELECT (SELECT count(*) FROM event_keys) || ' keys, ' || (SELECT pg_size_pretty(sum(pg_total_relation_size(relid))) FROM pg_partition_tree('event_keys'))")"

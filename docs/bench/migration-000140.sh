@@ -9,22 +9,8 @@
 # Usage, as root:  docs/bench/migration-000140.sh BIN [N]     (N default 10,000,000)
 set -euo pipefail
 BIN=$(realpath "${1:?usage: migration-000140.sh BIN [N]}"); N=${2:-10000000}
-PG_BIN=/usr/lib/postgresql/15/bin; D=/var/tmp/migtime
-[ -e "$D" ] && { echo "$D exists: another run is going on, or remove it" >&2; exit 1; }
-mkdir -p $D && chown postgres $D
-su postgres -c "$PG_BIN/initdb -D $D -U postgres --auth=trust -E UTF8 --locale=C" >/dev/null
-su postgres -c "$PG_BIN/pg_ctl -D $D -l $D/log -o '-p 5494 -k /tmp' -w start" >/dev/null
-trap 'su postgres -c "$PG_BIN/pg_ctl -D $D -m fast -w stop" >/dev/null; rm -rf "$D"' EXIT
-psql() { /usr/bin/psql -X -h 127.0.0.1 -p 5494 -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
-psql -d postgres -c "CREATE DATABASE mt"
-URL=postgres://postgres@127.0.0.1:5494/mt
-DATABASE_URL=$URL $BIN migrate
-M=$(realpath "$(dirname "$0")/../../migrations/2026-12-05-000140_events_email_dedup")
-psql -d mt -f $M/down.sql
-psql -d mt -c "DELETE FROM __diesel_schema_migrations WHERE version = '20261205000140'"
-WS=$(python3 -c 'import uuid; print(uuid.uuid4())'); DOM=$(python3 -c 'import uuid; print(uuid.uuid4())')
-psql -d mt -c "INSERT INTO workspaces (id, name, plan) VALUES ('$WS', 'mt', 'command')"
-psql -d mt -c "INSERT INTO domains (id, workspace_id, hostname, site_id) VALUES ('$DOM', '$WS', 'mt.example', 'mtsite')"
+. "$(dirname "$0")/migtime.sh"
+migtime_before 2026-12-05-000140_events_email_dedup 20261205000140
 psql -d mt -c "SELECT postback_partitions_ensure(now() - interval '61 days', now())" >/dev/null
 index_size() {
   psql -d mt -c "SELECT pg_size_pretty(sum(pg_relation_size(relid))) FROM pg_partition_tree('events_domain_email_idx')"
@@ -38,8 +24,8 @@ psql -d mt -c "INSERT INTO events (id, workspace_id, domain_id, event_name, emai
   CROSS JOIN LATERAL (SELECT now() - (1 - g::float8 / $N) * interval '60 days' AS t,
                              'customer-' || (g::bigint * 7919 % 200000) || '@example.com' AS email) x"
 psql -d mt -c "VACUUM ANALYZE events"; psql -d mt -c "CHECKPOINT"
-echo "fill $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $t0 }") s; old email index $(index_size)"
+echo "fill $(since $t0) s; old email index $(index_size)"
 t0=$(date +%s.%N)
 DATABASE_URL=$URL $BIN migrate
-echo "migration 000140 on $N events: $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $t0 }") s"
+echo "migration 000140 on $N events: $(since $t0) s"
 echo "after: $(psql -d mt -c "SELECT count(*) FROM events") events, new email index $(index_size)"

@@ -474,9 +474,9 @@ async fn vacuumed(app: &TestApp, table: &str, dead: i64) -> (i64, i64) {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_upkeep_job_vacuums_the_queue_and_the_pending_rollups_as_they_churn() {
-    let dead = 200;
+/// A server whose upkeep job looks every 0.1 s with `dead` dead versions as its threshold, and a
+/// user of it with a key and a webhook to the returned receiver.
+async fn upkeep_app(email: &str, dead: i64) -> (TestApp, String, Receiver) {
     let app = TestApp::spawn_adjusted(None, |s| {
         s.upkeep = Some(postback_runtime::upkeep::Settings {
             every: Duration::from_millis(100),
@@ -484,20 +484,34 @@ async fn the_upkeep_job_vacuums_the_queue_and_the_pending_rollups_as_they_churn(
         })
     })
     .await;
-    let user = app.signup("queue-upkeep@example.com").await;
+    let user = app.signup(email).await;
     let domain = user.add_domain("shop.example.com").await;
     let (_, key) = user.add_key(&domain, "Backend").await;
     let receiver = Receiver::start().await;
     hook_to(&user, &receiver).await;
+    (app, key, receiver)
+}
+
+/// Sends `events` purchases, 20 at a time, and waits until each has reached the receiver: every
+/// delivery passes through the queue (its row deleted as it moves to history) and every event
+/// through the rollups' pending list.
+async fn churn(app: &TestApp, key: &str, receiver: &Receiver, prefix: &str, events: usize) {
+    for chunk in 0..events / 20 {
+        let orders: Vec<String> = (0..20).map(|i| format!("{prefix}-{chunk}-{i}")).collect();
+        futures_util::future::join_all(orders.iter().map(|o| send(app, key, o))).await;
+    }
+    assert_eq!(receiver.wait_for(events, WAIT).await.len(), events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upkeep_job_vacuums_the_queue_and_the_pending_rollups_as_they_churn() {
+    let dead = 200;
+    let (app, key, receiver) = upkeep_app("queue-upkeep@example.com", dead).await;
 
     // 600 deliveries pass through the queue (each row deleted as it moves to history), and 600
     // stored events through the rollups' pending list.
     let events = 600;
-    for chunk in 0..events / 20 {
-        let orders: Vec<String> = (0..20).map(|i| format!("upkeep-{chunk}-{i}")).collect();
-        futures_util::future::join_all(orders.iter().map(|o| send(&app, &key, o))).await;
-    }
-    assert_eq!(receiver.wait_for(events, WAIT).await.len(), events);
+    churn(&app, &key, &receiver, "upkeep", events).await;
 
     // Both tables get VACUUMed by the job, well before autovacuum's next visit, and keep fewer
     // dead versions than the threshold.
@@ -522,18 +536,7 @@ async fn the_upkeep_job_vacuums_the_queue_and_the_pending_rollups_as_they_churn(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_upkeep_job_backs_off_while_a_long_transaction_holds_the_dead_rows() {
     let dead = 100;
-    let app = TestApp::spawn_adjusted(None, |s| {
-        s.upkeep = Some(postback_runtime::upkeep::Settings {
-            every: Duration::from_millis(100),
-            dead,
-        })
-    })
-    .await;
-    let user = app.signup("queue-backoff@example.com").await;
-    let domain = user.add_domain("shop.example.com").await;
-    let (_, key) = user.add_key(&domain, "Backend").await;
-    let receiver = Receiver::start().await;
-    hook_to(&user, &receiver).await;
+    let (app, key, receiver) = upkeep_app("queue-backoff@example.com", dead).await;
 
     // A reporting query, say, that keeps its snapshot open from before the deliveries.
     let holder = crate::faults::pg(&app.db_url).await;
@@ -543,11 +546,7 @@ async fn the_upkeep_job_backs_off_while_a_long_transaction_holds_the_dead_rows()
         .expect("open the long transaction");
 
     let events = 300;
-    for chunk in 0..events / 20 {
-        let orders: Vec<String> = (0..20).map(|i| format!("held-{chunk}-{i}")).collect();
-        futures_util::future::join_all(orders.iter().map(|o| send(&app, &key, o))).await;
-    }
-    assert_eq!(receiver.wait_for(events, WAIT).await.len(), events);
+    churn(&app, &key, &receiver, "held", events).await;
 
     // The job has found the queue due and VACUUMed it, in vain: the dead versions stay.
     let (first, _) = table_stats(
