@@ -493,6 +493,15 @@ impl User {
         body["id"].as_str().expect("id").to_owned()
     }
 
+    /// Creates a webhook to `url` (every event, no conditions); its id.
+    pub async fn add_webhook(&self, url: &str) -> String {
+        let (status, body) = self
+            .post("/v1/integrations/webhooks", json!({ "url": url }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
     /// Creates a key and returns (key id, full key).
     pub async fn add_key(&self, domain_id: &str, name: &str) -> (String, String) {
         let (status, body) = self

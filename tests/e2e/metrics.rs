@@ -96,13 +96,7 @@ async fn metrics_count_inbound_events_deliveries_and_requests() {
     let (_, key) = user.add_key(&domain, "Backend").await;
     let receiver = Receiver::start().await;
     receiver.always(Reply::ok());
-    let (status, hook) = user
-        .post(
-            "/v1/integrations/webhooks",
-            json!({ "url": receiver.url("/hook") }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    user.add_webhook(&receiver.url("/hook")).await;
 
     for email in ["one@example.com", "two@example.com"] {
         let (status, answer) = app
@@ -259,14 +253,7 @@ async fn retries_held_deliveries_and_unknown_paths_are_counted() {
     let (_, key) = user.add_key(&domain, "Backend").await;
     let receiver = Receiver::start().await;
     receiver.script([Reply::status(500), Reply::ok()]);
-    let (status, hook) = user
-        .post(
-            "/v1/integrations/webhooks",
-            json!({ "url": receiver.url("/hook") }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{hook}");
-    let hook_id = hook["id"].as_str().expect("id").to_owned();
+    let hook_id = user.add_webhook(&receiver.url("/hook")).await;
     let (status, answer) = app
         .inbound(
             &key,

@@ -41,18 +41,6 @@ async fn settled(user: &User, hook: &str, succeeded: usize, failed: usize) -> Ve
     }
 }
 
-/// Creates a webhook of `user`'s to `receiver`; its id.
-async fn hook_to(user: &User, receiver: &Receiver) -> String {
-    let (status, hook) = user
-        .post(
-            "/v1/integrations/webhooks",
-            json!({ "url": receiver.url("/hook") }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{hook}");
-    hook["id"].as_str().expect("id").to_owned()
-}
-
 async fn send(app: &TestApp, key: &str, order: &str) {
     let mut body = purchase();
     body["orderId"] = json!(order);
@@ -105,7 +93,7 @@ async fn delivered_work_leaves_the_queue_for_history_and_claims_stay_hot() {
     let (_, key) = user.add_key(&domain, "Backend").await;
     let receiver = Receiver::start().await;
     let since = chrono::Utc::now() - chrono::Duration::seconds(5);
-    let hook = hook_to(&user, &receiver).await;
+    let hook = user.add_webhook(&receiver.url("/hook")).await;
 
     // An outage: three deliveries use up their round (1 attempt + 3 retries) and fail.
     receiver.always(Reply::status(503));
@@ -229,7 +217,7 @@ async fn deliveries_claimed_at_insert_are_not_due_while_they_are_sent() {
     let receiver = Receiver::start().await;
     // Slow, though within the attempt's timeout (2 s in tests).
     receiver.always(Reply::ok().delay(Duration::from_millis(1500)));
-    let hook = hook_to(&user, &receiver).await;
+    let hook = user.add_webhook(&receiver.url("/hook")).await;
     for i in 0..3 {
         send(&app, &key, &format!("slow-{i}")).await;
     }
@@ -462,6 +450,17 @@ async fn the_rules_look_up_probes_by_index_in_the_one_plan_it_keeps_whatever_the
     assert_eq!(owners, vec![7, 9]);
 }
 
+/// The queue's manual VACUUMs (the upkeep job's) and dead row versions, once `enough` holds.
+async fn queue_vacuums(app: &TestApp, enough: impl Fn(i64, i64) -> bool) -> (i64, i64) {
+    table_stats(
+        app,
+        "delivery_queue",
+        ("vacuum_count", "n_dead_tup"),
+        enough,
+    )
+    .await
+}
+
 /// Manual VACUUMs of `table` (the upkeep job's; autovacuum's are counted apart) and its dead
 /// row versions, once at least one such VACUUM is counted and fewer than `dead` versions remain.
 async fn vacuumed(app: &TestApp, table: &str, dead: i64) -> (i64, i64) {
@@ -488,7 +487,7 @@ async fn upkeep_app(email: &str, dead: i64) -> (TestApp, String, Receiver) {
     let domain = user.add_domain("shop.example.com").await;
     let (_, key) = user.add_key(&domain, "Backend").await;
     let receiver = Receiver::start().await;
-    hook_to(&user, &receiver).await;
+    user.add_webhook(&receiver.url("/hook")).await;
     (app, key, receiver)
 }
 
@@ -549,21 +548,9 @@ async fn the_upkeep_job_backs_off_while_a_long_transaction_holds_the_dead_rows()
     churn(&app, &key, &receiver, "held", events).await;
 
     // The job has found the queue due and VACUUMed it, in vain: the dead versions stay.
-    let (first, _) = table_stats(
-        &app,
-        "delivery_queue",
-        ("vacuum_count", "n_dead_tup"),
-        |vacuums, now| vacuums >= 1 && now >= dead,
-    )
-    .await;
+    let (first, _) = queue_vacuums(&app, |vacuums, now| vacuums >= 1 && now >= dead).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let (later, still) = table_stats(
-        &app,
-        "delivery_queue",
-        ("vacuum_count", "n_dead_tup"),
-        |_, _| true,
-    )
-    .await;
+    let (later, still) = queue_vacuums(&app, |_, _| true).await;
     assert!(
         still >= dead,
         "nothing can be removed while the transaction is open: {still} dead versions left"
@@ -576,12 +563,6 @@ async fn the_upkeep_job_backs_off_while_a_long_transaction_holds_the_dead_rows()
     );
 
     holder.batch_execute("COMMIT").await.expect("commit");
-    let (_, left) = table_stats(
-        &app,
-        "delivery_queue",
-        ("vacuum_count", "n_dead_tup"),
-        |vacuums, now| vacuums > later && now < dead,
-    )
-    .await;
+    let (_, left) = queue_vacuums(&app, |vacuums, now| vacuums > later && now < dead).await;
     assert!(left < dead);
 }
